@@ -1,0 +1,197 @@
+"""LabState: everything the views show, derived purely from the session log.
+
+The reducer (``labconsole.lab.reducer.reduce``) is the only code that builds
+these objects. Views read them and never mutate them; decisions go back as Lab
+commands that append events.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+# Hypothesis statuses, in lifecycle order (DESIGN.md §3).
+PROPOSED = "proposed"
+QUEUED = "queued"
+DUPLICATE = "duplicate"
+CLAIMED = "claimed"
+IMPLEMENTING = "implementing"
+MEASURING = "measuring"
+AUTO_REVIEWED = "auto-reviewed"
+AWAITING_HUMAN = "awaiting-human"
+APPROVED = "approved"
+REJECTED = "rejected"
+MERGED = "merged"
+PUBLISHED = "published"
+FAILED = "failed"
+
+OPEN_STATUSES = frozenset({PROPOSED, QUEUED, CLAIMED, IMPLEMENTING, MEASURING, AUTO_REVIEWED, AWAITING_HUMAN, APPROVED})
+FINAL_STATUSES = frozenset({DUPLICATE, REJECTED, MERGED, PUBLISHED, FAILED})
+
+
+@dataclass
+class Usage:
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    cost_usd: float = 0.0
+    tool_calls: int = 0
+    repair_attempts: int = 0
+
+    @property
+    def tokens(self) -> int:
+        return self.input_tokens + self.output_tokens
+
+
+@dataclass
+class AgentState:
+    agent_id: str
+    role: str
+    backend: str
+    model: str = ""
+    pid: int | None = None
+    # starting | working | waiting | idle | paused | crashed | hung | stopped
+    state: str = "starting"
+    hypothesis: str | None = None
+    detail: str = ""
+    restarts: int = 0
+    last_seen: float = 0.0
+    usage: Usage = field(default_factory=Usage)
+    log_lines: int = 0
+    raw_lines: int = 0
+    dropped_lines: int = 0
+    last_error: str = ""
+
+
+@dataclass
+class RunState:
+    run_id: str
+    hyp_id: str | None
+    role: str  # candidate | baseline
+    commit: str
+    repeat: int
+    command: str = ""
+    started: float = 0.0
+    status: str = "running"  # running | ok | failed | timeout | crashed | invalid
+    metric: float | None = None
+    returncode: int | None = None
+    duration_s: float | None = None
+    log_blob: str | None = None
+    error: str = ""
+    gpus: list[int] = field(default_factory=list)
+
+
+@dataclass
+class Review:
+    reviewer: str
+    verdict: str  # pass | flag | reject
+    reasons: list[str] = field(default_factory=list)
+    ts: float = 0.0
+
+
+@dataclass
+class Decision:
+    kind: str  # approved | rejected
+    who: str
+    reason: str
+    ts: float
+    sha: str | None = None
+    evidence_hash: str | None = None
+    seq: int = 0
+
+
+@dataclass
+class HypothesisState:
+    hyp_id: str
+    title: str
+    params: dict[str, Any]
+    rationale: str = ""
+    source: str = ""
+    proposer: str = ""
+    status: str = PROPOSED
+    priority: float = 0.0
+    duplicate_of: str | None = None
+    similarity: float | None = None
+    agent_id: str | None = None
+    branch: str | None = None
+    worktree: str | None = None
+    base_sha: str | None = None
+    sha: str | None = None
+    diff_blob: str | None = None
+    files: list[str] = field(default_factory=list)
+    additions: int = 0
+    deletions: int = 0
+    run_ids: list[str] = field(default_factory=list)
+    evidence_hash: str | None = None
+    evidence_blob: str | None = None
+    evidence: dict[str, Any] = field(default_factory=dict)  # the evidence summary
+    reviews: list[Review] = field(default_factory=list)
+    decisions: list[Decision] = field(default_factory=list)
+    merge_sha: str | None = None
+    failure: str = ""
+    proposed_ts: float = 0.0
+    updated_ts: float = 0.0
+    archived_ref: str | None = None
+
+    @property
+    def approval(self) -> Decision | None:
+        for d in reversed(self.decisions):
+            if d.kind == "approved":
+                return d
+        return None
+
+
+@dataclass
+class BudgetState:
+    limits: dict[str, float] = field(default_factory=dict)  # tokens / usd / gpu_hours
+    used: dict[str, float] = field(default_factory=lambda: {"tokens": 0.0, "usd": 0.0, "gpu_hours": 0.0})
+    warned: set[str] = field(default_factory=set)
+    exhausted: set[str] = field(default_factory=set)
+
+    def fraction(self, resource: str) -> float | None:
+        limit = self.limits.get(resource)
+        if not limit:
+            return None
+        return self.used.get(resource, 0.0) / limit
+
+
+@dataclass
+class FeedItem:
+    seq: int
+    ts: float
+    kind: str
+    actor: str
+    text: str
+
+
+@dataclass
+class LabState:
+    session_id: str = ""
+    lab_name: str = ""
+    lab_root: str = ""
+    objective: dict[str, Any] = field(default_factory=dict)  # name, direction, ...
+    baseline_sha: str | None = None
+    started_ts: float = 0.0
+    stopped: bool = False
+    last_seq: int = -1
+    last_ts: float = 0.0
+    agents: dict[str, AgentState] = field(default_factory=dict)
+    hypotheses: dict[str, HypothesisState] = field(default_factory=dict)
+    runs: dict[str, RunState] = field(default_factory=dict)
+    budget: BudgetState = field(default_factory=BudgetState)
+    # (ts, best metric so far) each time the best improved: the overview's sparkline.
+    best_history: list[tuple[float, float]] = field(default_factory=list)
+    baseline_metric: float | None = None
+    gpu_samples: list[dict[str, Any]] = field(default_factory=list)  # last N gpu.sample payloads
+    feed: list[FeedItem] = field(default_factory=list)  # the last FEED_MAX events, rendered
+    repairs: int = 0
+    reports: list[str] = field(default_factory=list)
+
+    def awaiting_review(self) -> list[HypothesisState]:
+        return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]
+
+    def leaderboard(self) -> list[HypothesisState]:
+        """Hypotheses with a measured median, best first for the objective's direction."""
+        measured = [h for h in self.hypotheses.values() if h.evidence.get("candidate_median") is not None]
+        reverse = self.objective.get("direction") == "maximize"
+        return sorted(measured, key=lambda h: h.evidence["candidate_median"], reverse=reverse)
