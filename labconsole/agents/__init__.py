@@ -1,0 +1,1 @@
+"""Agents: the process supervisor (console side) and the runner + backends (agent side)."""

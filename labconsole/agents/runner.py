@@ -1,0 +1,124 @@
+"""Agent process entry point: ``python -m labconsole.agents.runner --role R --backend B ...``.
+
+Speaks the JSONL protocol (docs/protocol.md): announces itself, sends
+heartbeats from a thread, reads console messages from stdin, and runs one task
+at a time through the chosen backend.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import threading
+import traceback
+from pathlib import Path
+from typing import Any
+
+from labconsole.agents.backends import load_backend
+from labconsole.agents.backends.base import AgentContext, Task
+from labconsole.agents.emitter import Emitter
+
+
+def _parse_options(pairs: list[str]) -> dict[str, Any]:
+    options: dict[str, Any] = {}
+    for pair in pairs:
+        key, _, raw = pair.partition("=")
+        try:
+            options[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            options[key] = raw
+    return options
+
+
+def run(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="labconsole-agent")
+    parser.add_argument("--role", required=True)
+    parser.add_argument("--backend", required=True)
+    parser.add_argument("--model", default="")
+    parser.add_argument("--agent-id", required=True)
+    parser.add_argument("--lab-root", required=True)
+    parser.add_argument("--heartbeat-s", type=float, default=2.0)
+    parser.add_argument("--option", action="append", default=[], help="key=json-value, repeatable")
+    args = parser.parse_args(argv)
+
+    emit = Emitter()
+    ctx = AgentContext(
+        agent_id=args.agent_id, role=args.role, backend=args.backend, model=args.model,
+        lab_root=Path(args.lab_root), options=_parse_options(args.option),
+    )
+    try:
+        backend = load_backend(args.backend)(ctx)
+    except Exception as exc:  # a backend that cannot start says why, then the supervisor sees the exit
+        emit.error(f"backend {args.backend!r} failed to start: {exc}", fatal=True)
+        return 3
+    emit.hello(role=args.role, backend=args.backend, model=args.model)
+    emit.status("idle")
+
+    stop_beats = threading.Event()
+
+    def beat() -> None:
+        while not stop_beats.wait(args.heartbeat_s):
+            emit.heartbeat()
+
+    threading.Thread(target=beat, name="heartbeat", daemon=True).start()
+
+    tasks: list[Task] = []
+    task_ready = threading.Condition()
+
+    def work() -> None:
+        while True:
+            with task_ready:
+                while not tasks and not ctx.stopping.is_set():
+                    task_ready.wait()
+                if ctx.stopping.is_set() and not tasks:
+                    return
+                task = tasks.pop(0)
+            ctx.wait_if_paused()
+            emit.status("working", hypothesis=task.payload.get("hypothesis", {}).get("id")
+                        if isinstance(task.payload.get("hypothesis"), dict) else None, detail=task.kind)
+            try:
+                backend.handle(task, emit)
+                emit.done(task.id)
+            except Exception as exc:
+                emit.log(traceback.format_exc(), level="error")
+                emit.error(f"{type(exc).__name__}: {exc}", task=task.id)
+            emit.status("idle")
+
+    worker = threading.Thread(target=work, name="worker", daemon=True)
+    worker.start()
+
+    for line in sys.stdin:
+        try:
+            msg = json.loads(line)
+        except json.JSONDecodeError:
+            emit.log(f"ignored a non-JSON line from the console: {line[:200]!r}", level="warning")
+            continue
+        kind = msg.get("type")
+        if kind == "task":
+            with task_ready:
+                tasks.append(Task(id=str(msg["task"]), kind=msg["kind"], payload=msg.get("payload", {})))
+                task_ready.notify()
+        elif kind == "message":
+            ctx.inbox.append(str(msg.get("text", "")))
+            emit.log(f"message received: {msg.get('text', '')}")
+        elif kind == "pause":
+            ctx.paused.set()
+            emit.status("paused")
+        elif kind == "resume":
+            ctx.paused.clear()
+            emit.status("idle")
+        elif kind == "shutdown":
+            break
+    # stdin closed or shutdown: finish the current task, then leave.
+    ctx.stopping.set()
+    with task_ready:
+        tasks.clear()
+        task_ready.notify_all()
+    worker.join(timeout=5)
+    stop_beats.set()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(run())
