@@ -1,0 +1,1 @@
+"""GPUs: live telemetry (``telemetry``), leases for runs (``leases``), the kernel benchmark harness (``bench``)."""
