@@ -1,0 +1,366 @@
+"""Fast replay of large sessions: a byte-offset index plus periodic state snapshots.
+
+Cached under ``sessions/<id>/index/``:
+
+- ``events.idx``: one JSON header line, then the start offset of every line as
+  ``array('Q')`` and a kind id per line as ``array('H')``. Extended
+  incrementally as the log grows; rebuilt when the log no longer matches it
+  (the last indexed line must still sit at its offset with the same hash).
+- ``snap-<seq>-<hash>.pkl``: the pickled state after applying events
+  ``0..seq``; trusted only while event ``seq`` still has that hash, so a
+  rewritten log invalidates it.
+
+Every cache write is atomic (temp file + rename); a read-only session directory
+just means no cache is kept. The state type is the caller's: this module never
+imports ``labconsole.lab``.
+
+Snapshots are pickles: only replay session directories you trust (an
+``index/`` folder from elsewhere can run code). ``index/`` is never shared:
+delete it freely, it is rebuilt.
+"""
+
+from __future__ import annotations
+
+import json
+import mmap
+import os
+import pickle
+import sys
+from array import array
+from bisect import bisect_right
+from pathlib import Path
+from typing import Callable, Generic, Iterator, TypeVar
+
+from labconsole.events.log import LOG_NAME, Event, LogCorruptError
+
+S = TypeVar("S")
+
+INDEX_DIR = "index"
+INDEX_FILE = "events.idx"
+INDEX_VERSION = 1
+CURSOR_MIN_APPLIED = 1_000  # keep an in-memory checkpoint when a state_at call applied at least this many events
+_KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line (data sorts before kind;
+                          # a quote inside a string value is always escaped)
+
+
+class Replay(Generic[S]):
+    def __init__(self, session_dir: Path | str, *, initial: Callable[[], S], apply: Callable[[S, Event], None],
+                 snapshot_every: int = 50_000) -> None:
+        self.session_dir = Path(session_dir)
+        self.path = self.session_dir / LOG_NAME
+        self.index_dir = self.session_dir / INDEX_DIR
+        self._initial = initial
+        self._apply = apply
+        self.snapshot_every = max(1, snapshot_every)
+        self._offsets: array = array("Q")
+        self._kind_ids: array = array("H")
+        self._kind_names: list[str] = []
+        self._kind_lookup: dict[bytes, int] = {}
+        self._end = 0  # byte offset just past the last indexed line
+        self._file = open(self.path, "rb")
+        self._mm: mmap.mmap | None = None
+        self._snapshots: dict[int, str] = {}  # seq -> event hash, on disk
+        self._memory_snaps: dict[int, tuple[str, bytes]] = {}  # when index/ is not writable
+        self._cursor: tuple[int, str, bytes] | None = None  # the last expensive state_at, pickled
+        self.built_from_scratch = False
+        self._read_only = False
+        self._index_stale = False
+        self._load_index()
+        self.refresh()
+        self._scan_snapshots()
+
+    # ------------------------------------------------------------------ public
+
+    @property
+    def count(self) -> int:
+        """Events in the log (complete lines)."""
+        return len(self._offsets)
+
+    def refresh(self) -> int:
+        """Index lines appended since the last call (a live session grows); returns the new count."""
+        size = os.fstat(self._file.fileno()).st_size
+        changed = self._index_stale
+        if size < self._end or (self.count and not self._tail_matches()):
+            self._reset()  # truncated (repaired) or rewritten: start over
+            changed = True
+        before = self.count
+        if size > self._end:
+            self._extend()
+        if changed or self.count != before:
+            self._save_index()
+            if self._mm is not None:
+                self._mm.close()
+                self._mm = None
+        self._index_stale = False
+        return self.count
+
+    def event(self, seq: int) -> Event:
+        raw = self._raw_line(seq)
+        try:
+            return Event.from_json(raw)
+        except (ValueError, KeyError, TypeError):
+            raise LogCorruptError(f"{self.path}:{seq + 1}: not a valid event line") from None
+
+    def events(self, start: int, stop: int | None = None) -> Iterator[Event]:
+        """Events ``start <= seq < stop`` read sequentially (bulk, no per-event seek)."""
+        stop = self.count if stop is None else min(stop, self.count)
+        if start >= stop:
+            return
+        begin, end = self._offsets[start], self._line_end(stop - 1)
+        self._file.seek(begin)
+        remaining, carry = end - begin, b""
+        loads = json.loads
+        while remaining > 0:
+            block = self._file.read(min(remaining, 8 << 20))
+            remaining -= len(block)
+            lines = (carry + block).split(b"\n")
+            carry = lines.pop()
+            for raw in lines:
+                d = loads(raw)
+                yield Event(d["seq"], d["ts"], d["kind"], d["actor"], d["data"], d["prev"], d["hash"])
+
+    def state_at(self, seq: int) -> S:
+        """The state after applying events ``0..seq`` (a fresh object the caller owns)."""
+        if not 0 <= seq < self.count:
+            raise IndexError(f"seq {seq} out of range (0..{self.count - 1})")
+        base, state = self._nearest_state(seq)
+        every, apply = self.snapshot_every, self._apply
+        for ev in self.events(base + 1, seq + 1):
+            apply(state, ev)
+            if (ev.seq + 1) % every == 0 and ev.seq not in self._snapshots and ev.seq not in self._memory_snaps:
+                self._save_snapshot(ev.seq, ev.hash, state)
+        if seq - base >= CURSOR_MIN_APPLIED:
+            self._cursor = (seq, self._hash_of(seq), pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
+        return state
+
+    def find(self, text: str, start_seq: int, forward: bool = True) -> int | None:
+        """The first seq >= start_seq (or last <= start_seq backwards) whose raw line contains ``text``."""
+        if not text or "\n" in text or self.count == 0:
+            return None
+        start_seq = min(max(start_seq, 0), self.count - 1)
+        needle, mm = text.encode("utf-8"), self._map()
+        if forward:
+            pos = mm.find(needle, self._offsets[start_seq], self._end)
+        else:
+            pos = mm.rfind(needle, 0, self._line_end(start_seq))
+        return None if pos < 0 else bisect_right(self._offsets, pos) - 1
+
+    def seqs_of(self, kinds: frozenset[str] | set[str]) -> list[int]:
+        """Seqs of the events whose kind is in ``kinds`` (e.g. decisions, for {/} jumps)."""
+        ids = {self._kind_names.index(k) for k in kinds if k in self._kind_names}
+        if not ids:
+            return []
+        return [seq for seq, kid in enumerate(self._kind_ids) if kid in ids]
+
+    def close(self) -> None:
+        if self._mm is not None:
+            self._mm.close()
+            self._mm = None
+        self._file.close()
+
+    def __enter__(self) -> "Replay[S]":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ index
+
+    def _reset(self) -> None:
+        self._offsets, self._kind_ids = array("Q"), array("H")
+        self._kind_names, self._kind_lookup = [], {}
+        self._end = 0
+        self._cursor = None
+        self._memory_snaps.clear()
+        self.built_from_scratch = True
+        self._index_stale = True
+
+    def _line_end(self, seq: int) -> int:
+        return self._offsets[seq + 1] if seq + 1 < self.count else self._end
+
+    def _raw_line(self, seq: int) -> bytes:
+        if not 0 <= seq < self.count:
+            raise IndexError(f"seq {seq} out of range (0..{self.count - 1})")
+        start = self._offsets[seq]
+        self._file.seek(start)
+        return self._file.read(self._line_end(seq) - start)
+
+    def _hash_of(self, seq: int) -> str:
+        raw = self._raw_line(seq)
+        # The hash is the last 64 hex digits before '"}\n': no JSON parse needed.
+        return raw[-67:-3].decode("ascii", "replace")
+
+    def _tail_matches(self) -> bool:
+        """Is the last indexed line still where and what it was?"""
+        try:
+            self._file.seek(self._end - 1)
+            if self._file.read(1) != b"\n":
+                return False
+            ev = self.event(self.count - 1)
+        except (LogCorruptError, OSError, ValueError):
+            return False
+        return ev.seq == self.count - 1 and ev.hash == self._last_hash
+
+    def _kind_id(self, kind: bytes) -> int:
+        kid = self._kind_lookup.get(kind)
+        if kid is None:
+            kid = self._kind_lookup[kind] = len(self._kind_names)
+            self._kind_names.append(kind.decode("utf-8"))
+        return kid
+
+    def _extend(self) -> None:
+        """Index the complete lines after ``self._end``."""
+        f = self._file
+        f.seek(self._end)
+        pos = self._end
+        offsets, kind_ids, lookup, kind_id = self._offsets, self._kind_ids, self._kind_lookup, self._kind_id
+        last_raw = b""
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # a half-written last line: index it once it is complete
+            j = raw.rfind(_KIND_MARK)
+            if j >= 0:
+                k = j + len(_KIND_MARK)
+                kind = raw[k:raw.index(b'"', k)]
+                kid = lookup.get(kind)
+                kind_ids.append(kid if kid is not None else kind_id(kind))
+            else:
+                kind_ids.append(self._kind_id(b"?"))  # not one of our lines; event() will say so
+            offsets.append(pos)
+            pos += len(raw)
+            last_raw = raw
+        if last_raw:
+            try:
+                self._last_hash = Event.from_json(last_raw).hash
+            except (ValueError, KeyError, TypeError):
+                # A garbage last line (torn, newline included): leave it out until the writer repairs it.
+                offsets.pop()
+                kind_ids.pop()
+                pos -= len(last_raw)
+                self._last_hash = self.event(self.count - 1).hash if self.count else ""
+        self._end = pos
+
+    def _index_path(self) -> Path:
+        return self.index_dir / INDEX_FILE
+
+    def _load_index(self) -> None:
+        self._last_hash = ""
+        try:
+            with open(self._index_path(), "rb") as f:
+                header = json.loads(f.readline())
+                if header.get("version") != INDEX_VERSION or header.get("byteorder") != sys.byteorder:
+                    raise ValueError("index format changed")
+                count = header["count"]
+                offsets, kind_ids = array("Q"), array("H")
+                offsets.frombytes(f.read(count * offsets.itemsize))
+                kind_ids.frombytes(f.read(count * kind_ids.itemsize))
+                if len(offsets) != count or len(kind_ids) != count:
+                    raise ValueError("index truncated")
+        except (OSError, ValueError, KeyError, TypeError):
+            self._reset()
+            return
+        self._offsets, self._kind_ids = offsets, kind_ids
+        self._kind_names = list(header["kinds"])
+        self._kind_lookup = {k.encode("utf-8"): i for i, k in enumerate(self._kind_names)}
+        self._end = header["end"]
+        self._last_hash = header["last_hash"]
+        self.built_from_scratch = False
+        self._index_stale = False
+
+    def _save_index(self) -> None:
+        header = {"version": INDEX_VERSION, "byteorder": sys.byteorder, "count": self.count, "end": self._end,
+                  "last_hash": self._last_hash, "kinds": self._kind_names}
+        payload = [json.dumps(header).encode() + b"\n", self._offsets.tobytes(), self._kind_ids.tobytes()]
+        if not self._read_only:
+            try:
+                _atomic_write(self._index_path(), payload)
+            except OSError:
+                self._read_only = True  # e.g. a recorded session on a read-only mount: index in memory only
+
+    def _map(self) -> mmap.mmap:
+        if self._mm is None or len(self._mm) < self._end:
+            if self._mm is not None:
+                self._mm.close()
+            self._mm = mmap.mmap(self._file.fileno(), self._end, access=mmap.ACCESS_READ)
+        return self._mm
+
+    # ------------------------------------------------------------------ snapshots
+
+    def _scan_snapshots(self) -> None:
+        self._snapshots.clear()
+        try:
+            names = os.listdir(self.index_dir)
+        except OSError:
+            return
+        for name in names:
+            if name.startswith("snap-") and name.endswith(".pkl"):
+                try:
+                    seq_s, digest = name[5:-4].split("-", 1)
+                    self._snapshots[int(seq_s)] = digest
+                except ValueError:
+                    continue
+
+    def _snapshot_path(self, seq: int, digest: str) -> Path:
+        return self.index_dir / f"snap-{seq:012d}-{digest}.pkl"
+
+    def _valid(self, seq: int, digest: str) -> bool:
+        return seq < self.count and self._hash_of(seq) == digest
+
+    def _nearest_state(self, seq: int) -> tuple[int, S]:
+        """The best starting point <= seq: the in-memory cursor, a snapshot, or the initial state."""
+        candidates: list[tuple[int, str, Callable[[], bytes]]] = []
+        if self._cursor is not None and self._cursor[0] <= seq:
+            cur = self._cursor
+            candidates.append((cur[0], cur[1], lambda: cur[2]))
+        for s, (digest, blob) in self._memory_snaps.items():
+            if s <= seq:
+                candidates.append((s, digest, lambda blob=blob: blob))
+        for s, digest in self._snapshots.items():
+            if s <= seq:
+                candidates.append((s, digest, lambda s=s, d=digest: self._snapshot_path(s, d).read_bytes()))
+        for s, digest, load in sorted(candidates, key=lambda c: c[0], reverse=True):
+            if not self._valid(s, digest):
+                self._drop_snapshot(s, digest)
+                continue
+            try:
+                return s, pickle.loads(load())
+            except Exception:  # unreadable or from an incompatible state class: ignore it
+                self._drop_snapshot(s, digest)
+        return -1, self._initial()
+
+    def _drop_snapshot(self, seq: int, digest: str) -> None:
+        if self._cursor is not None and self._cursor[0] == seq:
+            self._cursor = None
+        self._memory_snaps.pop(seq, None)
+        if self._snapshots.get(seq) == digest:
+            del self._snapshots[seq]
+            try:
+                self._snapshot_path(seq, digest).unlink()
+            except OSError:
+                pass
+
+    def _save_snapshot(self, seq: int, digest: str, state: S) -> None:
+        blob = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
+        try:
+            if self._read_only:
+                raise PermissionError
+            _atomic_write(self._snapshot_path(seq, digest), [blob])
+        except OSError:
+            # Read-only session dir: keep a few in memory for this process.
+            if len(self._memory_snaps) >= 8:
+                del self._memory_snaps[min(self._memory_snaps)]
+            self._memory_snaps[seq] = (digest, blob)
+            return
+        self._snapshots[seq] = digest
+
+
+def _atomic_write(path: Path, parts: list[bytes]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    with open(tmp, "wb") as f:
+        for part in parts:
+            f.write(part)
+    os.replace(tmp, path)
+
+
+__all__ = ["Replay"]
