@@ -19,6 +19,7 @@ import re
 import shutil
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -34,6 +35,7 @@ from labconsole.errors import GitStateError  # noqa: E402
 LAB_BRANCH_PREFIX = "lab/"
 ARCHIVE_PREFIX = "refs/labconsole/archive/"
 WORKTREES_DIR = Path(".labconsole") / "worktrees"
+STALE_LOCK_S = 30.0
 DEFAULT_AGENT = "LabConsole agent <agent@labconsole>"
 # Used only when neither git config nor the environment names a committer.
 DEFAULT_COMMITTER = ("LabConsole", "labconsole@localhost")
@@ -196,8 +198,11 @@ class LabRepo:
         cwd: Path | None = None,
         env: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes, str]:
-        cmd = [self._exe, *args]
-        runner = git.Git(str(cwd or self.root))
+        where = str(cwd or self.root)
+        # GitPython silently falls back to the process cwd when the directory is missing;
+        # "-C" makes git itself fail instead of acting on whatever repository we run in.
+        cmd = [self._exe, "-C", where, *args]
+        runner = git.Git(where)
         with self._lock:
             status, out, err = runner.execute(
                 cmd,
@@ -241,7 +246,7 @@ class LabRepo:
 
     def _current_branch(self, cwd: Path | None = None) -> str | None:
         status, out, _ = self._run("symbolic-ref", "-q", "--short", "HEAD", cwd=cwd)
-        return out.decode().strip() or None if status == 0 else None
+        return (out.decode().strip() or None) if status == 0 else None
 
     def _guess_main_branch(self) -> str:
         for name in ("main", "master"):
@@ -287,6 +292,19 @@ class LabRepo:
         if not path.is_dir() or status != 0 or Path(out.decode().strip()).resolve() != self.common_dir:
             raise GitStateError(f"{path} is not a worktree of {self.root}: create it with create_worktree")
         return path
+
+    def _clear_stale_index_lock(self, wt: Path) -> None:
+        """Remove an index.lock left by an agent killed mid-git (kill -9), so later commits work.
+
+        Only locks older than STALE_LOCK_S count: a live git process holds its lock for far less.
+        """
+        gitdir = Path(self._git("rev-parse", "--path-format=absolute", "--git-dir", cwd=wt))
+        lock = gitdir / "index.lock"
+        try:
+            if time.time() - lock.stat().st_mtime > STALE_LOCK_S:
+                lock.unlink()
+        except FileNotFoundError:
+            pass
 
     def worktree_path(self, hyp_id: str) -> Path:
         return self.root / WORKTREES_DIR / validate_hyp_id(hyp_id)
@@ -377,6 +395,10 @@ class LabRepo:
         wt = Path(worktree)
         with self._lock:
             self._check_own_worktree(wt)
+            if self._current_branch(cwd=wt) is None:
+                # A commit on a detached HEAD would never reach the lab branch the gate merges.
+                raise GitStateError(f"{wt} is on a detached HEAD: check out its lab/ branch in that worktree")
+            self._clear_stale_index_lock(wt)
             self._git("add", "-A", cwd=wt)
             if self._ok("diff", "--cached", "--quiet", cwd=wt):
                 return None
@@ -634,6 +656,8 @@ class LabRepo:
             wt_path = Path(entry["worktree"]) if entry else None
             if wt_path is not None and wt_path.resolve() == self.root:
                 raise GitStateError(f"{branch} is checked out at {self.root}: check out {self.main_branch} first")
+            if wt_path is not None:
+                self._clear_stale_index_lock(wt_path)
             if wt_path is not None and self._dirty_paths(cwd=wt_path):
                 self._git("add", "-A", cwd=wt_path)
                 self._git(

@@ -152,10 +152,27 @@ def test_invalid_hypothesis_ids(lab: Path, bad: str) -> None:
         repo.create_worktree(bad, repo.head_sha())
 
 
-def test_commit_all_rejects_foreign_directory(lab: Path, tmp_path: Path) -> None:
+def test_commit_all_refuses_detached_and_clears_stale_lock(lab: Path) -> None:
+    repo = LabRepo(lab)
+    wt = repo.create_worktree("lk", repo.head_sha())
+    lock = Path(sh(wt.path, "rev-parse", "--path-format=absolute", "--git-dir")) / "index.lock"
+    lock.write_text("")  # an agent killed -9 in the middle of `git add`
+    os.utime(lock, (0, 0))
+    write(wt.path / "train.py", "lr = 2\n")
+    assert repo.commit_all(wt.path, "after crash") is not None
+    assert not lock.exists()
+    sh(wt.path, "checkout", "-q", "--detach")
+    write(wt.path / "train.py", "lr = 3\n")
+    with pytest.raises(GitStateError, match="detached HEAD"):
+        repo.commit_all(wt.path, "lost?")
+
+
+def test_commit_all_rejects_foreign_or_missing_directory(lab: Path, tmp_path: Path) -> None:
     repo = LabRepo(lab)
     with pytest.raises(GitStateError, match="is not a worktree of"):
         repo.commit_all(tmp_path, "x")
+    with pytest.raises(GitStateError, match="is not a worktree of"):
+        repo.commit_all(tmp_path / "missing", "x")
 
 
 def test_default_identity_without_any_config(tmp_path: Path) -> None:
