@@ -1,0 +1,90 @@
+"""``anthropic`` backend: the Messages API tool-use loop, streaming, with prompt caching.
+
+Options (``--option k=json``): ``base_url`` (else ``ANTHROPIC_BASE_URL``), ``api_key_env``
+(default ``ANTHROPIC_API_KEY``), ``max_tokens``, ``max_retries``, ``timeout_s``,
+``max_turns``, ``prices``, ``bwrap`` (false = path policy only).
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from labconsole.agents.backends.base import AgentContext
+from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
+from labconsole.agents.backends.pricing import TurnUsage
+from labconsole.agents.backends.tools import ToolResult, ToolSpec
+
+EPHEMERAL = {"type": "ephemeral"}
+
+
+class AnthropicSession:
+    def __init__(self, client: Any, model: str, system: str, user: str, tools: list[ToolSpec],
+                 max_tokens: int) -> None:
+        self.client, self.model, self.max_tokens = client, model, max_tokens
+        # Cache breakpoints on the system prompt and the last tool: the stable prefix of every
+        # call is then read from the cache (10% of the input price) after the first turn.
+        self.system = [{"type": "text", "text": system, "cache_control": EPHEMERAL}]
+        self.tools = [{"name": t.name, "description": t.description, "input_schema": t.schema} for t in tools]
+        if self.tools:
+            self.tools[-1]["cache_control"] = EPHEMERAL
+        self.messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": user}]}]
+
+    def step(self) -> ModelTurn:
+        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, "system": self.system,
+                                  "messages": self.messages}
+        if self.tools:
+            kwargs["tools"] = self.tools
+        with self.client.messages.stream(**kwargs) as stream:
+            message = stream.get_final_message()
+        content: list[dict[str, Any]] = []
+        texts, calls = [], []
+        for block in message.content:
+            if block.type == "text":
+                texts.append(block.text)
+                content.append({"type": "text", "text": block.text})
+            elif block.type == "tool_use":
+                calls.append(ToolCall(block.id, block.name, dict(block.input or {})))
+                content.append({"type": "tool_use", "id": block.id, "name": block.name, "input": block.input})
+        self.messages.append({"role": "assistant", "content": content or [{"type": "text", "text": "(no output)"}]})
+        u = message.usage
+        usage = TurnUsage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
+                          cached_tokens=getattr(u, "cache_read_input_tokens", None) or 0,
+                          cache_write_tokens=getattr(u, "cache_creation_input_tokens", None) or 0)
+        return ModelTurn("\n".join(texts), calls, usage, message.model or self.model, message.stop_reason or "")
+
+    def _user_content(self) -> list[dict[str, Any]]:
+        if self.messages[-1]["role"] != "user":
+            self.messages.append({"role": "user", "content": []})
+        return self.messages[-1]["content"]
+
+    def add_tool_results(self, results: list[ToolResult]) -> None:
+        self._user_content().extend({"type": "tool_result", "tool_use_id": r.call_id, "content": r.content,
+                                     "is_error": not r.ok} for r in results)
+
+    def add_user(self, text: str) -> None:
+        self._user_content().append({"type": "text", "text": text})
+
+
+class AnthropicBackend(LoopBackend):
+    default_model = "claude-sonnet-4-5"
+    provider = "anthropic"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        import anthropic  # lazily: a lab without this backend never imports the SDK
+
+        from labconsole.agents.readiness import check_backend_ready
+
+        check_backend_ready(ctx.role, "anthropic", ctx.options)
+        base_url = ctx.options.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL") or None
+        self.client = anthropic.Anthropic(api_key=self.api_key(), base_url=base_url,
+                                          max_retries=int(ctx.options.get("max_retries", 2)),
+                                          timeout=float(ctx.options.get("timeout_s", 600)))
+
+    def api_key(self) -> str | None:
+        return os.environ.get(str(self.ctx.options.get("api_key_env") or "ANTHROPIC_API_KEY"))
+
+    def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
+        return AnthropicSession(self.client, self.model, system, user, tools,
+                                int(self.ctx.options.get("max_tokens", 8192)))

@@ -1,0 +1,129 @@
+"""``openai`` backend: the same tool-use loop over Chat Completions (streaming).
+
+``base_url`` makes any OpenAI-compatible server a backend (vLLM, Ollama, llama.cpp).
+Options: ``base_url`` (else ``OPENAI_BASE_URL``), ``api_key_env`` (default
+``OPENAI_API_KEY``; a local server without auth may set ``api_key_env`` to any variable
+or pass ``no_auth=true``), ``max_tokens``, ``max_retries``, ``timeout_s``, ``stream``
+(default true), ``max_turns``, ``prices``, ``bwrap``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from labconsole.agents.backends.base import AgentContext
+from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
+from labconsole.agents.backends.pricing import TurnUsage
+from labconsole.agents.backends.tools import ToolResult, ToolSpec
+
+
+def _usage(u: Any) -> TurnUsage:
+    if u is None:
+        return TurnUsage()
+    details = getattr(u, "prompt_tokens_details", None)
+    cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
+    # OpenAI's prompt_tokens include the cached ones; ours are disjoint.
+    return TurnUsage(input_tokens=max((u.prompt_tokens or 0) - cached, 0),
+                     output_tokens=u.completion_tokens or 0, cached_tokens=cached)
+
+
+def _arguments(raw: str) -> dict[str, Any]:
+    try:
+        value = json.loads(raw or "{}")
+    except json.JSONDecodeError:
+        return {"_unparsable_arguments": raw}
+    return value if isinstance(value, dict) else {"value": value}
+
+
+class OpenAISession:
+    def __init__(self, client: Any, model: str, system: str, user: str, tools: list[ToolSpec],
+                 max_tokens: int, stream: bool) -> None:
+        self.client, self.model, self.max_tokens, self.stream = client, model, max_tokens, stream
+        self.tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
+                                                        "parameters": t.schema}} for t in tools]
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system},
+                                               {"role": "user", "content": user}]
+
+    def _request(self) -> dict[str, Any]:
+        kwargs: dict[str, Any] = {"model": self.model, "messages": self.messages, "max_tokens": self.max_tokens}
+        if self.tools:
+            kwargs["tools"] = self.tools
+        return kwargs
+
+    def step(self) -> ModelTurn:
+        if self.stream:
+            text, raw_calls, usage, model, stop = self._streamed()
+        else:
+            resp = self.client.chat.completions.create(**self._request())
+            choice = resp.choices[0]
+            text = choice.message.content or ""
+            raw_calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                         for c in choice.message.tool_calls or []]
+            usage, model, stop = _usage(resp.usage), resp.model, choice.finish_reason or ""
+        assistant: dict[str, Any] = {"role": "assistant", "content": text or None}
+        if raw_calls:
+            assistant["tool_calls"] = [{"id": c["id"], "type": "function",
+                                        "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}}
+                                       for c in raw_calls]
+        self.messages.append(assistant)
+        calls = [ToolCall(c["id"], c["name"], _arguments(c["arguments"])) for c in raw_calls]
+        return ModelTurn(text, calls, usage, model or self.model, stop)
+
+    def _streamed(self) -> tuple[str, list[dict[str, str]], TurnUsage, str, str]:
+        stream = self.client.chat.completions.create(**self._request(), stream=True,
+                                                     stream_options={"include_usage": True})
+        parts: list[str] = []
+        calls: dict[int, dict[str, str]] = {}
+        usage, model, stop = TurnUsage(), "", ""
+        for chunk in stream:
+            model = chunk.model or model
+            if chunk.usage is not None:
+                usage = _usage(chunk.usage)
+            for choice in chunk.choices or []:
+                delta = choice.delta
+                if delta.content:
+                    parts.append(delta.content)
+                for tc in delta.tool_calls or []:  # arguments arrive in pieces, keyed by index
+                    slot = calls.setdefault(tc.index, {"id": "", "name": "", "arguments": ""})
+                    slot["id"] = tc.id or slot["id"]
+                    if tc.function is not None:
+                        slot["name"] += tc.function.name or ""
+                        slot["arguments"] += tc.function.arguments or ""
+                stop = choice.finish_reason or stop
+        ordered = [calls[i] for i in sorted(calls)]
+        for n, c in enumerate(ordered):
+            c["id"] = c["id"] or f"call_{n}"
+        return "".join(parts), ordered, usage, model, stop
+
+    def add_tool_results(self, results: list[ToolResult]) -> None:
+        self.messages.extend({"role": "tool", "tool_call_id": r.call_id, "content": r.content} for r in results)
+
+    def add_user(self, text: str) -> None:
+        self.messages.append({"role": "user", "content": text})
+
+
+class OpenAIBackend(LoopBackend):
+    default_model = "gpt-5"
+    provider = "openai"
+
+    def __init__(self, ctx: AgentContext) -> None:
+        super().__init__(ctx)
+        import openai  # lazily: a lab without this backend never imports the SDK
+
+        from labconsole.agents.readiness import check_backend_ready
+
+        check_backend_ready(ctx.role, "openai", ctx.options)
+        base_url = ctx.options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or None
+        self.client = openai.OpenAI(api_key=self.api_key() or "no-key", base_url=base_url,
+                                    max_retries=int(ctx.options.get("max_retries", 2)),
+                                    timeout=float(ctx.options.get("timeout_s", 600)))
+
+    def api_key(self) -> str | None:
+        return os.environ.get(str(self.ctx.options.get("api_key_env") or "OPENAI_API_KEY"))
+
+    def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
+        return OpenAISession(self.client, self.model, system, user, tools,
+                             int(self.ctx.options.get("max_tokens", 8192)),
+                             self.ctx.options.get("stream", True) is not False)
