@@ -480,7 +480,7 @@ class LabRepo:
             target = self._resolve(sha)
             self._git("worktree", "prune")
             entry = self._worktree_at(dest) if dest.exists() else None
-            if entry is not None:
+            if entry is not None or self._is_orphan_checkout(dest):
                 self.remove_checkout(dest)
             elif dest.exists():
                 if any(dest.iterdir()):
@@ -500,6 +500,8 @@ class LabRepo:
         with self._lock:
             entry = self._worktree_at(dest)
             if entry is None:
+                if self._is_orphan_checkout(dest):
+                    shutil.rmtree(dest)
                 self._git("worktree", "prune")
                 return
             if "detached" not in entry:
@@ -507,10 +509,29 @@ class LabRepo:
                 raise GitStateError(
                     f"{dest} is on {entry.get('branch')}, not a detached checkout: use archive_and_remove"
                 )
-            self._git("worktree", "remove", "--force", str(dest))
+            # Double force also removes a checkout left locked by a `worktree add` that was killed.
+            self._git("worktree", "remove", "--force", "--force", str(dest))
             if dest.exists():  # git leaves the directory behind if it could not delete some file
                 shutil.rmtree(dest, ignore_errors=True)
             self._git("worktree", "prune")
+
+    def _is_orphan_checkout(self, dest: Path) -> bool:
+        """A leftover checkout of ours whose registration is gone (e.g. its admin dir was deleted).
+
+        Recognized by its ``.git`` file pointing into our ``worktrees/`` admin area; lab
+        worktrees are excluded since they may hold uncommitted work.
+        """
+        marker = dest / ".git"
+        if not marker.is_file() or dest.resolve().is_relative_to((self.root / WORKTREES_DIR).resolve()):
+            return False
+        text = marker.read_text(encoding="utf-8", errors="replace").strip()
+        if not text.startswith("gitdir:"):
+            return False
+        gitdir = Path(text[len("gitdir:"):].strip())
+        if not gitdir.is_absolute():
+            gitdir = dest / gitdir
+        admin = gitdir.resolve()
+        return admin.parent == self.common_dir / "worktrees" and not admin.exists()
 
     def verify_checkout(self, dest: Path, sha: str, globs: list[str]) -> list[str]:
         """Protected paths in the checkout's files that differ from ``sha`` (modified, added or deleted).
@@ -684,7 +705,7 @@ class LabRepo:
                 archived.append(self._archive(hyp_id, sha, stamp))
             # Only now that every commit is reachable from an archive ref (or main) may we force.
             if wt_path is not None:
-                self._git("worktree", "remove", "--force", str(wt_path))
+                self._git("worktree", "remove", "--force", "--force", str(wt_path))
                 if wt_path.exists():
                     shutil.rmtree(wt_path, ignore_errors=True)
                 self._git("worktree", "prune")

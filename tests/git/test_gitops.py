@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import threading
 from pathlib import Path
 
@@ -273,6 +274,29 @@ def test_verify_checkout_catches_commit_inside_run(lab: Path, tmp_path: Path) ->
     sh(dest, "add", "-A")
     sh(dest, "commit", "-qm", "sneak")
     assert repo.verify_checkout(dest, base, PROTECTED) == ["bench/sneaky.txt"]
+
+
+def test_checkout_recovers_from_dead_console(lab: Path, tmp_path: Path) -> None:
+    repo = LabRepo(lab)
+    base = repo.head_sha()
+    dest = repo.checkout_detached(base, tmp_path / "runs" / "r9")
+    write(dest / "out.log", "partial")
+    # Console killed mid-run, then the checkout's admin dir lost: registration is gone, files remain.
+    admin = Path(sh(dest, "rev-parse", "--path-format=absolute", "--git-dir"))
+    shutil.rmtree(admin)
+    assert dest.exists()
+    dest = repo.checkout_detached(base, dest)
+    assert not (dest / "out.log").exists() and sh(dest, "rev-parse", "HEAD") == base
+    # A registered but locked checkout (killed during `worktree add`) is removed too.
+    sh(lab, "worktree", "lock", str(dest))
+    repo.remove_checkout(dest)
+    assert not dest.exists()
+    # A foreign non-empty directory is never deleted.
+    other = write(tmp_path / "mine" / "keep.txt", "x").parent
+    with pytest.raises(GitStateError, match="is not a checkout of"):
+        repo.checkout_detached(base, other)
+    repo.remove_checkout(other)
+    assert (other / "keep.txt").exists()
 
 
 def test_remove_checkout_refuses_branch_worktree(lab: Path) -> None:
