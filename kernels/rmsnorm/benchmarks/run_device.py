@@ -1,0 +1,278 @@
+#!/usr/bin/env python3
+"""Device benchmark of rmsnorm against its baselines, all in one process on one GPU.
+
+Method (DESIGN.md §5 / issue 6):
+- device time: each candidate is captured once in a CUDA graph; every rep first writes a
+  256 MiB buffer (flushes the 50 MB L2, and keeps the host ahead of the GPU), then times one
+  graph replay between CUDA events. Candidates are interleaved rep by rep; median reported.
+- host-inclusive time: back-to-back eager calls, wall clock / call, synchronized at the end.
+- bandwidth = bytes that must move (inputs read once + outputs written once) / device time,
+  compared with a same-size copy (x.clone()) timed the same way in the same run.
+
+    python run_device.py --kernel-dir kernels/rmsnorm --out results.json [--commit SHA]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+EPS = 1e-6
+Fn = Callable[[], object]
+
+
+def hf_rms_norm(x: torch.Tensor, w: torch.Tensor, eps: float = EPS) -> torch.Tensor:
+    """transformers' Qwen3RMSNorm.forward, verbatim math."""
+    h = x.to(torch.float32)
+    h = h * torch.rsqrt(h.pow(2).mean(-1, keepdim=True) + eps)
+    return w * h.to(x.dtype)
+
+
+def hf_add_rms_norm(x: torch.Tensor, r: torch.Tensor, w: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """The unfused pair in a Qwen3 decoder layer: residual add, then the norm."""
+    s = r + x
+    return hf_rms_norm(s, w), s
+
+
+class Timer:
+    def __init__(self, flush_mib: int = 256) -> None:
+        self.flush = torch.empty(flush_mib * 2**20, dtype=torch.uint8, device="cuda")
+
+    def graph(self, fn: Fn) -> torch.cuda.CUDAGraph:
+        s = torch.cuda.Stream()
+        s.wait_stream(torch.cuda.current_stream())
+        with torch.cuda.stream(s):
+            for _ in range(3):
+                fn()
+        torch.cuda.current_stream().wait_stream(s)
+        torch.cuda.synchronize()
+        g = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(g):
+            fn()
+        torch.cuda.synchronize()
+        return g
+
+    def device_us(self, fns: dict[str, Fn], reps: int) -> dict[str, dict]:
+        graphs = {k: self.graph(f) for k, f in fns.items()}
+        events: dict[str, list] = {k: [] for k in fns}
+        for _ in range(reps):
+            for k, g in graphs.items():
+                self.flush.zero_()
+                a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+                a.record()
+                g.replay()
+                b.record()
+                events[k].append((a, b))
+        torch.cuda.synchronize()
+        out = {}
+        for k, ev in events.items():
+            t = sorted(a.elapsed_time(b) * 1e3 for a, b in ev)
+            out[k] = {"median_us": statistics.median(t), "p10_us": t[len(t) // 10], "p90_us": t[9 * len(t) // 10]}
+        del graphs
+        return out
+
+    @staticmethod
+    def host_us(fns: dict[str, Fn], calls: int = 300, rounds: int = 5) -> dict[str, float]:
+        res: dict[str, list[float]] = {k: [] for k in fns}
+        for f in fns.values():
+            for _ in range(20):
+                f()
+        for _ in range(rounds):
+            for k, f in fns.items():
+                torch.cuda.synchronize()
+                t0 = time.perf_counter()
+                for _ in range(calls):
+                    f()
+                torch.cuda.synchronize()
+                res[k].append((time.perf_counter() - t0) / calls * 1e6)
+        return {k: statistics.median(v) for k, v in res.items()}
+
+
+def provenance(commit: str | None) -> dict:
+    smi = subprocess.run(
+        ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm", "--format=csv,noheader"],
+        capture_output=True, text=True,
+    ).stdout.strip()
+    p = torch.cuda.get_device_properties(0)
+    import triton
+
+    return {
+        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": commit,
+        "device": torch.cuda.get_device_name(0),
+        "nvidia_smi": smi,
+        "sm_count": p.multi_processor_count,
+        "l2_bytes": getattr(p, "L2_cache_size", None),
+        "torch": torch.__version__,
+        "cuda": torch.version.cuda,
+        "triton": triton.__version__,
+        "python": sys.version.split()[0],
+    }
+
+
+def summarize(dev: dict, host: dict | None, nbytes: int, copy_key: str) -> dict:
+    copy_us = dev[copy_key]["median_us"]
+    rows = {}
+    for k, d in dev.items():
+        gbs = nbytes / (d["median_us"] * 1e-6) / 1e9
+        rows[k] = {
+            **{m: round(v, 3) for m, v in d.items()},
+            "gb_s": round(gbs, 1),
+            "pct_of_copy": round(100 * copy_us / d["median_us"], 1),
+            **({"host_us": round(host[k], 2)} if host and k in host else {}),
+        }
+    return rows
+
+
+def load_kernels(kernel_dir: Path):
+    from kernels import get_local_kernel
+
+    cuda_k = get_local_kernel(kernel_dir)
+    triton_k = get_local_kernel(kernel_dir / "build" / "torch-cuda")
+    assert cuda_k.BACKEND == "cuda", f"expected the compiled variant, got {cuda_k.BACKEND}"
+    assert triton_k.BACKEND == "triton", triton_k.BACKEND
+    return cuda_k, triton_k
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--kernel-dir", type=Path, default=Path(__file__).resolve().parent.parent)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--commit")
+    ap.add_argument("--reps", type=int, default=50)
+    ap.add_argument("--quick", action="store_true", help="fewer shapes (smoke run)")
+    args = ap.parse_args()
+
+    torch.manual_seed(0)
+    torch._dynamo.config.cache_size_limit = 256
+    torch._dynamo.config.accumulated_cache_size_limit = 4096
+    K, T = load_kernels(args.kernel_dir)
+    from liger_kernel.ops.fused_add_rms_norm import LigerFusedAddRMSNormFunction
+    from liger_kernel.transformers.rms_norm import LigerRMSNorm
+
+    timer = Timer()
+    result: dict = {"provenance": provenance(args.commit), "method": __doc__}
+    t_start = time.time()
+
+    # Measured copy ceiling: 1 GiB device-to-device clone, bytes read + written.
+    big = torch.randn(2**29, device="cuda", dtype=torch.bfloat16)
+    d = timer.device_us({"copy": lambda: big.clone()}, 20)["copy"]["median_us"]
+    result["copy_peak_gb_s"] = round(2 * big.numel() * 2 / (d * 1e-6) / 1e9, 1)
+    del big
+    torch.cuda.empty_cache()
+
+    hidden = 4096
+    row_list = [1, 4, 16, 64, 128, 512, 2048, 4096, 16384, 65536]
+    if args.quick:
+        row_list = [1, 128, 4096, 65536]
+    with torch.no_grad():
+        # --- rms_norm, bf16, hidden 4096 ----------------------------------------------------
+        comp = torch.compile(hf_rms_norm, dynamic=False)
+        liger = LigerRMSNorm(hidden, eps=EPS).cuda().to(torch.bfloat16)
+        sweep = {}
+        for rows in row_list:
+            x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
+            w = (torch.rand(hidden, device="cuda", dtype=torch.bfloat16) + 0.5)
+            liger.weight.data.copy_(w)
+            fns: dict[str, Fn] = {
+                "copy": lambda: x.clone(),
+                "cuda": lambda: K.rms_norm(x, w, EPS),
+                "triton": lambda: T.rms_norm(x, w, EPS),
+                "eager_qwen3": lambda: hf_rms_norm(x, w),
+                "F.rms_norm": lambda: F.rms_norm(x, (hidden,), w, EPS),
+                "torch.compile": lambda: comp(x, w),
+                "liger": lambda: liger(x),
+            }
+            ref = hf_rms_norm(x.float(), w.float())
+            err = {k: ((fns[k]().float() - ref).norm() / ref.norm()).item() for k in fns if k != "copy"}
+            dev = timer.device_us(fns, args.reps)
+            host = Timer.host_us({**fns, "cuda_raw_op": lambda: K.ops.rms_norm(x, w, EPS)}) if rows <= 4096 else None
+            sweep[rows] = {"candidates": summarize(dev, host, 2 * x.numel() * 2, "copy"), "rel_err_vs_fp32": err}
+            if host:
+                sweep[rows]["cuda_raw_op_host_us"] = round(host["cuda_raw_op"], 2)
+            print(f"rms_norm rows={rows}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["candidates"].items()), flush=True)
+            del x, fns
+            torch.cuda.empty_cache()
+        result["rms_norm_bf16_h4096"] = sweep
+
+        # --- fused_add_rms_norm, bf16, hidden 4096 ------------------------------------------
+        comp_pair = torch.compile(hf_add_rms_norm, dynamic=False)
+        fsweep = {}
+        for rows in row_list:
+            x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
+            r = torch.randn_like(x)
+            x2, r2 = x.clone(), r.clone()
+            w = (torch.rand(hidden, device="cuda", dtype=torch.bfloat16) + 0.5)
+            both = torch.randn(2 * rows, hidden, device="cuda", dtype=torch.bfloat16)
+            fns = {
+                "copy_2x": lambda: both.clone(),
+                "cuda_fused": lambda: K.fused_add_rms_norm(x, r, w, EPS),
+                "triton_fused": lambda: T.fused_add_rms_norm(x2, r2, w, EPS),
+                "eager_unfused": lambda: hf_add_rms_norm(x, r, w),
+                "torch.compile_unfused": lambda: comp_pair(x, r, w),
+                "liger_fused": lambda: LigerFusedAddRMSNormFunction.apply(x, r, w, EPS, 0.0, "llama", False),
+            }
+            dev = timer.device_us(fns, args.reps)
+            host = Timer.host_us(fns) if rows <= 4096 else None
+            fsweep[rows] = {"candidates": summarize(dev, host, 4 * x.numel() * 2, "copy_2x")}
+            print(f"fused rows={rows}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["candidates"].items()), flush=True)
+            del x, r, x2, r2, both, fns
+            torch.cuda.empty_cache()
+        result["fused_add_rms_norm_bf16_h4096"] = fsweep
+
+        # --- launch-configuration sweep (packets per thread), block-per-row path -----------
+        tune = {}
+        for h in (2048, 4096, 8192):
+            for rows in (1, 128, 4096, 65536):
+                x = torch.randn(rows, h, device="cuda", dtype=torch.bfloat16)
+                w = torch.rand(h, device="cuda", dtype=torch.bfloat16) + 0.5
+                npack = h * 2 // 16
+                fns = {"copy": lambda: x.clone(), "auto": lambda: K.ops.rms_norm(x, w, EPS)}
+                for nv in (1, 2, 4, 8):
+                    if -(-npack // nv) <= (512 if nv == 8 else 1024):
+                        fns[f"nv{nv}"] = (lambda n: (lambda: K.ops.rms_norm_config(x, w, EPS, n)))(nv)
+                dev = timer.device_us(fns, max(20, args.reps // 2))
+                tune[f"h{h}_rows{rows}"] = {k: round(v["median_us"], 2) for k, v in dev.items()}
+                print(f"tune h={h} rows={rows}: {tune[f'h{h}_rows{rows}']}", flush=True)
+                del x, fns
+        result["tuning_bf16"] = tune
+
+        # --- other dtypes and hidden sizes -------------------------------------------------
+        other = {}
+        shapes = [(dtp, 4096, rows) for dtp in (torch.float16, torch.float32) for rows in (1, 128, 4096, 65536)]
+        shapes += [(torch.bfloat16, h, 16384) for h in (128, 1024, 2048, 5120, 8192, 4095)]
+        for dtp, h, rows in shapes:
+            x = torch.randn(rows, h, device="cuda", dtype=dtp)
+            w = torch.rand(h, device="cuda", dtype=dtp) + 0.5
+            fns = {
+                "copy": lambda: x.clone(),
+                "cuda": lambda: K.rms_norm(x, w, EPS),
+                "triton": lambda: T.rms_norm(x, w, EPS),
+                "F.rms_norm": lambda: F.rms_norm(x, (h,), w, EPS),
+                "torch.compile": lambda: comp(x, w),
+            }
+            dev = timer.device_us(fns, max(20, args.reps // 2))
+            key = f"{str(dtp).split('.')[-1]}_h{h}_rows{rows}"
+            other[key] = {"path": K.cuda_path(h, dtp), "candidates": summarize(dev, None, 2 * x.numel() * x.element_size(), "copy")}
+            print(f"{key}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in other[key]["candidates"].items()), flush=True)
+            del x, fns
+        result["other_shapes"] = other
+
+    result["elapsed_s"] = round(time.time() - t_start, 1)
+    args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    print(f"copy peak {result['copy_peak_gb_s']} GB/s; wrote {args.out} in {result['elapsed_s']} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

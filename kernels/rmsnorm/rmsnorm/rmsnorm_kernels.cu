@@ -1,0 +1,303 @@
+// RMSNorm and fused residual-add + RMSNorm for Hopper (sm_90), bf16 / fp16 / fp32.
+//
+// Numerics follow transformers' Qwen3RMSNorm exactly, up to reduction order:
+//   v   = x                      (fused: v = dtype(x + residual), written back to residual)
+//   inv = rsqrt(mean(float(v)^2) + eps)          -- fp32 accumulation
+//   y   = dtype(float(dtype(float(v) * inv)) * float(w))
+// i.e. the normalized value is rounded to the input dtype before the weight multiply,
+// as `self.weight * hidden_states.to(input_dtype)` does.
+#include "rmsnorm.h"
+
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+namespace rmsnorm {
+namespace {
+
+template <typename T> __device__ __forceinline__ float to_f(T v);
+template <> __device__ __forceinline__ float to_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ float to_f<__half>(__half v) { return __half2float(v); }
+template <> __device__ __forceinline__ float to_f<__nv_bfloat16>(__nv_bfloat16 v) {
+  return __bfloat162float(v);
+}
+
+template <typename T> __device__ __forceinline__ T from_f(float v);
+template <> __device__ __forceinline__ float from_f<float>(float v) { return v; }
+template <> __device__ __forceinline__ __half from_f<__half>(float v) { return __float2half_rn(v); }
+template <> __device__ __forceinline__ __nv_bfloat16 from_f<__nv_bfloat16>(float v) {
+  return __float2bfloat16_rn(v);
+}
+
+// A 16-byte packet of T: one ld/st.global.v4 per thread per access.
+template <typename T>
+struct alignas(16) Pack {
+  static constexpr int N = 16 / sizeof(T);
+  T v[N];
+};
+
+template <typename T>
+__device__ __forceinline__ Pack<T> load_pack(const T* p) {
+  uint4 raw = *reinterpret_cast<const uint4*>(p);
+  return *reinterpret_cast<Pack<T>*>(&raw);
+}
+
+// Read-only data (x in the plain op, the weight): the non-coherent path is safe.
+template <typename T>
+__device__ __forceinline__ Pack<T> load_pack_ro(const T* p) {
+  uint4 raw = __ldg(reinterpret_cast<const uint4*>(p));
+  return *reinterpret_cast<Pack<T>*>(&raw);
+}
+
+template <typename T>
+__device__ __forceinline__ void store_pack(T* p, const Pack<T>& v) {
+  *reinterpret_cast<uint4*>(p) = *reinterpret_cast<const uint4*>(&v);
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int o = 16; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+// Every warp ends up with the block total, so one barrier suffices (no broadcast step).
+// blockDim.x must be a multiple of 32.
+__device__ __forceinline__ float block_sum(float v) {
+  __shared__ float partial[32];
+  const int lane = threadIdx.x & 31;
+  const int warp = threadIdx.x >> 5;
+  v = warp_sum(v);
+  if (lane == 0) partial[warp] = v;
+  __syncthreads();
+  const int nwarps = blockDim.x >> 5;
+  v = lane < nwarps ? partial[lane] : 0.f;
+  return warp_sum(v);
+}
+
+// Loads the row's packets into registers (and, when fused, adds and writes back the
+// residual), returning this thread's partial sum of squares.
+template <typename T, int NV, bool FUSED>
+__device__ __forceinline__ float load_row(Pack<T> (&v)[NV], const T* x, T* res, int first,
+                                          int stride, int npack) {
+  constexpr int N = Pack<T>::N;
+  // Issue every load before the first use so NV packets are in flight at once.
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    const int p = first + i * stride;
+    if (p < npack) v[i] = FUSED ? load_pack(x + p * N) : load_pack_ro(x + p * N);
+  }
+  Pack<T> r[NV];
+  if constexpr (FUSED) {
+#pragma unroll
+    for (int i = 0; i < NV; ++i) {
+      const int p = first + i * stride;
+      if (p < npack) r[i] = load_pack(res + p * N);
+    }
+  }
+  float ss = 0.f;
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    const int p = first + i * stride;
+    if (p < npack) {
+#pragma unroll
+      for (int j = 0; j < N; ++j) {
+        if constexpr (FUSED) v[i].v[j] = from_f<T>(to_f(v[i].v[j]) + to_f(r[i].v[j]));
+        const float f = to_f(v[i].v[j]);
+        ss += f * f;
+      }
+      if constexpr (FUSED) store_pack(res + p * N, v[i]);
+    }
+  }
+  return ss;
+}
+
+template <typename T, int NV>
+__device__ __forceinline__ void store_row(const Pack<T> (&v)[NV], const Pack<T> (&w)[NV], T* y,
+                                          float inv, int first, int stride, int npack) {
+  constexpr int N = Pack<T>::N;
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    const int p = first + i * stride;
+    if (p < npack) {
+      Pack<T> o;
+#pragma unroll
+      for (int j = 0; j < N; ++j) {
+        const float n = to_f(from_f<T>(to_f(v[i].v[j]) * inv));
+        o.v[j] = from_f<T>(n * to_f(w[i].v[j]));
+      }
+      store_pack(y + p * N, o);
+    }
+  }
+}
+
+template <typename T, int NV>
+__device__ __forceinline__ void load_weight(Pack<T> (&w)[NV], const T* weight, int first,
+                                            int stride, int npack) {
+  constexpr int N = Pack<T>::N;
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    const int p = first + i * stride;
+    if (p < npack) w[i] = load_pack_ro(weight + p * N);
+  }
+}
+
+// One block per row; the row stays in registers between the reduction and the scale, so
+// x is read from DRAM exactly once.
+// NV = 8 gets a 512-thread cap so the 8 row packets plus 8 weight packets fit in registers.
+template <typename T, int NV, bool FUSED>
+__global__ void __launch_bounds__(NV >= 8 ? 512 : 1024)
+    block_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int npack,
+                     float inv_hidden, float eps) {
+  constexpr int N = Pack<T>::N;
+  const size_t off = static_cast<size_t>(blockIdx.x) * npack * N;
+  Pack<T> v[NV];
+  float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, threadIdx.x,
+                                    blockDim.x, npack);
+  // The weight load overlaps the reduction's barrier and shuffles.
+  Pack<T> w[NV];
+  load_weight<T, NV>(w, weight, threadIdx.x, blockDim.x, npack);
+  ss = block_sum(ss);
+  const float inv = rsqrtf(ss * inv_hidden + eps);
+  store_row<T, NV>(v, w, y + off, inv, threadIdx.x, blockDim.x, npack);
+}
+
+// One warp per row for short rows (e.g. Qwen3's q/k norm over head_dim 128): no shared
+// memory, no barrier, ROWS_PER_BLOCK rows per block so the grid is not tiny-block bound.
+template <typename T, int NV, bool FUSED>
+__global__ void __launch_bounds__(256)
+    warp_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int64_t rows,
+                    int npack, float inv_hidden, float eps) {
+  constexpr int N = Pack<T>::N;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
+  if (row >= rows) return;  // whole warp exits together: no barrier below
+  const int lane = threadIdx.x & 31;
+  const size_t off = static_cast<size_t>(row) * npack * N;
+  Pack<T> v[NV];
+  float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, lane, 32, npack);
+  Pack<T> w[NV];
+  load_weight<T, NV>(w, weight, lane, 32, npack);
+  ss = warp_sum(ss);
+  const float inv = rsqrtf(ss * inv_hidden + eps);
+  store_row<T, NV>(v, w, y + off, inv, lane, 32, npack);
+}
+
+// Fallback for rows that are too long to cache or not 16-byte divisible/aligned: two passes
+// over the row (the second mostly hits L2), scalar accesses. Correct for any hidden size.
+template <typename T, bool FUSED>
+__global__ void __launch_bounds__(512)
+    loop_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int64_t hidden,
+                    float inv_hidden, float eps) {
+  const size_t off = static_cast<size_t>(blockIdx.x) * hidden;
+  float ss = 0.f;
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
+    float f = to_f(x[off + i]);
+    if constexpr (FUSED) {
+      const T s = from_f<T>(f + to_f(res[off + i]));
+      res[off + i] = s;
+      f = to_f(s);
+    }
+    ss += f * f;
+  }
+  ss = block_sum(ss);
+  const float inv = rsqrtf(ss * inv_hidden + eps);
+  // Same thread-to-index mapping as pass 1, so each thread rereads only what it wrote.
+  const T* src = FUSED ? res : x;
+  for (int64_t i = threadIdx.x; i < hidden; i += blockDim.x) {
+    const float n = to_f(from_f<T>(to_f(src[off + i]) * inv));
+    y[off + i] = from_f<T>(n * to_f(weight[i]));
+  }
+}
+
+int round_up(int v, int m) { return (v + m - 1) / m * m; }
+
+// Tuned on the H100 (see README): packets per thread for the block-per-row path.
+int auto_vecs_per_thread(int npack) {
+  if (npack <= 256) return 1;
+  if (npack <= 512) return 2;
+  if (npack <= 2048) return 4;
+  return 8;
+}
+
+template <typename T, bool FUSED>
+cudaError_t launch_typed(T* y, const T* x, T* res, const T* w, int64_t rows, int64_t hidden,
+                         float eps, int nv, Path path, cudaStream_t stream) {
+  const float inv_hidden = 1.f / static_cast<float>(hidden);
+  constexpr int N = Pack<T>::N;
+  if (path == Path::Scalar) {
+    loop_row_kernel<T, FUSED><<<static_cast<unsigned>(rows), 512, 0, stream>>>(
+        y, x, res, w, hidden, inv_hidden, eps);
+    return cudaGetLastError();
+  }
+  const int npack = static_cast<int>(hidden / N);
+  if (path == Path::WarpPerRow) {
+    const int rows_per_block = 8;
+    const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
+    const int need = (npack + 31) / 32;
+#define RMS_WARP(NVV) \
+  warp_row_kernel<T, NVV, FUSED><<<grid, 32 * rows_per_block, 0, stream>>>(y, x, res, w, rows, npack, inv_hidden, eps)
+    if (need <= 1) RMS_WARP(1);
+    else if (need <= 2) RMS_WARP(2);
+    else RMS_WARP(4);
+#undef RMS_WARP
+    return cudaGetLastError();
+  }
+  if (nv == 0) nv = auto_vecs_per_thread(npack);
+  const int threads = round_up((npack + nv - 1) / nv, 32);
+  if (threads > (nv >= 8 ? 512 : 1024)) return cudaErrorInvalidConfiguration;
+  const unsigned grid = static_cast<unsigned>(rows);
+#define RMS_BLOCK(NVV) \
+  block_row_kernel<T, NVV, FUSED><<<grid, threads, 0, stream>>>(y, x, res, w, npack, inv_hidden, eps)
+  switch (nv) {
+    case 1: RMS_BLOCK(1); break;
+    case 2: RMS_BLOCK(2); break;
+    case 4: RMS_BLOCK(4); break;
+    case 8: RMS_BLOCK(8); break;
+    default: return cudaErrorInvalidValue;
+  }
+#undef RMS_BLOCK
+  return cudaGetLastError();
+}
+
+template <typename T>
+cudaError_t launch_dtype(void* y, const void* x, void* res, const void* w, int64_t rows,
+                         int64_t hidden, float eps, int nv, Path path, cudaStream_t s) {
+  if (res != nullptr)
+    return launch_typed<T, true>(static_cast<T*>(y), static_cast<const T*>(x),
+                                 static_cast<T*>(res), static_cast<const T*>(w), rows, hidden,
+                                 eps, nv, path, s);
+  return launch_typed<T, false>(static_cast<T*>(y), static_cast<const T*>(x), nullptr,
+                                static_cast<const T*>(w), rows, hidden, eps, nv, path, s);
+}
+
+}  // namespace
+
+Path choose_path(int64_t hidden, int elem_size, bool aligned) {
+  if (hidden <= 0) return Path::Unsupported;
+  const int64_t bytes = hidden * elem_size;
+  if (!aligned || bytes % 16 != 0 || bytes > kMaxHiddenBytes) return Path::Scalar;
+  const int64_t npack = bytes / 16;
+  return npack <= 4 * 32 ? Path::WarpPerRow : Path::BlockPerRow;
+}
+
+cudaError_t launch(DType dtype, void* y, const void* x, void* residual, const void* w,
+                   int64_t rows, int64_t hidden, float eps, int vecs_per_thread,
+                   cudaStream_t stream) {
+  if (rows == 0) return cudaSuccess;
+  const int es = dtype == DType::F32 ? 4 : 2;
+  auto addr_ok = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
+  const bool aligned = addr_ok(y) && addr_ok(x) && addr_ok(w) &&
+                       (residual == nullptr || addr_ok(residual));
+  Path path = choose_path(hidden, es, aligned);
+  if (path == Path::Unsupported) return cudaErrorInvalidValue;
+  if (vecs_per_thread != 0 && path == Path::WarpPerRow) path = Path::BlockPerRow;  // sweeps
+  switch (dtype) {
+    case DType::F32:
+      return launch_dtype<float>(y, x, residual, w, rows, hidden, eps, vecs_per_thread, path, stream);
+    case DType::F16:
+      return launch_dtype<__half>(y, x, residual, w, rows, hidden, eps, vecs_per_thread, path, stream);
+    case DType::BF16:
+      return launch_dtype<__nv_bfloat16>(y, x, residual, w, rows, hidden, eps, vecs_per_thread, path, stream);
+  }
+  return cudaErrorInvalidValue;
+}
+
+}  // namespace rmsnorm

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# One device call: build the CUDA variant, run the GPU tests, benchmark, e2e. Run from the
+# repository root on the device machine:  bash kernels/rmsnorm/scripts/device_run.sh SHA STAGES...
+# Stages: build test bench quick e2e e2e-small. Outputs land in $OUT (at most 8 files).
+set -u
+SHA=${1:?commit sha}; shift
+K=kernels/rmsnorm
+export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
+python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
+  $K/.whl/kernels-*.whl $K/.whl/liger_kernel-*.whl || exit 1
+export PYTHONPATH=/tmp/site
+python3 -c "import kernels, huggingface_hub, transformers, torch; print('kernels', kernels.__version__, 'hf_hub', huggingface_hub.__version__, 'transformers', transformers.__version__, 'torch', torch.__version__)"
+nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv
+for stage in "$@"; do
+  echo "=== $stage $(date -u +%T)"
+  case $stage in
+    build)
+      python3 $K/scripts/build_variants.py compile /tmp/ext > $OUT/build.log 2>&1 || { tail -60 $OUT/build.log; exit 1; }
+      grep -iE "warning|error" $OUT/build.log | head -20
+      cp /tmp/ext/_rmsnorm_lc_cuda.so $OUT/ && ls -la $OUT/_rmsnorm_lc_cuda.so
+      python3 $K/scripts/build_variants.py assemble --so /tmp/ext/_rmsnorm_lc_cuda.so ;;
+    test)
+      timeout 300 python3 -m pytest tests/kernels -q -x -p no:cacheprovider > $OUT/tests.log 2>&1
+      echo "pytest rc=$?"; tail -25 $OUT/tests.log ;;
+    bench|quick)
+      q=""; [ $stage = quick ] && q="--quick"
+      timeout 360 python3 $K/benchmarks/run_device.py --out $OUT/rmsnorm_bench.json --commit $SHA $q > $OUT/bench.log 2>&1
+      echo "bench rc=$?"; tail -40 $OUT/bench.log ;;
+    e2e|e2e-small)
+      n=36; [ $stage = e2e-small ] && n=4
+      timeout 420 python3 $K/benchmarks/e2e_qwen3.py --kernel-dir $K --layers $n --out $OUT/rmsnorm_e2e.json > $OUT/e2e.log 2>&1
+      echo "e2e rc=$?"; tail -20 $OUT/e2e.log ;;
+  esac
+done
+echo "=== done $(date -u +%T)"

@@ -1,0 +1,107 @@
+// TORCH_LIBRARY registration and input checks for the RMSNorm CUDA kernels. The Python
+// wrapper checks the same things with the same wording first; these checks keep direct
+// torch.ops calls safe too.
+#include "torch_binding.h"
+
+#include <c10/cuda/CUDAStream.h>
+#include <c10/cuda/CUDAGuard.h>
+#include <torch/library.h>
+
+#include "../rmsnorm/rmsnorm.h"
+
+#ifndef TORCH_EXTENSION_NAME
+#define TORCH_EXTENSION_NAME _rmsnorm_lc_cuda
+#endif
+
+namespace {
+
+rmsnorm::DType to_dtype(at::ScalarType t) {
+  switch (t) {
+    case at::kFloat: return rmsnorm::DType::F32;
+    case at::kHalf: return rmsnorm::DType::F16;
+    case at::kBFloat16: return rmsnorm::DType::BF16;
+    default:
+      TORCH_CHECK(false, "rmsnorm: x has dtype ", t,
+                  "; supported dtypes are bfloat16, float16 and float32");
+  }
+}
+
+void check_pair(const torch::Tensor& x, const torch::Tensor& weight, const char* name) {
+  TORCH_CHECK(x.is_cuda(), "rmsnorm: ", name, " is on ", x.device(),
+              "; this kernel needs CUDA tensors (use torch.nn.functional.rms_norm elsewhere)");
+  TORCH_CHECK(weight.device() == x.device(), "rmsnorm: weight is on ", weight.device(),
+              " but ", name, " is on ", x.device());
+  to_dtype(x.scalar_type());
+  TORCH_CHECK(weight.scalar_type() == x.scalar_type(), "rmsnorm: weight dtype ",
+              weight.scalar_type(), " != ", name, " dtype ", x.scalar_type(),
+              "; cast the weight with weight.to(x.dtype)");
+  TORCH_CHECK(x.dim() >= 1 && x.size(-1) > 0, "rmsnorm: ", name,
+              " needs a non-empty last (hidden) dimension, got shape ", x.sizes());
+  TORCH_CHECK(weight.dim() == 1 && weight.size(0) == x.size(-1), "rmsnorm: weight shape ",
+              weight.sizes(), " does not match hidden size ", x.size(-1));
+  TORCH_CHECK(x.is_contiguous(), "rmsnorm: ", name,
+              " is not contiguous; call .contiguous() first");
+  TORCH_CHECK(weight.is_contiguous(), "rmsnorm: weight is not contiguous");
+}
+
+void run(torch::Tensor& y, const torch::Tensor& x, torch::Tensor* residual,
+         const torch::Tensor& weight, double eps, int64_t nv) {
+  const int64_t hidden = x.size(-1);
+  const int64_t rows = x.numel() / hidden;
+  if (rows == 0) return;  // zero rows: nothing to do, no launch
+  const c10::cuda::CUDAGuard guard(x.device());
+  const cudaError_t err = rmsnorm::launch(
+      to_dtype(x.scalar_type()), y.data_ptr(), x.data_ptr(),
+      residual ? residual->data_ptr() : nullptr, weight.data_ptr(), rows, hidden,
+      static_cast<float>(eps), static_cast<int>(nv), c10::cuda::getCurrentCUDAStream());
+  TORCH_CHECK(err == cudaSuccess, "rmsnorm: kernel launch failed: ", cudaGetErrorString(err));
+}
+
+}  // namespace
+
+torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
+  check_pair(x, weight, "x");
+  torch::Tensor y = torch::empty_like(x);
+  run(y, x, nullptr, weight, eps, 0);
+  return y;
+}
+
+torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weight, double eps,
+                              int64_t vecs_per_thread) {
+  check_pair(x, weight, "x");
+  TORCH_CHECK(vecs_per_thread == 1 || vecs_per_thread == 2 || vecs_per_thread == 4 ||
+                  vecs_per_thread == 8,
+              "rmsnorm: vecs_per_thread must be 1, 2, 4 or 8");
+  torch::Tensor y = torch::empty_like(x);
+  run(y, x, nullptr, weight, eps, vecs_per_thread);
+  return y;
+}
+
+void fused_add_rms_norm(torch::Tensor& x, torch::Tensor& residual, const torch::Tensor& weight,
+                        double eps) {
+  check_pair(x, weight, "x");
+  check_pair(residual, weight, "residual");
+  TORCH_CHECK(residual.sizes() == x.sizes(), "rmsnorm: residual shape ", residual.sizes(),
+              " != x shape ", x.sizes());
+  run(x, x, &residual, weight, eps, 0);
+}
+
+std::string kernel_path(int64_t hidden, const std::string& dtype) {
+  const int es = dtype == "float32" ? 4 : 2;
+  switch (rmsnorm::choose_path(hidden, es, /*aligned=*/true)) {
+    case rmsnorm::Path::WarpPerRow: return "warp_per_row";
+    case rmsnorm::Path::BlockPerRow: return "block_per_row";
+    case rmsnorm::Path::Scalar: return "scalar";
+    default: return "unsupported";
+  }
+}
+
+TORCH_LIBRARY(TORCH_EXTENSION_NAME, m) {
+  m.def("rms_norm(Tensor x, Tensor weight, float eps) -> Tensor");
+  m.impl("rms_norm", torch::kCUDA, &rms_norm);
+  m.def("rms_norm_config(Tensor x, Tensor weight, float eps, int vecs_per_thread) -> Tensor");
+  m.impl("rms_norm_config", torch::kCUDA, &rms_norm_config);
+  m.def("fused_add_rms_norm(Tensor(a!) x, Tensor(b!) residual, Tensor weight, float eps) -> ()");
+  m.impl("fused_add_rms_norm", torch::kCUDA, &fused_add_rms_norm);
+  m.def("kernel_path(int hidden, str dtype) -> str", &kernel_path);
+}
