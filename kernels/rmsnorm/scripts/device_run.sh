@@ -9,6 +9,9 @@ export HF_HUB_OFFLINE=1 PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site \
   $K/.whl/kernels-*.whl $K/.whl/liger_kernel-*.whl || exit 1
 export PYTHONPATH=/tmp/site
+# The image's huggingface_hub may predate what kernels 0.17 imports: then carry a newer one.
+python3 -c "import kernels" 2>/dev/null || { python3 -m pip install -q --no-index --no-deps --no-compile \
+  --target /tmp/site-hub $K/.whl/fallback/*.whl && export PYTHONPATH=/tmp/site-hub:/tmp/site; }
 python3 -c "import kernels, huggingface_hub, transformers, torch; print('kernels', kernels.__version__, 'hf_hub', huggingface_hub.__version__, 'transformers', transformers.__version__, 'torch', torch.__version__)"
 nvidia-smi --query-gpu=name,driver_version,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv
 for stage in "$@"; do
