@@ -29,7 +29,7 @@ def resolve_session(session: str, lab: Path | None) -> Path:
     """The session directory named by a path or an id; a LabError if there is none."""
     candidates: list[Path] = []
     as_path = Path(session)
-    if lab is None and (as_path.is_dir() or as_path.name == LOG_NAME):
+    if as_path.is_dir() or as_path.name == LOG_NAME:
         candidates.append(as_path.parent if as_path.name == LOG_NAME else as_path)
     candidates.append((lab or Path(".")) / "sessions" / session)
     for cand in candidates:

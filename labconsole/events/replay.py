@@ -31,6 +31,7 @@ from bisect import bisect_right
 from pathlib import Path
 from typing import Callable, Generic, Iterator, TypeVar
 
+from labconsole.errors import LabError
 from labconsole.events.log import LOG_NAME, Event, LogCorruptError
 
 S = TypeVar("S")
@@ -57,7 +58,10 @@ class Replay(Generic[S]):
         self._kind_names: list[str] = []
         self._kind_lookup: dict[bytes, int] = {}
         self._end = 0  # byte offset just past the last indexed line
-        self._file = open(self.path, "rb")
+        try:
+            self._file = open(self.path, "rb")
+        except FileNotFoundError:
+            raise LabError(f"no session log at {self.path}") from None
         self._mm: mmap.mmap | None = None
         self._snapshots: dict[int, str] = {}  # seq -> event hash, on disk
         self._memory_snaps: dict[int, tuple[str, bytes]] = {}  # when index/ is not writable
@@ -120,7 +124,9 @@ class Replay(Generic[S]):
                 yield Event(d["seq"], d["ts"], d["kind"], d["actor"], d["data"], d["prev"], d["hash"])
 
     def state_at(self, seq: int) -> S:
-        """The state after applying events ``0..seq`` (a fresh object the caller owns)."""
+        """The state after applying events ``0..seq`` (a fresh object the caller owns); -1: the initial state."""
+        if seq == -1:
+            return self._initial()
         if not 0 <= seq < self.count:
             raise IndexError(f"seq {seq} out of range (0..{self.count - 1})")
         base, state = self._nearest_state(seq)
@@ -355,7 +361,10 @@ class Replay(Generic[S]):
 
 
 def _atomic_write(path: Path, parts: list[bytes]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if not path.parent.is_dir():
+        path.parent.mkdir(parents=True)
+        # A cache, never content: keep it out of git even inside a tracked example session.
+        (path.parent / ".gitignore").write_text("*\n")
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "wb") as f:
         for part in parts:
