@@ -38,10 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         # Bare `labconsole`: open the console on the lab in the current directory.
-        args = parser.parse_args(["open", *(argv or [])]) if "open" in _commands(parser) else args
-        if not getattr(args, "func", None):
-            parser.print_help()
-            return 2
+        args = parser.parse_args(["run"])
     try:
         return int(args.func(args) or 0)
     except LabError as exc:
@@ -51,11 +48,6 @@ def main(argv: list[str] | None = None) -> int:
         print("labconsole: interrupted", file=sys.stderr)
         return 130
 
-
-def _commands(parser: argparse.ArgumentParser) -> set[str]:
-    for action in parser._subparsers._group_actions if parser._subparsers else []:  # argparse has no public API for this
-        return set(getattr(action, "choices", {}) or {})
-    return set()
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -716,3 +716,39 @@ class LabRepo:
     def archived_refs(self) -> list[tuple[str, str]]:
         out = self._git("for-each-ref", "--format=%(refname) %(objectname)", ARCHIVE_PREFIX)
         return [tuple(line.split(" ", 1)) for line in out.splitlines() if line]  # type: ignore[misc]
+
+    # ------------------------------------------------------------------ used by the orchestrator
+
+    def show_file(self, rev: str, path: str) -> str:
+        """A file's text at a commit (what the baseline really holds, whatever the working tree says)."""
+        return self._git("show", f"{rev}:{path}")
+
+    def max_hypothesis_number(self) -> int:
+        """The highest N of any lab/hN branch or archived hN, so a new session numbers after them."""
+        out = self._git("for-each-ref", "--format=%(refname)", "refs/heads/" + LAB_BRANCH_PREFIX, ARCHIVE_PREFIX)
+        best = 0
+        for ref in out.splitlines():
+            name = ref.removeprefix("refs/heads/" + LAB_BRANCH_PREFIX).removeprefix(ARCHIVE_PREFIX).split("/")[0]
+            if name[:1] == "h" and name[1:].isdigit():
+                best = max(best, int(name[1:]))
+        return best
+
+    def update_branch(self, hyp_id: str, main_sha: str) -> str:
+        """Bring lab/<hyp_id> onto ``main_sha`` by merging it into the branch in its worktree.
+
+        Used when main moved after a candidate was measured: the merged result is
+        what gets measured (and approved) again. A conflict aborts and raises.
+        """
+        path = self.worktree_path(hyp_id)
+        with self._lock:
+            if not path.exists():
+                raise GitStateError(f"the worktree of {hyp_id} is gone ({path}); it cannot be re-measured")
+            status, _out, err = self._run("-c", "core.hooksPath=/dev/null", "merge", "--no-ff", "--no-edit",
+                                          "-m", f"Bring {hyp_id} onto {self.main_branch} {main_sha[:12]}",
+                                          main_sha, cwd=path)
+            if status != 0:
+                conflicts = _split_z(self._gitb("diff", "-z", "--name-only", "--diff-filter=U", cwd=path))
+                self._run("merge", "--abort", cwd=path)
+                shown = ", ".join(conflicts[:5]) or err.strip().splitlines()[-1:]
+                raise GitStateError(f"{hyp_id} conflicts with {self.main_branch} in {shown}: it needs a new implementation")
+            return self._git("rev-parse", "HEAD", cwd=path)

@@ -171,6 +171,7 @@ class LabState:
     lab_root: str = ""
     objective: dict[str, Any] = field(default_factory=dict)  # name, direction, ...
     baseline_sha: str | None = None
+    hyp_offset: int = 0  # hypotheses numbered in earlier sessions of the lab
     started_ts: float = 0.0
     stopped: bool = False
     last_seq: int = -1
@@ -190,8 +191,12 @@ class LabState:
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]
 
+    def awaiting_review_ids(self) -> list[str]:
+        return [h.hyp_id for h in self.awaiting_review()]
+
     def leaderboard(self) -> list[HypothesisState]:
         """Hypotheses with a measured median, best first for the objective's direction."""
         measured = [h for h in self.hypotheses.values() if h.evidence.get("candidate_median") is not None]
         reverse = self.objective.get("direction") == "maximize"
         return sorted(measured, key=lambda h: h.evidence["candidate_median"], reverse=reverse)
+

@@ -1,0 +1,351 @@
+"""Console side of the agent protocol: starts agents, reads them, restarts them, kills them.
+
+* Each agent runs in its own process group (``start_new_session``) so shutdown
+  kills the whole tree; children that escaped into new sessions are found by a
+  psutil walk taken before the kill.
+* One reader thread per stream. stdout lines are parsed as protocol JSON;
+  anything else becomes an ``agent.raw`` message; lines over 1 MiB are cut.
+* Messages go to one bounded queue. Protocol messages block when it is full
+  (backpressure falls on the flooding agent, whose pipe fills); chatter
+  (log/raw) is dropped instead and counted, so a flood cannot stall the console.
+* A monitor thread detects exits and silence (hang), reports them, and restarts
+  with exponential backoff up to ``max_restarts``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any
+
+import psutil
+
+MAX_LINE = 1 << 20  # 1 MiB
+QUEUE_MAX = 10_000
+CHATTER = frozenset({"log", "raw", "heartbeat"})
+KNOWN_TYPES = frozenset({
+    "hello", "heartbeat", "status", "log", "tool_call", "proposal", "plan", "commit", "verdict",
+    "report", "usage", "done", "error",
+})
+
+
+@dataclass
+class AgentSpec:
+    agent_id: str
+    role: str
+    backend: str
+    model: str
+    lab_root: Path
+    options: dict[str, Any] = field(default_factory=dict)
+    cwd: Path | None = None
+    env: dict[str, str] = field(default_factory=dict)
+    # Overrides the runner command line (tests use it to start misbehaving agents).
+    argv: list[str] | None = None
+
+    def command(self, heartbeat_s: float) -> list[str]:
+        if self.argv is not None:
+            return list(self.argv)
+        cmd = [sys.executable, "-m", "labconsole.agents.runner", "--role", self.role, "--backend", self.backend,
+               "--model", self.model, "--agent-id", self.agent_id, "--lab-root", str(self.lab_root),
+               "--heartbeat-s", str(heartbeat_s)]
+        for key, value in self.options.items():
+            cmd += ["--option", f"{key}={json.dumps(value)}"]
+        return cmd
+
+
+@dataclass
+class Message:
+    """One thing an agent said (or that happened to it), in arrival order."""
+
+    agent_id: str
+    type: str  # a protocol type, or "raw" | "dropped" | "exited" | "restarting" | "started"
+    data: dict[str, Any]
+
+
+@dataclass
+class _Proc:
+    spec: AgentSpec
+    popen: subprocess.Popen[bytes]
+    log_file: IO[bytes]
+    started: float
+    last_seen: float
+    attempt: int
+    hello: bool = False
+    stopping: bool = False
+    dropped: int = 0
+    readers: list[threading.Thread] = field(default_factory=list)
+
+
+class Supervisor:
+    def __init__(self, log_dir: Path, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
+                 max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0),
+                 grace_s: float = 3.0) -> None:
+        self.log_dir = Path(log_dir)
+        self.log_dir.mkdir(parents=True, exist_ok=True)
+        self.hang_timeout_s = hang_timeout_s
+        self.heartbeat_s = heartbeat_s
+        self.max_restarts = max_restarts
+        self.backoff_s = backoff_s
+        self.grace_s = grace_s
+        self.messages: queue.Queue[Message] = queue.Queue(maxsize=QUEUE_MAX)
+        self._procs: dict[str, _Proc] = {}
+        self._pending_restarts: dict[str, tuple[float, AgentSpec, int]] = {}
+        self._lock = threading.RLock()
+        self._closed = threading.Event()
+        self._monitor = threading.Thread(target=self._watch, name="supervisor-monitor", daemon=True)
+        self._monitor.start()
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self, spec: AgentSpec, attempt: int = 0) -> int:
+        log_path = self.log_dir / f"{spec.agent_id}.log"
+        log_file = open(log_path, "ab", buffering=0)
+        env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
+        popen = subprocess.Popen(
+            spec.command(self.heartbeat_s), cwd=spec.cwd or spec.lab_root, env=env,
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            start_new_session=True,  # own process group: killpg reaches the whole tree
+        )
+        now = time.monotonic()
+        proc = _Proc(spec, popen, log_file, now, now, attempt)
+        with self._lock:
+            self._procs[spec.agent_id] = proc
+        self._emit(Message(spec.agent_id, "started", {
+            "pid": popen.pid, "role": spec.role, "backend": spec.backend, "model": spec.model, "attempt": attempt}))
+        for stream, reader in ((popen.stdout, self._read_stdout), (popen.stderr, self._read_stderr)):
+            thread = threading.Thread(target=reader, args=(proc, stream), name=f"{spec.agent_id}-reader", daemon=True)
+            thread.start()
+            proc.readers.append(thread)
+        return popen.pid
+
+    def send(self, agent_id: str, message: dict[str, Any]) -> bool:
+        """Write one protocol line to the agent's stdin. False if the agent is not running."""
+        with self._lock:
+            proc = self._procs.get(agent_id)
+        if proc is None or proc.popen.poll() is not None or proc.popen.stdin is None:
+            return False
+        try:
+            proc.popen.stdin.write((json.dumps(message) + "\n").encode())
+            proc.popen.stdin.flush()
+            return True
+        except (BrokenPipeError, OSError, ValueError):
+            return False
+
+    def running(self, agent_id: str) -> bool:
+        with self._lock:
+            proc = self._procs.get(agent_id)
+        return proc is not None and proc.popen.poll() is None
+
+    def pid(self, agent_id: str) -> int | None:
+        with self._lock:
+            proc = self._procs.get(agent_id)
+        return proc.popen.pid if proc else None
+
+    def agent_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._procs)
+
+    def stop(self, agent_id: str, *, restart: bool = False) -> None:
+        """Stop one agent (shutdown, then kill its group). With ``restart``, start it again at once."""
+        with self._lock:
+            proc = self._procs.get(agent_id)
+            self._pending_restarts.pop(agent_id, None)
+        if proc is None:
+            return
+        proc.stopping = True
+        self._terminate(proc, polite=True)
+        if restart:
+            self.start(proc.spec, attempt=proc.attempt + 1)
+
+    def close(self) -> None:
+        """Stop every agent and the monitor. Leaves no process behind."""
+        self._closed.set()
+        with self._lock:
+            procs = list(self._procs.values())
+            self._pending_restarts.clear()
+        for proc in procs:
+            proc.stopping = True
+            self.send(proc.spec.agent_id, {"type": "shutdown"})
+        deadline = time.monotonic() + self.grace_s
+        for proc in procs:
+            try:
+                proc.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                pass
+        for proc in procs:
+            self._terminate(proc, polite=False)
+        self._monitor.join(timeout=2)
+
+    # --- reading ----------------------------------------------------------------------------------
+
+    def _read_stdout(self, proc: _Proc, stream: IO[bytes]) -> None:
+        agent_id = proc.spec.agent_id
+        while True:
+            line = stream.readline(MAX_LINE + 1)
+            if not line:
+                break
+            truncated = False
+            if len(line) > MAX_LINE or not line.endswith(b"\n"):
+                if len(line) > MAX_LINE:
+                    truncated = True
+                    line = line[:MAX_LINE]
+                    # Discard the rest of the oversized line without holding it in memory.
+                    while True:
+                        rest = stream.readline(MAX_LINE)
+                        if not rest or rest.endswith(b"\n"):
+                            break
+            proc.last_seen = time.monotonic()
+            proc.log_file.write(line if line.endswith(b"\n") else line + b"\n")
+            self._dispatch(proc, line.rstrip(b"\r\n"), truncated)
+
+    def _read_stderr(self, proc: _Proc, stream: IO[bytes]) -> None:
+        # stderr is never parsed: it goes to the agent's log file as is.
+        for line in iter(lambda: stream.readline(MAX_LINE), b""):
+            proc.last_seen = time.monotonic()
+            proc.log_file.write(b"[stderr] " + line)
+
+    def _dispatch(self, proc: _Proc, raw: bytes, truncated: bool) -> None:
+        agent_id = proc.spec.agent_id
+        msg: Any = None
+        if not truncated:
+            try:
+                msg = json.loads(raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                msg = None
+        if not (isinstance(msg, dict) and msg.get("type") in KNOWN_TYPES):
+            text = raw.decode("utf-8", errors="replace")
+            self._chatter(proc, Message(agent_id, "raw", {"text": text[:4096], "truncated": truncated or len(text) > 4096}))
+            return
+        kind = msg.pop("type")
+        if kind == "hello":
+            proc.hello = True
+        if kind in CHATTER:
+            if kind != "heartbeat":
+                self._chatter(proc, Message(agent_id, kind, msg))
+            return
+        self._emit(Message(agent_id, kind, msg))
+
+    def _chatter(self, proc: _Proc, message: Message) -> None:
+        try:
+            self.messages.put_nowait(message)
+        except queue.Full:
+            proc.dropped += 1
+            return
+        if proc.dropped:
+            count, proc.dropped = proc.dropped, 0
+            self._emit(Message(proc.spec.agent_id, "dropped", {"count": count}))
+
+    def _emit(self, message: Message) -> None:
+        while not self._closed.is_set():
+            try:
+                self.messages.put(message, timeout=0.5)
+                return
+            except queue.Full:
+                continue
+        try:  # closing: still try once so final exits are reported
+            self.messages.put_nowait(message)
+        except queue.Full:
+            pass
+
+    # --- monitoring -------------------------------------------------------------------------------
+
+    def _watch(self) -> None:
+        while not self._closed.wait(0.2):
+            now = time.monotonic()
+            with self._lock:
+                procs = list(self._procs.values())
+                due = [(aid, item) for aid, item in self._pending_restarts.items() if item[0] <= now]
+                for aid, _ in due:
+                    del self._pending_restarts[aid]
+            for proc in procs:
+                self._check(proc, now)
+            for _aid, (_when, spec, attempt) in due:
+                if not self._closed.is_set():
+                    self.start(spec, attempt=attempt)
+
+    def _check(self, proc: _Proc, now: float) -> None:
+        agent_id = proc.spec.agent_id
+        code = proc.popen.poll()
+        reason: str | None = None
+        if code is None and now - proc.last_seen > self.hang_timeout_s and not proc.stopping:
+            reason = "hung"
+            self._terminate(proc, polite=False)
+            code = proc.popen.poll()
+        elif code is not None:
+            reason = "done" if proc.stopping else ("crashed" if code != 0 or not proc.stopping else "done")
+        if reason is None:
+            return
+        with self._lock:
+            if self._procs.get(agent_id) is not proc:
+                return  # already replaced
+            del self._procs[agent_id]
+        for reader in proc.readers:
+            reader.join(timeout=1)
+        proc.log_file.close()
+        detail = {"hung": f"no output for {self.hang_timeout_s:.0f} s",
+                  "crashed": f"exited with code {code}"}.get(reason, "")
+        self._emit(Message(agent_id, "exited", {
+            "reason": reason, "returncode": code, "signal": -code if code and code < 0 else None,
+            "detail": detail, "attempt": proc.attempt}))
+        if reason in ("hung", "crashed") and not self._closed.is_set():
+            attempt = proc.attempt + 1
+            if attempt > self.max_restarts:
+                self._emit(Message(agent_id, "error", {"message": f"gave up after {self.max_restarts} restarts",
+                                                       "fatal": True}))
+                return
+            backoff = min(self.backoff_s[1], self.backoff_s[0] * 2 ** proc.attempt)
+            self._emit(Message(agent_id, "restarting", {"attempt": attempt, "backoff_s": backoff}))
+            with self._lock:
+                self._pending_restarts[agent_id] = (time.monotonic() + backoff, proc.spec, attempt)
+
+    def _terminate(self, proc: _Proc, *, polite: bool) -> None:
+        popen = proc.popen
+        # Note the whole tree first: a child that called setsid() is outside the group.
+        try:
+            tree = psutil.Process(popen.pid).children(recursive=True)
+        except psutil.Error:
+            tree = []
+        if polite and popen.poll() is None:
+            self.send(proc.spec.agent_id, {"type": "shutdown"})
+            try:
+                popen.wait(timeout=self.grace_s)
+            except subprocess.TimeoutExpired:
+                pass
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            if popen.poll() is not None and not any(_alive(p) for p in tree):
+                break
+            try:
+                os.killpg(popen.pid, sig)
+            except (ProcessLookupError, PermissionError):
+                pass
+            for child in tree:
+                try:
+                    child.send_signal(sig)
+                except psutil.Error:
+                    pass
+            try:
+                popen.wait(timeout=1.0 if sig == signal.SIGTERM else 5.0)
+            except subprocess.TimeoutExpired:
+                pass
+            psutil.wait_procs([c for c in tree if _alive(c)], timeout=1.0)
+        for stream in (popen.stdin,):
+            try:
+                if stream:
+                    stream.close()
+            except OSError:
+                pass
+
+
+def _alive(process: psutil.Process) -> bool:
+    try:
+        return process.is_running() and process.status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False

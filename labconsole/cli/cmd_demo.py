@@ -1,0 +1,54 @@
+"""``labconsole demo``: the offline demo lab, end to end (what ``make demo`` runs)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from labconsole.cli.common import is_tty
+from labconsole.cli.headless import run_headless
+from labconsole.demo import create_demo_lab, default_demo_dir
+from labconsole.lab.service import Lab
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("demo", help="run the offline demo lab (tiny char-LM, sweep agents, no keys, no GPU)")
+    p.add_argument("--dir", type=Path, default=None, help="where to create the demo lab (default: ~/.cache/labconsole/demos/…)")
+    p.add_argument("--headless", action="store_true", help="print progress instead of opening the console")
+    p.add_argument("--budget", type=int, default=None, help="how many hypotheses the researcher may propose")
+    p.add_argument("--timeout", type=float, default=None, help="stop the headless run after this many seconds")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    lab_dir = create_demo_lab(args.dir or default_demo_dir())
+    if args.budget is not None:
+        toml = lab_dir / "lab.toml"
+        text = toml.read_text(encoding="utf-8")
+        import re
+
+        toml.write_text(re.sub(r"(?m)^budget\s*=\s*\d+", f"budget = {args.budget}", text), encoding="utf-8")
+        import subprocess
+
+        subprocess.run(["git", "-c", "user.name=LabConsole demo", "-c", "user.email=demo@labconsole.invalid",
+                        "commit", "-qam", f"Demo: search budget {args.budget}"], cwd=lab_dir, check=True)
+    print(f"Demo lab: {lab_dir}")
+    lab = Lab.start_session(lab_dir)
+    print(f"Session:  {lab.session_id}  (log: {lab.session_dir / 'events.jsonl'})")
+    if is_tty() and not args.headless:
+        from labconsole.tui import run_app
+
+        return run_app(lab)
+    try:
+        state = run_headless(lab, timeout_s=args.timeout)
+    finally:
+        lab.close()
+    waiting = state.awaiting_review_ids()
+    print()
+    if waiting:
+        print(f"{len(waiting)} candidate(s) await your review. Nothing is merged without you:")
+        print(f"  labconsole review list --lab {lab_dir}")
+        print(f"  labconsole review approve {waiting[0]} --lab {lab_dir}")
+        print(f"  labconsole merge {waiting[0]} --lab {lab_dir}")
+    print(f"Report: {lab.session_dir / 'report.md'}")
+    return 0

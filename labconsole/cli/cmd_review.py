@@ -1,0 +1,121 @@
+"""``labconsole review list|show|approve|reject`` and ``labconsole merge``: the human gate from the shell."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from labconsole.cli.common import add_lab_args, fmt_metric, lab_root, leaderboard_lines
+from labconsole.errors import GateError
+from labconsole.lab import gate
+from labconsole.lab.service import Lab
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    review = sub.add_parser("review", help="the human gate: list, show, approve or reject candidates")
+    actions = review.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+    p = actions.add_parser("list", help="candidates awaiting review, and the leaderboard")
+    add_lab_args(p)
+    p.add_argument("--all", action="store_true", help="every hypothesis, not only those awaiting review")
+    p.set_defaults(func=cmd_list)
+
+    p = actions.add_parser("show", help="one candidate's evidence, verdict and diff")
+    add_lab_args(p)
+    p.add_argument("hyp")
+    p.add_argument("--json", action="store_true", help="print the evidence bundle as JSON")
+    p.set_defaults(func=cmd_show)
+
+    p = actions.add_parser("approve", help="approve a candidate's measured commit")
+    add_lab_args(p)
+    p.add_argument("hyp")
+    p.add_argument("--reason", default="", help="why (goes to the log)")
+    p.add_argument("--who", default=None, help="your name in the log (default: your user name)")
+    p.add_argument("--yes", action="store_true", help="approve even though the reviewer flagged something")
+    p.set_defaults(func=cmd_approve)
+
+    p = actions.add_parser("reject", help="reject a candidate")
+    add_lab_args(p)
+    p.add_argument("hyp")
+    p.add_argument("--reason", required=True, help="why (the planner will not repeat it)")
+    p.add_argument("--who", default=None)
+    p.set_defaults(func=cmd_reject)
+
+    merge = sub.add_parser("merge", help="merge an approved candidate into main")
+    add_lab_args(merge)
+    merge.add_argument("hyp")
+    merge.add_argument("--who", default=None)
+    merge.set_defaults(func=cmd_merge)
+
+
+def _open(args: argparse.Namespace) -> Lab:
+    return Lab.open_session(lab_root(args), args.session)
+
+
+def cmd_list(args: argparse.Namespace) -> int:
+    with _open(args) as lab:
+        state = lab.state
+        waiting = state.awaiting_review()
+        print(f"Session {state.session_id}: {len(waiting)} candidate(s) await review")
+        for h in waiting:
+            ev = h.evidence
+            verdict = h.reviews[-1] if h.reviews else None
+            print(f"  {h.hyp_id}  {h.title}")
+            print(f"        {state.objective.get('name', 'metric')} {fmt_metric(ev.get('candidate_median'))} vs baseline "
+                  f"{fmt_metric(ev.get('baseline_median'))}  effect {ev.get('effect') or 0:+.2%}  "
+                  f"reviewer: {verdict.verdict if verdict else '-'}"
+                  + (f" ({'; '.join(verdict.reasons)})" if verdict and verdict.reasons else ""))
+        if args.all:
+            print()
+            for line in leaderboard_lines(state):
+                print("  " + line)
+    return 0
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    with _open(args) as lab:
+        h = gate.hypothesis(lab.state, args.hyp)
+        if args.json:
+            print(lab.blob(h.evidence_blob).decode() if h.evidence_blob else json.dumps(h.evidence, indent=2))
+            return 0
+        print(f"{h.hyp_id}: {h.title}  [{h.status}]")
+        print(f"  rationale: {h.rationale}\n  source:    {h.source}")
+        print(f"  branch {h.branch} at {str(h.sha)[:12]} on base {str(h.base_sha)[:12]}; evidence {str(h.evidence_hash)[:12]}")
+        for m in h.evidence.get("metrics", []):
+            print(f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}")
+        for r in h.reviews:
+            print(f"  reviewer {r.reviewer}: {r.verdict} — {'; '.join(r.reasons)}")
+        for d in h.decisions:
+            print(f"  {d.kind} by {d.who}: {d.reason}")
+        if h.evidence.get("stale"):
+            print("  WARNING: stale baseline (main moved since this was measured)")
+        if h.diff_blob:
+            print()
+            print(lab.blob(h.diff_blob).decode("utf-8", "replace"))
+    return 0
+
+
+def cmd_approve(args: argparse.Namespace) -> int:
+    with _open(args) as lab:
+        h = gate.hypothesis(lab.state, args.hyp)
+        flags = gate.needs_confirmation(h)
+        if flags and not args.yes:
+            raise GateError(f"{args.hyp}: {flags[0]} — re-run with --yes to approve anyway")
+        event = lab.approve(args.hyp, args.who, args.reason, confirm_flags=True)
+        print(f"approved {args.hyp} at {event.data['sha'][:12]} (evidence {event.data['evidence_hash'][:12]}); "
+              f"merge with: labconsole merge {args.hyp}")
+    return 0
+
+
+def cmd_reject(args: argparse.Namespace) -> int:
+    with _open(args) as lab:
+        lab.reject(args.hyp, args.who, args.reason)
+        print(f"rejected {args.hyp}: {args.reason}")
+    return 0
+
+
+def cmd_merge(args: argparse.Namespace) -> int:
+    with _open(args) as lab:
+        event = lab.merge(args.hyp, args.who)
+        print(f"merged {args.hyp} into {event.data['into']} as {event.data['merge_sha'][:12]}")
+    return 0

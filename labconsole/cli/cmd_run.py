@@ -1,0 +1,37 @@
+"""``labconsole run``: start (or resume) a session on the lab here and supervise it."""
+
+from __future__ import annotations
+
+import argparse
+
+from labconsole.cli.common import add_lab_args, is_tty, lab_root
+from labconsole.cli.headless import run_headless
+from labconsole.lab.service import Lab
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("run", help="start a lab session (or --resume one) and supervise it")
+    add_lab_args(p)
+    p.add_argument("--resume", action="store_true", help="resume --session (default: the newest) instead of starting a new one")
+    p.add_argument("--headless", action="store_true", help="print progress instead of opening the console")
+    p.add_argument("--timeout", type=float, default=None, help="stop a headless run after this many seconds")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    root = lab_root(args)
+    if args.resume or args.session:
+        lab = Lab.open_session(root, args.session)
+        lab.append("session.resumed", "console", {"last_seq": lab.state.last_seq})
+    else:
+        lab = Lab.start_session(root)
+    print(f"Session {lab.session_id} on {root}")
+    if is_tty() and not args.headless:
+        from labconsole.tui import run_app
+
+        return run_app(lab)
+    try:
+        run_headless(lab, timeout_s=args.timeout)
+    finally:
+        lab.close()
+    return 0

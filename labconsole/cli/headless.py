@@ -1,0 +1,60 @@
+"""Running a session without the TUI: progress lines on stdout, then the leaderboard."""
+
+from __future__ import annotations
+
+import queue
+import time
+
+from labconsole.cli.common import leaderboard_lines
+from labconsole.events import kinds as K
+from labconsole.events.log import Event
+from labconsole.lab.reducer import describe
+from labconsole.lab.service import Lab
+from labconsole.lab.state import LabState
+
+# Kinds worth a line in a headless run; the rest is in the log.
+SHOWN = frozenset({
+    K.SESSION_STARTED, K.HYP_PROPOSED, K.HYP_QUEUED, K.HYP_DUPLICATE, K.HYP_COMMITTED, K.HYP_FAILED,
+    K.RUN_FINISHED, K.REVIEW_VERDICT, K.AGENT_EXITED, K.AGENT_RESTARTING, K.REPORT_WRITTEN,
+    K.BUDGET_WARNING, K.BUDGET_EXHAUSTED, K.DECISION_APPROVED, K.DECISION_REJECTED, K.MERGE_COMPLETED, K.NOTE,
+})
+
+
+def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True) -> LabState:
+    """Start the lab, print progress until it is idle (or ``timeout_s``), stop the agents, return the state."""
+    lines: queue.Queue[str] = queue.Queue()
+
+    def on_event(event: Event, state: LabState) -> None:
+        if event.kind in SHOWN:
+            lines.put(f"[{time.strftime('%H:%M:%S', time.localtime(event.ts))}] {describe(event)}")
+
+    unsubscribe = lab.subscribe(on_event)
+    started = time.monotonic()
+    try:
+        lab.start()
+        while True:
+            try:
+                line = lines.get(timeout=0.2)
+                if echo:
+                    print(line, flush=True)
+                continue
+            except queue.Empty:
+                pass
+            if lab.orchestrator is not None and lab.orchestrator.idle():
+                break
+            if timeout_s is not None and time.monotonic() - started > timeout_s:
+                if echo:
+                    print(f"stopping: the session ran past {timeout_s:.0f} s", flush=True)
+                break
+    finally:
+        lab.stop(reason="headless run finished: candidates await a person's review")
+        unsubscribe()
+    while not lines.empty() and echo:
+        print(lines.get(), flush=True)
+    state = lab.snapshot()
+    if echo:
+        print()
+        print("Leaderboard (measured by the console):")
+        for line in leaderboard_lines(state):
+            print("  " + line)
+    return state

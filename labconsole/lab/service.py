@@ -1,0 +1,298 @@
+"""The Lab service: the only writer of a session, the owner of its state, the door for decisions.
+
+Everything that happens goes through ``Lab.append``: the event is written to
+the hash-chained log, folded into ``LabState`` by the reducer, and handed to
+subscribers (the TUI, the headless printer). Human decisions are methods here
+(approve, reject, merge, …) that check the gate first. Agents never call them:
+the agent protocol has no message that reaches this door.
+"""
+
+from __future__ import annotations
+
+import copy
+import getpass
+import os
+import socket
+import threading
+from pathlib import Path
+from typing import Any, Callable
+
+from labconsole.errors import GateError, LabError
+from labconsole.events import kinds as K
+from labconsole.events.log import Event, EventLog, get_blob, read_events
+from labconsole.lab import gate
+from labconsole.lab import state as S
+from labconsole.lab.config import LabConfig, load_config
+from labconsole.lab.gitops import LabRepo
+from labconsole.lab.reducer import apply
+from labconsole.lab.session import new_session_id, resolve_session, sessions_dir
+from labconsole.lab.state import LabState
+
+Subscriber = Callable[[Event, LabState], None]
+
+
+def default_who() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:  # no passwd entry in some containers
+        return os.environ.get("USER", "human")
+
+
+class Lab:
+    """One open session of one lab. Create with :meth:`start_session` or :meth:`open_session`."""
+
+    def __init__(self, config: LabConfig, repo: LabRepo, log: EventLog, state: LabState) -> None:
+        self.config = config
+        self.repo = repo
+        self.log = log
+        self._state = state
+        self._lock = threading.RLock()
+        self._subscribers: list[Subscriber] = []
+        self.orchestrator: Any = None  # set by start(); None for a decisions-only Lab
+
+    # --- opening ----------------------------------------------------------------------------------
+
+    @classmethod
+    def start_session(cls, lab_root: Path, session_id: str | None = None) -> "Lab":
+        """A new session on a clean lab. Refuses a dirty or detached repo, a bad config, missing backends."""
+        lab_root = Path(lab_root).resolve()
+        config = load_config(lab_root / "lab.toml")
+        repo = LabRepo(lab_root)
+        repo.ensure_ignored([f"{sessions_dir(lab_root).name}/", ".labconsole/"])
+        baseline = repo.require_clean_base()
+        from labconsole.lab.preflight import preflight
+
+        preflight(config)
+        session_id = session_id or new_session_id()
+        hyp_offset = repo.max_hypothesis_number()
+        log = EventLog.open(sessions_dir(lab_root) / session_id)
+        lab = cls(config, repo, log, LabState())
+        lab.append(K.SESSION_STARTED, "console", {
+            "session_id": session_id, "lab": config.name, "lab_root": str(lab_root), "baseline_sha": baseline,
+            "main_branch": repo.main_branch, "config_sha256": config.digest(), "config": config.raw,
+            "objective": {"name": config.objective.name, "direction": config.objective.direction,
+                          "command": config.objective.command, "repeats": config.objective.repeats,
+                          "metric": str(config.objective.metric), "protected": list(config.objective.protected)},
+            "budget": config.budget.limits(), "pid": os.getpid(), "host": socket.gethostname(),
+            "hyp_offset": hyp_offset,
+        })
+        return lab
+
+    @classmethod
+    def open_session(cls, lab_root: Path, session: str | None = None) -> "Lab":
+        """Reopen a session as its writer (resume, or decisions from the CLI): repairs a torn tail, replays the log."""
+        lab_root = Path(lab_root).resolve()
+        session_dir = resolve_session(lab_root, session)
+        config = load_config(lab_root / "lab.toml")
+        repo = LabRepo(lab_root)
+        log = EventLog.open(session_dir, create=False)
+        state = LabState()
+        for event in read_events(session_dir):
+            apply(state, event)
+        state.session_id = state.session_id or session_dir.name
+        return cls(config, repo, log, state)
+
+    # --- the one write path -----------------------------------------------------------------------
+
+    def append(self, kind: str, actor: str, data: dict[str, Any], *, durable: bool | None = None) -> Event:
+        with self._lock:
+            event = self.log.append(kind, actor, data, durable=durable)
+            apply(self._state, event)
+            for subscriber in list(self._subscribers):
+                try:
+                    subscriber(event, self._state)
+                except Exception:  # a broken view must not stop the lab
+                    pass
+        return event
+
+    def put_blob(self, data: bytes | str) -> str:
+        return self.log.put_blob(data)
+
+    def blob(self, digest: str) -> bytes:
+        return get_blob(self.session_dir, digest)
+
+    def subscribe(self, fn: Subscriber) -> Callable[[], None]:
+        """``fn(event, state)`` runs on the appending thread, under the lab lock: keep it quick."""
+        with self._lock:
+            self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if fn in self._subscribers:
+                    self._subscribers.remove(fn)
+        return unsubscribe
+
+    @property
+    def state(self) -> LabState:
+        """The live state. Read it only under :meth:`locked` or from a subscriber; else use :meth:`snapshot`."""
+        return self._state
+
+    def snapshot(self) -> LabState:
+        with self._lock:
+            return copy.deepcopy(self._state)
+
+    def locked(self) -> threading.RLock:
+        return self._lock
+
+    @property
+    def session_dir(self) -> Path:
+        return self.log.session_dir
+
+    @property
+    def session_id(self) -> str:
+        return self._state.session_id
+
+    def agent_log_path(self, agent_id: str) -> Path:
+        return self.session_dir / "agents" / f"{agent_id}.log"
+
+    # --- running ----------------------------------------------------------------------------------
+
+    def start(self, **options: Any) -> None:
+        """Start agents, scheduling and measurement in background threads."""
+        from labconsole.lab.orchestrator import Orchestrator
+
+        if self.orchestrator is None:
+            self.orchestrator = Orchestrator(self, **options)
+        self.orchestrator.start()
+
+    def stop(self, *, stop_agents: bool = True, reason: str = "stopped by the person") -> None:
+        if self.orchestrator is not None and stop_agents:
+            self.orchestrator.stop()
+            self.orchestrator = None
+            self.append(K.SESSION_STOPPED, "console", {"reason": reason})
+
+    def close(self) -> None:
+        if self.orchestrator is not None:
+            self.stop()
+        self.log.close()
+
+    def __enter__(self) -> "Lab":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # --- human decisions --------------------------------------------------------------------------
+
+    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Event:
+        """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True."""
+        with self._lock:
+            h = gate.hypothesis(self._state, hyp_id)
+            head = self.repo.branch_head(h.branch) if h.branch else None
+            h = gate.check_approve(self._state, hyp_id, head)
+            flags = gate.needs_confirmation(h)
+            if flags and not confirm_flags:
+                raise GateError(f"{hyp_id}: {flags[0]}; confirm to approve anyway")
+            return self.append(K.DECISION_APPROVED, f"human:{who or default_who()}", {
+                "hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who or default_who(),
+                "reason": reason, "flags": flags})
+
+    def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
+        if not reason.strip():
+            raise GateError("a rejection needs a reason (it goes to the planner's do-not-repeat list)")
+        with self._lock:
+            gate.check_reject(self._state, hyp_id)
+            event = self.append(K.DECISION_REJECTED, f"human:{who or default_who()}", {
+                "hyp_id": hyp_id, "who": who or default_who(), "reason": reason})
+        self._cleanup_worktree(hyp_id)
+        return event
+
+    def merge(self, hyp_id: str, who: str | None = None) -> Event:
+        """Merge an approved candidate into main, only if its branch still holds the approved commit
+        and main has not moved since it was measured (else it is re-measured first)."""
+        with self._lock:
+            h = gate.hypothesis(self._state, hyp_id)
+            head = self.repo.branch_head(h.branch) if h.branch else None
+            main_head = self.repo.head_sha()
+            try:
+                h = gate.check_merge(self._state, hyp_id, head, main_head)
+            except GateError as exc:
+                self.append(K.MERGE_REFUSED, f"human:{who or default_who()}", {"hyp_id": hyp_id, "reason": str(exc)})
+                raise
+            if gate.is_stale(h, main_head):
+                reason = (f"main moved since {hyp_id} was measured (measured on {str(h.base_sha)[:12]}, main is now "
+                          f"{main_head[:12]}): re-measuring on the new main; approve again when it is back")
+                self.append(K.MERGE_REFUSED, f"human:{who or default_who()}", {"hyp_id": hyp_id, "reason": reason})
+                if self.orchestrator is not None:
+                    self.orchestrator.remeasure(hyp_id)
+                raise GateError(reason)
+            approval = h.approval
+            assert approval is not None and approval.sha is not None
+            merge_sha = self.repo.merge(hyp_id, approval.sha, f"Merge {hyp_id}: {h.title}\n\n"
+                                        f"Approved by {approval.who}; evidence {approval.evidence_hash}")
+            event = self.append(K.MERGE_COMPLETED, f"human:{who or default_who()}", {
+                "hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha, "into": self.repo.main_branch,
+                "evidence_hash": approval.evidence_hash})
+        self._cleanup_worktree(hyp_id)
+        return event
+
+    def remeasure(self, hyp_id: str) -> None:
+        if self.orchestrator is None:
+            raise GateError("re-measuring needs a running session: `labconsole run --resume` in the lab")
+        self.orchestrator.remeasure(hyp_id)
+
+    def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
+        if action not in ("pause", "resume", "stop", "restart"):
+            raise LabError(f"unknown agent action {action!r}; allowed: pause, resume, stop, restart")
+        if self.orchestrator is None:
+            raise LabError("agents are not running in this console")
+        self.append(K.AGENT_CONTROL, f"human:{who or default_who()}", {"agent_id": agent_id, "action": action})
+        self.orchestrator.control(agent_id, action)
+
+    def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
+        if self.orchestrator is None:
+            raise LabError("agents are not running in this console")
+        self.append(K.AGENT_MESSAGE, f"human:{who or default_who()}", {"agent_id": agent_id, "text": text})
+        self.orchestrator.message(agent_id, text)
+
+    def resume_after_budget(self, who: str | None = None) -> None:
+        """The person saw the budget stop and lets the agents go on."""
+        if self.orchestrator is None:
+            raise LabError("agents are not running in this console")
+        self.append(K.NOTE, f"human:{who or default_who()}", {"text": "agents resumed past the budget"})
+        self.orchestrator.resume_all()
+
+    def _cleanup_worktree(self, hyp_id: str) -> None:
+        """Archive unmerged commits under refs/labconsole/archive/, then remove the worktree."""
+        h = self._state.hypotheses.get(hyp_id)
+        if h is None or not h.worktree:
+            return
+        try:
+            ref = self.repo.archive_and_remove(hyp_id)
+        except Exception as exc:  # the decision stands; the worktree stays for a person to look at
+            self.append(K.NOTE, "console", {"text": f"could not clean up the worktree of {hyp_id}: {exc}"})
+            return
+        if ref:
+            self.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": hyp_id, "ref": ref, "sha": h.sha})
+        self.append(K.WORKTREE_REMOVED, "console", {"hyp_id": hyp_id, "path": h.worktree})
+
+
+def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: str,
+                       session_id: str | None = None, evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+    """Hand hypotheses from outside the agents (e.g. a profile) into a session; returns their ids.
+
+    Opens the session as its writer, so it refuses while a console holds it.
+    """
+    lab = Lab.open_session(Path(lab_root), session_id)
+    try:
+        ids = []
+        for i, item in enumerate(hypotheses):
+            hyp_id = next_hyp_id(lab.state)
+            blob = lab.put_blob(evidence_blobs[i]) if evidence_blobs and i in evidence_blobs else None
+            lab.append(K.HYP_PROPOSED, actor, {
+                "hyp_id": hyp_id, "title": item["title"], "params": item.get("params", {}),
+                "rationale": item.get("rationale", ""), "source": item.get("source", actor),
+                "priority": item.get("priority"), "proposer": actor, "evidence_blob": blob,
+                "evidence": item.get("evidence")})
+            ids.append(hyp_id)
+        return ids
+    finally:
+        lab.close()
+
+
+def next_hyp_id(state: LabState) -> str:
+    # Numbered after every hypothesis of earlier sessions of this lab, so branch lab/<id> is never reused.
+    return f"h{state.hyp_offset + len(state.hypotheses) + 1:03d}"
+
+
+__all__ = ["Lab", "propose_hypotheses", "next_hyp_id", "default_who", "S"]

@@ -1,0 +1,52 @@
+"""Where sessions live in a lab, and how a session id is chosen or found."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import time
+from pathlib import Path
+
+from labconsole.errors import LabError
+
+SESSIONS = "sessions"
+
+
+def sessions_dir(lab_root: Path) -> Path:
+    return Path(lab_root) / SESSIONS
+
+
+def new_session_id() -> str:
+    return time.strftime("%Y%m%d-%H%M%S", time.gmtime()) + "-" + secrets.token_hex(2)
+
+
+def list_sessions(lab_root: Path) -> list[Path]:
+    root = sessions_dir(lab_root)
+    if not root.is_dir():
+        return []
+    return sorted((p for p in root.iterdir() if (p / "events.jsonl").exists()), key=lambda p: p.name)
+
+
+def resolve_session(lab_root: Path, session: str | None) -> Path:
+    """A session dir from an id, a path, or (None) the newest session of the lab."""
+    if session:
+        as_path = Path(session)
+        if (as_path / "events.jsonl").exists():
+            return as_path.resolve()
+        candidate = sessions_dir(lab_root) / session
+        if (candidate / "events.jsonl").exists():
+            return candidate
+        raise LabError(f"no session {session!r} under {sessions_dir(lab_root)} (see `labconsole sessions`)")
+    found = list_sessions(lab_root)
+    if not found:
+        raise LabError(f"no sessions in {lab_root}: start one with `labconsole run` (or `labconsole demo`)")
+    return found[-1]
+
+
+def find_lab_root(start: Path | None = None) -> Path:
+    """The nearest directory at or above ``start`` holding lab.toml."""
+    here = Path(start or os.getcwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / "lab.toml").exists():
+            return candidate
+    raise LabError(f"no lab.toml in {here} or above: pass --lab PATH or run inside a lab")

@@ -1,0 +1,1 @@
+"""Console-measured runs: executors, metric extraction, run tracking."""

@@ -1,0 +1,175 @@
+"""The local executor: the console runs the objective itself, on the exact commit.
+
+A measurement runs candidate and baseline alternately (``repeats`` pairs, the
+order flipped every repeat, the same seed within a pair) in clean detached
+checkouts, checks that no run touched a protected file, and turns every
+timeout, crash or unreadable metric into a visible failed run with its log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from labconsole.events import kinds as K
+from labconsole.lab.config import LabConfig
+from labconsole.lab.evidence import RunOutcome
+from labconsole.runs.metric import MetricError, extract_metric
+from labconsole.runs.tracking import TrackedRun, TrackioSink
+
+MAX_LOG_BYTES = 4 << 20  # keep at most the last 4 MiB of a run's output as its log blob
+
+Append = Callable[[str, str, dict[str, Any]], Any]
+
+
+@dataclass
+class RunRequest:
+    run_id: str
+    hyp_id: str
+    role: str  # candidate | baseline
+    sha: str
+    repeat: int
+    params: dict[str, Any]
+
+
+class LocalExecutor:
+    def __init__(self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str],
+                 runs_dir: Path, tracker: TrackioSink | None = None, lease_pool: Any = None) -> None:
+        self.repo = repo
+        self.config = config
+        self.append = append
+        self.put_blob = put_blob
+        self.runs_dir = runs_dir
+        self.tracker = tracker
+        self.lease_pool = lease_pool
+        self._procs: dict[str, subprocess.Popen[bytes]] = {}
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+
+    def measure(self, hyp_id: str, sha: str, base_sha: str, params: dict[str, Any], measurement: int,
+                priority: float = 0.0) -> tuple[list[RunOutcome], list[str]]:
+        """Run ``repeats`` interleaved pairs. Returns the outcomes and any protected-file tampering seen."""
+        outcomes: list[RunOutcome] = []
+        tampering: set[str] = set()
+        for repeat in range(self.config.objective.repeats):
+            pair = [("baseline", base_sha), ("candidate", sha)]
+            if repeat % 2:
+                pair.reverse()  # alternate who goes first: drift on the machine hits both alike
+            for role, commit in pair:
+                if self._cancelled.is_set():
+                    return outcomes, sorted(tampering)
+                request = RunRequest(f"{hyp_id}-m{measurement}-{role[0]}{repeat}", hyp_id, role, commit, repeat,
+                                     params if role == "candidate" else {})
+                outcome, touched = self.run_once(request, priority)
+                outcomes.append(outcome)
+                tampering.update(touched)
+        return outcomes, sorted(tampering)
+
+    def cancel(self) -> None:
+        """Stop measuring: kill running objective processes (their runs end as 'crashed')."""
+        self._cancelled.set()
+        with self._lock:
+            procs = list(self._procs.values())
+        for proc in procs:
+            _kill_group(proc)
+
+    def run_once(self, req: RunRequest, priority: float = 0.0) -> tuple[RunOutcome, list[str]]:
+        obj = self.config.objective
+        lease = None
+        gpus: list[int] = []
+        if self.config.resources.gpus_per_run and self.lease_pool is not None:
+            lease = self.lease_pool.acquire(self.config.resources.gpus_per_run, priority, req.run_id)
+            gpus = list(getattr(lease, "gpus", []))
+        self.append(K.RUN_STARTED, "console", {
+            "run_id": req.run_id, "hyp_id": req.hyp_id, "role": req.role, "commit": req.sha,
+            "repeat": req.repeat, "command": obj.command, "gpus": gpus})
+        started = time.monotonic()
+        status, metric, returncode, error, output = "failed", None, None, "", b""
+        touched: list[str] = []
+        workdir = self.runs_dir / req.run_id
+        try:
+            if workdir.exists():  # left over from a console that died mid-run
+                self.repo.remove_checkout(workdir)
+            self.repo.checkout_detached(req.sha, workdir)
+            env = {**os.environ, "LABCONSOLE_SEED": str(req.repeat), "LABCONSOLE_RUN_ID": req.run_id,
+                   "PYTHONUNBUFFERED": "1",
+                   # `python` in the objective means the console's interpreter, with its packages.
+                   "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+            if lease is not None:
+                env.update(lease.env())
+            status, returncode, output, error = self._execute(req.run_id, obj.command, workdir, env, obj.timeout_s)
+            if status == "ok":
+                try:
+                    metric = extract_metric(obj.metric, workdir, output.decode("utf-8", "replace"))
+                except MetricError as exc:
+                    status, error = "failed", f"metric: {exc}"
+            touched = self.repo.verify_checkout(workdir, req.sha, list(obj.protected))
+            if touched:
+                status, error = "invalid", "run modified protected files: " + ", ".join(touched)
+        except Exception as exc:  # a run that cannot even start is a failed run, not a console crash
+            status, error = "failed", f"{type(exc).__name__}: {exc}"
+        finally:
+            if lease is not None:
+                lease.release()
+            try:
+                if workdir.exists():
+                    self.repo.remove_checkout(workdir)
+            except Exception:
+                shutil.rmtree(workdir, ignore_errors=True)
+        duration = time.monotonic() - started
+        log_blob = self.put_blob(output[-MAX_LOG_BYTES:])
+        self.append(K.RUN_FINISHED, "console", {
+            "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
+            "returncode": returncode, "duration_s": round(duration, 3), "log_blob": log_blob, "error": error})
+        if self.tracker is not None:
+            self.tracker.record(TrackedRun(
+                project=self.config.name, name=req.run_id, group=req.hyp_id,
+                config={"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params},
+                metrics={obj.name: metric, "duration_s": duration} if metric is not None else {"duration_s": duration},
+                failed=status != "ok", error=error))
+        return RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error), touched
+
+    def _execute(self, run_id: str, command: str, cwd: Path, env: dict[str, str],
+                 timeout_s: float) -> tuple[str, int | None, bytes, str]:
+        proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        with self._lock:
+            self._procs[run_id] = proc
+        try:
+            output, _ = proc.communicate(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            _kill_group(proc)
+            output, _ = proc.communicate()
+            return "timeout", proc.returncode, output, f"timed out after {timeout_s:g} s"
+        finally:
+            with self._lock:
+                self._procs.pop(run_id, None)
+        if self._cancelled.is_set() and proc.returncode != 0:
+            return "crashed", proc.returncode, output, "stopped with the console"
+        if proc.returncode < 0:
+            return "crashed", proc.returncode, output, f"killed by signal {-proc.returncode}"
+        if proc.returncode != 0:
+            tail = output.decode("utf-8", "replace").strip().splitlines()[-1:] or [""]
+            return "failed", proc.returncode, output, f"exit code {proc.returncode}: {tail[0][:200]}"
+        return "ok", 0, output, ""
+
+
+def _kill_group(proc: subprocess.Popen[bytes]) -> None:
+    for sig in (signal.SIGTERM, signal.SIGKILL):
+        try:
+            os.killpg(proc.pid, sig)
+        except (ProcessLookupError, PermissionError):
+            return
+        try:
+            proc.wait(timeout=2)
+            return
+        except subprocess.TimeoutExpired:
+            continue
