@@ -1,0 +1,136 @@
+"""Base of the CLI backends (``claude-code``, ``codex``): one CLI run per task.
+
+The CLI does the tool loop itself; we give it the role prompt and the task, confine it
+(the CLI's own sandbox / permission mode plus, for claude, our path-policy hook), translate
+its events, and then produce the role's result console-side:
+
+* worker — commit whatever changed in the worktree (``commit`` event);
+* researcher / planner / reviewer — parse the JSON block the model was asked to end with;
+  when it is missing or malformed, resume the CLI session once asking for it (a repair
+  attempt), then give up with a clear error;
+* reporter — the file it wrote, or its final answer written to ``out``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from labconsole.agents.backends.base import AgentContext, Task
+from labconsole.agents.backends.cli_events import CliOutcome, Translator, run_cli
+from labconsole.agents.backends.llm_loop import BackendError
+from labconsole.agents.backends.meter import UsageMeter
+from labconsole.agents.backends.outcomes import (Outcome, OutcomeError, check_task_kind, git,
+                                                 parse_json_block, task_prompt, workspace_for)
+from labconsole.agents.backends.pricing import PriceTable
+from labconsole.agents.emitter import Emitter
+from labconsole.agents.readiness import check_backend_ready, find_cli
+from labconsole.agents.redact import RedactingEmitter, Redactor, secret_env_values
+from labconsole.agents.roles import load_role
+from labconsole.agents.sandbox import Workspace
+from labconsole.errors import ConfigError
+
+DEFAULT_TIMEOUT_S = 3600.0
+
+
+class CliBackend:
+    backend = ""
+    default_model = ""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        check_backend_ready(ctx.role, self.backend, ctx.options)
+        self.ctx = ctx
+        self.spec = load_role(ctx.role, ctx.lab_root)
+        self.model = ctx.model or self.spec.model or self.default_model
+        self.exe = find_cli(self.backend, ctx.options) or ""
+        try:
+            self.prices = PriceTable(ctx.options.get("prices"))
+        except ValueError as exc:
+            raise ConfigError(f"role {ctx.role}: option prices: {exc}") from None
+        self.extra_env = {str(k): str(v) for k, v in dict(ctx.options.get("env") or {}).items()}
+        self.redactor = Redactor(extra_secrets=secret_env_values(self.extra_env))
+        self.timeout_s = float(ctx.options.get("timeout_s") or DEFAULT_TIMEOUT_S)
+        self.scratch = Path(tempfile.mkdtemp(prefix=f"labconsole-{self.backend}-"))
+
+    # -- subclass hooks ----------------------------------------------------------------------
+
+    def argv(self, prompt: str, ws: Workspace, resume: str | None) -> list[str]:
+        raise NotImplementedError
+
+    def env(self) -> dict[str, str]:
+        env = {**os.environ, **self.extra_env}
+        if self.ctx.options.get("home"):
+            env["HOME"] = str(self.ctx.options["home"])
+        return env
+
+    def translator(self, emit: Emitter, meter: UsageMeter) -> Translator:
+        raise NotImplementedError
+
+    def prompt(self, task: Task) -> str:
+        return task_prompt(self.ctx.role, task, json_block=True)
+
+    # -- the task ----------------------------------------------------------------------------
+
+    def handle(self, task: Task, emit: Emitter) -> None:
+        emit = RedactingEmitter(emit, self.redactor)
+        try:
+            self._handle(task, emit)
+        except Exception as exc:
+            raise BackendError(self.redactor.text(f"{type(exc).__name__}: {exc}")) from None
+
+    def _run(self, prompt: str, ws: Workspace, emit: Emitter, meter: UsageMeter, resume: str | None) -> CliOutcome:
+        out = run_cli(self.argv(prompt, ws, resume), self.env(), ws.root, self.translator(emit, meter),
+                      self.ctx, emit, self.timeout_s, self.redactor.text)
+        meter.flush()
+        if out.error or out.returncode != 0:
+            detail = out.error or f"exit code {out.returncode}"
+            raise BackendError(f"{self.backend} failed for role {self.ctx.role}: {detail}"
+                               + (f"\n{out.stderr_tail}" if out.stderr_tail else ""))
+        return out
+
+    def _handle(self, task: Task, emit: Emitter) -> None:
+        role = self.ctx.role
+        check_task_kind(role, task)
+        ws = workspace_for(role, task, self.ctx)
+        outcome = Outcome(role, task, emit, ws)
+        meter = UsageMeter(self.model, self.prices, emit)
+        out = self._run(self.prompt(task), ws, emit, meter, resume=None)
+        if role == "worker":
+            self._commit(outcome, task)
+        elif role == "reporter":
+            self._report(outcome, out)
+        else:
+            self._structured(outcome, out, ws, emit, meter)
+
+    def _commit(self, outcome: Outcome, task: Task) -> None:
+        if not git(outcome.workspace.root, "status", "--porcelain").strip():
+            raise OutcomeError("the worker finished without changing anything in its worktree")
+        hyp = task.payload.get("hypothesis") or {}
+        outcome.commit(f"{hyp.get('id', '')}: {hyp.get('title', '')}".strip(": "))
+
+    def _report(self, outcome: Outcome, out: CliOutcome) -> None:
+        path = outcome.workspace.write_files[0]
+        if not (path.is_file() and path.stat().st_size) and out.final_text.strip():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(self.redactor.text(out.final_text.strip()) + "\n", encoding="utf-8")
+        outcome.reported()
+
+    def _structured(self, outcome: Outcome, out: CliOutcome, ws: Workspace, emit: Emitter, meter: UsageMeter) -> None:
+        try:
+            outcome.apply_json(parse_json_block(out.final_text))
+            return
+        except OutcomeError as exc:
+            problem = str(exc)
+        if not out.session_id:
+            raise OutcomeError(f"{problem} (and no session to resume for a repair)")
+        emit.log(f"repair: {problem}; asking the model again", level="warning")
+        meter.repairs.attempts += 1
+        ask = (f"Your answer could not be used: {problem}. Answer again with only one fenced ```json block "
+               "of the shape you were given.")
+        again = self._run(ask, ws, emit, meter, resume=out.session_id)
+        try:
+            outcome.apply_json(parse_json_block(again.final_text))
+        except OutcomeError as exc:
+            raise OutcomeError(f"no usable JSON result after a repair attempt: {exc}") from None
