@@ -1,0 +1,352 @@
+"""Bytes moved and FLOPs of one operator call, estimated from its recorded shapes.
+
+The profiler (``record_shapes=True``) gives each op's input shapes and dtype
+names; that is enough to count the *fewest* bytes a call must move through
+memory (each input read once, each output written once) and the arithmetic it
+must do. Both are lower bounds on purpose: they are what a perfect kernel would
+need, so ``measured time / ideal time`` says how far the real kernel is from
+the roofline.
+
+Unknown ops get ``bytes=0, flops=0`` and the category ``other``; the roofline
+then judges them by time alone.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from typing import Any, Sequence
+
+# Categories (also used by the report and the hypothesis generator).
+MATMUL = "matmul"
+ATTENTION = "attention"
+NORM = "norm"
+SOFTMAX = "softmax"
+ROTARY = "rotary"
+ELEMENTWISE = "elementwise"
+REDUCTION = "reduction"
+EMBEDDING = "embedding"
+COPY = "copy"
+VIEW = "view"
+OTHER = "other"
+
+# Profiler dtype names -> bytes per element. "Scalar" (a Python number) is not a tensor.
+_ITEMSIZE = {
+    "double": 8, "float": 4, "c10::Half": 2, "c10::BFloat16": 2,
+    "c10::Float8_e4m3fn": 1, "c10::Float8_e5m2": 1,
+    "long int": 8, "long": 8, "int": 4, "short int": 2, "short": 2,
+    "signed char": 1, "unsigned char": 1, "bool": 1,
+    "c10::complex<float>": 8, "c10::complex<double>": 16,
+}
+# ScalarType enum values, for a ``dtype=`` argument seen among concrete inputs.
+_SCALAR_TYPE_ITEMSIZE = {0: 1, 1: 1, 2: 2, 3: 4, 4: 8, 5: 2, 6: 4, 7: 8, 11: 1, 15: 2}
+
+_MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "addmv", "mv", "dot", "_scaled_mm", "_addmm_activation"}
+_ATTENTION_OPS = {
+    "scaled_dot_product_attention", "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_flash_attention_for_cpu", "_flash_attention_forward",
+    "_efficient_attention_forward", "_scaled_dot_product_attention_math",
+    "_scaled_dot_product_fused_attention_overrideable",
+}
+_NORM_OPS = {"layer_norm", "native_layer_norm", "rms_norm", "_fused_rms_norm", "group_norm", "native_group_norm", "batch_norm", "native_batch_norm"}
+_SOFTMAX_OPS = {"softmax", "_softmax", "log_softmax", "_log_softmax", "_safe_softmax"}
+_REDUCTION_OPS = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "norm", "linalg_vector_norm", "argmax", "argmin", "prod", "all", "any", "cumsum", "topk", "sort"}
+_EMBEDDING_OPS = {"embedding", "index_select", "gather", "index", "take", "embedding_bag"}
+_COPY_OPS = {"copy_", "_to_copy", "to", "clone", "contiguous", "cat", "stack", "index_copy_", "index_copy", "index_put_", "index_put", "_index_put_impl_", "slice_scatter", "select_scatter", "scatter_", "scatter", "_local_scalar_dense", "item", "repeat", "repeat_interleave", "flip", "roll", "tril", "triu", "masked_scatter_"}
+_VIEW_OPS = {
+    "view", "reshape", "_reshape_alias", "transpose", "t", "slice", "select", "unsqueeze", "squeeze",
+    "expand", "as_strided", "permute", "_unsafe_view", "alias", "detach", "split", "split_with_sizes",
+    "chunk", "narrow", "unbind", "empty", "empty_like", "empty_strided", "resize_", "lift_fresh",
+    "result_type", "is_nonzero", "view_as", "expand_as", "unflatten", "flatten", "movedim",
+    "_has_compatible_shallow_copy_type", "set_", "zeros_like_meta", "arange", "ones", "zeros", "full",
+    "new_empty", "new_empty_strided", "scalar_tensor", "_unsafe_view_copy", "lift", "resolve_conj", "resolve_neg",
+}
+_WRITE_ONLY_OPS = {"fill_", "zero_", "zeros", "ones", "full", "normal_", "uniform_", "random_", "arange", "zeros_like", "ones_like", "full_like"}
+_ELEMENTWISE_FLOPS = {"pow": 1, "rsqrt": 1, "exp": 1, "silu": 4, "gelu": 8, "sigmoid": 4, "tanh": 4, "cos": 1, "sin": 1, "div": 1, "softplus": 4}
+
+
+@dataclass(frozen=True)
+class OpCost:
+    """What one call must at least move and compute."""
+
+    bytes: int
+    flops: int
+    category: str
+
+
+def base_name(op_name: str) -> str:
+    """``aten::add_`` -> ``add_``; anything without a namespace is returned as is."""
+    return op_name.rsplit("::", 1)[-1]
+
+
+def itemsize(dtype_name: str | None, default: int) -> int:
+    if not dtype_name:
+        return default
+    return _ITEMSIZE.get(dtype_name, default)
+
+
+@dataclass(frozen=True)
+class _Arg:
+    shape: tuple[int, ...] | None   # None: not a tensor (scalar, list of ints, None)
+    itemsize: int
+    numel: int
+
+    @property
+    def nbytes(self) -> int:
+        return self.numel * self.itemsize
+
+
+def _args(shapes: Sequence[Any], dtypes: Sequence[str] | None, default_itemsize: int) -> list[_Arg]:
+    """Normalise the profiler's parallel (shape, dtype) lists; tensor lists are summed into one arg."""
+    out: list[_Arg] = []
+    for i, shape in enumerate(shapes):
+        dtype = dtypes[i] if dtypes and i < len(dtypes) else None
+        is_list = isinstance(shape, (list, tuple)) and bool(shape) and all(isinstance(s, (list, tuple)) for s in shape)
+        if is_list:                                             # a TensorList with recorded shapes
+            numel = sum(math.prod(s) for s in shape)
+            out.append(_Arg(tuple(shape[0]), itemsize(None, default_itemsize), numel))
+            continue
+        dims_ok = isinstance(shape, (list, tuple)) and all(isinstance(s, int) for s in shape)
+        # A tensor: a known dtype name, or (no dtype recorded) a non-empty shape. "" is an absent
+        # optional, "Scalar"/"ScalarList" Python numbers, "TensorList" a list whose shapes were not kept.
+        is_tensor = dims_ok and (dtype in _ITEMSIZE or (dtype is None and bool(shape)))
+        if is_tensor:
+            out.append(_Arg(tuple(shape), itemsize(dtype, default_itemsize), math.prod(shape)))
+        else:
+            out.append(_Arg(None, 0, 0))
+    return out
+
+
+def _broadcast(shapes: list[tuple[int, ...]]) -> tuple[int, ...]:
+    ndim = max((len(s) for s in shapes), default=0)
+    result = [1] * ndim
+    for s in shapes:
+        for i, d in enumerate(s):
+            j = ndim - len(s) + i
+            result[j] = max(result[j], d)
+    return tuple(result)
+
+
+def _tensors(args: list[_Arg]) -> list[_Arg]:
+    return [a for a in args if a.shape is not None]
+
+
+def category_of(op_name: str) -> str:
+    """The category of an aten op or an Inductor/Triton kernel name."""
+    name = base_name(op_name)
+    stem = name.rstrip("_") if name.endswith("_") and name not in _COPY_OPS else name
+    if name in _MATMUL_OPS or stem in _MATMUL_OPS:
+        return MATMUL
+    if name in _ATTENTION_OPS:
+        return ATTENTION
+    if name in _NORM_OPS:
+        return NORM
+    if name in _SOFTMAX_OPS:
+        return SOFTMAX
+    if name in _REDUCTION_OPS:
+        return REDUCTION
+    if name in _EMBEDDING_OPS:
+        return EMBEDDING
+    if name in _COPY_OPS or stem in _COPY_OPS:
+        return COPY
+    if name in _VIEW_OPS:
+        return VIEW
+    if name.startswith(("triton_", "cpp_fused", "kernel_cpp")) or "fused" in name:
+        return _fused_kernel_category(name)
+    if "::" in op_name and not op_name.startswith("aten::"):
+        return OTHER
+    return ELEMENTWISE if _looks_elementwise(stem) else OTHER
+
+
+def _looks_elementwise(stem: str) -> bool:
+    return stem in _ELEMENTWISE_FLOPS or stem in {
+        "add", "sub", "mul", "div", "neg", "sqrt", "relu", "where", "masked_fill", "clamp", "clamp_min",
+        "clamp_max", "abs", "reciprocal", "eq", "ne", "lt", "gt", "le", "ge", "bitwise_and", "bitwise_or",
+        "bitwise_not", "logical_and", "logical_or", "logical_not", "fill", "zero", "rsub", "log", "maximum",
+        "minimum", "erf", "floor", "ceil", "round", "sign", "lerp", "addcmul", "addcdiv", "exp2", "square",
+        "zeros_like", "ones_like", "full_like", "normal", "uniform", "isnan", "isinf", "nan_to_num",
+    }
+
+
+def _fused_kernel_category(name: str) -> str:
+    """Inductor names kernels after the aten ops they fuse (``triton_red_fused_add_mean_mul_pow_rsqrt_0``)."""
+    tokens = set(re.split(r"[_\d]+", name))
+    if "rsqrt" in tokens and ("mean" in tokens or "sum" in tokens):
+        return NORM
+    if {"amax", "exp"} <= tokens or "softmax" in tokens:
+        return SOFTMAX
+    if "mm" in tokens or "bmm" in tokens or "addmm" in tokens or "tem" in tokens:
+        return MATMUL
+    if "cat" in tokens and ("neg" in tokens or "cos" in tokens or "sin" in tokens):
+        return ROTARY
+    if tokens & {"embedding", "index", "gather"}:
+        return EMBEDDING
+    if tokens & {"red", "per", "mean", "sum", "amax", "max"}:
+        return REDUCTION
+    if tokens & {"cat", "copy", "clone", "scatter"} and not tokens & {"mul", "add", "sub", "div"}:
+        return COPY
+    return ELEMENTWISE
+
+
+def estimate(
+    op_name: str,
+    shapes: Sequence[Any],
+    dtypes: Sequence[str] | None = None,
+    concrete: Sequence[Any] | None = None,
+    default_itemsize: int = 2,
+) -> OpCost:
+    """Minimum bytes and FLOPs of one call of ``op_name`` on inputs of these shapes.
+
+    ``default_itemsize`` is used where the profiler gave no dtype name for a tensor.
+    """
+    name = base_name(op_name)
+    category = category_of(op_name)
+    args = _args(shapes, dtypes, default_itemsize)
+    tensors = _tensors(args)
+    if not tensors or category == VIEW:
+        return OpCost(0, 0, category)
+    if category == MATMUL:
+        return _matmul(name, tensors)
+    if category == ATTENTION:
+        return _attention(tensors)
+    if category == NORM:
+        x = tensors[0]
+        params = sum(t.nbytes for t in tensors[1:])
+        return OpCost(2 * x.nbytes + params, 4 * x.numel, NORM)
+    if category == SOFTMAX:
+        x = tensors[0]
+        return OpCost(2 * x.nbytes, 5 * x.numel, SOFTMAX)
+    if category == REDUCTION:
+        x = tensors[0]
+        return OpCost(x.nbytes, x.numel, REDUCTION)
+    if category == EMBEDDING:
+        return _gather(name, tensors, concrete)
+    if category == COPY:
+        return _copy(name, tensors, concrete)
+    if category in (ELEMENTWISE, NORM, ROTARY, REDUCTION, SOFTMAX) or name.startswith(("triton_", "cpp_fused")):
+        return _elementwise(name, tensors, category)
+    return OpCost(0, 0, category)
+
+
+def _matmul(name: str, t: list[_Arg]) -> OpCost:
+    # Positional layouts: addmm(bias, a, b), baddbmm(self, a, b), linear(x, w, bias?), others (a, b).
+    if name in ("addmm", "baddbmm", "addmv", "_addmm_activation") and len(t) >= 3:
+        bias, a, b = t[0], t[1], t[2]
+    elif name == "linear" and len(t) >= 2:
+        x, w = t[0], t[1]
+        k = w.shape[-1]
+        n = w.shape[0] if len(w.shape) == 2 else 1
+        m = x.numel // max(k, 1)
+        extra = t[2].nbytes if len(t) > 2 else 0
+        out = m * n * x.itemsize
+        return OpCost(x.nbytes + w.nbytes + extra + out, 2 * m * n * k, MATMUL)
+    elif len(t) >= 2:
+        bias, a, b = None, t[0], t[1]
+    else:
+        return OpCost(t[0].nbytes, 0, MATMUL)
+    if len(a.shape) == 1 or len(b.shape) == 1:           # mv / dot
+        k = a.shape[-1]
+        m = a.numel // max(k, 1)
+        n = b.numel // max(k, 1)
+    else:
+        m, k = a.shape[-2], a.shape[-1]
+        n = b.shape[-1]
+    batch = max(math.prod(a.shape[:-2]) if len(a.shape) > 2 else 1, math.prod(b.shape[:-2]) if len(b.shape) > 2 else 1)
+    out_bytes = batch * m * n * a.itemsize
+    nbytes = a.nbytes + b.nbytes + out_bytes + (bias.nbytes if bias else 0)
+    return OpCost(nbytes, 2 * batch * m * n * k, MATMUL)
+
+
+def _attention(t: list[_Arg]) -> OpCost:
+    if len(t) < 3 or len(t[0].shape or ()) < 3:
+        return OpCost(sum(a.nbytes for a in t), 0, ATTENTION)
+    q, k, v = t[0], t[1], t[2]
+    *qb, lq, e = q.shape
+    lk = k.shape[-2]
+    ev = v.shape[-1]
+    heads_batch = math.prod(qb)
+    flops = 2 * heads_batch * lq * lk * e + 2 * heads_batch * lq * lk * ev
+    out = heads_batch * lq * ev * q.itemsize
+    # A 4th tensor is the mask (or, for the flash/efficient internals, an extra); count it once.
+    extra = sum(a.nbytes for a in t[3:4])
+    return OpCost(q.nbytes + k.nbytes + v.nbytes + out + extra, flops, ATTENTION)
+
+
+def _gather(name: str, t: list[_Arg], concrete: Sequence[Any] | None) -> OpCost:
+    if name in ("embedding", "embedding_bag") and len(t) >= 2:
+        weight, idx = t[0], t[1]
+        row = weight.shape[-1] if weight.shape else 1
+        out = idx.numel * row * weight.itemsize
+        return OpCost(2 * out + idx.nbytes, 0, EMBEDDING)
+    if name == "index_select" and len(t) >= 2:
+        src, idx = t[0], t[1]
+        dim = _int_at(concrete, 1, 0)
+        size = src.shape[dim] if src.shape and -len(src.shape) <= dim < len(src.shape) else 1
+        out = src.numel // max(size, 1) * idx.numel * src.itemsize
+        return OpCost(2 * out + idx.nbytes, 0, EMBEDDING)
+    # gather/index/take: the output has the index's size; read as much as is written.
+    idx_bytes = sum(a.nbytes for a in t[1:])
+    out_numel = max((a.numel for a in t[1:]), default=t[0].numel)
+    return OpCost(2 * out_numel * t[0].itemsize + idx_bytes, 0, EMBEDDING)
+
+
+def _copy(name: str, t: list[_Arg], concrete: Sequence[Any] | None) -> OpCost:
+    if name == "copy_" and len(t) >= 2:
+        return OpCost(t[0].nbytes + t[1].nbytes, 0, COPY)
+    if name in ("_to_copy", "to"):
+        x = t[0]
+        out_size = _dtype_itemsize_from_concrete(concrete) or x.itemsize
+        return OpCost(x.nbytes + x.numel * out_size, 0, COPY)
+    if name in ("index_copy_", "index_copy"):
+        src = t[-1]
+        return OpCost(2 * src.nbytes + sum(a.nbytes for a in t[1:-1]), 0, COPY)
+    if name in ("index_put_", "index_put", "_index_put_impl_"):
+        values = t[-1]
+        return OpCost(2 * values.nbytes + sum(a.nbytes for a in t[1:-1]), 0, COPY)
+    if name in ("_local_scalar_dense", "item"):
+        return OpCost(t[0].itemsize, 0, COPY)
+    if name in ("repeat", "repeat_interleave"):
+        return OpCost(2 * t[0].nbytes, 0, COPY)  # lower bound: the repeat count is not a tensor
+    # cat/stack/clone/contiguous/...: read every input once, write as much.
+    total = sum(a.nbytes for a in t)
+    return OpCost(2 * total, 0, COPY)
+
+
+def _elementwise(name: str, t: list[_Arg], category: str) -> OpCost:
+    stem = name.rstrip("_")
+    if name.startswith(("triton_", "cpp_fused")):
+        # A fused kernel's arguments are its inputs and outputs: each touched once.
+        biggest = max(a.numel for a in t)
+        return OpCost(sum(a.nbytes for a in t), biggest, category)
+    if stem in _WRITE_ONLY_OPS or name in _WRITE_ONLY_OPS:
+        return OpCost(t[0].nbytes, 0, category)
+    out_shape = _broadcast([a.shape for a in t if a.shape is not None])
+    out_numel = math.prod(out_shape)
+    out_itemsize = max(a.itemsize for a in t)
+    flops = _ELEMENTWISE_FLOPS.get(stem, 1) * out_numel
+    return OpCost(sum(a.nbytes for a in t) + out_numel * out_itemsize, flops, category)
+
+
+def _int_at(concrete: Sequence[Any] | None, index: int, default: int) -> int:
+    if not concrete or index >= len(concrete):
+        return default
+    value = concrete[index]
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _dtype_itemsize_from_concrete(concrete: Sequence[Any] | None) -> int | None:
+    """``_to_copy(x, dtype=...)``: the profiler records the ScalarType as an int among concrete inputs."""
+    if not concrete:
+        return None
+    for value in concrete[1:2]:
+        try:
+            code = int(value)
+        except (TypeError, ValueError):
+            continue
+        return _SCALAR_TYPE_ITEMSIZE.get(code)
+    return None
