@@ -239,13 +239,25 @@ def bytes_moved(inst: Any) -> int:
     return int(fn()) if callable(fn) else default_bytes_moved(inst)
 
 
-def refresh_inputs(inst: Any, gen: Any) -> list[str]:
-    """Redraw inputs in place (same storage, new values) so a kernel that caches by pointer is caught."""
+def refresh_inputs(inst: Any, seed: int) -> list[str]:
+    """Redraw inputs in place (same storage, new values) so a kernel that caches by pointer is caught.
+
+    Draws on each tensor's own device (a 10^8-element CPU draw would take seconds).
+    A class's ``refresh_inputs(gen)`` hook gets a generator on ``inst.device``.
+    """
     import torch
+
+    gens: dict[str, Any] = {}
+
+    def gen_for(device: Any) -> Any:
+        key = str(device)
+        if key not in gens:
+            gens[key] = torch.Generator(device=device).manual_seed(seed)
+        return gens[key]
 
     hook = getattr(inst, "refresh_inputs", None)
     if callable(hook):
-        hook(gen)
+        hook(gen_for(torch.device(getattr(inst, "device", "cpu"))))
         return ["<refresh_inputs>"]
     fixed = set(getattr(inst, "fixed", None) or [])
     redrawn = []
@@ -253,8 +265,8 @@ def refresh_inputs(inst: Any, gen: Any) -> list[str]:
         for name, t in input_tensors(inst).items():
             if name in fixed or not t.is_floating_point():
                 continue
-            src = torch.randn(t.shape, generator=gen, dtype=torch.float32, device="cpu")
-            t.copy_(src.to(t.dtype))
+            src = torch.randn(t.shape, generator=gen_for(t.device), dtype=torch.float32, device=t.device)
+            t.copy_(src)
             redrawn.append(name)
     return redrawn
 

@@ -308,7 +308,11 @@ class GpuTelemetry:
         if util is not None:
             s.util_pct = float(util.gpu)
             s.mem_util_pct = float(util.memory)
-        mem = self._call(index, "mem", nv.nvmlDeviceGetMemoryInfo, h)
+        # v2 "used" excludes driver-reserved memory, as nvidia-smi's memory.used does; v1 counts it.
+        v2 = getattr(nv, "nvmlMemory_v2", None)
+        mem = self._call(index, "mem_v2", nv.nvmlDeviceGetMemoryInfo, h, v2) if v2 is not None else None
+        if mem is None:
+            mem = self._call(index, "mem", nv.nvmlDeviceGetMemoryInfo, h)
         if mem is not None:
             s.mem_used_bytes, s.mem_total_bytes = int(mem.used), int(mem.total)
         power = self._call(index, "power", nv.nvmlDeviceGetPowerUsage, h)
