@@ -6,9 +6,10 @@ Cached under ``sessions/<id>/index/``:
   ``array('Q')`` and a kind id per line as ``array('H')``. Extended
   incrementally as the log grows; rebuilt when the log no longer matches it
   (the last indexed line must still sit at its offset with the same hash).
-- ``snap-<seq>-<hash>.pkl``: the pickled state after applying events
-  ``0..seq``; trusted only while event ``seq`` still has that hash, so a
-  rewritten log invalidates it.
+- ``snap-<seq>-<hash>-<version>.pkl``: the pickled state after applying
+  events ``0..seq``; trusted only while event ``seq`` still has that hash (a
+  rewritten log invalidates it) and ``version`` still fingerprints the reducer
+  and state code (an edited reducer invalidates it).
 
 Every cache write is atomic (temp file + rename); a read-only session directory
 just means no cache is kept. The state type is the caller's: this module never
@@ -21,6 +22,7 @@ delete it freely, it is rebuilt.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import mmap
 import os
@@ -46,13 +48,17 @@ _KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line
 
 class Replay(Generic[S]):
     def __init__(self, session_dir: Path | str, *, initial: Callable[[], S], apply: Callable[[S, Event], None],
-                 snapshot_every: int = 50_000) -> None:
+                 snapshot_every: int = 50_000, version: str | None = None) -> None:
+        """``version`` names the reducer code; snapshots from another version are discarded.
+        By default it is derived from the source of ``apply``'s module and the state's module,
+        so editing the reducer or the state class never resurrects a stale snapshot."""
         self.session_dir = Path(session_dir)
         self.path = self.session_dir / LOG_NAME
         self.index_dir = self.session_dir / INDEX_DIR
         self._initial = initial
         self._apply = apply
         self.snapshot_every = max(1, snapshot_every)
+        self.version = version or code_version(initial, apply)
         self._offsets: array = array("Q")
         self._kind_ids: array = array("H")
         self._kind_names: list[str] = []
@@ -301,13 +307,20 @@ class Replay(Generic[S]):
         for name in names:
             if name.startswith("snap-") and name.endswith(".pkl"):
                 try:
-                    seq_s, digest = name[5:-4].split("-", 1)
-                    self._snapshots[int(seq_s)] = digest
+                    seq_s, digest, version = name[5:-4].split("-")
+                    seq = int(seq_s)
                 except ValueError:
                     continue
+                if version == self.version:
+                    self._snapshots[seq] = digest
+                elif not self._read_only:
+                    try:
+                        (self.index_dir / name).unlink()  # from other reducer code: never valid again
+                    except OSError:
+                        pass
 
     def _snapshot_path(self, seq: int, digest: str) -> Path:
-        return self.index_dir / f"snap-{seq:012d}-{digest}.pkl"
+        return self.index_dir / f"snap-{seq:012d}-{digest}-{self.version}.pkl"
 
     def _valid(self, seq: int, digest: str) -> bool:
         return seq < self.count and self._hash_of(seq) == digest
@@ -358,6 +371,21 @@ class Replay(Generic[S]):
             self._memory_snaps[seq] = (digest, blob)
             return
         self._snapshots[seq] = digest
+
+
+def code_version(initial: Callable[[], object], apply: Callable[..., object]) -> str:
+    """A short fingerprint of the reducer and state source files (what a snapshot depends on)."""
+    h = hashlib.sha256()
+    modules = {getattr(apply, "__module__", None), type(initial()).__module__}
+    for name in sorted(m for m in modules if m):
+        h.update(name.encode())
+        path = getattr(sys.modules.get(name), "__file__", None)
+        if path:
+            try:
+                h.update(Path(path).read_bytes())
+            except OSError:
+                pass
+    return h.hexdigest()[:12]
 
 
 def _atomic_write(path: Path, parts: list[bytes]) -> None:

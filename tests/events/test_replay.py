@@ -147,3 +147,16 @@ def test_index_dir_is_git_ignored(session: Path) -> None:
     with _replay(session) as r:
         r.state_at(9)
     assert (session / INDEX_DIR / ".gitignore").read_text() == "*\n"
+
+
+def test_snapshots_from_other_reducer_code_are_discarded(session: Path) -> None:
+    _write(session, 300)
+    with Replay(session, initial=Counter, apply=_apply, snapshot_every=100, version="old") as r:
+        r.state_at(299)
+    assert len(_snaps(session)) == 3
+
+    def apply_v2(state: Counter, ev) -> None:
+        state["v2"] += 1
+    with Replay(session, initial=Counter, apply=apply_v2, snapshot_every=100, version="new") as r:
+        assert r.state_at(299) == Counter({"v2": 300})
+    assert len(_snaps(session)) == 3 and all(n.endswith("-new.pkl") for n in _snaps(session))
