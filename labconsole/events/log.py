@@ -128,9 +128,15 @@ def session_lock_holder(session_dir: Path | str) -> int | None:
 def _acquire_lock(session_dir: Path) -> int:
     path = _lock_path(session_dir)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+    for attempt in range(5):
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except BlockingIOError:
+            # A viewer's session_lock_holder() probe holds a shared lock for microseconds: retry briefly.
+            if attempt < 4:
+                time.sleep(0.02)
+    else:
         os.close(fd)
         pid = _read_pid(path)
         raise SessionLockedError(
