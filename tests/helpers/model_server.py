@@ -87,6 +87,7 @@ def last_user_text(path: str, body: dict[str, Any]) -> str:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    block_on_close = False  # SDK keep-alive connections must not hold up stop()
     owner: "ModelServer"
 
 
@@ -308,7 +309,7 @@ class ModelServer:
             self.replies.extend(replies)
 
     def start(self) -> "ModelServer":
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="model-server", daemon=True)
+        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="model-server", daemon=True)
         self._thread.start()
         return self
 

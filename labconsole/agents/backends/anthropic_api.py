@@ -67,7 +67,7 @@ class AnthropicSession:
 
 
 class AnthropicBackend(LoopBackend):
-    default_model = "claude-sonnet-4-5"
+    default_model = "claude-sonnet-4-6"
     provider = "anthropic"
 
     def __init__(self, ctx: AgentContext) -> None:

@@ -27,7 +27,7 @@ PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # for the hook's `python -m`
 
 class ClaudeCodeBackend(CliBackend):
     backend = "claude-code"
-    default_model = "claude-sonnet-4-5"
+    default_model = "claude-sonnet-4-6"
 
     def allowed_tools(self, ws: Workspace) -> list[str]:
         tools = []
