@@ -1,0 +1,278 @@
+"""The Textual app: holds the source and the current LabState, routes state to screens, runs commands.
+
+Threads: the Lab calls our subscriber on its appending thread; that only sets
+a flag. A 10 Hz tick on the UI thread turns the flag into one snapshot taken in
+a worker, so bursts of thousands of events cost at most ten renders a second.
+Commands (approve, merge, …) and replay seeks run in workers too.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Callable
+
+from textual import work
+from textual.app import App
+
+from labconsole.errors import LabError
+from labconsole.events.log import Event
+from labconsole.lab.state import LabState
+from labconsole.tui import keymap
+from labconsole.tui.messages import CommandDone, StateUpdated
+from labconsole.tui.palette import LabCommands
+from labconsole.tui.screens.agent import AgentScreen
+from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.dialogs import PromptDialog, QuitDialog
+from labconsole.tui.screens.overview import OverviewScreen
+from labconsole.tui.screens.review import ReviewScreen
+from labconsole.tui.screens.viewers import TextViewer, help_table
+from labconsole.tui.source import LiveSource, ReplaySource, Source, describe_source
+
+TICK_S = 0.1  # at most ten state snapshots a second
+GPU_EVERY_TICKS = 10
+
+
+class LabConsoleApp(App[int]):
+    CSS_PATH = "app.tcss"
+    TITLE = "LabConsole"
+    BINDINGS = keymap.bindings("app") + keymap.bindings("replay")
+    COMMANDS = App.COMMANDS | {LabCommands}
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
+    MODES = {"overview": "overview", "review": "review", "agent": "agent"}
+
+    def __init__(self, source: Source, *, attached: bool = False, sampler: Any = None,
+                 keymap_overrides: dict[str, str] | None = None) -> None:
+        super().__init__()
+        self.source = source
+        self.attached = attached
+        self.sampler = sampler
+        self.lab_state = LabState()
+        self.gpu_live: Any = None  # the sampler's latest TelemetrySnapshot
+        self.stop_agents = False  # the person chose "stop agents" when quitting
+        self.replay: ReplaySource | None = source if isinstance(source, ReplaySource) else None
+        self.cursor = -1
+        self._dirty = True
+        self._snapshot_pending = False
+        self._ticks = 0
+        self._unsubscribe: Callable[[], None] | None = None
+        self._search_text = ""
+        overrides, self.keymap_problems = keymap.load_keymap(source.lab_root)
+        self.keymap_overrides = {**overrides, **(keymap_overrides or {})}
+
+    # -- properties the screens read
+
+    @property
+    def readonly(self) -> bool:
+        return self.source.readonly
+
+    @property
+    def mode_badge(self) -> str:
+        return describe_source(self.source, self.attached)
+
+    def header_extra(self) -> str:
+        if self.replay is not None:
+            return f"event {self.cursor + 1}/{self.replay.count}"
+        if self.lab_state.budget.exhausted:
+            return "budget exhausted"
+        return ""
+
+    # -- lifecycle
+
+    def on_mount(self) -> None:
+        if self.keymap_overrides:
+            self.set_keymap(self.keymap_overrides)
+        for problem in self.keymap_problems:
+            self.notify(problem, title="keymap", severity="warning")
+        self.install_screen(OverviewScreen(), "overview")
+        self.install_screen(ReviewScreen(), "review")
+        self.install_screen(AgentScreen(), "agent")
+        self.switch_mode("overview")
+        if isinstance(self.source, LiveSource):
+            self._unsubscribe = self.source.subscribe(self._on_lab_event)
+            if self.sampler is not None:
+                self.sampler.start()
+            self.set_interval(TICK_S, self._tick)
+            self._tick()
+        elif self.replay is not None:
+            self.cursor = self.replay.count - 1
+            self._seek(self.cursor)
+
+    def on_unmount(self) -> None:
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+        if self.sampler is not None and getattr(self, "_own_sampler", False):
+            self.sampler.stop()
+
+    # -- live updates
+
+    def _on_lab_event(self, event: Event, state: LabState) -> None:
+        """Runs on the lab's appending thread under its lock: only set a flag."""
+        self._dirty = True
+
+    def _tick(self) -> None:
+        self._ticks += 1
+        if self._dirty and not self._snapshot_pending:
+            self._dirty = False
+            self._snapshot_pending = True
+            self._take_snapshot()
+        if self.sampler is not None and self._ticks % GPU_EVERY_TICKS == 1:
+            latest = self.sampler.latest()
+            if latest is not None and latest is not self.gpu_live:
+                self.gpu_live = latest
+                self._dirty = True
+
+    @work(thread=True, exclusive=True, group="snapshot")
+    def _take_snapshot(self) -> None:
+        assert isinstance(self.source, LiveSource)
+        self.post_message(StateUpdated(self.source.snapshot()))
+
+    def on_state_updated(self, message: StateUpdated) -> None:
+        self._snapshot_pending = False
+        if message.cursor is not None and message.cursor != self.cursor:
+            return  # an older replay seek finished after a newer one was asked for
+        self.lab_state = message.state
+        self._render_state()
+
+    def _render_state(self) -> None:
+        for screen in self.screen_stack:
+            if isinstance(screen, LabScreen) and screen.is_mounted:
+                screen.show_state(self.lab_state)
+        self.show_timeline()
+
+    # -- commands (workers; errors become notifications)
+
+    @work(thread=True, group="commands")
+    def run_command(self, action: str, call: Callable[[], str]) -> None:
+        try:
+            text = call()
+            self.post_message(CommandDone(action, True, text))
+        except LabError as exc:
+            self.post_message(CommandDone(action, False, str(exc)))
+        except Exception as exc:  # a bug or git failure must not take the console down
+            self.post_message(CommandDone(action, False, f"{type(exc).__name__}: {exc}"))
+
+    def on_command_done(self, message: CommandDone) -> None:
+        self.notify(message.text, title=message.action, severity="information" if message.ok else "error",
+                    timeout=4 if message.ok else 8)
+        self._dirty = True
+
+    def command_merge(self, hyp_id: str) -> None:
+        self.run_command("merge", lambda: self.source.merge(hyp_id))
+
+    def command_agent(self, agent_id: str, action: str) -> None:
+        self.run_command(action, lambda: self.source.agent_control(agent_id, action))
+
+    # -- navigation
+
+    def action_show_overview(self) -> None:
+        self.switch_mode("overview")
+
+    def action_show_review(self) -> None:
+        self.switch_mode("review")
+
+    def action_show_agent(self) -> None:
+        screen = self.get_screen("overview")
+        selected = None
+        if isinstance(screen, OverviewScreen) and screen.is_mounted:
+            selected = screen.query_one("#agents").selected_key  # type: ignore[attr-defined]
+        self.open_agent(selected)
+
+    def open_review(self, hyp_id: str | None) -> None:
+        screen = self.get_screen("review")
+        assert isinstance(screen, ReviewScreen)
+        screen.current = hyp_id
+        self.switch_mode("review")
+
+    def open_agent(self, agent_id: str | None) -> None:
+        screen = self.get_screen("agent")
+        assert isinstance(screen, AgentScreen)
+        if agent_id is not None:
+            screen.agent_id = agent_id
+        self.switch_mode("agent")
+
+    def action_help(self) -> None:
+        self.push_screen(TextViewer("Keys", help_table(self.keymap_overrides, self.replay is not None)))
+
+    def action_resume_budget(self) -> None:
+        self.run_command("resume", self.source.resume_after_budget)
+
+    async def action_quit(self) -> None:
+        # Attached to a headless session, or only watching: leave it running, ask nothing.
+        if not isinstance(self.source, LiveSource) or self.attached or self.readonly:
+            self.exit(0)
+            return
+
+        def answered(choice: str | None) -> None:
+            if choice is None:
+                return
+            self.stop_agents = choice == "stop"
+            self.exit(0)
+        self.push_screen(QuitDialog(), answered)
+
+    # -- replay
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action.startswith("replay_"):
+            return self.replay is not None
+        if action in keymap.DECISION_ACTIONS and self.readonly:
+            return False
+        return True
+
+    def show_timeline(self) -> None:
+        if self.replay is None:
+            return
+        from labconsole.tui.widgets.timeline import Timeline
+
+        event = self.replay.event(self.cursor) if self.cursor >= 0 else None
+        for timeline in self.screen.query(Timeline):
+            timeline.show(self.cursor, self.replay.count, self.replay.decisions(), event)
+
+    def _seek(self, seq: int) -> None:
+        assert self.replay is not None
+        if self.replay.count == 0:
+            return
+        self.cursor = min(max(seq, 0), self.replay.count - 1)
+        self._load_replay_state(self.cursor)
+
+    @work(thread=True, exclusive=True, group="replay")
+    def _load_replay_state(self, seq: int) -> None:
+        assert self.replay is not None
+        self.post_message(StateUpdated(self.replay.state_at(seq), cursor=seq))
+
+    def action_replay_step(self, delta: int) -> None:
+        self._seek(self.cursor + delta)
+
+    def action_replay_jump(self, where: str) -> None:
+        assert self.replay is not None
+        self._seek(0 if where == "start" else self.replay.count - 1)
+
+    def action_replay_decision(self, direction: int) -> None:
+        assert self.replay is not None
+        seqs = self.replay.decisions()
+        target = next((s for s in seqs if s > self.cursor), None) if direction > 0 else \
+            next((s for s in reversed(seqs) if s < self.cursor), None)
+        if target is None:
+            self.notify("no further decision" if direction > 0 else "no earlier decision")
+            return
+        self._seek(target)
+
+    def action_replay_search(self) -> None:
+        def answered(text: str | None) -> None:
+            if text:
+                self._search_text = text
+                self._search(text, self.cursor + 1)
+        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor)",
+                                      value=self._search_text), answered)
+
+    @work(thread=True, exclusive=True, group="replay-search")
+    def _search(self, text: str, start: int) -> None:
+        assert self.replay is not None
+        seq = self.replay.find(text, start) if start < self.replay.count else None
+        if seq is None:
+            self.post_message(CommandDone("search", False, f"{text!r}: no match after event {start}"))
+            return
+        self.call_from_thread(self._seek, seq)
+
+
+def make_replay_app(session_dir: Path, lab_root: Path | None = None) -> LabConsoleApp:
+    return LabConsoleApp(ReplaySource(session_dir, lab_root))

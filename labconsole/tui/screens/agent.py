@@ -1,0 +1,184 @@
+"""Agent detail: one agent's live log (virtual view), its worktree and branch commits, and its controls."""
+
+from __future__ import annotations
+
+import subprocess
+from pathlib import Path
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.message import Message
+from textual.widgets import Static
+
+from labconsole.lab.state import AgentState, LabState
+from labconsole.tui import format as F
+from labconsole.tui import keymap
+from labconsole.tui.colors import AGENT_STATE_COLOR, theme_colors
+from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
+from labconsole.tui.widgets.log_view import LogView
+
+LOG_POLL_S = 0.5
+
+
+def git_commits(root: Path, base: str | None, branch: str, limit: int = 15) -> list[str]:
+    """``sha subject`` lines of the branch since its base (runs git; call from a worker)."""
+    rev = f"{base}..{branch}" if base else branch
+    try:
+        out = subprocess.run(["git", "-C", str(root), "log", "--format=%h %s", f"-n{limit}", rev],
+                             capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return [f"(git failed: {exc})"]
+    if out.returncode != 0:
+        return [f"(git: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'no such branch'})"]
+    return out.stdout.splitlines()
+
+
+class AgentScreen(LabScreen):
+    TITLE_TEXT = "Agent"
+    BINDINGS = keymap.bindings("agent")
+
+    class CommitsLoaded(Message):
+        def __init__(self, branch: str, lines: list[str]) -> None:
+            super().__init__()
+            self.branch, self.lines = branch, lines
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self.agent_id: str | None = None
+        self._log_for: str | None = None
+        self._commits: tuple[str, list[str]] | None = None
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_header()
+        yield Static(id="agent-info")
+        with Horizontal(id="agent-body"):
+            log = LogView(id="agent-log", classes="box")
+            log.border_title = "Log"
+            yield log
+            with VerticalScroll(id="agent-side", classes="box") as side:
+                side.border_title = "Worktree"
+                yield Static(id="agent-worktree")
+        yield from self.compose_footer()
+
+    def on_mount(self) -> None:
+        if self.console.source.live:
+            self.set_interval(LOG_POLL_S, self._poll_log)
+
+    def _poll_log(self) -> None:
+        if self.is_current:
+            self.query_one(LogView).poll()
+
+    def select(self, agent_id: str | None) -> None:
+        self.agent_id = agent_id
+        self.show_state(self.console.lab_state)
+
+    def _agent(self, state: LabState) -> AgentState | None:
+        if self.agent_id in state.agents:
+            return state.agents[self.agent_id]  # type: ignore[index]
+        if state.agents:
+            self.agent_id = sorted(state.agents)[0]
+            return state.agents[self.agent_id]
+        return None
+
+    def show_state(self, state: LabState) -> None:
+        super().show_state(state)
+        c = theme_colors(self.app)
+        a = self._agent(state)
+        info = self.query_one("#agent-info", Static)
+        if a is None:
+            info.update(Text(" No agents in this session yet.", style=c["muted"]))
+            return
+        if self._log_for != a.agent_id:
+            self._log_for = a.agent_id
+            self.query_one(LogView).border_title = f"Log · {a.agent_id}"
+            path = self.console.source.agent_log_path(a.agent_id)
+            self.query_one(LogView).open(path if path.exists() else None)
+        u = a.usage
+        info.update(Text.assemble(
+            (f" {a.agent_id} ", "bold reverse"), f"  {a.role} · {a.backend}{'/' + a.model if a.model else ''}  ",
+            (a.state, f"bold {c[AGENT_STATE_COLOR.get(a.state, 'foreground')]}"),
+            f"  {a.detail}" if a.detail else "",
+            f"\n hypothesis {a.hypothesis or '-'} · pid {a.pid or '-'} · restarts {a.restarts} · "
+            f"tokens {F.tokens(u.tokens)} (in {F.tokens(u.input_tokens)} / out {F.tokens(u.output_tokens)}) · "
+            f"{F.usd(u.cost_usd)} · tool calls {u.tool_calls} · log lines {a.log_lines}",
+            (f"\n last error: {a.last_error}" if a.last_error else "", c["error"]),
+            no_wrap=True, overflow="ellipsis"))
+        self._show_worktree(a, state)
+
+    def _show_worktree(self, a: AgentState, state: LabState) -> None:
+        c = theme_colors(self.app)
+        mine = sorted((h for h in state.hypotheses.values() if h.agent_id == a.agent_id), key=lambda h: h.hyp_id)
+        current = state.hypotheses.get(a.hypothesis or "") or (mine[-1] if mine else None)
+        text = Text()
+        if current is None:
+            text.append("no worktree: this agent has not claimed a hypothesis", style=c["muted"])
+        else:
+            text.append(f"{current.hyp_id} ", style="bold")
+            text.append(f"{current.status}\n")
+            text.append(f"branch   {current.branch or '-'}\nworktree {current.worktree or '(removed)'}\n"
+                        f"base     {F.short_sha(current.base_sha)}\nhead     {F.short_sha(current.sha)}\n")
+            root = self.console.source.lab_root
+            if root is not None and current.branch:
+                if self._commits and self._commits[0] == current.branch:
+                    text.append("\ncommits\n", style="bold")
+                    for line in self._commits[1] or ["(none yet)"]:
+                        text.append(f"  {line}\n")
+                else:
+                    self._load_commits(root, current.base_sha, current.branch)
+        if mine:
+            text.append("\nhypotheses\n", style="bold")
+            for h in mine:
+                text.append(f"  {h.hyp_id} {h.status} {F.short_sha(h.sha)}\n")
+        self.query_one("#agent-worktree", Static).update(text)
+
+    @work(thread=True, exclusive=True, group="agent-git")
+    def _load_commits(self, root: Path, base: str | None, branch: str) -> None:
+        self.post_message(self.CommitsLoaded(branch, git_commits(root, base, branch)))
+
+    def on_agent_screen_commits_loaded(self, message: "AgentScreen.CommitsLoaded") -> None:
+        self._commits = (message.branch, message.lines)
+        state = self.console.lab_state
+        a = self._agent(state)
+        if a is not None:
+            self._show_worktree(a, state)
+
+    # -- actions
+
+    def action_cycle(self, delta: int) -> None:
+        ids = sorted(self.console.lab_state.agents)
+        if not ids:
+            return
+        i = ids.index(self.agent_id) if self.agent_id in ids else 0
+        self._commits = None
+        self.select(ids[(i + delta) % len(ids)])
+
+    def action_follow(self) -> None:
+        log = self.query_one(LogView)
+        log.follow = not log.follow
+        if log.follow:
+            log.scroll_end(animate=False)
+        self.notify(f"follow {'on' if log.follow else 'off'}")
+
+    def action_control(self, action: str) -> None:
+        agent_id = self.agent_id
+        if agent_id is None:
+            return
+        run = lambda: self.console.run_command(action, lambda: self.console.source.agent_control(agent_id, action))  # noqa: E731
+        if action in ("stop", "restart"):
+            self.app.push_screen(ConfirmDialog(f"{action.capitalize()} {agent_id}?"),
+                                 lambda yes: run() if yes else None)
+        else:
+            run()
+
+    def action_message(self) -> None:
+        agent_id = self.agent_id
+        if agent_id is None:
+            return
+
+        def answered(text: str | None) -> None:
+            if text:
+                self.console.run_command("message", lambda: self.console.source.send_message(agent_id, text))
+        self.app.push_screen(PromptDialog(f"Message to {agent_id}", placeholder="text"), answered)

@@ -1,0 +1,55 @@
+"""What every lab screen shares: the header, the footer, state updates, read-only action gating."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.app import ComposeResult
+from textual.screen import Screen
+from textual.widgets import Footer
+
+from labconsole.lab.state import LabState
+from labconsole.tui.keymap import DECISION_ACTIONS
+from labconsole.tui.widgets.status import LabHeader
+from labconsole.tui.widgets.timeline import Timeline
+
+if TYPE_CHECKING:
+    from labconsole.tui.app import LabConsoleApp
+
+
+class LabScreen(Screen):
+    TITLE_TEXT = "Lab"
+
+    @property
+    def console(self) -> "LabConsoleApp":
+        return cast("LabConsoleApp", self.app)
+
+    def compose_header(self) -> ComposeResult:
+        yield LabHeader()
+
+    def compose_footer(self) -> ComposeResult:
+        if self.console.replay is not None:
+            yield Timeline()
+        yield Footer()
+
+    def on_screen_resume(self) -> None:
+        self.refresh_bindings()
+        self.show_state(self.console.lab_state)
+        self.console.show_timeline()
+
+    def on_resize(self) -> None:
+        self._show_header(self.console.lab_state)
+
+    def _show_header(self, state: LabState) -> None:
+        for header in self.query(LabHeader):
+            header.show(state, self.console.mode_badge, self.TITLE_TEXT, self.console.header_extra())
+
+    def show_state(self, state: LabState) -> None:
+        """Render ``state``; subclasses extend."""
+        self._show_header(state)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Read-only views (observer mode, replay) hide every action that would change the lab.
+        if action in DECISION_ACTIONS and self.console.readonly:
+            return False
+        return True

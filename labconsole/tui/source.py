@@ -1,0 +1,207 @@
+"""Where the TUI's state comes from: a live Lab or a replay cursor over a recorded log.
+
+Both expose the same small surface (``snapshot``, ``blob``, log paths, commands),
+so every screen works unchanged in replay. Nothing here imports Textual: the
+app decides on which thread each call runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable
+
+from labconsole.errors import LabError
+from labconsole.events.kinds import DECISION_KINDS
+from labconsole.events.log import Event, get_blob
+from labconsole.lab.reducer import apply
+from labconsole.lab.state import LabState
+
+if TYPE_CHECKING:
+    from labconsole.events.replay import Replay
+    from labconsole.lab.service import Lab
+
+
+class ReadOnlyError(LabError):
+    """A decision was attempted in a read-only view (observer mode or replay)."""
+
+
+class Source:
+    live: bool = False
+    readonly: bool = True
+
+    @property
+    def session_dir(self) -> Path:
+        raise NotImplementedError
+
+    @property
+    def lab_root(self) -> Path | None:
+        return None
+
+    def blob(self, digest: str | None) -> bytes | None:
+        if not digest:
+            return None
+        try:
+            return get_blob(self.session_dir, digest)
+        except (LabError, OSError):
+            return None
+
+    def agent_log_path(self, agent_id: str) -> Path:
+        return self.session_dir / "agents" / f"{agent_id}.log"
+
+    # Commands: the live source forwards them to the Lab; the others refuse.
+    def _refuse(self) -> None:
+        raise ReadOnlyError("read-only view: decisions and agent controls are disabled here")
+
+    def approve(self, hyp_id: str, reason: str, confirm: bool) -> str:
+        self._refuse()
+        return ""
+
+    def reject(self, hyp_id: str, reason: str) -> str:
+        self._refuse()
+        return ""
+
+    def merge(self, hyp_id: str) -> str:
+        self._refuse()
+        return ""
+
+    def agent_control(self, agent_id: str, action: str) -> str:
+        self._refuse()
+        return ""
+
+    def send_message(self, agent_id: str, text: str) -> str:
+        self._refuse()
+        return ""
+
+    def resume_after_budget(self) -> str:
+        self._refuse()
+        return ""
+
+
+class LiveSource(Source):
+    """A running (or attached) Lab. ``readonly`` turns every command into a refusal."""
+
+    live = True
+
+    def __init__(self, lab: "Lab", *, readonly: bool = False) -> None:
+        self.lab = lab
+        self.readonly = readonly
+
+    @property
+    def session_dir(self) -> Path:
+        return self.lab.session_dir
+
+    @property
+    def lab_root(self) -> Path | None:
+        return Path(self.lab.repo.root) if getattr(self.lab, "repo", None) is not None else None
+
+    def subscribe(self, fn: Callable[[Event, LabState], None]) -> Callable[[], None]:
+        return self.lab.subscribe(fn)
+
+    def snapshot(self) -> LabState:
+        return self.lab.snapshot()
+
+    def blob(self, digest: str | None) -> bytes | None:
+        if not digest:
+            return None
+        try:
+            return self.lab.blob(digest)
+        except (LabError, OSError):
+            return None
+
+    def agent_log_path(self, agent_id: str) -> Path:
+        return self.lab.agent_log_path(agent_id)
+
+    def approve(self, hyp_id: str, reason: str, confirm: bool) -> str:
+        if self.readonly:
+            self._refuse()
+        self.lab.approve(hyp_id, None, reason, confirm_flags=confirm)
+        return f"{hyp_id} approved"
+
+    def reject(self, hyp_id: str, reason: str) -> str:
+        if self.readonly:
+            self._refuse()
+        self.lab.reject(hyp_id, None, reason)
+        return f"{hyp_id} rejected"
+
+    def merge(self, hyp_id: str) -> str:
+        if self.readonly:
+            self._refuse()
+        event = self.lab.merge(hyp_id, None)
+        return f"{hyp_id} merged as {str(event.data.get('merge_sha', ''))[:8]}"
+
+    def agent_control(self, agent_id: str, action: str) -> str:
+        if self.readonly:
+            self._refuse()
+        self.lab.agent_control(agent_id, action)
+        return f"{agent_id}: {action} sent"
+
+    def send_message(self, agent_id: str, text: str) -> str:
+        if self.readonly:
+            self._refuse()
+        self.lab.send_message(agent_id, text)
+        return f"message sent to {agent_id}"
+
+    def resume_after_budget(self) -> str:
+        if self.readonly:
+            self._refuse()
+        self.lab.resume_after_budget()
+        return "agents resumed past the budget"
+
+
+class ReplaySource(Source):
+    """A recorded session, seen through a cursor (an event seq). Always read-only."""
+
+    def __init__(self, session_dir: Path, lab_root: Path | None = None) -> None:
+        from labconsole.events.replay import Replay
+
+        self._session_dir = Path(session_dir)
+        self._lab_root = lab_root
+        self.replay: Replay[LabState] = Replay(self._session_dir, initial=LabState, apply=apply)
+        self._decisions: list[int] | None = None
+
+    @property
+    def session_dir(self) -> Path:
+        return self._session_dir
+
+    @property
+    def lab_root(self) -> Path | None:
+        return self._lab_root
+
+    @property
+    def count(self) -> int:
+        return self.replay.count
+
+    def state_at(self, seq: int) -> LabState:
+        if self.replay.count == 0:
+            return LabState()
+        return self.replay.state_at(min(max(seq, 0), self.replay.count - 1))
+
+    def event(self, seq: int) -> Event | None:
+        try:
+            return self.replay.event(seq)
+        except (IndexError, LabError):
+            return None
+
+    def decisions(self) -> list[int]:
+        """Seqs of decision events (cached: the log of a replay does not change under us)."""
+        if self._decisions is None:
+            self._decisions = self.replay.seqs_of(DECISION_KINDS)
+        return self._decisions
+
+    def find(self, text: str, start: int, forward: bool = True) -> int | None:
+        return self.replay.find(text, start, forward)
+
+    def close(self) -> None:
+        self.replay.close()
+
+
+def describe_source(source: Source, attached: bool) -> str:
+    """The mode badge the header shows."""
+    if isinstance(source, ReplaySource):
+        return "REPLAY"
+    if source.readonly:
+        return "READ-ONLY"
+    return "ATTACHED" if attached else "LIVE"
+
+
+__all__ = ["Source", "LiveSource", "ReplaySource", "ReadOnlyError", "describe_source", "Any"]

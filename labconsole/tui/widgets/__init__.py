@@ -1,0 +1,1 @@
+"""Widgets of the lab console; each renders one part of LabState."""

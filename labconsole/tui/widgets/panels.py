@@ -1,0 +1,135 @@
+"""The overview's tables: agents, hypothesis queue, runs leaderboard, event feed."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.widgets import Sparkline, Static
+
+from labconsole.lab import state as S
+from labconsole.lab.state import LabState
+from labconsole.tui import format as F
+from labconsole.tui.colors import AGENT_STATE_COLOR, HYP_STATUS_COLOR, theme_colors
+from labconsole.tui.widgets.keyed_table import KeyedTable, Row
+
+
+class AgentsTable(KeyedTable):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__([("agent", "Agent"), ("role", "Role"), ("backend", "Backend/model"), ("state", "State"),
+                          ("hyp", "Hyp"), ("tokens", "Tokens"), ("cost", "Cost")], **kwargs)
+
+    def show(self, state: LabState) -> None:
+        c = theme_colors(self.app)
+        rows: list[Row] = []
+        for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
+            label = {"waiting": "waiting for input"}.get(a.state, a.state)
+            rows.append((a.agent_id, (
+                a.agent_id, a.role, f"{a.backend}{'/' + a.model if a.model else ''}",
+                Text(label, style=c[AGENT_STATE_COLOR.get(a.state, "foreground")]),
+                a.hypothesis or "-", F.tokens(a.usage.tokens), F.usd(a.usage.cost_usd))))
+        self.sync(rows)
+
+
+def queue_order(state: LabState) -> list[S.HypothesisState]:
+    """Open hypotheses first (waiting on a person, then by priority), finished ones after."""
+    urgency = {S.AWAITING_HUMAN: 0, S.APPROVED: 1}
+
+    def key(h: S.HypothesisState) -> tuple:
+        open_ = h.status in S.OPEN_STATUSES
+        return (0 if open_ else 1, urgency.get(h.status, 2), -h.priority, h.hyp_id)
+    return sorted(state.hypotheses.values(), key=key)
+
+
+class HypothesisQueue(KeyedTable):
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__([("id", "Hyp"), ("status", "Status"), ("prio", "Prio"), ("title", "Title"),
+                          ("agent", "Agent")], **kwargs)
+
+    def show(self, state: LabState) -> None:
+        c = theme_colors(self.app)
+        rows: list[Row] = []
+        for h in queue_order(state):
+            rows.append((h.hyp_id, (
+                h.hyp_id, Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]),
+                f"{h.priority:.2f}", h.title[:48], h.agent_id or "-")))
+        self.sync(rows)
+
+
+class Leaderboard(Vertical):
+    """Measured candidates, best first, and a sparkline of the best metric over time."""
+
+    DEFAULT_CSS = """
+    Leaderboard { height: 1fr; }
+    Leaderboard > #best-line { height: 1; }
+    Leaderboard > Sparkline { height: 1; margin: 0 1; }
+    """
+
+    def compose(self) -> ComposeResult:
+        yield Static(id="best-line")
+        yield Sparkline([], id="best-spark")
+        yield KeyedTable([("rank", "#"), ("hyp", "Hyp"), ("median", "Median"), ("effect", "vs base"),
+                          ("reps", "Reps"), ("spread", "Spread"), ("sig", "Sig"), ("status", "Status")],
+                         id="board")
+
+    def show(self, state: LabState) -> None:
+        c = theme_colors(self.app)
+        name = state.objective.get("name", "metric")
+        arrow = "↓" if state.objective.get("direction", "minimize") == "minimize" else "↑"
+        best = state.best_history[-1][1] if state.best_history else None
+        line = Text.assemble((f"{name} {arrow} ", "bold"), ("best ", c["muted"]), (F.metric(best), c["success"]),
+                             ("  baseline ", c["muted"]), F.metric(state.baseline_metric))
+        self.query_one("#best-line", Static).update(line)
+        # Sparkline: lower is better for minimize, so plot the improvement to make "up" good.
+        values = [v for _, v in state.best_history]
+        if values and state.objective.get("direction", "minimize") == "minimize":
+            values = [max(values) - v for v in values]
+        self.query_one("#best-spark", Sparkline).data = values or [0.0]
+        rows: list[Row] = []
+        for rank, h in enumerate(state.leaderboard(), 1):
+            e = h.evidence
+            effect = e.get("effect")
+            eff_style = c["success"] if (effect or 0) > 0 else c["error"]
+            reps = f"{e.get('candidate_ok', '?')}/{e.get('candidate_runs', '?')}"
+            rows.append((h.hyp_id, (
+                str(rank), h.hyp_id, F.metric(e.get("candidate_median")), Text(F.percent(effect), style=eff_style),
+                reps, F.metric(e.get("candidate_spread"), 3), "yes" if e.get("significant") else "no",
+                Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]))))
+        self.query_one("#board", KeyedTable).sync(rows)
+
+
+class EventFeed(KeyedTable):
+    """The last events, newest at the bottom: appends new rows and drops old ones; rebuilds only when
+    the state went back in time (a replay stepping backwards)."""
+
+    LIMIT = 100  # rows kept; the log has the rest
+
+    def __init__(self, **kwargs: object) -> None:
+        super().__init__([("time", "Time"), ("actor", "Actor"), ("what", "Event")], **kwargs)
+        self._seqs: list[int] = []
+
+    def _cells(self, item: S.FeedItem, c: dict[str, str]) -> tuple:
+        style = c["warning"] if item.kind.startswith(("decision.", "merge.")) else (
+            c["error"] if item.kind.endswith(("failed", "error", "exited", "refused")) else "")
+        return (F.clock(item.ts), item.actor.removeprefix("agent:"), Text(item.text, style=style))
+
+    def show(self, state: LabState) -> None:
+        self._ensure_columns()
+        c = theme_colors(self.app)
+        items = state.feed[-self.LIMIT:]
+        follow = self.row_count == 0 or self.cursor_row >= self.row_count - 1
+        last = self._seqs[-1] if self._seqs else -1
+        if self._seqs and (not items or items[-1].seq < last):
+            self.clear()
+            self._seqs = []
+            last = -1
+        if self._seqs and items and items[-1].seq == last:
+            return
+        for item in items:
+            if item.seq > last:
+                self.add_row(*self._cells(item, c), key=str(item.seq))
+                self._seqs.append(item.seq)
+        while len(self._seqs) > self.LIMIT:
+            self.remove_row(str(self._seqs.pop(0)))
+        if follow and self.row_count:
+            self.move_cursor(row=self.row_count - 1, animate=False)

@@ -1,0 +1,114 @@
+"""One-line status widgets: the header (mode badge, session, log clock), the budget bar, the GPU panel."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.text import Text
+from textual.widgets import Static
+
+from labconsole.lab.state import LabState
+from labconsole.tui import format as F
+from labconsole.tui.colors import theme_colors
+
+
+class LabHeader(Static):
+    """Says plainly what this is: LIVE, ATTACHED, READ-ONLY or REPLAY, and the time of the last event shown."""
+
+    DEFAULT_CSS = """
+    LabHeader { dock: top; height: 1; background: $panel; }
+    """
+
+    def show(self, state: LabState, mode: str, screen_title: str, extra: str = "") -> None:
+        c = theme_colors(self.app)
+        badge_bg = {"REPLAY": c["warning"], "READ-ONLY": c["accent"], "LIVE": c["success"]}.get(mode, c["primary"])
+        text = Text.assemble(
+            (f" {mode} ", f"bold black on {badge_bg}"), " ",
+            ("LabConsole", "bold"), f" · {state.lab_name or '-'} · {state.session_id or '-'} · ",
+            (screen_title, "bold"), f" · {F.clock(state.last_ts)} UTC",
+            (f" · {extra}" if extra else "", c["warning"]),
+            (" · STOPPED" if state.stopped else "", c["error"]),
+        )
+        text.truncate(max(self.size.width, 20), overflow="ellipsis")
+        self.update(text)
+
+
+class BudgetBar(Static):
+    DEFAULT_CSS = """
+    BudgetBar { height: 1; }
+    """
+
+    def show(self, state: LabState) -> None:
+        c = theme_colors(self.app)
+        b = state.budget
+        parts: list[Any] = [("budget ", "bold")]
+        labels = {"usd": ("USD", F.usd), "tokens": ("tokens", F.tokens), "gpu_hours": ("GPU-h", lambda x: f"{x:.2f}")}
+        for res, (label, fmt) in labels.items():
+            used = b.used.get(res, 0.0)
+            frac = b.fraction(res)
+            if frac is None:
+                parts.append(f" {label} {fmt(used)} (no limit) ")
+                continue
+            style = c["error"] if frac >= 1 else c["warning"] if frac >= 0.8 else c["success"]
+            limit = b.limits[res]
+            parts += [f" {label} {fmt(used)}/{fmt(limit)} ", (F.bar(frac, 8), style), (f" {frac:.0%} ", style)]
+        if b.exhausted:
+            parts.append((" EXHAUSTED: agents paused (B resumes) ", f"bold {c['error']}"))
+        self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"))
+
+
+class GpuPanel(Static):
+    """Live telemetry when a sampler is attached, else the last gpu.sample events, else 'no GPU data'."""
+
+    DEFAULT_CSS = """
+    GpuPanel { height: auto; min-height: 3; padding: 0 1; }
+    """
+
+    def show(self, state: LabState, live: Any = None) -> None:
+        c = theme_colors(self.app)
+        gpus: list[dict[str, Any]] = []
+        reason = ""
+        if live is not None:  # a TelemetrySnapshot from labconsole.gpu.telemetry
+            if live.available:
+                gpus = [{"index": g.index, "name": g.name, "util": g.util_pct, "mem_used": g.mem_used_bytes,
+                         "mem_total": g.mem_total_bytes, "power_w": g.power_w, "temp_c": g.temperature_c,
+                         "procs": [{"owner": p.owner, "pid": p.pid} for p in g.processes]} for g in live.gpus]
+            else:
+                reason = live.reason or ""
+        elif state.gpu_samples:
+            last = state.gpu_samples[-1]
+            gpus = list(last.get("gpus", []))
+            reason = last.get("reason", "") if not gpus else ""
+        text = Text()
+        text.append("GPU", style="bold")
+        if not gpus:
+            text.append("  no GPU data", style=f"bold {c['warning']}")
+            text.append(f"\n{reason or 'no telemetry samples in this session'}", style=c["muted"])
+            self.update(text)
+            return
+        history = [s.get("gpus", []) for s in state.gpu_samples[-30:]]
+        for g in gpus:
+            util = g.get("util")
+            frac = (util or 0) / 100
+            style = c["error"] if frac > 0.95 else c["success"] if frac > 0.3 else c["warning"]
+            text.append(f"\n{g.get('index', '?')} ")
+            text.append(F.bar(frac, 10), style=style)
+            text.append(f" {F.percent(frac, signed=False) if util is not None else 'n/a':>4}")
+            mem = f" mem {F.size_bytes(g.get('mem_used'))}/{F.size_bytes(g.get('mem_total'))}"
+            text.append(mem, style=c["muted"])
+            if g.get("power_w") is not None:
+                text.append(f" {g['power_w']:.0f}W", style=c["muted"])
+            if g.get("temp_c") is not None:
+                text.append(f" {g['temp_c']}°C", style=c["muted"])
+            owners = sorted({p.get("owner") or str(p.get("pid")) for p in g.get("procs", [])})
+            if owners:
+                text.append("  " + ", ".join(owners[:3]))
+            series = [next((x.get("util") or 0 for x in gs if x.get("index") == g.get("index")), 0) for gs in history]
+            if len(series) > 1:
+                text.append("\n  " + spark(series), style=style)
+        self.update(text)
+
+
+def spark(values: list[float], top: float = 100.0) -> str:
+    blocks = "▁▂▃▄▅▆▇█"
+    return "".join(blocks[min(7, int((v or 0) / top * 7.999))] for v in values)
