@@ -113,8 +113,7 @@ READ_ONLY_COMMANDS = frozenset({
 READ_ONLY_GIT = frozenset({"log", "show", "diff", "status", "blame", "ls-files", "rev-parse", "grep", "branch"})
 WRITE_COMMANDS = frozenset({"rm", "mv", "cp", "touch", "mkdir", "rmdir", "ln", "chmod", "chown", "tee",
                             "truncate", "dd", "install", "rsync"})
-_REDIRECT = re.compile(r"(?<![0-9&])>{1,2}\s*([^\s;|&]+)|[0-9]>{1,2}\s*([^\s&;|][^\s;|&]*)")
-_SEGMENT_SPLIT = re.compile(r"\|\||&&|[;|&\n]")
+REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
 
 
 def _outside(word: str, root: Path) -> bool:
@@ -127,24 +126,40 @@ def _outside(word: str, root: Path) -> bool:
     return False
 
 
+def _segments(command: str) -> list[list[str]] | None:
+    """Simple commands of a shell line (quote-aware), with redirections kept as tokens."""
+    lexer = shlex.shlex(command, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    try:
+        tokens = list(lexer)
+    except ValueError:
+        return None
+    segments: list[list[str]] = [[]]
+    for tok in tokens:
+        if tok and set(tok) <= set(";|&()") and tok not in REDIRECTS:
+            segments.append([])
+        else:
+            segments[-1].append(tok)
+    return [seg for seg in segments if seg]
+
+
 def command_refusal(command: str, ws: Workspace) -> str | None:
     """Why the fallback policy refuses ``command`` (``None`` = allowed)."""
-    if "$(" in command or "`" in command:
-        if not ws.writable:
-            return "command substitution is not allowed for a read-only role"
-    for match in _REDIRECT.finditer(command):
-        target = match.group(1) or match.group(2) or ""
-        if target.startswith("&") or target == "/dev/null":
-            continue
-        if not ws.writable:
-            return f"read-only role: output redirection to {target}"
-        if _outside(target, ws.root):
-            return f"redirection outside the worktree: {target}"
-    for segment in _SEGMENT_SPLIT.split(command):
-        try:
-            words = shlex.split(segment)
-        except ValueError:
-            return "unparsable command (unbalanced quotes)"
+    if ("$(" in command or "`" in command) and not ws.writable:
+        return "command substitution is not allowed for a read-only role"
+    segments = _segments(command)
+    if segments is None:
+        return "unparsable command (unbalanced quotes)"
+    for words in segments:
+        # Redirections: `> target`, `>> target` (`>&` duplicates a descriptor; `<` only reads).
+        targets = [words[i + 1] for i, w in enumerate(words[:-1]) if w in REDIRECTS]
+        for target in targets:
+            if target == "/dev/null":
+                continue
+            if not ws.writable:
+                return f"read-only role: output redirection to {target}"
+            if _outside(target, ws.root):
+                return f"redirection outside the worktree: {target}"
         while words and re.match(r"^[A-Za-z_][A-Za-z0-9_]*=", words[0]):
             words = words[1:]  # VAR=value prefixes
         if not words:

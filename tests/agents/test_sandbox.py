@@ -71,6 +71,11 @@ def test_protected_globs() -> None:
     ("python train.py", False, True),
     ("find . -delete", False, True),
     ("touch x", False, True),
+    ("python3 -c \"import sys; sys.exit('a; b' > 'c')\"", True, False),
+    ("echo 'a > /etc/x'", True, False),
+    ("echo hi>/etc/x", True, True),
+    ("ls; rm -rf ../..", True, True),
+    ("echo 'unbalanced", True, True),
 ])
 def test_command_policy(ws: Workspace, cmd: str, writable: bool, refused: bool) -> None:
     w = Workspace(ws.root, writable=writable, protected=ws.protected)

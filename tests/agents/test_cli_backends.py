@@ -1,0 +1,151 @@
+"""The real claude and codex CLIs (from npm) against the scripted server, fully offline."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from agents.conftest import API_KEY, OPENAI_KEY, git, implement_payload, run_backend
+from helpers.model_server import ModelServer, Reply
+from labconsole.agents.readiness import check_backend_ready
+from labconsole.errors import ConfigError
+
+pytestmark = pytest.mark.net_clis
+# Fails until lr is 0.2 (claude treats grep's exit 1 as "no match", not as a failure).
+CHECK = "python3 -c \"import sys; sys.exit('lr = 0.2' not in open('train.py').read())\""
+
+
+@pytest.fixture
+def claude(cli_bin: Path, server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"cli_path": str(cli_bin / "claude"), "home": str(home), "timeout_s": 60,
+            "env": {"ANTHROPIC_BASE_URL": server.url, "CLAUDE_CODE_MAX_RETRIES": "0"}}
+
+
+@pytest.fixture
+def codex(cli_bin: Path, server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"cli_path": str(cli_bin / "codex"), "home": str(home), "base_url": server.url + "/v1",
+            "max_retries": 0, "timeout_s": 60}
+
+
+def test_claude_worker_edits_is_confined_and_commits(claude: dict[str, Any], server: ModelServer, lab: Path,
+                                                     worktree: Path, tmp_path: Path) -> None:
+    train = str(worktree / "train.py")
+    server.add(Reply(text="Checking first.", tool_calls=[("Bash", {"command": CHECK})]),
+               Reply(tool_calls=[("Read", {"file_path": train}), ("Read", {"file_path": str(worktree / "prepare.py")})]),
+               Reply(tool_calls=[("Edit", {"file_path": train, "old_string": "lr = 0.1", "new_string": "lr = 0.2"})]),
+               Reply(tool_calls=[("Write", {"file_path": str(tmp_path / "escape.txt"), "content": "x"}),
+                                 ("Write", {"file_path": str(worktree / "prepare.py"), "content": "easy"})]),
+               Reply(text="Done.", cached_tokens=40))
+    run = run_backend("claude-code", "worker", lab, "implement", implement_payload(worktree),
+                      model="claude-sonnet-4-6", options=claude)
+    assert run.error is None, run.text
+    calls = [(c["tool"], c["ok"]) for c in run.of("tool_call")]
+    assert calls == [("run_command", False), ("read_file", True), ("read_file", True), ("edit_file", True),
+                     ("write_file", False), ("write_file", False)]
+    refusals = [m["text"] for m in run.of("log") if m["text"].startswith("refused: ")]
+    assert any("outside the worktree" in r for r in refusals) and any("protected file" in r for r in refusals), run.text
+    assert not (tmp_path / "escape.txt").exists() and "fixed" in (worktree / "prepare.py").read_text()
+    [commit] = run.of("commit")
+    assert commit["sha"] == git(worktree, "rev-parse", "HEAD").strip() and commit["message"] == "h1: raise lr to 0.2"
+    assert git(worktree, "show", "--name-only", "--format=", "HEAD").split() == ["train.py"]
+    # five model calls, tokens as the server counted them, cost from our price table
+    assert run.usage_total("input_tokens") == 500 and run.usage_total("output_tokens") == 100
+    assert run.usage_total("cached_tokens") == 40 and run.usage_total("cost_usd") == pytest.approx(0.003012)
+    assert run.usage_total("tool_calls") == 6 and run.usage_total("repair_attempts") == 1
+    # the role prompt went in as system prompt; Claude Code got only the worker's tools
+    assert "You are a **worker**" in json.dumps(server.requests[0].body["system"])
+
+
+def test_claude_researcher_json_block_with_one_repair(claude: dict[str, Any], server: ModelServer, lab: Path) -> None:
+    server.add(Reply(text=f"I think we should raise the learning rate. My key is {API_KEY}."),
+               Reply(text='```json\n{"proposals": [{"title": "raise lr", "params": {"lr": 0.2}, '
+                          '"rationale": "under-trained", "source": "train.py:1"}]}\n```', match="could not be used"))
+    run = run_backend("claude-code", "researcher", lab, "propose", {"count": 1}, model="claude-sonnet-4-6",
+                      options=claude)
+    assert run.error is None, run.text
+    assert run.of("proposal")[0]["params"] == {"lr": 0.2}
+    assert run.usage_total("repair_attempts") == 1
+    assert API_KEY not in run.text and "[REDACTED]" in run.text
+
+
+def test_claude_read_only_planner(claude: dict[str, Any], server: ModelServer, lab: Path) -> None:
+    server.add(Reply(tool_calls=[("Write", {"file_path": str(lab / "train.py"), "content": "x"})]),
+               Reply(text='Same as h1.\n```json\n{"decision": "duplicate", "of": "h1", "similarity": 0.97}\n```'))
+    run = run_backend("claude-code", "planner", lab, "plan", {"hypothesis": {"id": "h3", "title": "lr 0.2"},
+                                                            "earlier": [{"id": "h1", "title": "raise lr"}]},
+                      model="claude-sonnet-4-6", options=claude)
+    assert run.error is None, run.text
+    assert run.of("plan")[0] == {"type": "plan", "hypothesis": "h3", "decision": "duplicate", "priority": None,
+                                 "of": "h1", "similarity": 0.97}
+    assert run.of("tool_call")[0]["ok"] is False and (lab / "train.py").read_text().startswith("lr = 0.1")
+
+
+def test_claude_dead_server_is_a_clear_error(claude: dict[str, Any], lab: Path) -> None:
+    claude["env"]["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9"
+    run = run_backend("claude-code", "researcher", lab, "propose", {"count": 1}, options=claude)
+    assert run.error is not None and "claude-code failed for role researcher" in str(run.error)
+
+
+def test_codex_worker_repairs_and_commits(codex: dict[str, Any], server: ModelServer, lab: Path, worktree: Path) -> None:
+    server.add(Reply(text="Checking.", tool_calls=[("exec_command", {"cmd": "grep -q 'lr = 0.2' train.py"})]),
+               Reply(tool_calls=[("exec_command", {"cmd": "sed -i 's/lr = 0.1/lr = 0.2/' train.py"})]),
+               Reply(tool_calls=[("exec_command", {"cmd": "echo gamed > ../escape.txt"})]),
+               Reply(text="Done.", cached_tokens=30))
+    run = run_backend("codex", "worker", lab, "implement", implement_payload(worktree), model="gpt-5.5", options=codex)
+    assert run.error is None, run.text
+    assert [(c["tool"], c["ok"]) for c in run.of("tool_call")][:2] == [("run_command", False), ("run_command", True)]
+    assert not (lab.parent / "escape.txt").exists()  # codex's workspace-write sandbox
+    [commit] = run.of("commit")
+    assert git(worktree, "show", "--name-only", "--format=", "HEAD").split() == ["train.py"]
+    assert commit["sha"] == git(worktree, "rev-parse", "HEAD").strip()
+    assert run.usage_total("input_tokens") == 400 and run.usage_total("cached_tokens") == 30
+    assert run.usage_total("output_tokens") == 80 and run.usage_total("cost_usd") > 0
+    assert run.usage_total("repair_attempts") == 1
+    assert server.requests[0].path == "/v1/responses" and "You are a **worker**" in server.requests[0].last_user
+
+
+def test_codex_reviewer_verdict_with_repair(codex: dict[str, Any], server: ModelServer, lab: Path) -> None:
+    server.add(Reply(text="It edits prepare.py, that is gaming."),
+               Reply(text='```json\n{"verdict": "reject", "reasons": ["diff touches protected prepare.py"]}\n```',
+                     match="could not be used"))
+    run = run_backend("codex", "reviewer", lab, "review", {"hypothesis": {"id": "h2"}, "evidence": {"files": ["prepare.py"]}},
+                      model="gpt-5.5", options=codex)
+    assert run.error is None, run.text
+    assert run.of("verdict")[0]["verdict"] == "reject" and run.usage_total("repair_attempts") == 1
+    assert OPENAI_KEY not in run.text
+
+
+def test_codex_missing_json_twice_is_an_error(codex: dict[str, Any], server: ModelServer, lab: Path) -> None:
+    server.default = Reply(text="no json here")
+    run = run_backend("codex", "planner", lab, "plan", {"hypothesis": {"id": "h2"}}, model="gpt-5.5", options=codex)
+    assert run.error is not None and "no usable JSON result after a repair attempt" in str(run.error)
+
+
+def test_missing_cli_or_key_names_role_and_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))
+    for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    with pytest.raises(ConfigError, match=r"role worker uses backend claude-code but `claude` is not on PATH: "
+                                          r"npm install -g @anthropic-ai/claude-code"):
+        check_backend_ready("worker", "claude-code", {})
+    with pytest.raises(ConfigError, match=r"role reviewer uses backend codex .* npm install -g @openai/codex"):
+        check_backend_ready("reviewer", "codex", {})
+    with pytest.raises(ConfigError, match="role researcher uses backend anthropic but ANTHROPIC_API_KEY is not set"):
+        check_backend_ready("researcher", "anthropic", {})
+    with pytest.raises(ConfigError, match="role planner uses backend openai but OPENAI_API_KEY"):
+        check_backend_ready("planner", "openai", {})
+    check_backend_ready("planner", "openai", {"base_url": "http://localhost:8000/v1"})  # local server: no key needed
+    check_backend_ready("planner", "sweep", {})
+    with pytest.raises(ConfigError, match="unknown agent backend"):
+        check_backend_ready("planner", "gpt-magic", {})
+    run = run_backend("claude-code", "worker", tmp_path, "implement", {})
+    assert isinstance(run.error, ConfigError)
