@@ -366,9 +366,12 @@ def run_group(group: spec.Group, kernel: Any, dev: _Device, cfg: BenchConfig, pr
     if prev_kernel is not None:
         cases.append(_Case(f"prev:{group.candidate}", "prev",
                            _with_kernel(inst, prev_kernel, getattr(inst, f"benchmark_{group.candidate}"))))
-    # The yardstick: a device copy moving the same bytes (half read, half written).
-    half = max(nbytes // 2, 1)
-    src = torch.randint(0, 255, (half,), dtype=torch.uint8, device=dev.name)
+    # The yardstick: a device copy moving the same bytes (half read, half written), in the output's
+    # element type so the copy kernel vectorises as the op's own loads and stores can (x.clone()).
+    out0 = getattr(inst, spec.output_names(inst)[0], None)
+    elem = out0.dtype if isinstance(out0, torch.Tensor) and out0.is_floating_point() else torch.float32
+    half = max(nbytes // 2 // torch.empty((), dtype=elem).element_size(), 1)
+    src = torch.randn(half, device=dev.name).to(elem)
     dst = torch.empty_like(src)
     cases.append(_Case("copy", "copy", lambda: dst.copy_(src)))
 
@@ -421,7 +424,7 @@ def run_group(group: spec.Group, kernel: Any, dev: _Device, cfg: BenchConfig, pr
         if r.gbps is not None and copy_gbps:
             r.pct_of_copy = 100.0 * r.gbps / copy_gbps
         if r.role != "copy":
-            r.flags += bandwidth_flags(r.name, r.gbps, copy_gbps, cfg.impossible_margin)
+            r.flags += bandwidth_flags(r.name, r.gbps, copy_gbps, cfg.impossible_margin, r.device, copy.device)
 
     # Speedups of the candidate (and prev) against every baseline, device and host.
     for r in results.values():
@@ -534,7 +537,8 @@ def provenance(kernel_dir: Path, cpu_smoke: bool, kernel_note: str = "") -> dict
         "cuda": torch.version.cuda,
         "kernel_dir": str(kernel_dir),
         "kernel_load": kernel_note,
-        "git_commit": _git(kernel_dir, "rev-parse", "HEAD"),
+        # A copied tree (the device machine's) has no .git: the caller may pass the commit in.
+        "git_commit": _git(kernel_dir, "rev-parse", "HEAD") or os.environ.get("LABCONSOLE_GIT_COMMIT"),
         "git_dirty": None,
         "argv": sys.argv,
     }

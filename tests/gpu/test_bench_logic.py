@@ -226,3 +226,11 @@ def test_smoke_run_of_kernels_style_layout(tmp_path: Path) -> None:
     data = run_bench(tmp_path, cfg, log=lambda s: None).to_dict()
     assert [g["label"] for g in data["groups"]] == ["small", "large"]
     assert all(c["check"]["ok"] for g in data["groups"] for c in g["cases"] if c["role"] == "candidate")
+
+
+def test_impossible_needs_separated_distributions() -> None:
+    copy = summarize([6.0, 6.2, 6.4, 6.6, 7.0])
+    overlapping = summarize([5.4, 5.6, 5.7, 6.3, 6.5])  # median faster by >10%, but within the copy's spread
+    separated = summarize([1.1, 1.2, 1.2, 1.3, 1.4])
+    assert bandwidth_flags("k", 1.13, 1.0, case_stats=overlapping, copy_stats=copy) == []
+    assert bandwidth_flags("k", 5.0, 1.0, case_stats=separated, copy_stats=copy)[0].kind == "impossible_bandwidth"
