@@ -160,28 +160,73 @@ __global__ void __launch_bounds__(NV >= 8 ? 512 : 1024)
   store_row<T, NV>(v, w, y + off, inv, threadIdx.x, blockDim.x, npack);
 }
 
-// One warp per row for short rows (e.g. Qwen3's q/k norm over head_dim 128): no shared
-// memory, no barrier, ROWS_PER_BLOCK rows per block so the grid is not tiny-block bound.
-template <typename T, int NV, bool FUSED>
+// LANES lanes (8, 16 or 32) per row for short rows (e.g. Qwen3's q/k norm over head_dim
+// 128 = 16 packets: two rows per warp). No shared memory, no barrier; every lane stays
+// alive through the shuffles, rows past the end just skip their loads and stores.
+template <int LANES>
+__device__ __forceinline__ float group_sum(float v) {
+#pragma unroll
+  for (int o = LANES / 2; o > 0; o >>= 1) v += __shfl_xor_sync(0xffffffffu, v, o);
+  return v;
+}
+
+template <typename T, int NV, int LANES, bool FUSED>
 __global__ void __launch_bounds__(256)
     warp_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int64_t rows,
                     int npack, float inv_hidden, float eps) {
   constexpr int N = Pack<T>::N;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x >> 5) + (threadIdx.x >> 5);
-  if (row >= rows) return;  // whole warp exits together: no barrier below
-  const int lane = threadIdx.x & 31;
-  const size_t off = static_cast<size_t>(row) * npack * N;
+  const int64_t row = static_cast<int64_t>(blockIdx.x) * (blockDim.x / LANES) + threadIdx.x / LANES;
+  const int lane = threadIdx.x % LANES;
+  // Out-of-range rows get npack 0: no memory access, but the lanes still shuffle.
+  const int n = row < rows ? npack : 0;
+  const size_t off = row < rows ? static_cast<size_t>(row) * npack * N : 0;
   Pack<T> v[NV];
-  float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, lane, 32, npack);
+  float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, lane, LANES, n);
   Pack<T> w[NV];
-  load_weight<T, NV>(w, weight, lane, 32, npack);
-  ss = warp_sum(ss);
+  load_weight<T, NV>(w, weight, lane, LANES, n);
+  ss = group_sum<LANES>(ss);
   const float inv = rsqrtf(ss * inv_hidden + eps);
-  store_row<T, NV>(v, w, y + off, inv, lane, 32, npack);
+  store_row<T, NV>(v, w, y + off, inv, lane, LANES, n);
 }
 
-// Fallback for rows that are too long to cache or not 16-byte divisible/aligned: two passes
-// over the row (the second mostly hits L2), scalar accesses. Correct for any hidden size.
+// Rows that are not a multiple of 16 bytes (odd hidden sizes: rows start at any 2-byte
+// boundary) or unaligned pointers: scalar accesses, but still one DRAM pass with EPT
+// elements per thread held in registers and all loads issued before the reduction.
+template <typename T, int EPT, bool FUSED>
+__global__ void __launch_bounds__(512)
+    scalar_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int64_t hidden,
+                      float inv_hidden, float eps) {
+  const size_t off = static_cast<size_t>(blockIdx.x) * hidden;
+  float v[EPT];
+  float ss = 0.f;
+#pragma unroll
+  for (int i = 0; i < EPT; ++i) {
+    const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    v[i] = c < hidden ? to_f(x[off + c]) : 0.f;
+  }
+#pragma unroll
+  for (int i = 0; i < EPT; ++i) {
+    const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    if constexpr (FUSED) {
+      if (c < hidden) {
+        const T s = from_f<T>(v[i] + to_f(res[off + c]));
+        res[off + c] = s;
+        v[i] = to_f(s);
+      }
+    }
+    ss += v[i] * v[i];
+  }
+  ss = block_sum(ss);
+  const float inv = rsqrtf(ss * inv_hidden + eps);
+#pragma unroll
+  for (int i = 0; i < EPT; ++i) {
+    const int64_t c = threadIdx.x + static_cast<int64_t>(i) * blockDim.x;
+    if (c < hidden) y[off + c] = from_f<T>(to_f(from_f<T>(v[i] * inv)) * to_f(weight[c]));
+  }
+}
+
+// Fallback for scalar rows too long to cache (> 16 x 512 elements): two passes over the
+// row (the second mostly hits L2). Correct for any hidden size.
 template <typename T, bool FUSED>
 __global__ void __launch_bounds__(512)
     loop_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int64_t hidden,
@@ -209,43 +254,60 @@ __global__ void __launch_bounds__(512)
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-// Tuned on the H100 (see README): packets per thread for the block-per-row path.
-int auto_vecs_per_thread(int npack) {
+// Tuned on the H100 (benchmarks/results/rmsnorm_*.json, "tuning_bf16"): packets per thread
+// for the block-per-row path. Few rows (decode): the most threads, so each thread's serial
+// chain is shortest; many rows: 2-4 packets per thread keep more bytes in flight per SM.
+int auto_vecs_per_thread(int npack, int64_t rows) {
+  if (rows <= 256 && npack <= 1024) return 1;
   if (npack <= 256) return 1;
   if (npack <= 512) return 2;
   if (npack <= 2048) return 4;
   return 8;
 }
 
+constexpr int kScalarThreads = 512;
+
 template <typename T, bool FUSED>
 cudaError_t launch_typed(T* y, const T* x, T* res, const T* w, int64_t rows, int64_t hidden,
                          float eps, int nv, Path path, cudaStream_t stream) {
   const float inv_hidden = 1.f / static_cast<float>(hidden);
   constexpr int N = Pack<T>::N;
+  const unsigned row_grid = static_cast<unsigned>(rows);
   if (path == Path::Scalar) {
-    loop_row_kernel<T, FUSED><<<static_cast<unsigned>(rows), 512, 0, stream>>>(
-        y, x, res, w, hidden, inv_hidden, eps);
+    const int64_t ept = (hidden + kScalarThreads - 1) / kScalarThreads;
+#define RMS_SCALAR(E) \
+  scalar_row_kernel<T, E, FUSED><<<row_grid, kScalarThreads, 0, stream>>>(y, x, res, w, hidden, inv_hidden, eps)
+    if (ept <= 1) RMS_SCALAR(1);
+    else if (ept <= 2) RMS_SCALAR(2);
+    else if (ept <= 4) RMS_SCALAR(4);
+    else if (ept <= 8) RMS_SCALAR(8);
+    else if (ept <= 16) RMS_SCALAR(16);
+    else
+      loop_row_kernel<T, FUSED><<<row_grid, kScalarThreads, 0, stream>>>(y, x, res, w, hidden,
+                                                                         inv_hidden, eps);
+#undef RMS_SCALAR
     return cudaGetLastError();
   }
   const int npack = static_cast<int>(hidden / N);
   if (path == Path::WarpPerRow) {
-    const int rows_per_block = 8;
+    const int lanes = npack <= 8 ? 8 : npack <= 16 ? 16 : 32;
+    const int64_t rows_per_block = 256 / lanes;
     const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
-    const int need = (npack + 31) / 32;
-#define RMS_WARP(NVV) \
-  warp_row_kernel<T, NVV, FUSED><<<grid, 32 * rows_per_block, 0, stream>>>(y, x, res, w, rows, npack, inv_hidden, eps)
-    if (need <= 1) RMS_WARP(1);
-    else if (need <= 2) RMS_WARP(2);
-    else RMS_WARP(4);
+#define RMS_WARP(NVV, L) \
+  warp_row_kernel<T, NVV, L, FUSED><<<grid, 256, 0, stream>>>(y, x, res, w, rows, npack, inv_hidden, eps)
+    if (lanes == 8) RMS_WARP(1, 8);
+    else if (lanes == 16) RMS_WARP(1, 16);
+    else if (npack <= 32) RMS_WARP(1, 32);
+    else if (npack <= 64) RMS_WARP(2, 32);
+    else RMS_WARP(4, 32);
 #undef RMS_WARP
     return cudaGetLastError();
   }
-  if (nv == 0) nv = auto_vecs_per_thread(npack);
+  if (nv == 0) nv = auto_vecs_per_thread(npack, rows);
   const int threads = round_up((npack + nv - 1) / nv, 32);
   if (threads > (nv >= 8 ? 512 : 1024)) return cudaErrorInvalidConfiguration;
-  const unsigned grid = static_cast<unsigned>(rows);
 #define RMS_BLOCK(NVV) \
-  block_row_kernel<T, NVV, FUSED><<<grid, threads, 0, stream>>>(y, x, res, w, npack, inv_hidden, eps)
+  block_row_kernel<T, NVV, FUSED><<<row_grid, threads, 0, stream>>>(y, x, res, w, npack, inv_hidden, eps)
   switch (nv) {
     case 1: RMS_BLOCK(1); break;
     case 2: RMS_BLOCK(2); break;
