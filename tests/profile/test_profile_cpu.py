@@ -137,3 +137,25 @@ def test_gpu_asked_without_cuda_is_a_clear_error(capsys: pytest.CaptureFixture) 
     assert main(["profile", "qwen3-8b-decode"]) == 2
     err = capsys.readouterr().err
     assert "sees no CUDA device" in err and "qwen3-tiny" in err
+
+
+def test_suite_writes_profiles_and_a_summary(tmp_path: Path) -> None:
+    from labconsole.profile import suite
+
+    profiles = suite.run_suite(["qwen3-tiny-decode", "qwen3-tiny-prefill:compile"], out=tmp_path, budget_s=30.0,
+                               steps=2, warmup=1, shape=None)
+    # The compiled spec does not fit the budget's estimate for a compile: skipped, and said so.
+    assert [p["target"]["spec"] for p in profiles] == ["qwen3-tiny-decode"]
+    saved = json.loads((tmp_path / "profile_qwen3_tiny_decode.json").read_text())
+    assert saved["schema"] == report.SCHEMA and saved["provenance"]["wall_s"] > 0
+    text = (tmp_path / "profile_summary.md").read_text()
+    assert "| qwen3-tiny-decode (eager) |" in text and "RMSNorm:" in text
+    assert "qwen3-tiny-prefill:compile: skipped" in text
+    assert suite.parse_spec("qwen3-8b-decode:compile") == ("qwen3-8b-decode", "default")
+    assert suite._file_name("qwen3-8b-decode", "default") == "profile_qwen3_8b_decode_compiled.json"
+
+
+def test_json_to_stdout(decode_profile: tuple[dict, Path], capsys: pytest.CaptureFixture) -> None:
+    _, out = decode_profile
+    assert main(["profile", "--load", str(out / "p.json"), "--json", "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["schema"] == report.SCHEMA
