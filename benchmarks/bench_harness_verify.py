@@ -164,6 +164,7 @@ def main() -> int:
         "ordering": ordering,
         "ordering_ok_rows_ge_4096": all(v["eager>f_rms_norm>compiled"] for k, v in ordering.items()
                                         if int(k.split("=")[1]) >= 4096),
+        "harness_device_copy_gbps_1GiB": rms["device_copy"]["gbps"],
         "harness_copy_gbps_at_65536_rows": harness_copy,
         "independent_copy_gbps_1GiB": result["independent_copy"]["gbps"],
         "copy_ratio": harness_copy / result["independent_copy"]["gbps"],
@@ -173,6 +174,8 @@ def main() -> int:
                                      if c["role"] == "baseline"),
         "compile_check": rms["compile_checks"],
         "rmsnorm_run_ok": rms["ok"],
+        "rmsnorm_flags_not_info": sorted({(f["case"], f["shape"], f["kind"]) for f in rms["flags"]
+                                          if f["severity"] != "info"}),
         "wall_s": time.time() - t0,
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)

@@ -87,7 +87,8 @@ class CaseResult:
     host: TimingStats | None = None
     host_batch: int = 1
     gbps: float | None = None
-    pct_of_copy: float | None = None
+    pct_of_copy: float | None = None  # of the same-size copy in this group
+    pct_of_peak_copy: float | None = None  # of the device's (large) copy bandwidth in this run
     speedups: dict[str, dict[str, float]] = field(default_factory=dict)  # vs baseline: {"device": x, "host": y}
     check: CheckResult | None = None
     flags: list[Flag] = field(default_factory=list)
@@ -103,6 +104,7 @@ class CaseResult:
             "host_batch": self.host_batch,
             "gbps": _round(self.gbps),
             "pct_of_copy": _round(self.pct_of_copy),
+            "pct_of_peak_copy": _round(self.pct_of_peak_copy),
             "speedups": {b: {k: _round(v) for k, v in s.items()} for b, s in self.speedups.items()},
             "check": None if self.check is None else self.check.to_dict(),
             "flags": [f.to_dict() for f in self.flags],
@@ -137,6 +139,7 @@ class BenchReport:
     config: BenchConfig
     groups: list[GroupResult] = field(default_factory=list)
     compile_checks: list[dict[str, Any]] = field(default_factory=list)
+    device_copy: dict[str, Any] = field(default_factory=dict)  # the large copy: the device's bandwidth ceiling
 
     def flags(self) -> list[dict[str, Any]]:
         out = []
@@ -162,6 +165,7 @@ class BenchReport:
             "provenance": self.provenance,
             "method": method_description(self.config),
             "config": self.config.to_dict(),
+            "device_copy": self.device_copy,
             "groups": [g.to_dict() for g in self.groups],
             "compile_checks": self.compile_checks,
             "flags": self.flags(),
@@ -188,7 +192,8 @@ def method_description(cfg: BenchConfig) -> dict[str, str]:
                        "capture fails); L2 flushed before each rep; median of reps until ±1% CI",
         "host_time": "wall clock over a batch of eager back-to-back calls closed by a synchronize, per call",
         "interleaving": "every rep runs all cases once, order rotated each rep, in one process",
-        "bandwidth": "bytes = inputs read once + outputs written once; % of a same-size device copy timed here",
+        "bandwidth": "bytes = inputs read once + outputs written once; % of a same-size device copy (a case in "
+                     "every group) and % of the device's copy bandwidth (a 1 GiB copy), both timed in this run",
         "correctness": "after timing; inputs redrawn in place; outputs poisoned with NaN; fp32 reference; "
                        "dtype-aware atol/rtol and relative-norm tolerance",
     }
@@ -353,8 +358,25 @@ def _check_case(inst: Any, group: spec.Group, case: _Case, dev: _Device, cfg: Be
     return result, flags
 
 
+def measure_device_copy(dev: _Device, cfg: BenchConfig) -> dict[str, Any]:
+    """The device's copy bandwidth: a copy far larger than L2 (1 GiB moved; 16 MiB on CPU), same method as cases."""
+    import torch
+
+    nbytes = 16 * 2**20 if dev.cpu else 2**30
+    src = torch.randn(nbytes // 8, device=dev.name)
+    dst = torch.empty_like(src)
+    case = _Case("device_copy", "copy", lambda: dst.copy_(src))
+    dev.prepare(case, cfg.warmup)
+    for rep in range(max(cfg.min_reps, 20)):
+        dev.device_round([case])
+    stats = summarize(case.device_samples)
+    case.graph = None
+    return {"bytes": nbytes, "dtype": "float32", "method": case.method, "device": stats.to_dict(),
+            "gbps": gbps(nbytes, stats.median_us)}
+
+
 def run_group(group: spec.Group, kernel: Any, dev: _Device, cfg: BenchConfig, prev_kernel: Any = None,
-              log: Callable[[str], None] = lambda s: None) -> GroupResult:
+              log: Callable[[str], None] = lambda s: None, peak_copy_gbps: float | None = None) -> GroupResult:
     import torch
 
     inst = spec.make_instance(group, kernel, dev.name)
@@ -423,8 +445,11 @@ def run_group(group: spec.Group, kernel: Any, dev: _Device, cfg: BenchConfig, pr
     for r in results.values():
         if r.gbps is not None and copy_gbps:
             r.pct_of_copy = 100.0 * r.gbps / copy_gbps
+        if r.gbps is not None and peak_copy_gbps:
+            r.pct_of_peak_copy = 100.0 * r.gbps / peak_copy_gbps
         if r.role != "copy":
-            r.flags += bandwidth_flags(r.name, r.gbps, copy_gbps, cfg.impossible_margin, r.device, copy.device)
+            r.flags += bandwidth_flags(r.name, r.gbps, copy_gbps, cfg.impossible_margin, r.device, copy.device,
+                                       peak_copy_gbps)
 
     # Speedups of the candidate (and prev) against every baseline, device and host.
     for r in results.values():
@@ -604,6 +629,9 @@ def run_bench(kernel_dir: Path, cfg: BenchConfig | None = None, prev_dir: Path |
     dev = _Device(cpu=cfg.cpu_smoke)
     report = BenchReport(provenance=provenance(kernel_dir, cfg.cpu_smoke, note), config=cfg)
     report.provenance["l2_flush_bytes"] = 0 if dev.flush_buf is None else dev.flush_buf.numel()
+    report.device_copy = measure_device_copy(dev, cfg)
+    peak = report.device_copy["gbps"]
+    log(f"device copy: {peak:.0f} GB/s ({report.device_copy['bytes'] / 2**20:.0f} MiB moved)")
     cwd = os.getcwd()
     os.chdir(kernel_dir)  # benchmark files may open paths relative to the kernel repo, as under `kernels benchmark`
     try:
@@ -613,7 +641,7 @@ def run_bench(kernel_dir: Path, cfg: BenchConfig | None = None, prev_dir: Path |
                 log(f"{script.name}:{cls.__name__}: {len(groups)} shape(s)")
                 for group in groups:
                     try:
-                        report.groups.append(run_group(group, kernel, dev, cfg, prev_kernel, log))
+                        report.groups.append(run_group(group, kernel, dev, cfg, prev_kernel, log, peak))
                     except Exception as exc:
                         report.groups.append(GroupResult(group.bench_id, group.shape, group.label, 0,
                                                          group.candidate, None, 0, [],
@@ -635,8 +663,11 @@ def format_report(data: dict[str, Any]) -> str:
     prov = data.get("provenance", {})
     lines = [f"{prov.get('device')}  driver {prov.get('driver')}  torch {prov.get('torch')}  "
              f"cuda {prov.get('cuda')}  commit {str(prov.get('git_commit'))[:10]}  {prov.get('date')}"]
+    dc = data.get("device_copy") or {}
+    if dc.get("gbps"):
+        lines.append(f"device copy bandwidth {dc['gbps']:.0f} GB/s ({dc['bytes'] / 2**20:.0f} MiB moved)")
     lines.append(f"{'shape':<22} {'case':<18} {'device µs':>10} {'±IQR':>8} {'host µs':>9} {'GB/s':>8} "
-                 f"{'%copy':>6}  check  flags")
+                 f"{'%copy':>6} {'%peak':>6}  check  flags")
     for g in data.get("groups", []):
         if g.get("error"):
             lines.append(f"{g['label']:<22} error: {g['error']}")
@@ -649,7 +680,8 @@ def format_report(data: dict[str, Any]) -> str:
             name = ("*" if c["role"] == "candidate" else " ") + c["name"]
             lines.append(
                 f"{g['label']:<22} {name:<18} {_num(d.get('median_us')):>10} {_num(d.get('iqr_us')):>8} "
-                f"{_num(h.get('median_us')):>9} {_num(c.get('gbps'), '.0f'):>8} {_num(c.get('pct_of_copy'), '.0f'):>6}  "
+                f"{_num(h.get('median_us')):>9} {_num(c.get('gbps'), '.0f'):>8} {_num(c.get('pct_of_copy'), '.0f'):>6} "
+                f"{_num(c.get('pct_of_peak_copy'), '.0f'):>6}  "
                 f"{ok:<5}  {flags}"
             )
     for cc in data.get("compile_checks", []):

@@ -234,3 +234,12 @@ def test_impossible_needs_separated_distributions() -> None:
     separated = summarize([1.1, 1.2, 1.2, 1.3, 1.4])
     assert bandwidth_flags("k", 1.13, 1.0, case_stats=overlapping, copy_stats=copy) == []
     assert bandwidth_flags("k", 5.0, 1.0, case_stats=separated, copy_stats=copy)[0].kind == "impossible_bandwidth"
+
+
+def test_impossible_is_judged_against_the_device_copy_ceiling() -> None:
+    [f] = bandwidth_flags("k", 3400.0, 3300.0, peak_copy_gbps=3000.0)
+    assert f.kind == "impossible_bandwidth" and f.severity == "fail" and "device's 3000 GB/s" in f.detail
+    # Small, latency-bound sizes: beating the same-size copy is for review, not a failure.
+    [g] = bandwidth_flags("k", 750.0, 650.0, peak_copy_gbps=3000.0)
+    assert g.kind == "faster_than_copy" and g.severity == "review"
+    assert bandwidth_flags("k", 2900.0, 2950.0, peak_copy_gbps=3000.0) == []
