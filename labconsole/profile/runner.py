@@ -289,7 +289,7 @@ def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[Operato
         stats.launches += launches
         stats.host_us += float(evt.cpu_time_total) if on_gpu else 0.0
         shapes = [s for s in (evt.input_shapes or []) if s]
-        stats.shapes[str(shapes)[:120]] += 1
+        stats.shapes[str(shapes)[:400]] += 1
         for k in getattr(evt, "kernels", []) or []:
             stats.kernels[k.name] += 1
             claimed[k.name] += 1

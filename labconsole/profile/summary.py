@@ -3,6 +3,8 @@ what RMSNorm and its residual add cost, eager against compiled."""
 
 from __future__ import annotations
 
+import ast
+import math
 from typing import Any
 
 MEMORY = "memory-bound"
@@ -19,7 +21,9 @@ def norm_and_residual(profile: dict[str, Any]) -> dict[str, float]:
     norm = [r for r in rows if r["category"] == "norm"]
     residual = [r for r in rows if r["name"] in ("aten::add", "aten::add_")
                 and any(w in (r.get("scope_type") or "") for w in ("Layer", "Block"))]
-    fused_with_add = [r for r in norm if r["name"].startswith(("triton_", "cpp_")) and "_add" in r["name"]]
+    # Every norm kernel has an add (variance + eps); one fused with the residual also reads the
+    # residual and writes the sum: three or more hidden-sized tensors instead of two.
+    fused_with_add = [r for r in norm if r["name"].startswith(("triton_", "cpp_")) and _hidden_sized_args(r) >= 3]
     step = float(profile["step_time_us"]) or 1.0
     norm_us = sum(r["time_us"] for r in norm)
     residual_us = sum(r["time_us"] for r in residual)
@@ -33,6 +37,19 @@ def norm_and_residual(profile: dict[str, Any]) -> dict[str, float]:
         "norm_launches": sum(r["launches"] for r in norm),
         "together_share": (norm_us + residual_us) / step,
     }
+
+
+def _hidden_sized_args(row: dict[str, Any]) -> int:
+    """How many of a kernel's activation arguments (2-D or more) have the largest element count.
+
+    1-D arguments are weights: at decode a [4096] weight is as large as a [1, 1, 4096] activation.
+    """
+    try:
+        shapes = ast.literal_eval(row.get("shapes") or "[]")
+    except (ValueError, SyntaxError):
+        return 0
+    sizes = [math.prod(s) for s in shapes if isinstance(s, list) and len(s) >= 2 and all(isinstance(d, int) for d in s)]
+    return sum(1 for n in sizes if sizes and n == max(sizes))
 
 
 def _label(p: dict[str, Any]) -> str:
@@ -93,7 +110,8 @@ def summarize(profiles: list[dict[str, Any]], *, top: int = 6, notes: list[str] 
             f"RMSNorm: {n['norm_us']:.0f} µs ({n['norm_share']:.1%}) in {n['norm_launches']:.0f} launches "
             f"(layer norms {n['layer_norm_us']:.0f} µs, QK-norms {n['qk_norm_us']:.0f} µs); residual adds "
             f"{n['residual_add_us']:.0f} µs ({n['residual_add_share']:.1%})"
-            + (f"; norm kernels fused with an add {n['norm_kernels_with_add_us']:.0f} µs" if n["norm_kernels_with_add_us"] else "")
+            + (f"; of the norm kernels, {n['norm_kernels_with_add_us']:.0f} µs are fused with the residual add "
+               "(≥ 3 hidden-sized tensors)" if n["norm_kernels_with_add_us"] else "")
             + "."
         )
     if notes:
