@@ -1,0 +1,188 @@
+"""Live console over a (fake) Lab: decision keys, confirmation, typed reasons, agent controls, quitting."""
+
+from __future__ import annotations
+
+import pytest
+
+from labconsole.tui.app import LabConsoleApp
+from labconsole.tui.messages import CommandDone, StateUpdated
+from labconsole.tui.screens.agent import AgentScreen
+from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDialog
+from labconsole.tui.screens.review import ReviewScreen
+from labconsole.tui.source import LiveSource
+
+from .conftest import FakeLab
+from .helpers import Recorder, plain, settle
+
+pytestmark = pytest.mark.anyio
+LIVE = 0.3  # a few 10 Hz ticks
+
+
+def live_app(lab: FakeLab, **kwargs: object) -> LabConsoleApp:
+    readonly = bool(kwargs.pop("readonly", False))
+    return LabConsoleApp(LiveSource(lab, readonly=readonly), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_live_updates_are_coalesced(fake_lab: FakeLab) -> None:
+    rec = Recorder()
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot, LIVE)
+        rec.clear()
+        for i in range(500):  # a burst from the lab's thread side
+            fake_lab.append("note", "console", {"text": f"burst {i}"})
+        await settle(pilot, LIVE)
+        updates = rec.of(StateUpdated)
+        assert 1 <= len(updates) <= 4, len(updates)
+        assert app.lab_state.last_seq == fake_lab._state.last_seq
+        assert "LIVE" in plain(app.screen.query_one("LabHeader"))
+
+
+async def test_approve_then_merge(fake_lab: FakeLab) -> None:
+    rec = Recorder()
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot, LIVE)
+        await pilot.press("2")
+        await settle(pilot, LIVE)
+        assert isinstance(app.screen, ReviewScreen) and app.screen.current == "h003"
+        await pilot.press("a")  # h003: reviewer passed, so no confirmation
+        await settle(pilot, LIVE)
+        assert ("approve", "h003", False) in fake_lab.calls
+        assert [m.ok for m in rec.of(CommandDone)] == [True]
+        assert app.lab_state.hypotheses["h003"].status == "approved"
+        await pilot.press("m")
+        await settle(pilot, LIVE)
+        assert ("merge", "h003") in fake_lab.calls
+        assert app.lab_state.hypotheses["h003"].status == "merged"
+
+
+async def test_flagged_approval_asks_for_confirmation(fake_lab: FakeLab) -> None:
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, LIVE)
+        app.open_review("h004")
+        await settle(pilot, LIVE)
+        await pilot.press("a")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("n")  # cancel: nothing happens
+        await settle(pilot, LIVE)
+        assert not fake_lab.calls
+        await pilot.press("a")
+        await pilot.pause()
+        await pilot.press("y")
+        await settle(pilot, LIVE)
+        assert fake_lab.calls == [("approve", "h004", True)]
+
+
+async def test_reject_needs_a_typed_reason(fake_lab: FakeLab) -> None:
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, LIVE)
+        await pilot.press("2")
+        await settle(pilot, LIVE)
+        await pilot.press("r")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptDialog)
+        await pilot.press("enter")  # empty: refused, dialog stays
+        await pilot.pause()
+        assert isinstance(app.screen, PromptDialog)
+        await pilot.press(*"too noisy", "enter")
+        await settle(pilot, LIVE)
+        assert fake_lab.calls == [("reject", "h003", "too noisy")]
+        assert app.lab_state.hypotheses["h003"].status == "rejected"
+
+
+async def test_gate_errors_are_notifications_not_crashes(fake_lab: FakeLab) -> None:
+    rec = Recorder()
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot, LIVE)
+        await pilot.press("2")
+        await settle(pilot, LIVE)
+        await pilot.press("m")  # not approved yet
+        await settle(pilot, LIVE)
+        done = rec.of(CommandDone)
+        assert len(done) == 1 and not done[0].ok and "approve it first" in done[0].text
+        assert app.is_running
+
+
+async def test_readonly_hides_decisions(fake_lab: FakeLab) -> None:
+    rec = Recorder()
+    app = live_app(fake_lab, readonly=True)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot, LIVE)
+        assert "READ-ONLY" in plain(app.screen.query_one("LabHeader"))
+        await pilot.press("2")
+        await settle(pilot, LIVE)
+        await pilot.press("a", "r", "m")
+        await settle(pilot, LIVE)
+        assert not fake_lab.calls and not rec.of(CommandDone)
+        with pytest.raises(Exception):
+            app.source.approve("h003", "x", True)
+
+
+async def test_agent_controls_and_message(fake_lab: FakeLab) -> None:
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, LIVE)
+        app.open_agent("worker-1")
+        await settle(pilot, LIVE)
+        assert isinstance(app.screen, AgentScreen)
+        await pilot.press("p")
+        await settle(pilot, LIVE)
+        await pilot.press("u")
+        await settle(pilot, LIVE)
+        await pilot.press("x")  # stop asks first
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(pilot, LIVE)
+        await pilot.press("s")
+        await pilot.pause()
+        await pilot.press(*"try lr 0.01", "enter")
+        await settle(pilot, LIVE)
+        assert fake_lab.calls == [("control", "worker-1", "pause"), ("control", "worker-1", "resume"),
+                                  ("control", "worker-1", "stop"), ("message", "worker-1", "try lr 0.01")]
+
+
+async def test_quit_owned_session_asks_to_stop_agents(fake_lab: FakeLab) -> None:
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, LIVE)
+        await pilot.press("q")
+        await pilot.pause()
+        assert isinstance(app.screen, QuitDialog)
+        await pilot.press("c")  # cancel
+        await pilot.pause()
+        assert app.is_running and not isinstance(app.screen, QuitDialog)
+        await pilot.press("q")
+        await pilot.pause()
+        await pilot.press("s")
+        await pilot.pause()
+    assert app.stop_agents is True
+
+
+async def test_quit_attached_never_stops(fake_lab: FakeLab) -> None:
+    app = live_app(fake_lab, attached=True)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot, LIVE)
+        assert "ATTACHED" in plain(app.screen.query_one("LabHeader"))
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.stop_agents is False and app.return_value == 0
+
+
+def test_run_app_stops_only_when_asked(fake_lab: FakeLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    import labconsole.tui as tui
+
+    def fake_run(self: LabConsoleApp) -> int:
+        self.stop_agents = True
+        return 0
+    monkeypatch.setattr(LabConsoleApp, "run", fake_run)
+    monkeypatch.setattr(tui, "_sampler_for", lambda lab: (None, False))
+    assert tui.run_app(fake_lab, attached=True) == 0
+    assert fake_lab.stopped == []
+    assert tui.run_app(fake_lab) == 0
+    assert fake_lab.stopped == [True]

@@ -1,0 +1,172 @@
+"""Replay: the same screens over the recorded session, driven by a cursor and its keys."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from labconsole.events.kinds import DECISION_KINDS
+from labconsole.tui.app import LabConsoleApp, make_replay_app
+from labconsole.tui.messages import CommandDone, StateUpdated
+from labconsole.tui.screens.agent import AgentScreen
+from labconsole.tui.screens.dialogs import PromptDialog
+from labconsole.tui.screens.overview import OverviewScreen
+from labconsole.tui.screens.review import ReviewScreen
+from labconsole.tui.screens.viewers import TextViewer
+from labconsole.tui.widgets.status import LabHeader
+from labconsole.tui.widgets.timeline import Timeline
+
+from .helpers import Recorder, plain, settle
+
+pytestmark = pytest.mark.anyio
+
+
+def header_text(app: LabConsoleApp) -> str:
+    return plain(app.screen.query_one(LabHeader))
+
+
+async def test_opens_at_end_and_says_replay(example_session: Path) -> None:
+    rec = Recorder()
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        assert app.cursor == app.replay.count - 1
+        assert rec.of(StateUpdated)[-1].cursor == app.cursor
+        assert "REPLAY" in header_text(app)
+        assert "REPLAY" in plain(app.screen.query_one(Timeline))
+        assert app.lab_state.hypotheses["h003"].status == "awaiting-human"
+
+
+async def test_step_keys_move_the_cursor(example_session: Path) -> None:
+    rec = Recorder()
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot)
+        end = app.cursor
+        await pilot.press("left_square_bracket")
+        await settle(pilot)
+        assert app.cursor == end - 1 and app.lab_state.last_seq == end - 1
+        await pilot.press("right_square_bracket")
+        await settle(pilot)
+        assert app.lab_state.last_seq == end
+        await pilot.press("less_than_sign")
+        await settle(pilot)
+        assert app.cursor == 0 and app.lab_state.last_seq == 0
+        assert not app.lab_state.hypotheses
+        await pilot.press("greater_than_sign")
+        await settle(pilot)
+        assert app.lab_state.last_seq == end
+
+
+async def test_decision_jumps(example_session: Path) -> None:
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        decisions = app.replay.decisions()
+        assert decisions and all(app.replay.event(s).kind in DECISION_KINDS for s in decisions)
+        await pilot.press("less_than_sign")
+        await settle(pilot)
+        await pilot.press("right_curly_bracket")
+        await settle(pilot)
+        assert app.cursor == decisions[0]
+        await pilot.press("right_curly_bracket")
+        await settle(pilot)
+        assert app.cursor == decisions[1]
+        await pilot.press("left_curly_bracket")
+        await settle(pilot)
+        assert app.cursor == decisions[0]
+
+
+async def test_search_finds_the_merge(example_session: Path) -> None:
+    rec = Recorder()
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot)
+        await pilot.press("less_than_sign")
+        await settle(pilot)
+        await pilot.press("slash")
+        await pilot.pause()
+        assert isinstance(app.screen, PromptDialog)
+        await pilot.press(*"merge.completed", "enter")
+        await settle(pilot)
+        assert app.replay.event(app.cursor).kind == "merge.completed"
+        assert app.lab_state.hypotheses["h001"].status == "merged"
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press("ctrl+a", *"no-such-text-anywhere", "enter")  # ctrl+a: to the start of the line
+        await settle(pilot)
+        assert any(not m.ok and m.action == "search" for m in rec.of(CommandDone))
+
+
+async def test_replay_is_read_only(example_session: Path) -> None:
+    rec = Recorder()
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen)
+        assert app.screen.check_action("approve", ()) is False
+        await pilot.press("a", "r", "m")
+        await settle(pilot)
+        assert not rec.of(CommandDone)
+        assert isinstance(app.screen, ReviewScreen)  # no dialog opened
+
+
+async def test_screens_and_navigation(example_session: Path) -> None:
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        review = app.screen
+        assert isinstance(review, ReviewScreen) and review.current == "h003"
+        assert "PASS" in plain(review.query_one("#evidence"))
+        await pilot.press("n")
+        await settle(pilot)
+        assert review.current == "h004"
+        evidence = plain(review.query_one("#evidence"))
+        assert "STALE BASELINE" in evidence and "PROTECTED" in evidence
+        assert "PROTECTED FILE CHANGED" in plain(review.query_one("#diff"))
+        await pilot.press("p")
+        await settle(pilot)
+        assert review.current == "h003"
+        await pilot.press("d")
+        await settle(pilot)
+        assert isinstance(app.screen, TextViewer)
+        assert "clip_grad_norm" in plain(app.screen.query_one("#viewer-content"))
+        await pilot.press("escape")
+        await pilot.press("3")
+        await settle(pilot)
+        agent = app.screen
+        assert isinstance(agent, AgentScreen)
+        first = agent.agent_id
+        await pilot.press("full_stop")
+        await settle(pilot)
+        assert agent.agent_id != first
+        await pilot.press("escape")
+        await settle(pilot)
+        assert isinstance(app.screen, OverviewScreen)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, TextViewer)
+        help_text = plain(app.screen.query_one("#viewer-content"))
+        for key in ("Approve", "Reject", "Merge", "Full diff", "Step back", "Next decision", "Search", "Pause",
+                    "Send message", "Command palette"):
+            assert key in help_text, key
+        await pilot.press("escape")
+        await pilot.press("q")
+        await pilot.pause()
+    assert app.return_value == 0
+
+
+async def test_enter_on_a_queue_row_opens_review(example_session: Path) -> None:
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        app.screen.query_one("#queue").focus()
+        await pilot.press("down", "enter")  # row 2: h004 (awaiting rows sort first)
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen) and app.screen.current == "h004"
