@@ -87,7 +87,7 @@ class _Proc:
 class Supervisor:
     def __init__(self, log_dir: Path, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
                  max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0),
-                 grace_s: float = 3.0) -> None:
+                 grace_s: float = 3.0, queue_max: int = QUEUE_MAX) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.hang_timeout_s = hang_timeout_s
@@ -95,7 +95,7 @@ class Supervisor:
         self.max_restarts = max_restarts
         self.backoff_s = backoff_s
         self.grace_s = grace_s
-        self.messages: queue.Queue[Message] = queue.Queue(maxsize=QUEUE_MAX)
+        self.messages: queue.Queue[Message] = queue.Queue(maxsize=queue_max)
         self._procs: dict[str, _Proc] = {}
         self._pending_restarts: dict[str, tuple[float, AgentSpec, int]] = {}
         self._lock = threading.RLock()
@@ -162,6 +162,17 @@ class Supervisor:
             return
         proc.stopping = True
         self._terminate(proc, polite=True)
+        with self._lock:
+            mine = self._procs.get(agent_id) is proc
+            if mine:
+                del self._procs[agent_id]
+        if mine:  # else the monitor saw the exit first and reported it
+            for reader in proc.readers:
+                reader.join(timeout=1)
+            proc.log_file.close()
+            self._emit(Message(agent_id, "exited", {"reason": "stopped", "returncode": proc.popen.returncode,
+                                                    "signal": None, "detail": "stopped by the person",
+                                                    "attempt": proc.attempt}))
         if restart:
             self.start(proc.spec, attempt=proc.attempt + 1)
 
@@ -280,7 +291,8 @@ class Supervisor:
             self._terminate(proc, polite=False)
             code = proc.popen.poll()
         elif code is not None:
-            reason = "done" if proc.stopping else ("crashed" if code != 0 or not proc.stopping else "done")
+            # Any exit we did not ask for is a crash, exit code 0 included: agents live for the session.
+            reason = "done" if proc.stopping else "crashed"
         if reason is None:
             return
         with self._lock:

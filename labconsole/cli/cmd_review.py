@@ -41,6 +41,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--who", default=None)
     p.set_defaults(func=cmd_reject)
 
+    p = actions.add_parser("remeasure", help="measure a candidate again on the current main (after main moved)")
+    add_lab_args(p)
+    p.add_argument("hyp")
+    p.set_defaults(func=cmd_remeasure)
+
     merge = sub.add_parser("merge", help="merge an approved candidate into main")
     add_lab_args(merge)
     merge.add_argument("hyp")
@@ -118,4 +123,16 @@ def cmd_merge(args: argparse.Namespace) -> int:
     with _open(args) as lab:
         event = lab.merge(args.hyp, args.who)
         print(f"merged {args.hyp} into {event.data['into']} as {event.data['merge_sha'][:12]}")
+    return 0
+
+
+def cmd_remeasure(args: argparse.Namespace) -> int:
+    with _open(args) as lab:
+        print(f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats)…")
+        lab.remeasure(args.hyp)
+        h = lab.state.hypotheses[args.hyp]
+        ev = h.evidence
+        verdict = h.reviews[-1] if h.reviews else None
+        print(f"{args.hyp}: {h.status}; {lab.state.objective.get('name', 'metric')} {fmt_metric(ev.get('candidate_median'))} "
+              f"vs baseline {fmt_metric(ev.get('baseline_median'))}; reviewer: {verdict.verdict if verdict else '-'}")
     return 0

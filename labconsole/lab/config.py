@@ -31,18 +31,18 @@ class MetricSpec:
         if raw.startswith("json:"):
             file, sep, path = raw[5:].partition("#")
             if not sep or not file or not path:
-                raise ConfigError(f"{where}: metric {raw!r} must look like 'json:result.json#val_bpb'")
+                raise ConfigError(f"{where} is {raw!r}; it must look like 'json:result.json#val_bpb'")
             return cls("json", file=file, path=path)
         if raw.startswith("regex:"):
             pattern = raw[6:]
             try:
                 compiled = re.compile(pattern, re.MULTILINE)
             except re.error as exc:
-                raise ConfigError(f"{where}: metric regex {pattern!r} does not compile: {exc}") from None
+                raise ConfigError(f"{where}: the regex {pattern!r} does not compile: {exc}") from None
             if compiled.groups < 1:
-                raise ConfigError(f"{where}: metric regex {pattern!r} needs one capture group around the number")
+                raise ConfigError(f"{where}: the regex {pattern!r} needs one capture group around the number")
             return cls("regex", pattern=pattern)
-        raise ConfigError(f"{where}: metric {raw!r} must start with 'json:' or 'regex:'")
+        raise ConfigError(f"{where} is {raw!r}; it must start with 'json:' or 'regex:'")
 
     def __str__(self) -> str:
         return f"json:{self.file}#{self.path}" if self.kind == "json" else f"regex:{self.pattern}"

@@ -11,6 +11,7 @@ Decisions stay with the person; nothing here approves or merges.
 from __future__ import annotations
 
 import itertools
+import re
 import os
 import queue
 import sys
@@ -68,7 +69,6 @@ class Orchestrator:
         self._threads: list[threading.Thread] = []
         self._specs: dict[str, AgentSpec] = {}
         self._report_seq = -1
-        self._measurements: dict[str, int] = {}
         # Implement tasks of agents that died mid-task, re-sent when the agent says hello again.
         self._resend_later: list[tuple[str, InFlight]] = []
 
@@ -414,8 +414,13 @@ class Orchestrator:
         if hyp_id in self.measuring:
             return
         self.measuring.add(hyp_id)
-        self._measurements[hyp_id] = self._measurements.get(hyp_id, 0) + 1
-        self.measure_pool.submit(self._measure, hyp_id, self._measurements[hyp_id])
+        self.measure_pool.submit(self._measure, hyp_id, self._next_measurement(hyp_id))
+
+    def _next_measurement(self, hyp_id: str) -> int:
+        """Measurement numbers come from the log, so run ids stay unique across console restarts."""
+        runs = self.lab.state.hypotheses[hyp_id].run_ids
+        done = [int(m.group(1)) for r in runs if (m := re.search(r"-m(\d+)-", r))]
+        return max(done, default=0) + 1
 
     def _measure(self, hyp_id: str, n: int) -> None:
         try:
@@ -473,6 +478,23 @@ class Orchestrator:
             self._cleanup_failed(hyp_id)
             return
         self._record_commit(h, f"re-measure on main {main[:12]}", base_sha=main)
+
+    def wait_measurements(self, timeout_s: float | None = None) -> None:
+        deadline = None if timeout_s is None else time.monotonic() + timeout_s
+        while self.measuring and (deadline is None or time.monotonic() < deadline):
+            time.sleep(0.05)
+
+    def review_with_rules(self, hyp_id: str) -> None:
+        """The offline reviewer's verdict, given here when no reviewer agent is running."""
+        from labconsole.agents.backends.rules import review
+
+        h = self.lab.state.hypotheses[hyp_id]
+        if h.status != S.AUTO_REVIEWED:
+            return
+        verdict, reasons = review(self._evidence_of(h))
+        self.lab.append(K.REVIEW_VERDICT, "console", {"hyp_id": hyp_id, "reviewer": "rules",
+                                                      "verdict": verdict, "reasons": reasons})
+        self.lab.append(K.HYP_AWAITING, "console", {"hyp_id": hyp_id})
 
     def _cleanup_failed(self, hyp_id: str) -> None:
         self.lab._cleanup_worktree(hyp_id)

@@ -249,6 +249,7 @@ def _hyp_committed(s: LabState, e: Any, d: dict[str, Any]) -> None:
     h.files = list(d.get("files", []))
     h.additions, h.deletions = int(d.get("additions", 0)), int(d.get("deletions", 0))
     h.branch = d.get("branch", h.branch)
+    h.base_sha = d.get("base_sha") or h.base_sha
 
 
 @_on(K.HYP_FAILED)

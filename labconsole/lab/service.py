@@ -210,8 +210,10 @@ class Lab:
                 self.append(K.MERGE_REFUSED, f"human:{who or default_who()}", {"hyp_id": hyp_id, "reason": str(exc)})
                 raise
             if gate.is_stale(h, main_head):
+                how = ("re-measuring on the new main now" if self.orchestrator is not None
+                       else f"re-measure it on the new main with `labconsole review remeasure {hyp_id}`")
                 reason = (f"main moved since {hyp_id} was measured (measured on {str(h.base_sha)[:12]}, main is now "
-                          f"{main_head[:12]}): re-measuring on the new main; approve again when it is back")
+                          f"{main_head[:12]}): {how}, then approve again")
                 self.append(K.MERGE_REFUSED, f"human:{who or default_who()}", {"hyp_id": hyp_id, "reason": reason})
                 if self.orchestrator is not None:
                     self.orchestrator.remeasure(hyp_id)
@@ -227,9 +229,23 @@ class Lab:
         return event
 
     def remeasure(self, hyp_id: str) -> None:
-        if self.orchestrator is None:
-            raise GateError("re-measuring needs a running session: `labconsole run --resume` in the lab")
-        self.orchestrator.remeasure(hyp_id)
+        """Measure a candidate again on the current main. Without running agents, it is done here and now
+        (and reviewed by the rules reviewer); with them, in the background."""
+        h = gate.hypothesis(self._state, hyp_id)
+        if h.status not in (S.AWAITING_HUMAN, S.APPROVED, S.AUTO_REVIEWED):
+            raise GateError(f"{hyp_id} is {h.status}; only a candidate under review can be re-measured")
+        if self.orchestrator is not None:
+            self.orchestrator.remeasure(hyp_id)
+            return
+        from labconsole.lab.orchestrator import Orchestrator
+
+        orchestrator = Orchestrator(self)  # measurement only: no agents are started
+        try:
+            orchestrator.remeasure(hyp_id)
+            orchestrator.wait_measurements()
+            orchestrator.review_with_rules(hyp_id)
+        finally:
+            orchestrator.stop()
 
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
         if action not in ("pause", "resume", "stop", "restart"):

@@ -1,0 +1,5 @@
+import sys
+
+from labconsole.cli import main
+
+sys.exit(main())

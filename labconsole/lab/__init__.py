@@ -1,0 +1,1 @@
+"""The lab: config, reducer + state, hypotheses, gate, git, and the Lab service."""

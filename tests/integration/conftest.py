@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from labconsole.demo import create_demo_lab
+
+
+def make_demo_lab(dest: Path, budget: int = 2, repeats: int = 2, workers: int = 2) -> Path:
+    lab = create_demo_lab(dest)
+    toml = lab / "lab.toml"
+    text = toml.read_text()
+    text = re.sub(r"(?m)^budget\s*=\s*\d+", f"budget = {budget}", text)
+    text = re.sub(r"(?m)^repeats\s*=\s*\d+", f"repeats = {repeats}", text)
+    text = re.sub(r'(?m)^worker\s*=.*$', f'worker = {{ backend = "sweep", count = {workers} }}', text)
+    toml.write_text(text)
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "test settings"],
+                   cwd=lab, check=True)
+    return lab
+
+
+@pytest.fixture
+def demo_lab(tmp_path: Path) -> Path:
+    return make_demo_lab(tmp_path / "lab")

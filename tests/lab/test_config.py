@@ -1,0 +1,90 @@
+from pathlib import Path
+
+import pytest
+
+from labconsole.errors import ConfigError
+from labconsole.lab.config import load_config
+
+GOOD = """
+[lab]
+name = "t"
+[objective]
+name = "loss"
+direction = "minimize"
+command = "python train.py"
+metric = "regex:^loss:\\\\s*([0-9.]+)"
+timeout_s = 10
+repeats = 2
+protected = ["prepare.py", "bench/**"]
+[search]
+file = "train.py"
+budget = 3
+[search.space]
+LR = { type = "float", low = 1e-4, high = 1e-1, log = true }
+WIDTH = { type = "int", low = 8, high = 64, step = 8 }
+ACT = { type = "categorical", choices = ["relu", "gelu"] }
+[budget]
+usd = 1.5
+[agents]
+worker = { backend = "sweep", count = 2 }
+"""
+
+
+def write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "lab.toml"
+    path.write_text(text)
+    return path
+
+
+def test_good_config_parses(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD))
+    assert cfg.name == "t"
+    assert cfg.objective.metric.kind == "regex"
+    assert cfg.objective.protected == ("prepare.py", "bench/**")
+    assert [p.name for p in cfg.search.params] == ["LR", "WIDTH", "ACT"]
+    assert cfg.agents["worker"].count == 2
+    assert cfg.agents["reviewer"].backend == "rules"  # default
+    assert cfg.budget.limits() == {"usd": 1.5}
+    assert cfg.objective.better(1.0, 2.0)
+
+
+@pytest.mark.parametrize("old,new,expected", [
+    ('direction = "minimize"', 'direction = "down"', "lab.toml: [objective] direction is 'down'; allowed: 'minimize' or 'maximize'"),
+    ('metric = "regex:^loss:\\\\s*([0-9.]+)"', 'metric = "stdout"', "lab.toml: [objective] metric is 'stdout'; it must start with 'json:' or 'regex:'"),
+    ('metric = "regex:^loss:\\\\s*([0-9.]+)"', 'metric = "json:result.json"', "must look like 'json:result.json#val_bpb'"),
+    ('metric = "regex:^loss:\\\\s*([0-9.]+)"', 'metric = "regex:loss"', "needs one capture group"),
+    ("repeats = 2", "repeats = 0", "[objective] repeats is 0; must be >= 1"),
+    ("repeats = 2", 'repeats = "two"', "[objective] repeats is 'two'; expected an integer"),
+    ("timeout_s = 10", "timeout_s = true", "[objective] timeout_s is True"),
+    ('protected = ["prepare.py", "bench/**"]', "protected = [1]", "[objective] protected must be a list of non-empty glob strings"),
+    ("low = 8, high = 64", "low = 64, high = 8", "[search.space.WIDTH] high is 8; must be greater than low (64)"),
+    ('type = "categorical"', 'type = "choice"', "[search.space.ACT] type is 'choice'"),
+    ('worker = { backend = "sweep", count = 2 }', 'worker = { backend = "gpt" }', "[agents.worker] backend is 'gpt'; allowed:"),
+    ('worker = { backend = "sweep", count = 2 }', 'boss = { backend = "sweep" }', "[agents] boss is not a role; allowed: researcher"),
+    ('worker = { backend = "sweep", count = 2 }', 'planner = { backend = "sweep", count = 2 }', "only workers may have count > 1"),
+    ("usd = 1.5", "usd = -1", "[budget] usd is -1; must be >= 0"),
+    ("usd = 1.5", "dollars = 3", "[budget] dollars is not a known field; allowed: gpu_hours, tokens, usd"),
+    ("[lab]", "[labb]", "[labb] is not a known table"),
+])
+def test_errors_name_file_field_and_what_is_allowed(tmp_path: Path, old: str, new: str, expected: str) -> None:
+    assert old in GOOD
+    with pytest.raises(ConfigError) as err:
+        load_config(write(tmp_path, GOOD.replace(old, new, 1)))
+    assert expected in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_missing_file_and_bad_toml(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="not found; a lab is a git repository with a lab.toml"):
+        load_config(tmp_path)
+    with pytest.raises(ConfigError, match="lab.toml: not valid TOML"):
+        load_config(write(tmp_path, "[objective\nname="))
+    with pytest.raises(ConfigError, match=r"the \[objective\] table is missing"):
+        load_config(write(tmp_path, "[lab]\nname='x'\n"))
+
+
+def test_demo_lab_config_is_valid() -> None:
+    from labconsole.demo import demo_source
+
+    cfg = load_config(demo_source() / "lab.toml")
+    assert cfg.objective.name == "val_bpb" and cfg.search.params
