@@ -64,10 +64,9 @@ def _scope_signals(limits: Mapping[str, Any], used: Mapping[str, Any], scope: st
     signals = []
     for resource in RESOURCES:
         limit = _number(limits.get(resource), f"{where}.{resource}")
-        if limit is None:
-            continue  # no limit on this resource
+        if not limit:
+            continue  # missing or 0 = unlimited (the lab.toml convention)
         spent = _number(used.get(resource, 0), f"used {where}.{resource}") or 0.0
-        # A zero limit means "none allowed": exhausted at once, never divided by.
         if spent >= limit:
             signals.append(BudgetSignal(scope, resource, EXHAUSTED, spent, limit, role))
         elif spent >= warn_at * limit:

@@ -39,8 +39,8 @@ def test_who_to_pause() -> None:
     assert roles_to_pause(check(LIMITS, {"usd": 9}), roles) == set()  # a warning pauses nobody
 
 
-def test_zero_limit_and_missing_usage() -> None:
-    assert [s.level for s in check({"usd": 0}, {})] == [EXHAUSTED]
+def test_zero_or_missing_limit_is_unlimited() -> None:
+    assert check({"usd": 0, "tokens": None}, {"usd": 5, "tokens": 9}) == []  # 0 / missing = unlimited
     assert check({}, {"usd": 100}) == []
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from agents.conftest import API_KEY, OPENAI_KEY, git, implement_payload, run_backend
 from helpers.model_server import ModelServer, Reply
-from labconsole.agents.readiness import check_backend_ready
+from labconsole.agents.backends.ready import check_backend_ready
 from labconsole.errors import ConfigError
 
 pytestmark = pytest.mark.net_clis

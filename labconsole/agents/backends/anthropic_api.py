@@ -74,7 +74,7 @@ class AnthropicBackend(LoopBackend):
         super().__init__(ctx)
         import anthropic  # lazily: a lab without this backend never imports the SDK
 
-        from labconsole.agents.readiness import check_backend_ready
+        from labconsole.agents.backends.ready import check_backend_ready
 
         check_backend_ready(ctx.role, "anthropic", ctx.options)
         base_url = ctx.options.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL") or None

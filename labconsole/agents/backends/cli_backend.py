@@ -26,7 +26,7 @@ from labconsole.agents.backends.outcomes import (Outcome, OutcomeError, check_ta
                                                  parse_json_block, task_prompt, workspace_for)
 from labconsole.agents.backends.pricing import PriceTable
 from labconsole.agents.emitter import Emitter
-from labconsole.agents.readiness import check_backend_ready, find_cli
+from labconsole.agents.backends.ready import check_backend_ready, find_cli
 from labconsole.agents.redact import RedactingEmitter, Redactor, secret_env_values
 from labconsole.agents.roles import load_role
 from labconsole.agents.sandbox import Workspace

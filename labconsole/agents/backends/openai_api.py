@@ -112,7 +112,7 @@ class OpenAIBackend(LoopBackend):
         super().__init__(ctx)
         import openai  # lazily: a lab without this backend never imports the SDK
 
-        from labconsole.agents.readiness import check_backend_ready
+        from labconsole.agents.backends.ready import check_backend_ready
 
         check_backend_ready(ctx.role, "openai", ctx.options)
         base_url = ctx.options.get("base_url") or os.environ.get("OPENAI_BASE_URL") or None

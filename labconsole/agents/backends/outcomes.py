@@ -190,7 +190,8 @@ class Outcome:
         about (the console's byte-for-byte check and the reviewer are the judges)."""
         wt = self.workspace.root
         message = (message or "").strip() or f"{self.hypothesis_id}: {(self.task.payload.get('hypothesis') or {}).get('title', '')}"
-        git(wt, "add", "-A")
+        # Bytecode caches from the worker's test runs are never part of a candidate.
+        git(wt, "add", "-A", "--", ".", ":(exclude,glob)**/__pycache__/**", ":(exclude,glob)**/*.pyc")
         changed = [f for f in git(wt, "diff", "--cached", "--name-only").splitlines() if f]
         if not changed:
             raise OutcomeError("nothing to commit: the worktree has no changes")
