@@ -105,22 +105,28 @@ def _rollup(rows: list[dict[str, Any]], raw: RawProfile, step_us: float, peaks: 
     buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
         buckets[row[key] or ("(no module)" if key == "scope_type" else "other")].append(row)
-    scope_calls = raw.scope_calls
+    scopes_seen = raw.scopes
     out = []
     for name, members in buckets.items():
         time_us = sum(r["time_us"] for r in members)
         nbytes = sum(r["bytes"] for r in members)
         flops = sum(r["flops"] for r in members)
         launches = sum(r["launches"] for r in members)
-        host = sum(r["host_us"] for r in members)
-        verdict = classify(time_us=time_us, launches=launches, nbytes=nbytes, flops=flops, host_us=host, peaks=peaks)
         scopes = sorted({r["scope"] for r in members})
-        invocations = sum(scope_calls.get(s, 0) for s in scopes) / raw.steps if key == "scope_type" else None
+        known = [scopes_seen[s] for s in scopes if s in scopes_seen] if key == "scope_type" else []
+        if known:
+            # The module's own forward wall time (inner modules excluded): its whole host cost, wrappers included.
+            host = sum(s.host_us for s in known) / raw.steps
+            invocations: float | None = sum(s.calls for s in known) / raw.steps
+        else:
+            host = sum(r["host_us"] for r in members)
+            invocations = None
+        verdict = classify(time_us=time_us, launches=launches, nbytes=nbytes, flops=flops, host_us=host, peaks=peaks)
         out.append({
             "name": name, "verdict": verdict.verdict, "reason": verdict.reason,
             **_rates(time_us, nbytes, flops),
             "share": round(time_us / step_us, 4) if step_us else 0.0,
-            "launches": round(launches, 2), "invocations": invocations,
+            "launches": round(launches, 2), "invocations": invocations, "host_us": round(host, 2),
             "ideal_us": round(verdict.ideal_us, 3), "scopes": scopes,
         })
     out.sort(key=lambda r: r["time_us"], reverse=True)

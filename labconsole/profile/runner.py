@@ -58,6 +58,14 @@ class OperatorStats:
 
 
 @dataclass
+class ScopeStats:
+    """One module (or annotated function) scope, over all active steps."""
+
+    calls: int
+    host_us: float      # host wall time in the module's own forward, inner modules' excluded (profiler overhead included)
+
+
+@dataclass
 class RawProfile:
     target: ProfileTarget
     steps: int
@@ -67,7 +75,7 @@ class RawProfile:
     device_busy_us: float | None          # union of device activity over the active steps (GPU)
     host_op_us: float                     # summed CPU time of top-level ops (CPU targets)
     operators: list[OperatorStats]
-    scope_calls: dict[str, int]           # module/function scope -> invocations over the active steps
+    scopes: dict[str, "ScopeStats"]       # module/function scope -> calls and host time, all active steps
     trace_path: str | None
     torch_version: str
     cuda_version: str | None
@@ -116,11 +124,11 @@ def run_profile(target: ProfileTarget, *, steps: int, warmup: int, trace_path: s
     events = captured.get("events")
     if events is None:
         raise LabError("the profiler returned no events (did the step run?)")
-    operators, busy, host_ops, scope_calls = _group(events, on_gpu=on_gpu, default_itemsize=_itemsize(target.dtype))
+    operators, busy, host_ops, scopes = _group(events, on_gpu=on_gpu, default_itemsize=_itemsize(target.dtype))
     return RawProfile(
         target=target, steps=steps, warmup=warmup, step_times_us=step_times,
         unprofiled_step_times_us=unprofiled, device_busy_us=busy, host_op_us=host_ops,
-        operators=operators, scope_calls=scope_calls, trace_path=trace_path, torch_version=torch.__version__,
+        operators=operators, scopes=scopes, trace_path=trace_path, torch_version=torch.__version__,
         cuda_version=torch.version.cuda,
     )
 
@@ -249,11 +257,12 @@ def _owns_estimate(evt, memo: dict[int, frozenset]) -> bool:
     return own is not None and own not in _descendant_work(evt, memo)
 
 
-def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[OperatorStats], float | None, float, dict[str, int]]:
+def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[OperatorStats], float | None, float, dict[str, "ScopeStats"]]:
     ops: dict[tuple[str, str], OperatorStats] = {}
     memo: dict[int, frozenset] = {}
     claimed: Counter = Counter()
     scope_calls: Counter = Counter()
+    scope_host: Counter = Counter()
     device_events = []
     host_ops = 0.0
     for evt in events:
@@ -262,7 +271,9 @@ def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[Operato
                 device_events.append(evt)
             continue
         if evt.name.startswith(SCOPE_PREFIX):
-            scope_calls[evt.name[len(SCOPE_PREFIX):].partition("|")[0]] += 1
+            scope = evt.name[len(SCOPE_PREFIX):].partition("|")[0]
+            scope_calls[scope] += 1
+            scope_host[scope] += float(evt.cpu_time_total) - sum(c.cpu_time_total for c in _inner_scopes(evt))
             continue
         if not _is_op(evt):
             continue
@@ -304,7 +315,19 @@ def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[Operato
     if on_gpu:
         busy = _union_us(device_events)
         _add_unclaimed(ops, device_events, claimed)
-    return [s for s in ops.values() if s.time_us > 0], busy, host_ops, dict(scope_calls)
+    scopes = {name: ScopeStats(scope_calls[name], scope_host[name]) for name in scope_calls}
+    return [s for s in ops.values() if s.time_us > 0], busy, host_ops, scopes
+
+
+def _inner_scopes(evt) -> list:
+    """The nearest scope events below this one (a Linear inside an attention module)."""
+    found = []
+    for child in evt.cpu_children:
+        if child.name.startswith(SCOPE_PREFIX):
+            found.append(child)
+        else:
+            found.extend(_inner_scopes(child))
+    return found
 
 
 def _is_annotation(evt) -> bool:

@@ -36,6 +36,8 @@ def norm_and_residual(profile: dict[str, Any]) -> dict[str, float]:
         "norm_kernels_with_add_us": sum(r["time_us"] for r in fused_with_add),
         "norm_launches": sum(r["launches"] for r in norm),
         "together_share": (norm_us + residual_us) / step,
+        # Eager only: host wall time inside the norm modules' forwards (profiled, so inflated).
+        "norm_host_us": sum(g.get("host_us") or 0.0 for g in profile.get("groups", []) if "norm" in g["name"].lower()),
     }
 
 
@@ -112,6 +114,8 @@ def summarize(profiles: list[dict[str, Any]], *, top: int = 6, notes: list[str] 
             f"{n['residual_add_us']:.0f} µs ({n['residual_add_share']:.1%})"
             + (f"; of the norm kernels, {n['norm_kernels_with_add_us']:.0f} µs are fused with the residual add "
                "(≥ 3 hidden-sized tensors)" if n["norm_kernels_with_add_us"] else "")
+            + (f"; host time inside the norm modules {n['norm_host_us']:.0f} µs a step (under the profiler)"
+               if n["norm_host_us"] else "")
             + "."
         )
     if notes:
