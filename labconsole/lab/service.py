@@ -19,7 +19,8 @@ from typing import Any, Callable
 
 from labconsole.errors import GateError, LabError
 from labconsole.events import kinds as K
-from labconsole.events.log import Event, EventLog, get_blob, read_events
+from labconsole.events.log import Event, EventLog, get_blob
+from labconsole.events.replay import Replay
 from labconsole.lab import gate
 from labconsole.lab import state as S
 from labconsole.lab.config import LabConfig, load_config
@@ -85,10 +86,13 @@ class Lab:
         session_dir = resolve_session(lab_root, session)
         config = load_config(lab_root / "lab.toml")
         repo = LabRepo(lab_root)
-        log = EventLog.open(session_dir, create=False)
-        state = LabState()
-        for event in read_events(session_dir):
-            apply(state, event)
+        log = EventLog.open(session_dir, create=False)  # repairs a torn tail before we read
+        # Replay's snapshots + offset index make reopening a large session sub-second.
+        replay = Replay(session_dir, initial=LabState, apply=apply)
+        try:
+            state = replay.state_at(replay.count - 1)
+        finally:
+            replay.close()
         state.session_id = state.session_id or session_dir.name
         return cls(config, repo, log, state)
 
