@@ -183,7 +183,10 @@ def _graph(profile: dict[str, Any]) -> list[dict[str, Any]]:
         return []
     if float(profile.get("idle_share") or 0) < IDLE_WORTH_A_GRAPH:
         return []
-    idle = float(profile["idle_us"])
+    # The profiler and scope hooks inflate host time; the device's busy time they barely touch.
+    # So the idle a graph would remove is the *unprofiled* step minus the busy time.
+    unprofiled = float(profile.get("step_time_us_unprofiled") or profile["step_time_us"])
+    idle = max(unprofiled - float(profile.get("busy_us") or 0.0), 0.0) if "busy_us" in profile else float(profile["idle_us"])
     return [{"kind": "graph", "scope": "(step)", "operator": "whole step", "saving_us": idle,
              "time_us": idle, "after_us": 0.0, "rows": []}]
 
@@ -213,8 +216,9 @@ def _as_hypothesis(profile: dict[str, Any], c: dict[str, Any], step: float) -> d
     else:
         title = f"capture {label} in a CUDA graph (torch.compile mode=reduce-overhead); {tail}"
         rationale = (
-            f"On {device}, the GPU is idle {profile['idle_us']:.0f} µs of a {step:.0f} µs step "
-            f"({profile['idle_share']:.0%}): launch gaps and host-side work, which a graph replay removes."
+            f"On {device}, the GPU is busy {profile.get('busy_us', step - profile['idle_us']):.0f} µs of a "
+            f"{profile.get('step_time_us_unprofiled', step):.0f} µs step (unprofiled); the rest, {saving:.0f} µs, "
+            "is launch gaps and host-side work, which a graph replay removes."
         )
     evidence = {
         "profile_schema": profile.get("schema"),

@@ -175,3 +175,10 @@ def _events(lab: Any) -> list[Any]:
     from labconsole.events.log import read_events
 
     return list(read_events(lab.session_dir))
+
+
+def test_graph_saving_uses_the_unprofiled_step() -> None:
+    profile = decode_like_profile(idle_us=1200.0)  # profiled: hooks and profiler inflate host time
+    profile.update({"busy_us": 800.0, "step_time_us_unprofiled": 1500.0})
+    graph = next(h for h in hypotheses_from_profile(profile, top=10) if h["params"]["kind"] == "graph")
+    assert graph["params"]["expected_saving_us"] == 700.0
