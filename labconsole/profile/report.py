@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import platform
 import socket
 import subprocess
@@ -161,6 +162,8 @@ def _provenance(raw: RawProfile, command: str | None) -> dict[str, Any]:
 
 
 def _git_sha() -> str | None:
+    if os.environ.get("LABCONSOLE_GIT_SHA"):  # a copied tree (a leased GPU) has no .git: the caller says
+        return os.environ["LABCONSOLE_GIT_SHA"]
     try:
         out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
                              cwd=Path(__file__).resolve().parent)
