@@ -31,7 +31,8 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
     unsubscribe = lab.subscribe(on_event)
     started = time.monotonic()
     try:
-        lab.start()
+        if lab.orchestrator is None:
+            lab.start()
         while True:
             try:
                 line = lines.get(timeout=0.2)

@@ -155,8 +155,9 @@ class Lab:
         """Start agents, scheduling and measurement in background threads."""
         from labconsole.lab.orchestrator import Orchestrator
 
-        if self.orchestrator is None:
-            self.orchestrator = Orchestrator(self, **options)
+        if self.orchestrator is not None:
+            return
+        self.orchestrator = Orchestrator(self, **options)
         self.orchestrator.start()
 
     def stop(self, *, stop_agents: bool = True, reason: str = "stopped by the person") -> None:
