@@ -106,7 +106,7 @@ def resolve(spec: str, *, shape: dict[str, Any], device: str | None, compile_mod
         raise LabError(f"unknown built-in target {spec!r}: expected one of {', '.join(BUILTINS)}")
     device = device or _default_device()
     check_device(device)
-    path_part, _, func_part = spec.partition(":") if not _is_windows_drive(spec) else (spec, "", "")
+    path_part, _, func_part = spec.partition(":")
     if path_part.endswith(".py") or Path(path_part).is_file():
         return _from_script(spec, Path(path_part), func_part or None, shape, device, compile_mode)
     if not func_part:
@@ -121,10 +121,6 @@ def resolve(spec: str, *, shape: dict[str, Any], device: str | None, compile_mod
     if not callable(builder):
         raise LabError(f"module {path_part!r} has no callable {func_part!r}")
     return _from_builder(spec, builder, shape, device, compile_mode)
-
-
-def _is_windows_drive(spec: str) -> bool:
-    return len(spec) > 2 and spec[1] == ":" and spec[2] in "\\/"
 
 
 def _default_device() -> str:
