@@ -41,6 +41,11 @@ def norm_and_residual(profile: dict[str, Any]) -> dict[str, float]:
     }
 
 
+def floor_us(profile: dict[str, Any]) -> float:
+    """Σ roofline-ideal time of the operators: no version of this step, op for op, runs faster."""
+    return sum(r.get("ideal_us") or 0.0 for r in profile.get("operators", []))
+
+
 def _hidden_sized_args(row: dict[str, Any]) -> int:
     """How many of a kernel's activation arguments (2-D or more) have the largest element count.
 
@@ -72,17 +77,19 @@ def summarize(profiles: list[dict[str, Any]], *, top: int = 6, notes: list[str] 
         f"(CUDA {prov.get('cuda')}); transformers {prov.get('transformers')}",
         f"- commit {prov.get('git_sha')}; {prov.get('created_at')}",
         f"- measured peaks: copy {peaks['copy_gbps']:.0f} GB/s (read+write), {peaks['dtype']} matmul "
-        f"{peaks['matmul_tflops']:.0f} TFLOP/s, ridge {peaks['ridge_flop_per_byte']:.0f} FLOP/B ({peaks['method']})",
-        "- times are µs per step; shares are of the profiled step (device synchronized at its end)",
+        f"{peaks['matmul_tflops']:.3g} TFLOP/s, ridge {peaks['ridge_flop_per_byte']:.0f} FLOP/B ({peaks['method']})",
+        "- times are µs per step; shares are of the profiled step (device synchronized at its end); "
+        "busy = device activity (GPU) or time in ops (CPU); roofline floor = Σ over operators of "
+        "max(bytes / copy bandwidth, FLOPs / matmul peak)",
         "",
-        "| profile | step µs (profiled) | step µs (no profiler) | GPU busy | idle share | RMSNorm | residual add | RMSNorm + add |",
-        "|---|---|---|---|---|---|---|---|",
+        "| profile | step µs (profiled) | step µs (no profiler) | busy | idle share | roofline floor | RMSNorm | residual add | RMSNorm + add |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for p in profiles:
         n = norm_and_residual(p)
         lines.append(
             f"| {_label(p)} | {p['step_time_us']:.0f} | {p['step_time_us_unprofiled']:.0f} | {p['busy_us']:.0f} | "
-            f"{p['idle_share']:.0%} | {n['norm_us']:.0f} µs ({n['norm_share']:.1%}) | "
+            f"{p['idle_share']:.0%} | {floor_us(p):.0f} | {n['norm_us']:.0f} µs ({n['norm_share']:.1%}) | "
             f"{n['residual_add_us']:.0f} µs ({n['residual_add_share']:.1%}) | {n['together_share']:.1%} |"
         )
     for p in profiles:
