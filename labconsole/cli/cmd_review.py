@@ -7,8 +7,12 @@ import json
 
 from labconsole.cli.common import add_lab_args, fmt_metric, lab_root, leaderboard_lines
 from labconsole.errors import GateError
+from labconsole.events.log import get_blob, read_events, session_lock_holder
 from labconsole.lab import gate
+from labconsole.lab.control import ControlClient
+from labconsole.lab.reducer import reduce
 from labconsole.lab.service import Lab
+from labconsole.lab.session import resolve_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -57,8 +61,36 @@ def _open(args: argparse.Namespace) -> Lab:
     return Lab.open_session(lab_root(args), args.session)
 
 
+class _View:
+    """Read-only access to a session, without taking its lock (a console may be writing it)."""
+
+    def __init__(self, args: argparse.Namespace) -> None:
+        self.session_dir = resolve_session(lab_root(args), args.session)
+        self.state = reduce(read_events(self.session_dir))
+
+    def blob(self, digest: str) -> bytes:
+        return get_blob(self.session_dir, digest)
+
+    def __enter__(self) -> "_View":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _decide(args: argparse.Namespace, cmd: str, **kwargs: object) -> dict:
+    """Carry a decision out here, or — when a live console holds the session — through that console."""
+    root = lab_root(args)
+    session_dir = resolve_session(root, args.session)
+    if session_lock_holder(session_dir):
+        return ControlClient(session_dir).call(cmd, **kwargs) or {}
+    with Lab.open_session(root, str(session_dir)) as lab:
+        event = getattr(lab, cmd)(**kwargs)
+        return getattr(event, "data", None) or {}
+
+
 def cmd_list(args: argparse.Namespace) -> int:
-    with _open(args) as lab:
+    with _View(args) as lab:
         state = lab.state
         waiting = state.awaiting_review()
         print(f"Session {state.session_id}: {len(waiting)} candidate(s) await review")
@@ -78,7 +110,7 @@ def cmd_list(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    with _open(args) as lab:
+    with _View(args) as lab:
         h = gate.hypothesis(lab.state, args.hyp)
         if args.json:
             print(lab.blob(h.evidence_blob).decode() if h.evidence_blob else json.dumps(h.evidence, indent=2))
@@ -101,32 +133,34 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_approve(args: argparse.Namespace) -> int:
-    with _open(args) as lab:
-        h = gate.hypothesis(lab.state, args.hyp)
-        flags = gate.needs_confirmation(h)
-        if flags and not args.yes:
-            raise GateError(f"{args.hyp}: {flags[0]} — re-run with --yes to approve anyway")
-        event = lab.approve(args.hyp, args.who, args.reason, confirm_flags=True)
-        print(f"approved {args.hyp} at {event.data['sha'][:12]} (evidence {event.data['evidence_hash'][:12]}); "
-              f"merge with: labconsole merge {args.hyp}")
+    with _View(args) as view:
+        flags = gate.needs_confirmation(gate.hypothesis(view.state, args.hyp))
+    if flags and not args.yes:
+        raise GateError(f"{args.hyp}: {flags[0]} — re-run with --yes to approve anyway")
+    data = _decide(args, "approve", hyp_id=args.hyp, who=args.who, reason=args.reason, confirm_flags=True)
+    print(f"approved {args.hyp} at {data['sha'][:12]} (evidence {data['evidence_hash'][:12]}); "
+          f"merge with: labconsole merge {args.hyp}")
     return 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    with _open(args) as lab:
-        lab.reject(args.hyp, args.who, args.reason)
-        print(f"rejected {args.hyp}: {args.reason}")
+    _decide(args, "reject", hyp_id=args.hyp, who=args.who, reason=args.reason)
+    print(f"rejected {args.hyp}: {args.reason}")
     return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    with _open(args) as lab:
-        event = lab.merge(args.hyp, args.who)
-        print(f"merged {args.hyp} into {event.data['into']} as {event.data['merge_sha'][:12]}")
+    data = _decide(args, "merge", hyp_id=args.hyp, who=args.who)
+    print(f"merged {args.hyp} into {data['into']} as {data['merge_sha'][:12]}")
     return 0
 
 
 def cmd_remeasure(args: argparse.Namespace) -> int:
+    session_dir = resolve_session(lab_root(args), args.session)
+    if session_lock_holder(session_dir):
+        ControlClient(session_dir).call("remeasure", hyp_id=args.hyp)
+        print(f"re-measuring {args.hyp} in the live console; it comes back for review when done")
+        return 0
     with _open(args) as lab:
         print(f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats)…")
         lab.remeasure(args.hyp)

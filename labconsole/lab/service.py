@@ -50,6 +50,7 @@ class Lab:
         self._lock = threading.RLock()
         self._subscribers: list[Subscriber] = []
         self.orchestrator: Any = None  # set by start(); None for a decisions-only Lab
+        self.control: Any = None  # the control channel, while agents run here
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -159,8 +160,14 @@ class Lab:
             return
         self.orchestrator = Orchestrator(self, **options)
         self.orchestrator.start()
+        from labconsole.lab.control import ControlServer
+
+        self.control = ControlServer(self)
 
     def stop(self, *, stop_agents: bool = True, reason: str = "stopped by the person") -> None:
+        if self.control is not None and stop_agents:
+            self.control.close()
+            self.control = None
         if self.orchestrator is not None and stop_agents:
             self.orchestrator.stop()
             self.orchestrator = None

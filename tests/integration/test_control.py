@@ -1,0 +1,50 @@
+"""Decisions from the shell while a console holds the session go through its control channel."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+
+from labconsole.cli import main
+from labconsole.events.audit import verify_session
+from labconsole.lab import state as S
+from labconsole.lab.control import ControlClient
+from labconsole.lab.service import Lab
+from labconsole.errors import LabError
+
+from conftest import make_demo_lab  # type: ignore[import-not-found]
+
+pytestmark = pytest.mark.slow
+
+
+def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    lab_dir = make_demo_lab(tmp_path / "lab", budget=1, workers=1)
+    lab = Lab.start_session(lab_dir)
+    lab.start()
+    try:
+        deadline = time.monotonic() + 180
+        while time.monotonic() < deadline:
+            with lab.locked():
+                waiting = lab.state.awaiting_review_ids()
+            if waiting:
+                break
+            time.sleep(0.3)
+        assert waiting, "no candidate reached review"
+        hyp = waiting[0]
+        client = ControlClient(lab.session_dir)
+        assert client.call("ping")["session"] == lab.session_id
+        with pytest.raises(LabError, match="unknown command 'format_disk'"):
+            client.call("format_disk")
+        with pytest.raises(LabError, match="a person must approve it first"):
+            client.call("merge", hyp_id=hyp, who="t")
+        assert main(["review", "approve", hyp, "--lab", str(lab_dir), "--yes", "--who", "remote"]) == 0
+        assert main(["merge", hyp, "--lab", str(lab_dir), "--who", "remote"]) == 0
+        assert "merged" in capsys.readouterr().out
+        with lab.locked():
+            assert lab.state.hypotheses[hyp].status == S.MERGED
+    finally:
+        lab.close()
+    assert not (lab.session_dir / "control").exists()
+    assert verify_session(lab.session_dir).ok
