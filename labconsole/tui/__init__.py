@@ -37,6 +37,8 @@ def run_app(lab: "Lab", *, readonly: bool = False, attached: bool = False) -> in
     from labconsole.tui.app import LabConsoleApp
     from labconsole.tui.source import LiveSource
 
+    if not attached and not readonly and getattr(lab, "orchestrator", None) is None:
+        lab.start()  # the console owns this session: it runs the agents
     sampler, own = _sampler_for(lab)
     app = LabConsoleApp(LiveSource(lab, readonly=readonly), attached=attached, sampler=sampler)
     app._own_sampler = own  # type: ignore[attr-defined]

@@ -79,12 +79,18 @@ class Leaderboard(Vertical):
         best = state.best_history[-1][1] if state.best_history else None
         line = Text.assemble((f"{name} {arrow} ", "bold"), ("best ", c["muted"]), (F.metric(best), c["success"]),
                              ("  baseline ", c["muted"]), F.metric(state.baseline_metric))
-        self.query_one("#best-line", Static).update(line)
         # Sparkline: lower is better for minimize, so plot the improvement to make "up" good.
         values = [v for _, v in state.best_history]
         if values and state.objective.get("direction", "minimize") == "minimize":
             values = [max(values) - v for v in values]
-        self.query_one("#best-spark", Sparkline).data = values or [0.0]
+        if len(values) > 1:  # also inline, for small terminals where the Sparkline widget is hidden
+            top = max(values) or 1.0
+            line.append("  " + "".join("▁▂▃▄▅▆▇█"[min(7, int(v / top * 7.999))] for v in values[-20:]),
+                        style=c["success"])
+        self.query_one("#best-line", Static).update(line)
+        spark = self.query_one("#best-spark", Sparkline)
+        spark.display = len(values) > 1
+        spark.data = values
         rows: list[Row] = []
         for rank, h in enumerate(state.leaderboard(), 1):
             e = h.evidence
