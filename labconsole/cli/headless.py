@@ -6,6 +6,7 @@ import queue
 import time
 
 from labconsole.cli.common import leaderboard_lines
+from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.events.log import Event
 from labconsole.lab.reducer import describe
@@ -41,6 +42,8 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
                 continue
             except queue.Empty:
                 pass
+            if lab.fatal:
+                break
             if lab.orchestrator is not None and lab.orchestrator.idle():
                 break
             if timeout_s is not None and time.monotonic() - started > timeout_s:
@@ -52,6 +55,8 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
         unsubscribe()
     while not lines.empty() and echo:
         print(lines.get(), flush=True)
+    if lab.fatal:
+        raise LabError(lab.fatal)
     state = lab.snapshot()
     if echo:
         print()

@@ -41,6 +41,10 @@ class LogCorruptError(LabError):
     """The log is damaged somewhere other than its last line; we refuse to guess."""
 
 
+class LogWriteError(LabError):
+    """The log could not be written (disk full, I/O error); the log on disk is still whole."""
+
+
 class BlobError(LabError):
     """A blob is missing or its content does not match its sha256 name."""
 
@@ -346,8 +350,20 @@ class EventLog:
             body = _body(seq, ts, kind, actor, data)  # raises TypeError on non-JSON data, before any write
             digest = compute_hash(prev, body)
             buf = (_line(body, prev, digest) + "\n").encode("utf-8")
-            while buf:  # O_APPEND: a single write(2) per line in practice
-                buf = buf[os.write(self._fd, buf):]
+            start = os.lseek(self._fd, 0, os.SEEK_END)
+            try:
+                while buf:  # O_APPEND: a single write(2) per line in practice
+                    buf = buf[os.write(self._fd, buf):]
+            except OSError as exc:
+                # A full disk (or any write error) must not leave half a line for the next append
+                # to follow: cut back to the last whole event, then say what to do.
+                try:
+                    os.ftruncate(self._fd, start)
+                except OSError:
+                    pass
+                raise LogWriteError(
+                    f"cannot write the session log {self.path} ({exc.strerror or exc}): free disk space, then "
+                    f"`labconsole run --resume`; every event before this one is intact") from exc
             ev = Event(seq, ts, kind, actor, data, prev, digest)
             self.last = ev
             if durable:

@@ -168,6 +168,8 @@ class Orchestrator:
             try:
                 self._handle(msg)
             except Exception as exc:  # one bad message must not end the lab loop
+                if self.lab.fatal:
+                    return
                 self._append_console(K.NOTE, "console", {"text": f"error handling {msg.type} from {msg.agent_id}: {exc}"})
 
     def _drain_messages(self) -> None:
@@ -315,6 +317,8 @@ class Orchestrator:
                 with self.lab.locked():
                     self._schedule()
             except Exception as exc:
+                if self.lab.fatal:
+                    return
                 self._append_console(K.NOTE, "console", {"text": f"scheduler error: {exc}"})
 
     def _proposals_left(self, st: S.LabState) -> int:
@@ -451,7 +455,7 @@ class Orchestrator:
                                                           "reason": "no candidate run succeeded (logs kept on the runs)"})
                 self._cleanup_failed(hyp_id)
         except Exception as exc:
-            if not self._stop.is_set():
+            if not self._stop.is_set() and not self.lab.fatal:
                 self.lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
                                                           "reason": f"{type(exc).__name__}: {exc}"})
         finally:

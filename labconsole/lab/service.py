@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from labconsole.errors import GateError, LabError
 from labconsole.events import kinds as K
-from labconsole.events.log import Event, EventLog, get_blob
+from labconsole.events.log import Event, EventLog, LogWriteError, get_blob
 from labconsole.events.replay import Replay
 from labconsole.lab import gate
 from labconsole.lab import state as S
@@ -51,6 +51,7 @@ class Lab:
         self._subscribers: list[Subscriber] = []
         self.orchestrator: Any = None  # set by start(); None for a decisions-only Lab
         self.control: Any = None  # the control channel, while agents run here
+        self.fatal: str | None = None  # set when the log can no longer be written
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -101,7 +102,11 @@ class Lab:
 
     def append(self, kind: str, actor: str, data: dict[str, Any], *, durable: bool | None = None) -> Event:
         with self._lock:
-            event = self.log.append(kind, actor, data, durable=durable)
+            try:
+                event = self.log.append(kind, actor, data, durable=durable)
+            except LogWriteError as exc:
+                self.fatal = str(exc)  # the loops stop on this; the headless runner reports it
+                raise
             apply(self._state, event)
             for subscriber in list(self._subscribers):
                 try:
@@ -171,7 +176,8 @@ class Lab:
         if self.orchestrator is not None and stop_agents:
             self.orchestrator.stop()
             self.orchestrator = None
-            self.append(K.SESSION_STOPPED, "console", {"reason": reason})
+            if self.fatal is None:
+                self.append(K.SESSION_STOPPED, "console", {"reason": reason})
 
     def close(self) -> None:
         if self.orchestrator is not None:
