@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -31,6 +32,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--skills-root", type=Path, default=None)
     p.add_argument("--evals-root", type=Path, default=Path("evals"))
     p.add_argument("--no-trackio", action="store_true", help="do not record Trackio runs")
+    p.add_argument("--agent-option", action="append", default=[], metavar="KEY=JSON",
+                   help="backend option passed to every agent (repeatable), e.g. max_turns=30")
     p.add_argument("--agent-cmd", default=None, help=argparse.SUPPRESS)  # tests: a runner with extra backends
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per attempt")
@@ -48,6 +51,19 @@ def _print(res: EvalResults, args: argparse.Namespace) -> None:
         print(table(res))
 
 
+def _options(pairs: list[str]) -> dict[str, object]:
+    out: dict[str, object] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key:
+            raise ConfigError(f"--agent-option {pair!r}: write KEY=VALUE (VALUE as JSON, else a string)")
+        try:
+            out[key] = json.loads(raw)
+        except json.JSONDecodeError:
+            out[key] = raw
+    return out
+
+
 def _eval(args: argparse.Namespace) -> int:
     if args.skill == "show":
         if not args.out:
@@ -63,7 +79,8 @@ def _eval(args: argparse.Namespace) -> int:
     gpu = gpu_available(args.gpu)
     cfg = EvalConfig(skill=skill, cases=cases, models=models, out_dir=out, repeats=args.repeats,
                      concurrency=args.concurrency, resume=args.resume, gpu=gpu, trackio=not args.no_trackio)
-    executor = AgentProcessExecutor(agent_cmd=args.agent_cmd.split() if args.agent_cmd else None)
+    executor = AgentProcessExecutor(agent_cmd=args.agent_cmd.split() if args.agent_cmd else None,
+                                    options=_options(args.agent_option))
 
     def progress(rec) -> None:
         bad = [c.name for c in rec.checks if c.status in ("fail", "error")]

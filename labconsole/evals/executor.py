@@ -92,7 +92,7 @@ def task_message(req: AttemptRequest, task_id: str) -> dict:
         "protected": list(req.case.protected),
         "edit": {},
         "instructions": req.case.prompt,
-        "max_tokens": req.case.max_tokens,
+        "token_limit": req.case.max_tokens,
     }
     payload.update(req.case.payload)
     if req.with_skill:

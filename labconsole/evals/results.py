@@ -20,6 +20,7 @@ EVAL_STARTED = "eval.started"              # skill, models, cases, repeats, conc
 ATTEMPT_STARTED = "eval.attempt.started"   # attempt_id, case, model, with_skill, repeat
 ATTEMPT_FINISHED = "eval.attempt"          # AttemptRecord fields
 ATTEMPT_INTERRUPTED = "eval.attempt.interrupted"  # attempt_id (started in an earlier, killed run)
+ATTEMPT_TRACKED = "eval.attempt.tracked"   # attempt_id, project (its Trackio run is written)
 EVAL_FINISHED = "eval.finished"            # attempts, ran, skipped, summary
 ACTOR = "console"
 
@@ -36,6 +37,7 @@ class EvalResults:
     summaries: list[ModelSummary] = field(default_factory=list)
     case_rows: list[CaseRow] = field(default_factory=list)
     in_progress: list[str] = field(default_factory=list)  # attempt ids started but not finished
+    tracked: set[str] = field(default_factory=set)  # attempt ids whose Trackio run is written
     finished: bool = False
 
 
@@ -61,6 +63,8 @@ def load_results(out_dir: Path | str) -> EvalResults:
             rec = AttemptRecord.from_dict(ev.data)
             by_id[rec.attempt_id] = rec
             started.pop(rec.attempt_id, None)
+        elif ev.kind == ATTEMPT_TRACKED:
+            res.tracked.add(ev.data["attempt_id"])
         elif ev.kind == EVAL_FINISHED:
             res.finished = True
     res.records = list(by_id.values())
@@ -77,6 +81,7 @@ class ResultStore:
         self.out_dir = Path(out_dir)
         self.out_dir.mkdir(parents=True, exist_ok=True)
         prior = load_results(self.out_dir)
+        self.prior = prior
         self.done: set[str] = {r.attempt_id for r in prior.records}
         self.unfinished: list[str] = prior.in_progress
         self.log = EventLog.open(self.out_dir)  # holds the session lock: one runner per folder

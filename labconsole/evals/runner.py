@@ -16,7 +16,7 @@ from labconsole.evals.cases import EvalCase
 from labconsole.evals.checks import CheckResult, attempt_status, run_checks
 from labconsole.evals.executor import AgentOutcome, AttemptExecutor, AttemptRequest, ModelSpec
 from labconsole.evals.results import (
-    ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED, EVAL_FINISHED, EVAL_STARTED, EvalResults,
+    ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED, ATTEMPT_TRACKED, EVAL_FINISHED, EVAL_STARTED, EvalResults,
     ResultStore, load_results,
 )
 from labconsole.evals.summary import AttemptRecord, CheckRecord, summarize, summary_dict
@@ -76,6 +76,7 @@ class EvalRunner:
                  on_attempt: Callable[[AttemptRecord], None] | None = None) -> None:
         if cfg.concurrency < 1:
             raise LabError("--concurrency must be at least 1")
+        cfg.out_dir = Path(cfg.out_dir).resolve()  # agents get absolute worktree paths
         self.cfg = cfg
         self.executor = executor
         self.on_attempt = on_attempt
@@ -93,6 +94,10 @@ class EvalRunner:
         try:
             for attempt_id in store.unfinished:
                 store.append(ATTEMPT_INTERRUPTED, {"attempt_id": attempt_id, "reason": "runner stopped mid-attempt"})
+            if cfg.trackio:  # a kill between an attempt's event and its Trackio run: write the run now
+                for rec in store.prior.records:
+                    if rec.attempt_id not in store.prior.tracked:
+                        self._track(store, rec)
             todo = [p for p in plans if p.attempt_id not in store.done]
             store.append(EVAL_STARTED, {
                 "skill": cfg.skill.name, "models": [m.label for m in cfg.models],
@@ -108,6 +113,14 @@ class EvalRunner:
         finally:
             store.close()
         return RunReport(len(plans), len(todo), len(plans) - len(todo), load_results(cfg.out_dir), self.warnings)
+
+    def _track(self, store: ResultStore, rec: AttemptRecord) -> None:
+        project = f"labconsole-eval-{self.cfg.skill.name}"
+        err = log_attempt(project, rec)
+        if err:
+            self._warn(err)
+        else:
+            store.append(ATTEMPT_TRACKED, {"attempt_id": rec.attempt_id, "project": project})
 
     def _warn(self, text: str) -> None:
         with self._warn_lock:
@@ -152,9 +165,7 @@ class EvalRunner:
         if not cfg.keep_workdirs:
             shutil.rmtree(workdir, ignore_errors=True)
         if cfg.trackio:
-            err = log_attempt(f"labconsole-eval-{cfg.skill.name}", rec)
-            if err:
-                self._warn(err)
+            self._track(store, rec)
         if self.on_attempt:
             self.on_attempt(rec)
         return rec

@@ -1,0 +1,174 @@
+"""The eval runner with an in-process executor: matrix, concurrency limit, resume, GPU not-run, outputs."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from evals.conftest import write_suite
+from evals.fake_agent import MARKER
+from labconsole.cli import main
+from labconsole.errors import LabError
+from labconsole.evals import AgentOutcome, EvalConfig, EvalRunner, ModelSpec, load_cases, load_results
+from labconsole.evals.report import table, to_csv, to_json
+from labconsole.evals.results import ATTEMPT_FINISHED, ATTEMPT_STARTED, EVAL_FINISHED, EVAL_STARTED
+from labconsole.events.audit import verify_session
+from labconsole.events.log import read_events
+from labconsole.skills import load_skill
+
+
+class CountingExecutor:
+    """Writes the answer (42 only when the skill is on), counting attempts in flight."""
+
+    def __init__(self, delay: float = 0.0, expect_parallel: int = 0) -> None:
+        self.delay = delay
+        self.lock = threading.Lock()
+        self.inflight = self.max_inflight = self.calls = 0
+        # With expect_parallel=K the first attempts wait (up to 5 s) until K run at once, so a pool
+        # that honours the limit reaches it deterministically even on a loaded machine.
+        self.expect_parallel = expect_parallel
+        self.reached = threading.Event()
+
+    def run(self, req):
+        with self.lock:
+            self.inflight += 1
+            self.calls += 1
+            self.max_inflight = max(self.max_inflight, self.inflight)
+            if self.inflight >= self.expect_parallel:
+                self.reached.set()
+        try:
+            if self.expect_parallel:
+                self.reached.wait(5)
+            time.sleep(self.delay)
+            (req.workdir / "answer.txt").write_text("42\n" if req.with_skill else "41\n")
+            req.transcript.parent.mkdir(parents=True, exist_ok=True)
+            req.transcript.write_text(json.dumps({"skill_seen": req.with_skill}) + "\n")
+            return AgentOutcome(ok=True, input_tokens=100, output_tokens=10, cost_usd=0.01, wall_s=self.delay,
+                                tool_calls=2, repair_attempts=1 if req.with_skill else 0)
+        finally:
+            with self.lock:
+                self.inflight -= 1
+
+
+def config(root: Path, out: Path, **kw) -> EvalConfig:
+    skills, evals = root / "skills", root / "evals"
+    return EvalConfig(skill=load_skill(skills / "answer-skill"), cases=load_cases(evals, "answer-skill"),
+                      models=[ModelSpec.parse("fake:a"), ModelSpec.parse("fake:b@http://127.0.0.1:1/v1")],
+                      out_dir=out, trackio=False, **kw)
+
+
+def test_matrix_concurrency_and_lift(tmp_path):
+    write_suite(tmp_path)
+    ex = CountingExecutor(delay=0.01, expect_parallel=3)
+    cfg = config(tmp_path, tmp_path / "out", repeats=3, concurrency=3)
+    report = EvalRunner(cfg, ex).run()
+    assert report.planned == report.ran == 2 * 2 * 2 * 3 == ex.calls
+    assert ex.max_inflight == 3, "the pool must use, and never exceed, the concurrency limit"
+    res = report.results
+    assert len(res.records) == 24 and res.finished
+    for s in res.summaries:
+        assert s.with_skill.pass_rate == 1.0 and s.without_skill.pass_rate == 0.0 and s.lift == 1.0
+        assert s.with_skill.ci_low > 0.6 and s.without_skill.ci_high < 0.4  # Wilson, n=6
+        assert s.with_skill.cost_per_pass == pytest.approx(0.01) and s.without_skill.cost_per_pass is None
+        assert s.with_skill.repair_attempts == 6
+    failed = next(r for r in res.records if not r.with_skill)
+    assert {c.name: c.status for c in failed.checks} == {
+        "protected-files": "pass", "scope": "pass", "answer": "fail", "number": "fail"}
+    ok = next(r for r in res.records if r.with_skill)
+    assert (cfg.out_dir / ok.transcript).is_file() and len(ok.transcript_sha256) == 64
+    # Session events: one started + one result per attempt, a valid hash chain.
+    kinds = [e.kind for e in read_events(cfg.out_dir)]
+    assert kinds[0] == EVAL_STARTED and kinds[-1] == EVAL_FINISHED
+    assert kinds.count(ATTEMPT_STARTED) == kinds.count(ATTEMPT_FINISHED) == 24
+    assert verify_session(cfg.out_dir).ok
+    # Renderings.
+    assert "+100%" in table(res)
+    assert to_csv(res).count("\n") == 25
+    assert len(json.loads(to_json(res))["attempts"]) == 24
+
+
+def test_concurrency_one_is_serial(tmp_path):
+    write_suite(tmp_path)
+    ex = CountingExecutor(delay=0.02)
+    EvalRunner(config(tmp_path, tmp_path / "out", concurrency=1), ex).run()
+    assert ex.max_inflight == 1 and ex.calls == 8
+
+
+def test_resume_skips_completed_and_refuses_to_mix(tmp_path):
+    write_suite(tmp_path)
+    out = tmp_path / "out"
+    EvalRunner(config(tmp_path, out, concurrency=2), CountingExecutor(0)).run()
+    with pytest.raises(LabError, match="--resume"):
+        EvalRunner(config(tmp_path, out), CountingExecutor(0)).run()
+    again = CountingExecutor(0)
+    report = EvalRunner(config(tmp_path, out, resume=True), again).run()
+    assert again.calls == 0 and report.skipped == 8 and report.ran == 0
+    # More repeats later: only the new attempts run.
+    more = CountingExecutor(0)
+    report = EvalRunner(config(tmp_path, out, resume=True, repeats=2), more).run()
+    assert more.calls == 8 and len(report.results.records) == 16
+
+
+def test_gpu_checks_are_not_run_without_a_gpu(tmp_path):
+    write_suite(tmp_path, gpu_case=True)
+    res = EvalRunner(config(tmp_path, tmp_path / "out", gpu=False), CountingExecutor(0)).run().results
+    b_with = [r for r in res.records if r.case == "answer-b" and r.with_skill]
+    assert b_with and all(r.status == "incomplete" for r in b_with)
+    assert all(c.status == "not-run" for r in b_with for c in r.checks if c.name == "gpu-bench")
+    s = res.summaries[0]
+    assert s.with_skill.passes == 1 and s.with_skill.incomplete == 1 and s.with_skill.pass_rate == 1.0
+    res = EvalRunner(config(tmp_path, tmp_path / "out2", gpu=True), CountingExecutor(0)).run().results
+    assert all(r.status == "pass" for r in res.records if r.with_skill)
+
+
+def test_protected_edit_fails_and_is_restored(tmp_path):
+    write_suite(tmp_path)
+
+    class Cheater(CountingExecutor):
+        def run(self, req):
+            (req.workdir / "keep.txt").write_text("changed\n")
+            return super().run(req)
+
+    res = EvalRunner(config(tmp_path, tmp_path / "out"), Cheater(0)).run().results
+    r = next(r for r in res.records if r.with_skill)
+    assert r.status == "fail" and r.protected_touched == ["keep.txt"]
+    assert (tmp_path / "out" / "work" / r.attempt_id / "keep.txt").read_text() == "do not touch\n"
+
+
+def test_executor_crash_is_an_attempt_failure(tmp_path):
+    write_suite(tmp_path)
+
+    class Broken:
+        def run(self, req):
+            raise RuntimeError("backend exploded")
+
+    res = EvalRunner(config(tmp_path, tmp_path / "out"), Broken()).run().results
+    assert all(r.status == "fail" and "exploded" in r.agent_error for r in res.records)
+
+
+def test_cli_show_csv_json(tmp_path, capsys):
+    write_suite(tmp_path)
+    out = tmp_path / "out"
+    EvalRunner(config(tmp_path, out), CountingExecutor(0)).run()
+    assert main(["eval", "show", "--out", str(out), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["skill"] == "answer-skill" and data["summary"][0]["lift"] == 1.0
+    assert main(["eval", "show", "--out", str(out), "--csv"]) == 0
+    assert capsys.readouterr().out.startswith("attempt_id,case,model")
+    assert main(["eval", "show", "--out", str(out)]) == 0
+    assert "lift" in capsys.readouterr().out
+    assert load_results(tmp_path / "nothing").records == []
+
+
+def test_model_spec_parsing():
+    spec = ModelSpec.parse("openai:gpt-4.1@http://127.0.0.1:9/v1")
+    assert (spec.backend, spec.model, spec.base_url, spec.label) == ("openai", "gpt-4.1", "http://127.0.0.1:9/v1",
+                                                                     "openai:gpt-4.1")
+    assert ModelSpec.parse("codex:gpt-5.5").base_url is None
+    with pytest.raises(LabError):
+        ModelSpec.parse("no-colon")
+    assert MARKER  # the fake agent's marker is what the suite's skill carries
