@@ -1,0 +1,55 @@
+"""End to end: ``labconsole eval`` -> the real ``openai`` backend process -> the scripted model server.
+
+The scripted model writes a valid proposal only when the request carries the lab-protocol skill
+(and an invalid two-change proposal otherwise), so the measured lift must be positive.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from helpers.model_server import ModelServer, Reply
+from labconsole.cli import main
+from labconsole.evals import load_results
+
+ROOT = Path(__file__).resolve().parents[2]
+GOOD = {"type": "proposal", "title": "Weight decay 0.1", "params": {"weight_decay": 0.1},
+        "rationale": "untested axis after h-2 and h-3", "source": "history h-2, h-3"}
+BAD = {"type": "proposal", "title": "Tune lr and decay", "params": {"lr": 0.01, "weight_decay": 0.1},
+       "rationale": "both look off", "source": "intuition"}
+SKILL = "# Skill: lab-protocol"  # skill_text() heads the payload's skill block with this
+
+
+def script(server: ModelServer) -> None:
+    for ctx, proposal in ((SKILL, GOOD), (None, BAD)):
+        server.add(Reply(context=ctx, tool_calls=[("write_file", {"path": "proposal.jsonl",
+                                                                   "content": json.dumps(proposal) + "\n"})]),
+                   Reply(context=ctx, tool_calls=[("commit", {"message": "t-41: proposal"})]),
+                   Reply(context=ctx, text="Proposal written."))
+
+
+def test_openai_backend_against_scripted_server_shows_lift(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
+    with ModelServer() as server:
+        script(server)
+        rc = main(["eval", "lab-protocol", "--cases", "emit-proposal", "--models",
+                   f"openai:scripted-model@{server.url}/v1", "--out", str(tmp_path / "out"),
+                   "--skills-root", str(ROOT / "skills"), "--evals-root", str(ROOT / "evals"),
+                   "--concurrency", "2", "--no-trackio", "--agent-option", "bwrap=false",
+                   "--agent-option", "stream=true", "--json"])
+        assert rc == 0
+        requests = list(server.requests)
+    data = json.loads(capsys.readouterr().out)
+    res = load_results(tmp_path / "out")
+    by_arm = {r.with_skill: r for r in res.records}
+    assert by_arm[True].status == "pass", by_arm[True].checks
+    assert by_arm[False].status == "fail"
+    assert {c.name: c.status for c in by_arm[False].checks}["valid-proposal"] == "fail"
+    assert data["summary"][0]["lift"] == 1.0
+    for r in res.records:
+        assert r.agent_ok, r.agent_error
+        assert r.input_tokens == 300 and r.output_tokens == 60 and r.tool_calls == 2
+    # The skill reached the model only in the with-skill arm.
+    with_skill = [q for q in requests if SKILL in json.dumps(q.body)]
+    assert len(with_skill) == 3 and len(requests) == 6
