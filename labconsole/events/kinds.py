@@ -55,8 +55,9 @@ BASELINE_MOVED = "baseline.moved"        # sha, reason
 PUBLISH_COMPLETED = "publish.completed"  # path, sha, evidence_hash, destination
 
 # budget, gpu, reports
-BUDGET_WARNING = "budget.warning"        # scope (session|role), resource (tokens|usd|gpu_hours), used, limit
-BUDGET_EXHAUSTED = "budget.exhausted"    # scope, resource, used, limit
+BUDGET_WARNING = "budget.warning"        # scope (session|role), role?, resource (tokens|usd|gpu_hours), used, limit
+BUDGET_EXHAUSTED = "budget.exhausted"    # scope, role?, resource, used, limit (agents are paused)
+BUDGET_RESUMED = "budget.resumed"        # who (a person let paused agents go on)
 GPU_SAMPLE = "gpu.sample"                # gpus: [{index, util, mem_used, mem_total, power_w, ...}]
 REPORT_WRITTEN = "report.written"        # path, sha256
 NOTE = "note"                            # text (free-form console note)

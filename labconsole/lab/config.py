@@ -97,9 +97,14 @@ class Budget:
     usd: float = 0.0  # 0 = unlimited
     tokens: float = 0.0
     gpu_hours: float = 0.0
+    roles: dict[str, dict[str, float]] = field(default_factory=dict)  # [budget.roles.<role>]
 
-    def limits(self) -> dict[str, float]:
-        return {k: v for k, v in asdict(self).items() if v}
+    def limits(self) -> dict[str, Any]:
+        """The shape labconsole.agents.budget.check takes: session limits plus ``roles``."""
+        out: dict[str, Any] = {k: v for k in ("usd", "tokens", "gpu_hours") if (v := getattr(self, k))}
+        if self.roles:
+            out["roles"] = {role: dict(limits) for role, limits in self.roles.items()}
+        return out
 
 
 @dataclass(frozen=True)
@@ -295,7 +300,16 @@ def load_config(path: Path) -> LabConfig:
     lab = _Reader(path, _table(path, data, "lab"), "lab")
     lab.unknown({"name", "description"})
     b = _Reader(path, _table(path, data, "budget"), "budget")
-    b.unknown({"usd", "tokens", "gpu_hours"})
+    b.unknown({"usd", "tokens", "gpu_hours", "roles"})
+    role_budgets: dict[str, dict[str, float]] = {}
+    for role, table in (b.get("roles", dict, {}) or {}).items():
+        if role not in ROLES:
+            raise ConfigError(f"{path.name}: [budget.roles] {role} is not a role; allowed: {', '.join(ROLES)}")
+        rb = _Reader(path, table if isinstance(table, dict) else {}, f"budget.roles.{role}")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{path.name}: [budget.roles] {role} must be a table like {{ usd = 5.0 }}")
+        rb.unknown({"usd", "tokens", "gpu_hours"})
+        role_budgets[role] = {k: float(rb.number(k, 0.0, minimum=0)) for k in ("usd", "tokens", "gpu_hours") if k in table}
     res = _Reader(path, _table(path, data, "resources"), "resources")
     res.unknown({"gpus_per_run", "executor", "max_parallel_runs"})
     executor = res.get("executor", str, "local")
@@ -318,6 +332,7 @@ def load_config(path: Path) -> LabConfig:
             usd=float(b.number("usd", 0.0, minimum=0)),
             tokens=float(b.number("tokens", 0, minimum=0)),
             gpu_hours=float(b.number("gpu_hours", 0.0, minimum=0)),
+            roles=role_budgets,
         ),
         resources=Resources(
             gpus_per_run=int(res.get("gpus_per_run", int, 0)),

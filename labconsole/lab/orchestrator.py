@@ -63,7 +63,7 @@ class Orchestrator:
         self.tick_s = tick_s
         self.in_flight: dict[str, InFlight] = {}
         self.measuring: set[str] = set()
-        self.paused_for_budget = False
+        self.paused_roles: set[str] = set()  # roles paused by an exhausted budget
         self._task_ids = itertools.count(1)
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
@@ -132,7 +132,7 @@ class Orchestrator:
         self.supervisor.send(agent_id, {"type": "message", "text": text})
 
     def resume_all(self) -> None:
-        self.paused_for_budget = False
+        self.paused_roles.clear()
         for agent_id in self.supervisor.agent_ids():
             self.supervisor.send(agent_id, {"type": "resume"})
 
@@ -143,6 +143,8 @@ class Orchestrator:
 
     def _idle_agents(self, role: str) -> list[str]:
         st = self.lab.state
+        if role in self.paused_roles:
+            return []
         return [aid for aid, spec in self._specs.items()
                 if spec.role == role and aid not in self.in_flight and aid in st.agents
                 and st.agents[aid].state == "idle" and self.supervisor.running(aid)]
@@ -210,7 +212,7 @@ class Orchestrator:
                 self._resend_later.remove(item)
                 task = item[1]
                 self._send_task(aid, task.kind, task.payload, task.hyp_id)
-        if self.paused_for_budget:
+        if self._specs[aid].role in self.paused_roles:
             self.supervisor.send(aid, {"type": "pause"})
 
     def _on_exited(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
@@ -326,8 +328,6 @@ class Orchestrator:
         return max(0, self.config.search.budget - made)
 
     def _schedule(self) -> None:
-        if self.paused_for_budget:
-            return
         st = self.lab.state
         hyps = sorted(st.hypotheses.values(), key=lambda h: h.hyp_id)
         # researcher: keep a small queue ahead of the workers
@@ -460,6 +460,9 @@ class Orchestrator:
                                                           "reason": f"{type(exc).__name__}: {exc}"})
         finally:
             self.measuring.discard(hyp_id)
+            if not self.lab.fatal and not self._stop.is_set():
+                with self.lab.locked():
+                    self._check_budget()  # runs spend GPU-hours
 
     def _evidence_of(self, h: HypothesisState) -> dict[str, Any]:
         import json
@@ -506,19 +509,20 @@ class Orchestrator:
     # --- budget -----------------------------------------------------------------------------------
 
     def _check_budget(self) -> None:
+        """Log each budget signal once; pause the agents an exhausted budget covers (DESIGN §3)."""
+        from labconsole.agents.budget import check, new_signals, roles_to_pause
+
         budget = self.lab.state.budget
-        for resource, limit in budget.limits.items():
-            used = budget.used.get(resource, 0.0)
-            key = f"session:{resource}"
-            if used >= limit and key not in budget.exhausted:
-                self.lab.append(K.BUDGET_EXHAUSTED, "console", {"scope": "session", "resource": resource,
-                                                                "used": used, "limit": limit})
-                self.paused_for_budget = True
-                for aid in self.supervisor.agent_ids():
+        signals = check(budget.limits_for_check(), budget.used_for_check())
+        fresh = new_signals(signals, set(budget.signalled))
+        for signal in fresh:
+            self.lab.append(signal.event_kind, "console", signal.event_data())
+        roles = roles_to_pause(fresh, {spec.role for spec in self._specs.values()})
+        if roles:
+            self.paused_roles |= roles
+            for aid, spec in self._specs.items():
+                if spec.role in roles:
                     self.supervisor.send(aid, {"type": "pause"})
-            elif used >= BUDGET_WARN_AT * limit and key not in budget.warned:
-                self.lab.append(K.BUDGET_WARNING, "console", {"scope": "session", "resource": resource,
-                                                              "used": used, "limit": limit})
 
     # --- recovery after a crash -------------------------------------------------------------------
 

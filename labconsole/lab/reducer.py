@@ -65,7 +65,9 @@ def _session_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
     s.hyp_offset = int(d.get("hyp_offset", 0))
     s.started_ts = e.ts
     s.objective = dict(d.get("objective", {}))
-    s.budget.limits = {k: float(v) for k, v in d.get("budget", {}).items() if v}
+    budget = d.get("budget", {})
+    s.budget.limits = {k: float(v) for k, v in budget.items() if k != "roles" and v}
+    s.budget.role_limits = {r: {k: float(v) for k, v in lim.items() if v} for r, lim in budget.get("roles", {}).items()}
     s.stopped = False
 
 
@@ -164,8 +166,14 @@ def _agent_usage(s: LabState, e: Any, d: dict[str, Any]) -> None:
     u.cached_tokens += int(d.get("cached_tokens", 0))
     u.cost_usd += float(d.get("cost_usd", 0.0))
     u.repair_attempts += int(d.get("repair_attempts", 0))
-    s.budget.used["tokens"] += int(d.get("input_tokens", 0)) + int(d.get("output_tokens", 0))
-    s.budget.used["usd"] += float(d.get("cost_usd", 0.0))
+    tokens = int(d.get("input_tokens", 0)) + int(d.get("output_tokens", 0))
+    cost = float(d.get("cost_usd", 0.0))
+    s.budget.used["tokens"] += tokens
+    s.budget.used["usd"] += cost
+    role = d.get("role") or s.agents[d["agent_id"]].role
+    per_role = s.budget.role_used.setdefault(role, {"tokens": 0.0, "usd": 0.0, "gpu_hours": 0.0})
+    per_role["tokens"] += tokens
+    per_role["usd"] += cost
 
 
 @_on(K.AGENT_ERROR)
@@ -365,12 +373,18 @@ def _published(s: LabState, e: Any, d: dict[str, Any]) -> None:
 
 @_on(K.BUDGET_WARNING)
 def _budget_warning(s: LabState, e: Any, d: dict[str, Any]) -> None:
-    s.budget.warned.add(f"{d.get('scope', 'session')}:{d.get('resource')}")
+    s.budget.signalled.add((d.get("scope", "session"), d.get("role"), d.get("resource", ""), "warning"))
 
 
 @_on(K.BUDGET_EXHAUSTED)
 def _budget_exhausted(s: LabState, e: Any, d: dict[str, Any]) -> None:
-    s.budget.exhausted.add(f"{d.get('scope', 'session')}:{d.get('resource')}")
+    s.budget.signalled.add((d.get("scope", "session"), d.get("role"), d.get("resource", ""), "exhausted"))
+    s.budget.paused = True
+
+
+@_on(K.BUDGET_RESUMED)
+def _budget_resumed(s: LabState, e: Any, d: dict[str, Any]) -> None:
+    s.budget.paused = False
 
 
 @_on(K.GPU_SAMPLE)

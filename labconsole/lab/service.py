@@ -283,7 +283,7 @@ class Lab:
         """The person saw the budget stop and lets the agents go on."""
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
-        self.append(K.NOTE, f"human:{who or default_who()}", {"text": "agents resumed past the budget"})
+        self.append(K.BUDGET_RESUMED, f"human:{who or default_who()}", {"who": who or default_who()})
         self.orchestrator.resume_all()
 
     def _cleanup_worktree(self, hyp_id: str) -> None:

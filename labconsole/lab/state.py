@@ -143,10 +143,32 @@ class HypothesisState:
 
 @dataclass
 class BudgetState:
-    limits: dict[str, float] = field(default_factory=dict)  # tokens / usd / gpu_hours
+    limits: dict[str, float] = field(default_factory=dict)  # session: tokens / usd / gpu_hours
+    role_limits: dict[str, dict[str, float]] = field(default_factory=dict)
     used: dict[str, float] = field(default_factory=lambda: {"tokens": 0.0, "usd": 0.0, "gpu_hours": 0.0})
-    warned: set[str] = field(default_factory=set)
-    exhausted: set[str] = field(default_factory=set)
+    role_used: dict[str, dict[str, float]] = field(default_factory=dict)
+    # Signals already logged, as (scope, role, resource, level) — labconsole.agents.budget's keys.
+    signalled: set[tuple[str, str | None, str, str]] = field(default_factory=set)
+    paused: bool = False  # agents paused for budget until a person resumes them
+
+    def _labels(self, level: str) -> set[str]:
+        # "session:usd" or "role worker:tokens": short names for the views
+        return {f"{f'role {role}' if role else scope}:{resource}"
+                for scope, role, resource, lvl in self.signalled if lvl == level}
+
+    @property
+    def warned(self) -> set[str]:
+        return self._labels("warning")
+
+    @property
+    def exhausted(self) -> set[str]:
+        return self._labels("exhausted")
+
+    def limits_for_check(self) -> dict[str, Any]:
+        return {**self.limits, "roles": self.role_limits}
+
+    def used_for_check(self) -> dict[str, Any]:
+        return {**self.used, "roles": self.role_used}
 
     def fraction(self, resource: str) -> float | None:
         limit = self.limits.get(resource)

@@ -63,7 +63,7 @@ def test_good_config_parses(tmp_path: Path) -> None:
     ('worker = { backend = "sweep", count = 2 }', 'boss = { backend = "sweep" }', "[agents] boss is not a role; allowed: researcher"),
     ('worker = { backend = "sweep", count = 2 }', 'planner = { backend = "sweep", count = 2 }', "only workers may have count > 1"),
     ("usd = 1.5", "usd = -1", "[budget] usd is -1; must be >= 0"),
-    ("usd = 1.5", "dollars = 3", "[budget] dollars is not a known field; allowed: gpu_hours, tokens, usd"),
+    ("usd = 1.5", "dollars = 3", "[budget] dollars is not a known field; allowed: gpu_hours, roles, tokens, usd"),
     ("[lab]", "[labb]", "[labb] is not a known table"),
 ])
 def test_errors_name_file_field_and_what_is_allowed(tmp_path: Path, old: str, new: str, expected: str) -> None:
@@ -88,3 +88,12 @@ def test_demo_lab_config_is_valid() -> None:
 
     cfg = load_config(demo_source() / "lab.toml")
     assert cfg.objective.name == "val_bpb" and cfg.search.params
+
+
+def test_role_budgets(tmp_path: Path) -> None:
+    cfg = load_config(write(tmp_path, GOOD + "\n[budget.roles.worker]\nusd = 0.5\n"))
+    assert cfg.budget.limits() == {"usd": 1.5, "roles": {"worker": {"usd": 0.5}}}
+    with pytest.raises(ConfigError, match=r"\[budget.roles\] boss is not a role"):
+        load_config(write(tmp_path, GOOD + "\n[budget.roles.boss]\nusd = 0.5\n"))
+    with pytest.raises(ConfigError, match=r"\[budget.roles.worker\] dollars is not a known field"):
+        load_config(write(tmp_path, GOOD + "\n[budget.roles.worker]\ndollars = 0.5\n"))

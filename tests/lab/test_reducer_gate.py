@@ -120,3 +120,24 @@ def test_gate_approve_reject_merge() -> None:
         gate.check_merge(merged, "h001", "c1", "m1")
     with pytest.raises(GateError, match="only a candidate under review"):
         gate.check_reject(merged, "h001")
+
+
+def test_budget_usage_per_role_and_signals() -> None:
+    st = reduce(events(
+        (K.SESSION_STARTED, {"budget": {"tokens": 1000, "roles": {"worker": {"usd": 1.0}}}}),
+        (K.AGENT_STARTED, {"agent_id": "worker-1", "role": "worker"}),
+        (K.AGENT_USAGE, {"agent_id": "worker-1", "role": "worker", "input_tokens": 700, "output_tokens": 150, "cost_usd": 0.9}),
+        (K.BUDGET_WARNING, {"scope": "session", "resource": "tokens", "used": 850, "limit": 1000}),
+        (K.BUDGET_WARNING, {"scope": "role", "role": "worker", "resource": "usd", "used": 0.9, "limit": 1.0}),
+        (K.BUDGET_EXHAUSTED, {"scope": "role", "role": "worker", "resource": "usd", "used": 1.0, "limit": 1.0}),
+    ))
+    assert st.budget.limits == {"tokens": 1000.0} and st.budget.role_limits == {"worker": {"usd": 1.0}}
+    assert st.budget.role_used["worker"]["usd"] == 0.9 and st.budget.used["tokens"] == 850
+    assert st.budget.warned == {"session:tokens", "role worker:usd"} and st.budget.exhausted == {"role worker:usd"}
+    assert st.budget.paused
+    from labconsole.agents.budget import check, new_signals
+    fresh = new_signals(check(st.budget.limits_for_check(), st.budget.used_for_check()), set(st.budget.signalled))
+    assert fresh == []  # both already logged: nothing is signalled twice
+    resumed = reduce([*events((K.SESSION_STARTED, {}),), Ev(1, K.BUDGET_EXHAUSTED, {"scope": "session", "resource": "usd"}),
+                      Ev(2, K.BUDGET_RESUMED, {"who": "ana"})])
+    assert not resumed.budget.paused
