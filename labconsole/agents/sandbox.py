@@ -232,9 +232,25 @@ class CommandSandbox:
             return ["/bin/sh", "-c", command]
         root = str(self.workspace.root)
         bind = "--bind" if self.workspace.writable else "--ro-bind"
-        return [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
+        # /tmp is private; what the agent must still see under it (its repo's git dir, extra read
+        # roots) is mounted back read-only before the workspace itself.
+        back = [a for p in self._needed_under_tmp() for a in ("--ro-bind", str(p), str(p))]
+        return [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *back,
                 bind, root, root, "--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session",
                 "--chdir", root, "--", "/bin/sh", "-c", command]
+
+    def _needed_under_tmp(self) -> list[Path]:
+        needed = list(self.workspace.read_roots)
+        try:
+            common = subprocess.run(["git", "-C", str(self.workspace.root), "rev-parse", "--path-format=absolute",
+                                     "--git-common-dir"], capture_output=True, text=True, timeout=10)
+            if common.returncode == 0 and common.stdout.strip():
+                needed.append(Path(common.stdout.strip()).resolve())
+        except (OSError, subprocess.TimeoutExpired):
+            pass
+        tmp = Path("/tmp")
+        root = self.workspace.root
+        return [p for p in needed if tmp in p.parents and p != root and root not in p.parents and p.exists()]
 
     def run(self, command: str, timeout_s: float = 120.0) -> CommandResult:
         """Run ``command``; raises :class:`Refused` when the fallback policy says no."""

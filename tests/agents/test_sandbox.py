@@ -7,8 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from agents.conftest import git  # noqa: F401 (fixtures lab/worktree come from conftest)
 from labconsole.agents.backends.claude_hook import decide
-from labconsole.agents.sandbox import (CommandSandbox, PathPolicy, Refused, Workspace, command_refusal,
+from labconsole.agents.sandbox import (CommandSandbox, PathPolicy, Refused, Workspace, bwrap_path, command_refusal,
                                        is_protected, scrubbed_env)
 
 
@@ -111,3 +112,27 @@ def test_claude_hook_applies_the_same_policy(ws: Workspace) -> None:
     assert decide(ws, "Bash", {"command": "ls"}) is None
     assert decide(ws, "Bash", {"command": "echo > /etc/x"})
     assert "network" in decide(ws, "WebFetch", {"url": "https://example.com"})
+
+
+@pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap (bwrap) is not installed or cannot create namespaces here")
+def test_real_bwrap_confines_writes_and_network(lab: Path, worktree: Path) -> None:
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen()
+    port = listener.getsockname()[1]
+    try:
+        box = CommandSandbox(Workspace(worktree, writable=True))
+        result = box.run(
+            f"echo ok > here.txt && cat here.txt; echo x > {lab}/escape.txt; echo y > /usr/escape.txt; git log --oneline | wc -l; "
+            f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 1)\" 2>&1 | tail -1")
+    finally:
+        listener.close()
+    assert result.sandboxed and (worktree / "here.txt").read_text() == "ok\n"
+    assert not (lab / "escape.txt").exists() and not Path("/usr/escape.txt").exists()
+    lines = result.output.splitlines()
+    assert "Read-only file system" in result.output and "1" in lines  # the repo is readable (git log works)
+    assert "ConnectionRefusedError" in lines[-1]  # the host's listener is unreachable: no network
+    ro = CommandSandbox(Workspace(worktree, writable=False)).run("touch new.txt")
+    assert ro.exit_code != 0 and not (worktree / "new.txt").exists()

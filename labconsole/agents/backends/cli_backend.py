@@ -13,7 +13,9 @@ its events, and then produce the role's result console-side:
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -53,6 +55,7 @@ class CliBackend:
         self.redactor = Redactor(extra_secrets=secret_env_values(self.extra_env))
         self.timeout_s = float(ctx.options.get("timeout_s") or DEFAULT_TIMEOUT_S)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"labconsole-{self.backend}-"))
+        atexit.register(shutil.rmtree, self.scratch, True)
 
     # -- subclass hooks ----------------------------------------------------------------------
 
@@ -69,7 +72,12 @@ class CliBackend:
         raise NotImplementedError
 
     def prompt(self, task: Task) -> str:
-        return task_prompt(self.ctx.role, task, json_block=True)
+        text = task_prompt(self.ctx.role, task, json_block=True)
+        # The person's messages reach a CLI agent with its next task (a CLI run cannot be fed mid-way).
+        notes = [self.ctx.inbox.pop(0) for _ in list(self.ctx.inbox)]
+        if notes:
+            text += "\n\nMessages from the person at the console:\n" + "\n".join(f"- {n}" for n in notes)
+        return text
 
     # -- the task ----------------------------------------------------------------------------
 

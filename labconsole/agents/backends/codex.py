@@ -12,7 +12,11 @@ Options: ``cli_path``, ``base_url``, ``api_key_env``, ``codex_home``, ``home``, 
 
 from __future__ import annotations
 
+import atexit
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 from labconsole.agents.backends.base import AgentContext, Task
@@ -34,10 +38,21 @@ class CodexBackend(CliBackend):
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
         given = ctx.options.get("codex_home")
-        self.codex_home = Path(str(given)).expanduser() if given else self.scratch / "codex-home"
+        self.codex_home = Path(str(given)).expanduser() if given else self._private_home()
         if not given:
-            self.codex_home.mkdir(parents=True, exist_ok=True)
             (self.codex_home / "config.toml").write_text(self.config_toml())
+
+    def _private_home(self) -> Path:
+        """A fresh CODEX_HOME for this agent process, *not* under /tmp: codex refuses to put the
+        helper it runs its bubblewrap sandbox with under a temporary dir, and every command then fails."""
+        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+        path = cache / "labconsole" / "codex" / f"{self.ctx.agent_id}-{os.getpid()}"
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            path = Path(tempfile.mkdtemp(prefix="labconsole-codex-home-"))
+        atexit.register(shutil.rmtree, path, True)
+        return path
 
     def config_toml(self) -> str:
         o = self.ctx.options

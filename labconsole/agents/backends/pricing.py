@@ -16,8 +16,8 @@ from typing import Any
 class Price:
     input: float
     output: float
-    cache_read: float | None = None    # default: 10% of input (Anthropic), 50% shown per model below
-    cache_write: float | None = None   # default: 125% of input (5-minute cache write)
+    cache_read: float | None = None    # None: 10% of input (Anthropic's cache-read rate)
+    cache_write: float | None = None   # None: 125% of input (Anthropic's 5-minute cache write)
 
     def cost(self, usage: "TurnUsage") -> float:
         cache_read = self.input * 0.1 if self.cache_read is None else self.cache_read
