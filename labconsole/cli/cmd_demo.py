@@ -36,9 +36,10 @@ def run(args: argparse.Namespace) -> int:
     lab = Lab.start_session(lab_dir)
     print(f"Session:  {lab.session_id}  (log: {lab.session_dir / 'events.jsonl'})")
     if is_tty() and not args.headless:
+        from labconsole.cli.headless import after_console
         from labconsole.tui import run_app
 
-        return run_app(lab)
+        return after_console(lab, run_app(lab))
     try:
         state = run_headless(lab, timeout_s=args.timeout)
     finally:

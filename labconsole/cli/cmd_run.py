@@ -27,9 +27,10 @@ def run(args: argparse.Namespace) -> int:
         lab = Lab.start_session(root)
     print(f"Session {lab.session_id} on {root}")
     if is_tty() and not args.headless:
+        from labconsole.cli.headless import after_console
         from labconsole.tui import run_app
 
-        return run_app(lab)
+        return after_console(lab, run_app(lab))
     try:
         run_headless(lab, timeout_s=args.timeout)
     finally:

@@ -64,3 +64,16 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
         for line in leaderboard_lines(state):
             print("  " + line)
     return state
+
+
+def after_console(lab: Lab, rc: int) -> int:
+    """The person left the TUI. If they chose to keep the agents running, go on headless until idle."""
+    try:
+        if lab.orchestrator is not None and not lab.fatal:
+            print("The console is closed; the agents go on (Ctrl-C stops them).", flush=True)
+            run_headless(lab)
+    except KeyboardInterrupt:
+        print("stopping the agents", flush=True)
+    finally:
+        lab.close()
+    return rc
