@@ -15,7 +15,7 @@ from .conftest import FakeLab
 from .helpers import Recorder, plain, settle
 
 pytestmark = pytest.mark.anyio
-LIVE = 0.3  # a few 10 Hz ticks
+LIVE = 0.15  # a tick or two of the 10 Hz refresh
 
 
 def live_app(lab: FakeLab, **kwargs: object) -> LabConsoleApp:

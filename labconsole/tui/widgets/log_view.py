@@ -133,7 +133,8 @@ class LogView(ScrollView, can_focus=True):
         at_bottom = self.scroll_offset.y >= self.max_scroll_y - 1
         self.virtual_size = Size(self.size.width, self.line_count)
         if self.follow and at_bottom:
-            self.scroll_end(animate=False, immediate=True)
+            # The new virtual size takes effect at the next layout: scroll after it.
+            self.call_after_refresh(self.scroll_end, animate=False)
         self.refresh()
 
     # -- rendering (UI thread; only visible lines)

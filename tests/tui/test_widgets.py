@@ -1,0 +1,104 @@
+"""The virtual log view, the keymap overrides, the command palette provider, diff parsing."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from textual.app import App, ComposeResult
+
+from labconsole.tui import diffs, keymap
+from labconsole.tui.app import make_replay_app
+from labconsole.tui.palette import LabCommands
+from labconsole.tui.screens.review import ReviewScreen
+from labconsole.tui.widgets.log_view import LogView, newline_offsets
+
+from .helpers import settle
+
+pytestmark = pytest.mark.anyio
+
+
+class LogApp(App[None]):
+    def __init__(self, path: Path) -> None:
+        super().__init__()
+        self.path = path
+
+    def compose(self) -> ComposeResult:
+        yield LogView()
+
+    def on_mount(self) -> None:
+        self.query_one(LogView).open(self.path)
+
+
+def test_newline_offsets() -> None:
+    assert list(newline_offsets(b"a\nbb\n\nc", 100)) == [102, 105, 106]
+
+
+async def test_log_view_indexes_lazily_and_follows(tmp_path: Path) -> None:
+    path = tmp_path / "agent.log"
+    path.write_bytes(b"".join(b"line %d\n" % i for i in range(200_000)))
+    app = LogApp(path)
+    async with app.run_test(size=(80, 20)) as pilot:
+        await settle(pilot)
+        view = app.query_one(LogView)
+        assert view.line_count == 200_000
+        assert view.scroll_offset.y == view.max_scroll_y  # follows the tail
+        assert len(view._cache) < 100  # only visible lines were read
+        with path.open("ab") as f:
+            f.write(b"appended\npartial")  # an unfinished last line is not shown yet
+        view.poll()
+        await settle(pilot)
+        assert view.line_count == 200_001
+        assert view._line(200_000) == "appended"
+
+
+def test_keymap_overrides_from_user_file_and_lab(tmp_path: Path) -> None:
+    user = tmp_path / "keymap.toml"
+    user.write_text('[keymap]\n"review.approve" = "A"\n"nope.unknown" = "z"\n')
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    (lab / "lab.toml").write_text('[tui.keymap]\n"review.merge" = "M"\n')
+    mapping, problems = keymap.load_keymap(lab, user)
+    assert mapping == {"review.approve": "A", "review.merge": "M"}
+    assert any("nope.unknown" in p for p in problems)
+    shown = dict((d, k) for k, d in keymap.effective_keys(mapping)["review"])
+    assert shown["Approve"] == "A"
+
+
+async def test_keymap_rebinds_in_the_app(example_session: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    user = tmp_path / "keymap.toml"
+    user.write_text('"review.next" = "j"\n')
+    monkeypatch.setenv("LABCONSOLE_KEYMAP", str(user))
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("2")
+        await settle(pilot)
+        assert isinstance(app.screen, ReviewScreen) and app.screen.current == "h003"
+        await pilot.press("j")
+        await settle(pilot)
+        assert app.screen.current == "h004"
+
+
+async def test_palette_commands_come_from_state(example_session: Path) -> None:
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        provider = LabCommands(app.screen)
+        names = [name for name, _, _ in provider._commands()]
+        assert "Review h003: Higher learning rate with gradient clipping" in names
+        assert "Open agent worker-1" in names
+        assert "Replay: jump to start" in names
+        assert not any(n.startswith(("Pause", "Merge")) for n in names)  # replay is read-only
+        hits = [hit async for hit in provider.search("review h004")]
+        assert hits and "h004" in str(hits[0].text)
+
+
+def test_diff_parse_counts_and_protected() -> None:
+    diff = ("diff --git a/prepare.py b/prepare.py\n--- a/prepare.py\n+++ b/prepare.py\n@@ -1 +1 @@\n-a\n+b\n"
+            "diff --git a/train.py b/train.py\n--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,3 @@\n x\n+y\n+z\n")
+    files = diffs.parse(diff, ["prepare.py"])
+    assert [(f.path, f.additions, f.deletions, f.hunks, f.protected) for f in files] == [
+        ("prepare.py", 1, 1, 1, True), ("train.py", 2, 0, 1, False)]
+    text, truncated = diffs.render(files, {"success": "#00ff00", "error": "#ff0000", "accent": "#ffaa00"}, 3)
+    assert truncated and "PROTECTED FILE CHANGED" in text.plain
