@@ -218,3 +218,29 @@ def test_kernelize_swaps_qwen3_norms() -> None:
         assert model.model.layers[0].self_attn.q_norm.forward.__qualname__ == "RMSNorm.forward"
         after = model(input_ids=ids).logits.float()
     assert ((after - before).norm() / before.norm()).item() < 2e-2
+
+
+def test_hot_path_errors_stay_typed(kernel: ModuleType) -> None:
+    # The CUDA wrapper calls the op first and re-checks only on failure: same typed error.
+    x, w = inputs(4, 4096, torch.bfloat16)
+    with pytest.raises(kernel.RMSNormInputError, match="x is on cpu"):
+        kernel.rms_norm(x.cpu(), w.cpu(), 1e-6)
+    with pytest.raises(kernel.RMSNormInputError, match="weight dtype torch.float32 != x dtype torch.bfloat16"):
+        kernel.rms_norm(x, w.float(), 1e-6)
+    with pytest.raises(kernel.RMSNormInputError, match="residual shape"):
+        kernel.fused_add_rms_norm(x, torch.randn(2, 4096, device="cuda", dtype=torch.bfloat16), w, 1e-6)
+
+
+def test_layer_falls_back_for_mixed_dtypes(kernel: ModuleType) -> None:
+    from transformers.models.qwen3.modeling_qwen3 import Qwen3RMSNorm
+
+    ref = Qwen3RMSNorm(4096, eps=1e-6).cuda()  # fp32 weight, bf16 activations
+    layer = kernel.layers.RMSNorm()
+    layer.weight, layer.variance_epsilon = ref.weight, ref.variance_epsilon
+    x = torch.randn(8, 4096, device="cuda", dtype=torch.bfloat16)
+    with pytest.warns(UserWarning, match="falls back to the PyTorch formula"):
+        out = layer(x)
+    assert torch.equal(out, ref(x))
+    xb, wb = inputs(8, 4096, torch.bfloat16)
+    layer.weight = torch.nn.Parameter(wb)
+    assert torch.equal(layer(xb), kernel.rms_norm(xb, wb, 1e-6))

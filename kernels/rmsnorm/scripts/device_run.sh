@@ -31,7 +31,7 @@ for stage in "$@"; do
       echo "bench rc=$?"; tail -40 $OUT/bench.log ;;
     e2e|e2e-small)
       n=36; [ $stage = e2e-small ] && n=4
-      timeout 330 python3 $K/benchmarks/e2e_qwen3.py --kernel-dir $K --layers $n --compile-decode \
+      timeout 330 python3 $K/benchmarks/e2e_qwen3.py --kernel-dir $K --layers $n \
         --budget-s 270 --out $OUT/rmsnorm_e2e.json > $OUT/e2e.log 2>&1
       echo "e2e rc=$?"; tail -20 $OUT/e2e.log ;;
   esac

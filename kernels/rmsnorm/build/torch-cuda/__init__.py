@@ -20,6 +20,14 @@ __all__ = ["BACKEND", "RMSNormInputError", "cuda_path", "fused_add_rms_norm", "l
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Normalize the last dimension of `x` and scale by `weight`; returns a new tensor."""
+    if BACKEND == "cuda" and not torch.compiler.is_compiling():
+        # Hot path: the C++ op checks the same conditions itself, so eager calls pay one
+        # dispatch; only a refused call re-checks in Python for the typed, worded error.
+        try:
+            return ops.rms_norm(x, weight, eps)
+        except RuntimeError:
+            check_inputs(x, weight, "x", _MAX_HIDDEN)
+            raise
     check_inputs(x, weight, "x", _MAX_HIDDEN)
     return ops.rms_norm(x, weight, eps)
 
@@ -28,6 +36,13 @@ def fused_add_rms_norm(
     x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """In place: residual <- x + residual; x <- rms_norm(residual) * weight. Returns (x, residual)."""
+    if BACKEND == "cuda" and not torch.compiler.is_compiling():
+        try:
+            ops.fused_add_rms_norm(x, residual, weight, eps)
+            return x, residual
+        except RuntimeError:
+            check_fused_inputs(x, residual, weight, _MAX_HIDDEN)
+            raise
     check_fused_inputs(x, residual, weight, _MAX_HIDDEN)
     ops.fused_add_rms_norm(x, residual, weight, eps)
     return x, residual
