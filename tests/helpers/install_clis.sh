@@ -21,7 +21,7 @@ if ! command -v npm >/dev/null 2>&1; then
     exit 0
 fi
 # --prefix keeps everything under the cache; no global install, no package.json in the repo.
-if npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error "$CLAUDE_PKG" "$CODEX_PKG" \
+if npm install --prefix "$PREFIX" --no-audit --no-fund --loglevel=error --fetch-retries=1 --fetch-timeout=30000 "$CLAUDE_PKG" "$CODEX_PKG" \
         > "$PREFIX/install.log" 2>&1; then
     rm -f "$ERR"
     echo "install_clis: claude and codex installed under $PREFIX" >&2

@@ -250,9 +250,16 @@ class _Handler(BaseHTTPRequestHandler):
             idx = len(output)
             events.append(("response.output_item.added", {"type": "response.output_item.added", "sequence_number": next(seq),
                                                           "output_index": idx, "item": item}))
+            where = {"item_id": item["id"], "output_index": idx, "content_index": 0}
+            part = {"type": "output_text", "text": "", "annotations": []}
+            events.append(("response.content_part.added", {"type": "response.content_part.added",
+                                                           "sequence_number": next(seq), **where, "part": part}))
             events.append(("response.output_text.delta", {"type": "response.output_text.delta", "sequence_number": next(seq),
-                                                         "item_id": item["id"], "output_index": idx, "content_index": 0,
-                                                         "delta": r.text}))
+                                                         **where, "delta": r.text}))
+            events.append(("response.output_text.done", {"type": "response.output_text.done", "sequence_number": next(seq),
+                                                        **where, "text": r.text}))
+            events.append(("response.content_part.done", {"type": "response.content_part.done", "sequence_number": next(seq),
+                                                         **where, "part": {**part, "text": r.text}}))
             done = {**item, "status": "completed", "content": [{"type": "output_text", "text": r.text, "annotations": []}]}
             events.append(("response.output_item.done", {"type": "response.output_item.done", "sequence_number": next(seq),
                                                         "output_index": idx, "item": done}))
@@ -264,6 +271,12 @@ class _Handler(BaseHTTPRequestHandler):
             events.append(("response.output_item.added", {"type": "response.output_item.added", "sequence_number": next(seq),
                                                           "output_index": idx, "item": item}))
             done = {**item, "status": "completed", "arguments": json.dumps(inp)}
+            events.append(("response.function_call_arguments.delta", {
+                "type": "response.function_call_arguments.delta", "sequence_number": next(seq), "item_id": item["id"],
+                "output_index": idx, "delta": done["arguments"]}))
+            events.append(("response.function_call_arguments.done", {
+                "type": "response.function_call_arguments.done", "sequence_number": next(seq), "item_id": item["id"],
+                "output_index": idx, "arguments": done["arguments"]}))
             events.append(("response.output_item.done", {"type": "response.output_item.done", "sequence_number": next(seq),
                                                         "output_index": idx, "item": done}))
             output.append(done)
