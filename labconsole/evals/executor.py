@@ -23,11 +23,7 @@ from typing import Protocol
 
 from labconsole.errors import ConfigError
 from labconsole.evals.cases import EvalCase
-from labconsole.skills.format import Skill, skill_text
-from labconsole.skills.install import copy_skill
-
-# Where a CLI harness discovers project skills (see labconsole.skills.install).
-_SKILL_DIRS = {"claude-code": ".claude/skills", "codex": ".agents/skills", "opencode": ".opencode/skills"}
+from labconsole.skills.format import Skill
 
 
 @dataclass(frozen=True)
@@ -60,6 +56,7 @@ class AttemptRequest:
     workdir: Path
     transcript: Path  # the executor writes the transcript here
     attempt_id: str
+    lab_root: Path | None = None  # role spec + skills for this arm (see rolelab); None: the workdir
 
 
 @dataclass
@@ -84,7 +81,7 @@ class AttemptExecutor(Protocol):
 
 
 def task_message(req: AttemptRequest, task_id: str) -> dict:
-    """The ``implement`` task for an eval attempt. The skill rides along as text when enabled."""
+    """The ``implement`` task for an eval attempt (the skill reaches the agent through its role spec)."""
     payload: dict = {
         "hypothesis": {"id": req.attempt_id, "title": req.case.title, "params": {}},
         "worktree": str(req.workdir),
@@ -95,9 +92,6 @@ def task_message(req: AttemptRequest, task_id: str) -> dict:
         "token_limit": req.case.max_tokens,
     }
     payload.update(req.case.payload)
-    if req.with_skill:
-        payload["skills"] = skill_text(req.skill)
-        payload["skill_names"] = [req.skill.name]
     return {"type": "task", "task": task_id, "kind": "implement", "payload": payload}
 
 
@@ -136,13 +130,6 @@ class _Tally:
         return self.out
 
 
-def install_for_backend(req: AttemptRequest) -> None:
-    """CLI harnesses read skills from their discovery folder; API backends get the text in the payload."""
-    sub = _SKILL_DIRS.get(req.model.backend)
-    if req.with_skill and sub:
-        copy_skill(req.skill, req.workdir / sub)
-
-
 class AgentProcessExecutor:
     """Runs ``labconsole.agents.runner`` as a subprocess, one task, one attempt."""
 
@@ -156,7 +143,7 @@ class AgentProcessExecutor:
 
     def command(self, req: AttemptRequest) -> list[str]:
         cmd = [*self.agent_cmd, "--role", "worker", "--backend", req.model.backend, "--model", req.model.model,
-               "--agent-id", f"eval-{req.attempt_id}", "--lab-root", str(req.workdir)]
+               "--agent-id", f"eval-{req.attempt_id}", "--lab-root", str(req.lab_root or req.workdir)]
         options = dict(self.options)
         if req.model.base_url:
             options.setdefault("base_url", req.model.base_url)
@@ -177,7 +164,6 @@ class AgentProcessExecutor:
         return env
 
     def run(self, req: AttemptRequest) -> AgentOutcome:
-        install_for_backend(req)
         tally = _Tally()
         t0 = time.monotonic()
         task_id = f"eval-{req.attempt_id}"

@@ -15,6 +15,7 @@ from labconsole.errors import LabError
 from labconsole.evals.cases import EvalCase
 from labconsole.evals.checks import CheckResult, attempt_status, run_checks
 from labconsole.evals.executor import AgentOutcome, AttemptExecutor, AttemptRequest, ModelSpec
+from labconsole.evals.rolelab import make_role_lab
 from labconsole.evals.results import (
     ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED, ATTEMPT_TRACKED, EVAL_FINISHED, EVAL_STARTED, EvalResults,
     ResultStore, load_results,
@@ -134,7 +135,8 @@ class EvalRunner:
         workdir = cfg.out_dir / "work" / aid
         transcript = cfg.out_dir / "transcripts" / f"{aid}.jsonl"
         base = prepare_workdir(plan.case, workdir)
-        req = AttemptRequest(plan.case, plan.model, plan.with_skill, cfg.skill, workdir, transcript, aid)
+        lab_root = make_role_lab(cfg.out_dir / "labs" / aid, cfg.skill, plan.with_skill)
+        req = AttemptRequest(plan.case, plan.model, plan.with_skill, cfg.skill, workdir, transcript, aid, lab_root)
         try:
             outcome = self.executor.run(req)
         except Exception as exc:  # an executor crash is that attempt's failure, not the whole eval's

@@ -44,7 +44,8 @@ def test_agent_processes_measure_a_positive_lift(tmp_path, capsys):
         lines = [json.loads(x) for x in (out / r.transcript).read_text().splitlines()]
         task = next(x["msg"] for x in lines if x["dir"] == "to-agent" and x["msg"]["type"] == "task")
         assert task["kind"] == "implement" and task["payload"]["instructions"].startswith("Write the answer")
-        assert ("skills" in task["payload"]) == r.with_skill
+        spec = (out / "labs" / r.attempt_id / "agents" / "worker.md").read_text()
+        assert ("answer-skill" in spec) == r.with_skill and "lab-protocol" in spec  # only the skill under test toggles
         assert any(x["msg"].get("type") == "done" for x in lines if x["dir"] == "from-agent")
     s = data["summary"][0]["with_skill"]
     assert s["cost_per_pass"] == 0.003 and s["input_tokens"] == 2000
