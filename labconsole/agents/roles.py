@@ -119,6 +119,31 @@ def parse_role_spec(path: Path, expected_role: str | None = None) -> RoleSpec:
     )
 
 
+def skills_prompt(spec: RoleSpec, lab_root: Path | None = None) -> tuple[str, list[str]]:
+    """The text of the role's skills for a prompt, and the names that were not found.
+
+    A lab's own ``skills/`` folder wins over the shipped one. Missing skills are reported,
+    not fatal: an agent without its skill text still works, and the backend logs a warning.
+    """
+    from labconsole.skills import find_skill
+    from labconsole.skills.format import skill_text
+    from labconsole.skills.install import default_skills_root
+
+    roots = [Path(lab_root) / "skills"] if lab_root is not None else []
+    roots.append(default_skills_root())
+    texts, missing = [], []
+    for name in spec.skills:
+        for root in roots:
+            try:
+                texts.append(skill_text(find_skill(name, root), with_references=False))
+                break
+            except (ConfigError, OSError):
+                continue
+        else:
+            missing.append(name)
+    return "\n\n".join(texts), missing
+
+
 def role_spec_path(role: str, lab_root: Path | None = None) -> Path:
     """The lab's own ``agents/<role>.md`` when present, else the built-in one."""
     if role not in ROLES:

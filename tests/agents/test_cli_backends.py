@@ -62,7 +62,8 @@ def test_claude_worker_edits_is_confined_and_commits(claude: dict[str, Any], ser
     assert run.usage_total("cached_tokens") == 40 and run.usage_total("cost_usd") == pytest.approx(0.003012)
     assert run.usage_total("tool_calls") == 6 and run.usage_total("repair_attempts") == 1
     # the role prompt went in as system prompt; Claude Code got only the worker's tools
-    assert "You are a **worker**" in json.dumps(server.requests[0].body["system"])
+    system = json.dumps(server.requests[0].body["system"])
+    assert "You are a **worker**" in system and "# Skill: lab-protocol" in system
 
 
 def test_claude_researcher_json_block_with_one_repair(claude: dict[str, Any], server: ModelServer, lab: Path) -> None:

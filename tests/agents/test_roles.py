@@ -81,3 +81,16 @@ def test_malformed_spec_files(tmp_path: Path, text: str, words: str) -> None:
 def test_unknown_role() -> None:
     with pytest.raises(ConfigError, match="unknown role"):
         load_role("intern")
+
+
+def test_builtin_skills_exist_and_reach_the_prompt(tmp_path: Path) -> None:
+    from labconsole.agents.roles import skills_prompt
+
+    for spec in load_roles().values():
+        text, missing = skills_prompt(spec)
+        assert missing == [] and "# Skill: lab-protocol" in text
+    (tmp_path / "agents").mkdir()
+    (tmp_path / "agents" / "worker.md").write_text(
+        "---\nname: worker\ndescription: d\ntools: [read_file]\nskills: [lab-protocol, no-such-skill]\n---\nWork.\n")
+    text, missing = skills_prompt(load_role("worker", tmp_path), tmp_path)
+    assert missing == ["no-such-skill"] and "lab-protocol" in text

@@ -48,6 +48,7 @@ def test_anthropic_prompt_caching_and_key(lab: Path, anthropic_env: ModelServer)
     assert run.error is None, run.text
     body, headers = anthropic_env.requests[0].body, anthropic_env.requests[0].headers
     assert body["system"][-1]["cache_control"] == {"type": "ephemeral"}
+    assert "You are the **planner**" in body["system"][0]["text"] and "# Skill: lab-protocol" in body["system"][0]["text"]
     assert body["tools"][-1]["cache_control"] == {"type": "ephemeral"}
     assert {t["name"] for t in body["tools"]} == {"read_file", "list_files", "search", "decide"}  # read-only
     assert API_KEY in (headers.get("x-api-key", "") + headers.get("authorization", ""))

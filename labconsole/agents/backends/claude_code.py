@@ -51,7 +51,7 @@ class ClaudeCodeBackend(CliBackend):
                 "--model", self.model, "--permission-mode", str(mode),
                 "--allowedTools", ",".join(self.allowed_tools(ws)),
                 "--disallowedTools", ",".join(ALWAYS_DENIED),
-                "--append-system-prompt", self.spec.prompt,
+                "--append-system-prompt", self.role_prompt(),
                 "--settings", self._hook_settings(ws)]
         max_turns = self.ctx.options.get("max_turns") or self.spec.max_turns
         if max_turns:

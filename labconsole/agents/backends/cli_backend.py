@@ -30,7 +30,7 @@ from labconsole.agents.backends.pricing import PriceTable
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.backends.ready import check_backend_ready, find_cli
 from labconsole.agents.redact import RedactingEmitter, Redactor, secret_env_values
-from labconsole.agents.roles import load_role
+from labconsole.agents.roles import load_role, skills_prompt
 from labconsole.agents.sandbox import Workspace
 from labconsole.errors import ConfigError
 
@@ -54,6 +54,7 @@ class CliBackend:
         self.extra_env = {str(k): str(v) for k, v in dict(ctx.options.get("env") or {}).items()}
         self.redactor = Redactor(extra_secrets=secret_env_values(self.extra_env))
         self.timeout_s = float(ctx.options.get("timeout_s") or DEFAULT_TIMEOUT_S)
+        self.skills, self.missing_skills = skills_prompt(self.spec, ctx.lab_root)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"labconsole-{self.backend}-"))
         atexit.register(shutil.rmtree, self.scratch, True)
 
@@ -98,8 +99,15 @@ class CliBackend:
                                + (f"\n{out.stderr_tail}" if out.stderr_tail else ""))
         return out
 
+    def role_prompt(self) -> str:
+        """The role spec's prompt plus its skills (installing skills into the worktree would
+        put them into the candidate's commit, so they travel in the prompt)."""
+        return f"{self.spec.prompt}\n\n{self.skills}" if self.skills else self.spec.prompt
+
     def _handle(self, task: Task, emit: Emitter) -> None:
         role = self.ctx.role
+        if self.missing_skills:
+            emit.log(f"skills not found, running without them: {', '.join(self.missing_skills)}", level="warning")
         check_task_kind(role, task)
         ws = workspace_for(role, task, self.ctx)
         outcome = Outcome(role, task, emit, ws)

@@ -81,7 +81,7 @@ class CodexBackend(CliBackend):
 
     def prompt(self, task: Task) -> str:
         # codex exec has no system-prompt flag: the role prompt leads the message.
-        return f"{self.spec.prompt}\n---\n\n{super().prompt(task)}"
+        return f"{self.role_prompt()}\n---\n\n{super().prompt(task)}"
 
     def argv(self, prompt: str, ws: Workspace, resume: str | None) -> list[str]:
         sandbox = "workspace-write" if ws.writable else "read-only"

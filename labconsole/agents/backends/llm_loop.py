@@ -19,7 +19,7 @@ from labconsole.agents.backends.pricing import PriceTable, TurnUsage
 from labconsole.agents.backends.tools import ToolBox, ToolResult, ToolSpec
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.redact import RedactingEmitter, Redactor
-from labconsole.agents.roles import RoleSpec, load_role
+from labconsole.agents.roles import RoleSpec, load_role, skills_prompt
 from labconsole.agents.sandbox import CommandSandbox, PathPolicy
 from labconsole.errors import ConfigError
 
@@ -67,12 +67,13 @@ class LoopResult:
     errors: list[str] = field(default_factory=list)
 
 
-def system_prompt(spec: RoleSpec, outcome: Outcome) -> str:
+def system_prompt(spec: RoleSpec, outcome: Outcome, skills: str = "") -> str:
     ws = outcome.workspace
     access = ("You may write files inside it, except protected ones." if ws.writable
               else "You are read-only" + (f", except the file {ws.write_files[0]}." if ws.write_files else "."))
-    return (f"{spec.prompt}\n## Environment\n\nYour workspace is {ws.root}. All paths are relative to it. {access} "
+    text = (f"{spec.prompt}\n## Environment\n\nYour workspace is {ws.root}. All paths are relative to it. {access} "
             "Commands run sandboxed in the workspace without network access.\n")
+    return f"{text}\n{skills}\n" if skills else text
 
 
 def run_loop(session: ChatSession, tools: ToolBox, meter: UsageMeter, ctx: AgentContext,
@@ -123,6 +124,7 @@ class LoopBackend:
             raise ConfigError(f"role {ctx.role}: option prices: {exc}") from None
         self.redactor = Redactor(extra_secrets=[s for s in (self.api_key(),) if s])
         self.max_turns = int(ctx.options.get("max_turns") or self.spec.max_turns or DEFAULT_MAX_TURNS)
+        self.skills, self.missing_skills = skills_prompt(self.spec, ctx.lab_root)
 
     def api_key(self) -> str | None:
         return None
@@ -145,7 +147,9 @@ class LoopBackend:
         meter = UsageMeter(self.model, self.prices, emit)
         sandbox = CommandSandbox(workspace, use_bwrap=self.ctx.options.get("bwrap", True) is not False)
         tools = ToolBox(self.spec.tools, PathPolicy(workspace), sandbox, outcome, emit, on_result=meter.tool_result)
-        session = self.make_session(system_prompt(self.spec, outcome),
+        if self.missing_skills:
+            emit.log(f"skills not found, running without them: {', '.join(self.missing_skills)}", level="warning")
+        session = self.make_session(system_prompt(self.spec, outcome, self.skills),
                                     task_prompt(self.ctx.role, task, json_block=False), tools.specs)
         turns, _ = run_loop(session, tools, meter, self.ctx, emit, self.max_turns)
         missing = outcome.missing()

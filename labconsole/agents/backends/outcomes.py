@@ -24,6 +24,9 @@ TASK_KINDS = {"researcher": "propose", "planner": "plan", "worker": "implement",
               "reviewer": "review", "reporter": "report"}
 
 
+COMMIT_EXCLUDES = ("**/__pycache__/**", "**/*.pyc", ".claude/**", ".agents/**", ".codex/**")
+
+
 class OutcomeError(ValueError):
     """The model's result is malformed; the message goes back to it so it can repair."""
 
@@ -190,8 +193,9 @@ class Outcome:
         about (the console's byte-for-byte check and the reviewer are the judges)."""
         wt = self.workspace.root
         message = (message or "").strip() or f"{self.hypothesis_id}: {(self.task.payload.get('hypothesis') or {}).get('title', '')}"
-        # Bytecode caches from the worker's test runs are never part of a candidate.
-        git(wt, "add", "-A", "--", ".", ":(exclude,glob)**/__pycache__/**", ":(exclude,glob)**/*.pyc")
+        # Bytecode caches from test runs and harness folders (skills installed for claude/codex)
+        # are never part of a candidate.
+        git(wt, "add", "-A", "--", ".", *(f":(exclude,glob){p}" for p in COMMIT_EXCLUDES))
         changed = [f for f in git(wt, "diff", "--cached", "--name-only").splitlines() if f]
         if not changed:
             raise OutcomeError("nothing to commit: the worktree has no changes")
