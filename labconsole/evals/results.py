@@ -96,3 +96,16 @@ class ResultStore:
 
     def close(self) -> None:
         self.log.close()
+
+
+def list_eval_runs(root: Path | str) -> list[Path]:
+    """Result folders under ``root`` (e.g. ``sessions/``): those whose log starts with ``eval.started``."""
+    found = []
+    for d in sorted(Path(root).iterdir()) if Path(root).is_dir() else []:
+        log = d / LOG_NAME
+        if log.is_file():
+            with open(log, "rb") as f:
+                first = f.readline()
+            if b'"kind":"eval.started"' in first.replace(b" ", b""):
+                found.append(d)
+    return found

@@ -13,7 +13,9 @@ from evals.conftest import write_suite
 from evals.fake_agent import MARKER
 from labconsole.cli import main
 from labconsole.errors import LabError
-from labconsole.evals import AgentOutcome, EvalConfig, EvalRunner, ModelSpec, load_cases, load_results
+from labconsole.evals import (
+    AgentOutcome, EvalConfig, EvalRunner, ModelSpec, list_eval_runs, load_cases, load_results,
+)
 from labconsole.evals.report import table, to_csv, to_json
 from labconsole.evals.results import ATTEMPT_FINISHED, ATTEMPT_STARTED, EVAL_FINISHED, EVAL_STARTED
 from labconsole.events.audit import verify_session
@@ -162,6 +164,7 @@ def test_cli_show_csv_json(tmp_path, capsys):
     assert main(["eval", "show", "--out", str(out)]) == 0
     assert "lift" in capsys.readouterr().out
     assert load_results(tmp_path / "nothing").records == []
+    assert list_eval_runs(tmp_path) == [out]
 
 
 def test_model_spec_parsing():
