@@ -155,6 +155,40 @@ def test_compiled_op_checks_direct_calls() -> None:
         assert (out == ref).float().mean() > 0.99 and torch.allclose(out.float(), ref.float(), rtol=1e-2)
 
 
+def test_compiled_op_error_paths_do_not_crash() -> None:
+    """The C++ checks' messages (shapes included) surface as RuntimeError; run in a child
+    process so a crash in an error path fails this test instead of killing the session."""
+    import subprocess
+    import sys
+
+    code = f"""
+import torch
+from kernels import get_local_kernel
+k = get_local_kernel(__import__("pathlib").Path({str(KERNEL_DIR)!r}))
+assert k.BACKEND == "cuda"
+x = torch.randn(4, 4096, device="cuda", dtype=torch.bfloat16)
+w = torch.ones(4096, device="cuda", dtype=torch.bfloat16)
+for call, needle in [
+    (lambda: k.ops.fused_add_rms_norm(x, torch.randn(2, 4096, device="cuda", dtype=torch.bfloat16), w, 1e-6),
+     "residual shape (2, 4096) != x shape (4, 4096)"),
+    (lambda: k.ops.rms_norm(x, w[:2048], 1e-6), "weight shape (2048,) does not match hidden size 4096"),
+    (lambda: k.ops.rms_norm(x[:, :0], w[:0], 1e-6), "non-empty last (hidden) dimension, got shape (4, 0)"),
+]:
+    try:
+        call()
+        raise SystemExit("no error raised")
+    except RuntimeError as e:
+        assert needle in str(e), str(e)
+print("ok")
+"""
+    from kernels import get_local_kernel
+
+    if get_local_kernel(KERNEL_DIR).BACKEND != "cuda":
+        pytest.skip("no compiled variant")
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and "ok" in proc.stdout, proc.stderr[-2000:]
+
+
 def test_torch_compile_fullgraph(kernel: ModuleType) -> None:
     x, w = inputs(256, 4096, torch.bfloat16)
     r = torch.randn_like(x)

@@ -143,10 +143,10 @@ __device__ __forceinline__ void load_weight(Pack<T> (&w)[NV], const T* weight, i
 // One block per row; the row stays in registers between the reduction and the scale, so
 // x is read from DRAM exactly once.
 // NV = 8 gets a 512-thread cap so the 8 row packets plus 8 weight packets fit in registers.
-// NV = 2 (the Qwen3 4096 prefill shape) is capped at 32 registers (2 x 1024 threads per SM)
-// so a full 2048 threads fit per SM: the compiler otherwise takes 46 for bf16.
+// (Tried and reverted, v3: capping NV = 2 at 32 registers for full occupancy made ptxas
+// spill and cost 20% at 4096 rows; loading the weight after the reduction gained nothing.)
 template <typename T, int NV, bool FUSED>
-__global__ void __launch_bounds__(NV >= 8 ? 512 : 1024, NV == 2 ? 2 : 1)
+__global__ void __launch_bounds__(NV >= 8 ? 512 : 1024)
     block_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int npack,
                      float inv_hidden, float eps) {
   constexpr int N = Pack<T>::N;
@@ -154,13 +154,10 @@ __global__ void __launch_bounds__(NV >= 8 ? 512 : 1024, NV == 2 ? 2 : 1)
   Pack<T> v[NV];
   float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, threadIdx.x,
                                     blockDim.x, npack);
+  // The weight load overlaps the reduction's barrier and shuffles.
   Pack<T> w[NV];
-  // NV = 1 (few rows, latency-bound): the weight load overlaps the reduction. NV >= 2 (many
-  // rows, bandwidth-bound): load it after, so the row + weight do not both hold registers
-  // and more blocks fit per SM (the weight is an L2 hit shared by every row).
-  if constexpr (NV == 1) load_weight<T, NV>(w, weight, threadIdx.x, blockDim.x, npack);
+  load_weight<T, NV>(w, weight, threadIdx.x, blockDim.x, npack);
   ss = block_sum(ss);
-  if constexpr (NV > 1) load_weight<T, NV>(w, weight, threadIdx.x, blockDim.x, npack);
   const float inv = rsqrtf(ss * inv_hidden + eps);
   store_row<T, NV>(v, w, y + off, inv, threadIdx.x, blockDim.x, npack);
 }

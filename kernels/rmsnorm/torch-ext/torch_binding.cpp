@@ -15,6 +15,14 @@
 
 namespace {
 
+// "(2, 4096)": built by hand; streaming an IntArrayRef into TORCH_CHECK crashed the process
+// on the device machine (a segfault in the error path, seen 2026-11-25), so no ArrayRef here.
+std::string shape_str(const torch::Tensor& t) {
+  std::string s = "(";
+  for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
+  return s + (t.dim() == 1 ? ",)" : ")");
+}
+
 rmsnorm::DType to_dtype(at::ScalarType t) {
   switch (t) {
     case at::kFloat: return rmsnorm::DType::F32;
@@ -36,9 +44,9 @@ void check_pair(const torch::Tensor& x, const torch::Tensor& weight, const char*
               weight.scalar_type(), " != ", name, " dtype ", x.scalar_type(),
               "; cast the weight with weight.to(x.dtype)");
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) > 0, "rmsnorm: ", name,
-              " needs a non-empty last (hidden) dimension, got shape ", x.sizes());
+              " needs a non-empty last (hidden) dimension, got shape ", shape_str(x));
   TORCH_CHECK(weight.dim() == 1 && weight.size(0) == x.size(-1), "rmsnorm: weight shape ",
-              weight.sizes(), " does not match hidden size ", x.size(-1));
+              shape_str(weight), " does not match hidden size ", x.size(-1));
   TORCH_CHECK(x.is_contiguous(), "rmsnorm: ", name,
               " is not contiguous; call .contiguous() first");
   TORCH_CHECK(weight.is_contiguous(), "rmsnorm: weight is not contiguous");
@@ -81,8 +89,8 @@ void fused_add_rms_norm(torch::Tensor& x, torch::Tensor& residual, const torch::
                         double eps) {
   check_pair(x, weight, "x");
   check_pair(residual, weight, "residual");
-  TORCH_CHECK(residual.sizes() == x.sizes(), "rmsnorm: residual shape ", residual.sizes(),
-              " != x shape ", x.sizes());
+  TORCH_CHECK(residual.sizes() == x.sizes(), "rmsnorm: residual shape ", shape_str(residual),
+              " != x shape ", shape_str(x));
   run(x, x, &residual, weight, eps, 0);
 }
 

@@ -36,7 +36,7 @@ def fused_add_rms_norm(
     x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """In place: residual <- x + residual; x <- rms_norm(residual) * weight. Returns (x, residual)."""
-    if BACKEND == "cuda" and not torch.compiler.is_compiling():
+    if BACKEND == "cuda" and not torch.compiler.is_compiling() and residual.shape == x.shape:
         try:
             ops.fused_add_rms_norm(x, residual, weight, eps)
             return x, residual
