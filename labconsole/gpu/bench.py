@@ -70,6 +70,9 @@ class BenchConfig:
     cpu_smoke: bool = False  # run the logic on CPU (wall-clock timing): for tests, not for numbers
     shapes: list[dict[str, Any]] | None = None
     only: list[str] | None = None  # run only these variants
+    # kernels-style workloads (one benchmark_<w> per shape) have no baselines of their own:
+    # time their verify_<w> (a PyTorch formula) eagerly and under torch.compile as baselines.
+    verify_baselines: bool = True
     impossible_margin: float = IMPOSSIBLE_MARGIN
     review_speedup: float = REVIEW_SPEEDUP
     seed: int = 1234
@@ -407,6 +410,11 @@ def run_group(group: spec.Group, kernel: Any, dev: _Device, cfg: BenchConfig, pr
     for v in group.variants:
         role = "candidate" if v == group.candidate else "baseline"
         cases.append(_Case(v, role, getattr(inst, f"benchmark_{v}")))
+    ref_fn = _reference_fn(inst, group, group.candidate)
+    if cfg.verify_baselines and len(group.variants) == 1 and ref_fn is not None:
+        cases.append(_Case("ref_eager", "baseline", ref_fn))
+        if not dev.cpu:  # inductor on CPU needs a C++ toolchain and seconds per shape: not for smoke tests
+            cases.append(_Case("ref_compiled", "baseline", torch.compile(ref_fn, dynamic=False)))
     if prev_kernel is not None:
         cases.append(_Case(f"prev:{group.candidate}", "prev",
                            _with_kernel(inst, prev_kernel, getattr(inst, f"benchmark_{group.candidate}"))))
@@ -482,7 +490,7 @@ def run_group(group: spec.Group, kernel: Any, dev: _Device, cfg: BenchConfig, pr
 
     # Correctness last, on fresh inputs, so nothing the timing left behind can pass for an answer.
     for i, c in enumerate(cases):
-        if c.role == "copy" or c.error:
+        if c.role == "copy" or c.error or c.name.startswith("ref_"):  # the reference is not checked against itself
             continue
         try:
             check, flags = _check_case(inst, group, c, dev, cfg, cfg.seed + 101 * i)

@@ -226,6 +226,11 @@ def test_smoke_run_of_kernels_style_layout(tmp_path: Path) -> None:
     data = run_bench(tmp_path, cfg, log=lambda s: None).to_dict()
     assert [g["label"] for g in data["groups"]] == ["small", "large"]
     assert all(c["check"]["ok"] for g in data["groups"] for c in g["cases"] if c["role"] == "candidate")
+    # Its verify_<w> is timed as an eager baseline, and not checked against itself.
+    small = {c["name"]: c for c in data["groups"][0]["cases"]}
+    assert set(small) == {"small", "ref_eager", "copy"}
+    assert small["ref_eager"]["role"] == "baseline" and small["ref_eager"]["check"] is None
+    assert "ref_eager" in small["small"]["speedups"]
 
 
 def test_impossible_needs_separated_distributions() -> None:
