@@ -24,6 +24,7 @@ from typing import Any
 
 from labconsole.agents.supervisor import AgentSpec, Message, Supervisor
 from labconsole.events import kinds as K
+from labconsole.gpu.telemetry import EventDownsampler, GpuTelemetry, OwnerRegistry, TelemetrySampler
 from labconsole.lab import state as S
 from labconsole.lab.evidence import build_bundle, evidence_hash
 from labconsole.lab.params import read_params
@@ -48,15 +49,23 @@ class InFlight:
 class Orchestrator:
     def __init__(self, lab: Any, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
                  max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0), track: bool = True,
-                 agent_argv: dict[str, list[str]] | None = None, tick_s: float = 0.1) -> None:
+                 agent_argv: dict[str, list[str]] | None = None, tick_s: float = 0.1,
+                 nvml: Any = None, gpu_sample_period_s: float = 30.0) -> None:
         self.lab = lab
         self.config = lab.config
         self.supervisor = Supervisor(lab.session_dir / "agents", hang_timeout_s=hang_timeout_s,
                                      heartbeat_s=heartbeat_s, max_restarts=max_restarts, backoff_s=backoff_s)
         self.tracker = TrackioSink() if track else None
+        # GPU telemetry: one sampler for the session (the TUI reads it too); processes are
+        # attributed to the agent or run that owns them; the log gets a sample every 30 s.
+        self.owners = OwnerRegistry()
+        self.sampler = TelemetrySampler(GpuTelemetry(nvml=nvml, owners=self.owners), interval=1.0, history=600,
+                                        on_snapshot=self._on_gpu_snapshot)
+        self._gpu_events = EventDownsampler(period_s=gpu_sample_period_s)
         self.runs_dir = lab.repo.root / ".labconsole" / "runs"
         self.executor = LocalExecutor(lab.repo, self.config, self._append_console, lab.put_blob, self.runs_dir,
-                                      tracker=self.tracker, lease_pool=self._lease_pool())
+                                      tracker=self.tracker, lease_pool=self._lease_pool(),
+                                      owners=self.owners, sampler=self.sampler)
         self.measure_pool = ThreadPoolExecutor(max_workers=max(1, self.config.resources.max_parallel_runs),
                                                thread_name_prefix="measure")
         self.agent_argv = agent_argv or {}
@@ -75,6 +84,7 @@ class Orchestrator:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.sampler.start()
         self._recover()
         for spec in self._agent_specs():
             self._specs[spec.agent_id] = spec
@@ -89,6 +99,7 @@ class Orchestrator:
         self.executor.cancel()
         self.supervisor.close()
         self.measure_pool.shutdown(wait=True, cancel_futures=True)
+        self.sampler.stop()
         for thread in self._threads:
             thread.join(timeout=5)
         self._drain_messages()
@@ -193,6 +204,8 @@ class Orchestrator:
             "raw": K.AGENT_RAW, "dropped": K.AGENT_DROPPED, "tool_call": K.AGENT_TOOL_CALL,
             "restarting": K.AGENT_RESTARTING,
         }
+        if msg.type == "started":
+            self.owners.register(int(d["pid"]), f"agent:{aid}")
         if msg.type in simple:
             self.lab.append(simple[msg.type], "console" if msg.type in ("started", "restarting") else actor,
                             {"agent_id": aid, "role": role, **d})
@@ -214,6 +227,13 @@ class Orchestrator:
                 self._send_task(aid, task.kind, task.payload, task.hyp_id)
         if self._specs[aid].role in self.paused_roles:
             self.supervisor.send(aid, {"type": "pause"})
+
+    def _on_gpu_snapshot(self, snap: Any) -> None:
+        if not snap.available or self._stop.is_set() or self.lab.fatal:
+            return
+        data = self._gpu_events.offer(snap)
+        if data is not None:
+            self.lab.append(K.GPU_SAMPLE, "console", data)
 
     def _on_exited(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
         self.lab.append(K.AGENT_EXITED, "console", {"agent_id": aid, "role": role, **d})

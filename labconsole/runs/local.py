@@ -42,7 +42,8 @@ class RunRequest:
 
 class LocalExecutor:
     def __init__(self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str],
-                 runs_dir: Path, tracker: TrackioSink | None = None, lease_pool: Any = None) -> None:
+                 runs_dir: Path, tracker: TrackioSink | None = None, lease_pool: Any = None,
+                 owners: Any = None, sampler: Any = None) -> None:
         self.repo = repo
         self.config = config
         self.append = append
@@ -50,6 +51,8 @@ class LocalExecutor:
         self.runs_dir = runs_dir
         self.tracker = tracker
         self.lease_pool = lease_pool
+        self.owners = owners  # telemetry.OwnerRegistry: GPU memory of a run's processes shows as run:<id>
+        self.sampler = sampler  # telemetry.TelemetrySampler: its snapshots during a run go to Trackio
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -92,6 +95,7 @@ class LocalExecutor:
             "run_id": req.run_id, "hyp_id": req.hyp_id, "role": req.role, "commit": req.sha,
             "repeat": req.repeat, "command": obj.command, "gpus": gpus})
         started = time.monotonic()
+        started_wall = time.time()
         status, metric, returncode, error, output = "failed", None, None, "", b""
         touched: list[str] = []
         workdir = self.runs_dir / req.run_id
@@ -134,8 +138,16 @@ class LocalExecutor:
                 project=self.config.name, name=req.run_id, group=req.hyp_id,
                 config={"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params},
                 metrics={obj.name: metric, "duration_s": duration} if metric is not None else {"duration_s": duration},
-                failed=status != "ok", error=error))
+                failed=status != "ok", error=error, system=self._gpu_metrics_since(started_wall)))
         return RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error), touched
+
+    def _gpu_metrics_since(self, since: float) -> list[dict[str, float]]:
+        if self.sampler is None:
+            return []
+        from labconsole.gpu.telemetry import trackio_metrics
+
+        return [m for snap in self.sampler.history() if snap.available and snap.ts >= since
+                if (m := trackio_metrics(snap))]
 
     def _execute(self, run_id: str, command: str, cwd: Path, env: dict[str, str],
                  timeout_s: float) -> tuple[str, int | None, bytes, str]:
@@ -143,6 +155,8 @@ class LocalExecutor:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         with self._lock:
             self._procs[run_id] = proc
+        if self.owners is not None:
+            self.owners.register(proc.pid, f"run:{run_id}")
         try:
             output, _ = proc.communicate(timeout=timeout_s)
         except subprocess.TimeoutExpired:
@@ -152,6 +166,8 @@ class LocalExecutor:
         finally:
             with self._lock:
                 self._procs.pop(run_id, None)
+            if self.owners is not None:
+                self.owners.unregister(proc.pid)
         if self._cancelled.is_set() and proc.returncode != 0:
             return "crashed", proc.returncode, output, "stopped with the console"
         if proc.returncode < 0:

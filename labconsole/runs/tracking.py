@@ -23,6 +23,7 @@ class TrackedRun:
     metrics: dict[str, float] = field(default_factory=dict)
     failed: bool = False
     error: str = ""
+    system: list[dict[str, float]] = field(default_factory=list)  # GPU telemetry taken during the run
 
 
 class TrackioSink:
@@ -54,6 +55,8 @@ class TrackioSink:
         with contextlib.redirect_stdout(sink), contextlib.redirect_stderr(sink):
             trackio.init(project=run.project, name=run.name, group=run.group, config=run.config,
                          auto_log_cpu=False, auto_log_gpu=False)
+            for sample in run.system:
+                trackio.log_system(sample)
             if run.metrics:
                 trackio.log(run.metrics)
             if run.failed:
