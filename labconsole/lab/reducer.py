@@ -283,7 +283,8 @@ def _worktree_removed(s: LabState, e: Any, d: dict[str, Any]) -> None:
 @_on(K.RUN_STARTED)
 def _run_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
     run = RunState(d["run_id"], d.get("hyp_id"), d.get("role", "candidate"), d.get("commit", ""),
-                   int(d.get("repeat", 0)), d.get("command", ""), e.ts, gpus=list(d.get("gpus", [])))
+                   int(d.get("repeat", 0)), d.get("command", ""), e.ts, gpus=list(d.get("gpus", [])),
+                   gpu_wait_s=float(d.get("gpu_wait_s", 0.0)), gpu_idle_before_s=float(d.get("gpu_idle_before_s", 0.0)))
     s.runs[run.run_id] = run
     if run.hyp_id in s.hypotheses:
         h = s.hypotheses[run.hyp_id]

@@ -55,7 +55,8 @@ def render_report(state: LabState) -> str:
     spent = state.budget.used
     lines += ["", "## Spend", "",
               f"- tokens: {int(spent.get('tokens', 0))}, cost: ${spent.get('usd', 0.0):.4f}, GPU-hours: {spent.get('gpu_hours', 0.0):.4f}",
-              f"- agents: {len(state.agents)}, restarts: {sum(a.restarts for a in state.agents.values())}"]
+              f"- agents: {len(state.agents)}, restarts: {sum(a.restarts for a in state.agents.values())}",
+              f"- GPU idle between leased runs: {state.gpu_idle_seconds():.1f} s"]
     return "\n".join(lines) + "\n"
 
 

@@ -79,6 +79,8 @@ class RunState:
     log_blob: str | None = None
     error: str = ""
     gpus: list[int] = field(default_factory=list)
+    gpu_wait_s: float = 0.0  # queued for a GPU lease
+    gpu_idle_before_s: float = 0.0  # the leased GPUs sat idle this long before this run
 
 
 @dataclass
@@ -212,6 +214,10 @@ class LabState:
 
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]
+
+    def gpu_idle_seconds(self) -> float:
+        """GPU time lost between leased runs (the scheduler's gaps), summed over runs."""
+        return sum(r.gpu_idle_before_s for r in self.runs.values())
 
     def awaiting_review_ids(self) -> list[str]:
         return [h.hyp_id for h in self.awaiting_review()]

@@ -87,13 +87,16 @@ class LocalExecutor:
     def run_once(self, req: RunRequest, priority: float = 0.0) -> tuple[RunOutcome, list[str]]:
         obj = self.config.objective
         lease = None
-        gpus: list[int] = []
+        gpu_info: dict[str, Any] = {"gpus": []}
         if self.config.resources.gpus_per_run and self.lease_pool is not None:
-            lease = self.lease_pool.acquire(self.config.resources.gpus_per_run, priority, req.run_id)
-            gpus = list(getattr(lease, "gpus", []))
+            # Higher priority first; the pool orders by integer priority.
+            lease = self.lease_pool.acquire(self.config.resources.gpus_per_run, int(priority * 1000), req.run_id)
+            idle = sum(gap.seconds for gap in self.lease_pool.idle_gaps() if gap.before_run == req.run_id)
+            gpu_info = {"gpus": list(lease.gpus), "gpu_wait_s": round(lease.wait_seconds, 3),
+                        "gpu_idle_before_s": round(idle, 3)}
         self.append(K.RUN_STARTED, "console", {
             "run_id": req.run_id, "hyp_id": req.hyp_id, "role": req.role, "commit": req.sha,
-            "repeat": req.repeat, "command": obj.command, "gpus": gpus})
+            "repeat": req.repeat, "command": obj.command, **gpu_info})
         started = time.monotonic()
         started_wall = time.time()
         status, metric, returncode, error, output = "failed", None, None, "", b""

@@ -117,3 +117,30 @@ def test_measure_interleaves_and_pairs_seeds(setup) -> None:
     assert [d["commit"] for d in started] == [base, cand, cand, base]
     assert tampering == []
     tracker.close()
+
+
+def test_gpu_runs_lease_and_measure_idle_time(tmp_path: Path) -> None:
+    from dataclasses import replace
+
+    from labconsole.gpu.leases import GpuLeasePool
+
+    lab, repo = make_lab(tmp_path, f"gpu-{uuid.uuid4().hex[:8]}")
+    (lab / "objective.py").write_text(
+        "import json, os\nprint('cvd', os.environ.get('CUDA_VISIBLE_DEVICES'))\n"
+        "json.dump({'loss': {'value': 1.0}}, open('result.json', 'w'))\n")
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "gpu"], cwd=lab, check=True)
+    config = load_config(lab)
+    config = replace(config, resources=replace(config.resources, gpus_per_run=1))
+    events: list[tuple[str, dict]] = []
+    logs: list[bytes] = []
+    pool = GpuLeasePool(["3"])
+    executor = LocalExecutor(repo, config, lambda k, a, d: events.append((k, d)), lambda b: logs.append(b) or "x",
+                             tmp_path / "runs", lease_pool=pool)
+    sha = repo.head_sha()
+    executor.run_once(RunRequest("g0", "h1", "candidate", sha, 0, {}))
+    executor.run_once(RunRequest("g1", "h1", "candidate", sha, 0, {}))
+    started = [d for k, d in events if k == "run.started"]
+    assert [d["gpus"] for d in started] == [["3"], ["3"]]
+    assert started[1]["gpu_idle_before_s"] > 0  # the gap between the two leases was measured
+    assert all(b"cvd 3" in log for log in logs)
+    assert not pool.active_leases()
