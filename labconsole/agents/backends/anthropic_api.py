@@ -11,7 +11,7 @@ import os
 from typing import Any
 
 from labconsole.agents.backends.base import AgentContext
-from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
+from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall, env_or_option
 from labconsole.agents.backends.pricing import TurnUsage
 from labconsole.agents.backends.tools import ToolResult, ToolSpec
 
@@ -77,7 +77,7 @@ class AnthropicBackend(LoopBackend):
         from labconsole.agents.backends.ready import check_backend_ready
 
         check_backend_ready(ctx.role, "anthropic", ctx.options)
-        base_url = ctx.options.get("base_url") or os.environ.get("ANTHROPIC_BASE_URL") or None
+        base_url = env_or_option(ctx, "base_url", "ANTHROPIC_BASE_URL")
         self.client = anthropic.Anthropic(api_key=self.api_key(), base_url=base_url,
                                           max_retries=int(ctx.options.get("max_retries", 2)),
                                           timeout=float(ctx.options.get("timeout_s", 600)))

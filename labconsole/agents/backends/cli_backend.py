@@ -18,7 +18,6 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
-from typing import Any
 
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.backends.cli_events import CliOutcome, Translator, run_cli
@@ -27,8 +26,8 @@ from labconsole.agents.backends.meter import UsageMeter
 from labconsole.agents.backends.outcomes import (Outcome, OutcomeError, check_task_kind, git,
                                                  parse_json_block, task_prompt, workspace_for)
 from labconsole.agents.backends.pricing import PriceTable
-from labconsole.agents.emitter import Emitter
 from labconsole.agents.backends.ready import check_backend_ready, find_cli
+from labconsole.agents.emitter import Emitter
 from labconsole.agents.redact import RedactingEmitter, Redactor, secret_env_values
 from labconsole.agents.roles import load_role, skills_prompt
 from labconsole.agents.sandbox import Workspace

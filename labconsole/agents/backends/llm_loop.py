@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from labconsole.agents.backends.base import AgentContext, Task
@@ -57,14 +57,6 @@ class ChatSession(Protocol):
 
 
 SessionFactory = Callable[[str, str, list[ToolSpec]], ChatSession]  # (system, first user msg, tools)
-
-
-@dataclass
-class LoopResult:
-    turns: int
-    final_text: str
-    outcome: Outcome
-    errors: list[str] = field(default_factory=list)
 
 
 def system_prompt(spec: RoleSpec, outcome: Outcome, skills: str = "") -> str:
@@ -157,6 +149,8 @@ class LoopBackend:
             raise RuntimeError(f"{self.ctx.role} finished after {turns} turns without a result: {missing}")
 
 
+
 def env_or_option(ctx: AgentContext, option: str, env: str) -> str | None:
+    """A lab option (``[agents] role = { options = { … } }``) wins over the environment."""
     value = ctx.options.get(option)
     return str(value) if value else os.environ.get(env) or None

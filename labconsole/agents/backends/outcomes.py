@@ -150,6 +150,8 @@ class Outcome:
     # -- results ---------------------------------------------------------------------------
 
     def propose(self, data: dict[str, Any]) -> str:
+        if self.proposals >= self.wanted:
+            raise OutcomeError(f"you already made the {self.wanted} proposal(s) asked for; stop now")
         params = data.get("params")
         if not isinstance(params, dict) or not params:
             raise OutcomeError("'params' must be a non-empty object: the one change this hypothesis makes")
