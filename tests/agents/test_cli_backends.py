@@ -150,3 +150,36 @@ def test_missing_cli_or_key_names_role_and_fix(tmp_path: Path, monkeypatch: pyte
         check_backend_ready("planner", "gpt-magic", {})
     run = run_backend("claude-code", "worker", tmp_path, "implement", {})
     assert isinstance(run.error, ConfigError)
+
+
+def _session(tmp_path: Path) -> tuple[Path, Path]:
+    session = tmp_path / "session"
+    session.mkdir()
+    (session / "events.jsonl").write_text('{"seq": 1, "kind": "session.started"}\n')
+    return session, session / "report.md"
+
+
+def test_claude_reporter_writes_only_its_report(claude: dict[str, Any], server: ModelServer, lab: Path,
+                                                tmp_path: Path) -> None:
+    session, out = _session(tmp_path)
+    server.add(Reply(tool_calls=[("Read", {"file_path": str(session / "events.jsonl")})]),
+               Reply(tool_calls=[("Write", {"file_path": str(session / "events.jsonl"), "content": "tampered"}),
+                                 ("Write", {"file_path": str(out), "content": "# Report\nseq 1\n"})]),
+               Reply(text="Written."))
+    run = run_backend("claude-code", "reporter", lab, "report", {"session_dir": str(session), "out": str(out)},
+                      model="claude-sonnet-4-6", options=claude)
+    assert run.error is None, run.text
+    assert [c["ok"] for c in run.of("tool_call")] == [True, False, True]
+    assert out.read_text() == "# Report\nseq 1\n" and "tampered" not in (session / "events.jsonl").read_text()
+    assert run.of("report") == [{"type": "report", "path": str(out)}]
+
+
+def test_codex_reporter_answer_becomes_the_report(codex: dict[str, Any], server: ModelServer, lab: Path,
+                                                  tmp_path: Path) -> None:
+    session, out = _session(tmp_path)
+    server.add(Reply(text=f"# Session report\n\nOne event (seq 1). Key {OPENAI_KEY} was used."))
+    run = run_backend("codex", "reporter", lab, "report", {"session_dir": str(session), "out": str(out)},
+                      model="gpt-5.5", options=codex)
+    assert run.error is None, run.text
+    text = out.read_text()
+    assert text.startswith("# Session report") and OPENAI_KEY not in text and "[REDACTED]" in text
