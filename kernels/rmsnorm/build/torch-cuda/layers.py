@@ -41,7 +41,9 @@ class RMSNorm(nn.Module):
     has_backward = False  # forward-only kernel: inference
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
-        if BACKEND == "cuda" and not torch.compiler.is_compiling():
+        w = self.weight
+        shape_ok = w.dim() == 1 and hidden_states.dim() >= 1 and hidden_states.shape[-1] == w.shape[0] != 0
+        if BACKEND == "cuda" and not torch.compiler.is_compiling() and shape_ok:
             try:  # one dispatch when the C++ checks pass; the reason is worked out only if not
                 return ops.rms_norm(hidden_states, self.weight, self.variance_epsilon)
             except RuntimeError:
