@@ -83,7 +83,7 @@ def run(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 emit.log(traceback.format_exc(), level="error")
                 emit.error(f"{type(exc).__name__}: {exc}", task=task.id)
-            emit.status("idle")
+            emit.status("paused" if ctx.paused.is_set() else "idle")
 
     worker = threading.Thread(target=work, name="worker", daemon=True)
     worker.start()

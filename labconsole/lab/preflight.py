@@ -9,6 +9,9 @@ OFFLINE_BACKENDS = frozenset({"sweep", "rules"})
 
 
 def preflight(config: LabConfig) -> None:
+    from labconsole.agents.roles import load_roles
+
+    load_roles(config.root)  # a broken agents/<role>.md override fails here, before any agent starts
     if config.resources.gpus_per_run > 0:
         from labconsole.gpu.leases import pool_for_machine
 
