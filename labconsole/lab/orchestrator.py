@@ -34,6 +34,8 @@ from labconsole.runs.tracking import TrackioSink
 
 # Planned-but-not-started hypotheses the researcher may have ahead of the workers.
 QUEUE_AHEAD = 1
+# A task an agent finishes without its result is asked again at most this many times.
+MAX_ATTEMPTS = 3
 BUDGET_WARN_AT = 0.8
 
 
@@ -78,6 +80,8 @@ class Orchestrator:
         self._threads: list[threading.Thread] = []
         self._specs: dict[str, AgentSpec] = {}
         self._report_seq = -1
+        self._attempts: dict[tuple[str, str], int] = {}
+        self._proposals_exhausted = False  # (hyp_id or "", task kind) -> tasks sent
         # Implement tasks of agents that died mid-task, re-sent when the agent says hello again.
         self._resend_later: list[tuple[str, InFlight]] = []
 
@@ -148,6 +152,8 @@ class Orchestrator:
             self.supervisor.send(agent_id, {"type": "resume"})
 
     def _send_task(self, agent_id: str, kind: str, payload: dict[str, Any], hyp_id: str | None) -> None:
+        key = (hyp_id or "", kind)
+        self._attempts[key] = self._attempts.get(key, 0) + 1
         task_id = f"t{next(self._task_ids)}"
         self.in_flight[agent_id] = InFlight(task_id, kind, payload, hyp_id, time.monotonic())
         self.supervisor.send(agent_id, {"type": "task", "task": task_id, "kind": kind, "payload": payload})
@@ -344,6 +350,8 @@ class Orchestrator:
                 self._append_console(K.NOTE, "console", {"text": f"scheduler error: {exc}"})
 
     def _proposals_left(self, st: S.LabState) -> int:
+        if self._proposals_exhausted:
+            return 0
         made = sum(1 for h in st.hypotheses.values() if h.proposer.startswith(("researcher", "agent:researcher")))
         return max(0, self.config.search.budget - made)
 
@@ -353,12 +361,19 @@ class Orchestrator:
         # researcher: keep a small queue ahead of the workers
         waiting = sum(1 for h in hyps if h.status in (S.PROPOSED, S.QUEUED))
         workers = sum(1 for s in self._specs.values() if s.role == "worker")
-        if self._proposals_left(st) > 0 and waiting < workers + QUEUE_AHEAD:
+        proposals_left = self._proposals_left(st)
+        if proposals_left > 0 and waiting < workers + QUEUE_AHEAD:
+            if self._attempts.get(("", "propose"), 0) >= MAX_ATTEMPTS * self.config.search.budget:
+                self._give_up_proposing()
             for aid in self._idle_agents("researcher")[:1]:
                 self._send_task(aid, "propose", self._propose_payload(), None)
         # planner: one proposal at a time, oldest first
         for h in hyps:
             if h.status == S.PROPOSED and not self._task_for(h.hyp_id, "plan"):
+                if self._attempts.get((h.hyp_id, "plan"), 0) >= MAX_ATTEMPTS:
+                    self.lab.append(K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "plan", "reason":
+                                    f"the planner gave no decision in {MAX_ATTEMPTS} attempts"})
+                    continue
                 for aid in self._idle_agents("planner")[:1]:
                     self._send_task(aid, "plan", self._plan_payload(h), h.hyp_id)
                 break
@@ -369,6 +384,12 @@ class Orchestrator:
         # reviewer
         for h in hyps:
             if h.status == S.AUTO_REVIEWED and h.hyp_id not in self.measuring and not self._task_for(h.hyp_id, "review"):
+                if self._attempts.get((h.hyp_id, "review"), 0) >= MAX_ATTEMPTS:
+                    # The person still decides; they see that the reviewer never answered.
+                    self.lab.append(K.REVIEW_VERDICT, "console", {"hyp_id": h.hyp_id, "reviewer": "console",
+                                    "verdict": "flag", "reasons": [f"the reviewer gave no verdict in {MAX_ATTEMPTS} attempts"]})
+                    self.lab.append(K.HYP_AWAITING, "console", {"hyp_id": h.hyp_id})
+                    continue
                 for aid in self._idle_agents("reviewer")[:1]:
                     self._send_task(aid, "review", {"hypothesis": {"id": h.hyp_id, "title": h.title},
                                                     "evidence": self._evidence_of(h)}, h.hyp_id)
@@ -381,6 +402,12 @@ class Orchestrator:
             for aid in self._idle_agents("reporter")[:1]:
                 self._send_task(aid, "report", {"session_dir": str(self.lab.session_dir),
                                                 "out": str(self.lab.session_dir / "report.md")}, None)
+
+    def _give_up_proposing(self) -> None:
+        """The researcher keeps finishing without proposals: stop asking, say so once."""
+        self._proposals_exhausted = True
+        self.lab.append(K.NOTE, "console", {"text": "the researcher gave no proposal in "
+                                            f"{self._attempts[('', 'propose')]} tasks; no more are asked"})
 
     def _task_for(self, hyp_id: str, kind: str) -> bool:
         return any(t.hyp_id == hyp_id and t.kind == kind for t in self.in_flight.values())
