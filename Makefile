@@ -28,7 +28,7 @@ demo: $(VENV)/.installed
 
 test: $(VENV)/.dev-installed
 	bash tests/helpers/install_clis.sh
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	LABCONSOLE_SLOW_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) .pytest_trackio

@@ -59,6 +59,8 @@ class Objective:
     protected: tuple[str, ...] = ()
     # Minimum relative improvement of the median to count as real (besides the noise rule).
     min_effect: float = 0.0
+    # Files a run writes that become evidence (e.g. a benchmark report for publishing a kernel).
+    artifacts: tuple[str, ...] = ()
 
     def better(self, a: float, b: float) -> bool:
         """True when metric ``a`` is strictly better than ``b``."""
@@ -192,7 +194,10 @@ def _table(path: Path, data: dict[str, Any], key: str, required: bool = False) -
 
 def _objective(path: Path, data: dict[str, Any]) -> Objective:
     r = _Reader(path, _table(path, data, "objective", required=True), "objective")
-    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "protected", "min_effect"})
+    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "protected", "min_effect", "artifacts"})
+    artifacts = r.get("artifacts", list, [])
+    if not all(isinstance(a, str) and a and not a.startswith("/") and ".." not in a for a in artifacts):
+        raise r.fail("artifacts", "must be a list of relative file paths inside the run's checkout, e.g. ['bench.json']")
     direction = r.get("direction", str, "minimize")
     if direction not in ("minimize", "maximize"):
         raise r.fail("direction", f"is {direction!r}; allowed: 'minimize' or 'maximize'")
@@ -214,6 +219,7 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
         repeats=repeats,
         protected=tuple(protected),
         min_effect=float(r.number("min_effect", 0.0, minimum=0)),
+        artifacts=tuple(artifacts),
     )
 
 

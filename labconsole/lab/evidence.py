@@ -8,7 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 
@@ -21,6 +21,7 @@ class RunOutcome:
     metric: float | None
     duration_s: float
     error: str = ""
+    artifacts: dict[str, str] = field(default_factory=dict)  # file the run wrote -> blob sha256
 
 
 def _spread(values: list[float]) -> float | None:

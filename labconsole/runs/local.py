@@ -101,6 +101,7 @@ class LocalExecutor:
         started_wall = time.time()
         status, metric, returncode, error, output = "failed", None, None, "", b""
         touched: list[str] = []
+        artifacts: dict[str, str] = {}  # file -> blob
         workdir = self.runs_dir / req.run_id
         try:
             if workdir.exists():  # left over from a console that died mid-run
@@ -118,6 +119,8 @@ class LocalExecutor:
                     metric = extract_metric(obj.metric, workdir, output.decode("utf-8", "replace"))
                 except MetricError as exc:
                     status, error = "failed", f"metric: {exc}"
+            artifacts = {name: self.put_blob((workdir / name).read_bytes())
+                         for name in obj.artifacts if (workdir / name).is_file()}
             touched = self.repo.verify_checkout(workdir, req.sha, list(obj.protected))
             if touched:
                 status, error = "invalid", "run modified protected files: " + ", ".join(touched)
@@ -135,14 +138,16 @@ class LocalExecutor:
         log_blob = self.put_blob(output[-MAX_LOG_BYTES:])
         self.append(K.RUN_FINISHED, "console", {
             "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
-            "returncode": returncode, "duration_s": round(duration, 3), "log_blob": log_blob, "error": error})
+            "returncode": returncode, "duration_s": round(duration, 3), "log_blob": log_blob, "error": error,
+            "artifacts": artifacts})
         if self.tracker is not None:
             self.tracker.record(TrackedRun(
                 project=self.config.name, name=req.run_id, group=req.hyp_id,
                 config={"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params},
                 metrics={obj.name: metric, "duration_s": duration} if metric is not None else {"duration_s": duration},
                 failed=status != "ok", error=error, system=self._gpu_metrics_since(started_wall)))
-        return RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error), touched
+        return RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error,
+                          artifacts), touched
 
     def _gpu_metrics_since(self, since: float) -> list[dict[str, float]]:
         if self.sampler is None:
