@@ -51,6 +51,8 @@ class LabConsoleApp(App[int]):
         self.stop_agents = False  # the person chose "stop agents" when quitting
         self.replay: ReplaySource | None = source if isinstance(source, ReplaySource) else None
         self.cursor = -1
+        self.replay_event: Event | None = None  # the event at the cursor, handed over by the seek worker
+        self.replay_decisions: list[int] = []
         self._dirty = True
         self._snapshot_pending = False
         self._ticks = 0
@@ -131,6 +133,10 @@ class LabConsoleApp(App[int]):
         if message.cursor is not None and message.cursor != self.cursor:
             return  # an older replay seek finished after a newer one was asked for
         self.lab_state = message.state
+        if message.cursor is not None:
+            self.replay_event = message.event
+            if message.decisions is not None:
+                self.replay_decisions = message.decisions
         self._render_state()
 
     def _render_state(self) -> None:
@@ -223,9 +229,8 @@ class LabConsoleApp(App[int]):
             return
         from labconsole.tui.widgets.timeline import Timeline
 
-        event = self.replay.event(self.cursor) if self.cursor >= 0 else None
         for timeline in self.screen.query(Timeline):
-            timeline.show(self.cursor, self.replay.count, self.replay.decisions(), event)
+            timeline.show(self.cursor, self.replay.count, self.replay_decisions, self.replay_event)
 
     def _seek(self, seq: int) -> None:
         assert self.replay is not None
@@ -237,7 +242,9 @@ class LabConsoleApp(App[int]):
     @work(thread=True, exclusive=True, group="replay")
     def _load_replay_state(self, seq: int) -> None:
         assert self.replay is not None
-        self.post_message(StateUpdated(self.replay.state_at(seq), cursor=seq))
+        state = self.replay.state_at(seq)
+        self.post_message(StateUpdated(state, cursor=seq, event=self.replay.event(seq),
+                                       decisions=self.replay.decisions()))
 
     def action_replay_step(self, delta: int) -> None:
         self._seek(self.cursor + delta)
@@ -247,8 +254,7 @@ class LabConsoleApp(App[int]):
         self._seek(0 if where == "start" else self.replay.count - 1)
 
     def action_replay_decision(self, direction: int) -> None:
-        assert self.replay is not None
-        seqs = self.replay.decisions()
+        seqs = self.replay_decisions
         target = next((s for s in seqs if s > self.cursor), None) if direction > 0 else \
             next((s for s in reversed(seqs) if s < self.cursor), None)
         if target is None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.message import Message
 
 from labconsole.lab.state import LabState
@@ -10,10 +12,13 @@ from labconsole.lab.state import LabState
 class StateUpdated(Message):
     """A fresh LabState (a private copy: the UI may read it freely)."""
 
-    def __init__(self, state: LabState, cursor: int | None = None) -> None:
+    def __init__(self, state: LabState, cursor: int | None = None, event: Any = None,
+                 decisions: list[int] | None = None) -> None:
         super().__init__()
         self.state = state
         self.cursor = cursor  # the replay cursor this state belongs to; None when live
+        self.event = event  # replay: the event at the cursor (read by the worker, not the UI thread)
+        self.decisions = decisions  # replay: seqs of decision events
 
     def can_replace(self, message: Message) -> bool:
         # Only the newest state matters: a queued older one can be dropped.

@@ -7,6 +7,7 @@ app decides on which thread each call runs.
 
 from __future__ import annotations
 
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -158,6 +159,9 @@ class ReplaySource(Source):
         self._lab_root = lab_root
         self.replay: Replay[LabState] = Replay(self._session_dir, initial=LabState, apply=apply)
         self._decisions: list[int] | None = None
+        # Replay shares one file object between calls: every use goes through this lock (workers only;
+        # the UI thread reads the results they hand over).
+        self._lock = threading.Lock()
 
     @property
     def session_dir(self) -> Path:
@@ -172,27 +176,32 @@ class ReplaySource(Source):
         return self.replay.count
 
     def state_at(self, seq: int) -> LabState:
-        if self.replay.count == 0:
-            return LabState()
-        return self.replay.state_at(min(max(seq, 0), self.replay.count - 1))
+        with self._lock:
+            if self.replay.count == 0:
+                return LabState()
+            return self.replay.state_at(min(max(seq, 0), self.replay.count - 1))
 
     def event(self, seq: int) -> Event | None:
-        try:
-            return self.replay.event(seq)
-        except (IndexError, LabError):
-            return None
+        with self._lock:
+            try:
+                return self.replay.event(seq)
+            except (IndexError, LabError):
+                return None
 
     def decisions(self) -> list[int]:
         """Seqs of decision events (cached: the log of a replay does not change under us)."""
-        if self._decisions is None:
-            self._decisions = self.replay.seqs_of(DECISION_KINDS)
-        return self._decisions
+        with self._lock:
+            if self._decisions is None:
+                self._decisions = self.replay.seqs_of(DECISION_KINDS)
+            return self._decisions
 
     def find(self, text: str, start: int, forward: bool = True) -> int | None:
-        return self.replay.find(text, start, forward)
+        with self._lock:
+            return self.replay.find(text, start, forward)
 
     def close(self) -> None:
-        self.replay.close()
+        with self._lock:
+            self.replay.close()
 
 
 def describe_source(source: Source, attached: bool) -> str:

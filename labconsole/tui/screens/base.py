@@ -33,9 +33,15 @@ class LabScreen(Screen):
         yield Footer()
 
     def on_screen_resume(self) -> None:
+        # Show the screen as it was first (cheap), then bring it up to date right after that render:
+        # a key that switches screens should not wait for a full state render.
         self.refresh_bindings()
-        self.show_state(self.console.lab_state)
-        self.console.show_timeline()
+        self.call_after_refresh(self._catch_up)
+
+    def _catch_up(self) -> None:
+        if self.is_current:
+            self.show_state(self.console.lab_state)
+            self.console.show_timeline()
 
     def on_resize(self) -> None:
         self._show_header(self.console.lab_state)

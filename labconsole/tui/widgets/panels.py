@@ -73,6 +73,11 @@ class Leaderboard(Vertical):
                          id="board")
 
     def show(self, state: LabState) -> None:
+        inputs = (tuple(state.best_history), state.baseline_metric,
+                  tuple((h.hyp_id, h.status, h.evidence.get("candidate_median")) for h in state.leaderboard()))
+        if inputs == getattr(self, "_inputs", None):
+            return
+        self._inputs = inputs
         c = theme_colors(self.app)
         name = state.objective.get("name", "metric")
         arrow = "↓" if state.objective.get("direction", "minimize") == "minimize" else "↑"
@@ -104,38 +109,36 @@ class Leaderboard(Vertical):
         self.query_one("#board", KeyedTable).sync(rows)
 
 
-class EventFeed(KeyedTable):
-    """The last events, newest at the bottom: appends new rows and drops old ones; rebuilds only when
-    the state went back in time (a replay stepping backwards)."""
+class EventFeed(Static):
+    """The newest events, newest at the bottom. A tail view: it renders only as many lines as fit, so a
+    burst of thousands of events costs one small render per tick (a DataTable's per-row removal did not)."""
 
-    LIMIT = 100  # rows kept; the log has the rest
+    DEFAULT_CSS = """
+    EventFeed { height: 1fr; padding: 0 1; }
+    """
 
     def __init__(self, **kwargs: object) -> None:
-        super().__init__([("time", "Time"), ("actor", "Actor"), ("what", "Event")], **kwargs)
-        self._seqs: list[int] = []
-
-    def _cells(self, item: S.FeedItem, c: dict[str, str]) -> tuple:
-        style = c["warning"] if item.kind.startswith(("decision.", "merge.")) else (
-            c["error"] if item.kind.endswith(("failed", "error", "exited", "refused")) else "")
-        return (F.clock(item.ts), item.actor.removeprefix("agent:"), Text(item.text, style=style))
+        super().__init__(**kwargs)  # type: ignore[arg-type]
+        self._shown: tuple[int, int, int] | None = None  # (last seq, height, width) rendered
 
     def show(self, state: LabState) -> None:
-        self._ensure_columns()
-        c = theme_colors(self.app)
-        items = state.feed[-self.LIMIT:]
-        follow = self.row_count == 0 or self.cursor_row >= self.row_count - 1
-        last = self._seqs[-1] if self._seqs else -1
-        if self._seqs and (not items or items[-1].seq < last):
-            self.clear()
-            self._seqs = []
-            last = -1
-        if self._seqs and items and items[-1].seq == last:
+        height = max(self.size.height, 1)
+        last = state.feed[-1].seq if state.feed else -1
+        key = (last, height, self.size.width)
+        if key == self._shown:
             return
-        for item in items:
-            if item.seq > last:
-                self.add_row(*self._cells(item, c), key=str(item.seq))
-                self._seqs.append(item.seq)
-        while len(self._seqs) > self.LIMIT:
-            self.remove_row(str(self._seqs.pop(0)))
-        if follow and self.row_count:
-            self.move_cursor(row=self.row_count - 1, animate=False)
+        self._shown = key
+        c = theme_colors(self.app)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        for n, item in enumerate(state.feed[-height:]):
+            if n:
+                text.append("\n")
+            style = c["warning"] if item.kind.startswith(("decision.", "merge.")) else (
+                c["error"] if item.kind.endswith(("failed", "error", "exited", "refused")) else "")
+            text.append(f"{F.clock(item.ts)} ", style=c["muted"])
+            text.append(f"{item.actor.removeprefix('agent:')[:12]:<12} ", style=c["primary"])
+            text.append(item.text, style=style)
+        self.update(text)
+
+    def on_resize(self) -> None:
+        self._shown = None

@@ -12,7 +12,23 @@ from labconsole.tui import format as F
 from labconsole.tui.colors import theme_colors
 
 
-class LabHeader(Static):
+class CachedStatic(Static):
+    """A Static that skips ``update`` when its inputs did not change: at 10 renders a second under load,
+    each needless update costs a refresh (and, for auto-height widgets, a layout)."""
+
+    _inputs: object = None
+
+    def changed(self, inputs: object) -> bool:
+        if inputs == self._inputs:
+            return False
+        self._inputs = inputs
+        return True
+
+    def on_resize(self) -> None:
+        self._inputs = None
+
+
+class LabHeader(CachedStatic):
     """Says plainly what this is: LIVE, ATTACHED, READ-ONLY or REPLAY, and the time of the last event shown."""
 
     DEFAULT_CSS = """
@@ -20,6 +36,9 @@ class LabHeader(Static):
     """
 
     def show(self, state: LabState, mode: str, screen_title: str, extra: str = "") -> None:
+        if not self.changed((state.lab_name, state.session_id, F.clock(state.last_ts), state.stopped, mode,
+                             screen_title, extra, self.size.width)):
+            return
         c = theme_colors(self.app)
         badge_bg = {"REPLAY": c["warning"], "READ-ONLY": c["accent"], "LIVE": c["success"]}.get(mode, c["primary"])
         text = Text.assemble(
@@ -33,14 +52,18 @@ class LabHeader(Static):
         self.update(text)
 
 
-class BudgetBar(Static):
+class BudgetBar(CachedStatic):
     DEFAULT_CSS = """
     BudgetBar { height: 1; }
     """
 
     def show(self, state: LabState) -> None:
-        c = theme_colors(self.app)
         b = state.budget
+        if not self.changed((tuple(sorted(b.limits.items())), round(b.used.get("usd", 0), 2),
+                             round(b.used.get("tokens", 0), -2), round(b.used.get("gpu_hours", 0), 2),
+                             tuple(sorted(b.exhausted)))):
+            return
+        c = theme_colors(self.app)
         parts: list[Any] = [("budget ", "bold")]
         labels = {"usd": ("USD", F.usd), "tokens": ("tokens", F.tokens), "gpu_hours": ("GPU-h", lambda x: f"{x:.2f}")}
         for res, (label, fmt) in labels.items():
@@ -57,14 +80,17 @@ class BudgetBar(Static):
         self.update(Text.assemble(*parts, no_wrap=True, overflow="ellipsis"))
 
 
-class GpuPanel(Static):
+class GpuPanel(CachedStatic):
     """Live telemetry when a sampler is attached, else the last gpu.sample events, else 'no GPU data'."""
 
     DEFAULT_CSS = """
-    GpuPanel { height: auto; min-height: 3; padding: 0 1; }
+    GpuPanel { height: 1fr; padding: 0 1; }
     """
 
     def show(self, state: LabState, live: Any = None) -> None:
+        last = state.gpu_samples[-1].get("ts") if state.gpu_samples else None
+        if not self.changed((id(live), last)):
+            return
         c = theme_colors(self.app)
         gpus: list[dict[str, Any]] = []
         reason = ""
