@@ -20,7 +20,7 @@ class KeyedTable(DataTable):
     KeyedTable { height: 1fr; }
     """
 
-    def __init__(self, columns: Sequence[tuple[str, str]], **kwargs: object) -> None:
+    def __init__(self, columns: Sequence[tuple[str, str, int]], **kwargs: object) -> None:
         super().__init__(cursor_type="row", zebra_stripes=False, **kwargs)  # type: ignore[arg-type]
         self._column_spec = list(columns)
         self._rows: dict[str, tuple[Cell, ...]] = {}
@@ -28,13 +28,18 @@ class KeyedTable(DataTable):
 
     def on_mount(self) -> None:
         self._ensure_columns()
+        if self._order:  # rows arrived before mount were measured without styles: add them again
+            rows = [(key, self._rows[key]) for key in self._order]
+            self._order = []
+            self.sync(rows)
 
     def _ensure_columns(self) -> None:
         # A screen may render state before this widget's on_mount ran: columns must exist first,
         # or auto widths are computed from the labels alone.
         if not self.columns:
-            for key, label in self._column_spec:
-                self.add_column(label, key=key)
+            # Fixed widths: no re-measuring of every cell on each update, and stable columns at 10 Hz.
+            for key, label, width in self._column_spec:
+                self.add_column(label, key=key, width=width)
 
     @property
     def selected_key(self) -> str | None:
@@ -51,7 +56,7 @@ class KeyedTable(DataTable):
                 cells = tuple(cells)
                 if old == cells:
                     continue
-                for (col_key, _), before, after in zip(self._column_spec, old, cells):
+                for (col_key, _, _), before, after in zip(self._column_spec, old, cells):
                     if before != after:
                         self.update_cell(key, col_key, after)
                 self._rows[key] = cells

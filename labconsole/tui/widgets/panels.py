@@ -16,8 +16,9 @@ from labconsole.tui.widgets.keyed_table import KeyedTable, Row
 
 class AgentsTable(KeyedTable):
     def __init__(self, **kwargs: object) -> None:
-        super().__init__([("agent", "Agent"), ("role", "Role"), ("backend", "Backend/model"), ("state", "State"),
-                          ("hyp", "Hyp"), ("tokens", "Tokens"), ("cost", "Cost")], **kwargs)
+        super().__init__([("agent", "Agent", 12), ("role", "Role", 9), ("backend", "Backend/model", 14),
+                          ("state", "State", 17), ("hyp", "Hyp", 5), ("tokens", "Tokens", 6), ("cost", "Cost", 6)],
+                         **kwargs)
 
     def show(self, state: LabState) -> None:
         c = theme_colors(self.app)
@@ -43,8 +44,8 @@ def queue_order(state: LabState) -> list[S.HypothesisState]:
 
 class HypothesisQueue(KeyedTable):
     def __init__(self, **kwargs: object) -> None:
-        super().__init__([("id", "Hyp"), ("status", "Status"), ("prio", "Prio"), ("title", "Title"),
-                          ("agent", "Agent")], **kwargs)
+        super().__init__([("id", "Hyp", 5), ("status", "Status", 14), ("prio", "Prio", 4), ("title", "Title", 22),
+                          ("agent", "Agent", 12)], **kwargs)
 
     def show(self, state: LabState) -> None:
         c = theme_colors(self.app)
@@ -68,8 +69,8 @@ class Leaderboard(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="best-line")
         yield Sparkline([], id="best-spark")
-        yield KeyedTable([("rank", "#"), ("hyp", "Hyp"), ("median", "Median"), ("effect", "vs base"),
-                          ("reps", "Reps"), ("spread", "Spread"), ("sig", "Sig"), ("status", "Status")],
+        yield KeyedTable([("rank", "#", 2), ("hyp", "Hyp", 5), ("median", "Median", 7), ("effect", "vs base", 7),
+                          ("reps", "Reps", 4), ("spread", "Spread", 6), ("sig", "Sig", 3), ("status", "Status", 10)],
                          id="board")
 
     def show(self, state: LabState) -> None:
