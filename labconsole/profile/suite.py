@@ -45,7 +45,7 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
 
 
 def run_suite(specs: list[str], *, out: Path, budget_s: float, steps: int, warmup: int,
-              shape: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+              shape: dict[str, Any] | None = None, compile_cost_s: float = COMPILE_COST_S) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     profiles: list[dict[str, Any]] = []
@@ -53,7 +53,7 @@ def run_suite(specs: list[str], *, out: Path, budget_s: float, steps: int, warmu
     for spec in specs:
         target, mode = parse_spec(spec)
         elapsed = time.monotonic() - start
-        cost = COMPILE_COST_S if mode else EAGER_COST_S
+        cost = compile_cost_s if mode else EAGER_COST_S
         if elapsed + cost > budget_s:
             notes.append(f"{spec}: skipped, {elapsed:.0f} s of the {budget_s:.0f} s budget used")
             print(f"[suite] skip {spec}: budget", flush=True)
@@ -102,8 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=240.0)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--compile-cost-s", type=float, default=COMPILE_COST_S,
+                   help="expected wall time of a compiled profile; one that would overrun the budget is skipped")
     args = p.parse_args(argv)
-    profiles = run_suite(args.specs, out=args.out, budget_s=args.budget_s, steps=args.steps, warmup=args.warmup)
+    profiles = run_suite(args.specs, out=args.out, budget_s=args.budget_s, steps=args.steps, warmup=args.warmup,
+                         compile_cost_s=args.compile_cost_s)
     return 0 if profiles else 1
 
 
