@@ -165,6 +165,8 @@ def command_refusal(command: str, ws: Workspace) -> str | None:
         if not words:
             continue
         name = os.path.basename(words[0])
+        if name == "labconsole" or (name.startswith("python") and "labconsole.cli" in words[1:3]):
+            return "agents cannot run labconsole: approvals, merges and publishing come from a person"
         if not ws.writable:
             if name not in READ_ONLY_COMMANDS:
                 return f"read-only role: {name!r} is not on the read-only command list"

@@ -82,6 +82,8 @@ class _Proc:
     stopping: bool = False
     dropped: int = 0
     readers: list[threading.Thread] = field(default_factory=list)
+    # Lines for the agent's stdin, written by its own thread: a full pipe never blocks the console.
+    outbox: "queue.Queue[bytes | None]" = field(default_factory=queue.Queue)
 
 
 class Supervisor:
@@ -106,6 +108,9 @@ class Supervisor:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self, spec: AgentSpec, attempt: int = 0) -> int:
+        with self._lock:
+            if self._closed.is_set():
+                raise RuntimeError("the supervisor is closed")
         log_path = self.log_dir / f"{spec.agent_id}.log"
         log_file = open(log_path, "ab", buffering=0)
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
@@ -124,20 +129,27 @@ class Supervisor:
             thread = threading.Thread(target=reader, args=(proc, stream), name=f"{spec.agent_id}-reader", daemon=True)
             thread.start()
             proc.readers.append(thread)
+        threading.Thread(target=self._write_stdin, args=(proc,), name=f"{spec.agent_id}-writer", daemon=True).start()
         return popen.pid
 
     def send(self, agent_id: str, message: dict[str, Any]) -> bool:
-        """Write one protocol line to the agent's stdin. False if the agent is not running."""
+        """Queue one protocol line for the agent's stdin. False if the agent is not running. Never blocks."""
         with self._lock:
             proc = self._procs.get(agent_id)
         if proc is None or proc.popen.poll() is not None or proc.popen.stdin is None:
             return False
-        try:
-            proc.popen.stdin.write((json.dumps(message) + "\n").encode())
-            proc.popen.stdin.flush()
-            return True
-        except (BrokenPipeError, OSError, ValueError):
-            return False
+        proc.outbox.put((json.dumps(message) + "\n").encode())
+        return True
+
+    @staticmethod
+    def _write_stdin(proc: _Proc) -> None:
+        stdin = proc.popen.stdin
+        while (line := proc.outbox.get()) is not None:
+            try:
+                stdin.write(line)
+                stdin.flush()
+            except (BrokenPipeError, OSError, ValueError):
+                return
 
     def running(self, agent_id: str) -> bool:
         with self._lock:
@@ -348,12 +360,7 @@ class Supervisor:
             except subprocess.TimeoutExpired:
                 pass
             psutil.wait_procs([c for c in tree if _alive(c)], timeout=1.0)
-        for stream in (popen.stdin,):
-            try:
-                if stream:
-                    stream.close()
-            except OSError:
-                pass
+        proc.outbox.put(None)  # ends the writer thread
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -10,6 +10,7 @@ from labconsole.errors import GateError, LabError
 from labconsole.events import kinds as K
 from labconsole.events.log import session_lock_holder
 from labconsole.lab.session import list_sessions, resolve_session
+from labconsole.lab.gate import require_person
 from labconsole.lab.service import default_who
 from labconsole.publish.approval import PublishApproval, find_approval
 from labconsole.publish.assemble import assemble, check_loads, kernel_name
@@ -35,6 +36,7 @@ def _git(cwd: Path, *args: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    require_person()
     kernel_dir = args.kernel_dir.resolve()
     if not kernel_dir.is_dir():
         raise LabError(f"{args.kernel_dir} is not a directory")

@@ -80,6 +80,7 @@ class _View:
 
 def _decide(args: argparse.Namespace, cmd: str, **kwargs: object) -> dict:
     """Carry a decision out here, or — when a live console holds the session — through that console."""
+    gate.require_person()
     root = lab_root(args)
     session_dir = resolve_session(root, args.session)
     if session_lock_holder(session_dir):
@@ -137,7 +138,7 @@ def cmd_approve(args: argparse.Namespace) -> int:
         flags = gate.needs_confirmation(gate.hypothesis(view.state, args.hyp))
     if flags and not args.yes:
         raise GateError(f"{args.hyp}: {flags[0]} — re-run with --yes to approve anyway")
-    data = _decide(args, "approve", hyp_id=args.hyp, who=args.who, reason=args.reason, confirm_flags=True)
+    data = _decide(args, "approve", hyp_id=args.hyp, who=args.who, reason=args.reason, confirm_flags=args.yes)
     print(f"approved {args.hyp} at {data['sha'][:12]} (evidence {data['evidence_hash'][:12]}); "
           f"merge with: labconsole merge {args.hyp}")
     return 0
@@ -156,6 +157,7 @@ def cmd_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_remeasure(args: argparse.Namespace) -> int:
+    gate.require_person()
     session_dir = resolve_session(lab_root(args), args.session)
     if session_lock_holder(session_dir):
         ControlClient(session_dir).call("remeasure", hyp_id=args.hyp)

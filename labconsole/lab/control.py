@@ -14,6 +14,7 @@ import json
 import os
 import socket
 import socketserver
+import struct
 import tempfile
 import threading
 from pathlib import Path
@@ -39,8 +40,9 @@ class ControlServer:
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
+                refusal = _refuse_agents(lab_ref, self.request)
                 for line in self.rfile:
-                    reply = _execute(lab_ref, line)
+                    reply = {"ok": False, "error": refusal} if refusal else _execute(lab_ref, line)
                     self.wfile.write((json.dumps(reply, default=str) + "\n").encode())
                     self.wfile.flush()
 
@@ -59,6 +61,25 @@ class ControlServer:
                 path.unlink()
             except FileNotFoundError:
                 pass
+
+
+def _peer_pid(conn: socket.socket) -> int | None:
+    try:
+        creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
+    except OSError:
+        return None
+    pid, _uid, _gid = struct.unpack("3i", creds)
+    return pid
+
+
+def _refuse_agents(lab: Any, conn: socket.socket) -> str | None:
+    """Agents and runs are children of this console: a request from one of them is not a person's."""
+    pid = _peer_pid(conn)
+    owners = getattr(getattr(lab, "orchestrator", None), "owners", None)
+    owner = owners.owner_of(pid) if owners is not None and pid else None
+    if owner:
+        return f"refused: the request comes from {owner}; decisions come from a person"
+    return None
 
 
 def _execute(lab: Any, line: bytes) -> dict[str, Any]:

@@ -6,7 +6,22 @@ GateError with the reason a person can act on. Agents have no path here.
 
 from __future__ import annotations
 
+import os
+
 from labconsole.errors import GateError
+
+# Set in the environment of every agent process and every measured run the console starts.
+AGENT_ENV = "LABCONSOLE_AGENT_ID"
+RUN_ENV = "LABCONSOLE_RUN_ID"
+
+
+def require_person(environ: dict[str, str] | None = None) -> None:
+    """Decisions come from a person: refuse a process started by the console for an agent or a run."""
+    env = os.environ if environ is None else environ
+    for name in (AGENT_ENV, RUN_ENV):
+        if env.get(name):
+            raise GateError(f"decisions come from a person, and this process runs inside {name}={env[name]}: "
+                            f"approve, reject, merge and publish from your own shell")
 from labconsole.lab import state as S
 from labconsole.lab.state import HypothesisState, LabState
 
@@ -25,6 +40,9 @@ def check_approve(state: LabState, hyp_id: str, branch_head: str | None) -> Hypo
         raise GateError(f"{hyp_id} is {h.status}; only a candidate awaiting review can be approved")
     if not h.sha or not h.evidence_hash:
         raise GateError(f"{hyp_id} has no measured commit and evidence to approve")
+    if h.evidence.get("sha") != h.sha:
+        raise GateError(f"{hyp_id}: the evidence is for {str(h.evidence.get('sha'))[:12]}, not the current commit "
+                        f"{h.sha[:12]}; it must be re-measured before approval")
     if branch_head != h.sha:
         raise GateError(f"{hyp_id}: branch {h.branch} is at {str(branch_head)[:12]}, not the measured commit "
                         f"{h.sha[:12]}; it must be re-measured before approval")

@@ -26,7 +26,8 @@ from labconsole.agents.supervisor import AgentSpec, Message, Supervisor
 from labconsole.events import kinds as K
 from labconsole.gpu.telemetry import EventDownsampler, GpuTelemetry, OwnerRegistry, TelemetrySampler
 from labconsole.lab import state as S
-from labconsole.lab.evidence import build_bundle, evidence_hash
+from labconsole.lab.evidence import build_bundle, canonical, evidence_hash
+from labconsole.lab.gate import AGENT_ENV
 from labconsole.lab.params import read_params
 from labconsole.lab.state import HypothesisState
 from labconsole.runs.local import LocalExecutor
@@ -124,15 +125,32 @@ class Orchestrator:
 
     def _agent_specs(self) -> list[AgentSpec]:
         specs = []
-        env = {"PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
+        path = str(self._python_shim()) + os.pathsep + os.environ.get("PATH", "")
         for role, cfg in self.config.agents.items():
             for n in range(cfg.count):
                 agent_id = f"{role}-{n + 1}" if cfg.count > 1 or role == "worker" else role
+                env = {"PATH": path, AGENT_ENV: agent_id}
                 specs.append(AgentSpec(agent_id, role, cfg.backend, cfg.model, self.lab.repo.root,
                                        options=dict(cfg.options), env=env, argv=self.agent_argv.get(agent_id)))
         return specs
 
+    def _python_shim(self) -> Path:
+        """A bin dir with only `python` (the console's interpreter): agents get its packages, not `labconsole`."""
+        shim = self.lab.repo.root / ".labconsole" / "bin"
+        shim.mkdir(parents=True, exist_ok=True)
+        for name in ("python", "python3"):
+            link = shim / name
+            if os.path.lexists(link) and os.readlink(link) != sys.executable:
+                link.unlink()  # made by another interpreter
+            if not os.path.lexists(link):
+                link.symlink_to(sys.executable)
+        return shim
+
     def control(self, agent_id: str, action: str) -> None:
+        with self.lab.locked():
+            self._control(agent_id, action)
+
+    def _control(self, agent_id: str, action: str) -> None:
         if action == "pause":
             self.supervisor.send(agent_id, {"type": "pause"})
         elif action == "resume":
@@ -185,7 +203,8 @@ class Orchestrator:
             except queue.Empty:
                 continue
             try:
-                self._handle(msg)
+                with self.lab.locked():
+                    self._handle(msg)
             except Exception as exc:  # one bad message must not end the lab loop
                 if self.lab.fatal:
                     return
@@ -297,8 +316,12 @@ class Orchestrator:
     def _on_commit(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
         hyp_id = d.get("hypothesis")
         h = self.lab.state.hypotheses.get(hyp_id or "")
-        if role != "worker" or h is None or h.agent_id != aid or not h.branch:
-            self.lab.append(K.AGENT_RAW, actor, {"agent_id": aid, "text": f"ignored a commit for {hyp_id}"})
+        task = self.in_flight.get(aid)
+        if (role != "worker" or h is None or h.agent_id != aid or not h.branch
+                or h.status not in (S.CLAIMED, S.IMPLEMENTING) or task is None or task.hyp_id != hyp_id):
+            # One commit per implement task: a later one would swap the commit under a running measurement.
+            self.lab.append(K.AGENT_RAW, actor, {"agent_id": aid, "text": f"ignored a commit for {hyp_id} "
+                                                 f"({h.status if h else 'unknown hypothesis'})"})
             return
         self._record_commit(h, str(d.get("message", "")))
 
@@ -482,14 +505,17 @@ class Orchestrator:
             runs, tampering = self.executor.measure(hyp_id, sha, base, params, n, priority)
             if self._stop.is_set():
                 return
+            with self.lab.locked():
+                if self.lab.state.hypotheses[hyp_id].sha != sha:
+                    return  # superseded by a newer commit, which gets its own measurement
             diff_sha = self.lab.state.hypotheses[hyp_id].diff_blob or ""
             bundle = build_bundle(
                 hyp_id=hyp_id, sha=sha, base_sha=base, main_sha=self.lab.repo.head_sha(), diff_sha256=diff_sha,
                 protected_changes=protected, run_tampering=tampering, runs=runs,
                 objective=dict(self.lab.state.objective), min_effect=self.config.objective.min_effect, params=params)
             digest = evidence_hash(bundle)
-            blob = self.lab.put_blob(_canonical(bundle))
-            summary = {k: bundle[k] for k in ("candidate_median", "baseline_median", "candidate_spread",
+            blob = self.lab.put_blob(canonical(bundle))
+            summary = {k: bundle[k] for k in ("sha", "base_sha", "candidate_median", "baseline_median", "candidate_spread",
                                               "baseline_spread", "effect", "significant", "candidate_ok",
                                               "candidate_runs", "baseline_ok", "baseline_runs", "stale",
                                               "protected_changes", "run_tampering")}
@@ -610,8 +636,3 @@ class Orchestrator:
 
         return pool_for_machine(self.config.resources.gpus_per_run)
 
-
-def _canonical(obj: Any) -> bytes:
-    from labconsole.lab.evidence import canonical
-
-    return canonical(obj)

@@ -82,7 +82,7 @@ def _passing_bench(session_dir: Path, bundle: dict[str, Any], sha: str) -> tuple
             commit = prov.get("git_commit") or prov.get("commit") or ""
             if not prov.get("cuda"):
                 continue  # a CPU smoke run proves the harness runs, not the kernel's speed
-            if report.get("ok") and commit and sha.startswith(commit[:12]):
+            if report.get("ok") and len(commit) >= 12 and sha.startswith(commit):
                 return report, digest, ""
     if not found:
         return None, "", "its evidence has no benchmark report (set [objective] artifacts to the bench JSON)"

@@ -30,6 +30,10 @@ MAX_LOG_BYTES = 4 << 20  # keep at most the last 4 MiB of a run's output as its 
 Append = Callable[[str, str, dict[str, Any]], Any]
 
 
+class RunCancelled(Exception):
+    """The console stopped before this run could start; it is not recorded as started."""
+
+
 @dataclass
 class RunRequest:
     run_id: str
@@ -71,7 +75,10 @@ class LocalExecutor:
                     return outcomes, sorted(tampering)
                 request = RunRequest(f"{hyp_id}-m{measurement}-{role[0]}{repeat}", hyp_id, role, commit, repeat,
                                      params if role == "candidate" else {})
-                outcome, touched = self.run_once(request, priority)
+                try:
+                    outcome, touched = self.run_once(request, priority)
+                except RunCancelled:
+                    return outcomes, sorted(tampering)
                 outcomes.append(outcome)
                 tampering.update(touched)
         return outcomes, sorted(tampering)
@@ -91,6 +98,9 @@ class LocalExecutor:
         if self.config.resources.gpus_per_run and self.lease_pool is not None:
             # Higher priority first; the pool orders by integer priority.
             lease = self.lease_pool.acquire(self.config.resources.gpus_per_run, int(priority * 1000), req.run_id)
+            if self._cancelled.is_set():
+                lease.release()
+                raise RunCancelled(req.run_id)
             idle = sum(gap.seconds for gap in self.lease_pool.idle_gaps() if gap.before_run == req.run_id)
             gpu_info = {"gpus": list(lease.gpus), "gpu_wait_s": round(lease.wait_seconds, 3),
                         "gpu_idle_before_s": round(idle, 3)}
@@ -135,7 +145,11 @@ class LocalExecutor:
             except Exception:
                 shutil.rmtree(workdir, ignore_errors=True)
         duration = time.monotonic() - started
-        log_blob = self.put_blob(output[-MAX_LOG_BYTES:])
+        try:
+            log_blob: str | None = self.put_blob(output[-MAX_LOG_BYTES:])
+        except OSError as exc:  # the run still ends in the log (no hidden runs), without its output
+            log_blob = None
+            error = f"{error}; log not stored: {exc.strerror or exc}".lstrip("; ")
         self.append(K.RUN_FINISHED, "console", {
             "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
             "returncode": returncode, "duration_s": round(duration, 3), "log_blob": log_blob, "error": error,
@@ -163,6 +177,8 @@ class LocalExecutor:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         with self._lock:
             self._procs[run_id] = proc
+        if self._cancelled.is_set():  # cancel() ran between our check and the start: don't outlive it
+            _kill_group(proc)
         if self.owners is not None:
             self.owners.register(proc.pid, f"run:{run_id}")
         try:

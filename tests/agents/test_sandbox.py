@@ -136,3 +136,12 @@ def test_real_bwrap_confines_writes_and_network(lab: Path, worktree: Path) -> No
     assert "ConnectionRefusedError" in lines[-1]  # the host's listener is unreachable: no network
     ro = CommandSandbox(Workspace(worktree, writable=False)).run("touch new.txt")
     assert ro.exit_code != 0 and not (worktree / "new.txt").exists()
+
+
+def test_agents_cannot_run_labconsole(tmp_path) -> None:
+    from labconsole.agents.sandbox import Workspace, command_refusal
+
+    ws = Workspace(root=tmp_path, writable=True)
+    for cmd in ("labconsole review approve h001 --yes", "cd . && labconsole merge h001",
+                "python -m labconsole.cli merge h001", "/usr/bin/labconsole publish kernels/x"):
+        assert "agents cannot run labconsole" in (command_refusal(cmd, ws) or ""), cmd

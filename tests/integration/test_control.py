@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from pathlib import Path
 
@@ -19,7 +20,8 @@ from conftest import make_demo_lab  # type: ignore[import-not-found]
 pytestmark = pytest.mark.slow
 
 
-def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.CaptureFixture[str],
+                                              monkeypatch: pytest.MonkeyPatch) -> None:
     lab_dir = make_demo_lab(tmp_path / "lab", budget=1, workers=1)
     lab = Lab.start_session(lab_dir)
     lab.start()
@@ -39,6 +41,16 @@ def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.Cap
             client.call("format_disk")
         with pytest.raises(LabError, match="a person must approve it first"):
             client.call("merge", hyp_id=hyp, who="t")
+        # A process the console started for an agent (here: pretend we are one) is refused.
+        lab.orchestrator.owners.register(os.getpid(), "agent:worker-1")
+        with pytest.raises(LabError, match="refused: the request comes from agent:worker-1"):
+            client.call("approve", hyp_id=hyp, who="t", confirm_flags=True)
+        lab.orchestrator.owners.unregister(os.getpid())
+        # and the CLI refuses inside an agent's or a run's environment
+        monkeypatch.setenv("LABCONSOLE_AGENT_ID", "worker-1")
+        assert main(["review", "approve", hyp, "--lab", str(lab_dir), "--yes"]) == 2
+        assert "decisions come from a person" in capsys.readouterr().err
+        monkeypatch.delenv("LABCONSOLE_AGENT_ID")
         assert main(["review", "approve", hyp, "--lab", str(lab_dir), "--yes", "--who", "remote"]) == 0
         assert main(["merge", hyp, "--lab", str(lab_dir), "--who", "remote"]) == 0
         assert "merged" in capsys.readouterr().out
