@@ -25,6 +25,7 @@ from labconsole.lab import gate
 from labconsole.lab import state as S
 from labconsole.lab.config import LabConfig, load_config
 from labconsole.lab.gitops import LabRepo
+from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
 from labconsole.lab.session import new_session_id, resolve_session, sessions_dir
 from labconsole.lab.state import LabState
@@ -52,6 +53,7 @@ class Lab:
         self.orchestrator: Any = None  # set by start(); None for a decisions-only Lab
         self.control: Any = None  # the control channel, while agents run here
         self.fatal: str | None = None  # set when the log can no longer be written
+        self.lab_lock: LabLock | None = None  # held while this console may run agents on the lab
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -67,9 +69,15 @@ class Lab:
 
         preflight(config)
         session_id = session_id or new_session_id()
-        hyp_offset = repo.max_hypothesis_number()
-        log = EventLog.open(sessions_dir(lab_root) / session_id)
+        lab_lock = LabLock(repo.common_dir, session_id)
+        try:
+            hyp_offset = repo.max_hypothesis_number()
+            log = EventLog.open(sessions_dir(lab_root) / session_id)
+        except BaseException:
+            lab_lock.release()
+            raise
         lab = cls(config, repo, log, LabState())
+        lab.lab_lock = lab_lock
         lab.append(K.SESSION_STARTED, "console", {
             "session_id": session_id, "lab": config.name, "lab_root": str(lab_root), "baseline_sha": baseline,
             "main_branch": repo.main_branch, "config_sha256": config.digest(), "config": config.raw,
@@ -163,6 +171,8 @@ class Lab:
 
         if self.orchestrator is not None:
             return
+        if self.lab_lock is None:
+            self.lab_lock = LabLock(self.repo.common_dir, self.session_id)
         self.orchestrator = Orchestrator(self, **options)
         self.orchestrator.start()
         from labconsole.lab.control import ControlServer
@@ -183,6 +193,9 @@ class Lab:
         if self.orchestrator is not None:
             self.stop()
         self.log.close()
+        if self.lab_lock is not None:
+            self.lab_lock.release()
+            self.lab_lock = None
 
     def __enter__(self) -> "Lab":
         return self

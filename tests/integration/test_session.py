@@ -143,3 +143,16 @@ def test_kill_9_of_the_console_then_resume_loses_nothing(demo_lab: Path) -> None
     state = reduce(events)
     assert len(state.hypotheses) == 2
     assert all(h.status in (S.AWAITING_HUMAN, S.FAILED, S.DUPLICATE) for h in state.hypotheses.values())
+
+
+def test_second_console_on_the_same_lab_is_refused(demo_lab: Path) -> None:
+    from labconsole.errors import LabError
+
+    first = Lab.start_session(demo_lab)
+    try:
+        with pytest.raises(LabError, match=r"another console \(pid \d+, session .*\) is running this lab"):
+            Lab.start_session(demo_lab)
+        assert len(list((demo_lab / "sessions").iterdir())) == 1  # the refused one left nothing behind
+    finally:
+        first.close()
+    Lab.start_session(demo_lab).close()  # free again once the first console is gone
