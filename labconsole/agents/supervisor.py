@@ -151,6 +151,12 @@ class Supervisor:
             except (BrokenPipeError, OSError, ValueError):
                 return
 
+    def expected(self, agent_id: str) -> bool:
+        """Running, or about to be restarted: work for it may wait."""
+        with self._lock:
+            return agent_id in self._pending_restarts or (
+                agent_id in self._procs and self._procs[agent_id].popen.poll() is None)
+
     def running(self, agent_id: str) -> bool:
         with self._lock:
             proc = self._procs.get(agent_id)
@@ -322,8 +328,7 @@ class Supervisor:
         if reason in ("hung", "crashed") and not self._closed.is_set():
             attempt = proc.attempt + 1
             if attempt > self.max_restarts:
-                self._emit(Message(agent_id, "error", {"message": f"gave up after {self.max_restarts} restarts",
-                                                       "fatal": True}))
+                self._emit(Message(agent_id, "gave_up", {"message": f"gave up after {self.max_restarts} restarts"}))
                 return
             backoff = min(self.backoff_s[1], self.backoff_s[0] * 2 ** proc.attempt)
             self._emit(Message(agent_id, "restarting", {"attempt": attempt, "backoff_s": backoff}))

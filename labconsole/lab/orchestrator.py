@@ -80,7 +80,6 @@ class Orchestrator:
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self._specs: dict[str, AgentSpec] = {}
-        self._report_seq = -1
         self._attempts: dict[tuple[str, str], int] = {}
         self._proposals_exhausted = False  # (hyp_id or "", task kind) -> tasks sent
         # Implement tasks of agents that died mid-task, re-sent when the agent says hello again.
@@ -112,14 +111,16 @@ class Orchestrator:
             self.tracker.close()
 
     def idle(self) -> bool:
-        """Nothing left to do without a person: proposals spent, no work in flight, report written."""
+        """Nothing left to do without a person: work settled and the report written after it."""
         with self.lab.locked():
-            st = self.lab.state
-            open_work = [h for h in st.hypotheses.values()
-                         if h.status in (S.PROPOSED, S.QUEUED, S.CLAIMED, S.IMPLEMENTING, S.MEASURING, S.AUTO_REVIEWED)]
-            return (not open_work and not self.in_flight and not self.measuring
-                    and self._proposals_left(st) == 0 and self._report_seq >= 0
-                    and not any(h.status == S.PROPOSED for h in st.hypotheses.values()))
+            return self._settled(self.lab.state) and self.lab.state.report_is_current()
+
+    def _settled(self, st: S.LabState) -> bool:
+        active = set(S.ACTIVE_STATUSES)
+        if not self._role_alive("worker"):
+            active.discard(S.QUEUED)  # nobody left to implement it; it stays visible as queued
+        return (self._proposals_left(st) == 0 and not self.in_flight and not self.measuring
+                and not any(h.status in active for h in st.hypotheses.values()))
 
     # --- agents -----------------------------------------------------------------------------------
 
@@ -157,7 +158,7 @@ class Orchestrator:
             self.supervisor.send(agent_id, {"type": "resume"})
         elif action == "stop":
             self.supervisor.stop(agent_id)
-            self._requeue_task_of(agent_id)
+            self._requeue_task_of(agent_id, resend=False)
         elif action == "restart":
             self.supervisor.stop(agent_id, restart=True)
 
@@ -184,15 +185,31 @@ class Orchestrator:
                 if spec.role == role and aid not in self.in_flight and aid in st.agents
                 and st.agents[aid].state == "idle" and self.supervisor.running(aid)]
 
-    def _requeue_task_of(self, agent_id: str) -> None:
-        """An agent died or was stopped mid-task: its hypothesis goes back to where it was."""
+    def _requeue_task_of(self, agent_id: str, *, resend: bool = True) -> None:
+        """An agent died or was stopped mid-task. A restarting agent gets its implement task again when it
+        says hello; otherwise the hypothesis goes back to the queue for another worker. Plan, review and
+        propose tasks are re-derived from the state by the scheduler."""
         task = self.in_flight.pop(agent_id, None)
-        if task is None or task.hyp_id is None:
+        if task is None or task.hyp_id is None or task.kind != "implement":
             return
         h = self.lab.state.hypotheses.get(task.hyp_id)
-        if task.kind == "implement" and h is not None and h.status in (S.CLAIMED, S.IMPLEMENTING):
+        if h is None or h.status not in (S.CLAIMED, S.IMPLEMENTING):
+            return
+        if resend:
             self._resend_later.append((agent_id, task))
-        # plan/review tasks are re-derived from state by the scheduler.
+        else:
+            self.lab.append(K.HYP_QUEUED, "console", {"hyp_id": h.hyp_id, "priority": h.priority})
+
+    def _on_gave_up(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
+        """The supervisor stopped restarting this agent: nothing may wait for it any more."""
+        self.lab.append(K.AGENT_ERROR, "console", {"agent_id": aid, "role": role, "message": d["message"]})
+        for item in [i for i in self._resend_later if i[0] == aid]:
+            self._resend_later.remove(item)
+            self.in_flight[aid] = item[1]
+            self._requeue_task_of(aid, resend=False)
+
+    def _role_alive(self, role: str) -> bool:
+        return any(spec.role == role and self.supervisor.expected(aid) for aid, spec in self._specs.items())
 
     # --- dispatcher: messages → events ------------------------------------------------------------
 
@@ -273,7 +290,9 @@ class Orchestrator:
         task = self.in_flight.get(aid)
         if task is not None and d.get("task") == task.task_id:
             self.in_flight.pop(aid, None)
-            if task.hyp_id and task.kind in ("implement", "plan"):
+            h = self.lab.state.hypotheses.get(task.hyp_id or "")
+            step_open = {"implement": (S.CLAIMED, S.IMPLEMENTING), "plan": (S.PROPOSED,)}.get(task.kind, ())
+            if h is not None and h.status in step_open:
                 self.lab.append(K.HYP_FAILED, "console", {
                     "hyp_id": task.hyp_id, "step": task.kind, "reason": str(d.get("message", ""))[:500]})
                 self._cleanup_failed(task.hyp_id)
@@ -358,7 +377,8 @@ class Orchestrator:
 
             self.lab.append(K.REPORT_WRITTEN, actor, {"path": str(path),
                                                       "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
-        self._report_seq = self.lab.state.last_seq
+        else:
+            self.lab.append(K.AGENT_ERROR, actor, {"agent_id": aid, "message": f"reported {path}, which does not exist"})
 
     # --- scheduler: state → tasks -----------------------------------------------------------------
 
@@ -385,17 +405,24 @@ class Orchestrator:
         waiting = sum(1 for h in hyps if h.status in (S.PROPOSED, S.QUEUED))
         workers = sum(1 for s in self._specs.values() if s.role == "worker")
         proposals_left = self._proposals_left(st)
+        if proposals_left > 0 and not self._role_alive("researcher"):
+            self._give_up_proposing("the researcher is not running")
+            proposals_left = 0
         if proposals_left > 0 and waiting < workers + QUEUE_AHEAD:
             if self._attempts.get(("", "propose"), 0) >= MAX_ATTEMPTS * self.config.search.budget:
-                self._give_up_proposing()
-            for aid in self._idle_agents("researcher")[:1]:
-                self._send_task(aid, "propose", self._propose_payload(), None)
+                self._give_up_proposing(f"the researcher gave no proposal in {self._attempts[('', 'propose')]} tasks")
+            else:
+                for aid in self._idle_agents("researcher")[:1]:
+                    self._send_task(aid, "propose", self._propose_payload(), None)
         # planner: one proposal at a time, oldest first
         for h in hyps:
             if h.status == S.PROPOSED and not self._task_for(h.hyp_id, "plan"):
                 if self._attempts.get((h.hyp_id, "plan"), 0) >= MAX_ATTEMPTS:
                     self.lab.append(K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "plan", "reason":
                                     f"the planner gave no decision in {MAX_ATTEMPTS} attempts"})
+                    continue
+                if not self._role_alive("planner"):
+                    self._plan_with_rules(h)
                     continue
                 for aid in self._idle_agents("planner")[:1]:
                     self._send_task(aid, "plan", self._plan_payload(h), h.hyp_id)
@@ -413,27 +440,46 @@ class Orchestrator:
                                     "verdict": "flag", "reasons": [f"the reviewer gave no verdict in {MAX_ATTEMPTS} attempts"]})
                     self.lab.append(K.HYP_AWAITING, "console", {"hyp_id": h.hyp_id})
                     continue
+                if not self._role_alive("reviewer"):
+                    self.review_with_rules(h.hyp_id)
+                    continue
                 for aid in self._idle_agents("reviewer")[:1]:
                     self._send_task(aid, "review", {"hypothesis": {"id": h.hyp_id, "title": h.title},
                                                     "evidence": self._evidence_of(h)}, h.hyp_id)
                 break
         # reporter: when everything is settled and something changed since the last report
-        if (self._proposals_left(st) == 0 and not self.in_flight and not self.measuring
-                and not any(h.status in (S.PROPOSED, S.QUEUED, S.CLAIMED, S.IMPLEMENTING, S.MEASURING, S.AUTO_REVIEWED)
-                            for h in hyps)
-                and self._report_seq < 0):
+        if self._settled(st) and not st.report_is_current() and not self._task_for("", "report"):
+            if not self._role_alive("reporter"):
+                self._report_by_console()
             for aid in self._idle_agents("reporter")[:1]:
                 self._send_task(aid, "report", {"session_dir": str(self.lab.session_dir),
                                                 "out": str(self.lab.session_dir / "report.md")}, None)
 
-    def _give_up_proposing(self) -> None:
-        """The researcher keeps finishing without proposals: stop asking, say so once."""
+    def _give_up_proposing(self, why: str) -> None:
+        """No more proposals will come: say why, once."""
         self._proposals_exhausted = True
-        self.lab.append(K.NOTE, "console", {"text": "the researcher gave no proposal in "
-                                            f"{self._attempts[('', 'propose')]} tasks; no more are asked"})
+        self.lab.append(K.NOTE, "console", {"text": f"{why}; no more proposals are asked for"})
+
+    def _plan_with_rules(self, h: HypothesisState) -> None:
+        """No planner is running: the console applies the same dedupe rule itself."""
+        from labconsole.lab.dedupe import find_duplicate
+
+        earlier = self._plan_payload(h)["earlier"]
+        match = find_duplicate(h.title, h.params, earlier)
+        if match:
+            self.lab.append(K.HYP_DUPLICATE, "console", {"hyp_id": h.hyp_id, "of": match.of, "similarity": match.similarity})
+        else:
+            self.lab.append(K.HYP_QUEUED, "console", {"hyp_id": h.hyp_id, "priority": h.priority})
+
+    def _report_by_console(self) -> None:
+        """No reporter is running: the console renders the same report from the log."""
+        from labconsole.lab.report import write_report
+
+        path = write_report(self.lab.session_dir, self.lab.session_dir / "report.md")
+        self._on_report("console", "console", "reporter", {"path": str(path)})
 
     def _task_for(self, hyp_id: str, kind: str) -> bool:
-        return any(t.hyp_id == hyp_id and t.kind == kind for t in self.in_flight.values())
+        return any((t.hyp_id or "") == hyp_id and t.kind == kind for t in self.in_flight.values())
 
     def _baseline_params(self) -> dict[str, Any]:
         search = self.config.search
@@ -623,8 +669,6 @@ class Orchestrator:
                     self.lab.append(K.HYP_QUEUED, "console", {"hyp_id": h.hyp_id, "priority": h.priority})
             elif h.status == S.MEASURING and h.sha:
                 self._start_measurement(h.hyp_id)
-        if st.reports:
-            self._report_seq = st.last_seq
 
     def _append_console(self, kind: str, actor: str, data: dict[str, Any]) -> Any:
         return self.lab.append(kind, actor, data)

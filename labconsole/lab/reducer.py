@@ -398,6 +398,7 @@ def _gpu_sample(s: LabState, e: Any, d: dict[str, Any]) -> None:
 @_on(K.REPORT_WRITTEN)
 def _report(s: LabState, e: Any, d: dict[str, Any]) -> None:
     s.reports.append(d.get("path", ""))
+    s.report_ts = e.ts
 
 
 # --- one-line descriptions for the event feed --------------------------------------------------------

@@ -25,6 +25,8 @@ MERGED = "merged"
 PUBLISHED = "published"
 FAILED = "failed"
 
+# Work the lab can still do without a person.
+ACTIVE_STATUSES = frozenset({PROPOSED, QUEUED, CLAIMED, IMPLEMENTING, MEASURING, AUTO_REVIEWED})
 OPEN_STATUSES = frozenset({PROPOSED, QUEUED, CLAIMED, IMPLEMENTING, MEASURING, AUTO_REVIEWED, AWAITING_HUMAN, APPROVED})
 FINAL_STATUSES = frozenset({DUPLICATE, REJECTED, MERGED, PUBLISHED, FAILED})
 
@@ -211,9 +213,16 @@ class LabState:
     feed: list[FeedItem] = field(default_factory=list)  # the last FEED_MAX events, rendered
     repairs: int = 0
     reports: list[str] = field(default_factory=list)
+    report_ts: float | None = None  # when the newest report was written
 
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]
+
+    def report_is_current(self) -> bool:
+        """A report exists and no hypothesis changed after it."""
+        if self.report_ts is None:
+            return False
+        return all(h.updated_ts <= self.report_ts for h in self.hypotheses.values())
 
     def gpu_idle_seconds(self) -> float:
         """GPU time lost between leased runs (the scheduler's gaps), summed over runs."""

@@ -43,7 +43,7 @@ LIFECYCLE = events(
     (K.RUN_STARTED, {"run_id": "r-c0", "hyp_id": "h001", "role": "candidate", "commit": "c1", "repeat": 0}),
     (K.RUN_FINISHED, {"run_id": "r-c0", "status": "timeout", "metric": None, "error": "timed out"}),
     (K.EVIDENCE_RECORDED, {"hyp_id": "h001", "evidence_hash": "ev1", "blob": "b1",
-                           "summary": {"candidate_median": 1.5, "baseline_median": 2.0, "effect": 0.25}}),
+                           "summary": {"sha": "c1", "candidate_median": 1.5, "baseline_median": 2.0, "effect": 0.25}}),
     (K.REVIEW_VERDICT, {"hyp_id": "h001", "reviewer": "reviewer", "verdict": "flag", "reasons": ["noisy"]}, "agent:reviewer"),
     (K.HYP_AWAITING, {"hyp_id": "h001"}),
     (K.AGENT_USAGE, {"agent_id": "worker-1", "input_tokens": 100, "output_tokens": 50, "cost_usd": 0.25}),
@@ -98,6 +98,11 @@ def test_gate_approve_reject_merge() -> None:
     with pytest.raises(GateError, match="not the measured commit"):
         gate.check_approve(st, "h001", branch_head="moved")
     h = gate.check_approve(st, "h001", branch_head="c1")
+    # evidence measured on another commit never backs an approval of this one
+    recommitted = reduce([*LIFECYCLE, Ev(99, K.HYP_COMMITTED, {"hyp_id": "h001", "sha": "c2", "branch": "lab/h001"}),
+                          Ev(100, K.HYP_AWAITING, {"hyp_id": "h001"})])
+    with pytest.raises(GateError, match="the evidence is for c1, not the current commit c2"):
+        gate.check_approve(recommitted, "h001", branch_head="c2")
     assert gate.needs_confirmation(h) == ["reviewer said flag: noisy"]
     with pytest.raises(GateError, match="a person must approve it first"):
         gate.check_merge(st, "h001", "c1", "base")

@@ -71,13 +71,13 @@ def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
     sup = Supervisor(tmp_path / "logs", hang_timeout_s=1.0, backoff_s=(0.2, 1.0), max_restarts=1)
     try:
         sup.start(spec)
-        got = collect(sup, lambda g: types(g).count("exited") >= 2 and "error" in types(g), timeout=20)
+        got = collect(sup, lambda g: types(g).count("exited") >= 2 and "gave_up" in types(g), timeout=20)
         exits = [m for m in got if m.type == "exited"]
         assert exits[0].data["reason"] == "hung" and "no output" in exits[0].data["detail"]
         restarting = [m for m in got if m.type == "restarting"]
         assert restarting[0].data == {"attempt": 1, "backoff_s": 0.2}
         assert [m.data["attempt"] for m in got if m.type == "started"] == [0, 1]
-        assert got[-1].type == "error" and "gave up after 1 restarts" in got[-1].data["message"]
+        assert got[-1].type == "gave_up" and "gave up after 1 restarts" in got[-1].data["message"]
     finally:
         sup.close()
 
@@ -90,7 +90,7 @@ def test_crashing_agent_is_recorded_and_restarted_with_backoff(tmp_path: Path) -
     sup = Supervisor(tmp_path / "logs", backoff_s=(0.1, 0.4), max_restarts=3)
     try:
         sup.start(spec)
-        got = collect(sup, lambda g: "error" in types(g))
+        got = collect(sup, lambda g: "gave_up" in types(g))
         exits = [m.data for m in got if m.type == "exited"]
         assert all(e["reason"] == "crashed" and e["returncode"] == 3 for e in exits) and len(exits) == 4
         assert [m.data["backoff_s"] for m in got if m.type == "restarting"] == [0.1, 0.2, 0.4]
