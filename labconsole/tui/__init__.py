@@ -40,8 +40,7 @@ def run_app(lab: "Lab", *, readonly: bool = False, attached: bool = False) -> in
     if not attached and not readonly and getattr(lab, "orchestrator", None) is None:
         lab.start()  # the console owns this session: it runs the agents
     sampler, own = _sampler_for(lab)
-    app = LabConsoleApp(LiveSource(lab, readonly=readonly), attached=attached, sampler=sampler)
-    app._own_sampler = own  # type: ignore[attr-defined]
+    app = LabConsoleApp(LiveSource(lab, readonly=readonly), attached=attached, sampler=sampler, own_sampler=own)
     try:
         rc = app.run()
     finally:

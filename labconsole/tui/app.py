@@ -40,12 +40,13 @@ class LabConsoleApp(App[int]):
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
     MODES = {"overview": "overview", "review": "review", "agent": "agent"}
 
-    def __init__(self, source: Source, *, attached: bool = False, sampler: Any = None,
+    def __init__(self, source: Source, *, attached: bool = False, sampler: Any = None, own_sampler: bool = False,
                  keymap_overrides: dict[str, str] | None = None) -> None:
         super().__init__()
         self.source = source
         self.attached = attached
-        self.sampler = sampler
+        self.sampler = sampler  # a labconsole.gpu.telemetry.TelemetrySampler, or None
+        self.own_sampler = own_sampler  # we started it, so we stop it
         self.lab_state = LabState()
         self.gpu_live: Any = None  # the sampler's latest TelemetrySnapshot
         self.stop_agents = False  # the person chose "stop agents" when quitting
@@ -102,7 +103,7 @@ class LabConsoleApp(App[int]):
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
             self._unsubscribe()
-        if self.sampler is not None and getattr(self, "_own_sampler", False):
+        if self.sampler is not None and self.own_sampler:
             self.sampler.stop()
 
     # -- live updates

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Callable
 
 from labconsole.errors import LabError
 from labconsole.events.kinds import DECISION_KINDS
@@ -213,4 +213,4 @@ def describe_source(source: Source, attached: bool) -> str:
     return "ATTACHED" if attached else "LIVE"
 
 
-__all__ = ["Source", "LiveSource", "ReplaySource", "ReadOnlyError", "describe_source", "Any"]
+__all__ = ["Source", "LiveSource", "ReplaySource", "ReadOnlyError", "describe_source"]

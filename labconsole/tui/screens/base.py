@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, cast
 
 from textual.app import ComposeResult
+from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer
 
 from labconsole.lab.state import LabState
 from labconsole.tui.keymap import DECISION_ACTIONS
+from labconsole.tui.widgets.keybar import KeyBar
 from labconsole.tui.widgets.status import LabHeader
 from labconsole.tui.widgets.timeline import Timeline
 
@@ -28,14 +29,14 @@ class LabScreen(Screen):
         yield LabHeader()
 
     def compose_footer(self) -> ComposeResult:
-        if self.console.replay is not None:
-            yield Timeline()
-        yield Footer()
+        with Vertical(classes="bottom-bar"):
+            if self.console.replay is not None:
+                yield Timeline()
+            yield KeyBar()
 
     def on_screen_resume(self) -> None:
         # Show the screen as it was first (cheap), then bring it up to date right after that render:
         # a key that switches screens should not wait for a full state render.
-        self.refresh_bindings()
         self.call_after_refresh(self._catch_up)
 
     def _catch_up(self) -> None:

@@ -7,9 +7,10 @@ from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from labconsole.tui import keymap
+from labconsole.tui.widgets.keybar import KeyBar
 
 
 class TextViewer(ModalScreen[None]):
@@ -23,7 +24,7 @@ class TextViewer(ModalScreen[None]):
         with VerticalScroll(classes="viewer-body") as scroll:
             scroll.border_title = self.title_text
             yield Static(self.body, id="viewer-content")  # type: ignore[arg-type]
-        yield Footer()
+        yield KeyBar()
 
     def on_mount(self) -> None:
         self.query_one(VerticalScroll).focus()

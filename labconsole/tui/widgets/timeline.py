@@ -14,7 +14,7 @@ from labconsole.tui.colors import theme_colors
 
 class Timeline(Static):
     DEFAULT_CSS = """
-    Timeline { dock: bottom; height: 2; background: $panel; }
+    Timeline { height: 2; background: $panel; }
     """
 
     def show(self, cursor: int, count: int, decisions: list[int], event: Event | None) -> None:

@@ -1,0 +1,39 @@
+"""The key bar at the bottom of each screen: the active bindings, rendered as one line of text.
+
+Textual's Footer recomposes its keys whenever bindings change (every screen switch), and in
+textual 8.2 each recompose leaves the old FooterKeys referenced by a data binding: RSS grew
+~0.3 MB per switch. One Static that re-renders its text has no such cost.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.screen import Screen
+from textual.widgets import Static
+
+from labconsole.tui.colors import theme_colors
+
+
+class KeyBar(Static):
+    DEFAULT_CSS = """
+    KeyBar { height: 1; background: $panel; color: $foreground; }
+    """
+
+    def on_mount(self) -> None:
+        self.screen.bindings_updated_signal.subscribe(self, self._bindings_changed)
+        self.call_after_refresh(self._bindings_changed, self.screen)
+
+    def _bindings_changed(self, screen: Screen) -> None:
+        c = theme_colors(self.app)
+        text = Text(no_wrap=True, overflow="ellipsis")
+        seen: set[str] = set()
+        for node, binding, enabled, tooltip in screen.active_bindings.values():
+            if not binding.show or binding.action in seen:
+                continue
+            seen.add(binding.action)
+            key = self.app.get_key_display(binding)
+            text.append(f" {key} ", style=f"bold {c['accent']}" if enabled else c["muted"])
+            text.append(f"{binding.description} ", style="" if enabled else c["muted"])
+        text.append(" ^p ", style=f"bold {c['accent']}")
+        text.append("palette")
+        self.update(text)
