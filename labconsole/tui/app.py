@@ -1,13 +1,17 @@
 """The Textual app: holds the source and the current LabState, routes state to screens, runs commands.
 
-Threads: the Lab calls our subscriber on its appending thread; that only sets
-a flag. A 10 Hz tick on the UI thread turns the flag into one snapshot taken in
-a worker, so bursts of thousands of events cost at most ten renders a second.
-Commands (approve, merge, …) and replay seeks run in workers too.
+Threads: the Lab calls our subscriber on its appending thread; that only puts
+the event on a deque. A 10 Hz tick on the UI thread folds the queued events
+into the app's own LabState with the same reducer the Lab uses (microseconds
+an event) and renders once, so bursts of thousands of events cost at most ten
+renders a second, and no deep copy of the lab's state ever holds its lock or
+the GIL. The state object never leaves the UI thread. Commands (approve,
+merge, …) and replay seeks run in workers.
 """
 
 from __future__ import annotations
 
+import collections
 from pathlib import Path
 from typing import Any, Callable
 
@@ -16,6 +20,7 @@ from textual.app import App
 
 from labconsole.errors import LabError
 from labconsole.events.log import Event
+from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 from labconsole.tui import keymap
 from labconsole.tui.messages import CommandDone, StateUpdated
@@ -28,8 +33,9 @@ from labconsole.tui.screens.review import ReviewScreen
 from labconsole.tui.screens.viewers import TextViewer, help_table
 from labconsole.tui.source import LiveSource, ReplaySource, Source, describe_source
 
-TICK_S = 0.1  # at most ten state snapshots a second
+TICK_S = 0.1  # at most ten renders a second
 GPU_EVERY_TICKS = 10
+MAX_APPLY_PER_TICK = 20_000  # a flood is folded in over several ticks rather than freezing one
 
 
 class LabConsoleApp(App[int]):
@@ -55,7 +61,7 @@ class LabConsoleApp(App[int]):
         self.replay_event: Event | None = None  # the event at the cursor, handed over by the seek worker
         self.replay_decisions: list[int] = []
         self._dirty = True
-        self._snapshot_pending = False
+        self._pending: collections.deque[Event] = collections.deque()  # appended on the lab's thread
         self._ticks = 0
         self._unsubscribe: Callable[[], None] | None = None
         self._search_text = ""
@@ -91,7 +97,7 @@ class LabConsoleApp(App[int]):
         self.install_screen(AgentScreen(), "agent")
         self.switch_mode("overview")
         if isinstance(self.source, LiveSource):
-            self._unsubscribe = self.source.subscribe(self._on_lab_event)
+            self.lab_state, self._unsubscribe = self.source.attach(self._on_lab_event)
             if self.sampler is not None:
                 self.sampler.start()
             self.set_interval(TICK_S, self._tick)
@@ -109,28 +115,27 @@ class LabConsoleApp(App[int]):
     # -- live updates
 
     def _on_lab_event(self, event: Event, state: LabState) -> None:
-        """Runs on the lab's appending thread under its lock: only set a flag."""
-        self._dirty = True
+        """Runs on the lab's appending thread under its lock: only queue the event (deque is thread-safe)."""
+        self._pending.append(event)
 
     def _tick(self) -> None:
         self._ticks += 1
-        if self._dirty and not self._snapshot_pending:
-            self._dirty = False
-            self._snapshot_pending = True
-            self._take_snapshot()
         if self.sampler is not None and self._ticks % GPU_EVERY_TICKS == 1:
             latest = self.sampler.latest()
             if latest is not None and latest is not self.gpu_live:
                 self.gpu_live = latest
                 self._dirty = True
-
-    @work(thread=True, exclusive=True, group="snapshot")
-    def _take_snapshot(self) -> None:
-        assert isinstance(self.source, LiveSource)
-        self.post_message(StateUpdated(self.source.snapshot()))
+        pending, state = self._pending, self.lab_state
+        for _ in range(min(len(pending), MAX_APPLY_PER_TICK)):
+            event = pending.popleft()
+            if event.seq > state.last_seq:  # the attach snapshot may already hold it
+                apply(state, event)
+                self._dirty = True
+        if self._dirty:
+            self._dirty = False
+            self.post_message(StateUpdated(state))
 
     def on_state_updated(self, message: StateUpdated) -> None:
-        self._snapshot_pending = False
         if message.cursor is not None and message.cursor != self.cursor:
             return  # an older replay seek finished after a newer one was asked for
         self.lab_state = message.state

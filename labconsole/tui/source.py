@@ -98,6 +98,14 @@ class LiveSource(Source):
     def subscribe(self, fn: Callable[[Event, LabState], None]) -> Callable[[], None]:
         return self.lab.subscribe(fn)
 
+    def attach(self, fn: Callable[[Event, LabState], None]) -> tuple[LabState, Callable[[], None]]:
+        """Subscribe and take one snapshot atomically: every event after the snapshot reaches ``fn``."""
+        locked = getattr(self.lab, "locked", None)
+        if locked is None:
+            return self.lab.snapshot(), self.lab.subscribe(fn)
+        with locked():
+            return self.lab.snapshot(), self.lab.subscribe(fn)
+
     def snapshot(self) -> LabState:
         return self.lab.snapshot()
 

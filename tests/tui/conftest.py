@@ -50,6 +50,9 @@ class FakeLab:
         self._subs.append(fn)
         return lambda: self._subs.remove(fn) if fn in self._subs else None
 
+    def locked(self) -> threading.RLock:
+        return self._lock
+
     def snapshot(self) -> LabState:
         with self._lock:
             return copy.deepcopy(self._state)
