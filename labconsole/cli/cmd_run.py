@@ -6,6 +6,7 @@ import argparse
 
 from labconsole.cli.common import add_lab_args, is_tty, lab_root
 from labconsole.cli.headless import run_headless
+from labconsole.events import kinds as K
 from labconsole.lab.service import Lab
 
 
@@ -15,6 +16,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="resume --session (default: the newest) instead of starting a new one")
     p.add_argument("--headless", action="store_true", help="print progress instead of opening the console")
     p.add_argument("--timeout", type=float, default=None, help="stop a headless run after this many seconds")
+    p.add_argument("--accept-config-change", action="store_true",
+                   help="resume even though lab.toml changed since the session started")
     p.set_defaults(func=run)
 
 
@@ -22,7 +25,12 @@ def run(args: argparse.Namespace) -> int:
     root = lab_root(args)
     if args.resume or args.session:
         lab = Lab.open_session(root, args.session)
-        lab.append("session.resumed", "console", {"last_seq": lab.state.last_seq})
+        try:
+            lab.check_resumable(accept_config_change=args.accept_config_change)
+        except BaseException:
+            lab.close()
+            raise
+        lab.append(K.SESSION_RESUMED, "console", {"last_seq": lab.state.last_seq, "config_sha256": lab.config.digest()})
     else:
         lab = Lab.start_session(root)
     print(f"Session {lab.session_id} on {root}")

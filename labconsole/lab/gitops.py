@@ -752,3 +752,20 @@ class LabRepo:
                 shown = ", ".join(conflicts[:5]) or err.strip().splitlines()[-1:]
                 raise GitStateError(f"{hyp_id} conflicts with {self.main_branch} in {shown}: it needs a new implementation")
             return self._git("rev-parse", "HEAD", cwd=path)
+
+    def set_aside_leftovers(self, hyp_id: str) -> str | None:
+        """Uncommitted edits a dead worker left in lab/<hyp_id>'s worktree: commit them onto an
+        archive ref (never lost), and give the next worker a clean worktree at the branch head."""
+        path = self.worktree_path(hyp_id)
+        with self._lock:
+            if not path.exists() or not self._dirty_paths(cwd=path):
+                return None
+            head = self._git("rev-parse", "HEAD", cwd=path)
+            self._git("add", "-A", cwd=path)
+            tree = self._git("write-tree", cwd=path)
+            leftover = self._git("commit-tree", tree, "-p", head, "-m",
+                                 f"Uncommitted work left in {hyp_id}'s worktree by a stopped agent")
+            ref = self._archive(hyp_id, leftover, time.strftime("leftover-%Y%m%dT%H%M%SZ", time.gmtime()))
+            self._git("reset", "-q", "--hard", head, cwd=path)
+            self._git("clean", "-q", "-fd", cwd=path)
+            return ref

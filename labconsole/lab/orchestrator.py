@@ -81,7 +81,8 @@ class Orchestrator:
         self._threads: list[threading.Thread] = []
         self._specs: dict[str, AgentSpec] = {}
         self._attempts: dict[tuple[str, str], int] = {}
-        self._proposals_exhausted = False  # (hyp_id or "", task kind) -> tasks sent
+        self._proposals_exhausted = False
+        self._earlier: list[dict[str, Any]] | None = None  # earlier sessions' hypotheses, read once  # (hyp_id or "", task kind) -> tasks sent
         # Implement tasks of agents that died mid-task, re-sent when the agent says hello again.
         self._resend_later: list[tuple[str, InFlight]] = []
 
@@ -327,7 +328,8 @@ class Orchestrator:
         h = self.lab.state.hypotheses.get(hyp_id or "")
         if role != "planner" or h is None or h.status != S.PROPOSED:
             return
-        if d.get("decision") == "duplicate" and d.get("of") in self.lab.state.hypotheses:
+        known = set(self.lab.state.hypotheses) | {e["hyp_id"] for e in self._earlier_sessions()}
+        if d.get("decision") == "duplicate" and d.get("of") in known:
             self.lab.append(K.HYP_DUPLICATE, actor, {"hyp_id": hyp_id, "of": d["of"], "similarity": d.get("similarity")})
         else:
             self.lab.append(K.HYP_QUEUED, actor, {"hyp_id": hyp_id, "priority": d.get("priority") or 0.0})
@@ -491,23 +493,47 @@ class Orchestrator:
             text = (self.lab.repo.root / search.file).read_text(encoding="utf-8")
         return read_params(text, [p.name for p in search.params])
 
+    def _earlier_sessions(self) -> list[dict[str, Any]]:
+        """Hypotheses of this lab's earlier sessions: never proposed or tried again (DESIGN §3)."""
+        if self._earlier is None:
+            from labconsole.events.replay import Replay
+            from labconsole.lab.reducer import apply as apply_event
+            from labconsole.lab.session import list_sessions
+
+            self._earlier = []
+            for session_dir in list_sessions(self.lab.repo.root):
+                if session_dir.name == self.lab.session_dir.name:
+                    continue
+                replay = Replay(session_dir, initial=S.LabState, apply=apply_event)
+                try:
+                    old = replay.state_at(replay.count - 1)
+                finally:
+                    replay.close()
+                self._earlier += [{"hyp_id": h.hyp_id, "title": h.title, "params": h.params, "status": h.status,
+                                   "metric": h.evidence.get("candidate_median"), "session": session_dir.name}
+                                  for h in old.hypotheses.values()]
+        return self._earlier
+
     def _propose_payload(self) -> dict[str, Any]:
         st = self.lab.state
-        history = [{"hyp_id": h.hyp_id, "title": h.title, "params": h.params, "status": h.status,
-                    "metric": h.evidence.get("candidate_median")} for h in st.hypotheses.values()]
+        history = self._earlier_sessions() + [
+            {"hyp_id": h.hyp_id, "title": h.title, "params": h.params, "status": h.status,
+             "metric": h.evidence.get("candidate_median")} for h in st.hypotheses.values()]
         return {
             "objective": dict(st.objective),
             "search_space": [p.__dict__ | {"choices": list(p.choices)} for p in self.config.search.params],
             "baseline_params": self._baseline_params(),
             "baseline_metric": st.baseline_metric,
             "history": history,
-            "do_not_repeat": [h.title for h in st.hypotheses.values() if h.status in (S.REJECTED, S.DUPLICATE, S.FAILED)],
+            "do_not_repeat": [h["title"] for h in history if h["status"] in (S.REJECTED, S.DUPLICATE, S.FAILED)],
             "count": 1,
         }
 
     def _plan_payload(self, h: HypothesisState) -> dict[str, Any]:
-        earlier = [{"hyp_id": o.hyp_id, "title": o.title, "params": o.params, "status": o.status}
-                   for o in self.lab.state.hypotheses.values() if o.hyp_id != h.hyp_id and o.proposed_ts <= h.proposed_ts]
+        # Every earlier hypothesis, rejected and earlier sessions' ones included; ids order them.
+        earlier = [{k: e[k] for k in ("hyp_id", "title", "params", "status")} for e in self._earlier_sessions()]
+        earlier += [{"hyp_id": o.hyp_id, "title": o.title, "params": o.params, "status": o.status}
+                    for o in sorted(self.lab.state.hypotheses.values(), key=lambda o: o.hyp_id) if o.hyp_id < h.hyp_id]
         return {"hypothesis": {"id": h.hyp_id, "title": h.title, "params": h.params, "rationale": h.rationale},
                 "earlier": earlier}
 
@@ -521,6 +547,10 @@ class Orchestrator:
             return
         self.lab.append(K.WORKTREE_CREATED, "console", {"hyp_id": h.hyp_id, "path": str(wt.path),
                                                         "branch": wt.branch, "base_sha": wt.base_sha})
+        leftovers = self.lab.repo.set_aside_leftovers(h.hyp_id)
+        if leftovers:  # a previous worker died mid-edit: its edits are archived, not reused
+            self.lab.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": h.hyp_id, "ref": leftovers,
+                                                             "reason": "uncommitted edits of a stopped worker"})
         self._send_task(aid, "implement", self._implement_payload(h), h.hyp_id)
 
     def _implement_payload(self, h: HypothesisState) -> dict[str, Any]:
@@ -647,6 +677,8 @@ class Orchestrator:
 
     def _recover(self) -> None:
         """Make the log whole again after the previous console died, then pick the work back up."""
+        for run_id in self.executor.clean_up_after_crash():
+            self.lab.append(K.NOTE, "console", {"text": f"ended run {run_id}, left running by the previous console"})
         st = self.lab.state
         for run in list(st.runs.values()):
             if run.status == "running":

@@ -19,7 +19,7 @@ from typing import Any, Callable
 
 from labconsole.errors import GateError, LabError
 from labconsole.events import kinds as K
-from labconsole.events.log import Event, EventLog, LogWriteError, get_blob
+from labconsole.events.log import Event, EventLog, LogWriteError, get_blob, read_events
 from labconsole.events.replay import Replay
 from labconsole.lab import gate
 from labconsole.lab import state as S
@@ -27,7 +27,7 @@ from labconsole.lab.config import LabConfig, load_config
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
-from labconsole.lab.session import new_session_id, resolve_session, sessions_dir
+from labconsole.lab.session import max_hypothesis_number, new_session_id, resolve_session, sessions_dir
 from labconsole.lab.state import LabState
 
 Subscriber = Callable[[Event, LabState], None]
@@ -71,7 +71,8 @@ class Lab:
         session_id = session_id or new_session_id()
         lab_lock = LabLock(repo.common_dir, session_id)
         try:
-            hyp_offset = repo.max_hypothesis_number()
+            # After every hypothesis of earlier sessions and every lab/hN branch or archive left in git.
+            hyp_offset = max(repo.max_hypothesis_number(), max_hypothesis_number(lab_root))
             log = EventLog.open(sessions_dir(lab_root) / session_id)
         except BaseException:
             lab_lock.release()
@@ -105,6 +106,21 @@ class Lab:
             replay.close()
         state.session_id = state.session_id or session_dir.name
         return cls(config, repo, log, state)
+
+    def check_resumable(self, *, accept_config_change: bool = False) -> None:
+        """Before agents run again: the lab is clean and on its branch, its config still valid, and (unless
+        the person accepts it) the same lab.toml the session started with, so runs measure the same thing."""
+        from labconsole.lab.preflight import preflight
+
+        self.repo.require_clean_base()
+        preflight(self.config)
+        recorded = None  # the digest the session last ran with (a resume may have accepted a change)
+        for event in read_events(self.session_dir):
+            if event.kind in (K.SESSION_STARTED, K.SESSION_RESUMED) and event.data.get("config_sha256"):
+                recorded = event.data["config_sha256"]
+        if recorded and recorded != self.config.digest() and not accept_config_change:
+            raise LabError(f"{self.config.path.name} changed since session {self.session_id} started: restore it, "
+                           f"start a new session, or resume with --accept-config-change")
 
     # --- the one write path -----------------------------------------------------------------------
 

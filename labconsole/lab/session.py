@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import time
 from pathlib import Path
@@ -14,6 +15,20 @@ SESSIONS = "sessions"
 
 def sessions_dir(lab_root: Path) -> Path:
     return Path(lab_root) / SESSIONS
+
+
+_PROPOSED = re.compile(rb'"hyp_id":"h(\d+)"')
+
+
+def max_hypothesis_number(lab_root: Path) -> int:
+    """The highest N of any hypothesis hN proposed in any session of this lab (a raw scan: no JSON parsing)."""
+    best = 0
+    for session_dir in list_sessions(lab_root):
+        with open(session_dir / "events.jsonl", "rb") as f:
+            for line in f:
+                if b'"hypothesis.proposed"' in line and (m := _PROPOSED.search(line)):
+                    best = max(best, int(m.group(1)))
+    return best
 
 
 def new_session_id() -> str:

@@ -83,6 +83,26 @@ class LocalExecutor:
                 tampering.update(touched)
         return outcomes, sorted(tampering)
 
+    def clean_up_after_crash(self) -> list[str]:
+        """End objective processes a dead console left running and remove their checkouts."""
+        ended = []
+        if not self.runs_dir.is_dir():
+            return ended
+        for pidfile in self.runs_dir.glob("*.pgid"):
+            try:
+                os.killpg(int(pidfile.read_text().strip()), signal.SIGKILL)
+                ended.append(pidfile.stem)
+            except (ValueError, ProcessLookupError, PermissionError):
+                pass
+            pidfile.unlink(missing_ok=True)
+        for checkout in self.runs_dir.iterdir():
+            if checkout.is_dir():
+                try:
+                    self.repo.remove_checkout(checkout)
+                except Exception:  # not ours (the git layer refuses): leave it for a person
+                    pass
+        return ended
+
     def cancel(self) -> None:
         """Stop measuring: kill running objective processes (their runs end as 'crashed')."""
         self._cancelled.set()
@@ -113,6 +133,7 @@ class LocalExecutor:
         touched: list[str] = []
         artifacts: dict[str, str] = {}  # file -> blob
         workdir = self.runs_dir / req.run_id
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
         try:
             if workdir.exists():  # left over from a console that died mid-run
                 self.repo.remove_checkout(workdir)
@@ -177,6 +198,9 @@ class LocalExecutor:
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
         with self._lock:
             self._procs[run_id] = proc
+        # If the console dies (kill -9), the next one finds and ends this process group.
+        pidfile = self.runs_dir / f"{run_id}.pgid"
+        pidfile.write_text(str(proc.pid))
         if self._cancelled.is_set():  # cancel() ran between our check and the start: don't outlive it
             _kill_group(proc)
         if self.owners is not None:
@@ -190,6 +214,7 @@ class LocalExecutor:
         finally:
             with self._lock:
                 self._procs.pop(run_id, None)
+            pidfile.unlink(missing_ok=True)
             if self.owners is not None:
                 self.owners.unregister(proc.pid)
         if self._cancelled.is_set() and proc.returncode != 0:

@@ -69,6 +69,24 @@ def test_headless_session_then_cli_approval_and_merge(demo_lab: Path, capsys: py
     assert main(["merge", best.hyp_id, "--lab", str(demo_lab)]) == 2
     assert "already merged" in capsys.readouterr().err
 
+    # A second session numbers after the first and never re-runs one of its experiments.
+    second = Lab.start_session(demo_lab)
+    try:
+        state2 = run_headless(second, timeout_s=240, echo=False)
+    finally:
+        second.close()
+    assert sorted(state2.hypotheses) == ["h003", "h004"]
+    first_changes = [h.params for h in state.hypotheses.values()]
+    for h in state2.hypotheses.values():
+        assert h.params not in first_changes or (h.status == S.DUPLICATE and h.duplicate_of in state.hypotheses)
+
+    # Resuming after lab.toml changed is refused unless the person accepts it.
+    (demo_lab / "lab.toml").write_text((demo_lab / "lab.toml").read_text().replace("timeout_s = 60", "timeout_s = 61"))
+    git(demo_lab, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "longer timeout")
+    capsys.readouterr()
+    assert main(["run", "--resume", "--headless", "--lab", str(demo_lab), "--timeout", "1"]) == 2
+    assert "lab.toml changed since session" in capsys.readouterr().err
+
 
 def test_approval_binds_the_commit_and_agents_cannot_approve(demo_lab: Path) -> None:
     lab = Lab.start_session(demo_lab)

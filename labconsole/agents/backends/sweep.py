@@ -65,9 +65,17 @@ class SweepBackend:
                         params={spec["name"]: value}, distributions={spec["name"]: dist},
                         value=float(payload["baseline_metric"])))
                     told += 1
-            trial = study.ask({spec["name"]: dist})
-            value = trial.params[spec["name"]]
             current = baseline.get(spec["name"])
+            for _ in range(20):  # a value equal to the baseline is no change at all: ask again
+                trial = study.ask({spec["name"]: dist})
+                value = trial.params[spec["name"]]
+                if current is None or not _same(value, current):
+                    break
+                # That value is the baseline itself: its result is known, or it is no change at all.
+                if payload.get("baseline_metric") is not None:
+                    study.tell(trial, float(payload["baseline_metric"]))
+                else:
+                    study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             title = f"Set {spec['name']} to {format_value(value)}" + (
                 f" (from {format_value(current)})" if current is not None else "")
             emit.tool_call("optuna.ask", f"{spec['name']} given {told} measured trials")
@@ -112,6 +120,8 @@ class SweepBackend:
         emit.status("working", hypothesis=hyp["id"], detail=f"editing {target.name}")
         before = target.read_text(encoding="utf-8")
         after = write_params(before, hyp["params"])
+        if after == before:
+            raise ValueError(f"{target.name} already has {hyp['params']}: this hypothesis changes nothing")
         target.write_text(after, encoding="utf-8")
         emit.tool_call("edit", f"{target.name}: {', '.join(f'{k}={format_value(v)}' for k, v in hyp['params'].items())}")
         check = read_params(after, list(hyp["params"]))
@@ -148,6 +158,13 @@ def _in_range(spec: dict[str, Any], value: Any) -> bool:
         return spec["low"] <= float(value) <= spec["high"]
     except (TypeError, ValueError):
         return False
+
+
+def _same(a: Any, b: Any) -> bool:
+    try:
+        return abs(float(a) - float(b)) <= 1e-9 * max(1.0, abs(float(b)))
+    except (TypeError, ValueError):
+        return a == b
 
 
 def _close(a: dict[str, Any], b: dict[str, Any]) -> bool:
