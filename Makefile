@@ -2,7 +2,9 @@
 PYTHON ?= python3
 VENV   ?= .venv
 # torch first and pinned: a bare `torch` would pull a multi-GB CUDA build. Override: make demo TORCH=torch==2.11.0
+# (these machines serve 2.13.0's CPU build from local disk; elsewhere add TORCH_INDEX=https://download.pytorch.org/whl/cpu)
 TORCH  ?= torch==2.13.0
+TORCH_INDEX ?=
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
@@ -11,19 +13,22 @@ PIP    := $(BIN)/python -m pip
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(VENV)/.installed: $(BIN)/python pyproject.toml
-	$(PIP) install -q "$(TORCH)"
+# The stamp names the torch it installed, so `make demo TORCH=…` really installs that one.
+STAMP := $(VENV)/.installed-$(subst =,-,$(subst <,,$(subst >,,$(TORCH))))
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(PIP) install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH)"
 	$(PIP) install -q -e .
 	touch $@
 
-$(VENV)/.dev-installed: $(VENV)/.installed
+$(VENV)/.dev-installed: $(STAMP)
 	$(PIP) install -q -e ".[dev]"
 	touch $@
 
-install: $(VENV)/.installed
+install: $(STAMP)
 dev: $(VENV)/.dev-installed
 
-demo: $(VENV)/.installed
+demo: $(STAMP)
 	$(BIN)/labconsole demo
 
 test: $(VENV)/.dev-installed

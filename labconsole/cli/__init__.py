@@ -47,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("labconsole: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # full disk, missing program, permissions: one line, never a traceback
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"labconsole: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
 
 
 

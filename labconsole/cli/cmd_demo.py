@@ -47,9 +47,14 @@ def run(args: argparse.Namespace) -> int:
     waiting = state.awaiting_review_ids()
     print()
     if waiting:
+        # Suggest the best candidate the reviewer passed; the person still decides.
+        passed = [h.hyp_id for h in state.leaderboard()
+                  if h.hyp_id in waiting and h.reviews and h.reviews[-1].verdict == "pass"]
+        suggest = (passed or waiting)[0]
         print(f"{len(waiting)} candidate(s) await your review. Nothing is merged without you:")
         print(f"  labconsole review list --lab {lab_dir}")
-        print(f"  labconsole review approve {waiting[0]} --lab {lab_dir}")
-        print(f"  labconsole merge {waiting[0]} --lab {lab_dir}")
+        print(f"  labconsole review show {suggest} --lab {lab_dir}")
+        print(f"  labconsole review approve {suggest} --lab {lab_dir}" + ("" if passed else " --yes"))
+        print(f"  labconsole merge {suggest} --lab {lab_dir}")
     print(f"Report: {lab.session_dir / 'report.md'}")
     return 0

@@ -82,3 +82,10 @@ def check_merge(state: LabState, hyp_id: str, branch_head: str | None, main_head
 def is_stale(h: HypothesisState, main_head: str) -> bool:
     """The candidate was measured against a parent that is no longer main's head."""
     return bool(h.base_sha) and h.base_sha != main_head
+
+
+def check_remeasure(state: LabState, hyp_id: str) -> HypothesisState:
+    h = hypothesis(state, hyp_id)
+    if h.status not in (S.AWAITING_HUMAN, S.APPROVED, S.AUTO_REVIEWED):
+        raise GateError(f"{hyp_id} is {h.status}; only a candidate under review can be re-measured")
+    return h

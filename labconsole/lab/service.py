@@ -278,9 +278,7 @@ class Lab:
     def remeasure(self, hyp_id: str) -> None:
         """Measure a candidate again on the current main. Without running agents, it is done here and now
         (and reviewed by the rules reviewer); with them, in the background."""
-        h = gate.hypothesis(self._state, hyp_id)
-        if h.status not in (S.AWAITING_HUMAN, S.APPROVED, S.AUTO_REVIEWED):
-            raise GateError(f"{hyp_id} is {h.status}; only a candidate under review can be re-measured")
+        gate.check_remeasure(self._state, hyp_id)
         if self.orchestrator is not None:
             self.orchestrator.remeasure(hyp_id)
             return

@@ -1,6 +1,6 @@
 """Agent backends: what thinks inside an agent process.
 
-Each backend is a class with ``handle(task, emit, ctx)`` (see ``base.Backend``).
+Each backend is a class built with the agent's context, with ``handle(task, emit)`` (see ``base.Backend``).
 Registered lazily by dotted path so that importing the registry never imports
 an SDK the lab does not use.
 """
