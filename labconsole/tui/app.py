@@ -27,6 +27,7 @@ from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.palette import LabCommands
 from labconsole.tui.screens.agent import AgentScreen
 from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.bench import BenchScreen
 from labconsole.tui.screens.dialogs import PromptDialog, QuitDialog
 from labconsole.tui.screens.overview import OverviewScreen
 from labconsole.tui.screens.review import ReviewScreen
@@ -44,7 +45,7 @@ class LabConsoleApp(App[int]):
     BINDINGS = keymap.bindings("app") + keymap.bindings("replay")
     COMMANDS = App.COMMANDS | {LabCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    MODES = {"overview": "overview", "review": "review", "agent": "agent"}
+    MODES = {"overview": "overview", "review": "review", "agent": "agent", "bench": "bench"}
 
     def __init__(self, source: Source, *, attached: bool = False, sampler: Any = None, own_sampler: bool = False,
                  keymap_overrides: dict[str, str] | None = None) -> None:
@@ -95,6 +96,7 @@ class LabConsoleApp(App[int]):
         self.install_screen(OverviewScreen(), "overview")
         self.install_screen(ReviewScreen(), "review")
         self.install_screen(AgentScreen(), "agent")
+        self.install_screen(BenchScreen(), "bench")
         self.switch_mode("overview")
         if isinstance(self.source, LiveSource):
             self.lab_state, self._unsubscribe = self.source.attach(self._on_lab_event)
@@ -188,6 +190,9 @@ class LabConsoleApp(App[int]):
         if isinstance(screen, OverviewScreen) and screen.is_mounted:
             selected = screen.query_one("#agents").selected_key  # type: ignore[attr-defined]
         self.open_agent(selected)
+
+    def action_show_bench(self) -> None:
+        self.switch_mode("bench")
 
     def open_review(self, hyp_id: str | None) -> None:
         screen = self.get_screen("review")

@@ -32,6 +32,7 @@ SCOPES: dict[str, str] = {
     "overview": "Lab overview",
     "review": "Review (the gate)",
     "agent": "Agent detail",
+    "bench": "Kernel benchmarks",
     "viewer": "Full diff / help",
 }
 
@@ -41,6 +42,7 @@ KEYS: dict[str, list[Key]] = {
         Key("app.overview", "1", "show_overview", "Overview"),
         Key("app.review", "2", "show_review", "Review"),
         Key("app.agent", "3", "show_agent", "Agents"),
+        Key("app.bench", "4", "show_bench", "Bench"),
         Key("app.resume_budget", "B", "resume_budget", "Resume past budget", show=False),
         Key("app.quit", "q", "quit", "Quit"),
     ],
@@ -76,6 +78,13 @@ KEYS: dict[str, list[Key]] = {
         Key("agent.next", "full_stop", "cycle(1)", "Next agent", show=False),
         Key("agent.prev", "comma", "cycle(-1)", "Prev agent", show=False),
         Key("agent.back", "escape", "app.show_overview", "Back", show=False),
+    ],
+    "bench": [
+        Key("bench.next_file", "n", "cycle_file(1)", "Next file"),
+        Key("bench.prev_file", "p", "cycle_file(-1)", "Prev file"),
+        Key("bench.next_section", "full_stop", "cycle_section(1)", "Next section", show=False),
+        Key("bench.prev_section", "comma", "cycle_section(-1)", "Prev section", show=False),
+        Key("bench.back", "escape", "app.show_overview", "Back", show=False),
     ],
     "viewer": [
         Key("viewer.close", "escape,q", "close", "Close"),

@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
 from textual.app import App, ComposeResult
 
 from labconsole.tui import diffs, keymap
-from labconsole.tui.app import make_replay_app
+from labconsole.tui.app import LabConsoleApp, make_replay_app
 from labconsole.tui.palette import LabCommands
 from labconsole.tui.screens.review import ReviewScreen
 from labconsole.tui.widgets.log_view import LogView, newline_offsets
 
-from .helpers import settle
+from labconsole.tui.source import ReplaySource
+
+from .helpers import plain, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -102,3 +105,30 @@ def test_diff_parse_counts_and_protected() -> None:
         ("prepare.py", 1, 1, 1, True), ("train.py", 2, 0, 1, False)]
     text, truncated = diffs.render(files, {"success": "#00ff00", "error": "#ff0000", "accent": "#ffaa00"}, 3)
     assert truncated and "PROTECTED FILE CHANGED" in text.plain
+
+
+async def test_bench_screen_table_and_chart(example_session: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from labconsole.tui.screens.bench import BenchScreen
+
+    results = tmp_path / "lab" / "benchmarks" / "results"
+    results.mkdir(parents=True)
+    cand = lambda gbs: {"median_us": 5.0, "gb_s": gbs, "pct_of_copy": gbs / 30}  # noqa: E731
+    (results / "k.json").write_text(json.dumps({
+        "provenance": {"device": "TestGPU"},
+        "rms": {"1": {"candidates": {"copy": cand(3.0), "cuda": cand(2.5)}},
+                "4096": {"candidates": {"copy": cand(2900.0), "cuda": cand(2800.0)}}},
+        "fused": {"1": {"candidates": {"cuda_fused": cand(5.0)}}}}))
+    monkeypatch.chdir(tmp_path)  # no results under the cwd but the lab's
+    app = LabConsoleApp(ReplaySource(example_session, tmp_path / "lab"))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("4")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, BenchScreen)
+        assert "2800" in plain(screen.query_one("#bench-table")) and "TestGPU" in plain(screen.query_one("#bench-title"))
+        assert "GB/s vs shape" in plain(screen.query_one("#bench-chart"))
+        await pilot.press("full_stop")
+        await settle(pilot)
+        assert "cuda_fused" in plain(screen.query_one("#bench-table"))
