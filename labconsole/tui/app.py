@@ -28,6 +28,7 @@ from labconsole.tui.palette import LabCommands
 from labconsole.tui.screens.agent import AgentScreen
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.bench import BenchScreen
+from labconsole.tui.screens.evals import EvalsScreen
 from labconsole.tui.screens.dialogs import PromptDialog, QuitDialog
 from labconsole.tui.screens.overview import OverviewScreen
 from labconsole.tui.screens.review import ReviewScreen
@@ -45,7 +46,7 @@ class LabConsoleApp(App[int]):
     BINDINGS = keymap.bindings("app") + keymap.bindings("replay")
     COMMANDS = App.COMMANDS | {LabCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    MODES = {"overview": "overview", "review": "review", "agent": "agent", "bench": "bench"}
+    MODES = {"overview": "overview", "review": "review", "agent": "agent", "bench": "bench", "evals": "evals"}
 
     def __init__(self, source: Source, *, attached: bool = False, sampler: Any = None, own_sampler: bool = False,
                  keymap_overrides: dict[str, str] | None = None) -> None:
@@ -97,6 +98,7 @@ class LabConsoleApp(App[int]):
         self.install_screen(ReviewScreen(), "review")
         self.install_screen(AgentScreen(), "agent")
         self.install_screen(BenchScreen(), "bench")
+        self.install_screen(EvalsScreen(), "evals")
         self.switch_mode("overview")
         if isinstance(self.source, LiveSource):
             self.lab_state, self._unsubscribe = self.source.attach(self._on_lab_event)
@@ -193,6 +195,9 @@ class LabConsoleApp(App[int]):
 
     def action_show_bench(self) -> None:
         self.switch_mode("bench")
+
+    def action_show_evals(self) -> None:
+        self.switch_mode("evals")
 
     def open_review(self, hyp_id: str | None) -> None:
         screen = self.get_screen("review")

@@ -33,6 +33,7 @@ SCOPES: dict[str, str] = {
     "review": "Review (the gate)",
     "agent": "Agent detail",
     "bench": "Kernel benchmarks",
+    "evals": "Skill evals",
     "viewer": "Full diff / help",
 }
 
@@ -43,6 +44,7 @@ KEYS: dict[str, list[Key]] = {
         Key("app.review", "2", "show_review", "Review"),
         Key("app.agent", "3", "show_agent", "Agents"),
         Key("app.bench", "4", "show_bench", "Bench"),
+        Key("app.evals", "5", "show_evals", "Evals"),
         Key("app.resume_budget", "B", "resume_budget", "Resume past budget", show=False),
         Key("app.quit", "q", "quit", "Quit"),
     ],
@@ -85,6 +87,11 @@ KEYS: dict[str, list[Key]] = {
         Key("bench.next_section", "full_stop", "cycle_section(1)", "Next section", show=False),
         Key("bench.prev_section", "comma", "cycle_section(-1)", "Prev section", show=False),
         Key("bench.back", "escape", "app.show_overview", "Back", show=False),
+    ],
+    "evals": [
+        Key("evals.next_run", "n", "cycle_run(1)", "Next run"),
+        Key("evals.prev_run", "p", "cycle_run(-1)", "Prev run"),
+        Key("evals.back", "escape", "app.show_overview", "Back", show=False),
     ],
     "viewer": [
         Key("viewer.close", "escape,q", "close", "Close"),

@@ -132,3 +132,33 @@ async def test_bench_screen_table_and_chart(example_session: Path, tmp_path: Pat
         await pilot.press("full_stop")
         await settle(pilot)
         assert "cuda_fused" in plain(screen.query_one("#bench-table"))
+
+
+async def test_evals_screen_summarizes_runs(example_session: Path, tmp_path: Path,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from dataclasses import asdict
+
+    from labconsole.evals.results import ATTEMPT_FINISHED, EVAL_FINISHED, EVAL_STARTED
+    from labconsole.evals.summary import AttemptRecord
+    from labconsole.events.log import EventLog
+    from labconsole.tui.screens.evals import EvalsScreen
+
+    lab = tmp_path / "lab"
+    with EventLog.open(lab / "sessions" / "eval-1") as log:
+        log.append(EVAL_STARTED, "console", {"skill": "cuda-kernels", "models": ["m1"], "cases": ["c1", "c2"]})
+        for i, (case, with_skill, status) in enumerate([("c1", True, "pass"), ("c2", True, "pass"),
+                                                        ("c1", False, "fail"), ("c2", False, "pass")]):
+            rec = AttemptRecord(f"a{i}", case, "m1", with_skill, 0, status, agent_ok=True, cost_usd=0.01,
+                                input_tokens=100, output_tokens=10, tool_calls=2)
+            log.append(ATTEMPT_FINISHED, "console", asdict(rec))
+        log.append(EVAL_FINISHED, "console", {"attempts": 4})
+    monkeypatch.chdir(tmp_path)
+    app = LabConsoleApp(ReplaySource(example_session, lab))
+    async with app.run_test(size=(120, 36)) as pilot:
+        await settle(pilot)
+        await pilot.press("5")
+        await settle(pilot)
+        assert isinstance(app.screen, EvalsScreen)
+        content = plain(app.screen.query_one("#evals-content"))
+        assert "100% (2/2)" in content and "50% (1/2)" in content and "+50%" in content
+        assert "cuda-kernels" in plain(app.screen.query_one("#evals-title"))
