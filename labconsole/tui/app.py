@@ -25,11 +25,12 @@ from labconsole.lab.state import LabState
 from labconsole.tui import keymap
 from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.palette import LabCommands
+from labconsole.tui.replay_control import ReplayControls
 from labconsole.tui.screens.agent import AgentScreen
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.bench import BenchScreen
 from labconsole.tui.screens.evals import EvalsScreen
-from labconsole.tui.screens.dialogs import PromptDialog, QuitDialog
+from labconsole.tui.screens.dialogs import QuitDialog
 from labconsole.tui.screens.overview import OverviewScreen
 from labconsole.tui.screens.review import ReviewScreen
 from labconsole.tui.screens.viewers import TextViewer, help_table
@@ -40,7 +41,7 @@ GPU_EVERY_TICKS = 10
 MAX_APPLY_PER_TICK = 20_000  # a flood is folded in over several ticks rather than freezing one
 
 
-class LabConsoleApp(App[int]):
+class LabConsoleApp(ReplayControls, App[int]):
     CSS_PATH = "app.tcss"
     TITLE = "LabConsole"
     BINDINGS = keymap.bindings("app") + keymap.bindings("replay")
@@ -231,7 +232,7 @@ class LabConsoleApp(App[int]):
             self.exit(0)
         self.push_screen(QuitDialog(), answered)
 
-    # -- replay
+    # -- read-only and replay gating
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action.startswith("replay_"):
@@ -239,61 +240,6 @@ class LabConsoleApp(App[int]):
         if action in keymap.DECISION_ACTIONS and self.readonly:
             return False
         return True
-
-    def show_timeline(self) -> None:
-        if self.replay is None:
-            return
-        from labconsole.tui.widgets.timeline import Timeline
-
-        for timeline in self.screen.query(Timeline):
-            timeline.show(self.cursor, self.replay.count, self.replay_decisions, self.replay_event)
-
-    def _seek(self, seq: int) -> None:
-        assert self.replay is not None
-        if self.replay.count == 0:
-            return
-        self.cursor = min(max(seq, 0), self.replay.count - 1)
-        self._load_replay_state(self.cursor)
-
-    @work(thread=True, exclusive=True, group="replay")
-    def _load_replay_state(self, seq: int) -> None:
-        assert self.replay is not None
-        state = self.replay.state_at(seq)
-        self.post_message(StateUpdated(state, cursor=seq, event=self.replay.event(seq),
-                                       decisions=self.replay.decisions()))
-
-    def action_replay_step(self, delta: int) -> None:
-        self._seek(self.cursor + delta)
-
-    def action_replay_jump(self, where: str) -> None:
-        assert self.replay is not None
-        self._seek(0 if where == "start" else self.replay.count - 1)
-
-    def action_replay_decision(self, direction: int) -> None:
-        seqs = self.replay_decisions
-        target = next((s for s in seqs if s > self.cursor), None) if direction > 0 else \
-            next((s for s in reversed(seqs) if s < self.cursor), None)
-        if target is None:
-            self.notify("no further decision" if direction > 0 else "no earlier decision")
-            return
-        self._seek(target)
-
-    def action_replay_search(self) -> None:
-        def answered(text: str | None) -> None:
-            if text:
-                self._search_text = text
-                self._search(text, self.cursor + 1)
-        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor)",
-                                      value=self._search_text), answered)
-
-    @work(thread=True, exclusive=True, group="replay-search")
-    def _search(self, text: str, start: int) -> None:
-        assert self.replay is not None
-        seq = self.replay.find(text, start) if start < self.replay.count else None
-        if seq is None:
-            self.post_message(CommandDone("search", False, f"{text!r}: no match after event {start}"))
-            return
-        self.call_from_thread(self._seek, seq)
 
 
 def make_replay_app(session_dir: Path, lab_root: Path | None = None) -> LabConsoleApp:

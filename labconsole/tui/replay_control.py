@@ -1,0 +1,83 @@
+"""Replay controls for the app: the cursor over the log, its keys ([ ] { } / < >) and the timeline.
+
+A mixin of :class:`LabConsoleApp` (kept apart so app.py stays about wiring). Seeks and searches
+run in workers that alone touch the Replay (it shares one file object between calls); the UI
+thread only reads what they hand over in ``StateUpdated``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from textual import work
+
+from labconsole.events.log import Event
+from labconsole.tui.messages import CommandDone, StateUpdated
+from labconsole.tui.screens.dialogs import PromptDialog
+
+if TYPE_CHECKING:
+    from labconsole.tui.source import ReplaySource
+
+
+class ReplayControls:
+    replay: "ReplaySource | None"
+    cursor: int
+    replay_event: Event | None
+    replay_decisions: list[int]
+    _search_text: str
+
+    def show_timeline(self) -> None:
+        if self.replay is None:
+            return
+        from labconsole.tui.widgets.timeline import Timeline
+
+        for timeline in self.screen.query(Timeline):
+            timeline.show(self.cursor, self.replay.count, self.replay_decisions, self.replay_event)
+
+    def _seek(self, seq: int) -> None:
+        assert self.replay is not None
+        if self.replay.count == 0:
+            return
+        self.cursor = min(max(seq, 0), self.replay.count - 1)
+        self._load_replay_state(self.cursor)
+
+    @work(thread=True, exclusive=True, group="replay")
+    def _load_replay_state(self, seq: int) -> None:
+        assert self.replay is not None
+        state = self.replay.state_at(seq)
+        self.post_message(StateUpdated(state, cursor=seq, event=self.replay.event(seq),
+                                       decisions=self.replay.decisions()))
+
+    def action_replay_step(self, delta: int) -> None:
+        self._seek(self.cursor + delta)
+
+    def action_replay_jump(self, where: str) -> None:
+        assert self.replay is not None
+        self._seek(0 if where == "start" else self.replay.count - 1)
+
+    def action_replay_decision(self, direction: int) -> None:
+        seqs = self.replay_decisions
+        target = next((s for s in seqs if s > self.cursor), None) if direction > 0 else \
+            next((s for s in reversed(seqs) if s < self.cursor), None)
+        if target is None:
+            self.notify("no further decision" if direction > 0 else "no earlier decision")
+            return
+        self._seek(target)
+
+    def action_replay_search(self) -> None:
+        def answered(text: str | None) -> None:
+            if text:
+                self._search_text = text
+                self._search(text, self.cursor + 1)
+        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor)",
+                                      value=self._search_text), answered)
+
+    @work(thread=True, exclusive=True, group="replay-search")
+    def _search(self, text: str, start: int) -> None:
+        assert self.replay is not None
+        seq = self.replay.find(text, start) if start < self.replay.count else None
+        if seq is None:
+            self.post_message(CommandDone("search", False, f"{text!r}: no match after event {start}"))
+            return
+        self.call_from_thread(self._seek, seq)
+
