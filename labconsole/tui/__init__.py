@@ -30,9 +30,12 @@ def _sampler_for(lab: "Lab") -> tuple[Any, bool]:
 def run_app(lab: "Lab", *, readonly: bool = False, attached: bool = False) -> int:
     """Run the console over ``lab`` until the person quits.
 
-    ``attached``: the session runs headless elsewhere in this process or was
-    only opened to watch; quitting never stops it. Otherwise quitting asks
-    whether to stop the agents; if the person says so, ``lab.stop`` is called here.
+    ``attached``: the session runs headless elsewhere (or was only opened to
+    watch, ``readonly``); quitting never stops it. Otherwise the console owns
+    the session: it starts the agents if they are not running, and quitting
+    asks whether to stop them. "Stop" stops them now; "leave running" lets them
+    finish headless in this process (Ctrl-C stops them), then stops the session.
+    The caller still owns ``lab`` (and closes it).
     """
     from labconsole.tui.app import LabConsoleApp
     from labconsole.tui.source import LiveSource
@@ -46,9 +49,25 @@ def run_app(lab: "Lab", *, readonly: bool = False, attached: bool = False) -> in
     finally:
         if own and sampler is not None:
             sampler.stop()
-    if app.stop_agents and not attached:
-        lab.stop(stop_agents=True, reason="stopped from the console")
+    if attached or readonly:
+        return int(rc or 0)
+    if not app.stop_agents and app.quit_choice == "leave":
+        _continue_headless(lab)
+    lab.stop(stop_agents=True, reason="stopped from the console")
     return int(rc or 0)
+
+
+def _continue_headless(lab: "Lab") -> None:
+    """The person closed the console but left the agents working: wait for them here, Ctrl-C stops."""
+    import time
+
+    print("The console is closed; the agents keep working until the lab is idle. Ctrl-C stops them "
+          f"(everything is in {lab.session_dir / 'events.jsonl'}).", flush=True)
+    try:
+        while lab.orchestrator is not None and not lab.orchestrator.idle():
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        print("stopping the agents", flush=True)
 
 
 def run_replay(session_dir: Path, lab_root: Path | None = None) -> int:

@@ -59,6 +59,7 @@ class LabConsoleApp(ReplayControls, App[int]):
         self.lab_state = LabState()
         self.gpu_live: Any = None  # the sampler's latest TelemetrySnapshot
         self.stop_agents = False  # the person chose "stop agents" when quitting
+        self.quit_choice: str | None = None  # "stop" | "leave", from the quit dialog
         self.replay: ReplaySource | None = source if isinstance(source, ReplaySource) else None
         self.cursor = -1
         self.replay_event: Event | None = None  # the event at the cursor, handed over by the seek worker
@@ -228,6 +229,7 @@ class LabConsoleApp(ReplayControls, App[int]):
         def answered(choice: str | None) -> None:
             if choice is None:
                 return
+            self.quit_choice = choice
             self.stop_agents = choice == "stop"
             self.exit(0)
         self.push_screen(QuitDialog(), answered)

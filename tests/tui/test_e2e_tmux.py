@@ -95,7 +95,7 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
         assert f"Merge {hyp}:" in log
         assert merged[0]["data"]["merge_sha"] in log
         tmux.keys("q")
-        _wait_for(lambda: "Stop the agents" in tmux.screen(), 10, "the quit question")
+        _wait_for(lambda: "Stop the agents" in tmux.screen() or "Stop agents" in tmux.screen(), 10, "the quit question")
         tmux.keys("s")
         _wait_for(lambda: (tmp_path / "rc").exists(), 60, "the console to exit")
         assert (tmp_path / "rc").read_text().strip() == "0"

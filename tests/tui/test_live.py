@@ -177,12 +177,24 @@ async def test_quit_attached_never_stops(fake_lab: FakeLab) -> None:
 def test_run_app_stops_only_when_asked(fake_lab: FakeLab, monkeypatch: pytest.MonkeyPatch) -> None:
     import labconsole.tui as tui
 
+    choice = {"value": "stop"}
+
     def fake_run(self: LabConsoleApp) -> int:
-        self.stop_agents = True
+        self.quit_choice = choice["value"]
+        self.stop_agents = choice["value"] == "stop"
         return 0
     monkeypatch.setattr(LabConsoleApp, "run", fake_run)
     monkeypatch.setattr(tui, "_sampler_for", lambda lab: (None, False))
     assert tui.run_app(fake_lab, attached=True) == 0
-    assert fake_lab.stopped == []
+    assert tui.run_app(fake_lab, readonly=True) == 0
+    assert fake_lab.stopped == []  # attached or watching: never stopped
     assert tui.run_app(fake_lab) == 0
     assert fake_lab.stopped == [True]
+
+    class Idle:
+        def idle(self) -> bool:
+            return True
+    fake_lab.orchestrator = Idle()
+    choice["value"] = "leave"  # agents finish headless, then the session stops
+    assert tui.run_app(fake_lab) == 0
+    assert fake_lab.stopped == [True, True]

@@ -63,15 +63,16 @@ class QuitDialog(ModalScreen[str | None]):
     """Quitting a session this console owns: stop the agents, or leave them running?"""
 
     BINDINGS = [Binding("s", "answer('stop')", "Stop agents", id="quit.stop"),
-                Binding("l", "answer('leave')", "Leave running", id="quit.leave"),
+                Binding("l", "answer('leave')", "Let them finish", id="quit.leave"),
                 Binding("escape,c", "answer(None)", "Cancel", id="quit.cancel")]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Quit the console. Stop the agents and end the session?", classes="question")
+            yield Label("Quit the console. Stop the agents now, or let them finish headless in this terminal "
+                        "(Ctrl-C stops them)?", classes="question")
             with Horizontal(classes="buttons"):
                 yield Button("Stop agents (s)", variant="error", id="stop")
-                yield Button("Leave running (l)", variant="primary", id="leave")
+                yield Button("Let them finish (l)", variant="primary", id="leave")
                 yield Button("Cancel (c)", id="cancel")
 
     def on_button_pressed(self, event: Button.Pressed) -> None:
