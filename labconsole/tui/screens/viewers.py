@@ -51,6 +51,12 @@ def help_table(keymap_overrides: dict[str, str], replay: bool) -> Table:
             for keys, description in extra:
                 table.add_row(keys, description)
         table.add_row("", "")
+    table.add_row(Text("Dialogs", style="underline"), "")
+    for keys, description in (("y / n, escape", "Confirm / cancel (e.g. approving over reviewer flags, stop, restart)"),
+                              ("enter / escape", "Submit / cancel a typed line (reject reason, message, search)"),
+                              ("s / l / c", "Quit an owned session: stop agents / let them finish headless / cancel")):
+        table.add_row(keys, description)
+    table.add_row("", "")
     table.add_row(Text("Keymap", style="underline"), f"override by id in {keymap.user_keymap_path()} or the lab's "
                   "lab.toml [tui.keymap], e.g. \"review.approve\" = \"A\"")
     return table
