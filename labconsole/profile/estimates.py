@@ -48,7 +48,7 @@ _ATTENTION_OPS = {
     "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
     "_scaled_dot_product_flash_attention_for_cpu", "_flash_attention_forward",
     "_efficient_attention_forward", "_scaled_dot_product_attention_math",
-    "_scaled_dot_product_fused_attention_overrideable",
+    "_scaled_dot_product_fused_attention_overrideable", "_cudnn_attention_forward",
 }
 _NORM_OPS = {"layer_norm", "native_layer_norm", "rms_norm", "_fused_rms_norm", "group_norm", "native_group_norm", "batch_norm", "native_batch_norm"}
 _SOFTMAX_OPS = {"softmax", "_softmax", "log_softmax", "_log_softmax", "_safe_softmax"}
@@ -139,7 +139,7 @@ def category_of(op_name: str) -> str:
     stem = name.rstrip("_") if name.endswith("_") and name not in _COPY_OPS else name
     if name in _MATMUL_OPS or stem in _MATMUL_OPS:
         return MATMUL
-    if name in _ATTENTION_OPS:
+    if name in _ATTENTION_OPS or ("attention" in name and name.endswith("forward") and "::" in op_name):
         return ATTENTION
     if name in _NORM_OPS:
         return NORM
@@ -207,6 +207,8 @@ def estimate(
     tensors = _tensors(args)
     if not tensors or category == VIEW:
         return OpCost(0, 0, category)
+    if name.startswith(("triton_", "cpp_fused")):
+        return _fused(name, args, concrete, category)
     if category == MATMUL:
         return _matmul(name, tensors)
     if category == ATTENTION:
@@ -225,7 +227,9 @@ def estimate(
         return _gather(name, tensors, concrete)
     if category == COPY:
         return _copy(name, tensors, concrete)
-    if category in (ELEMENTWISE, NORM, ROTARY, REDUCTION, SOFTMAX) or name.startswith(("triton_", "cpp_fused")):
+    if name.startswith(("triton_", "cpp_fused")):
+        return _fused(name, args, concrete, category)
+    if category in (ELEMENTWISE, NORM, ROTARY, REDUCTION, SOFTMAX):
         return _elementwise(name, tensors, category)
     return OpCost(0, 0, category)
 
@@ -316,10 +320,6 @@ def _copy(name: str, t: list[_Arg], concrete: Sequence[Any] | None) -> OpCost:
 
 def _elementwise(name: str, t: list[_Arg], category: str) -> OpCost:
     stem = name.rstrip("_")
-    if name.startswith(("triton_", "cpp_fused")):
-        # A fused kernel's arguments are its inputs and outputs: each touched once.
-        biggest = max(a.numel for a in t)
-        return OpCost(sum(a.nbytes for a in t), biggest, category)
     if stem in _WRITE_ONLY_OPS or name in _WRITE_ONLY_OPS:
         return OpCost(t[0].nbytes, 0, category)
     out_shape = _broadcast([a.shape for a in t if a.shape is not None])
@@ -327,6 +327,29 @@ def _elementwise(name: str, t: list[_Arg], category: str) -> OpCost:
     out_itemsize = max(a.itemsize for a in t)
     flops = _ELEMENTWISE_FLOPS.get(stem, 1) * out_numel
     return OpCost(sum(a.nbytes for a in t) + out_numel * out_itemsize, flops, category)
+
+
+def _fused(name: str, args: list[_Arg], concrete: Sequence[Any] | None, category: str) -> OpCost:
+    """An Inductor kernel: its tensor arguments are its inputs and outputs, each touched once —
+    but no more elements of one than the kernel iterates over (a gather reads one row of a
+    [151936, 4096] table; a cache write touches one slot of the whole cache)."""
+    tensors = _tensors(args)
+    space = _iteration_space(name, args, concrete)
+    counts = [min(a.numel, space) if space else a.numel for a in tensors]
+    nbytes = sum(n * a.itemsize for n, a in zip(counts, tensors))
+    return OpCost(nbytes, max(counts), category)
+
+
+def _iteration_space(name: str, args: list[_Arg], concrete: Sequence[Any] | None) -> int | None:
+    """Elements a Triton kernel iterates over, from its trailing ``xnumel`` (``r0_numel``) arguments."""
+    if not concrete:
+        return None
+    ints = [v for a, v in zip(args, concrete) if a.shape is None and isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    if name.startswith("triton_poi") and ints:
+        return ints[-1]
+    if name.startswith(("triton_red", "triton_per")) and len(ints) >= 2:
+        return ints[-1] * ints[-2]
+    return None
 
 
 def _int_at(concrete: Sequence[Any] | None, index: int, default: int) -> int:

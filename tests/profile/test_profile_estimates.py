@@ -42,6 +42,8 @@ def test_sdpa_decode_with_gqa_reads_the_whole_cache_once() -> None:
     assert c.flops == 2 * 32 * 1 * 4096 * 128 * 2
     kv = 8 * 4096 * 128 * 2
     assert c.bytes == 32 * 128 * 2 + 2 * kv + 32 * 128 * 2 + 4096 * 2
+    # torch 2.11 on an H100 picks cuDNN attention for SDPA: same layout.
+    assert E.estimate("aten::_cudnn_attention_forward", [q, k, k, mask], [BF16] * 4) == c
 
 
 def test_elementwise_broadcasts_and_promotes() -> None:
@@ -102,3 +104,18 @@ def test_fused_kernel_names_get_a_category() -> None:
     # A fused kernel's tensor arguments are each touched once.
     c = E.estimate("triton_poi_fused_mul_silu_3", [[1, 12288], [1, 12288], [1, 12288]], [BF16, BF16, BF16])
     assert c.bytes == 3 * 12288 * 2 and c.flops == 12288
+
+
+def test_fused_kernels_touch_no_more_than_they_iterate_over() -> None:
+    # The embedding gather fused with the first norm: one row of the table, not the table.
+    shapes = [[1, 1], [151936, 4096], [1, 1, 4096], [], []]
+    dtypes = [I64, BF16, BF16, "Scalar", "Scalar"]
+    c = E.estimate("triton_red_fused_embedding_mean_mul_pow_rsqrt_0", shapes, dtypes, [None, None, None, 1, 4096])
+    assert c.bytes == 1 * 8 + 4096 * 2 + 4096 * 2
+    # A pointwise cache write: xnumel = 1024 elements of the [1, 8, 4224, 128] cache.
+    c = E.estimate("triton_poi_fused_index_copy_5", [[1, 1024], [1, 8, 4224, 128], []], [BF16, BF16, "Scalar"],
+                   [None, None, 1024])
+    assert c.bytes == 2 * 1024 * 2
+    # Without the scalars recorded, each argument counts whole.
+    c = E.estimate("triton_poi_fused_index_copy_5", [[1, 1024], [1, 8, 4224, 128]], [BF16, BF16])
+    assert c.bytes == (1024 + 8 * 4224 * 128) * 2
