@@ -198,3 +198,26 @@ def test_run_app_stops_only_when_asked(fake_lab: FakeLab, monkeypatch: pytest.Mo
     choice["value"] = "leave"  # agents finish headless, then the session stops
     assert tui.run_app(fake_lab) == 0
     assert fake_lab.stopped == [True, True]
+
+
+async def test_restart_follow_and_budget_resume(fake_lab: FakeLab) -> None:
+    rec = Recorder()
+    app = live_app(fake_lab)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot, LIVE)
+        app.open_agent("worker-2")
+        await settle(pilot, LIVE)
+        await pilot.press("R")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog)
+        await pilot.press("y")
+        await settle(pilot, LIVE)
+        assert ("control", "worker-2", "restart") in fake_lab.calls
+        log = app.screen.query_one("LogView")
+        assert log.follow is True
+        await pilot.press("f")
+        assert log.follow is False
+        await pilot.press("B")
+        await settle(pilot, LIVE)
+        assert ("resume_budget",) in fake_lab.calls
+        assert [m.action for m in rec.of(CommandDone)] == ["restart", "resume"]
