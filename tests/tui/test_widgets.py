@@ -162,3 +162,31 @@ async def test_evals_screen_summarizes_runs(example_session: Path, tmp_path: Pat
         content = plain(app.screen.query_one("#evals-content"))
         assert "100% (2/2)" in content and "50% (1/2)" in content and "+50%" in content
         assert "cuda-kernels" in plain(app.screen.query_one("#evals-title"))
+
+
+class PanelApp(App[None]):
+    def compose(self) -> ComposeResult:
+        from labconsole.tui.widgets.status import GpuPanel
+
+        yield GpuPanel()
+
+
+async def test_gpu_panel_live_snapshot_and_no_gpu_state() -> None:
+    from labconsole.gpu.telemetry import GpuProcess, GpuSample, TelemetrySnapshot
+    from labconsole.lab.state import LabState
+    from labconsole.tui.widgets.status import GpuPanel
+
+    app = PanelApp()
+    async with app.run_test(size=(80, 10)) as pilot:
+        panel = app.query_one(GpuPanel)
+        panel.show(LabState(), None)
+        assert "no GPU data" in plain(panel)
+        panel.show(LabState(), TelemetrySnapshot(ts=1.0, available=False, reason="no GPU: NVML missing"))
+        assert "NVML missing" in plain(panel)
+        snap = TelemetrySnapshot(ts=2.0, available=True, gpus=[GpuSample(
+            index=0, name="H100", util_pct=73.0, mem_used_bytes=10**10, mem_total_bytes=8 * 10**10, power_w=350.0,
+            temperature_c=61, processes=[GpuProcess(pid=42, used_mem_bytes=None, owner="run:h003-c0")])])
+        panel.show(LabState(), snap)
+        await pilot.pause()
+        text = plain(panel)
+        assert "73%" in text and "run:h003-c0" in text and "350W" in text
