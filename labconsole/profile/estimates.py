@@ -212,7 +212,7 @@ def estimate(
     if category == MATMUL:
         return _matmul(name, tensors)
     if category == ATTENTION:
-        return _attention(tensors)
+        return _attention(tensors, _flag_at(concrete, _IS_CAUSAL_ARG.get(name)))
     if category == NORM:
         x = tensors[0]
         params = sum(t.nbytes for t in tensors[1:])
@@ -263,7 +263,21 @@ def _matmul(name: str, t: list[_Arg]) -> OpCost:
     return OpCost(nbytes, 2 * batch * m * n * k, MATMUL)
 
 
-def _attention(t: list[_Arg]) -> OpCost:
+# Position of ``is_causal`` among each attention op's arguments (a causal call skips half the tiles).
+_IS_CAUSAL_ARG = {
+    "scaled_dot_product_attention": 5, "_scaled_dot_product_flash_attention": 4,
+    "_scaled_dot_product_efficient_attention": 6, "_scaled_dot_product_cudnn_attention": 6,
+    "_cudnn_attention_forward": 6, "_scaled_dot_product_flash_attention_for_cpu": 4,
+}
+
+
+def _flag_at(concrete: Sequence[Any] | None, index: int | None) -> bool:
+    if concrete is None or index is None or index >= len(concrete):
+        return False
+    return concrete[index] is True or concrete[index] in ("True", "true", 1)
+
+
+def _attention(t: list[_Arg], causal: bool = False) -> OpCost:
     if len(t) < 3 or len(t[0].shape or ()) < 3:
         return OpCost(sum(a.nbytes for a in t), 0, ATTENTION)
     q, k, v = t[0], t[1], t[2]
@@ -272,6 +286,8 @@ def _attention(t: list[_Arg]) -> OpCost:
     ev = v.shape[-1]
     heads_batch = math.prod(qb)
     flops = 2 * heads_batch * lq * lk * e + 2 * heads_batch * lq * lk * ev
+    if causal and lq == lk:
+        flops //= 2  # only the lower triangle of the score matrix is computed
     out = heads_batch * lq * ev * q.itemsize
     # A 4th tensor is the mask (or, for the flash/efficient internals, an extra); count it once.
     extra = sum(a.nbytes for a in t[3:4])

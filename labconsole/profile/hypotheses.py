@@ -11,6 +11,8 @@ Three kinds, each with a saving estimated from the profile's own numbers:
   taken from this profile.
 - ``kernel``: a single memory-bound op below 60% of the roofline — a better
   kernel could reach ~80% of measured copy bandwidth.
+- ``eliminate``: a memory-bound copy already near bandwidth (a materialised
+  tensor such as ``repeat_kv``'s GQA expansion) — only not copying saves it.
 - ``graph``: the device sits idle for a large share of the step (launch gaps,
   Python) — CUDA graphs / ``torch.compile(mode="reduce-overhead")``.
 """
@@ -35,11 +37,12 @@ def hypotheses_from_profile(profile: dict[str, Any], top: int = 5) -> list[dict[
     """The ``top`` most valuable hypotheses, best first.
 
     Each is ``{title, params, rationale, source, priority, evidence}``;
-    ``params`` holds ``operator``, ``scope``, ``kind`` (fuse|kernel|graph),
+    ``params`` holds ``operator``, ``scope``, ``kind`` (fuse|kernel|eliminate|graph),
     ``target``, ``expected_saving_us`` and ``expected_saving_share``;
     ``priority`` is the expected saving as a share of the step (higher first).
     """
-    step = float(profile.get("step_time_us") or 0.0)
+    # Savings are judged against the undisturbed step: the profiler and scope hooks inflate host time.
+    step = float(profile.get("step_time_us_unprofiled") or profile.get("step_time_us") or 0.0)
     if step <= 0:
         return []
     candidates = _fusions(profile) + _kernels(profile) + _graph(profile)
@@ -83,6 +86,8 @@ def _fusions(profile: dict[str, Any]) -> list[dict[str, Any]]:
     for r in rows:
         if r["scope"].startswith("(") or r["category"] in ("matmul", "attention"):
             continue  # no module to fuse, or already one big library call
+        if _is_big_copy(r):
+            continue  # its own hypothesis: remove it, not fuse it
         by_scope.setdefault(r["scope"], []).append(r)
     invocations = {s: g.get("invocations") for g in profile.get("groups", []) for s in g.get("scopes", [])}
     out = []
@@ -164,9 +169,19 @@ def _merge_same_type(fusions: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [m for m in merged.values() if m["saving_us"] > 0]
 
 
+def _is_big_copy(r: dict[str, Any]) -> bool:
+    """A memory-bound copy that runs near bandwidth: a materialised tensor (e.g. repeat_kv for GQA)."""
+    return r["category"] == "copy" and r["verdict"] == MEMORY and r.get("efficiency", 0) >= KERNEL_CANDIDATE_BELOW
+
+
 def _kernels(profile: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for r in profile.get("operators", []):
+        if _is_big_copy(r):
+            # Already at bandwidth: a faster copy wins little; not copying wins all of it.
+            out.append({"kind": "eliminate", "scope": r["scope"], "operator": r["name"], "saving_us": r["time_us"],
+                        "time_us": r["time_us"], "after_us": 0.0, "rows": [r]})
+            continue
         if r["verdict"] != MEMORY or r["efficiency"] >= KERNEL_CANDIDATE_BELOW or not r["ideal_us"]:
             continue
         after = r["ideal_us"] / KERNEL_TARGET_EFFICIENCY
@@ -204,6 +219,14 @@ def _as_hypothesis(profile: dict[str, Any], c: dict[str, Any], step: float) -> d
             f"{_verdicts(c['rows'])}. One fused kernel per call costs at least "
             f"max({c['calls']:.0f} × {c['floor_us']:.1f} µs per small kernel, {sum(r['ideal_us'] for r in c['rows']):.1f} µs "
             f"roofline) = {c['after_us']:.0f} µs."
+        )
+    elif c["kind"] == "eliminate":
+        r = c["rows"][0]
+        title = f"remove the {r['name']} in {r['scope']} for {label} (let its consumer read the source); {tail}"
+        rationale = (
+            f"On {device}, {r['name']} ({r['scope']}) moves {r['bytes'] / 1e9:.2f} GB a step at {r['gbps']:.0f} GB/s, "
+            f"{r['efficiency']:.0%} of the roofline, in {r['calls']} calls ({r.get('shapes') or 'shapes not recorded'}): "
+            "already near bandwidth, so only not copying (e.g. GQA-aware attention instead of repeat_kv) saves it."
         )
     elif c["kind"] == "kernel":
         r = c["rows"][0]

@@ -119,3 +119,14 @@ def test_fused_kernels_touch_no_more_than_they_iterate_over() -> None:
     # Without the scalars recorded, each argument counts whole.
     c = E.estimate("triton_poi_fused_index_copy_5", [[1, 1024], [1, 8, 4224, 128]], [BF16, BF16])
     assert c.bytes == (1024 + 8 * 4224 * 128) * 2
+
+
+def test_causal_attention_counts_half_the_scores() -> None:
+    q = [1, 32, 2048, 128]
+    k = [1, 8, 2048, 128]
+    full = E.estimate("aten::_cudnn_attention_forward", [q, k, k], [BF16] * 3)
+    concrete = [None, None, None, None, False, 0.0, True, False, None]
+    causal = E.estimate("aten::_cudnn_attention_forward", [q, k, k, [], [], [], [], [], []],
+                        [BF16] * 3 + ["", "Scalar", "Scalar", "Scalar", "Scalar", ""], concrete)
+    assert full.flops == 4 * 32 * 2048 * 2048 * 128 and causal.flops == full.flops // 2
+    assert causal.bytes == full.bytes

@@ -182,3 +182,15 @@ def test_graph_saving_uses_the_unprofiled_step() -> None:
     profile.update({"busy_us": 800.0, "step_time_us_unprofiled": 1500.0})
     graph = next(h for h in hypotheses_from_profile(profile, top=10) if h["params"]["kind"] == "graph")
     assert graph["params"]["expected_saving_us"] == 700.0
+
+
+def test_a_big_copy_near_bandwidth_is_to_be_removed_not_fused() -> None:
+    profile = decode_like_profile()
+    copy = _row("aten::copy_", "model.layers.*.self_attn", "Qwen3Attention", "copy", "memory-bound", 600.0, 72, 400.0)
+    profile["operators"].append(copy)
+    hyps = hypotheses_from_profile(profile, top=10)
+    gone = next(h for h in hyps if h["params"]["kind"] == "eliminate")
+    assert gone["params"]["operator"] == "aten::copy_" and gone["params"]["expected_saving_us"] == 600.0
+    assert gone["title"].startswith("remove the aten::copy_ in model.layers.*.self_attn")
+    fused_rows = [r for h in hyps if h["params"]["kind"] == "fuse" for r in h["evidence"]["operators"]]
+    assert not any(r["name"] == "aten::copy_" for r in fused_rows)

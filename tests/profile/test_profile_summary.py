@@ -33,5 +33,8 @@ def test_compiled_norm_kernels_fused_with_the_residual() -> None:
         _row("triton_red_fused__to_copy_add_mean_mul_pow_rsqrt_0", "(top)", "", "norm", 20.0, plain),
         _row("triton_red_fused__to_copy_add_mean_mul_pow_rsqrt_1", "(top)", "", "norm", 50.0, fused),
     ]}
+    # A KV-expansion kernel whose fused name lists mean/rsqrt but which reads no weight vector is not a norm.
+    p["operators"].append(_row("triton_poi_fused_add_cat_mean_rsqrt_expand_6", "(top)", "", "norm", 30.0,
+                               "[[1, 8, 4224, 128], [1, 32, 4224, 128]]"))
     n = summary.norm_and_residual(p)
     assert n["norm_us"] == 70.0 and n["norm_kernels_with_add_us"] == 50.0 and n["residual_add_us"] == 0.0
