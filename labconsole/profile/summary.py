@@ -175,7 +175,9 @@ def summarize(profiles: list[dict[str, Any]], *, top: int = 6, notes: list[str] 
             f"{v} {s:.1%}" for v, s in sorted(verdicts.items(), key=lambda kv: -kv[1])) + ".")
         lines.append(
             f"RMSNorm: {n['norm_us']:.0f} µs ({n['norm_share']:.1%}) in {n['norm_launches']:.0f} launches "
-            f"(layer norms {n['layer_norm_us']:.0f} µs, QK-norms {n['qk_norm_us']:.0f} µs); residual adds "
+            + (f"(layer norms {n['layer_norm_us']:.0f} µs, QK-norms {n['qk_norm_us']:.0f} µs)"
+               if n["layer_norm_us"] or n["qk_norm_us"] else "(no module scopes in compiled code)")
+            + "; residual adds "
             f"{n['residual_add_us']:.0f} µs ({n['residual_add_share']:.1%})"
             + (f"; of the norm kernels, {n['norm_kernels_with_add_us']:.0f} µs are fused with the residual add "
                "(≥ 3 hidden-sized tensors)" if n["norm_kernels_with_add_us"] else "")
@@ -190,3 +192,20 @@ def summarize(profiles: list[dict[str, Any]], *, top: int = 6, notes: list[str] 
     if notes:
         lines += ["", "## Notes", ""] + [f"- {note}" for note in notes]
     return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m labconsole.profile.summary PROFILE.json …``: the summary of saved profiles, on stdout."""
+    import argparse
+    import json
+    from pathlib import Path
+
+    parser = argparse.ArgumentParser(prog="python -m labconsole.profile.summary")
+    parser.add_argument("profiles", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    print(summarize([json.loads(p.read_text()) for p in args.profiles]), end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
