@@ -347,6 +347,12 @@ class Replay(Generic[S]):
                 self._drop_snapshot(s, digest)
         return -1, self._initial()
 
+    def remember(self, seq: int, state: S) -> None:
+        """Store ``state`` as the state after event ``seq`` (a live console saves its own at close, so the
+        first replay of a long session opens without replaying every event)."""
+        if 0 <= seq < self.count:
+            self._save_snapshot(seq, self._hash_of(seq), state)
+
     def _drop_snapshot(self, seq: int, digest: str) -> None:
         if self._cursor is not None and self._cursor[0] == seq:
             self._cursor = None

@@ -209,9 +209,20 @@ class Lab:
         if self.orchestrator is not None:
             self.stop()
         self.log.close()
+        self._remember_state()
         if self.lab_lock is not None:
             self.lab_lock.release()
             self.lab_lock = None
+
+    def _remember_state(self) -> None:
+        """Leave the final state as a replay snapshot: replaying this session later starts from it."""
+        if self._state.last_seq < 0:
+            return
+        try:
+            with Replay(self.session_dir, initial=LabState, apply=apply) as replay:
+                replay.remember(self._state.last_seq, self._state)
+        except Exception:  # a cache only: the log is the truth
+            pass
 
     def __enter__(self) -> "Lab":
         return self

@@ -85,8 +85,8 @@ class LabConsoleApp(ReplayControls, App[int]):
     def header_extra(self) -> str:
         if self.replay is not None:
             return f"event {self.cursor + 1}/{self.replay.count}"
-        if self.lab_state.budget.exhausted:
-            return "budget exhausted"
+        if self.lab_state.budget.paused:
+            return "budget exhausted: agents paused (B resumes)"
         return ""
 
     # -- lifecycle

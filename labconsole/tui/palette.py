@@ -38,7 +38,7 @@ class LabCommands(Provider):
                 for action in ("pause", "resume", "stop", "restart"):
                     yield (f"{action.capitalize()} agent {agent_id}", partial(app.command_agent, agent_id, action),
                            f"currently {a.state}")
-        if state.budget.exhausted and not app.readonly:
+        if state.budget.paused and not app.readonly:
             yield "Resume agents past the budget", app.action_resume_budget, ", ".join(sorted(state.budget.exhausted))
         if app.replay is not None:
             yield "Replay: jump to start", partial(app.action_replay_jump, "start"), "first event"

@@ -14,6 +14,14 @@ from labconsole.lab import state as S
 from labconsole.lab.control import ControlClient
 from labconsole.lab.service import Lab
 from labconsole.errors import LabError
+from labconsole.lab.remote import RemoteLab
+
+
+def _until(predicate, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
 
 from conftest import make_demo_lab  # type: ignore[import-not-found]
 
@@ -51,9 +59,20 @@ def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.Cap
         assert main(["review", "approve", hyp, "--lab", str(lab_dir), "--yes"]) == 2
         assert "decisions come from a person" in capsys.readouterr().err
         monkeypatch.delenv("LABCONSOLE_AGENT_ID")
-        assert main(["review", "approve", hyp, "--lab", str(lab_dir), "--yes", "--who", "remote"]) == 0
-        assert main(["merge", hyp, "--lab", str(lab_dir), "--who", "remote"]) == 0
-        assert "merged" in capsys.readouterr().out
+        # A TUI attached from elsewhere follows the log and decides through the same channel.
+        remote = RemoteLab(lab_dir, lab.session_dir)
+        watcher = RemoteLab(lab_dir, lab.session_dir, readonly=True)
+        try:
+            assert remote.state.hypotheses[hyp].status == S.AWAITING_HUMAN
+            assert main(["review", "approve", hyp, "--lab", str(lab_dir), "--yes", "--who", "remote"]) == 0
+            _until(lambda: remote.snapshot().hypotheses[hyp].status == S.APPROVED)
+            with pytest.raises(LabError, match="read-only view"):
+                watcher.merge(hyp)
+            assert remote.merge(hyp, "remote").data["merge_sha"]
+            _until(lambda: watcher.snapshot().hypotheses[hyp].status == S.MERGED)
+        finally:
+            remote.close()
+            watcher.close()
         with lab.locked():
             assert lab.state.hypotheses[hyp].status == S.MERGED
     finally:

@@ -174,3 +174,18 @@ def test_second_console_on_the_same_lab_is_refused(demo_lab: Path) -> None:
     finally:
         first.close()
     Lab.start_session(demo_lab).close()  # free again once the first console is gone
+
+
+def test_closing_a_console_leaves_a_replay_snapshot(demo_lab: Path) -> None:
+    from labconsole.events.replay import Replay
+    from labconsole.lab.reducer import apply
+
+    lab = Lab.start_session(demo_lab)
+    for i in range(50):
+        lab.append("note", "console", {"text": str(i)})
+    expected = lab.snapshot()
+    lab.close()
+    snapshots = list((lab.session_dir / "index").glob("*"))
+    assert any(p.name.startswith("snap-") for p in snapshots), snapshots
+    with Replay(lab.session_dir, initial=S.LabState, apply=apply) as replay:
+        assert replay.state_at(replay.count - 1).feed == expected.feed

@@ -1,0 +1,120 @@
+"""A session run by another console, seen from here: the log followed for state, the control channel for commands.
+
+It offers the part of ``Lab``'s surface that views use (snapshot, subscribe,
+locked, blob, decisions, agent controls), so the TUI attaches to a headless
+session exactly as it runs over its own — and closing it stops nothing.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+from pathlib import Path
+from types import SimpleNamespace
+from typing import Any, Callable
+
+from labconsole.errors import LabError
+from labconsole.events.follow import LogFollower
+from labconsole.events.log import Event, get_blob
+from labconsole.events.replay import Replay
+from labconsole.lab.control import ControlClient
+from labconsole.lab.gitops import LabRepo
+from labconsole.lab.reducer import apply
+from labconsole.lab.state import LabState
+
+POLL_S = 0.2
+
+
+class RemoteLab:
+    orchestrator = None  # the agents run in the other console
+
+    def __init__(self, lab_root: Path, session_dir: Path, *, readonly: bool = False) -> None:
+        self.repo = LabRepo(lab_root)
+        self.session_dir = session_dir
+        self.readonly = readonly
+        self._client = None if readonly else ControlClient(session_dir)
+        with Replay(session_dir, initial=LabState, apply=apply) as replay:
+            self._state = replay.state_at(replay.count - 1)
+            start = replay.count
+        self._follower = LogFollower(session_dir, start_seq=start)
+        self._lock = threading.RLock()
+        self._subscribers: list[Callable[[Event, LabState], None]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._follow, name="follow-log", daemon=True)
+        self._thread.start()
+
+    # --- state ------------------------------------------------------------------------------------
+
+    def _follow(self) -> None:
+        while not self._stop.wait(POLL_S):
+            for event in self._follower.poll():
+                with self._lock:
+                    apply(self._state, event)
+                    for fn in list(self._subscribers):
+                        try:
+                            fn(event, self._state)
+                        except Exception:  # a broken view must not stop following
+                            pass
+
+    @property
+    def state(self) -> LabState:
+        return self._state
+
+    @property
+    def session_id(self) -> str:
+        return self._state.session_id
+
+    def snapshot(self) -> LabState:
+        with self._lock:
+            return copy.deepcopy(self._state)
+
+    def locked(self) -> threading.RLock:
+        return self._lock
+
+    def subscribe(self, fn: Callable[[Event, LabState], None]) -> Callable[[], None]:
+        with self._lock:
+            self._subscribers.append(fn)
+
+        def unsubscribe() -> None:
+            with self._lock:
+                if fn in self._subscribers:
+                    self._subscribers.remove(fn)
+        return unsubscribe
+
+    def blob(self, digest: str) -> bytes:
+        return get_blob(self.session_dir, digest)
+
+    def agent_log_path(self, agent_id: str) -> Path:
+        return self.session_dir / "agents" / f"{agent_id}.log"
+
+    # --- commands, carried out by the console that runs the session ----------------------------------
+
+    def _call(self, cmd: str, **kwargs: Any) -> SimpleNamespace:
+        if self._client is None:
+            raise LabError("read-only view: decisions and agent controls are disabled here")
+        return SimpleNamespace(data=self._client.call(cmd, **kwargs) or {})
+
+    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Any:
+        return self._call("approve", hyp_id=hyp_id, who=who, reason=reason, confirm_flags=confirm_flags)
+
+    def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Any:
+        return self._call("reject", hyp_id=hyp_id, who=who, reason=reason)
+
+    def merge(self, hyp_id: str, who: str | None = None) -> Any:
+        return self._call("merge", hyp_id=hyp_id, who=who)
+
+    def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
+        self._call("agent_control", agent_id=agent_id, action=action, who=who)
+
+    def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
+        self._call("send_message", agent_id=agent_id, text=text, who=who)
+
+    def resume_after_budget(self, who: str | None = None) -> None:
+        self._call("resume_after_budget", who=who)
+
+    def stop(self, **_: Any) -> None:
+        """Detaching never stops the other console's session."""
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=2)
