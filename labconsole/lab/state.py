@@ -25,10 +25,9 @@ MERGED = "merged"
 PUBLISHED = "published"
 FAILED = "failed"
 
-# Work the lab can still do without a person.
+# Work the lab can still do without a person; open = not yet final (a person may still act on it).
 ACTIVE_STATUSES = frozenset({PROPOSED, QUEUED, CLAIMED, IMPLEMENTING, MEASURING, AUTO_REVIEWED})
-OPEN_STATUSES = frozenset({PROPOSED, QUEUED, CLAIMED, IMPLEMENTING, MEASURING, AUTO_REVIEWED, AWAITING_HUMAN, APPROVED})
-FINAL_STATUSES = frozenset({DUPLICATE, REJECTED, MERGED, PUBLISHED, FAILED})
+OPEN_STATUSES = ACTIVE_STATUSES | {AWAITING_HUMAN, APPROVED}
 
 
 @dataclass
