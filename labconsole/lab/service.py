@@ -230,6 +230,26 @@ class Lab:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def propose_external(self, hypotheses: list[dict[str, Any]], actor: str,
+                         evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+        """Append hypotheses from outside the agents (a profile, a person) as ``hypothesis.proposed``; their ids.
+
+        The one write path for them: :func:`propose_hypotheses` (another process) and a console that holds
+        the session (the TUI's profile screen) both land here. The planner dedupes and queues them like any.
+        """
+        ids: list[str] = []
+        with self._lock:  # ids are numbered from the state: no other append may take one in between
+            for i, item in enumerate(hypotheses):
+                hyp_id = next_hyp_id(self._state)
+                blob = self.put_blob(evidence_blobs[i]) if evidence_blobs and i in evidence_blobs else None
+                self.append(K.HYP_PROPOSED, actor, {
+                    "hyp_id": hyp_id, "title": item["title"], "params": item.get("params", {}),
+                    "rationale": item.get("rationale", ""), "source": item.get("source", actor),
+                    "priority": item.get("priority"), "proposer": actor, "evidence_blob": blob,
+                    "evidence": item.get("evidence")})
+                ids.append(hyp_id)
+        return ids
+
     # --- human decisions --------------------------------------------------------------------------
 
     def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Event:
@@ -347,17 +367,7 @@ def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: 
     """
     lab = Lab.open_session(Path(lab_root), session_id)
     try:
-        ids = []
-        for i, item in enumerate(hypotheses):
-            hyp_id = next_hyp_id(lab.state)
-            blob = lab.put_blob(evidence_blobs[i]) if evidence_blobs and i in evidence_blobs else None
-            lab.append(K.HYP_PROPOSED, actor, {
-                "hyp_id": hyp_id, "title": item["title"], "params": item.get("params", {}),
-                "rationale": item.get("rationale", ""), "source": item.get("source", actor),
-                "priority": item.get("priority"), "proposer": actor, "evidence_blob": blob,
-                "evidence": item.get("evidence")})
-            ids.append(hyp_id)
-        return ids
+        return lab.propose_external(hypotheses, actor, evidence_blobs)
     finally:
         lab.close()
 

@@ -32,6 +32,7 @@ from labconsole.tui.screens.bench import BenchScreen
 from labconsole.tui.screens.evals import EvalsScreen
 from labconsole.tui.screens.dialogs import QuitDialog
 from labconsole.tui.screens.overview import OverviewScreen
+from labconsole.tui.screens.profile import ProfileScreen
 from labconsole.tui.screens.review import ReviewScreen
 from labconsole.tui.screens.viewers import TextViewer, help_table
 from labconsole.tui.source import LiveSource, ReplaySource, Source, describe_source
@@ -47,7 +48,8 @@ class LabConsoleApp(ReplayControls, App[int]):
     BINDINGS = keymap.bindings("app") + keymap.bindings("replay")
     COMMANDS = App.COMMANDS | {LabCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    MODES = {"overview": "overview", "review": "review", "agent": "agent", "bench": "bench", "evals": "evals"}
+    MODES = {"overview": "overview", "review": "review", "agent": "agent", "bench": "bench", "evals": "evals",
+             "profile": "profile"}
 
     def __init__(self, source: Source, *, attached: bool = False, sampler: Any = None, own_sampler: bool = False,
                  keymap_overrides: dict[str, str] | None = None) -> None:
@@ -101,6 +103,7 @@ class LabConsoleApp(ReplayControls, App[int]):
         self.install_screen(AgentScreen(), "agent")
         self.install_screen(BenchScreen(), "bench")
         self.install_screen(EvalsScreen(), "evals")
+        self.install_screen(ProfileScreen(), "profile")
         self.switch_mode("overview")
         if isinstance(self.source, LiveSource):
             self.lab_state, self._unsubscribe = self.source.attach(self._on_lab_event)
@@ -200,6 +203,9 @@ class LabConsoleApp(ReplayControls, App[int]):
 
     def action_show_evals(self) -> None:
         self.switch_mode("evals")
+
+    def action_show_profile(self) -> None:
+        self.switch_mode("profile")
 
     def open_review(self, hyp_id: str | None) -> None:
         screen = self.get_screen("review")

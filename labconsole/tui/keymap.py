@@ -34,6 +34,7 @@ SCOPES: dict[str, str] = {
     "agent": "Agent detail",
     "bench": "Kernel benchmarks",
     "evals": "Skill evals",
+    "profile": "Profile",
     "viewer": "Full diff / help",
 }
 
@@ -45,6 +46,7 @@ KEYS: dict[str, list[Key]] = {
         Key("app.agent", "3", "show_agent", "Agents"),
         Key("app.bench", "4", "show_bench", "Bench"),
         Key("app.evals", "5", "show_evals", "Evals"),
+        Key("app.profile", "6", "show_profile", "Profile"),
         Key("app.resume_budget", "B", "resume_budget", "Resume past budget", show=False),
         Key("app.quit", "q", "quit", "Quit"),
     ],
@@ -93,13 +95,19 @@ KEYS: dict[str, list[Key]] = {
         Key("evals.prev_run", "p", "cycle_run(-1)", "Prev run"),
         Key("evals.back", "escape", "app.show_overview", "Back", show=False),
     ],
+    "profile": [
+        Key("profile.propose", "h", "propose", "Propose hypotheses"),
+        Key("profile.next", "n", "cycle(1)", "Next profile"),
+        Key("profile.prev", "p", "cycle(-1)", "Prev profile"),
+        Key("profile.back", "escape", "app.show_overview", "Back", show=False),
+    ],
     "viewer": [
         Key("viewer.close", "escape,q", "close", "Close"),
     ],
 }
 
 # Actions that change the lab: hidden and refused in read-only views.
-DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "control", "message", "resume_budget"})
+DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "control", "message", "resume_budget", "propose"})
 
 
 def bindings(scope: str) -> list[Binding]:

@@ -24,6 +24,7 @@ class LabCommands(Provider):
         yield "Help: every key", app.action_help, "keys and keymap"
         yield "Kernel benchmarks", app.action_show_bench, "GB/s per shape from benchmarks/results"
         yield "Skill evals", app.action_show_evals, "pass rate with vs without the skill"
+        yield "Profile", app.action_show_profile, "time per operator, roofline verdicts; h proposes hypotheses"
         for h in sorted(state.hypotheses.values(), key=lambda h: h.hyp_id):
             if h.status in (S.AWAITING_HUMAN, S.APPROVED):
                 yield f"Review {h.hyp_id}: {h.title}", partial(app.open_review, h.hyp_id), h.status

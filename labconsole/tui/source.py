@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import TYPE_CHECKING, Any, Callable
 
 from labconsole.errors import LabError
 from labconsole.events.kinds import DECISION_KINDS
@@ -76,6 +76,11 @@ class Source:
     def resume_after_budget(self) -> str:
         self._refuse()
         return ""
+
+    def propose_hypotheses(self, hypotheses: list[dict[str, Any]], actor: str,
+                           evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+        self._refuse()
+        return []
 
 
 class LiveSource(Source):
@@ -155,6 +160,17 @@ class LiveSource(Source):
             self._refuse()
         self.lab.resume_after_budget()
         return "agents resumed past the budget"
+
+    def propose_hypotheses(self, hypotheses: list[dict[str, Any]], actor: str,
+                           evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+        """Append through the Lab this console holds: ``service.propose_hypotheses`` would open the
+        session as a second writer and fail on its lock."""
+        if self.readonly:
+            self._refuse()
+        propose = getattr(self.lab, "propose_external", None)
+        if propose is None:  # a RemoteLab: the session's writer is another console
+            raise LabError("attached: the console that runs this session takes hypotheses, not this one")
+        return list(propose(hypotheses, actor, evidence_blobs))
 
 
 class ReplaySource(Source):
