@@ -22,7 +22,8 @@ from typing import Any
 
 from labconsole.errors import LabError
 
-COMMANDS = ("approve", "reject", "merge", "remeasure", "agent_control", "send_message", "resume_after_budget", "ping")
+COMMANDS = ("approve", "reject", "merge", "remeasure", "agent_control", "send_message", "resume_after_budget",
+            "propose_external", "ping")
 
 
 def socket_path(session_dir: Path) -> Path:
@@ -91,7 +92,7 @@ def _execute(lab: Any, line: bytes) -> dict[str, Any]:
         if cmd == "ping":
             return {"ok": True, "result": {"session": lab.session_id, "pid": os.getpid()}}
         result = getattr(lab, cmd)(**args)
-        return {"ok": True, "result": getattr(result, "data", None)}
+        return {"ok": True, "result": result.data if hasattr(result, "data") else result}
     except LabError as exc:
         return {"ok": False, "error": str(exc)}
     except Exception as exc:  # a malformed request must not take the console down

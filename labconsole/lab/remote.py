@@ -109,6 +109,11 @@ class RemoteLab:
     def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
         self._call("send_message", agent_id=agent_id, text=text, who=who)
 
+    def propose_external(self, hypotheses: list[dict[str, Any]], actor: str,
+                         evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+        texts = {str(i): (b.decode() if isinstance(b, bytes) else b) for i, b in (evidence_blobs or {}).items()}
+        return list(self._call("propose_external", hypotheses=hypotheses, actor=actor, evidence_blobs=texts).data)
+
     def resume_after_budget(self, who: str | None = None) -> None:
         self._call("resume_after_budget", who=who)
 

@@ -231,7 +231,7 @@ class Lab:
         self.close()
 
     def propose_external(self, hypotheses: list[dict[str, Any]], actor: str,
-                         evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+                         evidence_blobs: dict[Any, bytes | str] | None = None) -> list[str]:
         """Append hypotheses from outside the agents (a profile, a person) as ``hypothesis.proposed``; their ids.
 
         The one write path for them: :func:`propose_hypotheses` (another process) and a console that holds
@@ -241,7 +241,9 @@ class Lab:
         with self._lock:  # ids are numbered from the state: no other append may take one in between
             for i, item in enumerate(hypotheses):
                 hyp_id = next_hyp_id(self._state)
-                blob = self.put_blob(evidence_blobs[i]) if evidence_blobs and i in evidence_blobs else None
+                # Keys are indexes into ``hypotheses`` (strings when they came through the control channel).
+                evidence = (evidence_blobs or {}).get(i, (evidence_blobs or {}).get(str(i)))
+                blob = self.put_blob(evidence) if evidence is not None else None
                 self.append(K.HYP_PROPOSED, actor, {
                     "hyp_id": hyp_id, "title": item["title"], "params": item.get("params", {}),
                     "rationale": item.get("rationale", ""), "source": item.get("source", actor),

@@ -167,10 +167,8 @@ class LiveSource(Source):
         session as a second writer and fail on its lock."""
         if self.readonly:
             self._refuse()
-        propose = getattr(self.lab, "propose_external", None)
-        if propose is None:  # a RemoteLab: the session's writer is another console
-            raise LabError("attached: the console that runs this session takes hypotheses, not this one")
-        return list(propose(hypotheses, actor, evidence_blobs))
+        # A Lab appends itself; a RemoteLab hands them to the console that runs the session.
+        return list(self.lab.propose_external(hypotheses, actor, evidence_blobs))
 
 
 class ReplaySource(Source):

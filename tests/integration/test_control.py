@@ -69,6 +69,11 @@ def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.Cap
             with pytest.raises(LabError, match="read-only view"):
                 watcher.merge(hyp)
             assert remote.merge(hyp, "remote").data["merge_sha"]
+            # hypotheses from a profile reach the running session through the same channel
+            ids = remote.propose_external([{"title": "fuse residual add + RMSNorm", "params": {"operator": "rms"}}],
+                                          "human:remote", {0: b'{"schema": "labconsole.profile/1"}'})
+            with lab.locked():
+                assert lab.state.hypotheses[ids[0]].evidence_blob
             _until(lambda: watcher.snapshot().hypotheses[hyp].status == S.MERGED)
         finally:
             remote.close()
