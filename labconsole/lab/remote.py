@@ -21,6 +21,7 @@ from labconsole.lab.control import ControlClient
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
+from labconsole.lab.subscribers import Subscribers
 
 POLL_S = 0.2
 
@@ -38,7 +39,7 @@ class RemoteLab:
             start = replay.count
         self._follower = LogFollower(session_dir, start_seq=start)
         self._lock = threading.RLock()
-        self._subscribers: list[Callable[[Event, LabState], None]] = []
+        self._subscribers = Subscribers(self._lock)
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._follow, name="follow-log", daemon=True)
         self._thread.start()
@@ -50,11 +51,7 @@ class RemoteLab:
             for event in self._follower.poll():
                 with self._lock:
                     apply(self._state, event)
-                    for fn in list(self._subscribers):
-                        try:
-                            fn(event, self._state)
-                        except Exception:  # a broken view must not stop following
-                            pass
+                    self._subscribers.notify(event, self._state)
 
     @property
     def state(self) -> LabState:
@@ -72,14 +69,7 @@ class RemoteLab:
         return self._lock
 
     def subscribe(self, fn: Callable[[Event, LabState], None]) -> Callable[[], None]:
-        with self._lock:
-            self._subscribers.append(fn)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if fn in self._subscribers:
-                    self._subscribers.remove(fn)
-        return unsubscribe
+        return self._subscribers.add(fn)
 
     def blob(self, digest: str) -> bytes:
         return get_blob(self.session_dir, digest)

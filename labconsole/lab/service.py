@@ -29,6 +29,7 @@ from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
 from labconsole.lab.session import max_hypothesis_number, new_session_id, resolve_session, sessions_dir
 from labconsole.lab.state import LabState
+from labconsole.lab.subscribers import Subscribers
 
 Subscriber = Callable[[Event, LabState], None]
 
@@ -49,7 +50,7 @@ class Lab:
         self.log = log
         self._state = state
         self._lock = threading.RLock()
-        self._subscribers: list[Subscriber] = []
+        self._subscribers = Subscribers(self._lock)
         self.orchestrator: Any = None  # set by start(); None for a decisions-only Lab
         self.control: Any = None  # the control channel, while agents run here
         self.fatal: str | None = None  # set when the log can no longer be written
@@ -132,11 +133,7 @@ class Lab:
                 self.fatal = str(exc)  # the loops stop on this; the headless runner reports it
                 raise
             apply(self._state, event)
-            for subscriber in list(self._subscribers):
-                try:
-                    subscriber(event, self._state)
-                except Exception:  # a broken view must not stop the lab
-                    pass
+            self._subscribers.notify(event, self._state)
         return event
 
     def put_blob(self, data: bytes | str) -> str:
@@ -147,14 +144,7 @@ class Lab:
 
     def subscribe(self, fn: Subscriber) -> Callable[[], None]:
         """``fn(event, state)`` runs on the appending thread, under the lab lock: keep it quick."""
-        with self._lock:
-            self._subscribers.append(fn)
-
-        def unsubscribe() -> None:
-            with self._lock:
-                if fn in self._subscribers:
-                    self._subscribers.remove(fn)
-        return unsubscribe
+        return self._subscribers.add(fn)
 
     @property
     def state(self) -> LabState:
