@@ -89,7 +89,9 @@ class GpuPanel(CachedStatic):
 
     def show(self, state: LabState, live: Any = None) -> None:
         last = state.gpu_samples[-1].get("ts") if state.gpu_samples else None
-        if not self.changed((id(live), last)):
+        leased = [r for r in state.runs.values() if r.gpus]
+        idle = state.gpu_idle_seconds()
+        if not self.changed((id(live), last, len(leased), idle)):
             return
         c = theme_colors(self.app)
         gpus: list[dict[str, Any]] = []
@@ -132,6 +134,8 @@ class GpuPanel(CachedStatic):
             series = [next((x.get("util") or 0 for x in gs if x.get("index") == g.get("index")), 0) for gs in history]
             if len(series) > 1:
                 text.append("\n  " + spark(series), style=style)
+        if leased:  # what the scheduler lost between leased runs (GPU leases, issue 5)
+            text.append(f"\n{len(leased)} leased runs · GPUs idle between them {idle:.1f} s", style=c["muted"])
         self.update(text)
 
 
