@@ -66,7 +66,7 @@ class Orchestrator:
                                         on_snapshot=self._on_gpu_snapshot)
         self._gpu_events = EventDownsampler(period_s=gpu_sample_period_s)
         self.runs_dir = lab.repo.root / ".labconsole" / "runs"
-        self.executor = LocalExecutor(lab.repo, self.config, self._append_console, lab.put_blob, self.runs_dir,
+        self.executor = LocalExecutor(lab.repo, self.config, lab.append, lab.put_blob, self.runs_dir,
                                       tracker=self.tracker, lease_pool=self._lease_pool(),
                                       owners=self.owners, sampler=self.sampler)
         self.measure_pool = ThreadPoolExecutor(max_workers=max(1, self.config.resources.max_parallel_runs),
@@ -226,7 +226,7 @@ class Orchestrator:
             except Exception as exc:  # one bad message must not end the lab loop
                 if self.lab.fatal:
                     return
-                self._append_console(K.NOTE, "console", {"text": f"error handling {msg.type} from {msg.agent_id}: {exc}"})
+                self.lab.append(K.NOTE, "console", {"text": f"error handling {msg.type} from {msg.agent_id}: {exc}"})
 
     def _drain_messages(self) -> None:
         while True:
@@ -296,7 +296,7 @@ class Orchestrator:
             if h is not None and h.status in step_open:
                 self.lab.append(K.HYP_FAILED, "console", {
                     "hyp_id": task.hyp_id, "step": task.kind, "reason": str(d.get("message", ""))[:500]})
-                self._cleanup_failed(task.hyp_id)
+                self.lab.cleanup_worktree(task.hyp_id)
 
     def _on_done(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
         task = self.in_flight.get(aid)
@@ -307,7 +307,7 @@ class Orchestrator:
         if task.kind == "implement" and h is not None and h.status in (S.CLAIMED, S.IMPLEMENTING):
             self.lab.append(K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "implement",
                                                       "reason": "the worker finished without a commit"})
-            self._cleanup_failed(h.hyp_id)
+            self.lab.cleanup_worktree(h.hyp_id)
 
     def _on_proposal(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
         if role != "researcher":
@@ -368,8 +368,12 @@ class Orchestrator:
         h = self.lab.state.hypotheses.get(hyp_id or "")
         if role != "reviewer" or h is None or h.status != S.AUTO_REVIEWED:
             return
-        self.lab.append(K.REVIEW_VERDICT, actor, {"hyp_id": hyp_id, "reviewer": aid,
-                                                  "verdict": d.get("verdict", "flag"), "reasons": d.get("reasons", [])})
+        self._record_verdict(hyp_id, actor, aid, d.get("verdict", "flag"), d.get("reasons", []))
+
+    def _record_verdict(self, hyp_id: str, actor: str, reviewer: str, verdict: str, reasons: list[str]) -> None:
+        """The reviewer's opinion goes into the log; the decision goes to the person."""
+        self.lab.append(K.REVIEW_VERDICT, actor, {"hyp_id": hyp_id, "reviewer": reviewer,
+                                                  "verdict": verdict, "reasons": reasons})
         self.lab.append(K.HYP_AWAITING, "console", {"hyp_id": hyp_id})
 
     def _on_report(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
@@ -392,7 +396,7 @@ class Orchestrator:
             except Exception as exc:
                 if self.lab.fatal:
                     return
-                self._append_console(K.NOTE, "console", {"text": f"scheduler error: {exc}"})
+                self.lab.append(K.NOTE, "console", {"text": f"scheduler error: {exc}"})
 
     def _proposals_left(self, st: S.LabState) -> int:
         if self._proposals_exhausted:
@@ -438,9 +442,8 @@ class Orchestrator:
             if h.status == S.AUTO_REVIEWED and h.hyp_id not in self.measuring and not self._task_for(h.hyp_id, "review"):
                 if self._attempts.get((h.hyp_id, "review"), 0) >= MAX_ATTEMPTS:
                     # The person still decides; they see that the reviewer never answered.
-                    self.lab.append(K.REVIEW_VERDICT, "console", {"hyp_id": h.hyp_id, "reviewer": "console",
-                                    "verdict": "flag", "reasons": [f"the reviewer gave no verdict in {MAX_ATTEMPTS} attempts"]})
-                    self.lab.append(K.HYP_AWAITING, "console", {"hyp_id": h.hyp_id})
+                    self._record_verdict(h.hyp_id, "console", "console", "flag",
+                                         [f"the reviewer gave no verdict in {MAX_ATTEMPTS} attempts"])
                     continue
                 if not self._role_alive("reviewer"):
                     self.review_with_rules(h.hyp_id)
@@ -602,7 +605,7 @@ class Orchestrator:
             if bundle["candidate_ok"] == 0:
                 self.lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
                                                           "reason": "no candidate run succeeded (logs kept on the runs)"})
-                self._cleanup_failed(hyp_id)
+                self.lab.cleanup_worktree(hyp_id)
         except Exception as exc:
             if not self._stop.is_set() and not self.lab.fatal:
                 self.lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
@@ -631,7 +634,7 @@ class Orchestrator:
             self.lab.repo.update_branch(hyp_id, main)
         except Exception as exc:
             self.lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "remeasure", "reason": str(exc)})
-            self._cleanup_failed(hyp_id)
+            self.lab.cleanup_worktree(hyp_id)
             return
         self._record_commit(h, f"re-measure on main {main[:12]}", base_sha=main)
 
@@ -648,12 +651,7 @@ class Orchestrator:
         if h.status != S.AUTO_REVIEWED:
             return
         verdict, reasons = review(self._evidence_of(h))
-        self.lab.append(K.REVIEW_VERDICT, "console", {"hyp_id": hyp_id, "reviewer": "rules",
-                                                      "verdict": verdict, "reasons": reasons})
-        self.lab.append(K.HYP_AWAITING, "console", {"hyp_id": hyp_id})
-
-    def _cleanup_failed(self, hyp_id: str) -> None:
-        self.lab._cleanup_worktree(hyp_id)
+        self._record_verdict(hyp_id, "console", "rules", verdict, reasons)
 
     # --- budget -----------------------------------------------------------------------------------
 
@@ -701,9 +699,6 @@ class Orchestrator:
                     self.lab.append(K.HYP_QUEUED, "console", {"hyp_id": h.hyp_id, "priority": h.priority})
             elif h.status == S.MEASURING and h.sha:
                 self._start_measurement(h.hyp_id)
-
-    def _append_console(self, kind: str, actor: str, data: dict[str, Any]) -> Any:
-        return self.lab.append(kind, actor, data)
 
     def _lease_pool(self) -> Any:
         if self.config.resources.gpus_per_run <= 0:

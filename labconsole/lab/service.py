@@ -246,6 +246,7 @@ class Lab:
 
     def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Event:
         """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True."""
+        who = who or default_who()
         with self._lock:
             h = gate.hypothesis(self._state, hyp_id)
             head = self.repo.branch_head(h.branch) if h.branch else None
@@ -253,23 +254,25 @@ class Lab:
             flags = gate.needs_confirmation(h)
             if flags and not confirm_flags:
                 raise GateError(f"{hyp_id}: {flags[0]}; confirm to approve anyway")
-            return self.append(K.DECISION_APPROVED, f"human:{who or default_who()}", {
-                "hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who or default_who(),
+            return self.append(K.DECISION_APPROVED, f"human:{who}", {
+                "hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
                 "reason": reason, "flags": flags})
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
+        who = who or default_who()
         if not reason.strip():
             raise GateError("a rejection needs a reason (it goes to the planner's do-not-repeat list)")
         with self._lock:
             gate.check_reject(self._state, hyp_id)
-            event = self.append(K.DECISION_REJECTED, f"human:{who or default_who()}", {
-                "hyp_id": hyp_id, "who": who or default_who(), "reason": reason})
-        self._cleanup_worktree(hyp_id)
+            event = self.append(K.DECISION_REJECTED, f"human:{who}", {
+                "hyp_id": hyp_id, "who": who, "reason": reason})
+        self.cleanup_worktree(hyp_id)
         return event
 
     def merge(self, hyp_id: str, who: str | None = None) -> Event:
         """Merge an approved candidate into main, only if its branch still holds the approved commit
         and main has not moved since it was measured (else it is re-measured first)."""
+        who = who or default_who()
         with self._lock:
             h = gate.hypothesis(self._state, hyp_id)
             head = self.repo.branch_head(h.branch) if h.branch else None
@@ -277,14 +280,14 @@ class Lab:
             try:
                 h = gate.check_merge(self._state, hyp_id, head, main_head)
             except GateError as exc:
-                self.append(K.MERGE_REFUSED, f"human:{who or default_who()}", {"hyp_id": hyp_id, "reason": str(exc)})
+                self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": str(exc)})
                 raise
             if gate.is_stale(h, main_head):
                 how = ("re-measuring on the new main now" if self.orchestrator is not None
                        else f"re-measure it on the new main with `labconsole review remeasure {hyp_id}`")
                 reason = (f"main moved since {hyp_id} was measured (measured on {str(h.base_sha)[:12]}, main is now "
                           f"{main_head[:12]}): {how}, then approve again")
-                self.append(K.MERGE_REFUSED, f"human:{who or default_who()}", {"hyp_id": hyp_id, "reason": reason})
+                self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": reason})
                 if self.orchestrator is not None:
                     self.orchestrator.remeasure(hyp_id)
                 raise GateError(reason)
@@ -292,10 +295,10 @@ class Lab:
             assert approval is not None and approval.sha is not None
             merge_sha = self.repo.merge(hyp_id, approval.sha, f"Merge {hyp_id}: {h.title}\n\n"
                                         f"Approved by {approval.who}; evidence {approval.evidence_hash}")
-            event = self.append(K.MERGE_COMPLETED, f"human:{who or default_who()}", {
+            event = self.append(K.MERGE_COMPLETED, f"human:{who}", {
                 "hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha, "into": self.repo.main_branch,
                 "evidence_hash": approval.evidence_hash})
-        self._cleanup_worktree(hyp_id)
+        self.cleanup_worktree(hyp_id)
         return event
 
     def remeasure(self, hyp_id: str) -> None:
@@ -316,27 +319,30 @@ class Lab:
             orchestrator.stop()
 
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
+        who = who or default_who()
         if action not in ("pause", "resume", "stop", "restart"):
             raise LabError(f"unknown agent action {action!r}; allowed: pause, resume, stop, restart")
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
-        self.append(K.AGENT_CONTROL, f"human:{who or default_who()}", {"agent_id": agent_id, "action": action})
+        self.append(K.AGENT_CONTROL, f"human:{who}", {"agent_id": agent_id, "action": action})
         self.orchestrator.control(agent_id, action)
 
     def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
+        who = who or default_who()
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
-        self.append(K.AGENT_MESSAGE, f"human:{who or default_who()}", {"agent_id": agent_id, "text": text})
+        self.append(K.AGENT_MESSAGE, f"human:{who}", {"agent_id": agent_id, "text": text})
         self.orchestrator.message(agent_id, text)
 
     def resume_after_budget(self, who: str | None = None) -> None:
         """The person saw the budget stop and lets the agents go on."""
+        who = who or default_who()
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
-        self.append(K.BUDGET_RESUMED, f"human:{who or default_who()}", {"who": who or default_who()})
+        self.append(K.BUDGET_RESUMED, f"human:{who}", {"who": who})
         self.orchestrator.resume_all()
 
-    def _cleanup_worktree(self, hyp_id: str) -> None:
+    def cleanup_worktree(self, hyp_id: str) -> None:
         """Archive unmerged commits under refs/labconsole/archive/, then remove the worktree."""
         h = self._state.hypotheses.get(hyp_id)
         if h is None or not h.worktree:
