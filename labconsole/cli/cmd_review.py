@@ -7,12 +7,11 @@ import json
 
 from labconsole.cli.common import add_lab_args, fmt_metric, lab_root, leaderboard_lines
 from labconsole.errors import GateError
-from labconsole.events.log import get_blob, read_events, session_lock_holder
+from labconsole.events.log import get_blob, session_lock_holder
 from labconsole.lab import gate
 from labconsole.lab.control import ControlClient
-from labconsole.lab.reducer import reduce
 from labconsole.lab.service import Lab
-from labconsole.lab.session import resolve_session
+from labconsole.lab.session import final_state, resolve_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -66,7 +65,7 @@ class _View:
 
     def __init__(self, args: argparse.Namespace) -> None:
         self.session_dir = resolve_session(lab_root(args), args.session)
-        self.state = reduce(read_events(self.session_dir))
+        self.state, _ = final_state(self.session_dir)
 
     def blob(self, digest: str) -> bytes:
         return get_blob(self.session_dir, digest)

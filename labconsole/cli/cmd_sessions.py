@@ -5,10 +5,9 @@ from __future__ import annotations
 import argparse
 
 from labconsole.cli.common import add_lab_args, lab_root
-from labconsole.events.log import read_events, session_lock_holder
-from labconsole.lab.reducer import reduce
+from labconsole.events.log import session_lock_holder
 from labconsole.lab.report import render_report
-from labconsole.lab.session import list_sessions, resolve_session
+from labconsole.lab.session import final_state, list_sessions, resolve_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,7 +25,7 @@ def cmd_sessions(args: argparse.Namespace) -> int:
     if not sessions:
         print(f"no sessions in {root}")
     for path in sessions:
-        state = reduce(read_events(path))
+        state, _ = final_state(path)
         holder = session_lock_holder(path)
         live = f"open in pid {holder}" if holder else ("stopped" if state.stopped else "not running")
         print(f"{path.name}  events {state.last_seq + 1:>7}  hypotheses {len(state.hypotheses):>3}  "
@@ -36,5 +35,5 @@ def cmd_sessions(args: argparse.Namespace) -> int:
 
 def cmd_report(args: argparse.Namespace) -> int:
     session_dir = resolve_session(lab_root(args), args.session)
-    print(render_report(reduce(read_events(session_dir))), end="")
+    print(render_report(final_state(session_dir)[0]), end="")
     return 0

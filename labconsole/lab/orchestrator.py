@@ -499,19 +499,13 @@ class Orchestrator:
     def _earlier_sessions(self) -> list[dict[str, Any]]:
         """Hypotheses of this lab's earlier sessions: never proposed or tried again (DESIGN §3)."""
         if self._earlier is None:
-            from labconsole.events.replay import Replay
-            from labconsole.lab.reducer import apply as apply_event
-            from labconsole.lab.session import list_sessions
+            from labconsole.lab.session import final_state, list_sessions
 
             self._earlier = []
             for session_dir in list_sessions(self.lab.repo.root):
                 if session_dir.name == self.lab.session_dir.name:
                     continue
-                replay = Replay(session_dir, initial=S.LabState, apply=apply_event)
-                try:
-                    old = replay.state_at(replay.count - 1)
-                finally:
-                    replay.close()
+                old, _ = final_state(session_dir)
                 self._earlier += [{"hyp_id": h.hyp_id, "title": h.title, "params": h.params, "status": h.status,
                                    "metric": h.evidence.get("candidate_median"), "session": session_dir.name}
                                   for h in old.hypotheses.values()]

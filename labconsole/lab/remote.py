@@ -16,10 +16,10 @@ from typing import Any, Callable
 from labconsole.errors import LabError
 from labconsole.events.follow import LogFollower
 from labconsole.events.log import Event, get_blob
-from labconsole.events.replay import Replay
 from labconsole.lab.control import ControlClient
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.reducer import apply
+from labconsole.lab.session import final_state
 from labconsole.lab.state import LabState
 from labconsole.lab.subscribers import Subscribers
 
@@ -34,9 +34,7 @@ class RemoteLab:
         self.session_dir = session_dir
         self.readonly = readonly
         self._client = None if readonly else ControlClient(session_dir)
-        with Replay(session_dir, initial=LabState, apply=apply) as replay:
-            self._state = replay.state_at(replay.count - 1)
-            start = replay.count
+        self._state, start = final_state(session_dir)
         self._follower = LogFollower(session_dir, start_seq=start)
         self._lock = threading.RLock()
         self._subscribers = Subscribers(self._lock)

@@ -61,10 +61,9 @@ def render_report(state: LabState) -> str:
 
 
 def write_report(session_dir: Path, out: Path) -> Path:
-    from labconsole.events.log import read_events
-    from labconsole.lab.reducer import reduce
+    from labconsole.lab.session import final_state
 
-    state = reduce(read_events(session_dir))
+    state, _ = final_state(session_dir)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
     tmp.write_text(render_report(state), encoding="utf-8")

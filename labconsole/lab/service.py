@@ -27,7 +27,7 @@ from labconsole.lab.config import LabConfig, load_config
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
-from labconsole.lab.session import max_hypothesis_number, new_session_id, resolve_session, sessions_dir
+from labconsole.lab.session import final_state, max_hypothesis_number, new_session_id, resolve_session, sessions_dir
 from labconsole.lab.state import LabState
 from labconsole.lab.subscribers import Subscribers
 
@@ -99,12 +99,7 @@ class Lab:
         config = load_config(lab_root / "lab.toml")
         repo = LabRepo(lab_root)
         log = EventLog.open(session_dir, create=False)  # repairs a torn tail before we read
-        # Replay's snapshots + offset index make reopening a large session sub-second.
-        replay = Replay(session_dir, initial=LabState, apply=apply)
-        try:
-            state = replay.state_at(replay.count - 1)
-        finally:
-            replay.close()
+        state, _ = final_state(session_dir)
         state.session_id = state.session_id or session_dir.name
         return cls(config, repo, log, state)
 

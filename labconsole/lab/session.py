@@ -7,8 +7,12 @@ import re
 import secrets
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labconsole.errors import LabError
+
+if TYPE_CHECKING:
+    from labconsole.lab.state import LabState
 
 SESSIONS = "sessions"
 
@@ -29,6 +33,20 @@ def max_hypothesis_number(lab_root: Path) -> int:
                 if b'"hypothesis.proposed"' in line and (m := _PROPOSED.search(line)):
                     best = max(best, int(m.group(1)))
     return best
+
+
+def final_state(session_dir: Path) -> tuple["LabState", int]:
+    """The state at the end of a session's log, and its event count.
+
+    Through Replay's offset index and snapshots, so reopening a long session (a console closing
+    leaves its final state as a snapshot) does not re-reduce every event.
+    """
+    from labconsole.events.replay import Replay
+    from labconsole.lab.reducer import apply
+    from labconsole.lab.state import LabState
+
+    with Replay(session_dir, initial=LabState, apply=apply) as replay:
+        return replay.state_at(replay.count - 1), replay.count
 
 
 def new_session_id() -> str:
