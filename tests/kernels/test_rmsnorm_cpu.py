@@ -55,13 +55,13 @@ def test_triton_refuses_rows_too_long() -> None:
 @pytest.mark.parametrize(
     ("hidden", "dtype", "path"),
     [
-        (128, torch.bfloat16, "warp_per_row"),  # Qwen3 q/k norm (head_dim)
-        (1024, torch.bfloat16, "warp_per_row"),
-        (4096, torch.bfloat16, "block_per_row"),  # Qwen3-8B hidden
-        (32768, torch.bfloat16, "block_per_row"),
+        (128, torch.bfloat16, "vectorized"),  # Qwen3 q/k norm (head_dim)
+        (1024, torch.bfloat16, "vectorized"),
+        (4096, torch.bfloat16, "vectorized"),  # Qwen3-8B hidden
+        (32768, torch.bfloat16, "vectorized"),
         (32776, torch.bfloat16, "scalar"),  # longer than 64 KiB
         (4095, torch.bfloat16, "scalar"),  # not a multiple of 16 bytes
-        (4092, torch.float32, "block_per_row"),
+        (4092, torch.float32, "vectorized"),
         (0, torch.float16, "unsupported"),
     ],
 )

@@ -148,11 +148,44 @@ def test_compiled_op_checks_direct_calls() -> None:
     for h in (128, 1024, 4096, 32768, 32776, 4095):
         for dt in (torch.bfloat16, torch.float32):
             assert k.ops.kernel_path(h, str(dt).split(".")[-1]) == k.cuda_path(h, dt)
-    x, w = inputs(64, 4096, torch.bfloat16)
-    ref = k.rms_norm(x, w, 1e-6)
-    for nv in (1, 2, 4, 8):  # reduction order differs: rare 1-ulp differences
-        out = k.ops.rms_norm_config(x, w, 1e-6, nv)
-        assert (out == ref).float().mean() > 0.99 and torch.allclose(out.float(), ref.float(), rtol=1e-2)
+    assert k.ops.launch_config(4096, 4095, "bfloat16") == "scalar"
+    assert k.ops.launch_config(1, 4096, "bfloat16").startswith(("block_per_row", "warp_per_row"))
+    with pytest.raises(RuntimeError, match="dtype must be"):
+        k.ops.launch_config(1, 4096, "int8")
+
+
+# Every launch shape a sweep can force, on 4096-wide bf16 rows (512 packets): a block per row
+# with 1..16 packets per thread, or a warp per row with 16. Odd row counts leave a partial block.
+_SHAPES = [(nv, 0) for nv in (1, 2, 4, 8, 16)] + [(16, 32)]
+
+
+@pytest.mark.parametrize(("nv", "lanes"), _SHAPES)
+@pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
+def test_forced_launch_shapes_agree(nv: int, lanes: int, dtype: torch.dtype) -> None:
+    from kernels import get_local_kernel
+
+    k = get_local_kernel(KERNEL_DIR)
+    if k.BACKEND != "cuda":
+        pytest.skip("no compiled variant")
+    x, w = inputs(67, 4096, dtype)
+    ref = reference(x, w, 1e-6)
+    out = k.ops.rms_norm_config(x, w, 1e-6, nv, lanes)
+    assert rel_err(out, ref) < TOL[dtype]
+    # Reduction order differs between shapes: rare 1-ulp differences from the tuned choice.
+    assert (out == k.rms_norm(x, w, 1e-6)).float().mean() > 0.99
+
+
+def test_forced_launch_shape_that_cannot_cover_the_row_is_refused() -> None:
+    from kernels import get_local_kernel
+
+    k = get_local_kernel(KERNEL_DIR)
+    if k.BACKEND != "cuda":
+        pytest.skip("no compiled variant")
+    x, w = inputs(4, 4096, torch.bfloat16)
+    with pytest.raises(RuntimeError, match="kernel launch failed"):
+        k.ops.rms_norm_config(x, w, 1e-6, 8, 32)  # 32 lanes x 8 packets < 512 packets
+    with pytest.raises(RuntimeError, match="kernel launch failed"):
+        k.ops.rms_norm_config(x, w, 1e-6, 3, 0)
 
 
 _ERROR_CALLS = {

@@ -5,6 +5,10 @@ Method (DESIGN.md §5 / issue 6):
 - device time: each candidate is captured once in a CUDA graph; every rep first writes a
   256 MiB buffer (flushes the 50 MB L2, and keeps the host ahead of the GPU), then times one
   graph replay between CUDA events. Candidates are interleaved rep by rep; median reported.
+- kernel time: the same graphs, flushes and interleaving under torch.profiler (CUPTI); per
+  rep, first kernel start to last kernel end of the candidate's own work. This is the device
+  time without the ~3-4 µs of graph launch + event overhead that the event timing includes
+  for every candidate alike (and that dominates, with its noise, below ~512 rows).
 - host-inclusive time: back-to-back eager calls, wall clock / call, synchronized at the end.
 - bandwidth = bytes that must move (inputs read once + outputs written once) / device time,
   compared with the fastest of three same-size copies timed in the same run: x.clone() in a
@@ -83,6 +87,57 @@ class Timer:
             out[k] = {"median_us": statistics.median(t), "p10_us": t[len(t) // 10], "p90_us": t[9 * len(t) // 10]}
         del graphs
         return out
+
+    def kernel_us(self, fns: dict[str, Fn], reps: int) -> dict[str, dict]:
+        """GPU execution time of each candidate's own work, from CUPTI (torch.profiler): per rep,
+        first kernel/memcpy start to last end, so graph-launch and event overhead (a few µs,
+        common to all candidates, noisy) is left out. Same graphs, flushes and interleaving as
+        device_us; the flush's own activity delimits the reps."""
+        from torch.profiler import ProfilerActivity, profile
+
+        graphs = {k: self.graph(f) for k, f in fns.items()}
+        flush_names = self._flush_names()
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            for _ in range(reps):
+                for g in graphs.values():
+                    self.flush.zero_()
+                    g.replay()
+            torch.cuda.synchronize()
+        acts = sorted(
+            (e.start_ns(), e.end_ns(), e.name()) for e in prof.profiler.kineto_results.events()
+            if e.device_type() == torch.autograd.DeviceType.CUDA
+            and e.activity_type() in ("kernel", "gpu_memcpy", "gpu_memset")
+        )
+        segments: list[list[tuple[int, int, str]]] = []
+        for a in acts:
+            if a[2] in flush_names:
+                segments.append([])
+            elif segments:
+                segments[-1].append(a)
+        keys = list(fns)
+        if len(segments) != reps * len(keys) or any(not seg for seg in segments):
+            raise RuntimeError(f"profiler saw {len(segments)} flush-delimited segments, expected {reps * len(keys)}")
+        spans: dict[str, list[float]] = {k: [] for k in keys}
+        for i, seg in enumerate(segments):
+            spans[keys[i % len(keys)]].append((max(e for _, e, _ in seg) - min(s for s, _, _ in seg)) / 1e3)
+        del graphs
+        out = {}
+        for k, t in spans.items():
+            t.sort()
+            out[k] = {"median_us": statistics.median(t), "p10_us": t[len(t) // 10], "p90_us": t[9 * len(t) // 10]}
+        return out
+
+    def _flush_names(self) -> set[str]:
+        from torch.profiler import ProfilerActivity, profile
+
+        with profile(activities=[ProfilerActivity.CUDA]) as prof:
+            self.flush.zero_()
+            torch.cuda.synchronize()
+        names = {e.name() for e in prof.profiler.kineto_results.events()
+                 if e.device_type() == torch.autograd.DeviceType.CUDA}
+        if not names:
+            raise RuntimeError("the profiler saw no GPU activity for the L2 flush (CUPTI unavailable?)")
+        return names
 
     @staticmethod
     def host_us(fns: dict[str, Fn], calls: int = 300, rounds: int = 5) -> dict[str, float]:
@@ -163,6 +218,42 @@ def gpu_warmup(seconds: float = 3.0) -> None:
         torch.cuda.synchronize()
 
 
+def shapes_for(npack: int) -> dict[str, tuple[int, int]]:
+    """Launch shapes a sweep may force for rows of `npack` packets: name -> (nv, lanes)."""
+    out = {}
+    for nv in (1, 2, 4, 8, 16):
+        if 32 <= -(-npack // nv) <= (256 if nv >= 16 else 512 if nv >= 8 else 1024):
+            out[f"b{nv}"] = (nv, 0)
+    nv = next((n for n in (1, 2, 4, 8, 16) if 32 * n >= npack), None)
+    if nv is not None and npack > 128:
+        out[f"w{nv}"] = (nv, 32)
+    return out
+
+
+def tune_shapes(K, timer: "Timer", reps: int) -> dict:
+    tune: dict = {}
+    for fused in (False, True):
+        for h in (2048, 4096, 8192):
+            for rows in (1, 16, 128, 256, 512, 1024, 2048, 4096, 8192, 65536):
+                if fused and h != 4096:
+                    continue
+                x = torch.randn(rows, h, device="cuda", dtype=torch.bfloat16)
+                r = torch.randn_like(x) if fused else None
+                w = torch.rand(h, device="cuda", dtype=torch.bfloat16) + 0.5
+                both = torch.randn(2 * rows, h, device="cuda", dtype=torch.bfloat16) if fused else x
+                fns: dict[str, Fn] = {"copy_sm": lambda: both.neg()}
+                for name, (nv, lanes) in shapes_for(h * 2 // 16).items():
+                    fns[name] = (lambda n, l: (lambda: K.ops.rms_norm_config(x, w, EPS, n, l, r)))(nv, lanes)
+                fns["auto"] = (lambda: K.fused_add_rms_norm(x, r, w, EPS)) if fused else (lambda: K.rms_norm(x, w, EPS))
+                key = f"{'fused_' if fused else ''}h{h}_rows{rows}"
+                kt = timer.kernel_us(fns, reps)
+                tune[key] = {k: round(v["median_us"], 3) for k, v in kt.items()}
+                tune[key]["auto_is"] = K.ops.launch_config(rows, h, "bfloat16")
+                print(f"tune {key}: {tune[key]}", flush=True)
+                del x, r, both, fns
+    return tune
+
+
 def main() -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--kernel-dir", type=Path, default=Path(__file__).resolve().parent.parent)
@@ -170,6 +261,8 @@ def main() -> int:
     ap.add_argument("--commit")
     ap.add_argument("--reps", type=int, default=50)
     ap.add_argument("--quick", action="store_true", help="fewer shapes (smoke run)")
+    ap.add_argument("--tune", action="store_true", help="also sweep launch shapes (kernel time)")
+    ap.add_argument("--only-tune", action="store_true", help="only the launch-shape sweep")
     args = ap.parse_args()
 
     torch.manual_seed(0)
@@ -190,6 +283,14 @@ def main() -> int:
     result["copy_peak_gb_s"] = {k: round(2 * big.numel() * 2 / (v["median_us"] * 1e-6) / 1e9, 1) for k, v in d.items()}
     del big
     torch.cuda.empty_cache()
+
+    if args.only_tune:
+        with torch.no_grad():
+            result["tuning_bf16"] = tune_shapes(K, timer, max(20, args.reps // 2))
+        result["elapsed_s"] = round(time.time() - t_start, 1)
+        args.out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+        print(f"wrote {args.out} in {result['elapsed_s']} s")
+        return 0
 
     hidden = 4096
     row_list = [1, 4, 16, 64, 128, 512, 2048, 4096, 16384, 65536]
@@ -216,13 +317,15 @@ def main() -> int:
             ref = hf_rms_norm(x.float(), w.float())
             err = {k: ((fns[k]().float() - ref).norm() / ref.norm()).item() for k in fns if k not in COPIES}
             dev = timer.device_us(fns, args.reps, eager=("copy_eager",))
-            dev2 = timer.device_us({k: fns[k] for k in ("copy", "cuda", "triton", "torch.compile", "liger")}, args.reps)
+            kern = timer.kernel_us({k: f for k, f in fns.items() if k != "copy_eager"}, args.reps)
             host = Timer.host_us({**fns, "cuda_raw_op": lambda: K.ops.rms_norm(x, w, EPS)}) if rows <= 4096 else None
             sweep[rows] = {"candidates": summarize(dev, host, 2 * x.numel() * 2), "rel_err_vs_fp32": err,
-                           "repeat_median_us": {k: round(v["median_us"], 3) for k, v in dev2.items()}}
+                           "kernel_time": summarize(kern, None, 2 * x.numel() * 2),
+                           "launch_config": K.ops.launch_config(rows, hidden, "bfloat16")}
             if host:
                 sweep[rows]["cuda_raw_op_host_us"] = round(host["cuda_raw_op"], 2)
-            print(f"rms_norm rows={rows}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["candidates"].items()), flush=True)
+            print(f"rms_norm rows={rows} events: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["candidates"].items()), flush=True)
+            print(f"rms_norm rows={rows} kernel: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["kernel_time"].items()), flush=True)
             del x, fns
             torch.cuda.empty_cache()
         result["rms_norm_bf16_h4096"] = sweep
@@ -245,29 +348,19 @@ def main() -> int:
                 "liger_fused": lambda: LigerFusedAddRMSNormFunction.apply(x, r, w, EPS, 0.0, "llama", False),
             }
             dev = timer.device_us(fns, args.reps, eager=("copy_eager",))
+            kern = timer.kernel_us({k: f for k, f in fns.items() if k != "copy_eager"}, args.reps)
             host = Timer.host_us(fns) if rows <= 4096 else None
-            fsweep[rows] = {"candidates": summarize(dev, host, 4 * x.numel() * 2)}
-            print(f"fused rows={rows}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["candidates"].items()), flush=True)
+            fsweep[rows] = {"candidates": summarize(dev, host, 4 * x.numel() * 2),
+                            "kernel_time": summarize(kern, None, 4 * x.numel() * 2)}
+            print(f"fused rows={rows} events: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["candidates"].items()), flush=True)
+            print(f"fused rows={rows} kernel: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["kernel_time"].items()), flush=True)
             del x, r, x2, r2, both, fns
             torch.cuda.empty_cache()
         result["fused_add_rms_norm_bf16_h4096"] = fsweep
 
-        # --- launch-configuration sweep (packets per thread), block-per-row path -----------
-        tune = {}
-        for h in (2048, 4096, 8192):
-            for rows in (1, 128, 512, 2048, 4096, 65536):
-                x = torch.randn(rows, h, device="cuda", dtype=torch.bfloat16)
-                w = torch.rand(h, device="cuda", dtype=torch.bfloat16) + 0.5
-                npack = h * 2 // 16
-                fns = {"copy_sm": lambda: x.neg(), "auto": lambda: K.ops.rms_norm(x, w, EPS)}
-                for nv in (1, 2, 4, 8):
-                    if -(-npack // nv) <= (512 if nv == 8 else 1024):
-                        fns[f"nv{nv}"] = (lambda n: (lambda: K.ops.rms_norm_config(x, w, EPS, n)))(nv)
-                dev = timer.device_us(fns, max(20, args.reps // 2))
-                tune[f"h{h}_rows{rows}"] = {k: round(v["median_us"], 2) for k, v in dev.items()}
-                print(f"tune h={h} rows={rows}: {tune[f'h{h}_rows{rows}']}", flush=True)
-                del x, fns
-        result["tuning_bf16"] = tune
+        # --- launch-shape sweep (kernel time), plain and fused ------------------------------
+        if args.tune:
+            result["tuning_bf16"] = tune_shapes(K, timer, max(20, args.reps // 2))
 
         # --- other dtypes and hidden sizes -------------------------------------------------
         other = {}

@@ -129,6 +129,29 @@ __device__ __forceinline__ void store_row(const Pack<T> (&v)[NV], const Pack<T> 
   }
 }
 
+// NV >= 8 packets per thread: the weight is read at the store (an L1/L2 hit after the first
+// row on the SM) instead of being held through the reduction, which would double the
+// registers the row needs and cap occupancy.
+template <typename T, int NV>
+__device__ __forceinline__ void store_row_lazy_w(const Pack<T> (&v)[NV], const T* weight, T* y,
+                                                 float inv, int first, int stride, int npack) {
+  constexpr int N = Pack<T>::N;
+#pragma unroll
+  for (int i = 0; i < NV; ++i) {
+    const int p = first + i * stride;
+    if (p < npack) {
+      const Pack<T> w = load_pack_ro(weight + p * N);
+      Pack<T> o;
+#pragma unroll
+      for (int j = 0; j < N; ++j) {
+        const float n = to_f(from_f<T>(to_f(v[i].v[j]) * inv));
+        o.v[j] = from_f<T>(n * to_f(w.v[j]));
+      }
+      store_pack(y + p * N, o);
+    }
+  }
+}
+
 template <typename T, int NV>
 __device__ __forceinline__ void load_weight(Pack<T> (&w)[NV], const T* weight, int first,
                                             int stride, int npack) {
@@ -141,30 +164,35 @@ __device__ __forceinline__ void load_weight(Pack<T> (&w)[NV], const T* weight, i
 }
 
 // One block per row; the row stays in registers between the reduction and the scale, so
-// x is read from DRAM exactly once.
-// NV = 8 gets a 512-thread cap so the 8 row packets plus 8 weight packets fit in registers.
+// x is read from DRAM exactly once. NV <= 4: the weight load is issued before the reduction
+// and overlaps its barrier and shuffles; NV >= 8 reads it at the store (store_row_lazy_w).
 // (Tried and reverted, v3: capping NV = 2 at 32 registers for full occupancy made ptxas
-// spill and cost 20% at 4096 rows; loading the weight after the reduction gained nothing.)
+// spill and cost 20% at 4096 rows.)
 template <typename T, int NV, bool FUSED>
-__global__ void __launch_bounds__(NV >= 8 ? 512 : 1024)
+__global__ void __launch_bounds__(NV >= 16 ? 256 : NV >= 8 ? 512 : 1024)
     block_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int npack,
                      float inv_hidden, float eps) {
-  constexpr int N = Pack<T>::N;
-  const size_t off = static_cast<size_t>(blockIdx.x) * npack * N;
+  const size_t off = static_cast<size_t>(blockIdx.x) * npack * Pack<T>::N;
   Pack<T> v[NV];
   float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, threadIdx.x,
                                     blockDim.x, npack);
-  // The weight load overlaps the reduction's barrier and shuffles.
-  Pack<T> w[NV];
-  load_weight<T, NV>(w, weight, threadIdx.x, blockDim.x, npack);
-  ss = block_sum(ss);
-  const float inv = rsqrtf(ss * inv_hidden + eps);
-  store_row<T, NV>(v, w, y + off, inv, threadIdx.x, blockDim.x, npack);
+  if constexpr (NV <= 4) {
+    Pack<T> w[NV];
+    load_weight<T, NV>(w, weight, threadIdx.x, blockDim.x, npack);
+    ss = block_sum(ss);
+    store_row<T, NV>(v, w, y + off, rsqrtf(ss * inv_hidden + eps), threadIdx.x, blockDim.x, npack);
+  } else {
+    ss = block_sum(ss);
+    store_row_lazy_w<T, NV>(v, weight, y + off, rsqrtf(ss * inv_hidden + eps), threadIdx.x,
+                            blockDim.x, npack);
+  }
 }
 
-// LANES lanes (8, 16 or 32) per row for short rows (e.g. Qwen3's q/k norm over head_dim
-// 128 = 16 packets: two rows per warp). No shared memory, no barrier; every lane stays
-// alive through the shuffles, rows past the end just skip their loads and stores.
+// LANES lanes (8, 16 or 32) per row: short rows (Qwen3's q/k norm over head_dim 128 = 16
+// packets: two rows per warp), and long rows when there are enough of them that one warp
+// per row fills the GPU (finer-grained than a block per row, so the last wave is shorter).
+// No shared memory, no barrier; every lane stays alive through the shuffles, rows past the
+// end just skip their loads and stores.
 template <int LANES>
 __device__ __forceinline__ float group_sum(float v) {
 #pragma unroll
@@ -172,6 +200,7 @@ __device__ __forceinline__ float group_sum(float v) {
   return v;
 }
 
+// (NV = 16 capped at 128 registers for 2 blocks per SM spilled in bf16: left uncapped.)
 template <typename T, int NV, int LANES, bool FUSED>
 __global__ void __launch_bounds__(256)
     warp_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int64_t rows,
@@ -184,11 +213,15 @@ __global__ void __launch_bounds__(256)
   const size_t off = row < rows ? static_cast<size_t>(row) * npack * N : 0;
   Pack<T> v[NV];
   float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, lane, LANES, n);
-  Pack<T> w[NV];
-  load_weight<T, NV>(w, weight, lane, LANES, n);
-  ss = group_sum<LANES>(ss);
-  const float inv = rsqrtf(ss * inv_hidden + eps);
-  store_row<T, NV>(v, w, y + off, inv, lane, LANES, n);
+  if constexpr (NV <= 4) {
+    Pack<T> w[NV];
+    load_weight<T, NV>(w, weight, lane, LANES, n);
+    ss = group_sum<LANES>(ss);
+    store_row<T, NV>(v, w, y + off, rsqrtf(ss * inv_hidden + eps), lane, LANES, n);
+  } else {
+    ss = group_sum<LANES>(ss);
+    store_row_lazy_w<T, NV>(v, weight, y + off, rsqrtf(ss * inv_hidden + eps), lane, LANES, n);
+  }
 }
 
 // Rows that are not a multiple of 16 bytes (odd hidden sizes: rows start at any 2-byte
@@ -256,110 +289,139 @@ __global__ void __launch_bounds__(512)
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
-// Tuned on the H100 (benchmarks/results/rmsnorm_*.json, "tuning_bf16"): packets per thread
-// for the block-per-row path. Few rows (decode): the most threads, so each thread's serial
-// chain is shortest; many rows: 2-4 packets per thread keep more bytes in flight per SM.
-int auto_vecs_per_thread(int npack, int64_t rows) {
-  if (rows <= 256 && npack <= 1024) return 1;
-  if (npack <= 256) return 1;
-  if (npack <= 512) return 2;
-  if (npack <= 2048) return 4;
-  return 8;
-}
-
 constexpr int kScalarThreads = 512;
 
+// The vectorized paths' launch shape, for rows of `npack` 16-byte packets.
+Config config_for(int npack, int64_t rows, int nv, int lanes) {
+  Config c;
+  c.lanes = lanes;
+  c.nv = nv;
+  c.threads = lanes > 0 ? 256 : round_up((npack + nv - 1) / nv, 32);
+  return c;
+}
+
+bool config_ok(const Config& c, int npack) {
+  const bool nv_ok = c.nv == 1 || c.nv == 2 || c.nv == 4 || c.nv == 8 || c.nv == 16;
+  if (!nv_ok) return false;
+  if (c.lanes > 0)  // a group of lanes must cover the row with nv packets each
+    return (c.lanes == 8 || c.lanes == 16 || c.lanes == 32) && c.lanes * c.nv >= npack;
+  return c.threads >= 32 && c.threads <= (c.nv >= 16 ? 256 : c.nv >= 8 ? 512 : 1024);
+}
+
 template <typename T, bool FUSED>
-cudaError_t launch_typed(T* y, const T* x, T* res, const T* w, int64_t rows, int64_t hidden,
-                         float eps, int nv, Path path, cudaStream_t stream) {
-  const float inv_hidden = 1.f / static_cast<float>(hidden);
-  constexpr int N = Pack<T>::N;
+cudaError_t launch_vectorized(T* y, const T* x, T* res, const T* w, int64_t rows, int npack,
+                              float inv_hidden, float eps, const Config& c, cudaStream_t stream) {
+  if (c.lanes > 0) {
+    const int64_t rows_per_block = c.threads / c.lanes;
+    const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
+#define RMS_WARP(NVV, L)                                                                  \
+  if (c.nv == NVV && c.lanes == L) {                                                      \
+    warp_row_kernel<T, NVV, L, FUSED><<<grid, c.threads, 0, stream>>>(y, x, res, w, rows, \
+                                                                     npack, inv_hidden, eps); \
+    return cudaGetLastError();                                                            \
+  }
+    RMS_WARP(1, 8) RMS_WARP(2, 8) RMS_WARP(1, 16) RMS_WARP(2, 16) RMS_WARP(4, 16)
+    RMS_WARP(1, 32) RMS_WARP(2, 32) RMS_WARP(4, 32) RMS_WARP(8, 32) RMS_WARP(16, 32)
+#undef RMS_WARP
+    return cudaErrorInvalidConfiguration;
+  }
+  const unsigned grid = static_cast<unsigned>(rows);
+#define RMS_BLOCK(NVV)                                                                     \
+  if (c.nv == NVV) {                                                                       \
+    block_row_kernel<T, NVV, FUSED><<<grid, c.threads, 0, stream>>>(y, x, res, w, npack,   \
+                                                                   inv_hidden, eps);       \
+    return cudaGetLastError();                                                             \
+  }
+  RMS_BLOCK(1) RMS_BLOCK(2) RMS_BLOCK(4) RMS_BLOCK(8) RMS_BLOCK(16)
+#undef RMS_BLOCK
+  return cudaErrorInvalidConfiguration;
+}
+
+template <typename T, bool FUSED>
+cudaError_t launch_scalar(T* y, const T* x, T* res, const T* w, int64_t rows, int64_t hidden,
+                          float inv_hidden, float eps, cudaStream_t stream) {
   const unsigned row_grid = static_cast<unsigned>(rows);
-  if (path == Path::Scalar) {
-    const int64_t ept = (hidden + kScalarThreads - 1) / kScalarThreads;
+  const int64_t ept = (hidden + kScalarThreads - 1) / kScalarThreads;
 #define RMS_SCALAR(E) \
   scalar_row_kernel<T, E, FUSED><<<row_grid, kScalarThreads, 0, stream>>>(y, x, res, w, hidden, inv_hidden, eps)
-    if (ept <= 1) RMS_SCALAR(1);
-    else if (ept <= 2) RMS_SCALAR(2);
-    else if (ept <= 4) RMS_SCALAR(4);
-    else if (ept <= 8) RMS_SCALAR(8);
-    else if (ept <= 16) RMS_SCALAR(16);
-    else
-      loop_row_kernel<T, FUSED><<<row_grid, kScalarThreads, 0, stream>>>(y, x, res, w, hidden,
-                                                                         inv_hidden, eps);
+  if (ept <= 1) RMS_SCALAR(1);
+  else if (ept <= 2) RMS_SCALAR(2);
+  else if (ept <= 4) RMS_SCALAR(4);
+  else if (ept <= 8) RMS_SCALAR(8);
+  else if (ept <= 16) RMS_SCALAR(16);
+  else
+    loop_row_kernel<T, FUSED><<<row_grid, kScalarThreads, 0, stream>>>(y, x, res, w, hidden,
+                                                                       inv_hidden, eps);
 #undef RMS_SCALAR
-    return cudaGetLastError();
-  }
-  const int npack = static_cast<int>(hidden / N);
-  if (path == Path::WarpPerRow) {
-    const int lanes = npack <= 8 ? 8 : npack <= 16 ? 16 : 32;
-    const int64_t rows_per_block = 256 / lanes;
-    const unsigned grid = static_cast<unsigned>((rows + rows_per_block - 1) / rows_per_block);
-#define RMS_WARP(NVV, L) \
-  warp_row_kernel<T, NVV, L, FUSED><<<grid, 256, 0, stream>>>(y, x, res, w, rows, npack, inv_hidden, eps)
-    if (lanes == 8) RMS_WARP(1, 8);
-    else if (lanes == 16) RMS_WARP(1, 16);
-    else if (npack <= 32) RMS_WARP(1, 32);
-    else if (npack <= 64) RMS_WARP(2, 32);
-    else RMS_WARP(4, 32);
-#undef RMS_WARP
-    return cudaGetLastError();
-  }
-  if (nv == 0) nv = auto_vecs_per_thread(npack, rows);
-  const int threads = round_up((npack + nv - 1) / nv, 32);
-  if (threads > (nv >= 8 ? 512 : 1024)) return cudaErrorInvalidConfiguration;
-#define RMS_BLOCK(NVV) \
-  block_row_kernel<T, NVV, FUSED><<<row_grid, threads, 0, stream>>>(y, x, res, w, npack, inv_hidden, eps)
-  switch (nv) {
-    case 1: RMS_BLOCK(1); break;
-    case 2: RMS_BLOCK(2); break;
-    case 4: RMS_BLOCK(4); break;
-    case 8: RMS_BLOCK(8); break;
-    default: return cudaErrorInvalidValue;
-  }
-#undef RMS_BLOCK
   return cudaGetLastError();
 }
 
 template <typename T>
 cudaError_t launch_dtype(void* y, const void* x, void* res, const void* w, int64_t rows,
-                         int64_t hidden, float eps, int nv, Path path, cudaStream_t s) {
-  if (res != nullptr)
-    return launch_typed<T, true>(static_cast<T*>(y), static_cast<const T*>(x),
-                                 static_cast<T*>(res), static_cast<const T*>(w), rows, hidden,
-                                 eps, nv, path, s);
-  return launch_typed<T, false>(static_cast<T*>(y), static_cast<const T*>(x), nullptr,
-                                static_cast<const T*>(w), rows, hidden, eps, nv, path, s);
+                         int64_t hidden, float eps, const Config* forced, bool vectorized,
+                         cudaStream_t s) {
+  const float inv_hidden = 1.f / static_cast<float>(hidden);
+  T* yt = static_cast<T*>(y);
+  const T* xt = static_cast<const T*>(x);
+  T* rt = static_cast<T*>(res);
+  const T* wt = static_cast<const T*>(w);
+  if (!vectorized) {
+    return res ? launch_scalar<T, true>(yt, xt, rt, wt, rows, hidden, inv_hidden, eps, s)
+               : launch_scalar<T, false>(yt, xt, nullptr, wt, rows, hidden, inv_hidden, eps, s);
+  }
+  const int npack = static_cast<int>(hidden * sizeof(T) / 16);
+  const Config c = forced ? *forced : choose_config(npack, rows);
+  if (!config_ok(c, npack)) return cudaErrorInvalidConfiguration;
+  return res ? launch_vectorized<T, true>(yt, xt, rt, wt, rows, npack, inv_hidden, eps, c, s)
+             : launch_vectorized<T, false>(yt, xt, nullptr, wt, rows, npack, inv_hidden, eps, c, s);
 }
 
 }  // namespace
+
+// Tuned on the H100 (benchmarks/results/rmsnorm_*.json, "tuning_bf16"). Few rows (decode):
+// the most threads per row, so each thread's serial chain is shortest; many rows: more
+// packets per thread keep more bytes in flight per SM.
+Config choose_config(int npack, int64_t rows) {
+  if (npack <= 4 * 32) {  // short rows: a group of 8, 16 or 32 lanes per row
+    const int lanes = npack <= 8 ? 8 : npack <= 16 ? 16 : 32;
+    const int nv = lanes < 32 || npack <= 32 ? 1 : npack <= 64 ? 2 : 4;
+    return config_for(npack, rows, nv, lanes);
+  }
+  int nv;
+  if (rows <= 256 && npack <= 1024) nv = 1;
+  else if (npack <= 256) nv = 1;
+  else if (npack <= 512) nv = 2;
+  else if (npack <= 2048) nv = 4;
+  else nv = 8;
+  return config_for(npack, rows, nv, 0);
+}
 
 Path choose_path(int64_t hidden, int elem_size, bool aligned) {
   if (hidden <= 0) return Path::Unsupported;
   const int64_t bytes = hidden * elem_size;
   if (!aligned || bytes % 16 != 0 || bytes > kMaxHiddenBytes) return Path::Scalar;
-  const int64_t npack = bytes / 16;
-  return npack <= 4 * 32 ? Path::WarpPerRow : Path::BlockPerRow;
+  return Path::Vectorized;
 }
 
 cudaError_t launch(DType dtype, void* y, const void* x, void* residual, const void* w,
-                   int64_t rows, int64_t hidden, float eps, int vecs_per_thread,
+                   int64_t rows, int64_t hidden, float eps, const Config* forced,
                    cudaStream_t stream) {
   if (rows == 0) return cudaSuccess;
   const int es = dtype == DType::F32 ? 4 : 2;
   auto addr_ok = [](const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; };
   const bool aligned = addr_ok(y) && addr_ok(x) && addr_ok(w) &&
                        (residual == nullptr || addr_ok(residual));
-  Path path = choose_path(hidden, es, aligned);
+  const Path path = choose_path(hidden, es, aligned);
   if (path == Path::Unsupported) return cudaErrorInvalidValue;
-  if (vecs_per_thread != 0 && path == Path::WarpPerRow) path = Path::BlockPerRow;  // sweeps
+  if (forced != nullptr && path != Path::Vectorized) return cudaErrorInvalidConfiguration;
+  const bool vec = path == Path::Vectorized;
   switch (dtype) {
     case DType::F32:
-      return launch_dtype<float>(y, x, residual, w, rows, hidden, eps, vecs_per_thread, path, stream);
+      return launch_dtype<float>(y, x, residual, w, rows, hidden, eps, forced, vec, stream);
     case DType::F16:
-      return launch_dtype<__half>(y, x, residual, w, rows, hidden, eps, vecs_per_thread, path, stream);
+      return launch_dtype<__half>(y, x, residual, w, rows, hidden, eps, forced, vec, stream);
     case DType::BF16:
-      return launch_dtype<__nv_bfloat16>(y, x, residual, w, rows, hidden, eps, vecs_per_thread, path, stream);
+      return launch_dtype<__nv_bfloat16>(y, x, residual, w, rows, hidden, eps, forced, vec, stream);
   }
   return cudaErrorInvalidValue;
 }

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call: build the CUDA variant, run the GPU tests, benchmark, e2e. Run from the
 # repository root on the device machine:  bash kernels/rmsnorm/scripts/device_run.sh SHA STAGES...
-# Stages: build test bench quick e2e e2e-small. Outputs land in $OUT (at most 8 files).
+# Stages: build test errors tune bench quick e2e e2e-small. Outputs land in $OUT (at most 8 files).
 set -u
 SHA=${1:?commit sha}; shift
 K=kernels/rmsnorm
@@ -25,6 +25,18 @@ for stage in "$@"; do
     test)
       timeout 300 python3 -m pytest tests/kernels -q -x -p no:cacheprovider > $OUT/tests.log 2>&1
       echo "pytest rc=$?"; tail -25 $OUT/tests.log ;;
+    errors)
+      # Each C++ error path in its own process; a crash gets a host backtrace from cuda-gdb.
+      for c in fused_residual_shape fused_weight_dtype fused_weight_shape weight_shape zero_hidden weight_dtype config_residual_shape; do
+        timeout 120 python3 $K/scripts/error_paths.py $c; rc=$?
+        if [ $rc -ge 128 ] || [ $rc -lt 0 ]; then
+          echo "$c: crashed (rc=$rc); backtrace:"
+          timeout 240 cuda-gdb -batch -ex run -ex bt --args python3 $K/scripts/error_paths.py $c 2>&1 | grep -vE "^\[(New|Thread|Detaching)" | tail -40
+        fi
+      done ;;
+    tune)
+      timeout 300 python3 $K/benchmarks/run_device.py --out $OUT/rmsnorm_tune.json --commit $SHA --only-tune > $OUT/tune.log 2>&1
+      echo "tune rc=$?"; tail -70 $OUT/tune.log | cut -c1-260 ;;
     bench|quick)
       q=""; [ $stage = quick ] && q="--quick"
       timeout 360 python3 $K/benchmarks/run_device.py --out $OUT/rmsnorm_bench.json --commit $SHA $q > $OUT/bench.log 2>&1

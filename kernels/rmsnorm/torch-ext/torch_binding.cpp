@@ -53,7 +53,7 @@ void check_pair(const torch::Tensor& x, const torch::Tensor& weight, const char*
 }
 
 void run(torch::Tensor& y, const torch::Tensor& x, torch::Tensor* residual,
-         const torch::Tensor& weight, double eps, int64_t nv) {
+         const torch::Tensor& weight, double eps, const rmsnorm::Config* forced) {
   const int64_t hidden = x.size(-1);
   const int64_t rows = x.numel() / hidden;
   if (rows == 0) return;  // zero rows: nothing to do, no launch
@@ -61,8 +61,14 @@ void run(torch::Tensor& y, const torch::Tensor& x, torch::Tensor* residual,
   const cudaError_t err = rmsnorm::launch(
       to_dtype(x.scalar_type()), y.data_ptr(), x.data_ptr(),
       residual ? residual->data_ptr() : nullptr, weight.data_ptr(), rows, hidden,
-      static_cast<float>(eps), static_cast<int>(nv), c10::cuda::getCurrentCUDAStream());
+      static_cast<float>(eps), forced, c10::cuda::getCurrentCUDAStream());
   TORCH_CHECK(err == cudaSuccess, "rmsnorm: kernel launch failed: ", cudaGetErrorString(err));
+}
+
+int elem_size(const std::string& dtype) {
+  TORCH_CHECK(dtype == "bfloat16" || dtype == "float16" || dtype == "float32",
+              "rmsnorm: dtype must be bfloat16, float16 or float32");
+  return dtype == "float32" ? 4 : 2;
 }
 
 }  // namespace
@@ -70,18 +76,29 @@ void run(torch::Tensor& y, const torch::Tensor& x, torch::Tensor* residual,
 torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, double eps) {
   check_pair(x, weight, "x");
   torch::Tensor y = torch::empty_like(x);
-  run(y, x, nullptr, weight, eps, 0);
+  run(y, x, nullptr, weight, eps, nullptr);
   return y;
 }
 
 torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weight, double eps,
-                              int64_t vecs_per_thread) {
+                              int64_t vecs_per_thread, int64_t lanes,
+                              std::optional<torch::Tensor> residual) {
   check_pair(x, weight, "x");
-  TORCH_CHECK(vecs_per_thread == 1 || vecs_per_thread == 2 || vecs_per_thread == 4 ||
-                  vecs_per_thread == 8,
-              "rmsnorm: vecs_per_thread must be 1, 2, 4 or 8");
+  if (residual) {
+    check_pair(*residual, weight, "residual");
+    TORCH_CHECK(residual->sizes() == x.sizes(), "rmsnorm: residual and x differ in shape");
+  }
+  const int64_t row_bytes = x.size(-1) * x.element_size();
+  TORCH_CHECK(row_bytes % 16 == 0 && row_bytes <= rmsnorm::kMaxHiddenBytes,
+              "rmsnorm: a forced launch shape needs rows of a multiple of 16 bytes, at most ",
+              rmsnorm::kMaxHiddenBytes);
+  const int npack = static_cast<int>(row_bytes / 16);
+  rmsnorm::Config c;
+  c.lanes = static_cast<int>(lanes);
+  c.nv = static_cast<int>(vecs_per_thread);
+  c.threads = lanes > 0 ? 256 : ((npack + c.nv - 1) / c.nv + 31) / 32 * 32;
   torch::Tensor y = torch::empty_like(x);
-  run(y, x, nullptr, weight, eps, vecs_per_thread);
+  run(y, x, residual ? &*residual : nullptr, weight, eps, &c);
   return y;
 }
 
@@ -91,25 +108,34 @@ void fused_add_rms_norm(torch::Tensor& x, torch::Tensor& residual, const torch::
   check_pair(residual, weight, "residual");
   TORCH_CHECK(residual.sizes() == x.sizes(), "rmsnorm: residual shape ", shape_str(residual),
               " != x shape ", shape_str(x));
-  run(x, x, &residual, weight, eps, 0);
+  run(x, x, &residual, weight, eps, nullptr);
 }
 
 std::string kernel_path(int64_t hidden, const std::string& dtype) {
-  const int es = dtype == "float32" ? 4 : 2;
-  switch (rmsnorm::choose_path(hidden, es, /*aligned=*/true)) {
-    case rmsnorm::Path::WarpPerRow: return "warp_per_row";
-    case rmsnorm::Path::BlockPerRow: return "block_per_row";
+  switch (rmsnorm::choose_path(hidden, elem_size(dtype), /*aligned=*/true)) {
+    case rmsnorm::Path::Vectorized: return "vectorized";
     case rmsnorm::Path::Scalar: return "scalar";
     default: return "unsupported";
   }
 }
 
+std::string launch_config(int64_t rows, int64_t hidden, const std::string& dtype) {
+  const int es = elem_size(dtype);
+  if (rmsnorm::choose_path(hidden, es, /*aligned=*/true) != rmsnorm::Path::Vectorized)
+    return kernel_path(hidden, dtype);
+  const rmsnorm::Config c = rmsnorm::choose_config(static_cast<int>(hidden * es / 16), rows);
+  return (c.lanes > 0 ? "warp_per_row lanes=" + std::to_string(c.lanes) : std::string("block_per_row")) +
+         " nv=" + std::to_string(c.nv) + " threads=" + std::to_string(c.threads);
+}
+
 TORCH_LIBRARY(TORCH_EXTENSION_NAME, m) {
   m.def("rms_norm(Tensor x, Tensor weight, float eps) -> Tensor");
   m.impl("rms_norm", torch::kCUDA, &rms_norm);
-  m.def("rms_norm_config(Tensor x, Tensor weight, float eps, int vecs_per_thread) -> Tensor");
+  m.def("rms_norm_config(Tensor x, Tensor weight, float eps, int vecs_per_thread, int lanes, "
+        "Tensor(a!)? residual=None) -> Tensor");
   m.impl("rms_norm_config", torch::kCUDA, &rms_norm_config);
   m.def("fused_add_rms_norm(Tensor(a!) x, Tensor(b!) residual, Tensor weight, float eps) -> ()");
   m.impl("fused_add_rms_norm", torch::kCUDA, &fused_add_rms_norm);
   m.def("kernel_path(int hidden, str dtype) -> str", &kernel_path);
+  m.def("launch_config(int rows, int hidden, str dtype) -> str", &launch_config);
 }

@@ -9,9 +9,15 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 void fused_add_rms_norm(torch::Tensor& x, torch::Tensor& residual, const torch::Tensor& weight,
                         double eps);
 
-// rms_norm with a forced packets-per-thread (1, 2, 4, 8) for tuning sweeps.
+// rms_norm with a forced launch shape, for tuning sweeps: vecs_per_thread 1/2/4/8/16 packets
+// of 16 bytes per thread; lanes 8/16/32 per row (warp_row_kernel) or 0 (a block per row).
+// With a residual: the fused op (residual <- x + residual in place), output to a new tensor.
 torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weight, double eps,
-                              int64_t vecs_per_thread);
+                              int64_t vecs_per_thread, int64_t lanes,
+                              std::optional<torch::Tensor> residual);
 
-// Which code path a hidden size / dtype takes: "warp_per_row", "block_per_row", "scalar".
+// Which code path a hidden size / dtype takes: "vectorized", "scalar" or "unsupported".
 std::string kernel_path(int64_t hidden, const std::string& dtype);
+
+// The exact launch shape for rows x hidden, e.g. "block_per_row nv=1 threads=512".
+std::string launch_config(int64_t rows, int64_t hidden, const std::string& dtype);

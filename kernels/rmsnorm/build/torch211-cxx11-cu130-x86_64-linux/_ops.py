@@ -19,7 +19,8 @@ def _register_cuda_fakes() -> None:
     def _like(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
         return torch.empty_like(x)
 
-    def _like_cfg(x: torch.Tensor, weight: torch.Tensor, eps: float, vecs_per_thread: int) -> torch.Tensor:
+    def _like_cfg(x: torch.Tensor, weight: torch.Tensor, eps: float, vecs_per_thread: int, lanes: int,
+                  residual: torch.Tensor | None = None) -> torch.Tensor:
         return torch.empty_like(x)
 
     def _none(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> None:

@@ -83,13 +83,13 @@ def check_fused_inputs(
 def cuda_path(hidden: int, dtype: torch.dtype) -> str:
     """Which CUDA code path a row takes (mirror of rmsnorm::choose_path, 16-byte aligned data).
 
-    warp_per_row: rows of at most 2 KiB, one warp each; block_per_row: one block per row,
-    row cached in registers; scalar: the slower two-pass fallback for rows that are not a
-    multiple of 16 bytes or longer than 64 KiB.
+    vectorized: rows a multiple of 16 bytes and at most 64 KiB, cached in registers with
+    16-byte accesses (the launch shape for a given row count: ``ops.launch_config``);
+    scalar: the slower fallback for rows that are not a multiple of 16 bytes or longer.
     """
     if hidden <= 0:
         return "unsupported"
     row_bytes = hidden * torch.empty((), dtype=dtype).element_size()
     if row_bytes % 16 != 0 or row_bytes > CUDA_MAX_CACHED_ROW_BYTES:
         return "scalar"
-    return "warp_per_row" if row_bytes // 16 <= 4 * 32 else "block_per_row"
+    return "vectorized"
