@@ -114,6 +114,20 @@ def test_fused_add_in_place_semantics(kernel: ModuleType, dtype: torch.dtype, hi
     assert rel_err(x, reference(s, w, 1e-6)) < TOL[dtype]
 
 
+@pytest.mark.parametrize("hidden", [2048, 4096, 8192])
+@pytest.mark.parametrize("rows", [16, 256, 1024, 2048, 3000, 8192])
+def test_every_tuned_regime(kernel: ModuleType, hidden: int, rows: int) -> None:
+    """The row counts where the tuned launch shape changes (block or warp per row, packets a
+    thread), plain and fused, bf16: each shape the table can pick is exercised."""
+    x, w = inputs(rows, hidden, torch.bfloat16)
+    assert rel_err(kernel.rms_norm(x, w, 1e-6), reference(x, w, 1e-6)) < TOL[torch.bfloat16]
+    r = torch.randn_like(x)
+    s = (x.float() + r.float()).to(torch.bfloat16)
+    kernel.fused_add_rms_norm(x, r, w, 1e-6)
+    assert torch.equal(r, s)
+    assert rel_err(x, reference(s, w, 1e-6)) < TOL[torch.bfloat16]
+
+
 def test_zero_rows(kernel: ModuleType) -> None:
     x, w = inputs(0, 4096, torch.bfloat16)
     assert kernel.rms_norm(x, w, 1e-6).shape == (0, 4096)

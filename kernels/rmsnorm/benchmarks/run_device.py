@@ -50,6 +50,21 @@ def hf_add_rms_norm(x: torch.Tensor, r: torch.Tensor, w: torch.Tensor) -> tuple[
     return hf_rms_norm(s, w), s
 
 
+def _gpu_events(prof) -> list:
+    """Kernels, memcpys and memsets the GPU ran (not GPU-side annotation ranges)."""
+    out = []
+    for e in prof.profiler.kineto_results.events():
+        if e.device_type() != torch.autograd.DeviceType.CUDA:
+            continue
+        kind = e.activity_type() if hasattr(e, "activity_type") else None
+        if kind is not None and kind not in ("kernel", "gpu_memcpy", "gpu_memset"):
+            continue
+        if kind is None and e.name().startswith(("ProfilerStep", "gpu_user_annotation")):
+            continue
+        out.append(e)
+    return out
+
+
 class Timer:
     def __init__(self, flush_mib: int = 256) -> None:
         self.flush = torch.empty(flush_mib * 2**20, dtype=torch.uint8, device="cuda")
@@ -103,11 +118,7 @@ class Timer:
                     self.flush.zero_()
                     g.replay()
             torch.cuda.synchronize()
-        acts = sorted(
-            (e.start_ns(), e.end_ns(), e.name()) for e in prof.profiler.kineto_results.events()
-            if e.device_type() == torch.autograd.DeviceType.CUDA
-            and e.activity_type() in ("kernel", "gpu_memcpy", "gpu_memset")
-        )
+        acts = sorted((e.start_ns(), e.end_ns(), e.name()) for e in _gpu_events(prof))
         segments: list[list[tuple[int, int, str]]] = []
         for a in acts:
             if a[2] in flush_names:
@@ -133,8 +144,7 @@ class Timer:
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
             self.flush.zero_()
             torch.cuda.synchronize()
-        names = {e.name() for e in prof.profiler.kineto_results.events()
-                 if e.device_type() == torch.autograd.DeviceType.CUDA}
+        names = {e.name() for e in _gpu_events(prof)}
         if not names:
             raise RuntimeError("the profiler saw no GPU activity for the L2 flush (CUPTI unavailable?)")
         return names
@@ -248,7 +258,7 @@ def tune_shapes(K, timer: "Timer", reps: int) -> dict:
                 key = f"{'fused_' if fused else ''}h{h}_rows{rows}"
                 kt = timer.kernel_us(fns, reps)
                 tune[key] = {k: round(v["median_us"], 3) for k, v in kt.items()}
-                tune[key]["auto_is"] = K.ops.launch_config(rows, h, "bfloat16")
+                tune[key]["auto_is"] = K.ops.launch_config(rows, h, "bfloat16", fused)
                 print(f"tune {key}: {tune[key]}", flush=True)
                 del x, r, both, fns
     return tune

@@ -32,8 +32,8 @@ struct Config {
 
 Path choose_path(int64_t hidden, int elem_size, bool aligned);
 
-// The tuned launch shape for `rows` rows of `npack` 16-byte packets.
-Config choose_config(int npack, int64_t rows);
+// The tuned launch shape for `rows` rows of `npack` 16-byte packets (plain or fused op).
+Config choose_config(int npack, int64_t rows, bool fused);
 
 // y = rms_norm(x) * w for `rows` contiguous rows of `hidden` elements.
 // If `residual` is non-null this is the fused op: residual <- x + residual (rounded to the

@@ -7,6 +7,7 @@
 // i.e. the normalized value is rounded to the input dtype before the weight multiply,
 // as `self.weight * hidden_states.to(input_dtype)` does.
 #include "rmsnorm.h"
+#include "tuned_shapes.h"
 
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -370,7 +371,7 @@ cudaError_t launch_dtype(void* y, const void* x, void* res, const void* w, int64
                : launch_scalar<T, false>(yt, xt, nullptr, wt, rows, hidden, inv_hidden, eps, s);
   }
   const int npack = static_cast<int>(hidden * sizeof(T) / 16);
-  const Config c = forced ? *forced : choose_config(npack, rows);
+  const Config c = forced ? *forced : choose_config(npack, rows, res != nullptr);
   if (!config_ok(c, npack)) return cudaErrorInvalidConfiguration;
   return res ? launch_vectorized<T, true>(yt, xt, rt, wt, rows, npack, inv_hidden, eps, c, s)
              : launch_vectorized<T, false>(yt, xt, nullptr, wt, rows, npack, inv_hidden, eps, c, s);
@@ -378,10 +379,15 @@ cudaError_t launch_dtype(void* y, const void* x, void* res, const void* w, int64
 
 }  // namespace
 
-// Tuned on the H100 (benchmarks/results/rmsnorm_*.json, "tuning_bf16"). Few rows (decode):
-// the most threads per row, so each thread's serial chain is shortest; many rows: more
-// packets per thread keep more bytes in flight per SM.
-Config choose_config(int npack, int64_t rows) {
+// Launch shapes measured fastest on the H100 for the row lengths a sweep covered
+// (tuned_shapes.h, generated from the sweep's JSON); other row lengths take the rule below.
+// Rule: few rows (decode): the most threads per row, so each thread's serial chain is
+// shortest; many rows: more packets per thread keep more bytes in flight per SM.
+Config choose_config(int npack, int64_t rows, bool fused) {
+  for (const TunedShape& t : kTunedShapes) {
+    if (t.npack == npack && t.fused == fused && rows <= t.max_rows)
+      return config_for(npack, rows, t.nv, t.lanes);
+  }
   if (npack <= 4 * 32) {  // short rows: a group of 8, 16 or 32 lanes per row
     const int lanes = npack <= 8 ? 8 : npack <= 16 ? 16 : 32;
     const int nv = lanes < 32 || npack <= 32 ? 1 : npack <= 64 ? 2 : 4;

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import shutil
+import subprocess
 import sys
 from pathlib import Path
 
@@ -59,10 +61,44 @@ def assemble(variant: str, so: Path | None, build_dir: Path = ROOT / "build") ->
     return dest
 
 
+def toolchain() -> dict[str, str]:
+    """CC/CXX for the build: RMSNORM_CC/RMSNORM_CXX if set, else the system gcc when present.
+
+    The H100 device image's default compiler (/opt/gcc) links libstdc++ statically into the
+    extension, which then carries a second libstdc++ beside torch's; formatting an integer in
+    a C++ error message crashed through it (README, known failures). The system g++ links it
+    dynamically, as torch itself does."""
+    cxx = os.environ.get("RMSNORM_CXX") or ("/usr/bin/g++" if Path("/usr/bin/g++").exists() else None)
+    cc = os.environ.get("RMSNORM_CC") or ("/usr/bin/gcc" if Path("/usr/bin/gcc").exists() else None)
+    return {k: v for k, v in (("CXX", cxx), ("CC", cc)) if v}
+
+
+def libstdcxx_linkage(so: Path) -> str:
+    """'dynamic' if the .so loads libstdc++.so, 'static' if it carries its own copy."""
+    needed = subprocess.run(["readelf", "-d", str(so)], capture_output=True, text=True).stdout
+    return "dynamic" if "libstdc++" in needed else "static"
+
+
 def compile_extension(out_dir: Path) -> Path:
+    """Build the .so into out_dir with the preferred toolchain, else torch's default one."""
+    tc = toolchain()
+    try:
+        return _compile(out_dir, tc)
+    except Exception as exc:  # noqa: BLE001 - any build failure: retry with torch's default
+        if not tc:
+            raise
+        print(f"build with {tc} failed ({type(exc).__name__}); retrying with torch's default compiler", flush=True)
+        for k in tc:
+            os.environ.pop(k, None)
+        return _compile(out_dir / "default-toolchain", {})
+
+
+def _compile(out_dir: Path, tc: dict[str, str]) -> Path:
     from torch.utils import cpp_extension
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    os.environ.update(tc)
+    print(f"toolchain: {tc or 'torch default'}", flush=True)
     cpp_extension.load(
         name=LIB_NAME,
         sources=[str(ROOT / "torch-ext" / "torch_binding.cpp"), str(ROOT / "rmsnorm" / "rmsnorm_kernels.cu")],
@@ -72,7 +108,9 @@ def compile_extension(out_dir: Path) -> Path:
         is_python_module=False,
         verbose=True,
     )
-    return out_dir / f"{LIB_NAME}.so"
+    so = out_dir / f"{LIB_NAME}.so"
+    print(f"libstdc++ linkage: {libstdcxx_linkage(so)}", flush=True)
+    return so
 
 
 def main(argv: list[str] | None = None) -> int:

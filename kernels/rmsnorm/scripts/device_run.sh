@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call: build the CUDA variant, run the GPU tests, benchmark, e2e. Run from the
 # repository root on the device machine:  bash kernels/rmsnorm/scripts/device_run.sh SHA STAGES...
-# Stages: build test errors tune bench quick e2e e2e-small. Outputs land in $OUT (at most 8 files).
+# Stages: build test errors tune retune bench quick e2e e2e-small. Outputs land in $OUT (at most 8 files).
 set -u
 SHA=${1:?commit sha}; shift
 K=kernels/rmsnorm
@@ -19,9 +19,11 @@ for stage in "$@"; do
   case $stage in
     build)
       python3 $K/scripts/build_variants.py compile /tmp/ext > $OUT/build.log 2>&1 || { tail -60 $OUT/build.log; exit 1; }
-      grep -iE "warning|error" $OUT/build.log | head -20
-      cp /tmp/ext/_rmsnorm_lc_cuda.so $OUT/ && ls -la $OUT/_rmsnorm_lc_cuda.so
-      python3 $K/scripts/build_variants.py assemble --so /tmp/ext/_rmsnorm_lc_cuda.so ;;
+      grep -iE "warning|error|toolchain|libstdc" $OUT/build.log | head -20
+      echo "CXX=${CXX:-} CC=${CC:-}"; ls /usr/bin/g++* /usr/bin/gcc* 2>&1 | head -4
+      SO=$(tail -1 $OUT/build.log)
+      cp $SO $OUT/ && ls -la $OUT/_rmsnorm_lc_cuda.so
+      python3 $K/scripts/build_variants.py assemble --so $SO ;;
     test)
       timeout 300 python3 -m pytest tests/kernels -q -x -p no:cacheprovider > $OUT/tests.log 2>&1
       echo "pytest rc=$?"; tail -25 $OUT/tests.log ;;
@@ -34,6 +36,9 @@ for stage in "$@"; do
           timeout 240 cuda-gdb -batch -ex run -ex bt --args python3 $K/scripts/error_paths.py $c 2>&1 | grep -vE "^\[(New|Thread|Detaching)" | tail -40
         fi
       done ;;
+    retune)
+      # The sweep's fastest shapes become rmsnorm/tuned_shapes.h; a later "build" compiles them in.
+      python3 $K/scripts/tune_table.py $OUT/rmsnorm_tune.json && cp $K/rmsnorm/tuned_shapes.h $OUT/ ;;
     tune)
       timeout 300 python3 $K/benchmarks/run_device.py --out $OUT/rmsnorm_tune.json --commit $SHA --only-tune > $OUT/tune.log 2>&1
       echo "tune rc=$?"; tail -70 $OUT/tune.log | cut -c1-260 ;;

@@ -15,8 +15,12 @@
 
 namespace {
 
-// "(2, 4096)": built by hand; streaming an IntArrayRef into TORCH_CHECK crashed the process
-// on the device machine (a segfault in the error path, seen 2026-11-25), so no ArrayRef here.
+// No integer is ever streamed into an error message here: numbers go through std::to_string.
+// Root cause of the error-path segfaults seen on the H100 build (2026-11-25, cuda-gdb: in
+// basic_ostream::_M_insert<long> inside this .so): that machine's /opt/gcc toolchain links
+// libstdc++ statically into the extension, and formatting an integer through the num_put
+// facet of a locale set up by the process's other libstdc++ (torch's) crashes. Strings need
+// no facet, so "(2, 4096)" is built by hand and streamed as a std::string.
 std::string shape_str(const torch::Tensor& t) {
   std::string s = "(";
   for (int64_t d = 0; d < t.dim(); ++d) s += (d ? ", " : "") + std::to_string(t.size(d));
@@ -46,7 +50,7 @@ void check_pair(const torch::Tensor& x, const torch::Tensor& weight, const char*
   TORCH_CHECK(x.dim() >= 1 && x.size(-1) > 0, "rmsnorm: ", name,
               " needs a non-empty last (hidden) dimension, got shape ", shape_str(x));
   TORCH_CHECK(weight.dim() == 1 && weight.size(0) == x.size(-1), "rmsnorm: weight shape ",
-              shape_str(weight), " does not match hidden size ", x.size(-1));
+              shape_str(weight), " does not match hidden size ", std::to_string(x.size(-1)));
   TORCH_CHECK(x.is_contiguous(), "rmsnorm: ", name,
               " is not contiguous; call .contiguous() first");
   TORCH_CHECK(weight.is_contiguous(), "rmsnorm: weight is not contiguous");
@@ -91,7 +95,7 @@ torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weigh
   const int64_t row_bytes = x.size(-1) * x.element_size();
   TORCH_CHECK(row_bytes % 16 == 0 && row_bytes <= rmsnorm::kMaxHiddenBytes,
               "rmsnorm: a forced launch shape needs rows of a multiple of 16 bytes, at most ",
-              rmsnorm::kMaxHiddenBytes);
+              std::to_string(rmsnorm::kMaxHiddenBytes));
   const int npack = static_cast<int>(row_bytes / 16);
   rmsnorm::Config c;
   c.lanes = static_cast<int>(lanes);
@@ -119,11 +123,11 @@ std::string kernel_path(int64_t hidden, const std::string& dtype) {
   }
 }
 
-std::string launch_config(int64_t rows, int64_t hidden, const std::string& dtype) {
+std::string launch_config(int64_t rows, int64_t hidden, const std::string& dtype, bool fused) {
   const int es = elem_size(dtype);
   if (rmsnorm::choose_path(hidden, es, /*aligned=*/true) != rmsnorm::Path::Vectorized)
     return kernel_path(hidden, dtype);
-  const rmsnorm::Config c = rmsnorm::choose_config(static_cast<int>(hidden * es / 16), rows);
+  const rmsnorm::Config c = rmsnorm::choose_config(static_cast<int>(hidden * es / 16), rows, fused);
   return (c.lanes > 0 ? "warp_per_row lanes=" + std::to_string(c.lanes) : std::string("block_per_row")) +
          " nv=" + std::to_string(c.nv) + " threads=" + std::to_string(c.threads);
 }
@@ -137,5 +141,5 @@ TORCH_LIBRARY(TORCH_EXTENSION_NAME, m) {
   m.def("fused_add_rms_norm(Tensor(a!) x, Tensor(b!) residual, Tensor weight, float eps) -> ()");
   m.impl("fused_add_rms_norm", torch::kCUDA, &fused_add_rms_norm);
   m.def("kernel_path(int hidden, str dtype) -> str", &kernel_path);
-  m.def("launch_config(int rows, int hidden, str dtype) -> str", &launch_config);
+  m.def("launch_config(int rows, int hidden, str dtype, bool fused=False) -> str", &launch_config);
 }

@@ -20,4 +20,4 @@ torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weigh
 std::string kernel_path(int64_t hidden, const std::string& dtype);
 
 // The exact launch shape for rows x hidden, e.g. "block_per_row nv=1 threads=512".
-std::string launch_config(int64_t rows, int64_t hidden, const std::string& dtype);
+std::string launch_config(int64_t rows, int64_t hidden, const std::string& dtype, bool fused);
