@@ -169,13 +169,14 @@ def test_compiled_op_checks_direct_calls() -> None:
 
 
 # Every launch shape a sweep can force, on 4096-wide bf16 rows (512 packets): a block per row
-# with 1..16 packets per thread, or a warp per row with 16. Odd row counts leave a partial block.
-_SHAPES = [(nv, 0) for nv in (1, 2, 4, 8, 16)] + [(16, 32)]
+# with 1..16 packets per thread (and the register-capped 2-packet variant), or a warp per row
+# with 16. Odd row counts leave a partial block.
+_SHAPES = [(nv, 0, 0) for nv in (1, 2, 4, 8, 16)] + [(2, 0, 6), (16, 32, 0)]
 
 
-@pytest.mark.parametrize(("nv", "lanes"), _SHAPES)
+@pytest.mark.parametrize(("nv", "lanes", "min_blocks"), _SHAPES)
 @pytest.mark.parametrize("dtype", [torch.bfloat16, torch.float16])
-def test_forced_launch_shapes_agree(nv: int, lanes: int, dtype: torch.dtype) -> None:
+def test_forced_launch_shapes_agree(nv: int, lanes: int, min_blocks: int, dtype: torch.dtype) -> None:
     from kernels import get_local_kernel
 
     k = get_local_kernel(KERNEL_DIR)
@@ -183,8 +184,12 @@ def test_forced_launch_shapes_agree(nv: int, lanes: int, dtype: torch.dtype) -> 
         pytest.skip("no compiled variant")
     x, w = inputs(67, 4096, dtype)
     ref = reference(x, w, 1e-6)
-    out = k.ops.rms_norm_config(x, w, 1e-6, nv, lanes)
+    out = k.ops.rms_norm_config(x, w, 1e-6, nv, lanes, None, min_blocks)
     assert rel_err(out, ref) < TOL[dtype]
+    r = torch.randn_like(x)
+    s = (x.float() + r.float()).to(dtype)
+    fused = k.ops.rms_norm_config(x, w, 1e-6, nv, lanes, r, min_blocks)
+    assert torch.equal(r, s) and rel_err(fused, reference(s, w, 1e-6)) < TOL[dtype]
     # Reduction order differs between shapes: rare 1-ulp differences from the tuned choice.
     assert (out == k.rms_norm(x, w, 1e-6)).float().mean() > 0.99
 
@@ -200,6 +205,8 @@ def test_forced_launch_shape_that_cannot_cover_the_row_is_refused() -> None:
         k.ops.rms_norm_config(x, w, 1e-6, 8, 32)  # 32 lanes x 8 packets < 512 packets
     with pytest.raises(RuntimeError, match="kernel launch failed"):
         k.ops.rms_norm_config(x, w, 1e-6, 3, 0)
+    with pytest.raises(RuntimeError, match="kernel launch failed"):
+        k.ops.rms_norm_config(x, w, 1e-6, 1, 0, None, 6)  # 512 threads: no register-capped variant
 
 
 _ERROR_CALLS = {

@@ -196,7 +196,7 @@ def copy_fns(t: torch.Tensor) -> dict[str, Fn]:
 
 
 def summarize(dev: dict, host: dict | None, nbytes: int) -> dict:
-    copy_us = min(dev[k]["median_us"] for k in COPIES)
+    copy_us = min(dev[k]["median_us"] for k in COPIES if k in dev)
     rows = {}
     for k, d in dev.items():
         gbs = nbytes / (d["median_us"] * 1e-6) / 1e9
@@ -228,12 +228,14 @@ def gpu_warmup(seconds: float = 3.0) -> None:
         torch.cuda.synchronize()
 
 
-def shapes_for(npack: int) -> dict[str, tuple[int, int]]:
-    """Launch shapes a sweep may force for rows of `npack` packets: name -> (nv, lanes)."""
+def shapes_for(npack: int) -> dict[str, tuple[int, ...]]:
+    """Launch shapes a sweep may force for rows of `npack` packets: name -> (nv, lanes[, min_blocks])."""
     out = {}
     for nv in (1, 2, 4, 8, 16):
         if 32 <= -(-npack // nv) <= (256 if nv >= 16 else 512 if nv >= 8 else 1024):
             out[f"b{nv}"] = (nv, 0)
+    if -(-npack // 2) <= 256:
+        out["b2o6"] = (2, 0, 6)  # register-capped for 6 resident blocks per SM
     nv = next((n for n in (1, 2, 4, 8, 16) if 32 * n >= npack), None)
     if nv is not None and npack > 128:
         out[f"w{nv}"] = (nv, 32)
@@ -252,8 +254,8 @@ def tune_shapes(K, timer: "Timer", reps: int) -> dict:
                 w = torch.rand(h, device="cuda", dtype=torch.bfloat16) + 0.5
                 both = torch.randn(2 * rows, h, device="cuda", dtype=torch.bfloat16) if fused else x
                 fns: dict[str, Fn] = {"copy_sm": lambda: both.neg()}
-                for name, (nv, lanes) in shapes_for(h * 2 // 16).items():
-                    fns[name] = (lambda n, l: (lambda: K.ops.rms_norm_config(x, w, EPS, n, l, r)))(nv, lanes)
+                for name, shape in shapes_for(h * 2 // 16).items():
+                    fns[name] = (lambda sh: (lambda: K.ops.rms_norm_config(x, w, EPS, sh[0], sh[1], r, *sh[2:])))(shape)
                 fns["auto"] = (lambda: K.fused_add_rms_norm(x, r, w, EPS)) if fused else (lambda: K.rms_norm(x, w, EPS))
                 key = f"{'fused_' if fused else ''}h{h}_rows{rows}"
                 kt = timer.kernel_us(fns, reps)

@@ -24,10 +24,12 @@ constexpr int64_t kMaxHiddenBytes = 8 * 512 * 16;
 // Launch shape of the vectorized path. lanes = 8, 16 or 32: that many lanes per row, 256
 // threads per block (warp_row_kernel); lanes = 0: one block of `threads` threads per row
 // (block_row_kernel). nv = 16-byte packets each thread holds (1, 2, 4, 8 or 16).
+// min_blocks = 6 (with nv = 2, <= 256 threads): the register-capped variant for occupancy.
 struct Config {
   int lanes = 0;
   int nv = 1;
   int threads = 0;
+  int min_blocks = 0;
 };
 
 Path choose_path(int64_t hidden, int elem_size, bool aligned);

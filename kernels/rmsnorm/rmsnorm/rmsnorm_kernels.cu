@@ -130,25 +130,36 @@ __device__ __forceinline__ void store_row(const Pack<T> (&v)[NV], const Pack<T> 
   }
 }
 
-// NV >= 8 packets per thread: the weight is read at the store (an L1/L2 hit after the first
-// row on the SM) instead of being held through the reduction, which would double the
-// registers the row needs and cap occupancy.
+// NV = 16 packets per thread: the weight is read after the reduction, 4 packets at a time
+// (loads issued together, then the 4 stores), instead of being held through the reduction,
+// which would double the registers the row needs. (One pack at a time was measured 3-5x
+// slower: the compiler cannot hoist a weight load above the previous store to y.)
 template <typename T, int NV>
 __device__ __forceinline__ void store_row_lazy_w(const Pack<T> (&v)[NV], const T* weight, T* y,
                                                  float inv, int first, int stride, int npack) {
   constexpr int N = Pack<T>::N;
+  constexpr int G = 4;
+  static_assert(NV % G == 0, "NV must be a multiple of 4");
 #pragma unroll
-  for (int i = 0; i < NV; ++i) {
-    const int p = first + i * stride;
-    if (p < npack) {
-      const Pack<T> w = load_pack_ro(weight + p * N);
-      Pack<T> o;
+  for (int g = 0; g < NV; g += G) {
+    Pack<T> w[G];
 #pragma unroll
-      for (int j = 0; j < N; ++j) {
-        const float n = to_f(from_f<T>(to_f(v[i].v[j]) * inv));
-        o.v[j] = from_f<T>(n * to_f(w.v[j]));
+    for (int i = 0; i < G; ++i) {
+      const int p = first + (g + i) * stride;
+      if (p < npack) w[i] = load_pack_ro(weight + p * N);
+    }
+#pragma unroll
+    for (int i = 0; i < G; ++i) {
+      const int p = first + (g + i) * stride;
+      if (p < npack) {
+        Pack<T> o;
+#pragma unroll
+        for (int j = 0; j < N; ++j) {
+          const float n = to_f(from_f<T>(to_f(v[g + i].v[j]) * inv));
+          o.v[j] = from_f<T>(n * to_f(w[i].v[j]));
+        }
+        store_pack(y + p * N, o);
       }
-      store_pack(y + p * N, o);
     }
   }
 }
@@ -165,19 +176,20 @@ __device__ __forceinline__ void load_weight(Pack<T> (&w)[NV], const T* weight, i
 }
 
 // One block per row; the row stays in registers between the reduction and the scale, so
-// x is read from DRAM exactly once. NV <= 4: the weight load is issued before the reduction
-// and overlaps its barrier and shuffles; NV >= 8 reads it at the store (store_row_lazy_w).
-// (Tried and reverted, v3: capping NV = 2 at 32 registers for full occupancy made ptxas
-// spill and cost 20% at 4096 rows.)
-template <typename T, int NV, bool FUSED>
-__global__ void __launch_bounds__(NV >= 16 ? 256 : NV >= 8 ? 512 : 1024)
+// x is read from DRAM exactly once. NV <= 8: the weight load is issued before the reduction
+// and overlaps its barrier and shuffles; NV = 16 reads it after (store_row_lazy_w).
+// MINB > 0 asks ptxas for MINB resident blocks of <= 256 threads per SM (fewer registers:
+// NV = 2 fits 40 registers without spilling, 6 blocks per SM instead of 5).
+// (Tried and reverted, v3: capping NV = 2 at 32 registers spilled and cost 20% at 4096 rows.)
+template <typename T, int NV, bool FUSED, int MINB>
+__global__ void __launch_bounds__(MINB > 0 || NV >= 16 ? 256 : NV >= 8 ? 512 : 1024, MINB > 0 ? MINB : 1)
     block_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int npack,
                      float inv_hidden, float eps) {
   const size_t off = static_cast<size_t>(blockIdx.x) * npack * Pack<T>::N;
   Pack<T> v[NV];
   float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, threadIdx.x,
                                     blockDim.x, npack);
-  if constexpr (NV <= 4) {
+  if constexpr (NV <= 8) {
     Pack<T> w[NV];
     load_weight<T, NV>(w, weight, threadIdx.x, blockDim.x, npack);
     ss = block_sum(ss);
@@ -214,7 +226,7 @@ __global__ void __launch_bounds__(256)
   const size_t off = row < rows ? static_cast<size_t>(row) * npack * N : 0;
   Pack<T> v[NV];
   float ss = load_row<T, NV, FUSED>(v, x + off, FUSED ? res + off : nullptr, lane, LANES, n);
-  if constexpr (NV <= 4) {
+  if constexpr (NV <= 8) {
     Pack<T> w[NV];
     load_weight<T, NV>(w, weight, lane, LANES, n);
     ss = group_sum<LANES>(ss);
@@ -293,10 +305,11 @@ int round_up(int v, int m) { return (v + m - 1) / m * m; }
 constexpr int kScalarThreads = 512;
 
 // The vectorized paths' launch shape, for rows of `npack` 16-byte packets.
-Config config_for(int npack, int64_t rows, int nv, int lanes) {
+Config config_for(int npack, int64_t rows, int nv, int lanes, int min_blocks = 0) {
   Config c;
   c.lanes = lanes;
   c.nv = nv;
+  c.min_blocks = min_blocks;
   c.threads = lanes > 0 ? 256 : round_up((npack + nv - 1) / nv, 32);
   return c;
 }
@@ -306,6 +319,7 @@ bool config_ok(const Config& c, int npack) {
   if (!nv_ok) return false;
   if (c.lanes > 0)  // a group of lanes must cover the row with nv packets each
     return (c.lanes == 8 || c.lanes == 16 || c.lanes == 32) && c.lanes * c.nv >= npack;
+  if (c.min_blocks != 0 && !(c.nv == 2 && c.min_blocks == 6 && c.threads <= 256)) return false;
   return c.threads >= 32 && c.threads <= (c.nv >= 16 ? 256 : c.nv >= 8 ? 512 : 1024);
 }
 
@@ -327,13 +341,14 @@ cudaError_t launch_vectorized(T* y, const T* x, T* res, const T* w, int64_t rows
     return cudaErrorInvalidConfiguration;
   }
   const unsigned grid = static_cast<unsigned>(rows);
-#define RMS_BLOCK(NVV)                                                                     \
-  if (c.nv == NVV) {                                                                       \
-    block_row_kernel<T, NVV, FUSED><<<grid, c.threads, 0, stream>>>(y, x, res, w, npack,   \
-                                                                   inv_hidden, eps);       \
-    return cudaGetLastError();                                                             \
+#define RMS_BLOCK(NVV, MB)                                                                     \
+  if (c.nv == NVV && c.min_blocks == MB) {                                                     \
+    block_row_kernel<T, NVV, FUSED, MB><<<grid, c.threads, 0, stream>>>(y, x, res, w, npack,   \
+                                                                       inv_hidden, eps);       \
+    return cudaGetLastError();                                                                 \
   }
-  RMS_BLOCK(1) RMS_BLOCK(2) RMS_BLOCK(4) RMS_BLOCK(8) RMS_BLOCK(16)
+  RMS_BLOCK(1, 0) RMS_BLOCK(2, 0) RMS_BLOCK(4, 0) RMS_BLOCK(8, 0) RMS_BLOCK(16, 0)
+  RMS_BLOCK(2, 6)
 #undef RMS_BLOCK
   return cudaErrorInvalidConfiguration;
 }
@@ -386,7 +401,7 @@ cudaError_t launch_dtype(void* y, const void* x, void* res, const void* w, int64
 Config choose_config(int npack, int64_t rows, bool fused) {
   for (const TunedShape& t : kTunedShapes) {
     if (t.npack == npack && t.fused == fused && rows <= t.max_rows)
-      return config_for(npack, rows, t.nv, t.lanes);
+      return config_for(npack, rows, t.nv, t.lanes, t.min_blocks);
   }
   if (npack <= 4 * 32) {  // short rows: a group of 8, 16 or 32 lanes per row
     const int lanes = npack <= 8 ? 8 : npack <= 16 ? 16 : 32;

@@ -19,21 +19,22 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 KEY = re.compile(r"^(fused_)?h(\d+)_rows(\d+)$")
-SHAPE = re.compile(r"^([bw])(\d+)$")
+SHAPE = re.compile(r"^([bw])(\d+)(?:o(\d+))?$")
 INT64_MAX = "INT64_MAX"
 
 
-def auto_shape(desc: str) -> tuple[int, int] | None:
-    """(nv, lanes) of a launch_config string, e.g. 'block_per_row nv=2 threads=256'."""
+def auto_shape(desc: str) -> tuple[int, int, int] | None:
+    """(nv, lanes, min_blocks) of a launch_config string, e.g. 'block_per_row nv=2 threads=256'."""
     m = re.match(r"(block_per_row|warp_per_row lanes=(\d+)) nv=(\d+)", desc)
     if not m:
         return None
-    return int(m.group(3)), int(m.group(2) or 0)
+    mb = re.search(r"min_blocks=(\d+)", desc)
+    return int(m.group(3)), int(m.group(2) or 0), int(mb.group(1)) if mb else 0
 
 
-def choose(tune: dict, margin: float) -> dict[tuple[int, bool], list[tuple[int, int, int, str]]]:
-    """(npack, fused) -> [(rows, nv, lanes, why)] sorted by rows."""
-    table: dict[tuple[int, bool], list[tuple[int, int, int, str]]] = {}
+def choose(tune: dict, margin: float) -> dict[tuple[int, bool], list[tuple[int, int, int, int, str]]]:
+    """(npack, fused) -> [(rows, nv, lanes, min_blocks, why)] sorted by rows."""
+    table: dict[tuple[int, bool], list[tuple[int, int, int, int, str]]] = {}
     for key, res in tune.items():
         m = KEY.match(key)
         if not m:
@@ -43,8 +44,8 @@ def choose(tune: dict, margin: float) -> dict[tuple[int, bool], list[tuple[int, 
         if not shapes:
             continue
         best = min(shapes, key=shapes.get)
-        kind, nv = SHAPE.match(best).groups()
-        pick, why = (int(nv), 32 if kind == "w" else 0), f"{best} {shapes[best]:.2f} us"
+        kind, nv, mb = SHAPE.match(best).groups()
+        pick, why = (int(nv), 32 if kind == "w" else 0, int(mb or 0)), f"{best} {shapes[best]:.2f} us"
         auto = auto_shape(str(res.get("auto_is", "")))
         if auto is not None and isinstance(res.get("auto"), (int, float)) and res["auto"] <= shapes[best] * (1 + margin):
             pick, why = auto, f"rule default kept ({res['auto']:.2f} us vs best {best} {shapes[best]:.2f})"
@@ -69,18 +70,19 @@ def render(table: dict, source: str) -> str:
         "  int64_t max_rows;   // applies to rows <= max_rows (after the previous entry)",
         "  int nv;             // packets per thread",
         "  int lanes;          // 0: a block per row; 32: a warp per row",
+        "  int min_blocks;     // 0, or 6: the register-capped block variant",
         "};",
         "",
         "inline constexpr TunedShape kTunedShapes[] = {",
     ]
     n = 0
     for (npack, fused), rows in sorted(table.items()):
-        for i, (r, nv, lanes, why) in enumerate(rows):
+        for i, (r, nv, lanes, mb, why) in enumerate(rows):
             upper = INT64_MAX if i == len(rows) - 1 else str(int(math.sqrt(r * rows[i + 1][0])))
-            lines.append(f"    {{{npack}, {'true' if fused else 'false'}, {upper}, {nv}, {lanes}}},  // rows {r}: {why}")
+            lines.append(f"    {{{npack}, {'true' if fused else 'false'}, {upper}, {nv}, {lanes}, {mb}}},  // rows {r}: {why}")
             n += 1
     if n == 0:
-        lines.append("    {0, false, 0, 1, 0},  // no sweep yet: never matches (npack 0)")
+        lines.append("    {0, false, 0, 1, 0, 0},  // no sweep yet: never matches (npack 0)")
     lines += ["};", "", "}  // namespace rmsnorm", ""]
     return "\n".join(lines)
 
@@ -100,7 +102,8 @@ def main(argv: list[str] | None = None) -> int:
         source += f" ({prov.get('device')}, commit {prov.get('commit')})"
     args.out.write_text(render(table, source))
     for (npack, fused), rows in sorted(table.items()):
-        print(f"npack {npack} {'fused' if fused else 'plain'}: " + ", ".join(f"{r}->{'w' if l else 'b'}{nv}" for r, nv, l, _ in rows))
+        print(f"npack {npack} {'fused' if fused else 'plain'}: "
+              + ", ".join(f"{r}->{'w' if l else 'b'}{nv}{f'o{mb}' if mb else ''}" for r, nv, l, mb, _ in rows))
     print(f"wrote {args.out}")
     return 0
 

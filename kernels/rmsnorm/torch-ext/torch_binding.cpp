@@ -86,7 +86,7 @@ torch::Tensor rms_norm(const torch::Tensor& x, const torch::Tensor& weight, doub
 
 torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weight, double eps,
                               int64_t vecs_per_thread, int64_t lanes,
-                              std::optional<torch::Tensor> residual) {
+                              std::optional<torch::Tensor> residual, int64_t min_blocks) {
   check_pair(x, weight, "x");
   if (residual) {
     check_pair(*residual, weight, "residual");
@@ -100,6 +100,7 @@ torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weigh
   rmsnorm::Config c;
   c.lanes = static_cast<int>(lanes);
   c.nv = static_cast<int>(vecs_per_thread);
+  c.min_blocks = static_cast<int>(min_blocks);
   c.threads = lanes > 0 ? 256 : ((npack + c.nv - 1) / c.nv + 31) / 32 * 32;
   torch::Tensor y = torch::empty_like(x);
   run(y, x, residual ? &*residual : nullptr, weight, eps, &c);
@@ -129,14 +130,15 @@ std::string launch_config(int64_t rows, int64_t hidden, const std::string& dtype
     return kernel_path(hidden, dtype);
   const rmsnorm::Config c = rmsnorm::choose_config(static_cast<int>(hidden * es / 16), rows, fused);
   return (c.lanes > 0 ? "warp_per_row lanes=" + std::to_string(c.lanes) : std::string("block_per_row")) +
-         " nv=" + std::to_string(c.nv) + " threads=" + std::to_string(c.threads);
+         " nv=" + std::to_string(c.nv) + " threads=" + std::to_string(c.threads) +
+         (c.min_blocks ? " min_blocks=" + std::to_string(c.min_blocks) : std::string());
 }
 
 TORCH_LIBRARY(TORCH_EXTENSION_NAME, m) {
   m.def("rms_norm(Tensor x, Tensor weight, float eps) -> Tensor");
   m.impl("rms_norm", torch::kCUDA, &rms_norm);
   m.def("rms_norm_config(Tensor x, Tensor weight, float eps, int vecs_per_thread, int lanes, "
-        "Tensor(a!)? residual=None) -> Tensor");
+        "Tensor(a!)? residual=None, int min_blocks=0) -> Tensor");
   m.impl("rms_norm_config", torch::kCUDA, &rms_norm_config);
   m.def("fused_add_rms_norm(Tensor(a!) x, Tensor(b!) residual, Tensor weight, float eps) -> ()");
   m.impl("fused_add_rms_norm", torch::kCUDA, &fused_add_rms_norm);

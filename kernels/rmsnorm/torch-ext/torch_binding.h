@@ -12,9 +12,10 @@ void fused_add_rms_norm(torch::Tensor& x, torch::Tensor& residual, const torch::
 // rms_norm with a forced launch shape, for tuning sweeps: vecs_per_thread 1/2/4/8/16 packets
 // of 16 bytes per thread; lanes 8/16/32 per row (warp_row_kernel) or 0 (a block per row).
 // With a residual: the fused op (residual <- x + residual in place), output to a new tensor.
+// min_blocks 6 (nv 2, <= 256 threads): the register-capped block variant.
 torch::Tensor rms_norm_config(const torch::Tensor& x, const torch::Tensor& weight, double eps,
                               int64_t vecs_per_thread, int64_t lanes,
-                              std::optional<torch::Tensor> residual);
+                              std::optional<torch::Tensor> residual, int64_t min_blocks);
 
 // Which code path a hidden size / dtype takes: "vectorized", "scalar" or "unsupported".
 std::string kernel_path(int64_t hidden, const std::string& dtype);

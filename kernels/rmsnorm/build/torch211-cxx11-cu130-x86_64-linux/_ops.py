@@ -20,7 +20,7 @@ def _register_cuda_fakes() -> None:
         return torch.empty_like(x)
 
     def _like_cfg(x: torch.Tensor, weight: torch.Tensor, eps: float, vecs_per_thread: int, lanes: int,
-                  residual: torch.Tensor | None = None) -> torch.Tensor:
+                  residual: torch.Tensor | None = None, min_blocks: int = 0) -> torch.Tensor:
         return torch.empty_like(x)
 
     def _none(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> None:
