@@ -37,16 +37,6 @@ def import_script(rel: str, name: str) -> ModuleType:
 
 
 def ensure_qwen3_norm_extensible() -> bool:
-    """Mark transformers' Qwen3RMSNorm as the kernels layer "RMSNorm" if transformers did not.
-
-    transformers applies kernels' decorator only for the kernels versions it accepts (5.17
-    on the device machine gates out kernels 0.17), leaving a no-op decorator; this applies
-    the real one. Returns True when it had to.
-    """
-    from kernels import use_kernel_forward_from_hub
-    from transformers.models.qwen3.modeling_qwen3 import Qwen3RMSNorm
-
-    if getattr(Qwen3RMSNorm, "kernel_layer_name", None) == "RMSNorm":
-        return False
-    use_kernel_forward_from_hub("RMSNorm")(Qwen3RMSNorm)
-    return True
+    """Mark transformers' Qwen3RMSNorm as the kernels layer "RMSNorm" if transformers did not:
+    the end-to-end benchmark's helper (benchmarks/e2e_qwen3.py), so tests and benchmark swap alike."""
+    return import_script("benchmarks/e2e_qwen3.py", "rmsnorm_e2e_qwen3").ensure_qwen3_norm_extensible()

@@ -7,7 +7,7 @@ from types import ModuleType
 
 import pytest
 import torch
-from rmsnorm_helpers import KERNEL_DIR
+from rmsnorm_helpers import KERNEL_DIR, import_script
 
 pytestmark = pytest.mark.gpu
 
@@ -209,17 +209,19 @@ def test_forced_launch_shape_that_cannot_cover_the_row_is_refused() -> None:
         k.ops.rms_norm_config(x, w, 1e-6, 1, 0, None, 6)  # 512 threads: no register-capped variant
 
 
-_ERROR_CALLS = {
-    "fused_residual_shape": ("k.ops.fused_add_rms_norm(x, torch.randn(2, 4096, device='cuda', dtype=torch.bfloat16), w, 1e-6)",
-                             "residual shape (2, 4096) != x shape (4, 4096)"),
-    "fused_weight_dtype": ("k.ops.fused_add_rms_norm(x, x.clone(), w.float(), 1e-6)", "weight dtype"),
-    "weight_shape": ("k.ops.rms_norm(x, w[:2048], 1e-6)", "weight shape (2048,) does not match hidden size 4096"),
-    "zero_hidden": ("k.ops.rms_norm(x[:, :0], w[:0], 1e-6)", "non-empty last (hidden) dimension, got shape (4, 0)"),
-    "weight_dtype": ("k.ops.rms_norm(x, w.float(), 1e-6)", "weight dtype"),
+# What each case of scripts/error_paths.py (one bad direct torch.ops call) must say.
+_ERROR_NEEDLES = {
+    "fused_residual_shape": "residual shape (2, 4096) != x shape (4, 4096)",
+    "fused_weight_dtype": "weight dtype",
+    "fused_weight_shape": "weight shape (2048,) does not match hidden size 4096",
+    "weight_shape": "weight shape (2048,) does not match hidden size 4096",
+    "zero_hidden": "non-empty last (hidden) dimension, got shape (4, 0)",
+    "weight_dtype": "weight dtype",
+    "config_residual_shape": "residual and x differ in shape",
 }
 
 
-@pytest.mark.parametrize("case", sorted(_ERROR_CALLS))
+@pytest.mark.parametrize("case", sorted(import_script("scripts/error_paths.py", "rmsnorm_error_paths").CASES))
 def test_compiled_op_error_paths(case: str) -> None:
     """Direct torch.ops calls refuse with RuntimeError and their message. In a child process, so a
     crash fails one case instead of killing the session (these paths segfaulted while the
@@ -231,17 +233,10 @@ def test_compiled_op_error_paths(case: str) -> None:
 
     if get_local_kernel(KERNEL_DIR).BACKEND != "cuda":
         pytest.skip("no compiled variant")
-    call, needle = _ERROR_CALLS[case]
-    code = (
-        "import pathlib, torch\nfrom kernels import get_local_kernel\n"
-        f"k = get_local_kernel(pathlib.Path({str(KERNEL_DIR)!r}))\n"
-        "x = torch.randn(4, 4096, device='cuda', dtype=torch.bfloat16)\n"
-        "w = torch.ones(4096, device='cuda', dtype=torch.bfloat16)\n"
-        f"try:\n    {call}\n    print('no error')\nexcept RuntimeError as e:\n    print(str(e))\n"
-    )
-    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
-    assert proc.returncode == 0, f"rc={proc.returncode}: {proc.stderr[-2000:]}"
-    assert needle in proc.stdout, proc.stdout[-2000:]
+    script = KERNEL_DIR / "scripts" / "error_paths.py"
+    proc = subprocess.run([sys.executable, str(script), case], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, f"rc={proc.returncode}: {proc.stdout[-1000:]} {proc.stderr[-2000:]}"
+    assert f"{case}: RuntimeError: " in proc.stdout and _ERROR_NEEDLES[case] in proc.stdout, proc.stdout[-2000:]
 
 
 def test_torch_compile_fullgraph(kernel: ModuleType) -> None:

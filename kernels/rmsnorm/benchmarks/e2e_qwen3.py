@@ -26,6 +26,9 @@ from pathlib import Path
 
 import torch
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from run_device import gpu_warmup  # noqa: E402  (sibling script, one warm-up for both)
+
 QWEN3_8B = dict(
     vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
     num_attention_heads=32, num_key_value_heads=8, head_dim=128, rms_norm_eps=1e-6,
@@ -43,15 +46,6 @@ def ensure_qwen3_norm_extensible() -> bool:
         return False
     use_kernel_forward_from_hub("RMSNorm")(Qwen3RMSNorm)
     return True
-
-
-def gpu_warmup(seconds: float = 3.0) -> None:
-    """Bring clocks up from idle before anything is timed."""
-    a = torch.randn(8192, 8192, device="cuda", dtype=torch.bfloat16)
-    t = time.time()
-    while time.time() - t < seconds:
-        a @ a
-        torch.cuda.synchronize()
 
 
 def build_model(layers: int):

@@ -68,6 +68,7 @@ def _gpu_events(prof) -> list:
 class Timer:
     def __init__(self, flush_mib: int = 256) -> None:
         self.flush = torch.empty(flush_mib * 2**20, dtype=torch.uint8, device="cuda")
+        self._flush_activity: set[str] | None = None  # GPU activity names of one flush, profiled once
 
     def graph(self, fn: Fn) -> torch.cuda.CUDAGraph:
         s = torch.cuda.Stream()
@@ -139,6 +140,8 @@ class Timer:
         return out
 
     def _flush_names(self) -> set[str]:
+        if self._flush_activity is not None:
+            return self._flush_activity
         from torch.profiler import ProfilerActivity, profile
 
         with profile(activities=[ProfilerActivity.CUDA]) as prof:
@@ -147,6 +150,7 @@ class Timer:
         names = {e.name() for e in _gpu_events(prof)}
         if not names:
             raise RuntimeError("the profiler saw no GPU activity for the L2 flush (CUPTI unavailable?)")
+        self._flush_activity = names
         return names
 
     @staticmethod

@@ -29,7 +29,7 @@ for stage in "$@"; do
       echo "pytest rc=$?"; tail -25 $OUT/tests.log ;;
     errors)
       # Each C++ error path in its own process; a crash gets a host backtrace from cuda-gdb.
-      for c in fused_residual_shape fused_weight_dtype fused_weight_shape weight_shape zero_hidden weight_dtype config_residual_shape; do
+      for c in $(python3 $K/scripts/error_paths.py --list); do
         timeout 120 python3 $K/scripts/error_paths.py $c; rc=$?
         if [ $rc -ge 128 ] || [ $rc -lt 0 ]; then
           echo "$c: crashed (rc=$rc); backtrace:"

@@ -2,6 +2,7 @@
 and print the error it raises. Used to debug a crashing C++ error path on the device:
 
     python scripts/error_paths.py CASE            # prints the RuntimeError, exit 0
+    python scripts/error_paths.py --list          # the case names, one a line
     cuda-gdb -batch -ex run -ex bt --args python3 scripts/error_paths.py CASE
 """
 
@@ -27,6 +28,9 @@ def main() -> int:
     from kernels import get_local_kernel
 
     case = sys.argv[1]
+    if case == "--list":
+        print("\n".join(CASES))
+        return 0
     k = get_local_kernel(Path(__file__).resolve().parent.parent)
     assert k.BACKEND == "cuda", k.BACKEND
     x = torch.randn(4, 4096, device="cuda", dtype=torch.bfloat16)
