@@ -8,20 +8,9 @@ from __future__ import annotations
 import hashlib
 import json
 import statistics
-from dataclasses import dataclass, field
 from typing import Any
 
-
-@dataclass(frozen=True)
-class RunOutcome:
-    run_id: str
-    role: str  # candidate | baseline
-    repeat: int
-    status: str
-    metric: float | None
-    duration_s: float
-    error: str = ""
-    artifacts: dict[str, str] = field(default_factory=dict)  # file the run wrote -> blob sha256
+from labconsole.runs.outcome import RunOutcome
 
 
 def _spread(values: list[float]) -> float | None:

@@ -28,7 +28,7 @@ from labconsole.gpu.telemetry import EventDownsampler, GpuTelemetry, OwnerRegist
 from labconsole.lab import state as S
 from labconsole.lab.evidence import build_bundle, canonical, evidence_hash
 from labconsole.lab.gate import AGENT_ENV
-from labconsole.lab.params import read_params
+from labconsole.core.params import read_params
 from labconsole.lab.state import HypothesisState
 from labconsole.runs.local import LocalExecutor
 from labconsole.runs.tracking import TrackioSink
@@ -467,7 +467,7 @@ class Orchestrator:
 
     def _plan_with_rules(self, h: HypothesisState) -> None:
         """No planner is running: the console applies the same dedupe rule itself."""
-        from labconsole.lab.dedupe import find_duplicate
+        from labconsole.core.dedupe import find_duplicate
 
         earlier = self._plan_payload(h)["earlier"]
         match = find_duplicate(h.title, h.params, earlier)

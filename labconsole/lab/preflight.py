@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labconsole.errors import ConfigError
-from labconsole.lab.config import LabConfig
+from labconsole.core.config import LabConfig
 
 OFFLINE_BACKENDS = frozenset({"sweep", "rules"})
 

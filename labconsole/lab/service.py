@@ -23,7 +23,7 @@ from labconsole.events.log import Event, EventLog, LogWriteError, get_blob, read
 from labconsole.events.replay import Replay
 from labconsole.lab import gate
 from labconsole.lab import state as S
-from labconsole.lab.config import LabConfig, load_config
+from labconsole.core.config import LabConfig, load_config
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply

@@ -20,8 +20,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from labconsole.events import kinds as K
-from labconsole.lab.config import LabConfig
-from labconsole.lab.evidence import RunOutcome
+from labconsole.core.config import LabConfig
+from labconsole.runs.outcome import RunOutcome
 from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.tracking import TrackedRun, TrackioSink
 

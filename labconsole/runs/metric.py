@@ -7,7 +7,7 @@ import math
 import re
 from pathlib import Path
 
-from labconsole.lab.config import MetricSpec
+from labconsole.core.config import MetricSpec
 
 
 class MetricError(Exception):

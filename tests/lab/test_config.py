@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from labconsole.errors import ConfigError
-from labconsole.lab.config import load_config
+from labconsole.core.config import load_config
 
 GOOD = """
 [lab]

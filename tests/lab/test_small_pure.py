@@ -4,9 +4,10 @@ import pytest
 
 from labconsole.agents.backends.rules import review
 from labconsole.errors import LabError
-from labconsole.lab.dedupe import find_duplicate, normalize
-from labconsole.lab.evidence import RunOutcome, evidence_hash, summarize
-from labconsole.lab.params import read_params, write_params
+from labconsole.core.dedupe import find_duplicate, normalize
+from labconsole.lab.evidence import evidence_hash, summarize
+from labconsole.runs.outcome import RunOutcome
+from labconsole.core.params import read_params, write_params
 
 SRC = "import x\nLEARNING_RATE = 0.001  # too low\nN_EMBD = 16\nNAME = 'a'\n"
 

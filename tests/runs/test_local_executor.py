@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from labconsole.lab.config import load_config
+from labconsole.core.config import load_config
 from labconsole.lab.gitops import LabRepo
 from labconsole.runs.local import LocalExecutor, RunRequest
 from labconsole.runs.tracking import TrackioSink

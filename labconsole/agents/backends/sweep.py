@@ -3,7 +3,7 @@
 * researcher — one change per hypothesis: picks the least-explored parameter of
   ``[search.space]`` and asks an optuna TPE study (ask-and-tell, seeded with the
   measured history of that parameter) for its next value.
-* planner — dedupes against every earlier hypothesis (labconsole.lab.dedupe) and queues.
+* planner — dedupes against every earlier hypothesis (labconsole.core.dedupe) and queues.
 * worker — rewrites the ``NAME = value`` line in its worktree and commits.
 * reporter — renders the report from the session log alone.
 """
@@ -17,8 +17,8 @@ from typing import Any
 
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.emitter import Emitter
-from labconsole.lab.dedupe import find_duplicate
-from labconsole.lab.params import format_value, read_params, write_params
+from labconsole.core.dedupe import find_duplicate
+from labconsole.core.params import format_value, read_params, write_params
 
 
 class SweepBackend:

@@ -1,0 +1,17 @@
+"""What one measurement run produced: the executor's result, read by the gate's evidence."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class RunOutcome:
+    run_id: str
+    role: str  # candidate | baseline
+    repeat: int
+    status: str
+    metric: float | None
+    duration_s: float
+    error: str = ""
+    artifacts: dict[str, str] = field(default_factory=dict)  # file the run wrote -> blob sha256
