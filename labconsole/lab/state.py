@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from labconsole.core.usage import Usage
+
 # Hypothesis statuses, in lifecycle order (DESIGN.md §3).
 PROPOSED = "proposed"
 QUEUED = "queued"
@@ -28,20 +30,6 @@ FAILED = "failed"
 # Work the lab can still do without a person; open = not yet final (a person may still act on it).
 ACTIVE_STATUSES = frozenset({PROPOSED, QUEUED, CLAIMED, IMPLEMENTING, MEASURING, AUTO_REVIEWED})
 OPEN_STATUSES = ACTIVE_STATUSES | {AWAITING_HUMAN, APPROVED}
-
-
-@dataclass
-class Usage:
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    tool_calls: int = 0
-    repair_attempts: int = 0
-
-    @property
-    def tokens(self) -> int:
-        return self.input_tokens + self.output_tokens
 
 
 @dataclass
