@@ -49,12 +49,17 @@ def metadata(variant: str) -> dict:
 
 
 def assemble(variant: str, so: Path | None, build_dir: Path = ROOT / "build") -> Path:
+    """Write build/<variant>: the package's .py files as relative links, the .so, metadata.json.
+
+    The kernels layout wants the Python package inside every variant; links keep torch-ext/rmsnorm
+    the one source (imports keep the link's path, so `_ops` still finds the variant's .so), and
+    publishing copies the linked files' contents (shutil.copytree follows links)."""
     dest = build_dir / variant
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
     for src in sorted(PKG.glob("*.py")):
-        shutil.copy2(src, dest / src.name)
+        (dest / src.name).symlink_to(os.path.relpath(src, dest))
     if so is not None:
         shutil.copy2(so, dest / f"{LIB_NAME}.so")
     (dest / "metadata.json").write_text(json.dumps(metadata(variant), indent=2) + "\n")
