@@ -12,13 +12,13 @@ import sys
 import tempfile
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "_checks"))  # shared check helpers
+from verdict import fixture_file, verdict  # noqa: E402
+
 
 def main() -> int:
     root = Path.cwd()
-    base = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], capture_output=True, text=True,
-                          check=True).stdout.split()[0]
-    buggy = subprocess.run(["git", "show", f"{base}:blocked_rmsnorm.py"], capture_output=True, text=True,
-                           check=True).stdout
+    buggy = fixture_file("blocked_rmsnorm.py").decode()
     with tempfile.TemporaryDirectory() as tmp:
         t = Path(tmp)
         (t / "blocked_rmsnorm.py").write_text(buggy)
@@ -26,11 +26,9 @@ def main() -> int:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
                                "tests/test_blocked.py"], cwd=t, capture_output=True, text=True,
                               env={"PYTHONPATH": str(t), "PATH": "/usr/bin:/bin"})
-    if proc.returncode == 0:
-        print("tests/test_blocked.py passes on the buggy code: it does not catch the bugs")
-        return 1
-    print("the regression tests fail on the original code, as they should")
-    return 0
+    caught = proc.returncode != 0
+    return verdict([] if caught else ["tests/test_blocked.py passes on the buggy code: it does not catch the bugs"],
+                   "the regression tests fail on the original code, as they should")
 
 
 if __name__ == "__main__":

@@ -9,6 +9,9 @@ import sys
 import tomllib
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "_checks"))  # shared check helpers
+from verdict import verdict  # noqa: E402
+
 ROOT = Path.cwd()
 NAME = "rmsnorm_lab"
 problems: list[str] = []
@@ -87,11 +90,7 @@ def main() -> int:
     check_build()
     check_package()
     check_card()
-    for p in problems:
-        print(f"FAIL {p}")
-    if not problems:
-        print("kernels repository and card look right")
-    return 1 if problems else 0
+    return verdict(problems, "kernels repository and card look right")
 
 
 if __name__ == "__main__":

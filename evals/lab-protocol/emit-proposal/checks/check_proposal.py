@@ -6,6 +6,9 @@ import json
 import sys
 from pathlib import Path
 
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "_checks"))  # shared check helpers
+from verdict import verdict  # noqa: E402
+
 FIELDS = {"type", "title", "params", "rationale", "source", "priority"}
 
 
@@ -63,12 +66,7 @@ def problems() -> list[str]:
 
 
 def main() -> int:
-    found = problems()
-    for p in found:
-        print(f"FAIL {p}")
-    if not found:
-        print("one valid proposal")
-    return 1 if found else 0
+    return verdict(problems(), "one valid proposal")
 
 
 if __name__ == "__main__":

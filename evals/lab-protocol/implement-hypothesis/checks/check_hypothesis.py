@@ -5,6 +5,10 @@ from __future__ import annotations
 import ast
 import subprocess
 import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[3] / "_checks"))  # shared check helpers
+from verdict import fixture_commit, verdict  # noqa: E402
 
 
 def git(*args: str) -> tuple[int, str]:
@@ -25,8 +29,7 @@ def constants(source: str) -> dict:
 
 def main() -> int:
     bad = []
-    _, base = git("rev-list", "--max-parents=0", "HEAD")
-    base = base.split()[0] if base else ""
+    base = fixture_commit()
     rc, tip = git("rev-parse", "--verify", "lab/h-7")
     if rc != 0:
         print("FAIL no branch lab/h-7 (a hypothesis is implemented on lab/<hypothesis-id>)")
@@ -51,11 +54,7 @@ def main() -> int:
     _, dirty = git("status", "--porcelain", "--untracked-files=no")
     if dirty:
         bad.append(f"uncommitted changes left in the worktree: {dirty.splitlines()}")
-    for b in bad:
-        print(f"FAIL {b}")
-    if not bad:
-        print("h-7 implemented as one commit on lab/h-7")
-    return 1 if bad else 0
+    return verdict(bad, "h-7 implemented as one commit on lab/h-7")
 
 
 if __name__ == "__main__":
