@@ -28,7 +28,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
@@ -159,7 +160,7 @@ def bench_append(n: int, workdir: Path, repeats: int = 3) -> dict[str, Any]:
         durable_s = 0.0
         clock = time.perf_counter
         t = clock()
-        for (kind, actor, data), is_durable in zip(items, durable_flags):
+        for (kind, actor, data), is_durable in zip(items, durable_flags, strict=True):
             if is_durable:
                 t1 = clock()
                 log.append(kind, actor, data)
@@ -301,7 +302,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     workdir = Path(tempfile.mkdtemp(prefix="bench-eventlog-", dir=args.workdir))
     try:
-        result: dict[str, Any] = {"benchmark": "eventlog", "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        result: dict[str, Any] = {"benchmark": "eventlog", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
                                   "machine": machine_info(workdir)}
         a = result["append"] = bench_append(args.appends, workdir)
         print(f"append: {a['appends_per_s']:,} events/s (median of {len(a['runs'])}: "

@@ -10,7 +10,6 @@ Writes one JSON with provenance; prints a short summary last.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
 import time
@@ -46,7 +45,7 @@ def smi() -> dict:
     for line in apps.splitlines():
         pid, mem = [x.strip() for x in line.split(",")]
         procs[int(pid)] = float(mem)
-    return {**{k: _float(v) for k, v in zip(SMI_FIELDS, vals)}, "procs_mib": procs}
+    return {**{k: _float(v) for k, v in zip(SMI_FIELDS, vals, strict=True)}, "procs_mib": procs}
 
 
 def _float(v: str) -> float | None:

@@ -262,7 +262,7 @@ async def open_big_log(path: Path) -> dict:
 
     t0 = time.perf_counter()
     app = LogApp()
-    async with app.run_test(size=(160, 48), headless=True) as pilot:
+    async with app.run_test(size=(160, 48), headless=True):
         view = app.query_one(LogView)
         view.follow = False
         view.open(path)

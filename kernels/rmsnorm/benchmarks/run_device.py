@@ -179,7 +179,7 @@ def provenance(commit: str | None) -> dict:
     import triton
 
     return {
-        "date_utc": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "date_utc": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "commit": commit,
         "device": torch.cuda.get_device_name(0),
         "nvidia_smi": smi,
@@ -246,7 +246,7 @@ def shapes_for(npack: int) -> dict[str, tuple[int, ...]]:
     return out
 
 
-def tune_shapes(K, timer: "Timer", reps: int) -> dict:
+def tune_shapes(K, timer: Timer, reps: int) -> dict:
     tune: dict = {}
     for fused in (False, True):
         for h in (2048, 4096, 8192):

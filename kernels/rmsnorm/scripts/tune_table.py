@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
     args.out.write_text(render(table, source))
     for (npack, fused), rows in sorted(table.items()):
         print(f"npack {npack} {'fused' if fused else 'plain'}: "
-              + ", ".join(f"{r}->{'w' if l else 'b'}{nv}{f'o{mb}' if mb else ''}" for r, nv, l, mb, _ in rows))
+              + ", ".join(f"{r}->{'w' if lanes else 'b'}{nv}{f'o{mb}' if mb else ''}" for r, nv, lanes, mb, _ in rows))
     print(f"wrote {args.out}")
     return 0
 
