@@ -8,10 +8,11 @@ percentage of a device copy of the same bytes measured in the same run.
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import statistics
-from typing import Callable
+from collections.abc import Callable
 
 import torch
 
@@ -58,6 +59,21 @@ class Bench:
 
 def geomean(xs: list[float]) -> float:
     return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def out_arg() -> str:
+    """bench.py's one option: where to write the bench JSON (--out, default bench.json)."""
+    p = argparse.ArgumentParser()
+    p.add_argument("--out", default="bench.json")
+    return p.parse_args().out
+
+
+def bandwidth_row(us: dict[str, float], nbytes: int, copy_bytes: int, **shape: int) -> dict:
+    """One shape's row: its timings, the candidate's GB/s for the `nbytes` it must move, and that as a
+    percentage of the GB/s of the `copy` (of `copy_bytes`) timed beside it in the same run."""
+    gbps = nbytes / (us["candidate"] * 1e-6) / 1e9
+    copy_gbps = copy_bytes / (us["copy"] * 1e-6) / 1e9
+    return {**shape, "us": us, "gbps": gbps, "pct_of_copy": 100 * gbps / copy_gbps}
 
 
 def report(path: str, rows: list[dict], candidate: str, baselines: list[str]) -> dict:

@@ -34,6 +34,13 @@ def imports_without_triton(module: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
 
 
+def assert_module_contract(module: str) -> None:
+    """The case's module imports where Triton is missing (its CPU fallback) and defines a Triton kernel."""
+    proc = imports_without_triton(module)
+    assert proc.returncode == 0, proc.stderr
+    assert triton_kernels(f"{module}.py"), f"{module}.py defines no @triton.jit kernel"
+
+
 def kernels_launched(fn) -> str:
     """Run ``fn`` under the CUDA profiler; return the launched kernel names (for 'did the Triton kernel run')."""
     import torch
