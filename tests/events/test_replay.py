@@ -100,8 +100,7 @@ def test_edit_invalidates_index_and_snapshots(session: Path) -> None:
     with _replay(session) as r:
         r.state_at(299)
     # Rewrite the log: same events from seq 150 on have different content (and hashes).
-    lines = read_lines(session)
-    write_lines(session, lines[:150])
+    write_lines(session, read_lines(session)[:150])
     with EventLog.open(session) as log:
         for i in range(150):
             log.append(kinds.NOTE, "console", {"i": 10_000 + i, "text": "rewritten, longer than before"})
@@ -119,12 +118,8 @@ def test_rewritten_history_drops_later_snapshots(session: Path) -> None:
         r.state_at(199)
     # A writer that rewrote history from seq 50 with same-sized lines: offsets still fit,
     # but hashes from 50 on differ, so snapshot 99/199 must not be trusted.
-    lines = read_lines(session)
-    write_lines(session, lines[:50])
-    with EventLog.open(session) as log:
-        for i in range(50, 200):
-            kind = kinds.DECISION_APPROVED if i % 97 == 0 else kinds.AGENT_LOG
-            log.append(kind, "console", {"i": i, "text": f"line {i} ✓", "inner": {"kind": "decoy", "seq": 1}}, durable=False)
+    write_lines(session, read_lines(session)[:50])
+    _write(session, 150, start=50)
     with _replay(session) as r:
         assert r.state_at(199) == _expected(session, 199)
 

@@ -30,31 +30,27 @@ SILENT = textwrap.dedent("""
 """)
 
 
-def silent(tmp_path: Path, role: str) -> list[str]:
+def run_with_silent(demo_lab: Path, tmp_path: Path, role: str) -> tuple[Lab, S.LabState]:
+    """Run the demo lab headless with `role` played by the silent agent: the closed lab and its final state."""
     script = tmp_path / "silent.py"
     script.write_text(SILENT)
-    return [sys.executable, str(script), role]
+    lab = Lab.start_session(demo_lab)
+    lab.start(agent_argv={role: [sys.executable, str(script), role]})
+    try:
+        return lab, run_headless(lab, timeout_s=120, echo=False)
+    finally:
+        lab.close()
 
 
 def test_silent_planner_fails_hypotheses_visibly(demo_lab: Path, tmp_path: Path) -> None:
-    lab = Lab.start_session(demo_lab)
-    lab.start(agent_argv={"planner": silent(tmp_path, "planner")})
-    try:
-        state = run_headless(lab, timeout_s=120, echo=False)
-    finally:
-        lab.close()
+    _, state = run_with_silent(demo_lab, tmp_path, "planner")
     assert len(state.hypotheses) == 2
     for h in state.hypotheses.values():
         assert h.status == S.FAILED and f"no decision in {MAX_ATTEMPTS} attempts" in h.failure
 
 
 def test_silent_researcher_is_asked_a_bounded_number_of_times(demo_lab: Path, tmp_path: Path) -> None:
-    lab = Lab.start_session(demo_lab)
-    lab.start(agent_argv={"researcher": silent(tmp_path, "researcher")})
-    try:
-        state = run_headless(lab, timeout_s=120, echo=False)
-    finally:
-        lab.close()
+    lab, state = run_with_silent(demo_lab, tmp_path, "researcher")
     assert state.hypotheses == {}
     notes = [e.data["text"] for e in read_events(lab.session_dir) if e.kind == "note"]
     assert any("gave no proposal" in n for n in notes)

@@ -38,6 +38,16 @@ def types(messages: list[Message]) -> list[str]:
     return [m.type for m in messages]
 
 
+def run_until(tmp_path: Path, spec: AgentSpec, until, timeout: float = 15.0, **options) -> list[Message]:
+    """Start `spec` under a fresh Supervisor (`options`), collect its messages until `until` holds, close it."""
+    sup = Supervisor(tmp_path / "logs", **options)
+    try:
+        sup.start(spec)
+        return collect(sup, until, timeout)
+    finally:
+        sup.close()
+
+
 def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
     spec = agent(tmp_path, "garbage", """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
@@ -48,19 +58,14 @@ def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
         sys.stdout.flush()
         time.sleep(30)
     """)
-    sup = Supervisor(tmp_path / "logs", hang_timeout_s=30)
-    try:
-        sup.start(spec)
-        got = collect(sup, lambda g: "log" in types(g))
-        raws = [m for m in got if m.type == "raw"]
-        assert raws[0].data["text"] == "this is not json"
-        assert raws[1].data["text"] == '{"type": "no-such-type"}'
-        assert raws[2].data["truncated"] is True and len(raws[2].data["text"]) <= 4096
-        assert types(got)[:2] == ["started", "hello"]
-        log = (tmp_path / "logs" / "garbage.log").read_bytes()
-        assert b"this is not json" in log and len(log) < MAX_LINE + 10_000  # the 3 MiB line was cut
-    finally:
-        sup.close()
+    got = run_until(tmp_path, spec, lambda g: "log" in types(g), hang_timeout_s=30)
+    raws = [m for m in got if m.type == "raw"]
+    assert raws[0].data["text"] == "this is not json"
+    assert raws[1].data["text"] == '{"type": "no-such-type"}'
+    assert raws[2].data["truncated"] is True and len(raws[2].data["text"]) <= 4096
+    assert types(got)[:2] == ["started", "hello"]
+    log = (tmp_path / "logs" / "garbage.log").read_bytes()
+    assert b"this is not json" in log and len(log) < MAX_LINE + 10_000  # the 3 MiB line was cut
 
 
 def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
@@ -68,18 +73,14 @@ def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         time.sleep(600)
     """)
-    sup = Supervisor(tmp_path / "logs", hang_timeout_s=1.0, backoff_s=(0.2, 1.0), max_restarts=1)
-    try:
-        sup.start(spec)
-        got = collect(sup, lambda g: types(g).count("exited") >= 2 and "gave_up" in types(g), timeout=20)
-        exits = [m for m in got if m.type == "exited"]
-        assert exits[0].data["reason"] == "hung" and "no output" in exits[0].data["detail"]
-        restarting = [m for m in got if m.type == "restarting"]
-        assert restarting[0].data == {"attempt": 1, "backoff_s": 0.2}
-        assert [m.data["attempt"] for m in got if m.type == "started"] == [0, 1]
-        assert got[-1].type == "gave_up" and "gave up after 1 restarts" in got[-1].data["message"]
-    finally:
-        sup.close()
+    got = run_until(tmp_path, spec, lambda g: types(g).count("exited") >= 2 and "gave_up" in types(g), timeout=20,
+                    hang_timeout_s=1.0, backoff_s=(0.2, 1.0), max_restarts=1)
+    exits = [m for m in got if m.type == "exited"]
+    assert exits[0].data["reason"] == "hung" and "no output" in exits[0].data["detail"]
+    restarting = [m for m in got if m.type == "restarting"]
+    assert restarting[0].data == {"attempt": 1, "backoff_s": 0.2}
+    assert [m.data["attempt"] for m in got if m.type == "started"] == [0, 1]
+    assert got[-1].type == "gave_up" and "gave up after 1 restarts" in got[-1].data["message"]
 
 
 def test_crashing_agent_is_recorded_and_restarted_with_backoff(tmp_path: Path) -> None:
@@ -87,15 +88,10 @@ def test_crashing_agent_is_recorded_and_restarted_with_backoff(tmp_path: Path) -
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         sys.exit(3)
     """)
-    sup = Supervisor(tmp_path / "logs", backoff_s=(0.1, 0.4), max_restarts=3)
-    try:
-        sup.start(spec)
-        got = collect(sup, lambda g: "gave_up" in types(g))
-        exits = [m.data for m in got if m.type == "exited"]
-        assert all(e["reason"] == "crashed" and e["returncode"] == 3 for e in exits) and len(exits) == 4
-        assert [m.data["backoff_s"] for m in got if m.type == "restarting"] == [0.1, 0.2, 0.4]
-    finally:
-        sup.close()
+    got = run_until(tmp_path, spec, lambda g: "gave_up" in types(g), backoff_s=(0.1, 0.4), max_restarts=3)
+    exits = [m.data for m in got if m.type == "exited"]
+    assert all(e["reason"] == "crashed" and e["returncode"] == 3 for e in exits) and len(exits) == 4
+    assert [m.data["backoff_s"] for m in got if m.type == "restarting"] == [0.1, 0.2, 0.4]
 
 
 def test_flood_cannot_stall_the_console(tmp_path: Path) -> None:
