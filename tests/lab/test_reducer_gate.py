@@ -1,28 +1,24 @@
 """The reducer derives LabState from events alone; the gate decides from that state."""
 
-from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from labconsole.errors import GateError
 from labconsole.events import kinds as K
+from labconsole.events.log import Event
 from labconsole.lab import gate
 from labconsole.lab import state as S
 from labconsole.lab.reducer import FEED_MAX, apply, reduce
 
 
-@dataclass
-class Ev:
-    seq: int
-    kind: str
-    data: dict[str, Any]
-    actor: str = "console"
-    ts: float = field(default=0.0)
+def ev(seq: int, kind: str, data: dict[str, Any], actor: str = "console", ts: float = 0.0) -> Event:
+    """The log's own Event type; the chain fields stay empty, since the reducer never reads them."""
+    return Event(seq=seq, ts=ts, kind=kind, actor=actor, data=data, prev="", hash="")
 
 
-def events(*items: tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str]) -> list[Ev]:
-    return [Ev(i, item[0], item[1], item[2] if len(item) > 2 else "console", float(i)) for i, item in enumerate(items)]
+def events(*items: tuple[str, dict[str, Any]] | tuple[str, dict[str, Any], str]) -> list[Event]:
+    return [ev(i, item[0], item[1], item[2] if len(item) > 2 else "console", float(i)) for i, item in enumerate(items)]
 
 
 LIFECYCLE = events(
@@ -99,8 +95,8 @@ def test_gate_approve_reject_merge() -> None:
         gate.check_approve(st, "h001", branch_head="moved")
     h = gate.check_approve(st, "h001", branch_head="c1")
     # evidence measured on another commit never backs an approval of this one
-    recommitted = reduce([*LIFECYCLE, Ev(99, K.HYP_COMMITTED, {"hyp_id": "h001", "sha": "c2", "branch": "lab/h001"}),
-                          Ev(100, K.HYP_AWAITING, {"hyp_id": "h001"})])
+    recommitted = reduce([*LIFECYCLE, ev(99, K.HYP_COMMITTED, {"hyp_id": "h001", "sha": "c2", "branch": "lab/h001"}),
+                          ev(100, K.HYP_AWAITING, {"hyp_id": "h001"})])
     with pytest.raises(GateError, match="the evidence is for c1, not the current commit c2"):
         gate.check_approve(recommitted, "h001", branch_head="c2")
     assert gate.needs_confirmation(h) == ["reviewer said flag: noisy"]
@@ -111,15 +107,15 @@ def test_gate_approve_reject_merge() -> None:
     with pytest.raises(GateError, match="only a candidate awaiting review"):
         gate.check_approve(st, "h002", None)
 
-    approved = reduce([*LIFECYCLE, Ev(99, K.DECISION_APPROVED,
+    approved = reduce([*LIFECYCLE, ev(99, K.DECISION_APPROVED,
                                       {"hyp_id": "h001", "sha": "c1", "evidence_hash": "ev1", "who": "ana"}, "human:ana")])
     assert approved.hypotheses["h001"].status == S.APPROVED
     with pytest.raises(GateError, match="branch moved after approval"):
         gate.check_merge(approved, "h001", "c2", "base")
     assert gate.check_merge(approved, "h001", "c1", "base").hyp_id == "h001"
     assert gate.is_stale(approved.hypotheses["h001"], "newmain")
-    merged = reduce([*LIFECYCLE, Ev(99, K.DECISION_APPROVED, {"hyp_id": "h001", "sha": "c1", "evidence_hash": "ev1"}),
-                     Ev(100, K.MERGE_COMPLETED, {"hyp_id": "h001", "sha": "c1", "merge_sha": "m1"})])
+    merged = reduce([*LIFECYCLE, ev(99, K.DECISION_APPROVED, {"hyp_id": "h001", "sha": "c1", "evidence_hash": "ev1"}),
+                     ev(100, K.MERGE_COMPLETED, {"hyp_id": "h001", "sha": "c1", "merge_sha": "m1"})])
     assert merged.baseline_sha == "m1" and merged.baseline_metric == 1.5
     with pytest.raises(GateError, match="already merged"):
         gate.check_merge(merged, "h001", "c1", "m1")
@@ -143,6 +139,6 @@ def test_budget_usage_per_role_and_signals() -> None:
     from labconsole.agents.budget import check, new_signals
     fresh = new_signals(check(st.budget.limits_for_check(), st.budget.used_for_check()), set(st.budget.signalled))
     assert fresh == []  # both already logged: nothing is signalled twice
-    resumed = reduce([*events((K.SESSION_STARTED, {}),), Ev(1, K.BUDGET_EXHAUSTED, {"scope": "session", "resource": "usd"}),
-                      Ev(2, K.BUDGET_RESUMED, {"who": "ana"})])
+    resumed = reduce([*events((K.SESSION_STARTED, {}),), ev(1, K.BUDGET_EXHAUSTED, {"scope": "session", "resource": "usd"}),
+                      ev(2, K.BUDGET_RESUMED, {"who": "ana"})])
     assert not resumed.budget.paused
