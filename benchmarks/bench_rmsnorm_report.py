@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 COPIES = ("copy", "copy_eager", "copy_sm")
@@ -38,17 +39,23 @@ def _measures(v: dict) -> list[str]:
     return [m for m in MEASURES if m in v]
 
 
+def _rows(res: dict, op: str, measure: str, candidate: str) -> Iterator[tuple[int, dict, dict, float, float]]:
+    """Each row count of `op` that `measure` covers: (rows, its entry, that measure's timings, the
+    candidate's µs, the best copy's µs)."""
+    for rows, v in res[op].items():
+        if measure in v:
+            c = v[measure]
+            yield int(rows), v, c, _us(c, candidate), _best_copy(c)
+
+
 def rms_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[dict]]:
     lines = [
         "| rows | cuda µs | GB/s | % of copy | Δ vs copy µs | host µs (copy) | × compile | × Liger | × F.rms_norm | × eager |",
         "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     verdicts = []
-    for rows, v in res["rms_norm_bf16_h4096"].items():
-        if measure not in v:
-            continue
-        c, r, host_c = v[measure], int(rows), v["candidates"]
-        cu, cp = _us(c, "cuda"), _best_copy(c)
+    for r, v, c, cu, cp in _rows(res, "rms_norm_bf16_h4096", measure, "cuda"):
+        host_c = v["candidates"]
         x = {k: _us(c, k) / cu for k in ("torch.compile", "liger", "F.rms_norm", "eager_qwen3")}
         host = host_c["cuda"].get("host_us")
         host_copy = host_c["copy"].get("host_us")
@@ -82,11 +89,7 @@ def fused_table(res: dict, measure: str = "candidates") -> tuple[list[str], list
         "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     verdicts = []
-    for rows, v in res["fused_add_rms_norm_bf16_h4096"].items():
-        if measure not in v:
-            continue
-        c, r = v[measure], int(rows)
-        cu, cp = _us(c, "cuda_fused"), _best_copy(c)
+    for r, _, c, cu, cp in _rows(res, "fused_add_rms_norm_bf16_h4096", measure, "cuda_fused"):
         xc, xl, xe = (_us(c, k) / cu for k in ("torch.compile_unfused", "liger_fused", "eager_unfused"))
         lines.append(f"| {r} | {cu:.2f} | {c['cuda_fused']['gb_s']:.0f} | {100 * cp / cu:.1f} | {xc:.3f} | {xl:.3f} | {xe:.1f} |")
         t = {"rows": r, "x_compile": round(xc, 3), "x_eager": round(xe, 2),
