@@ -48,11 +48,14 @@ def _rows(res: dict, op: str, measure: str, candidate: str) -> Iterator[tuple[in
             yield int(rows), v, c, _us(c, candidate), _best_copy(c)
 
 
+def _head(*columns: str) -> list[str]:
+    """A markdown table's header and alignment rows, every column right-aligned (numbers)."""
+    return ["| " + " | ".join(columns) + " |", "|" + "---:|" * len(columns)]
+
+
 def rms_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[dict]]:
-    lines = [
-        "| rows | cuda µs | GB/s | % of copy | Δ vs copy µs | host µs (copy) | × compile | × Liger | × F.rms_norm | × eager |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    lines = _head("rows", "cuda µs", "GB/s", "% of copy", "Δ vs copy µs", "host µs (copy)", "× compile", "× Liger",
+                  "× F.rms_norm", "× eager")
     verdicts = []
     for r, v, c, cu, cp in _rows(res, "rms_norm_bf16_h4096", measure, "cuda"):
         host_c = v["candidates"]
@@ -84,10 +87,8 @@ def rms_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[d
 
 
 def fused_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[dict]]:
-    lines = [
-        "| rows | fused µs | GB/s (4 tensors) | % of copy | × compile (unfused) | × Liger fused | × eager (unfused) |",
-        "|---:|---:|---:|---:|---:|---:|---:|",
-    ]
+    lines = _head("rows", "fused µs", "GB/s (4 tensors)", "% of copy", "× compile (unfused)", "× Liger fused",
+                  "× eager (unfused)")
     verdicts = []
     for r, _, c, cu, cp in _rows(res, "fused_add_rms_norm_bf16_h4096", measure, "cuda_fused"):
         xc, xl, xe = (_us(c, k) / cu for k in ("torch.compile_unfused", "liger_fused", "eager_unfused"))
