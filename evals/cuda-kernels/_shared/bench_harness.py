@@ -76,6 +76,14 @@ def bandwidth_row(us: dict[str, float], nbytes: int, copy_bytes: int, **shape: i
     return {**shape, "us": us, "gbps": gbps, "pct_of_copy": 100 * gbps / copy_gbps}
 
 
+def run_bench(measure: Callable[[Bench, int, int], dict], shapes: list[tuple[int, int]], baselines: list[str]) -> dict:
+    """A case's bench.py: `measure(bench, rows, width)` gives each shape's row (candidate, baselines and a
+    copy, timed interleaved); the rows and the candidate's speedups go to --out."""
+    out = out_arg()
+    bench = Bench()
+    return report(out, [measure(bench, *shape) for shape in shapes], "candidate", baselines)
+
+
 def report(path: str, rows: list[dict], candidate: str, baselines: list[str]) -> dict:
     """Write the bench JSON: per-shape rows plus geomean speedups and the median % of copy bandwidth."""
     out = {
