@@ -273,7 +273,10 @@ def compile_check(group: spec.Group, kernel: Any, dev: BenchDevice, cfg: BenchCo
         else:
             record["mode"] = "call"
             method = getattr(inst, f"benchmark_{group.candidate}")
-            compiled = torch.compile(lambda: _call_output(inst, method), fullgraph=True)
+
+            def call_candidate() -> Any:
+                return _call_output(inst, method)
+            compiled = torch.compile(call_candidate, fullgraph=True)
             spec.refresh_inputs(inst, cfg.seed + 7)
             for name in spec.output_names(inst):
                 poison_(getattr(inst, name, None))

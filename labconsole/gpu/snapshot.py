@@ -113,8 +113,8 @@ class GpuSnapshot:
         for g in data.get("gpus") or []:
             if not isinstance(g, dict) or not isinstance(g.get("index"), int):
                 continue
-            procs = [GpuProcess(pid=p.get("pid"), used_mem_bytes=p.get("mem"), owner=p.get("owner"))
-                     for p in g.get("procs") or [] if isinstance(p, dict)]
+            procs = [GpuProcess(pid=p["pid"], used_mem_bytes=p.get("mem"), owner=p.get("owner"))
+                     for p in g.get("procs") or [] if isinstance(p, dict) and isinstance(p.get("pid"), int)]
             gpus.append(GpuSample(
                 index=g["index"], util_pct=g.get("util"), mem_used_bytes=g.get("mem_used"),
                 mem_total_bytes=g.get("mem_total"), power_w=g.get("power_w"), sm_clock_mhz=g.get("sm_clock"),

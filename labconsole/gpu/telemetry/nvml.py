@@ -20,7 +20,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from labconsole.gpu.snapshot import GpuProcess, GpuSample, GpuSnapshot, HostSample
 from labconsole.gpu.telemetry.owners import OwnerRegistry
@@ -78,7 +78,7 @@ class GpuTelemetry:
         min_interval: float = MIN_INTERVAL_S,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._nvml = nvml  # None: import pynvml on first use
+        self._nvml: Any = nvml  # None: import pynvml on first use
         self.owners = owners or OwnerRegistry()
         self.min_interval = max(min_interval, 0.0)
         self._clock = clock
@@ -98,7 +98,7 @@ class GpuTelemetry:
             return False  # drivers do not appear mid-session: do not retry every tick
         try:
             if self._nvml is None:
-                import pynvml  # nvidia-ml-py
+                import pynvml  # type: ignore[import-untyped]  # nvidia-ml-py
 
                 self._nvml = pynvml
             self._nvml.nvmlInit()

@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 
 class OwnerRegistry:
