@@ -8,7 +8,7 @@ import sys
 import time
 from typing import Any
 
-from labconsole.gpu.telemetry import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, GpuTelemetry, TelemetrySnapshot
+from labconsole.gpu.telemetry import DEFAULT_INTERVAL_S, MIN_INTERVAL_S, GpuTelemetry, GpuSnapshot
 
 
 def register(sub: Any) -> None:
@@ -52,7 +52,7 @@ def _gib(n: int | None) -> str:
     return "n/a" if n is None else f"{n / 2**30:.1f}"
 
 
-def format_snapshot(snap: TelemetrySnapshot) -> str:
+def format_snapshot(snap: GpuSnapshot) -> str:
     """A plain-text table; the same rows the TUI's GPU panel shows."""
     if not snap.available:
         return snap.reason or "no GPU"

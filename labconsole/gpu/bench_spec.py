@@ -44,14 +44,14 @@ def benchmark_base() -> type:
     ``from kernels.benchmark import Benchmark``, so we provide that module.
     """
     try:
-        from kernels.benchmark import Benchmark  # type: ignore[import-not-found]
+        from kernels.benchmark import Benchmark  # type: ignore[import-not-found,import-untyped]
 
         return Benchmark
     except ImportError:
         pass
     mod = types.ModuleType("kernels.benchmark")
 
-    class Benchmark:  # same surface as kernels 0.17's
+    class Benchmark:  # type: ignore[no-redef]  # same surface as kernels 0.17's
         seed: int | None = None
         device: str = "cpu"
 
@@ -277,7 +277,7 @@ def load_kernel(kernel_dir: Path) -> tuple[Any, str]:
     if not build.is_dir():
         return None, "no build/ directory: self.kernel is None"
     try:
-        from kernels import get_local_kernel  # type: ignore[import-not-found]
+        from kernels import get_local_kernel  # type: ignore[import-not-found,attr-defined]
 
         return get_local_kernel(kernel_dir), "kernels.get_local_kernel"
     except Exception as first:

@@ -23,7 +23,7 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from labconsole.errors import LabError
 
@@ -229,8 +229,8 @@ class GpuLeasePool:
             total = sum(self._idle_total[g] for g in gpus)
             if include_open:
                 now = self._clock()
-                total += sum(now - self._freed_at[g] for g in gpus
-                             if self._holder[g] is None and self._freed_at[g] is not None)
+                total += sum(now - freed for g in gpus
+                             if self._holder[g] is None and (freed := self._freed_at[g]) is not None)
             return total
 
     def state(self) -> PoolState:
@@ -257,8 +257,8 @@ class GpuLeasePool:
 
 def visible_gpu_ids(count: int, env: dict[str, str] | None = None) -> list[GpuId]:
     """GPU ids this console may hand out: its own ``CUDA_VISIBLE_DEVICES`` if set, else ``0..count-1``."""
-    env = os.environ if env is None else env
-    cvd = env.get("CUDA_VISIBLE_DEVICES")
+    environ: Mapping[str, str] = os.environ if env is None else env
+    cvd = environ.get("CUDA_VISIBLE_DEVICES")
     if cvd is None:
         return list(range(count))
     ids: list[GpuId] = []

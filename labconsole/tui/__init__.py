@@ -7,18 +7,20 @@ Entry points for the CLI: :func:`run_app` over a live Lab, :func:`run_replay` ov
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from labconsole.gpu.port import TelemetrySource
 
 if TYPE_CHECKING:
     from labconsole.lab.service import Lab
 
 
-def _sampler_for(lab: "Lab") -> tuple[Any, bool]:
-    """The orchestrator's telemetry sampler if it has one, else our own (it reports 'no GPU' cleanly)."""
-    for name in ("sampler", "telemetry_sampler", "gpu_sampler"):
-        sampler = getattr(getattr(lab, "orchestrator", None), name, None)
-        if sampler is not None and hasattr(sampler, "latest"):
-            return sampler, False
+def _sampler_for(lab: Lab) -> tuple[TelemetrySource | None, bool]:
+    """The lab's telemetry source if it has one, else our own sampler (it reports 'no GPU' cleanly)."""
+    # The one place the TUI asks the lab for telemetry; `lab.telemetry` is the Lab service's port.
+    source = getattr(lab, "telemetry", None)
+    if isinstance(source, TelemetrySource):
+        return source, False
     try:
         from labconsole.gpu.telemetry import GpuTelemetry, TelemetrySampler
 
@@ -27,7 +29,7 @@ def _sampler_for(lab: "Lab") -> tuple[Any, bool]:
         return None, False
 
 
-def run_app(lab: "Lab", *, readonly: bool = False, attached: bool = False) -> int:
+def run_app(lab: Lab, *, readonly: bool = False, attached: bool = False) -> int:
     """Run the console over ``lab`` until the person quits.
 
     ``attached``: the session runs headless elsewhere (or was only opened to
@@ -57,17 +59,29 @@ def run_app(lab: "Lab", *, readonly: bool = False, attached: bool = False) -> in
     return int(rc or 0)
 
 
-def _continue_headless(lab: "Lab") -> None:
+def _continue_headless(lab: Lab) -> None:
     """The person closed the console but left the agents working: wait for them here, Ctrl-C stops."""
     import time
 
     print("The console is closed; the agents keep working until the lab is idle. Ctrl-C stops them "
           f"(everything is in {lab.session_dir / 'events.jsonl'}).", flush=True)
     try:
-        while lab.orchestrator is not None and not lab.orchestrator.idle():
+        while not _lab_idle(lab):
             time.sleep(0.5)
     except KeyboardInterrupt:
         print("stopping the agents", flush=True)
+
+
+def _lab_idle(lab: Lab) -> bool:
+    """Whether the agents have nothing left to do; the one place the TUI asks.
+
+    ``lab.idle()`` is the seam (the Lab service's); until the service has it, its orchestrator answers.
+    """
+    idle = getattr(lab, "idle", None)
+    if callable(idle):
+        return bool(idle())
+    orchestrator = getattr(lab, "orchestrator", None)
+    return orchestrator is None or bool(orchestrator.idle())
 
 
 def run_replay(session_dir: Path, lab_root: Path | None = None) -> int:

@@ -13,12 +13,14 @@ from __future__ import annotations
 
 import collections
 from pathlib import Path
-from typing import Any, Callable
+from collections.abc import Callable
 
 from textual import work
 from textual.app import App
 
 from labconsole.errors import LabError
+from labconsole.gpu.port import TelemetrySource
+from labconsole.gpu.snapshot import GpuSnapshot
 from labconsole.events.log import Event
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
@@ -51,15 +53,16 @@ class LabConsoleApp(ReplayControls, App[int]):
     MODES = {"overview": "overview", "review": "review", "agent": "agent", "bench": "bench", "evals": "evals",
              "profile": "profile"}
 
-    def __init__(self, source: Source, *, attached: bool = False, sampler: Any = None, own_sampler: bool = False,
+    def __init__(self, source: Source, *, attached: bool = False, sampler: TelemetrySource | None = None,
+                 own_sampler: bool = False,
                  keymap_overrides: dict[str, str] | None = None) -> None:
         super().__init__()
         self.source = source
         self.attached = attached
-        self.sampler = sampler  # a labconsole.gpu.telemetry.TelemetrySampler, or None
+        self.sampler = sampler
         self.own_sampler = own_sampler  # we started it, so we stop it
         self.lab_state = LabState()
-        self.gpu_live: Any = None  # the sampler's latest TelemetrySnapshot
+        self.gpu_live: GpuSnapshot | None = None  # the sampler's latest snapshot
         self.stop_agents = False  # the person chose "stop agents" when quitting
         self.quit_choice: str | None = None  # "stop" | "leave", from the quit dialog
         self.replay: ReplaySource | None = source if isinstance(source, ReplaySource) else None

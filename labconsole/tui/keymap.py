@@ -13,7 +13,7 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
-from textual.binding import Binding
+from textual.binding import Binding, BindingType
 
 
 @dataclass(frozen=True)
@@ -110,7 +110,7 @@ KEYS: dict[str, list[Key]] = {
 DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "control", "message", "resume_budget", "propose"})
 
 
-def bindings(scope: str) -> list[Binding]:
+def bindings(scope: str) -> list[BindingType]:
     return [Binding(k.keys, k.action, k.description, show=k.show, priority=k.priority, id=k.id)
             for k in KEYS[scope]]
 

@@ -17,7 +17,7 @@ from labconsole.gpu.telemetry import (
     GpuTelemetry,
     OwnerRegistry,
     TelemetrySampler,
-    TelemetrySnapshot,
+    GpuSnapshot,
     decode_throttle_reasons,
     trackio_metrics,
 )
@@ -133,7 +133,7 @@ def test_dict_round_trip_and_event_data() -> None:
     reg = OwnerRegistry(parent_of=lambda pid: None)
     reg.register(4242, "run:r1")
     snap = GpuTelemetry(nvml=nv, owners=reg).snapshot()
-    back = TelemetrySnapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
+    back = GpuSnapshot.from_dict(json.loads(json.dumps(snap.to_dict())))
     assert back == snap
     ev = snap.to_event_data()
     json.dumps(ev)
@@ -142,11 +142,37 @@ def test_dict_round_trip_and_event_data() -> None:
     assert gpu["procs"] == [{"pid": 4242, "owner": "run:r1", "mem": 2**30}]
 
 
+def test_logged_event_builds_the_same_snapshot_shape() -> None:
+    nv = FakeNvml([h100(procs=[(4242, 2**30)])])
+    reg = OwnerRegistry(parent_of=lambda pid: None)
+    reg.register(4242, "run:r1")
+    snap = GpuTelemetry(nvml=nv, owners=reg).snapshot()
+    back = GpuSnapshot.from_event_data({"ts": 5.0, **json.loads(json.dumps(snap.to_event_data()))})
+    assert back.ts == 5.0 and back.available
+    g, want = back.gpus[0], snap.gpus[0]
+    assert (g.index, g.util_pct, g.mem_used_bytes, g.mem_total_bytes) == (
+        0, want.util_pct, want.mem_used_bytes, want.mem_total_bytes)
+    assert g.name is None  # not logged: n/a, never invented
+    assert [(p.pid, p.owner, p.used_mem_bytes) for p in g.processes] == [(4242, "run:r1", 2**30)]
+    off = GpuSnapshot.from_event_data({"gpus": [], "available": False, "reason": "no GPU: x"})
+    assert not off.available and off.reason == "no GPU: x"
+    # A malformed entry is skipped, not a crash of the panel that draws it.
+    assert GpuSnapshot.from_event_data({"gpus": ["junk", {"util": 3}]}).gpus == []
+
+
+def test_sampler_implements_the_telemetry_port() -> None:
+    from labconsole.gpu.port import TelemetrySource
+
+    sampler = TelemetrySampler(GpuTelemetry(nvml=FakeNvml([h100()])))
+    assert isinstance(sampler, TelemetrySource)
+    assert not isinstance(object(), TelemetrySource)
+
+
 def test_sampler_thread_ring_and_callback() -> None:
     nv = FakeNvml([h100()])
-    seen: list[TelemetrySnapshot] = []
+    seen: list[GpuSnapshot] = []
 
-    def callback(snap: TelemetrySnapshot) -> None:
+    def callback(snap: GpuSnapshot) -> None:
         seen.append(snap)
         if len(seen) == 2:
             raise RuntimeError("consumer bug")  # must not stop sampling

@@ -174,6 +174,18 @@ async def test_quit_attached_never_stops(fake_lab: FakeLab) -> None:
     assert app.stop_agents is False and app.return_value == 0
 
 
+def test_sampler_comes_from_the_labs_telemetry_port(fake_lab: FakeLab) -> None:
+    import labconsole.tui as tui
+    from labconsole.gpu.telemetry import GpuTelemetry, TelemetrySampler
+
+    sampler = TelemetrySampler(GpuTelemetry(nvml=object()))
+    fake_lab.telemetry = sampler  # type: ignore[attr-defined]
+    assert tui._sampler_for(fake_lab) == (sampler, False)  # type: ignore[arg-type]
+    fake_lab.telemetry = None  # type: ignore[attr-defined]
+    own, is_own = tui._sampler_for(fake_lab)  # type: ignore[arg-type]
+    assert is_own and own is not None and own is not sampler
+
+
 def test_run_app_stops_only_when_asked(fake_lab: FakeLab, monkeypatch: pytest.MonkeyPatch) -> None:
     import labconsole.tui as tui
 

@@ -172,7 +172,7 @@ class PanelApp(App[None]):
 
 
 async def test_gpu_panel_live_snapshot_and_no_gpu_state() -> None:
-    from labconsole.gpu.telemetry import GpuProcess, GpuSample, TelemetrySnapshot
+    from labconsole.gpu.telemetry import GpuProcess, GpuSample, GpuSnapshot
     from labconsole.lab.state import LabState
     from labconsole.tui.widgets.status import GpuPanel
 
@@ -181,9 +181,9 @@ async def test_gpu_panel_live_snapshot_and_no_gpu_state() -> None:
         panel = app.query_one(GpuPanel)
         panel.show(LabState(), None)
         assert "no GPU data" in plain(panel)
-        panel.show(LabState(), TelemetrySnapshot(ts=1.0, available=False, reason="no GPU: NVML missing"))
+        panel.show(LabState(), GpuSnapshot(ts=1.0, available=False, reason="no GPU: NVML missing"))
         assert "NVML missing" in plain(panel)
-        snap = TelemetrySnapshot(ts=2.0, available=True, gpus=[GpuSample(
+        snap = GpuSnapshot(ts=2.0, available=True, gpus=[GpuSample(
             index=0, name="H100", util_pct=73.0, mem_used_bytes=10**10, mem_total_bytes=8 * 10**10, power_w=350.0,
             temperature_c=61, processes=[GpuProcess(pid=42, used_mem_bytes=None, owner="run:h003-c0")])])
         panel.show(LabState(), snap)

@@ -7,6 +7,7 @@ from typing import Any
 from rich.text import Text
 from textual.widgets import Static
 
+from labconsole.gpu.snapshot import GpuSnapshot
 from labconsole.lab.state import LabState
 from labconsole.tui import format as F
 from labconsole.tui.colors import theme_colors
@@ -81,62 +82,60 @@ class BudgetBar(CachedStatic):
 
 
 class GpuPanel(CachedStatic):
-    """Live telemetry when a sampler is attached, else the last gpu.sample events, else 'no GPU data'."""
+    """Live telemetry when a sampler is attached, else the last gpu.sample events, else 'no GPU data'.
+
+    Both arrive as :class:`GpuSnapshot` (logged samples are rebuilt with ``from_event_data``).
+    """
 
     DEFAULT_CSS = """
     GpuPanel { height: 1fr; padding: 0 1; }
     """
 
-    def show(self, state: LabState, live: Any = None) -> None:
+    def show(self, state: LabState, live: GpuSnapshot | None = None) -> None:
         last = state.gpu_samples[-1].get("ts") if state.gpu_samples else None
         leased = [r for r in state.runs.values() if r.gpus]
         idle = state.gpu_idle_seconds()
         if not self.changed((id(live), last, len(leased), idle)):
             return
         c = theme_colors(self.app)
-        gpus: list[dict[str, Any]] = []
-        reason = ""
-        if live is not None:  # a TelemetrySnapshot from labconsole.gpu.telemetry
-            if live.available:
-                gpus = [{"index": g.index, "name": g.name, "util": g.util_pct, "mem_used": g.mem_used_bytes,
-                         "mem_total": g.mem_total_bytes, "power_w": g.power_w, "temp_c": g.temperature_c,
-                         "procs": [{"owner": p.owner, "pid": p.pid} for p in g.processes]} for g in live.gpus]
-            else:
-                reason = live.reason or ""
-        elif state.gpu_samples:
-            last = state.gpu_samples[-1]
-            gpus = list(last.get("gpus", []))
-            reason = last.get("reason", "") if not gpus else ""
+        snap = live if live is not None else logged_snapshot(state)
+        gpus = snap.gpus if snap is not None and snap.available else []
         text = Text()
         text.append("GPU", style="bold")
         if not gpus:
+            reason = (snap.reason if snap is not None else None) or "no telemetry samples in this session"
             text.append("  no GPU data", style=f"bold {c['warning']}")
-            text.append(f"\n{reason or 'no telemetry samples in this session'}", style=c["muted"])
+            text.append(f"\n{reason}", style=c["muted"])
             self.update(text)
             return
-        history = [s.get("gpus", []) for s in state.gpu_samples[-30:]]
+        history = [GpuSnapshot.from_event_data(s) for s in state.gpu_samples[-30:]]
         for g in gpus:
-            util = g.get("util")
+            util = g.util_pct
             frac = (util or 0) / 100
             style = c["error"] if frac > 0.95 else c["success"] if frac > 0.3 else c["warning"]
-            text.append(f"\n{g.get('index', '?')} ")
+            text.append(f"\n{g.index} ")
             text.append(F.bar(frac, 10), style=style)
             text.append(f" {F.percent(frac, signed=False) if util is not None else 'n/a':>4}")
-            mem = f" mem {F.size_bytes(g.get('mem_used'))}/{F.size_bytes(g.get('mem_total'))}"
+            mem = f" mem {F.size_bytes(g.mem_used_bytes)}/{F.size_bytes(g.mem_total_bytes)}"
             text.append(mem, style=c["muted"])
-            if g.get("power_w") is not None:
-                text.append(f" {g['power_w']:.0f}W", style=c["muted"])
-            if g.get("temp_c") is not None:
-                text.append(f" {g['temp_c']}°C", style=c["muted"])
-            owners = sorted({p.get("owner") or str(p.get("pid")) for p in g.get("procs", [])})
+            if g.power_w is not None:
+                text.append(f" {g.power_w:.0f}W", style=c["muted"])
+            if g.temperature_c is not None:
+                text.append(f" {g.temperature_c}°C", style=c["muted"])
+            owners = sorted({p.owner or str(p.pid) for p in g.processes})
             if owners:
                 text.append("  " + ", ".join(owners[:3]))
-            series = [next((x.get("util") or 0 for x in gs if x.get("index") == g.get("index")), 0) for gs in history]
+            series = [next((x.util_pct or 0 for x in h.gpus if x.index == g.index), 0) for h in history]
             if len(series) > 1:
                 text.append("\n  " + spark(series), style=style)
         if leased:  # what the scheduler lost between leased runs (GPU leases, issue 5)
             text.append(f"\n{len(leased)} leased runs · GPUs idle between them {idle:.1f} s", style=c["muted"])
         self.update(text)
+
+
+def logged_snapshot(state: LabState) -> GpuSnapshot | None:
+    """The newest ``gpu.sample`` of the session log as a snapshot (replay, or before the sampler's first)."""
+    return GpuSnapshot.from_event_data(state.gpu_samples[-1]) if state.gpu_samples else None
 
 
 def spark(values: list[float], top: float = 100.0) -> str:
