@@ -6,8 +6,11 @@ Nothing here needs a GPU; the CPU test suite covers all of it.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
-from typing import Any, Sequence
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from labconsole.core.stats import IMPROVED, Comparison, compare_samples
 
 # ---------------------------------------------------------------------------
 # statistics
@@ -25,6 +28,8 @@ class TimingStats:
     q3_us: float
     min_us: float
     mean_us: float
+    # The raw samples, for comparisons through labconsole.core.stats; not part of the report.
+    samples: tuple[float, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def iqr_us(self) -> float:
@@ -36,7 +41,7 @@ class TimingStats:
         return self.iqr_us / self.median_us if self.median_us > 0 else math.inf
 
     def to_dict(self) -> dict[str, Any]:
-        d = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items()}
+        d = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in asdict(self).items() if k != "samples"}
         d["iqr_us"] = round(self.iqr_us, 4)
         return d
 
@@ -64,7 +69,31 @@ def summarize(samples_us: Sequence[float]) -> TimingStats:
         q3_us=percentile(s, 75),
         min_us=float(s[0]),
         mean_us=sum(s) / len(s),
+        samples=tuple(float(x) for x in samples_us),
     )
+
+
+# A kernel is "faster" when it beats the baseline by at least this much, beyond noise: timing
+# samples are many, so the interval alone would call a 0.2% clock wobble a win.
+FASTER_MIN_EFFECT = 0.02
+
+
+def compare_timings(candidate_us: Sequence[float], baseline_us: Sequence[float],
+                    min_effect: float = FASTER_MIN_EFFECT) -> Comparison:
+    """Candidate vs baseline timings through the gate's statistics (rank test, smaller is better).
+
+    The decision reads as the experiment gate's: ``improved`` = faster by at least
+    ``min_effect`` beyond noise, ``worse`` = slower, ``no evidence`` = the same
+    within ``min_effect``, ``inconclusive`` = too noisy to tell.
+    """
+    return compare_samples(candidate_us, baseline_us, direction="minimize", min_effect=min_effect)
+
+
+def faster(case: TimingStats, baseline: TimingStats, min_effect: float = FASTER_MIN_EFFECT) -> bool:
+    """Whether ``case`` is decidedly faster than ``baseline``; quartiles decide when no samples are kept."""
+    if case.samples and baseline.samples:
+        return compare_timings(case.samples, baseline.samples, min_effect).decision == IMPROVED
+    return case.q3_us < baseline.q1_us
 
 
 def median_rel_ci(samples_us: Sequence[float]) -> float:
@@ -259,8 +288,8 @@ def bandwidth_flags(case: str, case_gbps: float | None, copy_gbps: float | None,
       ``impossible_bandwidth`` — with the L2 flushed, no kernel reads and writes DRAM faster;
     * beyond the same-size copy only: ``faster_than_copy`` (review) — at a few MB both are
       latency-bound and a lean kernel can legitimately beat torch's copy kernel (seen on H100:
-      inductor RMSNorm at 4 MB ran 1.15x the same-size copy). With timing stats the two
-      distributions must also not overlap (case Q3 < copy Q1) before it is flagged.
+      inductor RMSNorm at 4 MB ran 1.15x the same-size copy). With timing stats the case must
+      also be decidedly faster than the copy (:func:`faster`) before it is flagged.
     """
     if case_gbps is None:
         return []
@@ -270,7 +299,7 @@ def bandwidth_flags(case: str, case_gbps: float | None, copy_gbps: float | None,
                      f"copy bandwidth measured in this run")]
     if copy_gbps is None or copy_gbps <= 0:
         return []
-    separated = case_stats is None or copy_stats is None or case_stats.q3_us < copy_stats.q1_us
+    separated = case_stats is None or copy_stats is None or faster(case_stats, copy_stats)
     if case_gbps > copy_gbps * margin and separated:
         kind = "faster_than_copy" if peak_copy_gbps else "impossible_bandwidth"
         return [Flag(kind, case,

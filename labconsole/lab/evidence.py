@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import statistics
 from typing import Any
 
+from labconsole.core.stats import IMPROVED, Comparison, NoiseFloor, compare_paired, direction_sign
 from labconsole.runs.outcome import RunOutcome
 
 
@@ -17,18 +19,81 @@ def _spread(values: list[float]) -> float | None:
     return (max(values) - min(values)) if len(values) > 1 else (0.0 if values else None)
 
 
-def summarize(runs: list[RunOutcome], direction: str, min_effect: float = 0.0) -> dict[str, Any]:
-    """Medians, spreads, effect and a noise rule over interleaved candidate/baseline runs.
+def _ok(r: RunOutcome) -> bool:
+    return r.status == "ok" and r.metric is not None and math.isfinite(r.metric)
 
-    ``effect`` is the relative improvement of the candidate's median over the
-    baseline's, positive = better whatever the direction. ``significant`` needs
-    every candidate repeat to beat every baseline repeat (non-overlapping ranges,
-    a rank rule that needs no distribution assumption) and the effect to reach
-    ``min_effect``.
+
+def _pair_key(r: RunOutcome) -> tuple[str, int]:
+    # Run ids are "<hyp>-m<measurement>-<c|b><repeat>": the prefix keeps measurements apart,
+    # the repeat is the seed both runs of a pair used.
+    return (r.run_id.rsplit("-", 1)[0] if "-" in r.run_id else "", r.repeat)
+
+
+def pairs(runs: list[RunOutcome]) -> tuple[list[float], list[float]]:
+    """Candidate and baseline metrics of the pairs where both runs succeeded, in run order."""
+    base = {_pair_key(r): float(r.metric) for r in runs if r.role == "baseline" and _ok(r)}  # type: ignore[arg-type]
+    cand, paired_base = [], []
+    for r in runs:
+        if r.role == "candidate" and _ok(r) and _pair_key(r) in base:
+            cand.append(float(r.metric))  # type: ignore[arg-type]
+            paired_base.append(base[_pair_key(r)])
+    return cand, paired_base
+
+
+def baseline_groups(runs: list[RunOutcome]) -> list[list[float]]:
+    """Each measurement's successful baseline metrics in run order: what a :class:`NoiseFloor` takes."""
+    groups: dict[str, list[float]] = {}
+    for r in runs:
+        if r.role == "baseline" and _ok(r):
+            groups.setdefault(_pair_key(r)[0], []).append(float(r.metric))  # type: ignore[arg-type]
+    return list(groups.values())
+
+
+def floor_from_metrics(rows: list[dict[str, Any]]) -> NoiseFloor:
+    """Rebuild the session's noise floor from evidence summaries' ``metrics`` rows, in log order.
+
+    Each row is ``{run_id, role, repeat, status, metric}`` as the orchestrator records it.
     """
-    cand = [r.metric for r in runs if r.role == "candidate" and r.status == "ok" and r.metric is not None]
-    base = [r.metric for r in runs if r.role == "baseline" and r.status == "ok" and r.metric is not None]
-    summary: dict[str, Any] = {
+    runs = [RunOutcome(str(m.get("run_id", "")), str(m.get("role", "")), int(m.get("repeat", 0)),
+                       str(m.get("status", "")), m.get("metric") if isinstance(m.get("metric"), (int, float)) else None,
+                       0.0) for m in rows]
+    return NoiseFloor.from_groups(baseline_groups(runs))
+
+
+def compare_runs(runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *,
+                 floor: NoiseFloor | None = None, looks: int = 1) -> Comparison:
+    """The gate's comparison of one candidate's runs: the paired test on the pairs where both runs succeeded.
+
+    ``floor`` is the session's noise floor; without one, these runs' own baseline repeats make it.
+    ``looks`` is the sequential plan's (:attr:`SequentialPlan.looks`); 1 for a fixed number of repeats.
+    """
+    if floor is None:
+        floor = NoiseFloor.from_groups(baseline_groups(runs))
+    pc, pb = pairs(runs)
+    return compare_paired(pc, pb, direction=direction, floor=floor, min_effect=min_effect, looks=looks)
+
+
+def summarize(runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *,
+              floor: NoiseFloor | None = None, looks: int = 1) -> dict[str, Any]:
+    """Medians, spreads and the gate's comparison over interleaved candidate/baseline runs.
+
+    The comparison (:func:`labconsole.core.stats.compare_paired`) runs on the pairs
+    where both runs succeeded. ``floor`` is the session's noise floor; without one,
+    this measurement's own baseline repeats make it. ``effect`` is relative,
+    positive = better whatever the direction, with ``ci_low``/``ci_high`` its
+    interval; ``decision`` is improved / no evidence / worse / inconclusive.
+    ``significant`` (= ``decision == "improved"``) stays for the readers that
+    predate ``decision``.
+    """
+    cand = [float(r.metric) for r in runs if r.role == "candidate" and _ok(r)]  # type: ignore[arg-type]
+    base = [float(r.metric) for r in runs if r.role == "baseline" and _ok(r)]  # type: ignore[arg-type]
+    cmp = compare_runs(runs, direction, min_effect, floor=floor, looks=looks)
+    effect = cmp.effect
+    if effect is None and cand and base:
+        # No complete pair: the ratio of medians still says which way it went; the decision stays inconclusive.
+        cm, bm = statistics.median(cand), statistics.median(base)
+        effect = direction_sign(direction) * (bm - cm) / abs(bm) if bm else None
+    return {
         "candidate_runs": sum(1 for r in runs if r.role == "candidate"),
         "baseline_runs": sum(1 for r in runs if r.role == "baseline"),
         "candidate_ok": len(cand),
@@ -37,16 +102,17 @@ def summarize(runs: list[RunOutcome], direction: str, min_effect: float = 0.0) -
         "baseline_median": statistics.median(base) if base else None,
         "candidate_spread": _spread(cand),
         "baseline_spread": _spread(base),
-        "effect": None,
-        "significant": False,
+        "effect": effect,
+        "ci_low": cmp.ci_low,
+        "ci_high": cmp.ci_high,
+        "ci_level": cmp.level,
+        "repeats_used": cmp.n,
+        "noise_floor": cmp.noise,
+        "threshold": cmp.threshold,
+        "p_value": cmp.p_value,
+        "decision": cmp.decision,
+        "significant": cmp.decision == IMPROVED,
     }
-    if cand and base:
-        cm, bm = summary["candidate_median"], summary["baseline_median"]
-        sign = 1.0 if direction == "minimize" else -1.0
-        summary["effect"] = sign * (bm - cm) / abs(bm) if bm else None
-        separated = max(cand) < min(base) if direction == "minimize" else min(cand) > max(base)
-        summary["significant"] = bool(separated and (summary["effect"] or 0) >= min_effect and len(cand) > 1)
-    return summary
 
 
 def canonical(obj: Any) -> bytes:
@@ -59,8 +125,9 @@ def evidence_hash(bundle: dict[str, Any]) -> str:
 
 def build_bundle(*, hyp_id: str, sha: str, base_sha: str, main_sha: str, diff_sha256: str,
                  protected_changes: list[str], run_tampering: list[str], runs: list[RunOutcome],
-                 objective: dict[str, Any], min_effect: float, params: dict[str, Any]) -> dict[str, Any]:
-    summary = summarize(runs, objective.get("direction", "minimize"), min_effect)
+                 objective: dict[str, Any], min_effect: float, params: dict[str, Any],
+                 floor: NoiseFloor | None = None, looks: int = 1) -> dict[str, Any]:
+    summary = summarize(runs, objective.get("direction", "minimize"), min_effect, floor=floor, looks=looks)
     return {
         "hyp_id": hyp_id,
         "sha": sha,

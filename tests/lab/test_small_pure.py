@@ -5,6 +5,7 @@ import pytest
 from labconsole.agents.backends.rules import review
 from labconsole.errors import LabError
 from labconsole.core.dedupe import find_duplicate, normalize
+from labconsole.core.stats import NoiseFloor
 from labconsole.lab.evidence import evidence_hash, summarize
 from labconsole.runs.outcome import RunOutcome
 from labconsole.core.params import read_params, write_params
@@ -53,6 +54,22 @@ def test_summary_effect_and_noise_rule() -> None:
     assert maximize["effect"] > 0 and maximize["significant"]
     failed = summarize([RunOutcome("c0", "candidate", 0, "timeout", None, 9.0)], "minimize")
     assert failed["candidate_ok"] == 0 and failed["effect"] is None
+    assert failed["decision"] == "inconclusive" and failed["repeats_used"] == 0
+
+
+def test_summary_carries_the_gate_decision() -> None:
+    s = summarize(_runs([1.0, 1.1, 1.05], [2.0, 2.1, 1.9]), "minimize")
+    assert s["decision"] == "improved" and s["repeats_used"] == 3
+    assert s["ci_low"] < s["effect"] < s["ci_high"] and 0 < s["p_value"] < 0.025
+    assert s["noise_floor"] == s["threshold"] and s["threshold"] > 0  # min_effect 0: the noise floor
+    # A failed candidate run leaves its pair out of the paired comparison.
+    runs = _runs([1.0, 1.1, 1.05], [2.0, 2.1, 1.9])
+    runs[1] = RunOutcome("c0", "candidate", 0, "crashed", None, 1.0)
+    assert summarize(runs, "minimize")["repeats_used"] == 2
+    # Noise against a session's noise floor: not improved, whichever way the medians fell.
+    floor = NoiseFloor.from_groups([[2.0, 2.02], [2.0, 1.98], [2.01, 2.0]] * 5)
+    noise = summarize(_runs([1.995, 2.01, 1.99], [2.0, 2.005, 2.0]), "minimize", floor=floor)
+    assert noise["decision"] in ("inconclusive", "no evidence") and noise["significant"] is False
 
 
 def test_evidence_hash_is_canonical() -> None:
@@ -70,5 +87,8 @@ def test_rules_reviewer() -> None:
     noisy = {**summarize(_runs([1.9, 2.15], [2.0, 2.2]), "minimize"), "protected_changes": []}
     verdict, reasons = review(noisy)
     assert verdict == "flag" and "within run-to-run noise" in reasons[0]
+    small = {**good, "decision": "no evidence", "significant": False, "threshold": 0.6}
+    assert review(small) == ("flag", ["improvement +48.78% is below the threshold 60.00% that matters (no evidence)"])
+    assert review({**good, "decision": "worse"})[0] == "reject"
     gamed = {**summarize(_runs([0.1, 0.1], [2.0, 2.1]), "minimize"), "protected_changes": []}
     assert "implausibly large" in " ".join(review(gamed)[1])

@@ -31,10 +31,16 @@ def review(evidence: dict[str, Any]) -> tuple[str, list[str]]:
         flag.append(f"stale baseline: main moved since {str(evidence.get('base_sha', ''))[:8]}")
     effect = evidence.get("effect")
     if effect is not None and cand_ok and base_ok:
-        if effect <= 0:
-            reject.append(f"not better than baseline (effect {effect:+.2%})")
-        elif not evidence.get("significant"):
-            flag.append(f"improvement {effect:+.2%} is within run-to-run noise")
+        # The gate's decision (labconsole.core.stats); bundles older than it carry only "significant".
+        decision = evidence.get("decision") or ("improved" if evidence.get("significant") else "inconclusive")
+        if effect <= 0 or decision == "worse":
+            reject.append(f"not better than baseline (effect {effect:+.2%}, {decision})")
+        elif decision == "no evidence":
+            flag.append(f"improvement {effect:+.2%} is below the threshold {evidence.get('threshold') or 0:.2%} "
+                        f"that matters (no evidence)")
+        elif decision != "improved":
+            flag.append(f"improvement {effect:+.2%} is within run-to-run noise ({decision}, "
+                        f"{evidence.get('repeats_used', cand_ok)} repeats)")
         if effect >= IMPLAUSIBLE_EFFECT:
             flag.append(f"implausibly large improvement ({effect:+.1%}): check for metric gaming")
     if reject:
