@@ -17,7 +17,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, ClassVar, TypeVar
+from typing import Any, ClassVar, Self, TypeVar
 
 from labconsole.core.usage import Usage
 
@@ -119,6 +119,14 @@ class _Message:
         return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
 
 
+class _Bare(_Message):
+    """A message that is its type alone (heartbeat, pause, resume, shutdown)."""
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Self:
+        return cls()
+
+
 # --- agent → console ----------------------------------------------------------------------------
 
 
@@ -137,12 +145,8 @@ class Hello(_Message):
 
 
 @dataclass(frozen=True)
-class Heartbeat(_Message):
+class Heartbeat(_Bare):
     TYPE: ClassVar[str] = "heartbeat"
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Heartbeat:
-        return cls()
 
 
 @dataclass(frozen=True)
@@ -351,30 +355,18 @@ class PersonMessage(_Message):
 
 
 @dataclass(frozen=True)
-class Pause(_Message):
+class Pause(_Bare):
     TYPE: ClassVar[str] = "pause"
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Pause:
-        return cls()
-
 
 @dataclass(frozen=True)
-class Resume(_Message):
+class Resume(_Bare):
     TYPE: ClassVar[str] = "resume"
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Resume:
-        return cls()
-
 
 @dataclass(frozen=True)
-class Shutdown(_Message):
+class Shutdown(_Bare):
     TYPE: ClassVar[str] = "shutdown"
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Shutdown:
-        return cls()
 
 
 ConsoleMessage = TaskMessage | PersonMessage | Pause | Resume | Shutdown
