@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.agents.conftest import run_backend
+from agents.conftest import run_backend
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "sessions" / "examples" / "tui-review"
 
