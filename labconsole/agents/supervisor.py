@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
 
 from labconsole.agents.protocol import (AGENT_TYPES, CHATTER_TYPES, AgentLaunch, AgentMessage, ConsoleMessage,
                                         Shutdown, parse_agent)
@@ -139,6 +139,8 @@ class Supervisor:
     @staticmethod
     def _write_stdin(proc: _Proc) -> None:
         stdin = proc.popen.stdin
+        if stdin is None:  # started without a pipe: nothing can be sent
+            return
         while (line := proc.outbox.get()) is not None:
             try:
                 stdin.write(line)

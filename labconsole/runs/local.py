@@ -74,7 +74,7 @@ class LocalExecutor:
 
     def clean_up_after_crash(self) -> list[str]:
         """End objective processes a dead console left running and remove their checkouts."""
-        ended = []
+        ended: list[str] = []
         if not self.runs_dir.is_dir():
             return ended
         for pidfile in self.runs_dir.glob("*.pgid"):

@@ -36,6 +36,11 @@ class TurnUsage(Usage):
 
     cache_write_tokens: int = 0
 
+    def __iadd__(self, other: Usage) -> TurnUsage:
+        # Usage adds field by field, cache writes included; restated only so the sum stays a TurnUsage.
+        super().__iadd__(other)
+        return self
+
 
 # Public list prices (USD / 1M tokens). Keys are model-name prefixes; the longest match wins.
 DEFAULT_PRICES: dict[str, Price] = {
