@@ -10,7 +10,11 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Iterable, Mapping
+from dataclasses import fields, replace
 from typing import Any
+
+from labconsole.agents.emitter import Emitter
+from labconsole.agents.protocol import AgentMessage
 
 MASK = "[REDACTED]"
 
@@ -86,24 +90,13 @@ class Redactor:
         return obj
 
 
-class RedactingEmitter:
-    """Wraps an :class:`~labconsole.agents.emitter.Emitter`: every field of every line is
-    redacted before it is written. Same helper methods (it borrows Emitter's)."""
+class RedactingEmitter(Emitter):
+    """Wraps an :class:`~labconsole.agents.emitter.Emitter`: every string field of every message
+    is redacted before it is written. The named helpers are Emitter's; they all funnel into ``write``."""
 
-    def __init__(self, inner: Any, redactor: Redactor) -> None:
+    def __init__(self, inner: Emitter, redactor: Redactor) -> None:
         self._inner, self.redactor = inner, redactor
 
-    def send(self, type_: str, **fields: Any) -> None:
-        self._inner.send(type_, **self.redactor.value(fields))
-
-
-def _borrow_helpers() -> None:
-    # Reuse Emitter's named helpers (hello, log, tool_call, …): they all funnel into ``send``.
-    from labconsole.agents.emitter import Emitter
-
-    for name, fn in vars(Emitter).items():
-        if callable(fn) and not name.startswith("_") and name != "send":
-            setattr(RedactingEmitter, name, fn)
-
-
-_borrow_helpers()
+    def write(self, message: AgentMessage) -> None:
+        changes = {f.name: self.redactor.value(getattr(message, f.name)) for f in fields(message)}
+        self._inner.write(replace(message, **changes))

@@ -8,27 +8,15 @@ at a time through the chosen backend.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import threading
 import traceback
 from pathlib import Path
-from typing import Any
 
+from labconsole.agents import protocol as P
 from labconsole.agents.backends import load_backend
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.emitter import Emitter
-
-
-def _parse_options(pairs: list[str]) -> dict[str, Any]:
-    options: dict[str, Any] = {}
-    for pair in pairs:
-        key, _, raw = pair.partition("=")
-        try:
-            options[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            options[key] = raw
-    return options
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -45,7 +33,7 @@ def run(argv: list[str] | None = None) -> int:
     emit = Emitter()
     ctx = AgentContext(
         agent_id=args.agent_id, role=args.role, backend=args.backend, model=args.model,
-        lab_root=Path(args.lab_root), options=_parse_options(args.option),
+        lab_root=Path(args.lab_root), options=P.parse_options(args.option),
     )
     try:
         backend = load_backend(args.backend)(ctx)
@@ -90,25 +78,24 @@ def run(argv: list[str] | None = None) -> int:
 
     for line in sys.stdin:
         try:
-            msg = json.loads(line)
-        except json.JSONDecodeError:
-            emit.log(f"ignored a non-JSON line from the console: {line[:200]!r}", level="warning")
+            msg = P.parse_console(line)
+        except P.ProtocolError as exc:
+            emit.log(f"ignored a console line ({exc}): {line[:200]!r}", level="warning")
             continue
-        kind = msg.get("type")
-        if kind == "task":
+        if isinstance(msg, P.TaskMessage):
             with task_ready:
-                tasks.append(Task(id=str(msg["task"]), kind=msg["kind"], payload=msg.get("payload", {})))
+                tasks.append(msg)
                 task_ready.notify()
-        elif kind == "message":
-            ctx.inbox.append(str(msg.get("text", "")))
-            emit.log(f"message received: {msg.get('text', '')}")
-        elif kind == "pause":
+        elif isinstance(msg, P.PersonMessage):
+            ctx.inbox.append(msg.text)
+            emit.log(f"message received: {msg.text}")
+        elif isinstance(msg, P.Pause):
             ctx.paused.set()
             emit.status("paused")
-        elif kind == "resume":
+        elif isinstance(msg, P.Resume):
             ctx.paused.clear()
             emit.status("idle")
-        elif kind == "shutdown":
+        elif isinstance(msg, P.Shutdown):
             break
     # stdin closed or shutdown: finish the current task, then leave.
     ctx.stopping.set()

@@ -19,46 +19,34 @@ import os
 import queue
 import signal
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
-import psutil
+import psutil  # type: ignore[import-untyped]
+
+from labconsole.agents.protocol import (AGENT_TYPES, CHATTER_TYPES, AgentLaunch, AgentMessage, ConsoleMessage,
+                                        Shutdown, parse_agent)
 
 MAX_LINE = 1 << 20  # 1 MiB
 QUEUE_MAX = 10_000
-CHATTER = frozenset({"log", "raw", "heartbeat"})
-KNOWN_TYPES = frozenset({
-    "hello", "heartbeat", "status", "log", "tool_call", "proposal", "plan", "commit", "verdict",
-    "report", "usage", "done", "error",
-})
+CHATTER = CHATTER_TYPES
+KNOWN_TYPES = AGENT_TYPES  # what an agent may say; nothing here approves or merges
 
 
 @dataclass
-class AgentSpec:
-    agent_id: str
-    role: str
-    backend: str
-    model: str
-    lab_root: Path
-    options: dict[str, Any] = field(default_factory=dict)
+class AgentSpec(AgentLaunch):
+    """An agent the console runs: who it is (:class:`AgentLaunch`) plus where and how it starts."""
+
     cwd: Path | None = None
     env: dict[str, str] = field(default_factory=dict)
     # Overrides the runner command line (tests use it to start misbehaving agents).
     argv: list[str] | None = None
 
     def command(self, heartbeat_s: float) -> list[str]:
-        if self.argv is not None:
-            return list(self.argv)
-        cmd = [sys.executable, "-m", "labconsole.agents.runner", "--role", self.role, "--backend", self.backend,
-               "--model", self.model, "--agent-id", self.agent_id, "--lab-root", str(self.lab_root),
-               "--heartbeat-s", str(heartbeat_s)]
-        for key, value in self.options.items():
-            cmd += ["--option", f"{key}={json.dumps(value)}"]
-        return cmd
+        return list(self.argv) if self.argv is not None else self.runner_argv(heartbeat_s)
 
 
 @dataclass
@@ -66,8 +54,12 @@ class Message:
     """One thing an agent said (or that happened to it), in arrival order."""
 
     agent_id: str
-    type: str  # a protocol type, or "raw" | "dropped" | "exited" | "restarting" | "started"
+    type: str  # a protocol type, or "raw" | "dropped" | "exited" | "restarting" | "started" | "gave_up"
     data: dict[str, Any]
+
+    def typed(self) -> AgentMessage:
+        """The protocol message, its fields checked (raises ``ProtocolError``); only for protocol types."""
+        return parse_agent({"type": self.type, **self.data})
 
 
 @dataclass
@@ -83,7 +75,7 @@ class _Proc:
     dropped: int = 0
     readers: list[threading.Thread] = field(default_factory=list)
     # Lines for the agent's stdin, written by its own thread: a full pipe never blocks the console.
-    outbox: "queue.Queue[bytes | None]" = field(default_factory=queue.Queue)
+    outbox: queue.Queue[bytes | None] = field(default_factory=queue.Queue)
 
 
 class Supervisor:
@@ -132,18 +124,23 @@ class Supervisor:
         threading.Thread(target=self._write_stdin, args=(proc,), name=f"{spec.agent_id}-writer", daemon=True).start()
         return popen.pid
 
-    def send(self, agent_id: str, message: dict[str, Any]) -> bool:
-        """Queue one protocol line for the agent's stdin. False if the agent is not running. Never blocks."""
+    def send(self, agent_id: str, message: ConsoleMessage | dict[str, Any]) -> bool:
+        """Queue one protocol line for the agent's stdin. False if the agent is not running. Never blocks.
+
+        ``message`` is a protocol message, or its ``to_dict()`` form."""
         with self._lock:
             proc = self._procs.get(agent_id)
         if proc is None or proc.popen.poll() is not None or proc.popen.stdin is None:
             return False
-        proc.outbox.put((json.dumps(message) + "\n").encode())
+        line = json.dumps(message) if isinstance(message, dict) else message.to_json()
+        proc.outbox.put((line + "\n").encode())
         return True
 
     @staticmethod
     def _write_stdin(proc: _Proc) -> None:
         stdin = proc.popen.stdin
+        if stdin is None:  # started without a pipe: nothing can be sent
+            return
         while (line := proc.outbox.get()) is not None:
             try:
                 stdin.write(line)
@@ -202,7 +199,7 @@ class Supervisor:
             self._pending_restarts.clear()
         for proc in procs:
             proc.stopping = True
-            self.send(proc.spec.agent_id, {"type": "shutdown"})
+            self.send(proc.spec.agent_id, Shutdown())
         deadline = time.monotonic() + self.grace_s
         for proc in procs:
             try:
@@ -216,7 +213,6 @@ class Supervisor:
     # --- reading ----------------------------------------------------------------------------------
 
     def _read_stdout(self, proc: _Proc, stream: IO[bytes]) -> None:
-        agent_id = proc.spec.agent_id
         while True:
             line = stream.readline(MAX_LINE + 1)
             if not line:
@@ -343,7 +339,7 @@ class Supervisor:
         except psutil.Error:
             tree = []
         if polite and popen.poll() is None:
-            self.send(proc.spec.agent_id, {"type": "shutdown"})
+            self.send(proc.spec.agent_id, Shutdown())
             try:
                 popen.wait(timeout=self.grace_s)
             except subprocess.TimeoutExpired:

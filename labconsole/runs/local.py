@@ -15,36 +15,25 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from labconsole.events import kinds as K
 from labconsole.core.config import LabConfig
-from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
 from labconsole.runs.metric import MetricError, extract_metric
+from labconsole.runs.outcome import RunOutcome
 from labconsole.runs.tracking import TrackedRun, TrackioSink
+
+__all__ = ["LocalExecutor", "RunCancelled", "RunRequest"]
 
 MAX_LOG_BYTES = 4 << 20  # keep at most the last 4 MiB of a run's output as its log blob
 
-Append = Callable[[str, str, dict[str, Any]], Any]
-
-
-class RunCancelled(Exception):
-    """The console stopped before this run could start; it is not recorded as started."""
-
-
-@dataclass
-class RunRequest:
-    run_id: str
-    hyp_id: str
-    role: str  # candidate | baseline
-    sha: str
-    repeat: int
-    params: dict[str, Any]
-
 
 class LocalExecutor:
+    """The :class:`~labconsole.runs.executor.Executor` that runs on this machine (its GPUs through leases)."""
+
     def __init__(self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str],
                  runs_dir: Path, tracker: TrackioSink | None = None, lease_pool: Any = None,
                  owners: Any = None, sampler: Any = None) -> None:
@@ -85,7 +74,7 @@ class LocalExecutor:
 
     def clean_up_after_crash(self) -> list[str]:
         """End objective processes a dead console left running and remove their checkouts."""
-        ended = []
+        ended: list[str] = []
         if not self.runs_dir.is_dir():
             return ended
         for pidfile in self.runs_dir.glob("*.pgid"):
@@ -112,6 +101,11 @@ class LocalExecutor:
             _kill_group(proc)
 
     def run_once(self, req: RunRequest, priority: float = 0.0) -> tuple[RunOutcome, list[str]]:
+        """:meth:`run` as (outcome, protected files the run touched)."""
+        done = self.run(req, priority)
+        return done.outcome, list(done.tampering)
+
+    def run(self, req: RunRequest, priority: float = 0.0) -> ExecutedRun:
         obj = self.config.objective
         lease = None
         gpu_info: dict[str, Any] = {"gpus": []}
@@ -181,8 +175,9 @@ class LocalExecutor:
                 config={"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params},
                 metrics={obj.name: metric, "duration_s": duration} if metric is not None else {"duration_s": duration},
                 failed=status != "ok", error=error, system=self._gpu_metrics_since(started_wall)))
-        return RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error,
-                          artifacts), touched
+        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts)
+        where = "local" + (":gpu" + ",".join(str(g) for g in gpu_info["gpus"]) if gpu_info["gpus"] else "")
+        return ExecutedRun(outcome, where, tuple(touched))
 
     def _gpu_metrics_since(self, since: float) -> list[dict[str, float]]:
         if self.sampler is None:

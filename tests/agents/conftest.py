@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import subprocess
 import time
 from collections.abc import Iterator
@@ -19,7 +20,8 @@ from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.emitter import Emitter
 
 ROOT = Path(__file__).resolve().parents[2]
-NPM_PREFIX = ROOT / ".labconsole-cache" / "npm"
+# The same place tests/helpers/install_clis.sh installs to (a worktree may point at a shared cache).
+NPM_PREFIX = Path(os.environ.get("LABCONSOLE_NPM_PREFIX") or ROOT / ".labconsole-cache" / "npm")
 API_KEY = "sk-ant-api03-TESTKEYtestkey0123456789abcdef"
 OPENAI_KEY = "sk-proj-TESTKEYtestkey0123456789abcdef"
 

@@ -144,3 +144,18 @@ def test_gpu_runs_lease_and_measure_idle_time(tmp_path: Path) -> None:
     assert started[1]["gpu_idle_before_s"] > 0  # the gap between the two leases was measured
     assert all(b"cvd 3" in log for log in logs)
     assert not pool.active_leases()
+
+
+def test_local_executor_is_the_executor_port(setup) -> None:
+    from labconsole.runs.executor import ExecutedRun, Executor
+
+    lab, repo, executor, events, blobs, tracker, project = setup
+    assert isinstance(executor, Executor)
+    sha = commit_mode(lab, repo, "tamper")
+    done = executor.run(RunRequest("p1", "h1", "candidate", sha, 0, {}))
+    assert isinstance(done, ExecutedRun) and done.where == "local"
+    assert done.outcome.status == "invalid" and done.tampering == ("prepare.py",)
+    assert [k for k, _ in events] == ["run.started", "run.finished"]
+    executor.cancel()  # after cancel nothing starts: no half-recorded run
+    assert executor.measure("h1", sha, repo.head_sha(), {}, measurement=2) == ([], [])
+    assert [k for k, _ in events] == ["run.started", "run.finished"]

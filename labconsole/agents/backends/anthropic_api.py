@@ -7,11 +7,9 @@ Options (``--option k=json``): ``base_url`` (else ``ANTHROPIC_BASE_URL``), ``api
 
 from __future__ import annotations
 
-import os
 from typing import Any
 
-from labconsole.agents.backends.base import AgentContext
-from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall, env_or_option
+from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
 from labconsole.agents.backends.pricing import TurnUsage
 from labconsole.agents.backends.tools import ToolResult, ToolSpec
 
@@ -68,22 +66,15 @@ class AnthropicSession:
 
 class AnthropicBackend(LoopBackend):
     default_model = "claude-sonnet-4-6"
-    provider = "anthropic"
+    backend = "anthropic"
+    api_key_env = "ANTHROPIC_API_KEY"
+    base_url_env = "ANTHROPIC_BASE_URL"
 
-    def __init__(self, ctx: AgentContext) -> None:
-        super().__init__(ctx)
+    def make_client(self, base_url: str | None, max_retries: int, timeout: float) -> Any:
         import anthropic  # lazily: a lab without this backend never imports the SDK
 
-        from labconsole.agents.backends.ready import check_backend_ready
-
-        check_backend_ready(ctx.role, "anthropic", ctx.options)
-        base_url = env_or_option(ctx, "base_url", "ANTHROPIC_BASE_URL")
-        self.client = anthropic.Anthropic(api_key=self.api_key(), base_url=base_url,
-                                          max_retries=int(ctx.options.get("max_retries", 2)),
-                                          timeout=float(ctx.options.get("timeout_s", 600)))
-
-    def api_key(self) -> str | None:
-        return os.environ.get(str(self.ctx.options.get("api_key_env") or "ANTHROPIC_API_KEY"))
+        return anthropic.Anthropic(api_key=self.api_key(), base_url=base_url, max_retries=max_retries,
+                                   timeout=timeout)
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         return AnthropicSession(self.client, self.model, system, user, tools,

@@ -4,29 +4,20 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from labconsole.agents.emitter import Emitter
+from labconsole.agents.protocol import AgentLaunch, TaskMessage
+
+
+# The console's ``task`` message is the unit of work a backend handles.
+Task = TaskMessage
 
 
 @dataclass
-class Task:
-    """A unit of work sent by the console (``{"type": "task", ...}``)."""
+class AgentContext(AgentLaunch):
+    """Who this agent is (from its command line) plus the runner's live controls."""
 
-    id: str
-    kind: str  # propose | plan | implement | review | report
-    payload: dict[str, Any]
-
-
-@dataclass
-class AgentContext:
-    agent_id: str
-    role: str
-    backend: str
-    model: str
-    lab_root: Path
-    options: dict[str, Any] = field(default_factory=dict)
     # Set by the runner on pause/shutdown; long-running backends check them between steps.
     paused: threading.Event = field(default_factory=threading.Event)
     stopping: threading.Event = field(default_factory=threading.Event)

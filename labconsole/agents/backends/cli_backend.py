@@ -21,41 +21,31 @@ from pathlib import Path
 
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.backends.cli_events import CliOutcome, Translator, run_cli
-from labconsole.agents.backends.llm_loop import BackendError
 from labconsole.agents.backends.meter import UsageMeter
-from labconsole.agents.backends.outcomes import (Outcome, OutcomeError, check_task_kind, git,
-                                                 parse_json_block, task_prompt, workspace_for)
-from labconsole.agents.backends.pricing import PriceTable
+from labconsole.agents.backends.outcomes import Outcome, OutcomeError, git, parse_json_block, task_prompt
 from labconsole.agents.backends.ready import check_backend_ready, find_cli
+from labconsole.agents.backends.role_backend import BackendError, RoleBackend
 from labconsole.agents.emitter import Emitter
-from labconsole.agents.redact import RedactingEmitter, Redactor, secret_env_values
-from labconsole.agents.roles import load_role, skills_prompt
+from labconsole.agents.redact import secret_env_values
 from labconsole.agents.sandbox import Workspace
-from labconsole.errors import ConfigError
 
 DEFAULT_TIMEOUT_S = 3600.0
 
 
-class CliBackend:
+class CliBackend(RoleBackend):
     backend = ""
-    default_model = ""
 
     def __init__(self, ctx: AgentContext) -> None:
         check_backend_ready(ctx.role, self.backend, ctx.options)
-        self.ctx = ctx
-        self.spec = load_role(ctx.role, ctx.lab_root)
-        self.model = ctx.model or self.spec.model or self.default_model
-        self.exe = find_cli(self.backend, ctx.options) or ""
-        try:
-            self.prices = PriceTable(ctx.options.get("prices"))
-        except ValueError as exc:
-            raise ConfigError(f"role {ctx.role}: option prices: {exc}") from None
         self.extra_env = {str(k): str(v) for k, v in dict(ctx.options.get("env") or {}).items()}
-        self.redactor = Redactor(extra_secrets=secret_env_values(self.extra_env))
+        super().__init__(ctx)
+        self.exe = find_cli(self.backend, ctx.options) or ""
         self.timeout_s = float(ctx.options.get("timeout_s") or DEFAULT_TIMEOUT_S)
-        self.skills, self.missing_skills = skills_prompt(self.spec, ctx.lab_root)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"labconsole-{self.backend}-"))
         atexit.register(shutil.rmtree, self.scratch, True)
+
+    def secrets(self) -> list[str]:
+        return secret_env_values(self.extra_env)
 
     # -- subclass hooks ----------------------------------------------------------------------
 
@@ -81,13 +71,6 @@ class CliBackend:
 
     # -- the task ----------------------------------------------------------------------------
 
-    def handle(self, task: Task, emit: Emitter) -> None:
-        emit = RedactingEmitter(emit, self.redactor)
-        try:
-            self._handle(task, emit)
-        except Exception as exc:
-            raise BackendError(self.redactor.text(f"{type(exc).__name__}: {exc}")) from None
-
     def _run(self, prompt: str, ws: Workspace, emit: Emitter, meter: UsageMeter, resume: str | None) -> CliOutcome:
         out = run_cli(self.argv(prompt, ws, resume), self.env(), ws.root, self.translator(emit, meter),
                       self.ctx, emit, self.timeout_s, self.redactor.text)
@@ -103,18 +86,13 @@ class CliBackend:
         put them into the candidate's commit, so they travel in the prompt)."""
         return f"{self.spec.prompt}\n\n{self.skills}" if self.skills else self.spec.prompt
 
-    def _handle(self, task: Task, emit: Emitter) -> None:
-        role = self.ctx.role
-        if self.missing_skills:
-            emit.log(f"skills not found, running without them: {', '.join(self.missing_skills)}", level="warning")
-        check_task_kind(role, task)
-        ws = workspace_for(role, task, self.ctx)
-        outcome = Outcome(role, task, emit, ws)
-        meter = UsageMeter(self.model, self.prices, emit)
+    def run_task(self, task: Task, emit: Emitter) -> None:
+        outcome, meter = self.begin(task, emit)
+        ws = outcome.workspace
         out = self._run(self.prompt(task), ws, emit, meter, resume=None)
-        if role == "worker":
+        if self.ctx.role == "worker":
             self._commit(outcome, task)
-        elif role == "reporter":
+        elif self.ctx.role == "reporter":
             self._report(outcome, out)
         else:
             self._structured(outcome, out, ws, emit, meter)

@@ -14,20 +14,18 @@ from typing import Any, Protocol
 
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.backends.meter import UsageMeter
-from labconsole.agents.backends.outcomes import Outcome, check_task_kind, task_prompt, workspace_for
-from labconsole.agents.backends.pricing import PriceTable, TurnUsage
+from labconsole.agents.backends.outcomes import Outcome, task_prompt
+from labconsole.agents.backends.pricing import TurnUsage
+from labconsole.agents.backends.ready import check_backend_ready
+from labconsole.agents.backends.role_backend import BackendError, RoleBackend
 from labconsole.agents.backends.tools import ToolBox, ToolResult, ToolSpec
 from labconsole.agents.emitter import Emitter
-from labconsole.agents.redact import RedactingEmitter, Redactor
-from labconsole.agents.roles import RoleSpec, load_role, skills_prompt
+from labconsole.agents.roles import RoleSpec
 from labconsole.agents.sandbox import CommandSandbox, PathPolicy
-from labconsole.errors import ConfigError
+
+__all__ = ["BackendError", "ChatSession", "LoopBackend", "ModelTurn", "ToolCall", "run_loop"]
 
 DEFAULT_MAX_TURNS = 30
-
-
-class BackendError(RuntimeError):
-    """A task failed; the message is already redacted."""
 
 
 @dataclass
@@ -100,54 +98,45 @@ def run_loop(session: ChatSession, tools: ToolBox, meter: UsageMeter, ctx: Agent
     return max_turns, final_text
 
 
-class LoopBackend:
-    """Base of the SDK backends: subclasses supply ``make_session`` and ``default_model``."""
+class LoopBackend(RoleBackend):
+    """Base of the SDK backends: subclasses name their provider and supply ``make_client`` and
+    ``make_session``; the client's endpoint, key, retries and timeout are read here, once."""
 
-    default_model = ""
-    provider = ""
+    backend = ""        # the registry name, for the readiness check
+    api_key_env = ""    # where the key is unless the ``api_key_env`` option says otherwise
+    base_url_env = ""   # where the endpoint is unless the ``base_url`` option says otherwise
 
     def __init__(self, ctx: AgentContext) -> None:
-        self.ctx = ctx
-        self.spec = load_role(ctx.role, ctx.lab_root)
-        self.model = ctx.model or self.spec.model or self.default_model
-        try:
-            self.prices = PriceTable(ctx.options.get("prices"))
-        except ValueError as exc:
-            raise ConfigError(f"role {ctx.role}: option prices: {exc}") from None
-        self.redactor = Redactor(extra_secrets=[s for s in (self.api_key(),) if s])
+        super().__init__(ctx)
         self.max_turns = int(ctx.options.get("max_turns") or self.spec.max_turns or DEFAULT_MAX_TURNS)
-        self.skills, self.missing_skills = skills_prompt(self.spec, ctx.lab_root)
+        check_backend_ready(ctx.role, self.backend, ctx.options)
+        self.client = self.make_client(base_url=env_or_option(ctx, "base_url", self.base_url_env),
+                                       max_retries=int(ctx.options.get("max_retries", 2)),
+                                       timeout=float(ctx.options.get("timeout_s", 600)))
 
     def api_key(self) -> str | None:
-        return None
+        return os.environ.get(str(self.ctx.options.get("api_key_env") or self.api_key_env))
+
+    def secrets(self) -> list[str]:
+        return [s for s in (self.api_key(),) if s]
+
+    def make_client(self, base_url: str | None, max_retries: int, timeout: float) -> Any:
+        raise NotImplementedError
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         raise NotImplementedError
 
-    def handle(self, task: Task, emit: Emitter) -> None:
-        emit = RedactingEmitter(emit, self.redactor)
-        try:
-            self._handle(task, emit)
-        except Exception as exc:
-            # The runner logs the message and traceback: redact first (an SDK error may echo a header).
-            raise BackendError(self.redactor.text(f"{type(exc).__name__}: {exc}")) from None
-
-    def _handle(self, task: Task, emit: Emitter) -> None:
-        check_task_kind(self.ctx.role, task)
-        workspace = workspace_for(self.ctx.role, task, self.ctx)
-        outcome = Outcome(self.ctx.role, task, emit, workspace)
-        meter = UsageMeter(self.model, self.prices, emit)
+    def run_task(self, task: Task, emit: Emitter) -> None:
+        outcome, meter = self.begin(task, emit)
+        workspace = outcome.workspace
         sandbox = CommandSandbox(workspace, use_bwrap=self.ctx.options.get("bwrap", True) is not False)
         tools = ToolBox(self.spec.tools, PathPolicy(workspace), sandbox, outcome, emit, on_result=meter.tool_result)
-        if self.missing_skills:
-            emit.log(f"skills not found, running without them: {', '.join(self.missing_skills)}", level="warning")
         session = self.make_session(system_prompt(self.spec, outcome, self.skills),
                                     task_prompt(self.ctx.role, task, json_block=False), tools.specs)
         turns, _ = run_loop(session, tools, meter, self.ctx, emit, self.max_turns)
         missing = outcome.missing()
         if missing:
             raise RuntimeError(f"{self.ctx.role} finished after {turns} turns without a result: {missing}")
-
 
 
 def env_or_option(ctx: AgentContext, option: str, env: str) -> str | None:

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 
 from labconsole.agents.backends.pricing import PriceTable, TurnUsage
 from labconsole.agents.emitter import Emitter
+from labconsole.agents.protocol import UsageReport
+from labconsole.core.usage import Usage
 
 # Tools whose failure is a "problem" and whose later success is a "fix".
 FIXING_TOOLS = frozenset({"run_command", "edit_file", "write_file", "commit",
@@ -35,15 +37,22 @@ class UsageMeter:
     prices: PriceTable
     emit: Emitter
     repairs: RepairTracker = field(default_factory=RepairTracker)
-    tool_calls: int = 0
+    # Everything so far: tokens, cost and tool calls (repairs are counted by ``repairs``).
     total: TurnUsage = field(default_factory=TurnUsage)
-    cost_usd: float = 0.0
-    _reported_calls: int = 0
-    _reported_repairs: int = 0
+    # The tool calls and repairs already sent: each ``usage`` line carries only what is new.
+    _reported: Usage = field(default_factory=Usage)
     _warned_price: bool = False
 
+    @property
+    def cost_usd(self) -> float:
+        return self.total.cost_usd
+
+    @property
+    def tool_calls(self) -> int:
+        return self.total.tool_calls
+
     def tool_result(self, tool: str, ok: bool) -> None:
-        self.tool_calls += 1
+        self.total.tool_calls += 1
         self.repairs.record(tool, ok)
 
     def turn(self, usage: TurnUsage, model: str | None = None, cost_usd: float | None = None) -> None:
@@ -62,16 +71,20 @@ class UsageMeter:
                                   f"(set --option prices={{\"{model}\": {{\"input\": …, \"output\": …}}}})",
                                   level="warning")
                     self._warned_price = True
-        self.total += usage
-        self.cost_usd += cost_usd
-        calls, repairs = self.tool_calls - self._reported_calls, self.repairs.attempts - self._reported_repairs
-        self._reported_calls, self._reported_repairs = self.tool_calls, self.repairs.attempts
+        self.total += TurnUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
+                                cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
+                                cost_usd=cost_usd)
+        self.total.repair_attempts = self.repairs.attempts
         # input_tokens on the wire = everything billed as input except cache reads (cache writes included).
-        self.emit.usage(input_tokens=usage.input_tokens + usage.cache_write_tokens,
-                        output_tokens=usage.output_tokens, cached_tokens=usage.cached_tokens,
-                        cost_usd=round(cost_usd, 8), model=model, tool_calls=calls, repair_attempts=repairs)
+        sent = Usage(input_tokens=usage.input_tokens + usage.cache_write_tokens, output_tokens=usage.output_tokens,
+                     cached_tokens=usage.cached_tokens, cost_usd=round(cost_usd, 8),
+                     tool_calls=self.total.tool_calls - self._reported.tool_calls,
+                     repair_attempts=self.total.repair_attempts - self._reported.repair_attempts)
+        self._reported.tool_calls, self._reported.repair_attempts = self.total.tool_calls, self.total.repair_attempts
+        self.emit.write(UsageReport(sent, model=model))
 
     def flush(self) -> None:
         """Report tool calls/repairs made after the last model turn (CLI backends)."""
-        if self.tool_calls != self._reported_calls or self.repairs.attempts != self._reported_repairs:
+        if (self.total.tool_calls != self._reported.tool_calls
+                or self.repairs.attempts != self._reported.repair_attempts):
             self.turn(TurnUsage(), cost_usd=0.0)

@@ -10,11 +10,9 @@ or pass ``no_auth=true``), ``max_tokens``, ``max_retries``, ``timeout_s``, ``str
 from __future__ import annotations
 
 import json
-import os
 from typing import Any
 
-from labconsole.agents.backends.base import AgentContext
-from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall, env_or_option
+from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
 from labconsole.agents.backends.pricing import TurnUsage
 from labconsole.agents.backends.tools import ToolResult, ToolSpec
 
@@ -106,22 +104,15 @@ class OpenAISession:
 
 class OpenAIBackend(LoopBackend):
     default_model = "gpt-5"
-    provider = "openai"
+    backend = "openai"
+    api_key_env = "OPENAI_API_KEY"
+    base_url_env = "OPENAI_BASE_URL"
 
-    def __init__(self, ctx: AgentContext) -> None:
-        super().__init__(ctx)
+    def make_client(self, base_url: str | None, max_retries: int, timeout: float) -> Any:
         import openai  # lazily: a lab without this backend never imports the SDK
 
-        from labconsole.agents.backends.ready import check_backend_ready
-
-        check_backend_ready(ctx.role, "openai", ctx.options)
-        base_url = env_or_option(ctx, "base_url", "OPENAI_BASE_URL")
-        self.client = openai.OpenAI(api_key=self.api_key() or "no-key", base_url=base_url,
-                                    max_retries=int(ctx.options.get("max_retries", 2)),
-                                    timeout=float(ctx.options.get("timeout_s", 600)))
-
-    def api_key(self) -> str | None:
-        return os.environ.get(str(self.ctx.options.get("api_key_env") or "OPENAI_API_KEY"))
+        return openai.OpenAI(api_key=self.api_key() or "no-key", base_url=base_url, max_retries=max_retries,
+                             timeout=timeout)
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         return OpenAISession(self.client, self.model, system, user, tools,

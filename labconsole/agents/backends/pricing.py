@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from labconsole.core.usage import Usage
+
 
 @dataclass(frozen=True)
 class Price:
@@ -19,7 +21,7 @@ class Price:
     cache_read: float | None = None    # None: 10% of input (Anthropic's cache-read rate)
     cache_write: float | None = None   # None: 125% of input (Anthropic's 5-minute cache write)
 
-    def cost(self, usage: "TurnUsage") -> float:
+    def cost(self, usage: TurnUsage) -> float:
         cache_read = self.input * 0.1 if self.cache_read is None else self.cache_read
         cache_write = self.input * 1.25 if self.cache_write is None else self.cache_write
         return (usage.input_tokens * self.input + usage.output_tokens * self.output
@@ -27,19 +29,16 @@ class Price:
 
 
 @dataclass
-class TurnUsage:
-    """Tokens of one model call. ``input_tokens`` excludes cached reads and cache writes."""
+class TurnUsage(Usage):
+    """Tokens of one model call: the shared :class:`Usage` plus cache writes, which are priced apart.
 
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
+    ``input_tokens`` excludes cached reads and cache writes."""
+
     cache_write_tokens: int = 0
 
-    def __iadd__(self, other: "TurnUsage") -> "TurnUsage":
-        self.input_tokens += other.input_tokens
-        self.output_tokens += other.output_tokens
-        self.cached_tokens += other.cached_tokens
-        self.cache_write_tokens += other.cache_write_tokens
+    def __iadd__(self, other: Usage) -> TurnUsage:
+        # Usage adds field by field, cache writes included; restated only so the sum stays a TurnUsage.
+        super().__iadd__(other)
         return self
 
 

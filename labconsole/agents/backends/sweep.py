@@ -5,13 +5,14 @@
   measured history of that parameter) for its next value.
 * planner — dedupes against every earlier hypothesis (labconsole.core.dedupe) and queues.
 * worker — rewrites the ``NAME = value`` line in its worktree and commits.
-* reporter — renders the report from the session log alone.
+* reporter — renders the report from the session log alone (``labconsole report``).
 """
 
 from __future__ import annotations
 
 import hashlib
 import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -134,11 +135,20 @@ class SweepBackend:
     # --- reporter ---------------------------------------------------------------------------------
 
     def _report(self, payload: dict[str, Any], emit: Emitter) -> None:
-        from labconsole.lab.report import write_report
-
-        path = write_report(Path(payload["session_dir"]), Path(payload["out"]))
-        emit.tool_call("write_report", str(path))
-        emit.report(str(path))
+        # The report is rendered from the log by the console's own `labconsole report` command,
+        # the tool a person would use: agents sit below the lab layer and never import it.
+        session_dir, out = Path(payload["session_dir"]), Path(payload["out"])
+        argv = [sys.executable, "-m", "labconsole", "report", "--lab", str(self.ctx.lab_root),
+                "--session", str(session_dir)]
+        proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
+        if proc.returncode != 0:
+            raise RuntimeError(f"labconsole report failed: {(proc.stderr or proc.stdout).strip()[-500:]}")
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = out.with_suffix(out.suffix + ".tmp")
+        tmp.write_text(proc.stdout, encoding="utf-8")
+        tmp.replace(out)
+        emit.tool_call("write_report", str(out))
+        emit.report(str(out))
 
 
 def _distribution(spec: dict[str, Any]) -> Any:

@@ -1,0 +1,59 @@
+"""What every model-driven backend (SDK loop or agent CLI) does the same way around a task.
+
+:class:`RoleBackend` loads the role spec, picks the model, reads prices and skills, and runs
+each task behind one redacting wrapper; :meth:`RoleBackend.begin` sets a task up (kind check,
+workspace, result collector, usage meter). Subclasses implement only ``run_task``.
+"""
+
+from __future__ import annotations
+
+from labconsole.agents.backends.base import AgentContext, Task
+from labconsole.agents.backends.meter import UsageMeter
+from labconsole.agents.backends.outcomes import Outcome, check_task_kind, workspace_for
+from labconsole.agents.backends.pricing import PriceTable
+from labconsole.agents.emitter import Emitter
+from labconsole.agents.redact import RedactingEmitter, Redactor
+from labconsole.agents.roles import load_role, skills_prompt
+from labconsole.errors import ConfigError
+
+
+class BackendError(RuntimeError):
+    """A task failed; the message is already redacted."""
+
+
+class RoleBackend:
+    default_model = ""
+
+    def __init__(self, ctx: AgentContext) -> None:
+        self.ctx = ctx
+        self.spec = load_role(ctx.role, ctx.lab_root)
+        self.model = ctx.model or self.spec.model or self.default_model
+        try:
+            self.prices = PriceTable(ctx.options.get("prices"))
+        except ValueError as exc:
+            raise ConfigError(f"role {ctx.role}: option prices: {exc}") from None
+        self.redactor = Redactor(extra_secrets=self.secrets())
+        self.skills, self.missing_skills = skills_prompt(self.spec, ctx.lab_root)
+
+    def secrets(self) -> list[str]:
+        """Values to mask beyond the well-known key formats (an API key, a CLI's extra env)."""
+        return []
+
+    def handle(self, task: Task, emit: Emitter) -> None:
+        emit = RedactingEmitter(emit, self.redactor)
+        try:
+            self.run_task(task, emit)
+        except Exception as exc:
+            # The runner logs the message and traceback: redact first (an SDK error may echo a header).
+            raise BackendError(self.redactor.text(f"{type(exc).__name__}: {exc}")) from None
+
+    def run_task(self, task: Task, emit: Emitter) -> None:
+        raise NotImplementedError
+
+    def begin(self, task: Task, emit: Emitter) -> tuple[Outcome, UsageMeter]:
+        """The task's result collector and usage meter, once the task is known to fit the role."""
+        if self.missing_skills:
+            emit.log(f"skills not found, running without them: {', '.join(self.missing_skills)}", level="warning")
+        check_task_kind(self.ctx.role, task)
+        outcome = Outcome(self.ctx.role, task, emit, workspace_for(self.ctx.role, task, self.ctx))
+        return outcome, UsageMeter(self.model, self.prices, emit)

@@ -1,0 +1,63 @@
+"""The executor port: what the lab needs from anything that runs the objective on a commit.
+
+:class:`~labconsole.runs.local.LocalExecutor` implements it today; a Ray or HF-Jobs executor
+implements the same :class:`Executor` protocol and the lab does not change. The lab hands an
+executor an :data:`Append` (its only way to write the session log) when it builds it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from labconsole.runs.outcome import RunOutcome
+
+# (event kind, actor, data) -> the appended event. The Lab service passes its ``append``: an executor
+# reports through it and never writes the session log itself.
+Append = Callable[[str, str, dict[str, Any]], Any]
+
+
+class RunCancelled(Exception):
+    """The console stopped before this run could start; it is not recorded as started."""
+
+
+@dataclass
+class RunRequest:
+    """One run of the objective: this commit, this repeat (the seed), as candidate or baseline."""
+
+    run_id: str
+    hyp_id: str
+    role: str  # candidate | baseline
+    sha: str
+    repeat: int
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ExecutedRun:
+    """A finished run as the lab sees it: the outcome, where it ran, and any protected file it changed."""
+
+    outcome: RunOutcome
+    where: str  # "local", "local:gpu0,1"; a remote executor names its node or job
+    tampering: tuple[str, ...] = ()
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Runs the objective on exact commits and reports each run as events.
+
+    * ``run`` blocks until the run ended, however it ended: a timeout, crash, unreadable metric or
+      tampering is a failed run (``outcome.status``), never an exception. Before it starts it appends
+      ``run.started`` (commit, repeat, command, GPUs) and at the end ``run.finished`` (status, metric,
+      duration, the output as a log blob, artifacts). It raises :class:`RunCancelled` only when
+      ``cancel`` came before the run started, so that no run is left half-recorded.
+    * ``cancel`` stops every run in flight (they end as ``crashed``) and refuses new ones.
+    * ``clean_up_after_crash`` ends what a console that died left running; returns the run ids it ended.
+    """
+
+    def run(self, request: RunRequest, priority: float = 0.0) -> ExecutedRun: ...
+
+    def cancel(self) -> None: ...
+
+    def clean_up_after_crash(self) -> list[str]: ...
