@@ -8,7 +8,8 @@ ignored (forward compatible) but still show in the feed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from labconsole.events import kinds as K
 from labconsole.lab import state as S
