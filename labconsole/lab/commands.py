@@ -178,4 +178,7 @@ def _fits(value: object, hint: Any) -> bool:
 
 
 def _describe(hint: Any) -> str:
+    """``str``, ``str | None``, ``list[dict[str, Any]]``: the type as it is written in the dataclass."""
+    if isinstance(hint, type) and not typing.get_args(hint):
+        return hint.__name__
     return str(hint).replace("typing.", "").replace("collections.abc.", "")
