@@ -130,3 +130,16 @@ def test_the_socket_refuses_malformed_requests_and_the_consoles_own_children(cha
     with pytest.raises(LabError, match="refused: the request comes from agent:worker-1"):
         client.send(C.Approve("h001"))
     assert target.seen == []
+
+
+def test_telemetry_is_the_running_orchestrators_sampler() -> None:
+    """Views read GPUs through Lab.telemetry instead of probing the orchestrator."""
+    lab = Lab.__new__(Lab)
+    lab.orchestrator = None
+    assert lab.telemetry is None
+
+    class _Orchestrator:
+        sampler = object()
+
+    lab.orchestrator = _Orchestrator()  # type: ignore[assignment]
+    assert lab.telemetry is _Orchestrator.sampler
