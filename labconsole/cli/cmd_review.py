@@ -9,6 +9,7 @@ from labconsole.cli.common import add_lab_args, fmt_metric, lab_root, leaderboar
 from labconsole.errors import GateError
 from labconsole.events.log import get_blob, session_lock_holder
 from labconsole.lab import gate
+from labconsole.lab.commands import Approve, Merge, Reject, Remeasure
 from labconsole.lab.control import ControlClient
 from labconsole.lab.service import Lab
 from labconsole.lab.session import final_state, resolve_session
@@ -70,23 +71,22 @@ class _View:
     def blob(self, digest: str) -> bytes:
         return get_blob(self.session_dir, digest)
 
-    def __enter__(self) -> "_View":
+    def __enter__(self) -> _View:
         return self
 
     def __exit__(self, *exc: object) -> None:
         pass
 
 
-def _decide(args: argparse.Namespace, cmd: str, **kwargs: object) -> dict:
+def _decide(args: argparse.Namespace, command: Approve | Reject | Merge) -> dict:
     """Carry a decision out here, or — when a live console holds the session — through that console."""
     gate.require_person()
     root = lab_root(args)
     session_dir = resolve_session(root, args.session)
     if session_lock_holder(session_dir):
-        return ControlClient(session_dir).call(cmd, **kwargs) or {}
+        return ControlClient(session_dir).send(command) or {}
     with Lab.open_session(root, str(session_dir)) as lab:
-        event = getattr(lab, cmd)(**kwargs)
-        return getattr(event, "data", None) or {}
+        return lab.execute(command).data or {}
 
 
 def cmd_list(args: argparse.Namespace) -> int:
@@ -137,20 +137,20 @@ def cmd_approve(args: argparse.Namespace) -> int:
         flags = gate.needs_confirmation(gate.hypothesis(view.state, args.hyp))
     if flags and not args.yes:
         raise GateError(f"{args.hyp}: {flags[0]} — re-run with --yes to approve anyway")
-    data = _decide(args, "approve", hyp_id=args.hyp, who=args.who, reason=args.reason, confirm_flags=args.yes)
+    data = _decide(args, Approve(args.hyp, who=args.who, reason=args.reason, confirm_flags=args.yes))
     print(f"approved {args.hyp} at {data['sha'][:12]} (evidence {data['evidence_hash'][:12]}); "
           f"merge with: labconsole merge {args.hyp}")
     return 0
 
 
 def cmd_reject(args: argparse.Namespace) -> int:
-    _decide(args, "reject", hyp_id=args.hyp, who=args.who, reason=args.reason)
+    _decide(args, Reject(args.hyp, who=args.who, reason=args.reason))
     print(f"rejected {args.hyp}: {args.reason}")
     return 0
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    data = _decide(args, "merge", hyp_id=args.hyp, who=args.who)
+    data = _decide(args, Merge(args.hyp, who=args.who))
     print(f"merged {args.hyp} into {data['into']} as {data['merge_sha'][:12]}")
     return 0
 
@@ -159,7 +159,7 @@ def cmd_remeasure(args: argparse.Namespace) -> int:
     gate.require_person()
     session_dir = resolve_session(lab_root(args), args.session)
     if session_lock_holder(session_dir):
-        ControlClient(session_dir).call("remeasure", hyp_id=args.hyp)
+        ControlClient(session_dir).send(Remeasure(args.hyp))
         print(f"re-measuring {args.hyp} in the live console; it comes back for review when done")
         return 0
     with _open(args) as lab:

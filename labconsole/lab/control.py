@@ -2,9 +2,10 @@
 
 One console writes a session; everything else that wants to decide (the CLI,
 a TUI attached to a headless session) sends commands here and the writer
-carries them out through the same Lab methods a key press uses. The socket
+carries them out through ``Lab.execute``, the door a key press uses too. The socket
 lives under the temp dir (socket paths are short-limited); its path is written
-to ``<session>/control``. Requests and replies are one JSON object per line.
+to ``<session>/control``. Requests and replies are one JSON object per line; a
+request is a command of ``labconsole/lab/commands.py`` in its wire form.
 """
 
 from __future__ import annotations
@@ -18,12 +19,25 @@ import struct
 import tempfile
 import threading
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from labconsole.errors import LabError
+from labconsole.events.log import Event
+from labconsole.lab.commands import REMOTE_COMMANDS, Command, build, from_wire, to_wire
 
-COMMANDS = ("approve", "reject", "merge", "remeasure", "agent_control", "send_message", "resume_after_budget",
-            "propose_external", "ping")
+if TYPE_CHECKING:
+    from labconsole.gpu.telemetry import OwnerRegistry
+
+COMMANDS = tuple(REMOTE_COMMANDS)
+
+
+class CommandTarget(Protocol):
+    """The console side of the channel: the Lab service, seen from here."""
+
+    @property
+    def session_dir(self) -> Path: ...
+
+    def execute(self, command: Command) -> Event | list[str] | dict[str, Any] | None: ...
 
 
 def socket_path(session_dir: Path) -> Path:
@@ -32,16 +46,19 @@ def socket_path(session_dir: Path) -> Path:
 
 
 class ControlServer:
-    def __init__(self, lab: Any) -> None:
+    """``owners``: the processes this console started (agents, runs); their requests are refused."""
+
+    def __init__(self, lab: CommandTarget, owners: OwnerRegistry | None = None) -> None:
         self.lab = lab
         self.path = socket_path(lab.session_dir)
         if self.path.exists():
             self.path.unlink()  # we hold the session lock: any old socket is a dead console's
         lab_ref = lab
+        owners_ref = owners
 
         class Handler(socketserver.StreamRequestHandler):
             def handle(self) -> None:
-                refusal = _refuse_agents(lab_ref, self.request)
+                refusal = _refuse_agents(owners_ref, self.request)
                 for line in self.rfile:
                     reply = {"ok": False, "error": refusal} if refusal else _execute(lab_ref, line)
                     self.wfile.write((json.dumps(reply, default=str) + "\n").encode())
@@ -69,30 +86,23 @@ def _peer_pid(conn: socket.socket) -> int | None:
         creds = conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i"))
     except OSError:
         return None
-    pid, _uid, _gid = struct.unpack("3i", creds)
+    pid: int = struct.unpack("3i", creds)[0]
     return pid
 
 
-def _refuse_agents(lab: Any, conn: socket.socket) -> str | None:
+def _refuse_agents(owners: OwnerRegistry | None, conn: socket.socket) -> str | None:
     """Agents and runs are children of this console: a request from one of them is not a person's."""
     pid = _peer_pid(conn)
-    owners = getattr(getattr(lab, "orchestrator", None), "owners", None)
     owner = owners.owner_of(pid) if owners is not None and pid else None
     if owner:
         return f"refused: the request comes from {owner}; decisions come from a person"
     return None
 
 
-def _execute(lab: Any, line: bytes) -> dict[str, Any]:
+def _execute(lab: CommandTarget, line: bytes) -> dict[str, Any]:
     try:
-        request = json.loads(line)
-        cmd, args = request["cmd"], dict(request.get("args", {}))
-        if cmd not in COMMANDS:
-            return {"ok": False, "error": f"unknown command {cmd!r}; allowed: {', '.join(COMMANDS)}"}
-        if cmd == "ping":
-            return {"ok": True, "result": {"session": lab.session_id, "pid": os.getpid()}}
-        result = getattr(lab, cmd)(**args)
-        return {"ok": True, "result": result.data if hasattr(result, "data") else result}
+        result = lab.execute(from_wire(json.loads(line)))
+        return {"ok": True, "result": result.data if isinstance(result, Event) else result}
     except LabError as exc:
         return {"ok": False, "error": str(exc)}
     except Exception as exc:  # a malformed request must not take the console down
@@ -110,13 +120,21 @@ class ControlClient:
         self.timeout_s = timeout_s
 
     def call(self, cmd: str, **args: Any) -> Any:
+        """Send the command named ``cmd``; its arguments are checked here first, the same way the console does."""
+        command_cls = REMOTE_COMMANDS.get(cmd)
+        if command_cls is None:
+            raise LabError(f"unknown command {cmd!r}; allowed: {', '.join(REMOTE_COMMANDS)}")
+        return self.send(build(command_cls, args))
+
+    def send(self, command: Command) -> Any:
+        """Carry ``command`` out in the console that holds the session; its result (an event's data for decisions)."""
         with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
             sock.settimeout(self.timeout_s)
             try:
                 sock.connect(self.path)
             except OSError as exc:
                 raise LabError(f"cannot reach the console holding this session ({exc})") from None
-            sock.sendall((json.dumps({"cmd": cmd, "args": args}) + "\n").encode())
+            sock.sendall((json.dumps(to_wire(command)) + "\n").encode())
             data = b""
             while not data.endswith(b"\n"):
                 chunk = sock.recv(65536)

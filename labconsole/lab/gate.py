@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 
 from labconsole.errors import GateError
+from labconsole.lab import state as S
+from labconsole.lab.state import HypothesisState, LabState
 
 # Set in the environment of every agent process and every measured run the console starts.
 AGENT_ENV = "LABCONSOLE_AGENT_ID"
@@ -22,8 +24,6 @@ def require_person(environ: dict[str, str] | None = None) -> None:
         if env.get(name):
             raise GateError(f"decisions come from a person, and this process runs inside {name}={env[name]}: "
                             f"approve, reject, merge and publish from your own shell")
-from labconsole.lab import state as S
-from labconsole.lab.state import HypothesisState, LabState
 
 
 def hypothesis(state: LabState, hyp_id: str) -> HypothesisState:

@@ -8,12 +8,14 @@ ignored (forward compatible) but still show in the feed.
 
 from __future__ import annotations
 
-from typing import Any, Callable, Iterable
+from typing import Any
+from collections.abc import Callable, Iterable
 
 from labconsole.events import kinds as K
 from labconsole.lab import state as S
+from labconsole.core.usage import Usage
 from labconsole.lab.state import (
-    AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState, Usage,
+    AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState,
 )
 
 FEED_MAX = 300
@@ -434,4 +436,4 @@ def describe(event: Any) -> str:
         return f"{d['agent_id']} {k.split('.', 1)[-1]} {d.get('text') or d.get('message') or ''}".strip()
     if hyp:
         return f"{hyp} {k.split('.', 1)[-1]}"
-    return k
+    return str(k)

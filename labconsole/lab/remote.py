@@ -11,11 +11,22 @@ import copy
 import threading
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from labconsole.errors import LabError
 from labconsole.events.follow import LogFollower
 from labconsole.events.log import Event, get_blob
+from labconsole.lab.commands import (
+    AgentControl,
+    Approve,
+    Command,
+    Merge,
+    ProposeExternal,
+    Reject,
+    ResumeAfterBudget,
+    SendMessage,
+)
 from labconsole.lab.control import ControlClient
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.reducer import apply
@@ -28,6 +39,7 @@ POLL_S = 0.2
 
 class RemoteLab:
     orchestrator = None  # the agents run in the other console
+    telemetry = None  # and so does their GPU sampler
 
     def __init__(self, lab_root: Path, session_dir: Path, *, readonly: bool = False) -> None:
         self.repo = LabRepo(lab_root)
@@ -77,33 +89,33 @@ class RemoteLab:
 
     # --- commands, carried out by the console that runs the session ----------------------------------
 
-    def _call(self, cmd: str, **kwargs: Any) -> SimpleNamespace:
+    def _call(self, command: Command) -> SimpleNamespace:
         if self._client is None:
             raise LabError("read-only view: decisions and agent controls are disabled here")
-        return SimpleNamespace(data=self._client.call(cmd, **kwargs) or {})
+        return SimpleNamespace(data=self._client.send(command) or {})
 
     def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Any:
-        return self._call("approve", hyp_id=hyp_id, who=who, reason=reason, confirm_flags=confirm_flags)
+        return self._call(Approve(hyp_id, who, reason, confirm_flags))
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Any:
-        return self._call("reject", hyp_id=hyp_id, who=who, reason=reason)
+        return self._call(Reject(hyp_id, who, reason))
 
     def merge(self, hyp_id: str, who: str | None = None) -> Any:
-        return self._call("merge", hyp_id=hyp_id, who=who)
+        return self._call(Merge(hyp_id, who))
 
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
-        self._call("agent_control", agent_id=agent_id, action=action, who=who)
+        self._call(AgentControl(agent_id, action, who))
 
     def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
-        self._call("send_message", agent_id=agent_id, text=text, who=who)
+        self._call(SendMessage(agent_id, text, who))
 
     def propose_external(self, hypotheses: list[dict[str, Any]], actor: str,
                          evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
-        texts = {str(i): (b.decode() if isinstance(b, bytes) else b) for i, b in (evidence_blobs or {}).items()}
-        return list(self._call("propose_external", hypotheses=hypotheses, actor=actor, evidence_blobs=texts).data)
+        # Blob bytes travel as text (to_wire decodes them), keyed by the hypothesis' index.
+        return list(self._call(ProposeExternal(hypotheses, actor, evidence_blobs)).data)
 
     def resume_after_budget(self, who: str | None = None) -> None:
-        self._call("resume_after_budget", who=who)
+        self._call(ResumeAfterBudget(who))
 
     def stop(self, **_: Any) -> None:
         """Detaching never stops the other console's session."""

@@ -15,7 +15,8 @@ import os
 import socket
 import threading
 from pathlib import Path
-from typing import Any, Callable
+from typing import TYPE_CHECKING, Any, overload
+from collections.abc import Callable, Mapping
 
 from labconsole.errors import GateError, LabError
 from labconsole.events import kinds as K
@@ -23,13 +24,31 @@ from labconsole.events.log import Event, EventLog, LogWriteError, get_blob, read
 from labconsole.events.replay import Replay
 from labconsole.lab import gate
 from labconsole.lab import state as S
+from labconsole.lab.commands import (
+    AgentControl,
+    Approve,
+    Command,
+    Merge,
+    Ping,
+    ProposeExternal,
+    Reject,
+    Remeasure,
+    ResumeAfterBudget,
+    SendMessage,
+    Stop,
+)
 from labconsole.core.config import LabConfig, load_config
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
 from labconsole.lab.session import final_state, max_hypothesis_number, new_session_id, resolve_session, sessions_dir
-from labconsole.lab.state import LabState
+from labconsole.lab.state import LabState, next_hyp_id
 from labconsole.lab.subscribers import Subscribers
+
+if TYPE_CHECKING:
+    from labconsole.gpu.telemetry import TelemetrySampler
+    from labconsole.lab.control import ControlServer
+    from labconsole.lab.orchestrator import Orchestrator
 
 Subscriber = Callable[[Event, LabState], None]
 
@@ -51,15 +70,15 @@ class Lab:
         self._state = state
         self._lock = threading.RLock()
         self._subscribers = Subscribers(self._lock)
-        self.orchestrator: Any = None  # set by start(); None for a decisions-only Lab
-        self.control: Any = None  # the control channel, while agents run here
+        self.orchestrator: Orchestrator | None = None  # set by start(); None for a decisions-only Lab
+        self.control: ControlServer | None = None  # the control channel, while agents run here
         self.fatal: str | None = None  # set when the log can no longer be written
         self.lab_lock: LabLock | None = None  # held while this console may run agents on the lab
 
     # --- opening ----------------------------------------------------------------------------------
 
     @classmethod
-    def start_session(cls, lab_root: Path, session_id: str | None = None) -> "Lab":
+    def start_session(cls, lab_root: Path, session_id: str | None = None) -> Lab:
         """A new session on a clean lab. Refuses a dirty or detached repo, a bad config, missing backends."""
         lab_root = Path(lab_root).resolve()
         config = load_config(lab_root / "lab.toml")
@@ -92,7 +111,7 @@ class Lab:
         return lab
 
     @classmethod
-    def open_session(cls, lab_root: Path, session: str | None = None) -> "Lab":
+    def open_session(cls, lab_root: Path, session: str | None = None) -> Lab:
         """Reopen a session as its writer (resume, or decisions from the CLI): repairs a torn tail, replays the log."""
         lab_root = Path(lab_root).resolve()
         session_dir = resolve_session(lab_root, session)
@@ -164,6 +183,11 @@ class Lab:
     def agent_log_path(self, agent_id: str) -> Path:
         return self.session_dir / "agents" / f"{agent_id}.log"
 
+    @property
+    def telemetry(self) -> TelemetrySampler | None:
+        """The session's GPU sampler (``latest()``, ``history()``) while agents run here, else None."""
+        return self.orchestrator.sampler if self.orchestrator is not None else None
+
     # --- running ----------------------------------------------------------------------------------
 
     def start(self, **options: Any) -> None:
@@ -178,9 +202,13 @@ class Lab:
         self.orchestrator.start()
         from labconsole.lab.control import ControlServer
 
-        self.control = ControlServer(self)
+        self.control = ControlServer(self, owners=self.orchestrator.owners)
 
     def stop(self, *, stop_agents: bool = True, reason: str = "stopped by the person") -> None:
+        self.execute(Stop(stop_agents=stop_agents, reason=reason))
+
+    def _stop(self, command: Stop) -> None:
+        stop_agents, reason = command.stop_agents, command.reason
         if self.control is not None and stop_agents:
             self.control.close()
             self.control = None
@@ -209,19 +237,62 @@ class Lab:
         except Exception:  # a cache only: the log is the truth
             pass
 
-    def __enter__(self) -> "Lab":
+    def __enter__(self) -> Lab:
         return self
 
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    # --- the person's commands --------------------------------------------------------------------
+    # Each public method builds its command and dispatches it; the control channel and the CLI send the
+    # same commands (labconsole/lab/commands.py), so every way in reaches the same checks.
+
+    @overload
+    def execute(self, command: Approve | Reject | Merge) -> Event: ...
+    @overload
+    def execute(self, command: ProposeExternal) -> list[str]: ...
+    @overload
+    def execute(self, command: Ping) -> dict[str, Any]: ...
+    @overload
+    def execute(self, command: Remeasure | AgentControl | SendMessage | ResumeAfterBudget | Stop) -> None: ...
+    @overload
+    def execute(self, command: Command) -> Event | list[str] | dict[str, Any] | None: ...
+
+    def execute(self, command: Command) -> Event | list[str] | dict[str, Any] | None:
+        match command:
+            case Approve():
+                return self._approve(command)
+            case Reject():
+                return self._reject(command)
+            case Merge():
+                return self._merge(command)
+            case Remeasure():
+                self._remeasure(command)
+            case AgentControl():
+                self._agent_control(command)
+            case SendMessage():
+                self._send_message(command)
+            case ResumeAfterBudget():
+                self._resume_after_budget(command)
+            case ProposeExternal():
+                return self._propose_external(command)
+            case Ping():
+                return {"session": self.session_id, "pid": os.getpid()}
+            case Stop():
+                self._stop(command)
+        return None
+
     def propose_external(self, hypotheses: list[dict[str, Any]], actor: str,
-                         evidence_blobs: dict[Any, bytes | str] | None = None) -> list[str]:
+                         evidence_blobs: Mapping[Any, bytes | str] | None = None) -> list[str]:
         """Append hypotheses from outside the agents (a profile, a person) as ``hypothesis.proposed``; their ids.
 
         The one write path for them: :func:`propose_hypotheses` (another process) and a console that holds
         the session (the TUI's profile screen) both land here. The planner dedupes and queues them like any.
         """
+        return self.execute(ProposeExternal(hypotheses, actor, evidence_blobs))
+
+    def _propose_external(self, command: ProposeExternal) -> list[str]:
+        hypotheses, actor, evidence_blobs = command.hypotheses, command.actor, command.evidence_blobs
         ids: list[str] = []
         with self._lock:  # ids are numbered from the state: no other append may take one in between
             for i, item in enumerate(hypotheses):
@@ -241,20 +312,26 @@ class Lab:
 
     def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Event:
         """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True."""
-        who = who or default_who()
+        return self.execute(Approve(hyp_id, who, reason, confirm_flags))
+
+    def _approve(self, command: Approve) -> Event:
+        hyp_id, who = command.hyp_id, command.who or default_who()
         with self._lock:
             h = gate.hypothesis(self._state, hyp_id)
             head = self.repo.branch_head(h.branch) if h.branch else None
             h = gate.check_approve(self._state, hyp_id, head)
             flags = gate.needs_confirmation(h)
-            if flags and not confirm_flags:
+            if flags and not command.confirm_flags:
                 raise GateError(f"{hyp_id}: {flags[0]}; confirm to approve anyway")
             return self.append(K.DECISION_APPROVED, f"human:{who}", {
                 "hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
-                "reason": reason, "flags": flags})
+                "reason": command.reason, "flags": flags})
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
-        who = who or default_who()
+        return self.execute(Reject(hyp_id, who, reason))
+
+    def _reject(self, command: Reject) -> Event:
+        hyp_id, who, reason = command.hyp_id, command.who or default_who(), command.reason
         if not reason.strip():
             raise GateError("a rejection needs a reason (it goes to the planner's do-not-repeat list)")
         with self._lock:
@@ -267,7 +344,10 @@ class Lab:
     def merge(self, hyp_id: str, who: str | None = None) -> Event:
         """Merge an approved candidate into main, only if its branch still holds the approved commit
         and main has not moved since it was measured (else it is re-measured first)."""
-        who = who or default_who()
+        return self.execute(Merge(hyp_id, who))
+
+    def _merge(self, command: Merge) -> Event:
+        hyp_id, who = command.hyp_id, command.who or default_who()
         with self._lock:
             h = gate.hypothesis(self._state, hyp_id)
             head = self.repo.branch_head(h.branch) if h.branch else None
@@ -299,6 +379,10 @@ class Lab:
     def remeasure(self, hyp_id: str) -> None:
         """Measure a candidate again on the current main. Without running agents, it is done here and now
         (and reviewed by the rules reviewer); with them, in the background."""
+        self.execute(Remeasure(hyp_id))
+
+    def _remeasure(self, command: Remeasure) -> None:
+        hyp_id = command.hyp_id
         gate.check_remeasure(self._state, hyp_id)
         if self.orchestrator is not None:
             self.orchestrator.remeasure(hyp_id)
@@ -314,24 +398,33 @@ class Lab:
             orchestrator.stop()
 
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
-        who = who or default_who()
-        if action not in ("pause", "resume", "stop", "restart"):
-            raise LabError(f"unknown agent action {action!r}; allowed: pause, resume, stop, restart")
+        self.execute(AgentControl(agent_id, action, who))
+
+    def _agent_control(self, command: AgentControl) -> None:
+        who = command.who or default_who()
+        if command.action not in ("pause", "resume", "stop", "restart"):
+            raise LabError(f"unknown agent action {command.action!r}; allowed: pause, resume, stop, restart")
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
-        self.append(K.AGENT_CONTROL, f"human:{who}", {"agent_id": agent_id, "action": action})
-        self.orchestrator.control(agent_id, action)
+        self.append(K.AGENT_CONTROL, f"human:{who}", {"agent_id": command.agent_id, "action": command.action})
+        self.orchestrator.control(command.agent_id, command.action)
 
     def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
-        who = who or default_who()
+        self.execute(SendMessage(agent_id, text, who))
+
+    def _send_message(self, command: SendMessage) -> None:
+        who = command.who or default_who()
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
-        self.append(K.AGENT_MESSAGE, f"human:{who}", {"agent_id": agent_id, "text": text})
-        self.orchestrator.message(agent_id, text)
+        self.append(K.AGENT_MESSAGE, f"human:{who}", {"agent_id": command.agent_id, "text": command.text})
+        self.orchestrator.message(command.agent_id, command.text)
 
     def resume_after_budget(self, who: str | None = None) -> None:
         """The person saw the budget stop and lets the agents go on."""
-        who = who or default_who()
+        self.execute(ResumeAfterBudget(who))
+
+    def _resume_after_budget(self, command: ResumeAfterBudget) -> None:
+        who = command.who or default_who()
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
         self.append(K.BUDGET_RESUMED, f"human:{who}", {"who": who})
@@ -363,11 +456,6 @@ def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: 
         return lab.propose_external(hypotheses, actor, evidence_blobs)
     finally:
         lab.close()
-
-
-def next_hyp_id(state: LabState) -> str:
-    # Numbered after every hypothesis of earlier sessions of this lab, so branch lab/<id> is never reused.
-    return f"h{state.hyp_offset + len(state.hypotheses) + 1:03d}"
 
 
 __all__ = ["Lab", "propose_hypotheses", "next_hyp_id", "default_who", "S"]

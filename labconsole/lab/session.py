@@ -35,7 +35,7 @@ def max_hypothesis_number(lab_root: Path) -> int:
     return best
 
 
-def final_state(session_dir: Path) -> tuple["LabState", int]:
+def final_state(session_dir: Path) -> tuple[LabState, int]:
     """The state at the end of a session's log, and its event count.
 
     Through Replay's offset index and snapshots, so reopening a long session (a console closing

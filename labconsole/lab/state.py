@@ -224,3 +224,7 @@ class LabState:
         reverse = self.objective.get("direction") == "maximize"
         return sorted(measured, key=lambda h: h.evidence["candidate_median"], reverse=reverse)
 
+
+def next_hyp_id(state: LabState) -> str:
+    # Numbered after every hypothesis of earlier sessions of this lab, so branch lab/<id> is never reused.
+    return f"h{state.hyp_offset + len(state.hypotheses) + 1:03d}"

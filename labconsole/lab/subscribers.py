@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import threading
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 Subscriber = Callable[[Any, Any], None]  # fn(event, state)
 

@@ -1,0 +1,185 @@
+"""The orchestrator: runs the lab loop for a Lab (agents → events → tasks → measurements).
+
+Three kinds of threads feed the one write path (``Lab.append``):
+* the dispatcher turns supervisor messages (agent protocol lines, exits) into events
+  and reacts to them (a commit starts a measurement, a verdict asks for a human);
+* the scheduler hands tasks to idle agents from the current state;
+* measurement workers run the objective on exact commits (runs/local.py).
+Decisions stay with the person; nothing here approves or merges.
+
+This module only wires the parts: agents.py (the agents and their tasks), scheduling.py (state → tasks),
+measurement.py (commits → evidence), decisions.py (verdicts, budget), dispatch.py (messages → handlers),
+recovery.py (after a crash). Each part is used under the lab lock.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from typing import TYPE_CHECKING, Any
+
+from labconsole.agents.supervisor import Supervisor
+from labconsole.events import kinds as K
+from labconsole.gpu.telemetry import (
+    EventDownsampler,
+    GpuTelemetry,
+    OwnerRegistry,
+    TelemetrySampler,
+    TelemetrySnapshot,
+)
+from labconsole.lab.orchestrator.agents import AgentPool, InFlight
+from labconsole.lab.orchestrator.decisions import GateFlow
+from labconsole.lab.orchestrator.dispatch import MessageRouter
+from labconsole.lab.orchestrator.measurement import Measurements
+from labconsole.lab.orchestrator.port import LabPort
+from labconsole.lab.orchestrator.recovery import recover
+from labconsole.lab.orchestrator.scheduling import Scheduler
+from labconsole.runs.local import LocalExecutor
+from labconsole.runs.tracking import TrackioSink
+
+if TYPE_CHECKING:
+    from labconsole.gpu.leases import GpuLeasePool
+
+
+class Orchestrator:
+    def __init__(self, lab: LabPort, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
+                 max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0), track: bool = True,
+                 agent_argv: dict[str, list[str]] | None = None, tick_s: float = 0.1,
+                 nvml: Any = None, gpu_sample_period_s: float = 30.0) -> None:
+        self.lab = lab
+        self.config = lab.config
+        self.supervisor = Supervisor(lab.session_dir / "agents", hang_timeout_s=hang_timeout_s,
+                                     heartbeat_s=heartbeat_s, max_restarts=max_restarts, backoff_s=backoff_s)
+        self.tracker = TrackioSink() if track else None
+        # GPU telemetry: one sampler for the session (the TUI reads it too); processes are
+        # attributed to the agent or run that owns them; the log gets a sample every 30 s.
+        self.owners = OwnerRegistry()
+        self.sampler = TelemetrySampler(GpuTelemetry(nvml=nvml, owners=self.owners), interval=1.0, history=600,
+                                        on_snapshot=self._on_gpu_snapshot)
+        self._gpu_events = EventDownsampler(period_s=gpu_sample_period_s)
+        self.runs_dir = lab.repo.root / ".labconsole" / "runs"
+        self.executor = LocalExecutor(lab.repo, self.config, lab.append, lab.put_blob, self.runs_dir,
+                                      tracker=self.tracker, lease_pool=self._lease_pool(),
+                                      owners=self.owners, sampler=self.sampler)
+        self.tick_s = tick_s
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self.agents = AgentPool(lab, self.supervisor, agent_argv)
+        self.measurements = Measurements(lab, self.executor, self._stop, after_each=self._check_budget)
+        self.gate = GateFlow(lab, self.agents, self.measurements.evidence_of)
+        self.scheduler = Scheduler(lab, self.agents, self.measurements, self.gate)
+        self.router = MessageRouter(lab, self.agents, self.scheduler, self.gate, self.owners, self._check_budget)
+
+    # The parts' books, for views and tests that look at what is in progress.
+    @property
+    def in_flight(self) -> dict[str, InFlight]:
+        return self.agents.in_flight
+
+    @property
+    def measuring(self) -> set[str]:
+        return self.measurements.measuring
+
+    @property
+    def paused_roles(self) -> set[str]:
+        return self.agents.paused_roles
+
+    # --- lifecycle --------------------------------------------------------------------------------
+
+    def start(self) -> None:
+        self.sampler.start()
+        recover(self.lab, self.measurements)
+        self.agents.start()
+        for target, name in ((self._dispatch_loop, "dispatcher"), (self._schedule_loop, "scheduler")):
+            thread = threading.Thread(target=target, name=name, daemon=True)
+            thread.start()
+            self._threads.append(thread)
+
+    def stop(self) -> None:
+        self._stop.set()
+        self.executor.cancel()
+        self.supervisor.close()
+        self.measurements.shutdown()
+        self.sampler.stop()
+        for thread in self._threads:
+            thread.join(timeout=5)
+        self._drain_messages()
+        if self.tracker is not None:
+            self.tracker.close()
+
+    def idle(self) -> bool:
+        """Nothing left to do without a person: work settled and the report written after it."""
+        with self.lab.locked():
+            return self.scheduler.settled(self.lab.state) and self.lab.state.report_is_current()
+
+    # --- what the Lab service asks for (it has logged the person's command already) ----------------
+
+    def control(self, agent_id: str, action: str) -> None:
+        with self.lab.locked():
+            self.agents.control(agent_id, action)
+
+    def message(self, agent_id: str, text: str) -> None:
+        self.agents.message(agent_id, text)
+
+    def resume_all(self) -> None:
+        self.agents.resume_all()
+
+    def remeasure(self, hyp_id: str) -> None:
+        self.measurements.remeasure(hyp_id)
+
+    def wait_measurements(self, timeout_s: float | None = None) -> None:
+        self.measurements.wait(timeout_s)
+
+    def review_with_rules(self, hyp_id: str) -> None:
+        self.gate.review_with_rules(hyp_id)
+
+    # --- threads ----------------------------------------------------------------------------------
+
+    def _dispatch_loop(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self.supervisor.messages.get(timeout=0.1)
+            except queue.Empty:
+                continue
+            try:
+                with self.lab.locked():
+                    self.router.handle(msg)
+            except Exception as exc:  # one bad message must not end the lab loop
+                if self.lab.fatal:
+                    return
+                self.lab.append(K.NOTE, "console", {"text": f"error handling {msg.type} from {msg.agent_id}: {exc}"})
+
+    def _drain_messages(self) -> None:
+        while True:
+            try:
+                msg = self.supervisor.messages.get_nowait()
+            except queue.Empty:
+                return
+            if msg.type in ("exited", "started"):
+                self.router.handle(msg)
+
+    def _schedule_loop(self) -> None:
+        while not self._stop.wait(self.tick_s):
+            try:
+                with self.lab.locked():
+                    self.scheduler.schedule()
+            except Exception as exc:
+                if self.lab.fatal:
+                    return
+                self.lab.append(K.NOTE, "console", {"text": f"scheduler error: {exc}"})
+
+    def _check_budget(self) -> None:
+        self.gate.check_budget()
+
+    def _on_gpu_snapshot(self, snap: TelemetrySnapshot) -> None:
+        if not snap.available or self._stop.is_set() or self.lab.fatal:
+            return
+        data = self._gpu_events.offer(snap)
+        if data is not None:
+            self.lab.append(K.GPU_SAMPLE, "console", data)
+
+    def _lease_pool(self) -> GpuLeasePool | None:
+        if self.config.resources.gpus_per_run <= 0:
+            return None
+        from labconsole.gpu.leases import pool_for_machine
+
+        return pool_for_machine(self.config.resources.gpus_per_run)
