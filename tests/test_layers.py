@@ -24,18 +24,9 @@ ROOT = Path(__file__).resolve().parents[1] / "labconsole"
 
 # Edges against the layer order that other work in flight is removing (issue 14). Each entry is
 # (importer module, imported module); delete it when the edge is gone — the test then keeps it gone.
-KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset({
-    # R2: the sweep backend's reporter renders the report with the lab's renderer; it moves below lab/.
-    ("labconsole.agents.backends.sweep", "labconsole.lab.report"),
-    # No owner in this round: `profile --propose` hands hypotheses to the Lab service. Needs a port that
-    # profile/ defines and cli/ fills with `propose_hypotheses`.
-    ("labconsole.profile.hypotheses", "labconsole.lab.service"),
-})
+KNOWN_EXCEPTIONS: frozenset[tuple[str, str]] = frozenset()
 # Runtime cycles that other work in flight is removing, as the sorted modules of each cycle.
-KNOWN_CYCLES: frozenset[tuple[str, ...]] = frozenset({
-    # No owner in this round: targets.resolve() imports qwen3 lazily, qwen3 imports ProfileTarget from targets.
-    ("labconsole.profile.qwen3", "labconsole.profile.targets"),
-})
+KNOWN_CYCLES: frozenset[tuple[str, ...]] = frozenset()
 
 
 @dataclass(frozen=True)

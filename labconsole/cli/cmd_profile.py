@@ -79,6 +79,7 @@ def handle(args: argparse.Namespace) -> int:
 
 
 def _propose(profile: dict, args: argparse.Namespace) -> None:
+    from labconsole.lab import profile_proposals
     from labconsole.profile import hypotheses
 
     out = sys.stderr if args.json == "-" else sys.stdout
@@ -91,8 +92,8 @@ def _propose(profile: dict, args: argparse.Namespace) -> None:
         lab = Path(args.lab)
         if not lab.is_dir():
             raise LabError(f"--lab {args.lab!r} is not a directory")
-        items, ids = hypotheses.propose(profile, lab_root=lab, top=args.hypotheses, session_id=args.session,
-                                        actor="console")
+        items, ids = profile_proposals.propose(profile, lab_root=lab, top=args.hypotheses, session_id=args.session,
+                                                actor="console")
     if not items:
         print("\nno memory- or overhead-bound operator worth a hypothesis", file=out)
         return

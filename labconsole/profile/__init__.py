@@ -51,7 +51,7 @@ divided by their number) unless named otherwise; bytes and FLOPs likewise.
 from __future__ import annotations
 
 from labconsole.profile.api import load_profile, profile_target
-from labconsole.profile.hypotheses import hypotheses_from_profile, propose
+from labconsole.profile.hypotheses import hypotheses_from_profile
 from labconsole.profile.report import SCHEMA, render_table
 
-__all__ = ["SCHEMA", "hypotheses_from_profile", "load_profile", "profile_target", "propose", "render_table"]
+__all__ = ["SCHEMA", "hypotheses_from_profile", "load_profile", "profile_target", "render_table"]

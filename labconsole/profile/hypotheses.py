@@ -21,10 +21,8 @@ from __future__ import annotations
 
 import hashlib
 import json
-from pathlib import Path
 from typing import Any
 
-from labconsole.errors import LabError
 
 MEMORY, OVERHEAD = "memory-bound", "overhead-bound"
 KERNEL_TARGET_EFFICIENCY = 0.8   # a good hand-written memory-bound kernel reaches ~80% of copy bandwidth
@@ -282,20 +280,3 @@ def profile_bytes(profile: dict[str, Any]) -> bytes:
 
 def profile_digest(profile: dict[str, Any]) -> str:
     return hashlib.sha256(profile_bytes(profile)).hexdigest()
-
-
-def propose(profile: dict[str, Any], *, lab_root: Path, top: int = 5, session_id: str | None = None,
-            actor: str = "console") -> tuple[list[dict[str, Any]], list[str]]:
-    """Hand the profile's hypotheses to the Lab service; the profile JSON goes with them as evidence."""
-    hypotheses = hypotheses_from_profile(profile, top=top)
-    if not hypotheses:
-        return [], []
-    try:
-        from labconsole.lab.service import propose_hypotheses
-    except ImportError as exc:
-        raise LabError(f"this checkout has no Lab service to take hypotheses (labconsole.lab.service): {exc}") from exc
-    # The service keys blobs by the hypothesis' index; the same bytes are stored once (content-addressed).
-    data = profile_bytes(profile)
-    blobs = {i: data for i in range(len(hypotheses))}
-    ids = propose_hypotheses(Path(lab_root), hypotheses, actor=actor, session_id=session_id, evidence_blobs=blobs)
-    return hypotheses, list(ids)

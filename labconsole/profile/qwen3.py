@@ -23,7 +23,7 @@ import warnings
 from typing import Any
 
 from labconsole.errors import LabError
-from labconsole.profile.targets import ProfileTarget, check_device
+from labconsole.profile.target import ProfileTarget, check_device
 
 # Qwen/Qwen3-8B-Base config.json (see shared/notes/qwen3-8b-and-h100.md).
 QWEN3_8B: dict[str, Any] = {

@@ -8,7 +8,7 @@ import platform
 import socket
 import subprocess
 from collections import defaultdict
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -138,7 +138,7 @@ def _provenance(raw: RawProfile, command: str | None) -> dict[str, Any]:
     import torch
 
     info: dict[str, Any] = {
-        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created_at": datetime.now(UTC).isoformat(timespec="seconds"),
         "host": socket.gethostname(),
         "python": platform.python_version(),
         "torch": raw.torch_version,

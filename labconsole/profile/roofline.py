@@ -27,7 +27,7 @@ import os
 import platform
 import time
 from dataclasses import asdict, dataclass
-from datetime import datetime, timezone
+from datetime import datetime, UTC
 from pathlib import Path
 from typing import Any
 
@@ -72,7 +72,7 @@ class Peaks:
         return {**asdict(self), "ridge_flop_per_byte": round(self.ridge, 2)}
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "Peaks":
+    def from_dict(cls, data: dict[str, Any]) -> Peaks:
         fields = {k: data[k] for k in ("device", "kind", "dtype", "copy_gbps", "matmul_tflops", "measured_at", "method")}
         return cls(**fields)
 
@@ -187,7 +187,7 @@ def measure_peaks(kind: str, dtype: str) -> Peaks:
     return Peaks(
         device=device_name(kind), kind=kind, dtype=dtype,
         copy_gbps=round(copy_gbps, 1), matmul_tflops=round(tflops, 4),
-        measured_at=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         method=f"{copy_how}; {mm_how}; torch {torch.__version__}",
     )
 

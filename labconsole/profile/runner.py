@@ -28,7 +28,8 @@ import statistics
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from labconsole.errors import LabError
 from labconsole.profile import estimates
@@ -75,7 +76,7 @@ class RawProfile:
     device_busy_us: float | None          # union of device activity over the active steps (GPU)
     host_op_us: float                     # summed CPU time of top-level ops (CPU targets)
     operators: list[OperatorStats]
-    scopes: dict[str, "ScopeStats"]       # module/function scope -> calls and host time, all active steps
+    scopes: dict[str, ScopeStats]       # module/function scope -> calls and host time, all active steps
     trace_path: str | None
     torch_version: str
     cuda_version: str | None
@@ -257,7 +258,7 @@ def _owns_estimate(evt, memo: dict[int, frozenset]) -> bool:
     return own is not None and own not in _descendant_work(evt, memo)
 
 
-def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[OperatorStats], float | None, float, dict[str, "ScopeStats"]]:
+def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[OperatorStats], float | None, float, dict[str, ScopeStats]]:
     ops: dict[tuple[str, str], OperatorStats] = {}
     memo: dict[int, frozenset] = {}
     claimed: Counter = Counter()

@@ -30,31 +30,15 @@ import importlib
 import inspect
 import runpy
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
+from collections.abc import Callable
 
 from labconsole.errors import LabError
+from labconsole.profile.target import ProfileTarget, check_device
 
 BUILTINS = ("qwen3-8b-decode", "qwen3-8b-prefill", "qwen3-tiny-decode", "qwen3-tiny-prefill")
 COMPILE_MODES = ("default", "reduce-overhead", "max-autotune", "max-autotune-no-cudagraphs")
-
-
-@dataclass
-class ProfileTarget:
-    """One repeatable step and what the report needs to know about it."""
-
-    spec: str                                  # as given on the command line
-    step: Callable[[], Any]
-    device: str                                # "cuda" | "cpu"
-    dtype: str                                 # parameter dtype, e.g. "bfloat16"
-    shape: dict[str, Any] = field(default_factory=dict)
-    description: str = ""
-    model: Any = None                          # nn.Module for scope annotation (None: no scopes)
-    # Plain functions worth their own scope: (owner module/object, attribute, label).
-    annotate: list[tuple[Any, str, str]] = field(default_factory=list)
-    compiled: str | None = None                # torch.compile mode, None for eager
-    config: dict[str, Any] = field(default_factory=dict)  # model config values, for the record
 
 
 def parse_shape(items: list[str] | None) -> dict[str, Any]:
@@ -79,19 +63,6 @@ def _number(value: str) -> Any:
         except ValueError:
             pass
     return value
-
-
-def check_device(device: str) -> None:
-    import torch
-
-    if device == "cuda" and not torch.cuda.is_available():
-        built = torch.version.cuda or "no CUDA (CPU-only build)"
-        raise LabError(
-            f"a GPU profile was asked for but torch {torch.__version__} ({built}) sees no CUDA device;"
-            " use --device cpu or a qwen3-tiny-* target"
-        )
-    if device not in ("cuda", "cpu"):
-        raise LabError(f"--device {device!r}: expected cuda or cpu")
 
 
 def resolve(spec: str, *, shape: dict[str, Any], device: str | None, compile_mode: str | None) -> ProfileTarget:

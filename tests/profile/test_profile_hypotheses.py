@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from labconsole.errors import LabError
+from labconsole.lab import profile_proposals
 from labconsole.profile import hypotheses as H
 from labconsole.profile.hypotheses import hypotheses_from_profile
 
@@ -105,21 +103,13 @@ def test_hand_off_passes_hypotheses_and_profile_blob(monkeypatch: pytest.MonkeyP
         seen.update(lab_root=lab_root, hypotheses=hypotheses, actor=actor, session_id=session_id, blobs=evidence_blobs)
         return [f"h{i + 1:03d}" for i in range(len(hypotheses))]
 
-    fake = types.ModuleType("labconsole.lab.service")
-    fake.propose_hypotheses = fake_propose  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "labconsole.lab.service", fake)
+    monkeypatch.setattr(profile_proposals, "propose_hypotheses", fake_propose)
     profile = decode_like_profile()
-    items, ids = H.propose(profile, lab_root=tmp_path, top=3, session_id="s1", actor="console")
+    items, ids = profile_proposals.propose(profile, lab_root=tmp_path, top=3, session_id="s1", actor="console")
     assert ids == ["h001", "h002", "h003"] and len(items) == 3
     assert seen["lab_root"] == tmp_path and seen["session_id"] == "s1" and seen["actor"] == "console"
     assert seen["hypotheses"] == items
     assert set(seen["blobs"]) == {0, 1, 2} and seen["blobs"][0] == H.profile_bytes(profile)
-
-
-def test_hand_off_without_a_lab_service_is_a_clear_error(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setitem(sys.modules, "labconsole.lab.service", None)  # import fails
-    with pytest.raises(LabError, match="no Lab service"):
-        H.propose(decode_like_profile(), lab_root=tmp_path)
 
 
 def test_cli_propose_from_a_saved_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
@@ -147,17 +137,15 @@ def test_cli_propose_from_a_saved_profile(monkeypatch: pytest.MonkeyPatch, tmp_p
 
 def test_hand_off_into_a_real_session(tmp_path: Path) -> None:
     """Through the Lab service into a demo lab's session: the hypotheses land in the log with their blob."""
-    try:
-        from labconsole.demo import create_demo_lab
-        from labconsole.lab.service import Lab
-    except ImportError as exc:  # the Lab service is written alongside; without it the mock test above stands
-        pytest.skip(f"Lab service not importable here: {exc}")
+    from labconsole.demo import create_demo_lab
+    from labconsole.lab.service import Lab
+
     lab_dir = create_demo_lab(tmp_path / "lab")
     lab = Lab.start_session(lab_dir)
     session_id = lab.session_id
     lab.close()
     profile = decode_like_profile()
-    items, ids = H.propose(profile, lab_root=lab_dir, top=2, session_id=session_id)
+    items, ids = profile_proposals.propose(profile, lab_root=lab_dir, top=2, session_id=session_id)
     assert len(ids) == 2 and len(items) == 2
     reopened = Lab.open_session(lab_dir, session_id)
     try:
