@@ -12,7 +12,7 @@ from typing import Any
 
 from labconsole.core.usage import Usage
 
-# Hypothesis statuses, in lifecycle order (DESIGN.md §3).
+# Hypothesis statuses, in lifecycle order (docs/DESIGN.md §3).
 PROPOSED = "proposed"
 QUEUED = "queued"
 DUPLICATE = "duplicate"

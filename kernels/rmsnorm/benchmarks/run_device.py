@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Device benchmark of rmsnorm against its baselines, all in one process on one GPU.
 
-Method (DESIGN.md §5 / issue 6):
+Method (docs/DESIGN.md §5 / issue 6):
 - device time: each candidate is captured once in a CUDA graph; every rep first writes a
   256 MiB buffer (flushes the 50 MB L2, and keeps the host ahead of the GPU), then times one
   graph replay between CUDA events. Candidates are interleaved rep by rep; median reported.
