@@ -38,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
         from labconsole.cli.headless import after_console
         from labconsole.tui import run_app
 
+        try:
+            lab.start()  # before the console opens: a lab refused here says why on the plain terminal
+        except BaseException:
+            lab.close()
+            raise
         return after_console(lab, run_app(lab))
     try:
         run_headless(lab, timeout_s=args.timeout)
