@@ -31,7 +31,8 @@ import sys
 from array import array
 from bisect import bisect_right
 from pathlib import Path
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
 
 from labconsole.errors import LabError
 from labconsole.events.log import LOG_NAME, Event, LogCorruptError
@@ -170,7 +171,7 @@ class Replay(Generic[S]):
             self._mm = None
         self._file.close()
 
-    def __enter__(self) -> "Replay[S]":
+    def __enter__(self) -> Replay[S]:
         return self
 
     def __exit__(self, *exc: object) -> None:
