@@ -17,6 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labconsole.events.eval_fields import (
+    EvalAttempt, EvalAttemptInterrupted, EvalAttemptStarted, EvalAttemptTracked, EvalFinished, EvalStarted,
+)
 from labconsole.events.schema import EVAL_LOG, SESSION_LOG, KindSpec, KindTable, check_event, data_of
 
 KINDS = KindTable()
@@ -457,80 +460,7 @@ NOTE = _declare("note", Note)
 
 # --------------------------------------------------------------------------- eval results (<out>/events.jsonl)
 
-
-@dataclass(frozen=True)
-class EvalStarted:
-    skill: str | None = None
-    models: list[str] | None = None
-    cases: list[str] | None = None
-    repeats: int | None = None
-    concurrency: int | None = None
-    gpu: bool | None = None
-    resumed: int | None = None
-    planned: int | None = None
-    to_run: int | None = None
-
-
-@dataclass(frozen=True)
-class EvalAttemptStarted:
-    attempt_id: str
-    case: str | None = None
-    model: str | None = None
-    with_skill: bool | None = None
-    repeat: int | None = None
-
-
-@dataclass(frozen=True)
-class EvalAttempt:
-    """The whole ``AttemptRecord`` (labconsole/evals/summary.py); a test keeps the two in step."""
-
-    attempt_id: str
-    case: str
-    model: str
-    with_skill: bool
-    repeat: int
-    status: str  # pass | fail | incomplete (a GPU check not run)
-    checks: list[dict[str, Any]] | None = None
-    agent_ok: bool | None = None
-    agent_error: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
-    cost_usd: float | None = None
-    tool_calls: int | None = None
-    repair_attempts: int | None = None
-    wall_s: float | None = None
-    checks_s: float | None = None
-    transcript: str | None = None
-    transcript_sha256: str | None = None
-    protected_touched: list[str] | None = None
-
-
-@dataclass(frozen=True)
-class EvalAttemptInterrupted:
-    """Started in an earlier, killed run."""
-
-    attempt_id: str
-    reason: str | None = None
-
-
-@dataclass(frozen=True)
-class EvalAttemptTracked:
-    """The attempt's Trackio run is written."""
-
-    attempt_id: str
-    project: str | None = None
-
-
-@dataclass(frozen=True)
-class EvalFinished:
-    planned: int | None = None
-    ran: int | None = None
-    skipped: int | None = None
-    attempts: int | None = None
-    summary: list[dict[str, Any]] | None = None
-
-
+# Their fields live in eval_fields.py (this module stays short); the declarations are these lines.
 EVAL_STARTED = _declare("eval.started", EvalStarted, logs=(EVAL_LOG,))
 EVAL_ATTEMPT_STARTED = _declare("eval.attempt.started", EvalAttemptStarted, logs=(EVAL_LOG,))
 EVAL_ATTEMPT = _declare("eval.attempt", EvalAttempt, logs=(EVAL_LOG,))

@@ -22,7 +22,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 from collections.abc import Iterator
 
 from labconsole.errors import LabError, SessionLockedError
@@ -54,7 +54,7 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _body(seq: int, ts: float, kind: str, actor: str, data: dict) -> str:
+def _body(seq: int, ts: float, kind: str, actor: str, data: dict[str, Any]) -> str:
     return canonical_json({"seq": seq, "ts": ts, "kind": kind, "actor": actor, "data": data})
 
 
@@ -74,7 +74,7 @@ class Event:
     ts: float
     kind: str
     actor: str
-    data: dict
+    data: dict[str, Any]
     prev: str
     hash: str
 
@@ -174,7 +174,7 @@ def _parse_checked(raw: bytes) -> Event | None:
     return ev if ev.expected_hash() == ev.hash else None
 
 
-def _last_lines(f, size: int, want: int) -> list[tuple[int, bytes]]:
+def _last_lines(f: BinaryIO, size: int, want: int) -> list[tuple[int, bytes]]:
     """The last ``want`` complete lines (offset, bytes incl. newline) before ``size``; oldest first."""
     chunk = 64 * 1024
     pos = size
@@ -199,7 +199,7 @@ def _last_lines(f, size: int, want: int) -> list[tuple[int, bytes]]:
     return list(reversed(lines))
 
 
-def _end_of_last_newline(f, size: int) -> int:
+def _end_of_last_newline(f: BinaryIO, size: int) -> int:
     """Offset just past the last newline before ``size`` (0 if there is none)."""
     probe = size
     while probe > 0:
@@ -213,7 +213,7 @@ def _end_of_last_newline(f, size: int) -> int:
     return 0
 
 
-def _line_number(f, offset: int) -> int:
+def _line_number(f: BinaryIO, offset: int) -> int:
     """1-based line number of the line starting at ``offset``."""
     f.seek(0)
     count, done = 0, 0
@@ -342,7 +342,7 @@ class EventLog:
 
     # -- writing
 
-    def append(self, kind: str, actor: str, data: dict, *, durable: bool | None = None) -> Event:
+    def append(self, kind: str, actor: str, data: dict[str, Any], *, durable: bool | None = None) -> Event:
         """Write one event. A kind not declared for this log, or data that does not fit its declaration,
         raises :class:`~labconsole.events.schema.EventSchemaError` before anything is written."""
         kinds.validate(kind, data, log=self.log_kinds)

@@ -69,7 +69,8 @@ class KindTable(Mapping[str, KindSpec]):
             raise ValueError(f"event kind {kind} is declared twice")
         if not dataclasses.is_dataclass(fields) or fields in self._by_type:
             raise TypeError(f"{fields!r} must be a dataclass that declares no other kind")
-        required, optional = set(), set()
+        required: set[str] = set()
+        optional: set[str] = set()
         for f in dataclasses.fields(fields):
             no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             (required if no_default else optional).add(f.name)
