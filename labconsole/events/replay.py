@@ -47,10 +47,10 @@ _KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line
                           # a quote inside a string value is always escaped)
 
 
-
 def _loader(blob: bytes) -> Callable[[], bytes]:
     """A snapshot already in memory, behind the same call as one read from disk."""
     return lambda: blob
+
 
 class Replay(Generic[S]):
     def __init__(self, session_dir: Path | str, *, initial: Callable[[], S], apply: Callable[[S, Event], None],
