@@ -165,3 +165,21 @@ def test_audit_reports_an_undeclared_kind_or_field(tmp_path: Path) -> None:
     assert [p.line for p in result.problems] == [2, 3]
     assert "'note.typo' is not declared" in result.problems[0].message
     assert "undeclared field(s) txt" in result.problems[1].message
+
+
+def _opens_a_log_for_writing(node: ast.AST) -> bool:
+    """``EventLog.open(...)`` or ``EventLog(...)``: the only ways to get a writer."""
+    if not isinstance(node, ast.Call):
+        return False
+    f = node.func
+    return (isinstance(f, ast.Attribute) and f.attr == "open" and isinstance(f.value, ast.Name)
+            and f.value.id == "EventLog") or (isinstance(f, ast.Name) and f.id == "EventLog")
+
+
+def test_only_the_lab_service_and_the_eval_results_writer_open_a_log() -> None:
+    """One writer per log: the Lab service writes sessions, ResultStore writes eval results."""
+    allowed = {"labconsole/lab/service.py", "labconsole/evals/results.py"}
+    writers = {str(path.relative_to(ROOT)) for path, tree in _sources()
+               if any(_opens_a_log_for_writing(node) for node in ast.walk(tree))}
+    assert writers - allowed == set(), f"modules that open an event log for writing: {sorted(writers - allowed)}"
+    assert writers == allowed  # the scan finds the two writers it allows (it is not looking at nothing)
