@@ -81,9 +81,8 @@ def read_metric(spec: str, workdir: Path, stdout: str) -> float:
             value = value[part]  # type: ignore[index]
         return float(value)  # type: ignore[arg-type]
     if kind == "regex":
-        m = None
-        for m in re.finditer(rest, stdout, re.MULTILINE):
-            pass
+        matches = list(re.finditer(rest, stdout, re.MULTILINE))
+        m = matches[-1] if matches else None  # the last match: the final value a run printed
         if m is None:
             raise ValueError(f"no match for {rest!r} in the output")
         return float(m.group(1))

@@ -38,8 +38,8 @@ def test_agent_processes_measure_a_positive_lift(tmp_path, capsys):
     assert len(res.records) == 8
     for r in res.records:
         assert r.agent_ok, r.agent_error
-        assert (r.tool_calls, r.repair_attempts, r.cached_tokens) == (3, 1, 200)
-        assert r.input_tokens == (1000 if r.with_skill else 600)
+        assert (r.usage.tool_calls, r.usage.repair_attempts, r.usage.cached_tokens) == (3, 1, 200)
+        assert r.usage.input_tokens == (1000 if r.with_skill else 600)
         assert r.status == ("pass" if r.with_skill else "fail")
         lines = [json.loads(x) for x in (out / r.transcript).read_text().splitlines()]
         task = next(x["msg"] for x in lines if x["dir"] == "to-agent" and x["msg"]["type"] == "task")
