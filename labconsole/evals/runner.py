@@ -20,7 +20,7 @@ from labconsole.evals.results import (
     ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED, ATTEMPT_TRACKED, EVAL_FINISHED, EVAL_STARTED, EvalResults,
     ResultStore, load_results,
 )
-from labconsole.evals.summary import AttemptRecord, CheckRecord, summarize, summary_dict
+from labconsole.evals.summary import AttemptRecord, summarize, summary_dict
 from labconsole.evals.tracking import log_attempt
 from labconsole.evals.workspace import prepare_workdir, restore_protected
 from labconsole.skills.format import Skill
@@ -156,7 +156,7 @@ class EvalRunner:
         rec = AttemptRecord(
             attempt_id=aid, case=plan.case.id, model=plan.model.label, with_skill=plan.with_skill,
             repeat=plan.repeat, status=attempt_status(checks),
-            checks=[CheckRecord(**c.to_dict()) for c in checks], agent_ok=outcome.ok, agent_error=outcome.error,
+            checks=checks, agent_ok=outcome.ok, agent_error=outcome.error,
             usage=outcome.usage, wall_s=outcome.wall_s, checks_s=checks_s,
             transcript=str(transcript.relative_to(cfg.out_dir)) if transcript.exists() else "",
             transcript_sha256=sha, protected_touched=touched,

@@ -24,6 +24,9 @@ class CheckRecord:
     duration_s: float = 0.0
     requires_gpu: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
 
 @dataclass
 class AttemptRecord:
