@@ -444,6 +444,14 @@ class Lab:
             self.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": hyp_id, "ref": ref, "sha": h.sha})
         self.append(K.WORKTREE_REMOVED, "console", {"hyp_id": hyp_id, "path": h.worktree})
 
+    @staticmethod
+    def record_publish(session_dir: Path, who: str, published: K.PublishCompleted) -> Event:
+        """Log ``publish.completed`` in the approving session (no lab config needed: publish may run from any
+        checkout). Raises SessionLockedError while a console holds that session."""
+        kind, data = K.event(published)
+        with EventLog.open(session_dir, create=False) as log:
+            return log.append(kind, f"human:{who}", data)
+
 
 def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: str,
                        session_id: str | None = None, evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
