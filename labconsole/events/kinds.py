@@ -473,7 +473,7 @@ EVAL_FINISHED = _declare("eval.finished", EvalFinished, logs=(EVAL_LOG,))
 SESSION_KINDS = KINDS.for_log(SESSION_LOG)
 EVAL_KINDS = KINDS.for_log(EVAL_LOG)
 
-# Decisions are fsynced immediately (DESIGN.md §2).
+# Decisions are fsynced immediately (docs/DESIGN.md §2).
 DURABLE_KINDS = frozenset(k for k, s in KINDS.items() if s.durable)
 
 # Decision points, used by replay's {/} jumps.

@@ -34,7 +34,7 @@ class KindSpec:
     required: frozenset[str]
     optional: frozenset[str]
     open: bool  # undeclared fields allowed: the data carries an agent's message as it came
-    durable: bool  # fsynced before append returns (DESIGN.md §2)
+    durable: bool  # fsynced before append returns (docs/DESIGN.md §2)
     decision: bool  # a decision point: replay's {/} jumps stop here
     logs: frozenset[str]  # which logs may hold it
 

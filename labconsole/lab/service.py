@@ -188,6 +188,10 @@ class Lab:
         """The session's GPU sampler (``latest()``, ``history()``) while agents run here, else None."""
         return self.orchestrator.sampler if self.orchestrator is not None else None
 
+    def idle(self) -> bool:
+        """True when no agents run here, or they have nothing left to do without a person."""
+        return self.orchestrator is None or self.orchestrator.idle()
+
     # --- running ----------------------------------------------------------------------------------
 
     def start(self, **options: Any) -> None:
