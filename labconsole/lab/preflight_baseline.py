@@ -46,23 +46,28 @@ class BaselineResult:
     def ok(self) -> bool:
         return self.status == "ok" and self.metric is not None
 
-    def cause(self) -> str:
-        """Why the baseline could not be measured, and what to fix: one line."""
+    def problem(self) -> tuple[str, str]:
+        """(what failed, what to fix): why the baseline could not be measured."""
         cmd = f"[objective] command {self.command!r}"
         last = self.tail[-1] if self.tail else ""
         if self.status == "timeout":
-            return (f"the baseline run timed out ({self.error}); raise [objective] timeout_s or make the run "
-                    f"shorter")
-        if self.returncode == 127 or re.search(r"(command )?not found", last) and self.returncode not in (0, None):
-            return f"the baseline command was not found ({last or 'exit code 127'}); fix {cmd} or install it"
+            return f"the baseline run timed out ({self.error})", "raise [objective] timeout_s or make the run shorter"
+        failed = self.returncode not in (0, None)
+        if self.returncode == 127 or (failed and re.search(r"\bnot found\b", last)):
+            return f"the baseline command was not found ({last or 'exit code 127'})", f"fix {cmd} or install it"
         if self.error.startswith("metric:"):
-            return (f"the baseline run printed no metric: {self.error[len('metric:'):].strip()}; fix [objective] "
-                    f"metric or what the script prints" + (f" (its last line: {last[:160]!r})" if last else ""))
+            seen = f" (its last line: {last[:160]!r})" if last else ""
+            return (f"the baseline run printed no metric: {self.error[len('metric:'):].strip()}{seen}",
+                    "fix [objective] metric or what the script prints")
         if self.status == "invalid":
-            return f"the baseline run {self.error.removeprefix('run ')}; a run must not write protected files"
-        if self.returncode not in (0, None):
-            return f"the baseline run failed with exit code {self.returncode}: {last[:200] or '(no output)'}; fix {cmd}"
-        return f"the baseline run {self.status}: {self.error or 'no metric'}; fix {cmd}"
+            return f"the baseline run {self.error.removeprefix('run ')}", "a run must not write protected files"
+        if failed:
+            return f"the baseline run failed with exit code {self.returncode}: {last[:200] or '(no output)'}", f"fix {cmd}"
+        return f"the baseline run {self.status}: {self.error or 'no metric'}", f"fix {cmd}"
+
+    def cause(self) -> str:
+        what, fix = self.problem()
+        return f"{what}; {fix}"
 
 
 def measure_baseline(config: LabConfig, repo: Any, sha: str, *, append: Append | None = None,
