@@ -21,7 +21,7 @@ from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, RunRequest
 from labconsole.runs.local import LocalExecutor
 
-TAIL_LINES = 5
+TAIL_LINES = 10  # autoresearch's summary block, whole
 BASELINE_RUN_PREFIX = "baseline-check"
 
 

@@ -68,7 +68,7 @@ def infer_lab(root: Path) -> LabDraft:
 
 
 def _autoresearch(root: Path, name: str) -> LabDraft:
-    uv = shutil.which("uv") is not None and (root / "pyproject.toml").is_file()
+    uv = _has_uv() and (root / "pyproject.toml").is_file()
     command = "uv run train.py" if uv else "python train.py"
     budget = _time_budget(root)
     timeout = int(max(2 * budget, budget + 60)) if budget else 900
@@ -115,6 +115,10 @@ def _script(root: Path, name: str, script: str) -> LabDraft:
     if not draft.space:
         draft.to_decide.append(f"[search.space]: {script} has no NAME = number lines for the sweep to change")
     return draft
+
+
+def _has_uv() -> bool:
+    return shutil.which("uv") is not None
 
 
 def _time_budget(root: Path) -> float:
@@ -239,11 +243,12 @@ def write_lab_toml(root: Path) -> tuple[Path, LabDraft]:
     path = root / "lab.toml"
     if path.exists():
         raise LabError(f"{path} exists; labconsole init never overwrites it: edit it, or remove it to start over")
-    draft = infer_lab(root)
-    path.write_text(render_lab_toml(draft), encoding="utf-8")
     from labconsole.lab.gitops import LabRepo
     from labconsole.lab.session import sessions_dir
 
-    LabRepo(root).ensure_ignored([f for f in UNTRACKED_RECORDS if (root / f).exists()]
-                                 + [".labconsole/", f"{sessions_dir(root).name}/"])
+    repo = LabRepo(root)  # refuses a repository without commits before anything is written
+    draft = infer_lab(root)
+    path.write_text(render_lab_toml(draft), encoding="utf-8")
+    repo.ensure_ignored([f for f in UNTRACKED_RECORDS if (root / f).exists()]
+                        + [".labconsole/", f"{sessions_dir(root).name}/"])
     return path, draft

@@ -22,6 +22,6 @@ def evaluate_bpb(model):
     """Bits per byte of ``model.prob(prev, nxt)`` on the validation split: the metric agents must not touch."""
     data = load_split("val")
     nll = 0.0
-    for prev, nxt in zip(data, data[1:]):
+    for prev, nxt in zip(data, data[1:], strict=False):
         nll -= math.log2(model.prob(prev, nxt))
     return nll / (len(data) - 1)

@@ -13,7 +13,7 @@ class ByteModel:
     def __init__(self, data):
         self.unigram = [1.0] * VOCAB_SIZE
         self.bigram = [[0.0] * VOCAB_SIZE for _ in range(VOCAB_SIZE)]
-        for prev, nxt in zip(data, data[1:]):
+        for prev, nxt in zip(data, data[1:], strict=False):
             self.unigram[nxt] += 1
             self.bigram[prev][nxt] += 1
         self.total = sum(self.unigram)
