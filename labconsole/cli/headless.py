@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import queue
+import signal
 import time
+from types import FrameType
 
 from labconsole.cli.common import leaderboard_lines
 from labconsole.errors import LabError
@@ -19,6 +21,20 @@ SHOWN = frozenset({
     K.RUN_FINISHED, K.REVIEW_VERDICT, K.AGENT_EXITED, K.AGENT_RESTARTING, K.REPORT_WRITTEN,
     K.BUDGET_WARNING, K.BUDGET_EXHAUSTED, K.DECISION_APPROVED, K.DECISION_REJECTED, K.MERGE_COMPLETED, K.NOTE,
 })
+
+
+def exit_on_hangup() -> None:
+    """Closing the terminal (SIGHUP) or ``kill`` (SIGTERM) ends the console like Ctrl-C does: by an
+    exception, so every ``finally`` runs and the agents stop, the log closes and the control socket goes.
+    Python's default for both signals is to die on the spot, leaving the socket behind."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, leave)
 
 
 def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True) -> LabState:
