@@ -5,6 +5,7 @@ from __future__ import annotations
 import ast
 import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from labconsole.errors import LabError
@@ -53,6 +54,10 @@ def format_value(value: Any) -> str:
     return repr(value)
 
 
+def _replacer(literal: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: f"{m.group('lhs')}{literal}{m.group('tail')}"
+
+
 def write_params(text: str, params: dict[str, Any]) -> str:
     """Return ``text`` with each parameter's line rewritten. Every name must exist exactly once."""
     for name, value in params.items():
@@ -60,6 +65,5 @@ def write_params(text: str, params: dict[str, Any]) -> str:
         matches = pattern.findall(text)
         if len(matches) != 1:
             raise LabError(f"expected exactly one line '{name} = …' at column 0, found {len(matches)}")
-        literal = format_value(value)
-        text = pattern.sub(lambda m, lit=literal: f"{m.group('lhs')}{lit}{m.group('tail')}", text, count=1)
+        text = pattern.sub(_replacer(format_value(value)), text, count=1)
     return text

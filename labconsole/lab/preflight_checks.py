@@ -45,24 +45,25 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
         return
     yield CheckLine("lab.toml", True, f"lab {config.name!r}, objective {config.objective.name} "
                                       f"({config.objective.direction}) from {config.objective.command!r}")
+    repo: LabRepo | None = None
+    head = ""
     try:
         repo = LabRepo(root)
         # What the console itself writes in a lab is never the person's uncommitted work.
         repo.ensure_ignored([f"{sessions_dir(root).name}/", ".labconsole/"])
         head = repo.require_clean_base()
+        yield CheckLine("git clean", True, f"{repo.main_branch} at {head[:12]}")
     except LabError as exc:
         yield CheckLine("git clean", False, str(exc), "commit or stash the changes (a new lab.toml too: "
                                                       "git add lab.toml && git commit -m 'lab.toml')")
-        repo, head = None, None
-    else:
-        yield CheckLine("git clean", True, f"{repo.main_branch} at {head[:12]}")
+        repo = None
     yield from _protected(root, config)
     yield from _search(root, config)
     yield from _backends(config)
     yield from _gpu(config)
     if not baseline:
         return
-    if repo is None or head is None:
+    if repo is None:
         yield CheckLine("baseline run", False, "not run: the lab is not a clean git repository",
                         "fix 'git clean' above, then check again")
         return
