@@ -72,9 +72,10 @@ class BaselineResult:
 
 def measure_baseline(config: LabConfig, repo: Any, sha: str, *, append: Append | None = None,
                      put_blob: Callable[[bytes], str] | None = None, read_blob: Callable[[str], bytes] | None = None,
-                     runs_dir: Path | None = None, lease_pool: Any = None, owners: Any = None) -> BaselineResult:
+                     runs_dir: Path | None = None, lease_pool: Any = None, owners: Any = None,
+                     run_id: str = BASELINE_RUN_PREFIX) -> BaselineResult:
     """Run the objective once on ``sha`` the way a measurement does (the same executor class, config,
-    checkout, environment and GPU leases). With the session's ``append``/``put_blob``/``read_blob`` the run
+    checkout, environment and GPU leases). ``run_id`` must be new to the session. With the session's ``append``/``put_blob``/``read_blob`` the run
     is in the log like any other; without them (``labconsole check``) nothing is recorded."""
     finished: dict[str, Any] = {}
     kept: dict[str, bytes] = {}
@@ -93,7 +94,7 @@ def measure_baseline(config: LabConfig, repo: Any, sha: str, *, append: Append |
 
     executor = LocalExecutor(repo, config, record, store, runs_dir or repo.root / ".labconsole" / "runs",
                              lease_pool=lease_pool, owners=owners)
-    done = executor.run(RunRequest(f"{BASELINE_RUN_PREFIX}-{sha[:8]}", "", "baseline", sha, 0, {}))
+    done = executor.run(RunRequest(run_id, "", "baseline", sha, 0, {}))
     log_blob = finished.get("log_blob")
     output = b""
     if log_blob:

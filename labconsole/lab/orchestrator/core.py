@@ -168,11 +168,14 @@ class Orchestrator:
 
     def _require_baseline(self) -> None:
         """One baseline run on main, in the log like any run; a lab that cannot measure it starts no agent."""
-        from labconsole.lab.preflight_baseline import measure_baseline, require_baseline
+        from labconsole.lab.preflight_baseline import BASELINE_RUN_PREFIX, measure_baseline, require_baseline
 
+        with self.lab.locked():  # one per start: a resumed session checks again, under a new run id
+            n = 1 + sum(run_id.startswith(BASELINE_RUN_PREFIX) for run_id in self.lab.state.runs)
         result = measure_baseline(self.config, self.lab.repo, self.lab.repo.head_sha(), append=self.lab.append,
                                   put_blob=self.lab.put_blob, read_blob=self.lab.blob, runs_dir=self.runs_dir,
-                                  lease_pool=self.executor.lease_pool, owners=self.owners)
+                                  lease_pool=self.executor.lease_pool, owners=self.owners,
+                                  run_id=f"{BASELINE_RUN_PREFIX}-{n}")
         if not result.ok:
             self.lab.append(K.NOTE, "console", {"text": f"no agent started: {result.cause()}"})
         require_baseline(result)
