@@ -10,8 +10,11 @@ from labconsole.lab.preflight_checks import run_checks
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check", help="check a lab before spending anything: config, git, protected files, "
-                                     "search space, backends, GPU and one baseline run")
+    p = sub.add_parser(
+        "check",
+        help="check a lab before spending anything: config, git, protected files, "
+        "search space, backends, GPU and one baseline run",
+    )
     add_lab_args(p, session=False)
     p.add_argument("--no-baseline", action="store_true", help="skip the baseline run (it costs one objective run)")
     p.set_defaults(func=check)

@@ -20,13 +20,17 @@ FORMATS = ("autoresearch-tsv",)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("export", help="write a session's decisions in another tool's format (autoresearch's results.tsv)")
+    p = sub.add_parser(
+        "export", help="write a session's decisions in another tool's format (autoresearch's results.tsv)"
+    )
     add_lab_args(p)
     p.add_argument("--format", choices=FORMATS, default="autoresearch-tsv")
     p.add_argument("--out", type=Path, default=None, help="the file to write (default: stdout)")
     p.set_defaults(func=export)
-    i = sub.add_parser("import-results", help="read an autoresearch results.tsv as history: the planner will not "
-                                              "propose what it already tried")
+    i = sub.add_parser(
+        "import-results",
+        help="read an autoresearch results.tsv as history: the planner will not propose what it already tried",
+    )
     add_lab_args(i, session=False)
     i.add_argument("tsv", type=Path, help="the results.tsv")
     i.set_defaults(func=import_results)
@@ -57,21 +61,43 @@ def import_results(args: argparse.Namespace) -> int:
     log = EventLog.open(sessions_dir(root) / session_id)
     try:
         offset = max_hypothesis_number(root)
-        log.append(K.SESSION_STARTED, "console", {
-            "session_id": session_id, "lab": config.name, "lab_root": str(root), "config_sha256": config.digest(),
-            "objective": {"name": config.objective.name, "direction": config.objective.direction},
-            "pid": os.getpid(), "host": socket.gethostname(), "hyp_offset": offset})
+        log.append(
+            K.SESSION_STARTED,
+            "console",
+            {
+                "session_id": session_id,
+                "lab": config.name,
+                "lab_root": str(root),
+                "config_sha256": config.digest(),
+                "objective": {"name": config.objective.name, "direction": config.objective.direction},
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "hyp_offset": offset,
+            },
+        )
         log.append(K.NOTE, "console", {"text": f"imported {len(rows)} rows of {args.tsv} as history"})
         for n, row in enumerate(rows, start=offset + 1):
             hyp_id = f"h{n:03d}"
-            log.append(K.HYP_PROPOSED, "console", {
-                "hyp_id": hyp_id, "title": row.description, "params": params_of(row.description),
-                "rationale": (f"results.tsv: commit {row.commit}, {config.objective.name} {row.metric:g}, "
-                              f"status {row.status}"),
-                "source": f"imported from {args.tsv.name}", "proposer": "import"})
+            log.append(
+                K.HYP_PROPOSED,
+                "console",
+                {
+                    "hyp_id": hyp_id,
+                    "title": row.description,
+                    "params": params_of(row.description),
+                    "rationale": (
+                        f"results.tsv: commit {row.commit}, {config.objective.name} {row.metric:g}, status {row.status}"
+                    ),
+                    "source": f"imported from {args.tsv.name}",
+                    "proposer": "import",
+                },
+            )
             if row.status == "crash":
-                log.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
-                                                     "reason": "crash (recorded in results.tsv)"})
+                log.append(
+                    K.HYP_FAILED,
+                    "console",
+                    {"hyp_id": hyp_id, "step": "measure", "reason": "crash (recorded in results.tsv)"},
+                )
         log.append(K.SESSION_STOPPED, "console", {"reason": "import finished"})
     finally:
         log.close()

@@ -57,12 +57,17 @@ class BaselineResult:
             return f"the baseline command was not found ({last or 'exit code 127'})", f"fix {cmd} or install it"
         if self.error.startswith("metric:"):
             seen = f" (its last line: {last[:160]!r})" if last else ""
-            return (f"the baseline run printed no metric: {self.error[len('metric:'):].strip()}{seen}",
-                    "fix [objective] metric or what the script prints")
+            return (
+                f"the baseline run printed no metric: {self.error[len('metric:') :].strip()}{seen}",
+                "fix [objective] metric or what the script prints",
+            )
         if self.status == "invalid":
             return f"the baseline run {self.error.removeprefix('run ')}", "a run must not write protected files"
         if failed:
-            return f"the baseline run failed with exit code {self.returncode}: {last[:200] or '(no output)'}", f"fix {cmd}"
+            return (
+                f"the baseline run failed with exit code {self.returncode}: {last[:200] or '(no output)'}",
+                f"fix {cmd}",
+            )
         return f"the baseline run {self.status}: {self.error or 'no metric'}", f"fix {cmd}"
 
     def cause(self) -> str:
@@ -70,10 +75,19 @@ class BaselineResult:
         return f"{what}; {fix}"
 
 
-def measure_baseline(config: LabConfig, repo: Any, sha: str, *, append: Append | None = None,
-                     put_blob: Callable[[bytes], str] | None = None, read_blob: Callable[[str], bytes] | None = None,
-                     runs_dir: Path | None = None, lease_pool: Any = None, owners: Any = None,
-                     run_id: str = BASELINE_RUN_PREFIX) -> BaselineResult:
+def measure_baseline(
+    config: LabConfig,
+    repo: Any,
+    sha: str,
+    *,
+    append: Append | None = None,
+    put_blob: Callable[[bytes], str] | None = None,
+    read_blob: Callable[[str], bytes] | None = None,
+    runs_dir: Path | None = None,
+    lease_pool: Any = None,
+    owners: Any = None,
+    run_id: str = BASELINE_RUN_PREFIX,
+) -> BaselineResult:
     """Run the objective once on ``sha`` the way a measurement does (the same executor class, config,
     checkout, environment and GPU leases). ``run_id`` must be new to the session. With the session's ``append``/``put_blob``/``read_blob`` the run
     is in the log like any other; without them (``labconsole check``) nothing is recorded."""
@@ -92,8 +106,15 @@ def measure_baseline(config: LabConfig, repo: Any, sha: str, *, append: Append |
         kept[digest] = data
         return digest
 
-    executor = LocalExecutor(repo, config, record, store, runs_dir or repo.root / ".labconsole" / "runs",
-                             lease_pool=lease_pool, owners=owners)
+    executor = LocalExecutor(
+        repo,
+        config,
+        record,
+        store,
+        runs_dir or repo.root / ".labconsole" / "runs",
+        lease_pool=lease_pool,
+        owners=owners,
+    )
     done = executor.run(RunRequest(run_id, "", "baseline", sha, 0, {}))
     log_blob = finished.get("log_blob")
     output = b""
@@ -101,8 +122,16 @@ def measure_baseline(config: LabConfig, repo: Any, sha: str, *, append: Append |
         output = kept.get(log_blob) or (read_blob(log_blob) if read_blob is not None else b"")
     lines = [line for line in output.decode("utf-8", "replace").splitlines() if line.strip()]
     outcome = done.outcome
-    return BaselineResult(sha, config.objective.command, outcome.status, outcome.metric, outcome.duration_s,
-                          outcome.error, finished.get("returncode"), tuple(lines[-TAIL_LINES:]))
+    return BaselineResult(
+        sha,
+        config.objective.command,
+        outcome.status,
+        outcome.metric,
+        outcome.duration_s,
+        outcome.error,
+        finished.get("returncode"),
+        tuple(lines[-TAIL_LINES:]),
+    )
 
 
 def require_baseline(result: BaselineResult) -> None:

@@ -43,8 +43,12 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
     except LabError as exc:
         yield CheckLine("lab.toml", False, str(exc), "fix that field (`labconsole init` writes a commented one)")
         return
-    yield CheckLine("lab.toml", True, f"lab {config.name!r}, objective {config.objective.name} "
-                                      f"({config.objective.direction}) from {config.objective.command!r}")
+    yield CheckLine(
+        "lab.toml",
+        True,
+        f"lab {config.name!r}, objective {config.objective.name} "
+        f"({config.objective.direction}) from {config.objective.command!r}",
+    )
     repo: LabRepo | None = None
     head = ""
     try:
@@ -54,8 +58,12 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
         head = repo.require_clean_base()
         yield CheckLine("git clean", True, f"{repo.main_branch} at {head[:12]}")
     except LabError as exc:
-        yield CheckLine("git clean", False, str(exc), "commit or stash the changes (a new lab.toml too: "
-                                                      "git add lab.toml && git commit -m 'lab.toml')")
+        yield CheckLine(
+            "git clean",
+            False,
+            str(exc),
+            "commit or stash the changes (a new lab.toml too: git add lab.toml && git commit -m 'lab.toml')",
+        )
         repo = None
     yield from _protected(root, config)
     yield from _search(root, config)
@@ -64,8 +72,12 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
     if not baseline:
         return
     if repo is None:
-        yield CheckLine("baseline run", False, "not run: the lab is not a clean git repository",
-                        "fix 'git clean' above, then check again")
+        yield CheckLine(
+            "baseline run",
+            False,
+            "not run: the lab is not a clean git repository",
+            "fix 'git clean' above, then check again",
+        )
         return
     yield baseline_line(measure_baseline(config, repo, head), config)
 
@@ -74,8 +86,12 @@ def baseline_line(result: BaselineResult, config: LabConfig) -> CheckLine:
     tail = tuple(result.tail)
     if result.ok:
         assert result.metric is not None
-        return CheckLine("baseline run", True, f"{config.objective.name} = {result.metric:g} in "
-                                               f"{result.duration_s:.1f} s on {result.sha[:12]}", output=tail)
+        return CheckLine(
+            "baseline run",
+            True,
+            f"{config.objective.name} = {result.metric:g} in {result.duration_s:.1f} s on {result.sha[:12]}",
+            output=tail,
+        )
     what, fix = result.problem()
     return CheckLine("baseline run", False, what, fix, output=tail)
 
@@ -93,8 +109,12 @@ def _protected(root: Path, config: LabConfig) -> Iterator[CheckLine]:
     files = _tracked_files(root)
     missing = [g for g in globs if not any(matches_glob(f, g) for f in files)]
     if missing:
-        yield CheckLine("protected files", False, f"no committed file matches {', '.join(map(repr, missing))}",
-                        "fix [objective] protected or commit those files")
+        yield CheckLine(
+            "protected files",
+            False,
+            f"no committed file matches {', '.join(map(repr, missing))}",
+            "fix [objective] protected or commit those files",
+        )
     else:
         yield CheckLine("protected files", True, ", ".join(globs))
 
@@ -122,15 +142,23 @@ def _search(root: Path, config: LabConfig) -> Iterator[CheckLine]:
         item = f"[search] {spec.name}"
         found = read_params(text, [spec.name])
         if spec.name not in found:
-            yield CheckLine(item, False, f"no line '{spec.name} = …' at column 0 in {search.file}",
-                            f"add one, or remove {spec.name} from [search.space]")
+            yield CheckLine(
+                item,
+                False,
+                f"no line '{spec.name} = …' at column 0 in {search.file}",
+                f"add one, or remove {spec.name} from [search.space]",
+            )
             continue
         bad = _round_trip_failures(text, spec)
         if bad:
             yield CheckLine(item, False, bad, f"make {spec.name} a plain literal on one line of {search.file}")
         else:
-            yield CheckLine(item, True, f"{spec.name} = {found[spec.name]!r} in {search.file}; "
-                                        f"edits to {', '.join(map(repr, extreme_values(spec)))} take")
+            yield CheckLine(
+                item,
+                True,
+                f"{spec.name} = {found[spec.name]!r} in {search.file}; "
+                f"edits to {', '.join(map(repr, extreme_values(spec)))} take",
+            )
 
 
 def _round_trip_failures(text: str, spec: ParamSpec) -> str:

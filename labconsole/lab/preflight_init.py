@@ -26,8 +26,10 @@ AUTORESEARCH_METRIC = r"regex:^val_bpb:\s*([0-9.]+)"
 # Files a person keeps next to the code but never commits (autoresearch's results.tsv is untracked).
 UNTRACKED_RECORDS = ("results.tsv", "run.log")
 # NAME = number lines the sweep may tune: module-level upper-case constants (not budgets or paths).
-_KNOB = re.compile(r"^(?P<name>[A-Z][A-Z0-9_]*)\s*=\s*(?P<value>-?[0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*(?:#.*)?$",
-                   re.MULTILINE)
+_KNOB = re.compile(
+    r"^(?P<name>[A-Z][A-Z0-9_]*)\s*=\s*(?P<value>-?[0-9][0-9_]*(?:\.[0-9]*)?(?:[eE][-+]?[0-9]+)?)\s*(?:#.*)?$",
+    re.MULTILINE,
+)
 _NOT_KNOBS = re.compile(r"BUDGET|SEED|TIME|SECONDS|MAX_SEQ|VOCAB|EVAL|PORT|DEVICE")
 MAX_KNOBS = 6
 
@@ -60,11 +62,22 @@ def infer_lab(root: Path) -> LabDraft:
     for script in ("train.py", "bench.py"):
         if (root / script).is_file():
             return _script(root, name, script)
-    return LabDraft("template", name, "python train.py", "regex:^score:\\s*([0-9.eE+-]+)", "score", "maximize", 600, 3,
-                    ["lab.toml"], to_decide=[
-                        "[objective] command: the command that trains or benchmarks and prints the metric",
-                        "[objective] metric, name and direction: how to read the number and which way is better",
-                        "[search] file and [search.space]: the NAME = value lines the sweep may change"])
+    return LabDraft(
+        "template",
+        name,
+        "python train.py",
+        "regex:^score:\\s*([0-9.eE+-]+)",
+        "score",
+        "maximize",
+        600,
+        3,
+        ["lab.toml"],
+        to_decide=[
+            "[objective] command: the command that trains or benchmarks and prints the metric",
+            "[objective] metric, name and direction: how to read the number and which way is better",
+            "[search] file and [search.space]: the NAME = value lines the sweep may change",
+        ],
+    )
 
 
 def _autoresearch(root: Path, name: str) -> LabDraft:
@@ -72,18 +85,34 @@ def _autoresearch(root: Path, name: str) -> LabDraft:
     command = "uv run train.py" if uv else "python train.py"
     budget = _time_budget(root)
     timeout = int(max(2 * budget, budget + 60)) if budget else 900
-    protected = ["prepare.py", "lab.toml"] + [f for f in ("program.md", "pyproject.toml", "uv.lock")
-                                              if (root / f).is_file()]
-    draft = LabDraft("autoresearch", name, command, AUTORESEARCH_METRIC, "val_bpb", "minimize", timeout, 1,
-                     protected, editable=["train.py"], read_paths=[AUTORESEARCH_CACHE],
-                     instructions="program.md" if (root / "program.md").is_file() else "",
-                     search_file="train.py", space=_knobs(root / "train.py"))
+    protected = ["prepare.py", "lab.toml"] + [
+        f for f in ("program.md", "pyproject.toml", "uv.lock") if (root / f).is_file()
+    ]
+    draft = LabDraft(
+        "autoresearch",
+        name,
+        command,
+        AUTORESEARCH_METRIC,
+        "val_bpb",
+        "minimize",
+        timeout,
+        1,
+        protected,
+        editable=["train.py"],
+        read_paths=[AUTORESEARCH_CACHE],
+        instructions="program.md" if (root / "program.md").is_file() else "",
+        search_file="train.py",
+        space=_knobs(root / "train.py"),
+    )
     draft.inferred = [
         "an autoresearch-shaped repository: prepare.py (fixed, protected), train.py (the file agents edit)",
         f"objective: {command!r}" + ("" if uv else " (`uv` or pyproject.toml missing, so plain python)"),
         "metric: the summary line 'val_bpb: …', lower is better",
-        (f"timeout_s = {timeout}: the time budget of {budget:g} s plus startup and evaluation"
-         if budget else "timeout_s = 900: no TIME_BUDGET found in prepare.py or train.py"),
+        (
+            f"timeout_s = {timeout}: the time budget of {budget:g} s plus startup and evaluation"
+            if budget
+            else "timeout_s = 900: no TIME_BUDGET found in prepare.py or train.py"
+        ),
         f"protected: {', '.join(protected)}",
         f"read-only data cache for the measurement sandbox: {AUTORESEARCH_CACHE}",
     ]
@@ -92,7 +121,7 @@ def _autoresearch(root: Path, name: str) -> LabDraft:
     draft.to_decide = [
         "repeats = 1: each run is a full training budget; raise it if the metric is noisy at your scale",
         "[search.space]: the ranges below are guesses around train.py's current values (or let an LLM "
-        "worker edit train.py freely: [agents] worker = { backend = \"claude-code\" })",
+        'worker edit train.py freely: [agents] worker = { backend = "claude-code" })',
     ]
     if not (root / "pyproject.toml").is_file():
         draft.to_decide.append("no pyproject.toml: is `python` here the interpreter with torch?")
@@ -102,16 +131,34 @@ def _autoresearch(root: Path, name: str) -> LabDraft:
 def _script(root: Path, name: str, script: str) -> LabDraft:
     text = (root / script).read_text(encoding="utf-8", errors="replace")
     metric_name = _printed_metric(text) or ("val_loss" if script == "train.py" else "score")
-    direction = "maximize" if re.search(r"acc|score|throughput|tflops|tok.?s|per_s|bandwidth", metric_name, re.I) \
+    direction = (
+        "maximize"
+        if re.search(r"acc|score|throughput|tflops|tok.?s|per_s|bandwidth", metric_name, re.I)
         else "minimize"
-    draft = LabDraft("script", name, f"python {script}", rf"regex:^{re.escape(metric_name)}:\s*([0-9.eE+-]+)",
-                     metric_name, direction, 900, 3, ["lab.toml"], editable=[script], search_file=script,
-                     space=_knobs(root / script))
-    draft.inferred = [f"a plain {script} repository: objective 'python {script}'",
-                      f"metric: the printed line '{metric_name}: …', {direction}d (a guess from its name)"]
-    draft.to_decide = ["[objective] metric and direction: is that the number that matters, and which way is better?",
-                       "[objective] protected: the files that define the data and the metric",
-                       "timeout_s = 900 and repeats = 3: one run's time limit and the interleaved pairs per candidate"]
+    )
+    draft = LabDraft(
+        "script",
+        name,
+        f"python {script}",
+        rf"regex:^{re.escape(metric_name)}:\s*([0-9.eE+-]+)",
+        metric_name,
+        direction,
+        900,
+        3,
+        ["lab.toml"],
+        editable=[script],
+        search_file=script,
+        space=_knobs(root / script),
+    )
+    draft.inferred = [
+        f"a plain {script} repository: objective 'python {script}'",
+        f"metric: the printed line '{metric_name}: …', {direction}d (a guess from its name)",
+    ]
+    draft.to_decide = [
+        "[objective] metric and direction: is that the number that matters, and which way is better?",
+        "[objective] protected: the files that define the data and the metric",
+        "timeout_s = 900 and repeats = 3: one run's time limit and the interleaved pairs per candidate",
+    ]
     if not draft.space:
         draft.to_decide.append(f"[search.space]: {script} has no NAME = number lines for the sweep to change")
     return draft
@@ -125,8 +172,9 @@ def _time_budget(root: Path) -> float:
     for file in ("prepare.py", "train.py"):
         path = root / file
         if path.is_file():
-            match = re.search(r"^TIME_BUDGET\s*=\s*([0-9.]+)", path.read_text(encoding="utf-8", errors="replace"),
-                              re.MULTILINE)
+            match = re.search(
+                r"^TIME_BUDGET\s*=\s*([0-9.]+)", path.read_text(encoding="utf-8", errors="replace"), re.MULTILINE
+            )
             if match:
                 return float(match.group(1))
     return 0.0
@@ -167,8 +215,10 @@ def _list(items: list[str]) -> str:
 
 def render_lab_toml(d: LabDraft) -> str:
     """The commented lab.toml. Keys the installed config parser does not read yet stay as comments."""
-    space = "\n".join(f"{k} = {v}" for k, v in d.space.items()) or \
-        '# LEARNING_RATE = { type = "float", low = 1e-4, high = 3e-2, log = true }'
+    space = (
+        "\n".join(f"{k} = {v}" for k, v in d.space.items())
+        or '# LEARNING_RATE = { type = "float", low = 1e-4, high = 3e-2, log = true }'
+    )
     text = f'''# lab.toml written by `labconsole init` ({d.shape}). Check it with `labconsole check`.
 [lab]
 name = "{d.name}"
@@ -239,7 +289,9 @@ def write_lab_toml(root: Path) -> tuple[Path, LabDraft]:
     """Write ``root/lab.toml`` (never over an existing one) and keep the person's untracked records untracked."""
     root = Path(root).resolve()
     if not (root / ".git").exists():
-        raise LabError(f"{root} is not a git repository: run `git init && git add -A && git commit -m init` there first")
+        raise LabError(
+            f"{root} is not a git repository: run `git init && git add -A && git commit -m init` there first"
+        )
     path = root / "lab.toml"
     if path.exists():
         raise LabError(f"{path} exists; labconsole init never overwrites it: edit it, or remove it to start over")
@@ -249,6 +301,7 @@ def write_lab_toml(root: Path) -> tuple[Path, LabDraft]:
     repo = LabRepo(root)  # refuses a repository without commits before anything is written
     draft = infer_lab(root)
     path.write_text(render_lab_toml(draft), encoding="utf-8")
-    repo.ensure_ignored([f for f in UNTRACKED_RECORDS if (root / f).exists()]
-                        + [".labconsole/", f"{sessions_dir(root).name}/"])
+    repo.ensure_ignored(
+        [f for f in UNTRACKED_RECORDS if (root / f).exists()] + [".labconsole/", f"{sessions_dir(root).name}/"]
+    )
     return path, draft

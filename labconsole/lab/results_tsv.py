@@ -56,8 +56,15 @@ def session_rows(state: LabState, events: Iterable[Event]) -> list[ResultRow]:
             continue
         metric = h.evidence.get("candidate_median")
         memory = max((peak.get(f"run:{run_id}", 0) for run_id in h.run_ids), default=0)
-        rows.append(ResultRow(h.sha[:7], float(metric) if metric is not None and status != "crash" else 0.0,
-                              round(memory / 2**30, 1), status, h.title))
+        rows.append(
+            ResultRow(
+                h.sha[:7],
+                float(metric) if metric is not None and status != "crash" else 0.0,
+                round(memory / 2**30, 1),
+                status,
+                h.title,
+            )
+        )
     return rows
 
 
@@ -81,8 +88,7 @@ def write_tsv(rows: Iterable[ResultRow], metric_name: str) -> str:
     writer.writerow(columns(metric_name))
     for r in rows:
         # A tab or newline in a title would break the columns: the description is one line.
-        writer.writerow([r.commit, f"{r.metric:.6f}", f"{r.memory_gb:.1f}", r.status,
-                         " ".join(r.description.split())])
+        writer.writerow([r.commit, f"{r.metric:.6f}", f"{r.memory_gb:.1f}", r.status, " ".join(r.description.split())])
     return out.getvalue()
 
 
@@ -91,11 +97,15 @@ def read_tsv(path: Path) -> list[ResultRow]:
     text = Path(path).read_text(encoding="utf-8")
     lines = text.splitlines()
     if not lines:
-        raise LabError(f"{path}: empty; expected a header 'commit<TAB>val_bpb<TAB>memory_gb<TAB>status<TAB>description'")
+        raise LabError(
+            f"{path}: empty; expected a header 'commit<TAB>val_bpb<TAB>memory_gb<TAB>status<TAB>description'"
+        )
     header = lines[0].split("\t")
     if len(header) < 5 or header[0] != "commit" or header[3] != "status":
-        raise LabError(f"{path}:1: header is {lines[0]!r}; expected 'commit<TAB><metric><TAB>memory_gb<TAB>status"
-                       f"<TAB>description' (tab-separated)")
+        raise LabError(
+            f"{path}:1: header is {lines[0]!r}; expected 'commit<TAB><metric><TAB>memory_gb<TAB>status"
+            f"<TAB>description' (tab-separated)"
+        )
     rows = []
     for n, line in enumerate(lines[1:], start=2):
         if not line.strip():

@@ -18,7 +18,8 @@ pytestmark = pytest.mark.slow
 
 
 def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
-        autoresearch_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    autoresearch_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr("labconsole.lab.preflight_init._has_uv", lambda: False)
     repo = autoresearch_repo
     assert main(["init", str(repo)]) == 0
@@ -40,8 +41,11 @@ def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
             time.sleep(0.1)
         paused = [n for n in notes if n.startswith("agents paused")]
         assert paused, notes
-        assert re.match(r"agents paused: the baseline on [0-9a-f]{12} no longer measures \(exit code 1: .*\); "
-                        r"fix main, then resume them \(B\)$", paused[0]), paused[0]
+        assert re.match(
+            r"agents paused: the baseline on [0-9a-f]{12} no longer measures \(exit code 1: .*\); "
+            r"fix main, then resume them \(B\)$",
+            paused[0],
+        ), paused[0]
         assert lab.orchestrator is not None
         assert lab.orchestrator.paused_roles == {"researcher", "planner", "worker", "reviewer", "reporter"}
         assert len(paused) == 1  # said once, not once per measurement

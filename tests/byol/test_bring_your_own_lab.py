@@ -37,9 +37,16 @@ def test_init_check_run_review_merge_export(autoresearch_repo: Path, capsys: pyt
     out = _init(repo, capsys)
     assert "an autoresearch-shaped repository" in out and "still to decide" in out
     text = (repo / "lab.toml").read_text()
-    for line in ('command = "python train.py"', r"metric = 'regex:^val_bpb:\s*([0-9.]+)'", 'direction = "minimize"',
-                 '"prepare.py"', 'editable = ["train.py"]', 'read_paths = ["~/.cache/autoresearch"]',
-                 'instructions = "program.md"', "timeout_s = 62"):
+    for line in (
+        'command = "python train.py"',
+        r"metric = 'regex:^val_bpb:\s*([0-9.]+)'",
+        'direction = "minimize"',
+        '"prepare.py"',
+        'editable = ["train.py"]',
+        'read_paths = ["~/.cache/autoresearch"]',
+        'instructions = "program.md"',
+        "timeout_s = 62",
+    ):
         assert line in text, line
     config = load_config(repo / "lab.toml")  # what init wrote loads as it is
     assert {p.name for p in config.search.params} == {"SMOOTHING", "BIGRAM_WEIGHT"}
@@ -81,14 +88,16 @@ def test_init_check_run_review_merge_export(autoresearch_repo: Path, capsys: pyt
     assert rows[0]["description"] == "baseline" and rows[0]["status"] == "keep"
     by_commit = {r["commit"]: r for r in rows[1:]}
     merged = by_commit[str(best.sha)[:7]]
-    assert merged["status"] == "keep" and float(merged["val_bpb"]) == pytest.approx(best.evidence["candidate_median"],
-                                                                                     abs=1e-6)
+    assert merged["status"] == "keep" and float(merged["val_bpb"]) == pytest.approx(
+        best.evidence["candidate_median"], abs=1e-6
+    )
     assert {by_commit[str(h.sha)[:7]]["status"] for h in rest} <= {"discard"}
     assert all(float(r["memory_gb"]) == 0.0 for r in rows)  # no GPU here: nothing measured
 
 
 def test_imported_results_tsv_is_history_the_planner_dedupes_against(
-        autoresearch_repo: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    autoresearch_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = autoresearch_repo
     _init(repo, capsys)
     commit_all(repo, "lab.toml")
@@ -96,7 +105,12 @@ def test_imported_results_tsv_is_history_the_planner_dedupes_against(
     imported = list_sessions(repo)[-1]
     state, _ = final_state(imported)
     titles = {h.title: h for h in state.hypotheses.values()}
-    assert set(titles) == {"baseline", "Set SMOOTHING to 0.1", "Set BIGRAM_WEIGHT to 0.2", "deeper n-gram (index error)"}
+    assert set(titles) == {
+        "baseline",
+        "Set SMOOTHING to 0.1",
+        "Set BIGRAM_WEIGHT to 0.2",
+        "deeper n-gram (index error)",
+    }
     assert titles["Set SMOOTHING to 0.1"].params == {"SMOOTHING": 0.1}
     assert titles["deeper n-gram (index error)"].status == S.FAILED
 
@@ -113,12 +127,14 @@ class _SchedulerView:
 
     def __init__(self, repo: Path) -> None:
         self._earlier = None
-        self.lab = type("L", (), {"repo": type("R", (), {"root": repo})(),
-                                  "session_dir": repo / "sessions" / "not-yet"})()
+        self.lab = type(
+            "L", (), {"repo": type("R", (), {"root": repo})(), "session_dir": repo / "sessions" / "not-yet"}
+        )()
 
 
-def test_import_refuses_a_malformed_tsv_with_its_line(autoresearch_repo: Path,
-                                                       capsys: pytest.CaptureFixture[str]) -> None:
+def test_import_refuses_a_malformed_tsv_with_its_line(
+    autoresearch_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     repo = autoresearch_repo
     _init(repo, capsys)
     bad = repo / "bad.tsv"
@@ -128,8 +144,9 @@ def test_import_refuses_a_malformed_tsv_with_its_line(autoresearch_repo: Path,
     assert list_sessions(repo) == []
 
 
-def test_init_never_overwrites_and_needs_git(tmp_path: Path, autoresearch_repo: Path,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_never_overwrites_and_needs_git(
+    tmp_path: Path, autoresearch_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (autoresearch_repo / "lab.toml").write_text("# mine\n")
     assert main(["init", str(autoresearch_repo)]) != 0
     assert "never overwrites" in capsys.readouterr().err
@@ -140,8 +157,9 @@ def test_init_never_overwrites_and_needs_git(tmp_path: Path, autoresearch_repo: 
     assert "not a git repository" in capsys.readouterr().err
 
 
-def test_init_uses_uv_when_there(autoresearch_repo: Path, monkeypatch: pytest.MonkeyPatch,
-                                 capsys: pytest.CaptureFixture[str]) -> None:
+def test_init_uses_uv_when_there(
+    autoresearch_repo: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     monkeypatch.setattr("labconsole.lab.preflight_init._has_uv", lambda: True)
     _init(autoresearch_repo, capsys)
     assert 'command = "uv run train.py"' in (autoresearch_repo / "lab.toml").read_text()

@@ -17,17 +17,33 @@ from labconsole.lab.session import list_sessions
 pytestmark = pytest.mark.slow
 
 CASES = {
-    "command not found": ({"command": '"no_such_command_b23 train.py"'},
-                          (r"the baseline command was not found \(.*no_such_command_b23: (command )?not found\)",
-                           r"fix \[objective\] command")),
-    "exit code and last stderr line": ({"command": '"python no_such_file.py"'},
-                                       (r"the baseline run failed with exit code 2: python: can't open file .*"
-                                        r"no_such_file\.py.*", r"fix \[objective\] command 'python no_such_file\.py'")),
-    "metric pattern not found": ({"metric": r"'regex:^val_score:\s*([0-9.]+)'"},
-                                 (r"the baseline run printed no metric: no line of the output matches "
-                                  r"'\^val_score:.*' \(its last line: 'depth: +1'\)", r"fix \[objective\] metric")),
-    "timeout": ({"command": "\"python -c 'import time; time.sleep(60)'\"", "timeout_s": "1"},
-                (r"the baseline run timed out \(timed out after 1 s\)", r"raise \[objective\] timeout_s")),
+    "command not found": (
+        {"command": '"no_such_command_b23 train.py"'},
+        (
+            r"the baseline command was not found \(.*no_such_command_b23: (command )?not found\)",
+            r"fix \[objective\] command",
+        ),
+    ),
+    "exit code and last stderr line": (
+        {"command": '"python no_such_file.py"'},
+        (
+            r"the baseline run failed with exit code 2: python: can't open file .*"
+            r"no_such_file\.py.*",
+            r"fix \[objective\] command 'python no_such_file\.py'",
+        ),
+    ),
+    "metric pattern not found": (
+        {"metric": r"'regex:^val_score:\s*([0-9.]+)'"},
+        (
+            r"the baseline run printed no metric: no line of the output matches "
+            r"'\^val_score:.*' \(its last line: 'depth: +1'\)",
+            r"fix \[objective\] metric",
+        ),
+    ),
+    "timeout": (
+        {"command": "\"python -c 'import time; time.sleep(60)'\"", "timeout_s": "1"},
+        (r"the baseline run timed out \(timed out after 1 s\)", r"raise \[objective\] timeout_s"),
+    ),
 }
 
 
@@ -35,8 +51,9 @@ def _break(repo: Path, fields: dict[str, str]) -> None:
     assert main(["init", str(repo)]) == 0
     text = (repo / "lab.toml").read_text()
     for key, value in fields.items():
-        text, n = re.subn(rf"(?m)^{key} = .*?(\s+#|$)", lambda m, k=key, v=value: f"{k} = {v}{m.group(1)}", text,
-                          count=1)
+        text, n = re.subn(
+            rf"(?m)^{key} = .*?(\s+#|$)", lambda m, k=key, v=value: f"{k} = {v}{m.group(1)}", text, count=1
+        )
         assert n == 1, key
     (repo / "lab.toml").write_text(text)
     commit_all(repo, "a broken lab.toml")
@@ -48,8 +65,9 @@ def _no_uv(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("case", list(CASES))
-def test_run_refuses_a_broken_baseline_before_any_agent(case: str, autoresearch_repo: Path,
-                                                        capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_refuses_a_broken_baseline_before_any_agent(
+    case: str, autoresearch_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     fields, (what, fix) = CASES[case]
     _break(autoresearch_repo, fields)
     capsys.readouterr()
@@ -58,8 +76,9 @@ def test_run_refuses_a_broken_baseline_before_any_agent(case: str, autoresearch_
     err = capsys.readouterr().err
     assert rc != 0
     assert len(err.strip().splitlines()) == 1, err
-    assert re.fullmatch(rf"labconsole: the lab's baseline cannot be measured, no agent started: {what}; {fix}.*\n",
-                        err), err
+    assert re.fullmatch(
+        rf"labconsole: the lab's baseline cannot be measured, no agent started: {what}; {fix}.*\n", err
+    ), err
     session_dir = list_sessions(autoresearch_repo)[-1]
     events = list(read_events(session_dir))
     assert K.AGENT_STARTED not in {e.kind for e in events}

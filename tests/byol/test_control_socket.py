@@ -45,13 +45,19 @@ def _wait_for(predicate: Any, timeout_s: float, what: str) -> Any:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
-def test_a_console_closed_by_a_signal_removes_its_socket(sig: signal.Signals, autoresearch_repo: Path,
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_console_closed_by_a_signal_removes_its_socket(
+    sig: signal.Signals, autoresearch_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = _lab(autoresearch_repo, monkeypatch)
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
-    proc = subprocess.Popen([sys.executable, "-m", "labconsole", "run", "--headless", "--lab", str(repo)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labconsole", "run", "--headless", "--lab", str(repo)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
+
         def pointer() -> Path | None:
             sessions = list_sessions(repo)
             return sessions[-1] / "control" if sessions and (sessions[-1] / "control").exists() else None
