@@ -62,7 +62,7 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
             "git clean",
             False,
             str(exc),
-            "commit or stash the changes (a new lab.toml too: git add lab.toml && git commit -m 'lab.toml')",
+            "a new lab.toml is committed too: git add lab.toml && git commit -m 'lab.toml'",
         )
         repo = None
     yield from _protected(root, config)
