@@ -12,7 +12,7 @@ import pytest
 
 from labconsole.cli.common import gate_line, leaderboard_lines
 from labconsole.core.config import load_config
-from labconsole.core.stats import IMPROVED, INCONCLUSIVE, NoiseFloor
+from labconsole.core.stats import IMPROVED, INCONCLUSIVE
 from labconsole.events import kinds as K
 from labconsole.events.log import Event
 from labconsole.lab.evidence import floor_from_metrics
