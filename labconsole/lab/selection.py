@@ -80,8 +80,9 @@ def session_gate(state: LabState) -> SessionGate:
             labels[hyp_id] = confirm(dataclasses.replace(cmp, decision=labels[hyp_id]), fresh)
             confirmed.add(hyp_id)
     # Ranked by effect; those above the best confirmed one would be shown as the best without a fresh look.
-    improved = sorted((k for k, d in labels.items() if d == IMPROVED),
-                      key=lambda k: comparisons[k].effect or 0.0, reverse=True)
+    improved = sorted(
+        (k for k, d in labels.items() if d == IMPROVED), key=lambda k: comparisons[k].effect or 0.0, reverse=True
+    )
     awaiting: list[str] = []
     best = None
     for hyp_id in improved:

@@ -44,8 +44,11 @@ def noop_lab(dest: Path) -> Path:
     text = text[:space] + '[search.space]\nUNUSED_KNOB = { type = "int", low = 1, high = 9 }\n\n' + text[end:]
     toml.write_text(text)
     subprocess.run(["git", "add", "jitter.py"], cwd=lab, check=True)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "a no-op search space"],
-                   cwd=lab, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "a no-op search space"],
+        cwd=lab,
+        check=True,
+    )
     return lab
 
 

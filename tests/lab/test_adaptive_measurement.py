@@ -61,8 +61,11 @@ class FakeLab:
         self.events: list[Event] = []
         self._state = LabState()
         self._lock = threading.RLock()
-        self.append(K.SESSION_STARTED, "console", {"session_id": "s", "baseline_sha": "main0",
-                                                   "objective": {"name": "val_bpb", "direction": "minimize"}})
+        self.append(
+            K.SESSION_STARTED,
+            "console",
+            {"session_id": "s", "baseline_sha": "main0", "objective": {"name": "val_bpb", "direction": "minimize"}},
+        )
 
     @property
     def state(self) -> LabState:
@@ -71,8 +74,9 @@ class FakeLab:
     def append(self, kind: str, actor: str, data: dict[str, Any], *, durable: bool | None = None) -> Event:
         with self._lock:
             K.KINDS[kind].check(data)
-            event = Event(seq=len(self.events), ts=float(len(self.events)), kind=kind, actor=actor, data=data,
-                          prev="", hash="")
+            event = Event(
+                seq=len(self.events), ts=float(len(self.events)), kind=kind, actor=actor, data=data, prev="", hash=""
+            )
             self.events.append(event)
             apply(self._state, event)
             return event
@@ -90,8 +94,10 @@ class FakeLab:
         pass
 
     def candidate(self, hyp_id: str, sha: str) -> None:
-        for kind, data in ((K.HYP_PROPOSED, {"hyp_id": hyp_id, "title": hyp_id, "params": {}}),
-                           (K.HYP_COMMITTED, {"hyp_id": hyp_id, "sha": sha, "base_sha": "main0"})):
+        for kind, data in (
+            (K.HYP_PROPOSED, {"hyp_id": hyp_id, "title": hyp_id, "params": {}}),
+            (K.HYP_COMMITTED, {"hyp_id": hyp_id, "sha": sha, "base_sha": "main0"}),
+        ):
             self.append(kind, "console", data)
 
 
@@ -111,12 +117,23 @@ class SimExecutor:
 
     def _run(self, request: RunRequest) -> ExecutedRun:
         self.requests.append(request)
-        self.lab.append(K.RUN_STARTED, "console", {"run_id": request.run_id, "hyp_id": request.hyp_id,
-                                                   "role": request.role, "commit": request.sha,
-                                                   "repeat": request.repeat})
+        self.lab.append(
+            K.RUN_STARTED,
+            "console",
+            {
+                "run_id": request.run_id,
+                "hyp_id": request.hyp_id,
+                "role": request.role,
+                "commit": request.sha,
+                "repeat": request.repeat,
+            },
+        )
         metric = self.truth[request.sha] * (1 + self.sigma * self.rng.normal())
-        self.lab.append(K.RUN_FINISHED, "console", {"run_id": request.run_id, "hyp_id": request.hyp_id,
-                                                    "status": "ok", "metric": metric})
+        self.lab.append(
+            K.RUN_FINISHED,
+            "console",
+            {"run_id": request.run_id, "hyp_id": request.hyp_id, "status": "ok", "metric": metric},
+        )
         return ExecutedRun(RunOutcome(request.run_id, request.role, request.repeat, "ok", metric, 0.0), "local")
 
     def cancel(self) -> None:
@@ -144,8 +161,14 @@ def test_a_clear_win_stops_at_the_start_and_is_confirmed_against_main(tmp_path: 
     measure_all(lab, executor, [("h001", "good")])
     first = [r for r in executor.requests if "-m1-" in r.run_id]
     # interleaved pairs, same seed within a pair, order flipped every repeat; a 10σ win needs no more than the start
-    assert [(r.role, r.repeat) for r in first] == [("baseline", 0), ("candidate", 0), ("candidate", 1),
-                                                   ("baseline", 1), ("baseline", 2), ("candidate", 2)]
+    assert [(r.role, r.repeat) for r in first] == [
+        ("baseline", 0),
+        ("candidate", 0),
+        ("candidate", 1),
+        ("baseline", 1),
+        ("baseline", 2),
+        ("candidate", 2),
+    ]
     h = lab.state.hypotheses["h001"]
     assert h.evidence["decision"] == IMPROVED and h.evidence["repeats_used"] == 3 and h.evidence["max_repeats"] == 12
     assert h.evidence["ci_low"] > 0 and h.evidence["noise_floor"] > 0 and len(h.evidence["metrics"]) == 6
@@ -205,8 +228,21 @@ def test_one_repeat_is_never_improved_and_a_failed_confirmation_replaces_the_lab
 def test_an_old_summary_without_a_comparison_is_shown_without_an_interval(tmp_path: Path) -> None:
     lab = FakeLab(tmp_path, repeats=2, cap=2)
     lab.candidate("h001", "c1")
-    lab.append(K.EVIDENCE_RECORDED, "console", {"hyp_id": "h001", "evidence_hash": "e", "summary": {
-        "sha": "c1", "candidate_median": 1.8, "baseline_median": 1.83, "effect": 0.016, "significant": True}})
+    lab.append(
+        K.EVIDENCE_RECORDED,
+        "console",
+        {
+            "hyp_id": "h001",
+            "evidence_hash": "e",
+            "summary": {
+                "sha": "c1",
+                "candidate_median": 1.8,
+                "baseline_median": 1.83,
+                "effect": 0.016,
+                "significant": True,
+            },
+        },
+    )
     gate = session_gate(lab.state)
     assert "h001" not in gate.labels and gate.label("h001") == "-"
     assert gate_line(lab.state, gate, lab.state.hypotheses["h001"]) == "val_bpb 1.8300 → 1.8000 (no interval recorded)"
