@@ -30,6 +30,9 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 def _lab(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr("labconsole.lab.preflight_init._has_uv", lambda: False)
     assert main(["init", str(repo)]) == 0
+    # Enough hypotheses that the session is still running when the signal comes.
+    toml = repo / "lab.toml"
+    toml.write_text(toml.read_text().replace("budget = 8", "budget = 500"))
     commit_all(repo, "lab.toml")
     return repo
 
