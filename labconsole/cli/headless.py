@@ -47,6 +47,7 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
 
     unsubscribe = lab.subscribe(on_event)
     started = time.monotonic()
+    broken: str | None = None
     try:
         if lab.orchestrator is None:
             lab.start()
@@ -60,6 +61,10 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
                 pass
             if lab.fatal:
                 break
+            # Nobody is here to fix main and resume the paused agents: end the run and say why.
+            broken = lab.orchestrator.baseline_broken if lab.orchestrator is not None else None
+            if broken:
+                break
             if lab.orchestrator is not None and lab.orchestrator.idle():
                 break
             if timeout_s is not None and time.monotonic() - started > timeout_s:
@@ -67,7 +72,8 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
                     print(f"stopping: the session ran past {timeout_s:.0f} s", flush=True)
                 break
     finally:
-        lab.stop(reason="headless run finished: candidates await a person's review")
+        lab.stop(reason=f"agents paused: {broken}" if broken
+                 else "headless run finished: candidates await a person's review")
         unsubscribe()
     while not lines.empty() and echo:
         print(lines.get(), flush=True)
@@ -79,6 +85,8 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
         print("Leaderboard (measured by the console):")
         for line in leaderboard_lines(state):
             print("  " + line)
+    if broken:
+        raise LabError(f"the session stopped: {broken}; fix main, then `labconsole run --resume`")
     return state
 
 

@@ -11,26 +11,31 @@ import pytest
 from byol.repo_fixture import commit_all
 
 from labconsole.cli import main
+from labconsole.cli.headless import run_headless
+from labconsole.errors import LabError
 from labconsole.events import kinds as K
+from labconsole.events.log import Event
 from labconsole.lab.service import Lab
 
 pytestmark = pytest.mark.slow
 
 
-def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
-    autoresearch_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def _lab_whose_data_goes(repo: Path, marker: Path, monkeypatch: pytest.MonkeyPatch) -> Lab:
     monkeypatch.setattr("labconsole.lab.preflight_init._has_uv", lambda: False)
-    repo = autoresearch_repo
     assert main(["init", str(repo)]) == 0
-    marker = tmp_path / "data-gone"
     # The objective stands in for a lab whose data disappears once the session is under way.
     text = (repo / "lab.toml").read_text()
     text = text.replace('command = "python train.py"', f'command = "test ! -e {marker} && python train.py"')
     (repo / "lab.toml").write_text(re.sub(r"(?m)^budget = 8", "budget = 3", text))
     commit_all(repo, "lab.toml")
+    return Lab.start_session(repo)
 
-    lab = Lab.start_session(repo)
+
+def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
+    autoresearch_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    marker = tmp_path / "data-gone"
+    lab = _lab_whose_data_goes(autoresearch_repo, marker, monkeypatch)
     notes: list[str] = []
     lab.subscribe(lambda event, state: notes.append(event.data["text"]) if event.kind == K.NOTE else None)
     try:
@@ -51,3 +56,26 @@ def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
         assert len(paused) == 1  # said once, not once per measurement
     finally:
         lab.close()
+
+
+def test_a_headless_run_ends_with_the_cause_when_the_baseline_breaks(
+    autoresearch_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    marker = tmp_path / "data-gone"
+    lab = _lab_whose_data_goes(autoresearch_repo, marker, monkeypatch)
+
+    def break_after_the_check(event: Event, state: object) -> None:
+        if event.kind == K.RUN_FINISHED and event.data["run_id"] == "baseline-check-1":
+            marker.touch()  # the preflight baseline measured; every later run fails
+
+    lab.subscribe(break_after_the_check)
+    try:
+        with pytest.raises(
+            LabError,
+            match=r"^the session stopped: the baseline on [0-9a-f]{12} no longer measures "
+            r"\(exit code 1: .*\); fix main, then `labconsole run --resume`$",
+        ):
+            run_headless(lab, timeout_s=120)
+    finally:
+        lab.close()
+    assert "agents paused: the baseline on" in capsys.readouterr().out  # the note, as a progress line

@@ -58,6 +58,7 @@ class Orchestrator:
                                       owners=self.owners, sampler=self.sampler)
         self.tick_s = tick_s
         self.check_baseline = check_baseline
+        self.baseline_broken: str | None = None  # why the agents were paused for a broken baseline, until resumed
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.agents = AgentPool(lab, self.supervisor, agent_argv)
@@ -120,6 +121,7 @@ class Orchestrator:
         self.agents.message(agent_id, text)
 
     def resume_all(self) -> None:
+        self.baseline_broken = None
         self.agents.resume_all()
 
     def remeasure(self, hyp_id: str) -> None:
@@ -188,9 +190,9 @@ class Orchestrator:
             if not roles:
                 return
             self.agents.pause_roles(roles)
-            self.lab.append(K.NOTE, "console", {"text": (
-                f"agents paused: the baseline on {base_sha[:12]} no longer measures ({cause}); fix main, "
-                f"then resume them (B)")})
+            self.baseline_broken = f"the baseline on {base_sha[:12]} no longer measures ({cause})"
+            self.lab.append(K.NOTE, "console", {"text": f"agents paused: {self.baseline_broken}; fix main, "
+                                                        f"then resume them (B)"})
 
     def _check_budget(self) -> None:
         self.gate.check_budget()
