@@ -4,17 +4,16 @@ records in autoresearch's results.tsv, both ways (labconsole/lab/results_tsv.py)
 from __future__ import annotations
 
 import argparse
-import os
-import socket
 import sys
 from pathlib import Path
 
 from labconsole.cli.common import add_lab_args, lab_root
-from labconsole.core.config import load_config
 from labconsole.events import kinds as K
-from labconsole.events.log import EventLog, read_events
+from labconsole.events.log import read_events
 from labconsole.lab.results_tsv import params_of, read_tsv, session_rows, write_tsv
-from labconsole.lab.session import final_state, max_hypothesis_number, new_session_id, resolve_session, sessions_dir
+from labconsole.lab.service import Lab
+from labconsole.lab.session import final_state, new_session_id, resolve_session
+from labconsole.lab.state import next_hyp_id
 
 FORMATS = ("autoresearch-tsv",)
 
@@ -51,55 +50,36 @@ def export(args: argparse.Namespace) -> int:
 
 
 def import_results(args: argparse.Namespace) -> int:
-    """The rows become the hypotheses of a session of their own (``imported``), which the scheduler reads
+    """The rows become the hypotheses of a session of their own (``…-imported``), which the scheduler reads
     like any earlier session: the planner's dedupe and the researcher's history see them. Nothing is
     measured or decided: each row says what the person recorded, in its rationale."""
     root = lab_root(args)
     rows = read_tsv(args.tsv)  # a malformed file fails here, before anything is written
-    config = load_config(root / "lab.toml")
-    session_id = new_session_id() + "-imported"
-    log = EventLog.open(sessions_dir(root) / session_id)
-    try:
-        offset = max_hypothesis_number(root)
-        log.append(
-            K.SESSION_STARTED,
-            "console",
-            {
-                "session_id": session_id,
-                "lab": config.name,
-                "lab_root": str(root),
-                "config_sha256": config.digest(),
-                "objective": {"name": config.objective.name, "direction": config.objective.direction},
-                "pid": os.getpid(),
-                "host": socket.gethostname(),
-                "hyp_offset": offset,
-            },
-        )
-        log.append(K.NOTE, "console", {"text": f"imported {len(rows)} rows of {args.tsv} as history"})
-        for n, row in enumerate(rows, start=offset + 1):
-            hyp_id = f"h{n:03d}"
-            log.append(
+    # The Lab service is the one writer of session logs; this session never starts agents.
+    with Lab.start_session(root, new_session_id() + "-imported") as lab:
+        lab.append(K.NOTE, "console", {"text": f"imported {len(rows)} rows of {args.tsv} as history"})
+        metric = lab.config.objective.name
+        for row in rows:
+            hyp_id = next_hyp_id(lab.state)
+            lab.append(
                 K.HYP_PROPOSED,
                 "console",
                 {
                     "hyp_id": hyp_id,
                     "title": row.description,
                     "params": params_of(row.description),
-                    "rationale": (
-                        f"results.tsv: commit {row.commit}, {config.objective.name} {row.metric:g}, status {row.status}"
-                    ),
+                    "rationale": f"results.tsv: commit {row.commit}, {metric} {row.metric:g}, status {row.status}",
                     "source": f"imported from {args.tsv.name}",
                     "proposer": "import",
                 },
             )
             if row.status == "crash":
-                log.append(
+                lab.append(
                     K.HYP_FAILED,
                     "console",
                     {"hyp_id": hyp_id, "step": "measure", "reason": "crash (recorded in results.tsv)"},
                 )
-        log.append(K.SESSION_STOPPED, "console", {"reason": "import finished"})
-    finally:
-        log.close()
+        lab.append(K.SESSION_STOPPED, "console", {"reason": "import finished"})
+        session_id = lab.session_id
     print(f"imported {len(rows)} rows of {args.tsv} as session {session_id}: the planner treats them as tried")
     return 0
