@@ -10,6 +10,7 @@ import subprocess
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labconsole.core.config import LabConfig, ParamSpec, load_config
 from labconsole.core.params import read_params, write_params
@@ -68,7 +69,8 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
     yield from _protected(root, config)
     yield from _search(root, config)
     yield from _backends(config)
-    yield from _gpu(config)
+    pools: list[Any] = []
+    yield from _gpu(config, pools)
     if not baseline:
         return
     if repo is None:
@@ -79,7 +81,10 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
             "fix 'git clean' above, then check again",
         )
         return
-    yield baseline_line(measure_baseline(config, repo, head), config)
+    if config.resources.gpus_per_run > 0 and not pools:
+        yield CheckLine("baseline run", False, "not run: no GPU to lease", "fix 'GPU' above, then check again")
+        return
+    yield baseline_line(measure_baseline(config, repo, head, lease_pool=pools[0] if pools else None), config)
 
 
 def baseline_line(result: BaselineResult, config: LabConfig) -> CheckLine:
@@ -199,14 +204,15 @@ def _readiness() -> Callable[..., None]:
     return check_backend_ready
 
 
-def _gpu(config: LabConfig) -> Iterator[CheckLine]:
+def _gpu(config: LabConfig, leases: list[Any]) -> Iterator[CheckLine]:
+    """The GPU item; ``leases`` gets the machine's lease pool, so the baseline runs on a leased GPU as runs do."""
     need = config.resources.gpus_per_run
     if need <= 0:
         return
     from labconsole.gpu.leases import pool_for_machine
 
     try:
-        pool_for_machine(need)
+        leases.append(pool_for_machine(need))
     except LabError as exc:
         yield CheckLine("GPU", False, str(exc))
     else:

@@ -181,3 +181,21 @@ def test_init_plain_script_and_template(tmp_path: Path, capsys: pytest.CaptureFi
     git(empty, "commit", "-q", "--allow-empty", "-m", "empty")
     out = _init(empty, capsys)
     assert "[objective] command" in out  # the template says what to decide
+
+
+def test_check_names_a_missing_gpu_and_does_not_run_the_baseline_without_one(
+    autoresearch_repo: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from labconsole.gpu.leases import detect_gpu_count
+
+    if detect_gpu_count()[0]:
+        pytest.skip("this machine has a GPU")
+    repo = autoresearch_repo
+    _init(repo, capsys)
+    toml = repo / "lab.toml"
+    toml.write_text(toml.read_text().replace("gpus_per_run = 0", "gpus_per_run = 1"))
+    commit_all(repo, "lab.toml")
+    assert main(["check", "--lab", str(repo)]) == 1
+    out = capsys.readouterr().out
+    assert re.search(r"^FAIL GPU: lab.toml asks for 1 GPU per run .* but this machine has none", out, re.M), out
+    assert "FAIL baseline run: not run: no GPU to lease — fix 'GPU' above, then check again" in out
