@@ -40,8 +40,9 @@ WORKTREE_ARCHIVED = "worktree.archived"  # hyp_id, ref, sha
 WORKTREE_REMOVED = "worktree.removed"    # hyp_id, path
 
 # measurement
-RUN_STARTED = "run.started"              # run_id, hyp_id?, role (candidate|baseline), commit, repeat, command, gpus
-RUN_FINISHED = "run.finished"            # run_id, status (ok|failed|timeout|crashed|invalid), metric?, returncode, duration_s, log_blob, error?
+RUN_STARTED = "run.started"              # run_id, hyp_id?, role (candidate|baseline), commit, repeat, command, gpus, sandbox (bwrap|degraded), env_names (variables passed from the console's environment)
+RUN_FINISHED = "run.finished"            # run_id, status (ok|failed|timeout|crashed|invalid), metric?, returncode, duration_s, log_blob, error?, sandbox
+SANDBOX_STATUS = "sandbox.status"        # mode (bwrap|degraded), reason, network, env (names the lab passes), read_paths, memory_mb, max_processes
 EVIDENCE_RECORDED = "evidence.recorded"  # hyp_id, evidence_hash, blob, summary{...}
 REVIEW_VERDICT = "review.verdict"        # hyp_id, reviewer, verdict (pass|flag|reject), reasons
 HYP_AWAITING = "hypothesis.awaiting_human"  # hyp_id
