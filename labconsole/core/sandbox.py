@@ -75,6 +75,36 @@ def gpu_devices() -> list[Path]:
 
 
 @dataclass(frozen=True)
+class StagedDir:
+    """A read-only directory in which the process may create a few named files (a reporter's report in the
+    session dir): inside, ``path`` is the host dir ``stage`` with every other entry of ``path`` bound back
+    read-only. What the process wrote under ``names`` is in ``stage`` afterwards, for the console to copy
+    (:meth:`collect`); nothing it does reaches the real directory."""
+
+    path: Path
+    stage: Path
+    names: tuple[str, ...]
+
+    def mounts(self) -> list[str]:
+        out = ["--bind", str(self.stage), str(self.path)]
+        for entry in sorted(self.path.iterdir()):
+            # A symlink is not followed (an agent could have planted one pointing anywhere).
+            if entry.name not in self.names and not entry.is_symlink():
+                out += ["--ro-bind", str(entry), str(entry)]
+        return out
+
+    def collect(self) -> list[Path]:
+        """Copy the named files the process wrote (regular files only) to the real directory."""
+        copied = []
+        for name in self.names:
+            made = self.stage / name
+            if made.is_file() and not made.is_symlink():
+                shutil.copyfile(made, self.path / name)
+                copied.append(self.path / name)
+        return copied
+
+
+@dataclass(frozen=True)
 class SandboxSpec:
     """What one sandboxed process sees besides the read-only system. Paths are host paths, mounted
     at the same place inside; later (deeper) mounts win over earlier ones."""
@@ -85,6 +115,7 @@ class SandboxSpec:
     read_only_files: tuple[Path, ...] = ()  # single files made read-only inside a writable dir (a checkout's .git)
     hidden: tuple[Path, ...] = ()        # replaced by an empty tmpfs (HOME, the config dir, the lab root)
     devices: tuple[Path, ...] = ()       # device nodes bound in (GPUs)
+    staged: tuple[StagedDir, ...] = ()   # read-only dirs where named files may be created (see StagedDir)
     network: bool = False                # share the host's network namespace
     home: str = SANDBOX_HOME             # created empty; the caller sets HOME to it
 
@@ -104,13 +135,19 @@ def bwrap_argv(exe: str, spec: SandboxSpec, argv: list[str]) -> list[str]:
     # dir inside a bound one (a lab root under HOME) still hides. Same depth: hide first, then bind.
     mounts: list[tuple[int, int, list[str]]] = []
     for p in spec.hidden:
+        if not p.is_dir():  # nothing there to hide (and no mount point to make on the read-only root)
+            continue
         mounts.append((len(p.parts), 0, ["--tmpfs", str(p)]))
+    covered = (*spec.hidden, Path("/tmp"))
     for p in spec.read_only:
-        mounts.append((len(p.parts), 1, ["--ro-bind-try", str(p), str(p)]))
+        if any(p == h or h in p.parents for h in covered):  # elsewhere it is visible (read-only) already
+            mounts.append((len(p.parts), 1, ["--ro-bind-try", str(p), str(p)]))
     for p in spec.writable:
         mounts.append((len(p.parts), 2, ["--bind", str(p), str(p)]))
     for p in spec.read_only_files:
         mounts.append((len(p.parts), 3, ["--ro-bind-try", str(p), str(p)]))
+    for staged in spec.staged:
+        mounts.append((len(staged.path.parts), 4, staged.mounts()))
     for _, _, args in sorted(mounts, key=lambda m: (m[0], m[1])):
         out += args
     for dev in spec.devices:
@@ -118,6 +155,11 @@ def bwrap_argv(exe: str, spec: SandboxSpec, argv: list[str]) -> list[str]:
     out += ["--dir", spec.home, "--unshare-all"]
     if spec.network:
         out.append("--share-net")
+    if os.geteuid() == 0:
+        # Root outside: be an ordinary uid inside (mapped back to root for the files it writes). Root in
+        # the sandbox's user namespace could not start a nested sandbox (codex's own) once capabilities
+        # are dropped; without dropping them it could unmount the tmpfs that hides HOME.
+        out += ["--uid", "1000", "--gid", "1000"]
     out += ["--die-with-parent", "--new-session", "--cap-drop", "ALL", "--chdir", str(spec.cwd), "--", *argv]
     return out
 
