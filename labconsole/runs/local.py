@@ -190,7 +190,7 @@ class LocalExecutor:
         if self.tracker is not None:
             self.tracker.record(TrackedRun(
                 project=self.config.name, name=req.run_id, group=req.hyp_id,
-                config={"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params},
+                config=self.redactor.value({"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params}),
                 metrics={obj.name: metric, "duration_s": duration} if metric is not None else {"duration_s": duration},
                 failed=status != "ok", error=error, system=self._gpu_metrics_since(started_wall)))
         outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts,

@@ -80,7 +80,8 @@ class CliBackend(RoleBackend):
     def env(self) -> dict[str, str]:
         """An allow-list, never the console's environment: other providers' keys, HF_TOKEN and the rest
         stay out. The lab's ``env`` option is set as given."""
-        chosen = allowed_env(os.environ, explicit=self.credential_env())
+        # LABCONSOLE_AGENT_ID marks the process tree as an agent's: `labconsole` refuses to decide there.
+        chosen = allowed_env(os.environ, names=("LABCONSOLE_AGENT_ID",), explicit=self.credential_env())
         return {**chosen.env, **self.extra_env, "HOME": str(self.home), "TMPDIR": "/tmp"}
 
     def sandboxed(self, argv: list[str], ws: Workspace, emit: Emitter) -> list[str]:
