@@ -307,6 +307,8 @@ class RunStarted:
     gpus: list[int] | None = None
     gpu_wait_s: float | None = None
     gpu_idle_before_s: float | None = None
+    sandbox: str | None = None  # bwrap | degraded (ran without a sandbox)
+    env_names: list[str] | None = None  # variables the run got from the console's environment, by name
 
 
 @dataclass(frozen=True)
@@ -320,6 +322,20 @@ class RunFinished:
     log_blob: str | None = None
     error: str | None = None
     artifacts: dict[str, str] | None = None  # file name -> blob
+    sandbox: str | None = None  # bwrap | degraded
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """Whether this session's runs are sandboxed (logged at session start), and what the lab let in by name."""
+
+    mode: str  # bwrap | degraded
+    reason: str | None = None  # why degraded, in one line
+    network: bool | None = None
+    env: list[str] | None = None  # [objective] env: names passed, secret-looking ones included
+    read_paths: list[str] | None = None
+    memory_mb: int | None = None
+    max_processes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -361,6 +377,7 @@ class HypAwaiting:
 
 RUN_STARTED = _declare("run.started", RunStarted)
 RUN_FINISHED = _declare("run.finished", RunFinished)
+SANDBOX_STATUS = _declare("sandbox.status", SandboxStatus)
 EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
 EVIDENCE_CONFIRMED = _declare("evidence.confirmed", EvidenceConfirmed, decision=True)
 REVIEW_VERDICT = _declare("review.verdict", ReviewVerdict, decision=True)
