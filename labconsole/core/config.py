@@ -61,6 +61,10 @@ class Objective:
     min_effect: float = 0.0
     # Files a run writes that become evidence (e.g. a benchmark report for publishing a kernel).
     artifacts: tuple[str, ...] = ()
+    # What agents may edit (globs); None = no allow-list, only ``protected`` is denied.
+    editable: tuple[str, ...] | None = None
+    # A candidate that changes files outside ``editable`` is measured only when the lab says so.
+    measure_outside_editable: bool = False
 
     def better(self, a: float, b: float) -> bool:
         """True when metric ``a`` is strictly better than ``b``."""
@@ -194,7 +198,8 @@ def _table(path: Path, data: dict[str, Any], key: str, required: bool = False) -
 
 def _objective(path: Path, data: dict[str, Any]) -> Objective:
     r = _Reader(path, _table(path, data, "objective", required=True), "objective")
-    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "protected", "min_effect", "artifacts"})
+    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "protected", "min_effect", "artifacts",
+               "editable", "measure_outside_editable"})
     artifacts = r.get("artifacts", list, [])
     if not all(isinstance(a, str) and a and not a.startswith("/") and ".." not in a for a in artifacts):
         raise r.fail("artifacts", "must be a list of relative file paths inside the run's checkout, e.g. ['bench.json']")
@@ -207,6 +212,9 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
     protected = r.get("protected", list, [])
     if not all(isinstance(p, str) and p for p in protected):
         raise r.fail("protected", "must be a list of non-empty glob strings, e.g. ['prepare.py', 'bench/**']")
+    editable = r.get("editable", list, None)
+    if editable is not None and not all(isinstance(e, str) and e.strip() for e in editable):
+        raise r.fail("editable", "must be a list of non-empty glob strings, e.g. ['train.py', 'model/**']")
     repeats = r.get("repeats", int, 3)
     if repeats < 1:
         raise r.fail("repeats", f"is {repeats}; must be >= 1")
@@ -220,6 +228,8 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
         protected=tuple(protected),
         min_effect=float(r.number("min_effect", 0.0, minimum=0)),
         artifacts=tuple(artifacts),
+        editable=None if editable is None else tuple(editable),
+        measure_outside_editable=r.get("measure_outside_editable", bool, False),
     )
 
 

@@ -310,22 +310,28 @@ class Lab:
 
     # --- human decisions --------------------------------------------------------------------------
 
-    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Event:
-        """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True."""
-        return self.execute(Approve(hyp_id, who, reason, confirm_flags))
+    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
+                overrides: list[str] | None = None) -> Event:
+        """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True; flagged
+        changes need each flag in ``overrides`` and a ``reason`` (see :func:`gate.check_overrides`)."""
+        return self.execute(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
 
     def _approve(self, command: Approve) -> Event:
         hyp_id, who = command.hyp_id, command.who or default_who()
         with self._lock:
             h = gate.hypothesis(self._state, hyp_id)
             head = self.repo.branch_head(h.branch) if h.branch else None
-            h = gate.check_approve(self._state, hyp_id, head)
+            h = gate.check_approve(self._state, hyp_id, head, command.overrides, command.reason)
             flags = gate.needs_confirmation(h)
             if flags and not command.confirm_flags:
                 raise GateError(f"{hyp_id}: {flags[0]}; confirm to approve anyway")
-            return self.append(K.DECISION_APPROVED, f"human:{who}", {
-                "hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
-                "reason": command.reason, "flags": flags})
+            data: dict[str, Any] = {"hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
+                                    "reason": command.reason, "flags": flags}
+            if command.overrides:
+                # The override and its reason are part of the decision the log (and its chain) holds.
+                data["overrides"] = [{"flag": f["flag"], "paths": list(f.get("paths") or [])}
+                                     for f in gate.change_flags(h)]
+            return self.append(K.DECISION_APPROVED, f"human:{who}", data)
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
         return self.execute(Reject(hyp_id, who, reason))
@@ -341,10 +347,11 @@ class Lab:
         self.cleanup_worktree(hyp_id)
         return event
 
-    def merge(self, hyp_id: str, who: str | None = None) -> Event:
+    def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Event:
         """Merge an approved candidate into main, only if its branch still holds the approved commit
-        and main has not moved since it was measured (else it is re-measured first)."""
-        return self.execute(Merge(hyp_id, who))
+        and main has not moved since it was measured (else it is re-measured first). A candidate that
+        changes the lab's rules merges only with ``confirm_rules_change``."""
+        return self.execute(Merge(hyp_id, who, confirm_rules_change))
 
     def _merge(self, command: Merge) -> Event:
         hyp_id, who = command.hyp_id, command.who or default_who()
@@ -353,7 +360,7 @@ class Lab:
             head = self.repo.branch_head(h.branch) if h.branch else None
             main_head = self.repo.head_sha()
             try:
-                h = gate.check_merge(self._state, hyp_id, head, main_head)
+                h = gate.check_merge(self._state, hyp_id, head, main_head, command.confirm_rules_change)
             except GateError as exc:
                 self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": str(exc)})
                 raise
@@ -370,9 +377,12 @@ class Lab:
             assert approval is not None and approval.sha is not None
             merge_sha = self.repo.merge(hyp_id, approval.sha, f"Merge {hyp_id}: {h.title}\n\n"
                                         f"Approved by {approval.who}; evidence {approval.evidence_hash}")
-            event = self.append(K.MERGE_COMPLETED, f"human:{who}", {
-                "hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha, "into": self.repo.main_branch,
-                "evidence_hash": approval.evidence_hash})
+            merged: dict[str, Any] = {"hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha,
+                                      "into": self.repo.main_branch, "evidence_hash": approval.evidence_hash}
+            change = gate.rules_change(h)
+            if change:
+                merged["rules_change"] = change  # confirmed by the person: the next session starts under it
+            event = self.append(K.MERGE_COMPLETED, f"human:{who}", merged)
         self.cleanup_worktree(hyp_id)
         return event
 

@@ -12,6 +12,7 @@ from typing import Any
 from collections.abc import Callable
 
 from labconsole.events import kinds as K
+from labconsole.lab import change_checks
 from labconsole.lab.evidence import build_bundle, canonical, evidence_hash
 from labconsole.lab.orchestrator.port import LabPort
 from labconsole.lab.state import HypothesisState
@@ -20,7 +21,7 @@ from labconsole.runs.local import LocalExecutor
 # The evidence fields copied into the log event (the whole bundle goes to a blob).
 SUMMARY_FIELDS = ("sha", "base_sha", "candidate_median", "baseline_median", "candidate_spread", "baseline_spread",
                   "effect", "significant", "candidate_ok", "candidate_runs", "baseline_ok", "baseline_runs", "stale",
-                  "protected_changes", "run_tampering")
+                  "protected_changes", "run_tampering", "flags", "rules_diff", "measured")
 
 
 class Measurements:
@@ -78,7 +79,20 @@ class Measurements:
                 sha, base, params, priority = h.sha, h.base_sha, dict(h.params), h.priority
             assert sha is not None and base is not None  # measured hypotheses have a commit and its base
             protected = lab.repo.protected_changes(base, sha, list(lab.config.objective.protected))
-            runs, tampering = self.executor.measure(hyp_id, sha, base, params, n, priority)
+            flags, rules_diff = self.change_flags(base, sha)
+            measured = lab.config.objective.measure_outside_editable or not any(
+                f.flag == change_checks.OUTSIDE_EDITABLE for f in flags)
+            if measured:
+                runs, tampering = self.executor.measure(hyp_id, sha, base, params, n, priority)
+            else:
+                runs, tampering = [], []
+                outside = [p for f in flags if f.flag == change_checks.OUTSIDE_EDITABLE for p in f.paths]
+                lab.append(K.NOTE, "console", {"text": f"{hyp_id} is not measured: it changes files outside "
+                                               f"[objective] editable ({', '.join(outside)}); set "
+                                               f"measure_outside_editable = true in lab.toml to measure such candidates"})
+            if tampering:
+                flags.append(change_checks.ChangeFlag(change_checks.RUN_TAMPERING, tuple(tampering),
+                                                      "a measured run modified protected files"))
             if self._stopping.is_set():
                 return
             with lab.locked():
@@ -88,7 +102,8 @@ class Measurements:
             bundle = build_bundle(
                 hyp_id=hyp_id, sha=sha, base_sha=base, main_sha=lab.repo.head_sha(), diff_sha256=diff_sha,
                 protected_changes=protected, run_tampering=tampering, runs=runs,
-                objective=dict(lab.state.objective), min_effect=lab.config.objective.min_effect, params=params)
+                objective=dict(lab.state.objective), min_effect=lab.config.objective.min_effect, params=params,
+                flags=[f.to_dict() for f in flags], rules_diff=rules_diff, measured=measured)
             digest = evidence_hash(bundle)
             blob = lab.put_blob(canonical(bundle))
             summary = {k: bundle[k] for k in SUMMARY_FIELDS}
@@ -96,7 +111,7 @@ class Measurements:
                                    "metric": r.metric} for r in runs]
             lab.append(K.EVIDENCE_RECORDED, "console", {"hyp_id": hyp_id, "evidence_hash": digest,
                                                         "blob": blob, "summary": summary})
-            if bundle["candidate_ok"] == 0:
+            if bundle["candidate_ok"] == 0 and measured:
                 lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
                                                      "reason": "no candidate run succeeded (logs kept on the runs)"})
                 lab.cleanup_worktree(hyp_id)
@@ -109,6 +124,25 @@ class Measurements:
             if not lab.fatal and not self._stopping.is_set():
                 with lab.locked():
                     self._after_each()
+
+    def change_flags(self, base: str, sha: str) -> tuple[list[change_checks.ChangeFlag], list[str]]:
+        """The change checks on the candidate's tree against its base, and — when it touches the lab's
+        rules — what would change in them (the console keeps measuring with main's lab.toml)."""
+        repo = self.lab.repo
+        rules = change_checks.TrustRules.from_config(self.lab.config)
+        flags = change_checks.check_changes(rules, repo.tree(base), repo.tree(sha))
+        diff: list[str] = []
+        touched = next((f.paths for f in flags if f.flag == change_checks.LAB_RULES), ())
+        for path in touched:
+            if path == "lab.toml":
+                try:
+                    new: str | None = repo.show_file(sha, path)
+                except Exception:
+                    new = None  # deleted in the candidate
+                diff += change_checks.rules_diff_of_texts(repo.show_file(base, path), new)
+            else:
+                diff.append(f"{path} changed (read by the console as the lab's rules)")
+        return flags, diff
 
     def evidence_of(self, h: HypothesisState) -> dict[str, Any]:
         """The full evidence bundle from its blob; the logged summary if the blob cannot be read."""
