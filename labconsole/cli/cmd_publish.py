@@ -11,7 +11,7 @@ from labconsole.events import kinds as K
 from labconsole.events.log import session_lock_holder
 from labconsole.lab.session import list_sessions, resolve_session
 from labconsole.lab.gate import require_person
-from labconsole.lab.service import default_who
+from labconsole.lab.service import Lab, default_who
 from labconsole.publish.approval import PublishApproval, find_approval
 from labconsole.publish.assemble import assemble, check_loads, kernel_name
 from labconsole.publish.upload import hub_token, upload
@@ -71,13 +71,11 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _record(approval: PublishApproval, head: str, destination: str, loaded: bool, who: str) -> None:
-    """Write publish.completed into the approving session (audit checks it against the approval)."""
+    """Log publish.completed in the approving session through the Lab service (audit checks it against the
+    approval)."""
     if session_lock_holder(approval.session_dir):
         print(f"note: session {approval.session_dir.name} is open in a console; the publish is not logged there")
         return
-    from labconsole.events.log import EventLog
-
-    with EventLog.open(approval.session_dir, create=False) as log:
-        log.append(K.PUBLISH_COMPLETED, f"human:{who}", {
-            "hyp_id": approval.hyp_id, "sha": approval.approved_sha, "published_sha": head,
-            "evidence_hash": approval.evidence_hash, "destination": destination, "load_check": loaded})
+    Lab.record_publish(approval.session_dir, who, K.PublishCompleted(
+        sha=approval.approved_sha, evidence_hash=approval.evidence_hash, hyp_id=approval.hyp_id,
+        published_sha=head, destination=destination, load_check=loaded))

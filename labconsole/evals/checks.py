@@ -13,28 +13,18 @@ import shlex
 import subprocess
 import sys
 import time
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 from pathlib import Path
 
 from labconsole.evals.cases import Check, EvalCase, parse_threshold
+from labconsole.evals.summary import CheckRecord
 from labconsole.evals.workspace import changed_files, matches
 
 PASS, FAIL, NOT_RUN, ERROR = "pass", "fail", "not-run", "error"
 
 
-@dataclass
-class CheckResult:
-    name: str
-    kind: str
-    status: str  # pass | fail | not-run | error
-    detail: str = ""
-    value: float | None = None  # the metric, for benchmark checks
-    duration_s: float = 0.0
-    requires_gpu: bool = False
-
-    def to_dict(self) -> dict:
-        return asdict(self)
+# One check's outcome is the record stored in the eval.attempt event: one class, two names.
+CheckResult = CheckRecord
 
 
 @lru_cache(maxsize=1)
@@ -81,9 +71,8 @@ def read_metric(spec: str, workdir: Path, stdout: str) -> float:
             value = value[part]  # type: ignore[index]
         return float(value)  # type: ignore[arg-type]
     if kind == "regex":
-        m = None
-        for m in re.finditer(rest, stdout, re.MULTILINE):
-            pass
+        matches = list(re.finditer(rest, stdout, re.MULTILINE))
+        m = matches[-1] if matches else None  # the last match: the final value a run printed
         if m is None:
             raise ValueError(f"no match for {rest!r} in the output")
         return float(m.group(1))

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from labconsole.core.usage import Usage
 from labconsole.errors import ConfigError
 from labconsole.evals.cases import EvalCase
 from labconsole.skills.format import Skill
@@ -35,7 +36,7 @@ class ModelSpec:
     base_url: str | None = None
 
     @classmethod
-    def parse(cls, text: str) -> "ModelSpec":
+    def parse(cls, text: str) -> ModelSpec:
         spec, _, url = text.strip().partition("@")
         backend, sep, model = spec.partition(":")
         if not sep or not backend or not model:
@@ -63,12 +64,7 @@ class AttemptRequest:
 class AgentOutcome:
     ok: bool  # the agent said done (not error, crash, timeout or token limit)
     error: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    tool_calls: int = 0
-    repair_attempts: int = 0
+    usage: Usage = field(default_factory=Usage)
     wall_s: float = 0.0
     summary: str = ""
     commits: list[str] = field(default_factory=list)
@@ -108,25 +104,27 @@ class _Tally:
         kind = msg.get("type")
         o = self.out
         if kind == "usage":
-            o.input_tokens += int(msg.get("input_tokens") or 0)
-            o.output_tokens += int(msg.get("output_tokens") or 0)
-            o.cached_tokens += int(msg.get("cached_tokens") or 0)
-            o.cost_usd += float(msg.get("cost_usd") or 0.0)
-            self._usage_tools += int(msg.get("tool_calls") or 0)
-            self._usage_repairs += int(msg.get("repair_attempts") or 0)
+            reported = Usage.from_dict(msg)
+            # Tool calls and repairs are counted from tool_call lines; a usage line's own counts only
+            # stand in for backends that send none (see finish).
+            self._usage_tools += reported.tool_calls
+            self._usage_repairs += reported.repair_attempts
+            reported.tool_calls = reported.repair_attempts = 0
+            o.usage += reported
         elif kind == "tool_call":
-            o.tool_calls += 1
+            o.usage.tool_calls += 1
             if self._pending_failure:
-                o.repair_attempts += 1
+                o.usage.repair_attempts += 1
             self._pending_failure = not msg.get("ok", True)
         elif kind == "commit":
             o.commits.append(str(msg.get("sha", "")))
 
     def finish(self) -> AgentOutcome:
         # Backends may count tools in usage lines instead of sending tool_call lines.
-        self.out.tool_calls = max(self.out.tool_calls, self._usage_tools)
-        self.out.repair_attempts = max(self.out.repair_attempts, self._usage_repairs)
-        self.out.cost_usd = round(self.out.cost_usd, 6)
+        usage = self.out.usage
+        usage.tool_calls = max(usage.tool_calls, self._usage_tools)
+        usage.repair_attempts = max(usage.repair_attempts, self._usage_repairs)
+        usage.cost_usd = round(usage.cost_usd, 6)
         return self.out
 
 
@@ -229,7 +227,7 @@ class AgentProcessExecutor:
                     tally.out.ok, tally.out.summary, finished = True, str(msg.get("summary") or ""), True
                 elif kind == "error" and (msg.get("task") == task_id or msg.get("fatal")):
                     tally.out.error, finished = str(msg.get("message", "error")), True
-                used = tally.out.input_tokens + tally.out.output_tokens
+                used = tally.out.usage.tokens
                 if used > req.case.max_tokens:
                     tally.out.error, finished = f"token limit: {used} > {req.case.max_tokens}", True
             send({"type": "shutdown"})

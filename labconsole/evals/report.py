@@ -52,7 +52,8 @@ def to_csv(res: EvalResults) -> str:
     w = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
     w.writeheader()
     for r in sorted(res.records, key=lambda r: r.attempt_id):
-        row = {k: getattr(r, k) for k in CSV_FIELDS if k != "checks"}
+        flat = r.to_dict()  # the usage fields flat, as in the eval.attempt event
+        row = {k: flat[k] for k in CSV_FIELDS if k != "checks"}
         row["checks"] = ";".join(f"{c.name}={c.status}" for c in r.checks)
         w.writerow(row)
     return buf.getvalue()

@@ -13,15 +13,20 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from typing import Any
+
+from labconsole.events import kinds as K
 from labconsole.events.log import LOG_NAME, EventLog, read_events
+from labconsole.events.schema import EVAL_LOG
 from labconsole.evals.summary import AttemptRecord, CaseRow, ModelSummary, case_rows, summarize
 
-EVAL_STARTED = "eval.started"              # skill, models, cases, repeats, concurrency, gpu, resumed
-ATTEMPT_STARTED = "eval.attempt.started"   # attempt_id, case, model, with_skill, repeat
-ATTEMPT_FINISHED = "eval.attempt"          # AttemptRecord fields
-ATTEMPT_INTERRUPTED = "eval.attempt.interrupted"  # attempt_id (started in an earlier, killed run)
-ATTEMPT_TRACKED = "eval.attempt.tracked"   # attempt_id, project (its Trackio run is written)
-EVAL_FINISHED = "eval.finished"            # attempts, ran, skipped, summary
+# The kinds are declared in labconsole/events/kinds.py; these names are kept for readers of this module.
+EVAL_STARTED = K.EVAL_STARTED
+ATTEMPT_STARTED = K.EVAL_ATTEMPT_STARTED
+ATTEMPT_FINISHED = K.EVAL_ATTEMPT
+ATTEMPT_INTERRUPTED = K.EVAL_ATTEMPT_INTERRUPTED
+ATTEMPT_TRACKED = K.EVAL_ATTEMPT_TRACKED
+EVAL_FINISHED = K.EVAL_FINISHED
 ACTOR = "console"
 
 
@@ -75,7 +80,7 @@ def load_results(out_dir: Path | str) -> EvalResults:
 
 
 class ResultStore:
-    """The runner's writer: thread-safe appends to the eval's session log."""
+    """The one writer of an eval's results log: thread-safe appends, eval kinds only (events/kinds.py)."""
 
     def __init__(self, out_dir: Path) -> None:
         self.out_dir = Path(out_dir)
@@ -84,10 +89,11 @@ class ResultStore:
         self.prior = prior
         self.done: set[str] = {r.attempt_id for r in prior.records}
         self.unfinished: list[str] = prior.in_progress
-        self.log = EventLog.open(self.out_dir)  # holds the session lock: one runner per folder
+        # Holds the session lock: one runner per folder. Only eval kinds may go in.
+        self.log = EventLog.open(self.out_dir, log=EVAL_LOG)
         self._lock = threading.Lock()
 
-    def append(self, kind: str, data: dict) -> None:
+    def append(self, kind: str, data: dict[str, Any]) -> None:
         with self._lock:
             self.log.append(kind, ACTOR, data)
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
-import yaml
+import yaml  # type: ignore[import-untyped]  # no stubs in the dev tools
 
 from labconsole.agents.roles import role_spec_path
 from labconsole.skills.format import Skill, split_front_matter

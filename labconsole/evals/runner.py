@@ -9,7 +9,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
+from collections.abc import Callable
 
 from labconsole.errors import LabError
 from labconsole.evals.cases import EvalCase
@@ -20,7 +20,7 @@ from labconsole.evals.results import (
     ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED, ATTEMPT_TRACKED, EVAL_FINISHED, EVAL_STARTED, EvalResults,
     ResultStore, load_results,
 )
-from labconsole.evals.summary import AttemptRecord, CheckRecord, summarize, summary_dict
+from labconsole.evals.summary import AttemptRecord, summarize, summary_dict
 from labconsole.evals.tracking import log_attempt
 from labconsole.evals.workspace import prepare_workdir, restore_protected
 from labconsole.skills.format import Skill
@@ -156,10 +156,8 @@ class EvalRunner:
         rec = AttemptRecord(
             attempt_id=aid, case=plan.case.id, model=plan.model.label, with_skill=plan.with_skill,
             repeat=plan.repeat, status=attempt_status(checks),
-            checks=[CheckRecord(**c.to_dict()) for c in checks], agent_ok=outcome.ok, agent_error=outcome.error,
-            input_tokens=outcome.input_tokens, output_tokens=outcome.output_tokens,
-            cached_tokens=outcome.cached_tokens, cost_usd=outcome.cost_usd, tool_calls=outcome.tool_calls,
-            repair_attempts=outcome.repair_attempts, wall_s=outcome.wall_s, checks_s=checks_s,
+            checks=checks, agent_ok=outcome.ok, agent_error=outcome.error,
+            usage=outcome.usage, wall_s=outcome.wall_s, checks_s=checks_s,
             transcript=str(transcript.relative_to(cfg.out_dir)) if transcript.exists() else "",
             transcript_sha256=sha, protected_touched=touched,
         )

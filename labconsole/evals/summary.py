@@ -8,7 +8,10 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Iterable
+from collections.abc import Iterable
+from typing import Any
+
+from labconsole.core.usage import Usage
 
 
 @dataclass
@@ -20,6 +23,9 @@ class CheckRecord:
     value: float | None = None
     duration_s: float = 0.0
     requires_gpu: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
 
 
 @dataclass
@@ -35,12 +41,7 @@ class AttemptRecord:
     checks: list[CheckRecord] = field(default_factory=list)
     agent_ok: bool = False
     agent_error: str = ""
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
-    cost_usd: float = 0.0
-    tool_calls: int = 0
-    repair_attempts: int = 0
+    usage: Usage = field(default_factory=Usage)  # flat in the event data, as it always was
     wall_s: float = 0.0      # the agent's time
     checks_s: float = 0.0    # the checks' time
     transcript: str = ""     # path relative to the results folder
@@ -51,15 +52,17 @@ class AttemptRecord:
     def arm(self) -> str:
         return "with" if self.with_skill else "without"
 
-    def to_dict(self) -> dict:
-        return asdict(self)
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.update(d.pop("usage"))
+        return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "AttemptRecord":
-        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+    def from_dict(cls, d: dict[str, Any]) -> AttemptRecord:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "usage"}
         known["checks"] = [CheckRecord(**{k: v for k, v in c.items() if k in CheckRecord.__dataclass_fields__})
                            for c in d.get("checks", [])]
-        return cls(**known)
+        return cls(**known, usage=Usage.from_dict(d))
 
 
 def wilson(passes: int, n: int, z: float = 1.96) -> tuple[float, float]:
@@ -74,8 +77,8 @@ def wilson(passes: int, n: int, z: float = 1.96) -> tuple[float, float]:
 
 
 @dataclass
-class ArmStats:
-    """Totals for one model with or without the skill."""
+class ArmStats(Usage):
+    """Totals for one model with or without the skill: the summed usage, and these."""
 
     attempts: int = 0
     passes: int = 0
@@ -85,14 +88,8 @@ class ArmStats:
     pass_rate: float | None = None   # passes / (passes + fails)
     ci_low: float = 0.0
     ci_high: float = 1.0
-    cost_usd: float = 0.0
     cost_per_pass: float | None = None
-    input_tokens: int = 0
-    output_tokens: int = 0
-    cached_tokens: int = 0
     mean_wall_s: float = 0.0
-    tool_calls: int = 0
-    repair_attempts: int = 0
 
     @property
     def decided(self) -> int:
@@ -100,21 +97,17 @@ class ArmStats:
 
 
 def arm_stats(records: Iterable[AttemptRecord]) -> ArmStats:
-    s = ArmStats()
-    walls = []
-    for r in records:
-        s.attempts += 1
-        s.passes += r.status == "pass"
-        s.fails += r.status == "fail"
-        s.incomplete += r.status == "incomplete"
-        s.agent_errors += not r.agent_ok
-        s.cost_usd += r.cost_usd
-        s.input_tokens += r.input_tokens
-        s.output_tokens += r.output_tokens
-        s.cached_tokens += r.cached_tokens
-        s.tool_calls += r.tool_calls
-        s.repair_attempts += r.repair_attempts
-        walls.append(r.wall_s)
+    rs = list(records)
+    total = Usage()
+    for r in rs:
+        total += r.usage
+    s = ArmStats(**total.as_dict())
+    s.attempts = len(rs)
+    s.passes = sum(r.status == "pass" for r in rs)
+    s.fails = sum(r.status == "fail" for r in rs)
+    s.incomplete = sum(r.status == "incomplete" for r in rs)
+    s.agent_errors = sum(not r.agent_ok for r in rs)
+    walls = [r.wall_s for r in rs]
     if s.decided:
         s.pass_rate = s.passes / s.decided
     s.ci_low, s.ci_high = wilson(s.passes, s.decided)
@@ -166,5 +159,5 @@ def case_rows(records: list[AttemptRecord]) -> list[CaseRow]:
     return rows
 
 
-def summary_dict(summaries: list[ModelSummary]) -> list[dict]:
+def summary_dict(summaries: list[ModelSummary]) -> list[dict[str, Any]]:
     return [asdict(s) for s in summaries]

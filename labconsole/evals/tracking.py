@@ -23,9 +23,7 @@ def log_attempt(project: str, rec: AttemptRecord) -> str | None:
         "passed": 1.0 if rec.status == "pass" else 0.0,
         "checks_passed": float(sum(c.status == "pass" for c in rec.checks)),
         "checks_not_run": float(sum(c.status == "not-run" for c in rec.checks)),
-        "input_tokens": float(rec.input_tokens), "output_tokens": float(rec.output_tokens),
-        "cached_tokens": float(rec.cached_tokens), "cost_usd": rec.cost_usd, "wall_s": rec.wall_s,
-        "tool_calls": float(rec.tool_calls), "repair_attempts": float(rec.repair_attempts),
+        **{name: float(value) for name, value in rec.usage.as_dict().items()}, "wall_s": rec.wall_s,
     }
     with _lock:
         try:

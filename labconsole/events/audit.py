@@ -5,6 +5,9 @@ from 0, ``prev`` equal to the previous line's hash, hash recomputes. After a
 break the checker re-synchronizes on the bad line's own values, so each
 independent break is reported once and the first problem is the first bad line.
 
+Declaration checks: every event's kind is declared in ``events/kinds.py`` and its
+data fits the declaration.
+
 Gate checks (over the parsed events): every merge and publish is bound to a
 human approval of the same commit SHA and evidence hash with no rejection in
 between; every started run ended; every referenced blob exists and hashes
@@ -16,9 +19,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
+from collections.abc import Iterator
 
 from labconsole.events import kinds
+from labconsole.events.schema import EventSchemaError
 from labconsole.events.log import GENESIS, LOG_NAME, BlobError, Event, _line, compute_hash, get_blob, session_lock_holder
 
 
@@ -86,6 +91,10 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None) -> Audi
         elif raw.rstrip(b"\n") != _line(body, ev.prev, ev.hash).encode("utf-8"):
             problems.append(AuditProblem(lineno, ev.seq, "line is not in canonical form (re-encoded or edited)"))
         expect_seq, expect_prev = ev.seq + 1, ev.hash  # re-sync on this line
+        try:  # the writer refuses what does not fit a declaration, so a misfit was written some other way
+            kinds.validate(ev.kind, ev.data)
+        except EventSchemaError as exc:
+            gate_problems.append(AuditProblem(lineno, ev.seq, str(exc)))
         gate.see(lineno, ev)
     gate.finish(live, notes)
     # Chain breaks first: the first problem printed is the first tampered line, even when a

@@ -1,75 +1,492 @@
-"""Every event kind the session log may hold, with the fields of its ``data``.
+"""Every event kind a log may hold, declared once: its ``data`` fields with their types, and its version.
 
 The log line is ``{seq, ts, kind, actor, data, prev, hash}``. ``actor`` is
 ``console``, ``human:<name>``, or ``agent:<agent-id>``. Only the console
 writes; ``human:`` actors come from keyboard/CLI decisions.
+
+Each kind is a frozen dataclass (fields without a default are required, those
+defaulting to ``None`` optional: old logs lack them) registered in :data:`KINDS`
+with :func:`~labconsole.events.schema.KindTable.declare`, which returns the kind
+string kept as the module constant (``K.HYP_PROPOSED``). ``open=True`` marks kinds
+whose data carries an agent's protocol message as it came, so extra keys are
+allowed there. To add a kind: declare it here; the writer refuses anything else.
 """
 
 from __future__ import annotations
 
-# session
-SESSION_STARTED = "session.started"      # lab, lab_root, baseline_sha, config (dict), pid, host
-SESSION_RESUMED = "session.resumed"      # pid, last_seq
-SESSION_STOPPED = "session.stopped"      # reason
-LOG_REPAIRED = "log.repaired"            # cut_bytes, offset, reason
+from dataclasses import dataclass
+from typing import Any
 
-# agents
-AGENT_STARTED = "agent.started"          # agent_id, role, backend, model, pid, attempt
-AGENT_HELLO = "agent.hello"              # agent_id, protocol, backend, model
-AGENT_STATUS = "agent.status"            # agent_id, state (working|waiting|idle|paused), hypothesis?, detail?
-AGENT_LOG = "agent.log"                  # agent_id, level, text
-AGENT_RAW = "agent.raw"                  # agent_id, text, truncated (a non-protocol stdout line)
-AGENT_DROPPED = "agent.dropped"          # agent_id, count (log lines dropped under flood)
-AGENT_TOOL_CALL = "agent.tool_call"      # agent_id, tool, input, ok, error?
-AGENT_USAGE = "agent.usage"              # agent_id, role, input_tokens, output_tokens, cached_tokens, cost_usd, model
-AGENT_ERROR = "agent.error"              # agent_id, message, task?
-AGENT_EXITED = "agent.exited"            # agent_id, reason (done|crashed|hung|killed), returncode, signal?
-AGENT_RESTARTING = "agent.restarting"    # agent_id, attempt, backoff_s
-AGENT_MESSAGE = "agent.message"          # agent_id, text (a human's message to an agent)
-AGENT_CONTROL = "agent.control"          # agent_id, action (pause|resume|stop|restart)
+from labconsole.events.eval_fields import (
+    EvalAttempt, EvalAttemptInterrupted, EvalAttemptStarted, EvalAttemptTracked, EvalFinished, EvalStarted,
+)
+from labconsole.events.schema import EVAL_LOG, SESSION_LOG, KindSpec, KindTable, check_event, data_of
 
-# hypotheses
-HYP_PROPOSED = "hypothesis.proposed"     # hyp_id, title, params, rationale, source, proposer, evidence_blob?
-HYP_QUEUED = "hypothesis.queued"         # hyp_id, priority
-HYP_DUPLICATE = "hypothesis.duplicate"   # hyp_id, of, similarity
-HYP_CLAIMED = "hypothesis.claimed"       # hyp_id, agent_id
-WORKTREE_CREATED = "worktree.created"    # hyp_id, path, branch, base_sha
-HYP_COMMITTED = "hypothesis.committed"   # hyp_id, sha, branch, message, diff_blob, files, additions, deletions
-HYP_FAILED = "hypothesis.failed"         # hyp_id, step, reason, log_blob?
-WORKTREE_ARCHIVED = "worktree.archived"  # hyp_id, ref, sha
-WORKTREE_REMOVED = "worktree.removed"    # hyp_id, path
+KINDS = KindTable()
+_declare = KINDS.declare
 
-# measurement
-RUN_STARTED = "run.started"              # run_id, hyp_id?, role (candidate|baseline), commit, repeat, command, gpus
-RUN_FINISHED = "run.finished"            # run_id, status (ok|failed|timeout|crashed|invalid), metric?, returncode, duration_s, log_blob, error?
-EVIDENCE_RECORDED = "evidence.recorded"  # hyp_id, evidence_hash, blob, summary{...}
-REVIEW_VERDICT = "review.verdict"        # hyp_id, reviewer, verdict (pass|flag|reject), reasons
-HYP_AWAITING = "hypothesis.awaiting_human"  # hyp_id
+# --------------------------------------------------------------------------- session
 
-# decisions (actor = human:<name>)
-DECISION_APPROVED = "decision.approved"  # hyp_id, sha, evidence_hash, who, reason
-DECISION_REJECTED = "decision.rejected"  # hyp_id, who, reason
-MERGE_COMPLETED = "merge.completed"      # hyp_id, sha, merge_sha, into, evidence_hash
-MERGE_REFUSED = "merge.refused"          # hyp_id, reason
-BASELINE_MOVED = "baseline.moved"        # sha, reason
-PUBLISH_COMPLETED = "publish.completed"  # path, sha, evidence_hash, destination
 
-# budget, gpu, reports
-BUDGET_WARNING = "budget.warning"        # scope (session|role), role?, resource (tokens|usd|gpu_hours), used, limit
-BUDGET_EXHAUSTED = "budget.exhausted"    # scope, role?, resource, used, limit (agents are paused)
-BUDGET_RESUMED = "budget.resumed"        # who (a person let paused agents go on)
-GPU_SAMPLE = "gpu.sample"                # gpus: [{index, util, mem_used, mem_total, power_w, ...}]
-REPORT_WRITTEN = "report.written"        # path, sha256
-NOTE = "note"                            # text (free-form console note)
+@dataclass(frozen=True)
+class SessionStarted:
+    session_id: str | None = None
+    lab: str | None = None
+    lab_root: str | None = None
+    baseline_sha: str | None = None
+    main_branch: str | None = None
+    config_sha256: str | None = None
+    config: dict[str, Any] | None = None
+    objective: dict[str, Any] | None = None
+    budget: dict[str, Any] | None = None
+    pid: int | None = None
+    host: str | None = None
+    hyp_offset: int | None = None
 
-# Decisions are fsynced immediately (DESIGN.md §2).
-DURABLE_KINDS = frozenset({
-    DECISION_APPROVED, DECISION_REJECTED, MERGE_COMPLETED, PUBLISH_COMPLETED,
-    SESSION_STARTED, SESSION_STOPPED, LOG_REPAIRED,
-})
+
+@dataclass(frozen=True)
+class SessionResumed:
+    pid: int | None = None
+    last_seq: int | None = None
+    config_sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class SessionStopped:
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class LogRepaired:
+    cut_bytes: int | None = None
+    offset: int | None = None
+    reason: str | None = None
+
+
+SESSION_STARTED = _declare("session.started", SessionStarted, durable=True)
+SESSION_RESUMED = _declare("session.resumed", SessionResumed)
+SESSION_STOPPED = _declare("session.stopped", SessionStopped, durable=True)
+# The writer itself logs a repair, in whichever log it repaired.
+LOG_REPAIRED = _declare("log.repaired", LogRepaired, durable=True, logs=(SESSION_LOG, EVAL_LOG))
+
+# --------------------------------------------------------------------------- agents
+
+
+@dataclass(frozen=True)
+class AgentStarted:
+    agent_id: str
+    role: str | None = None
+    backend: str | None = None
+    model: str | None = None
+    pid: int | None = None
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentHello:
+    agent_id: str
+    role: str | None = None
+    protocol: int | str | None = None
+    backend: str | None = None
+    model: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentStatus:
+    agent_id: str
+    role: str | None = None
+    state: str | None = None  # working | waiting | idle | paused
+    hypothesis: str | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentLog:
+    agent_id: str
+    role: str | None = None
+    level: str | None = None
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentRaw:
+    """A non-protocol stdout line."""
+
+    agent_id: str
+    role: str | None = None
+    text: str | None = None
+    truncated: bool | None = None
+
+
+@dataclass(frozen=True)
+class AgentDropped:
+    """Log lines dropped under flood."""
+
+    agent_id: str
+    role: str | None = None
+    count: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentToolCall:
+    agent_id: str
+    role: str | None = None
+    tool: str | None = None
+    input: Any = None
+    ok: bool | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentUsage:
+    agent_id: str
+    role: str | None = None
+    model: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    tool_calls: int | None = None
+    repair_attempts: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentError:
+    agent_id: str
+    role: str | None = None
+    message: str | None = None
+    task: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentExited:
+    agent_id: str
+    role: str | None = None
+    reason: str | None = None  # done | crashed | hung | killed | stopped
+    returncode: int | None = None
+    signal: int | None = None
+    detail: str | None = None
+    attempt: int | None = None
+
+
+@dataclass(frozen=True)
+class AgentRestarting:
+    agent_id: str
+    role: str | None = None
+    attempt: int | None = None
+    backoff_s: float | None = None
+
+
+@dataclass(frozen=True)
+class AgentMessage:
+    """A person's message to an agent."""
+
+    agent_id: str
+    text: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentControl:
+    agent_id: str
+    action: str | None = None  # pause | resume | stop | restart
+
+
+AGENT_STARTED = _declare("agent.started", AgentStarted)
+AGENT_HELLO = _declare("agent.hello", AgentHello, open=True)
+AGENT_STATUS = _declare("agent.status", AgentStatus, open=True)
+AGENT_LOG = _declare("agent.log", AgentLog, open=True)
+AGENT_RAW = _declare("agent.raw", AgentRaw)
+AGENT_DROPPED = _declare("agent.dropped", AgentDropped)
+AGENT_TOOL_CALL = _declare("agent.tool_call", AgentToolCall, open=True)
+AGENT_USAGE = _declare("agent.usage", AgentUsage, open=True)
+AGENT_ERROR = _declare("agent.error", AgentError, open=True)
+AGENT_EXITED = _declare("agent.exited", AgentExited)
+AGENT_RESTARTING = _declare("agent.restarting", AgentRestarting)
+AGENT_MESSAGE = _declare("agent.message", AgentMessage)
+AGENT_CONTROL = _declare("agent.control", AgentControl)
+
+# --------------------------------------------------------------------------- hypotheses
+
+
+@dataclass(frozen=True)
+class HypProposed:
+    hyp_id: str
+    title: str | None = None
+    params: dict[str, Any] | None = None
+    rationale: str | None = None
+    source: str | None = None
+    proposer: str | None = None
+    priority: float | None = None
+    evidence: Any = None
+    evidence_blob: str | None = None
+
+
+@dataclass(frozen=True)
+class HypQueued:
+    hyp_id: str
+    priority: float | None = None
+
+
+@dataclass(frozen=True)
+class HypDuplicate:
+    hyp_id: str
+    of: str | None = None
+    similarity: float | None = None
+
+
+@dataclass(frozen=True)
+class HypClaimed:
+    hyp_id: str
+    agent_id: str | None = None
+
+
+@dataclass(frozen=True)
+class WorktreeCreated:
+    hyp_id: str
+    path: str | None = None
+    branch: str | None = None
+    base_sha: str | None = None
+
+
+@dataclass(frozen=True)
+class HypCommitted:
+    hyp_id: str
+    sha: str | None = None
+    branch: str | None = None
+    base_sha: str | None = None
+    message: str | None = None
+    diff_blob: str | None = None
+    files: list[str] | None = None
+    additions: int | None = None
+    deletions: int | None = None
+
+
+@dataclass(frozen=True)
+class HypFailed:
+    hyp_id: str
+    step: str | None = None
+    reason: str | None = None
+    log_blob: str | None = None
+
+
+@dataclass(frozen=True)
+class WorktreeArchived:
+    hyp_id: str
+    ref: str | None = None
+    sha: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class WorktreeRemoved:
+    hyp_id: str
+    path: str | None = None
+
+
+HYP_PROPOSED = _declare("hypothesis.proposed", HypProposed)
+HYP_QUEUED = _declare("hypothesis.queued", HypQueued)
+HYP_DUPLICATE = _declare("hypothesis.duplicate", HypDuplicate)
+HYP_CLAIMED = _declare("hypothesis.claimed", HypClaimed)
+WORKTREE_CREATED = _declare("worktree.created", WorktreeCreated)
+HYP_COMMITTED = _declare("hypothesis.committed", HypCommitted)
+HYP_FAILED = _declare("hypothesis.failed", HypFailed)
+WORKTREE_ARCHIVED = _declare("worktree.archived", WorktreeArchived)
+WORKTREE_REMOVED = _declare("worktree.removed", WorktreeRemoved)
+
+# --------------------------------------------------------------------------- measurement
+
+
+@dataclass(frozen=True)
+class RunStarted:
+    run_id: str
+    hyp_id: str | None = None
+    role: str | None = None  # candidate | baseline
+    commit: str | None = None
+    repeat: int | None = None
+    command: str | None = None
+    gpus: list[int] | None = None
+    gpu_wait_s: float | None = None
+    gpu_idle_before_s: float | None = None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    run_id: str
+    hyp_id: str | None = None
+    status: str | None = None  # ok | failed | timeout | crashed | invalid
+    metric: float | None = None
+    returncode: int | None = None
+    duration_s: float | None = None
+    log_blob: str | None = None
+    error: str | None = None
+    artifacts: dict[str, str] | None = None  # file name -> blob
+
+
+@dataclass(frozen=True)
+class EvidenceRecorded:
+    hyp_id: str
+    evidence_hash: str | None = None
+    blob: str | None = None
+    summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ReviewVerdict:
+    hyp_id: str
+    reviewer: str | None = None
+    verdict: str | None = None  # pass | flag | reject
+    reasons: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class HypAwaiting:
+    hyp_id: str
+
+
+RUN_STARTED = _declare("run.started", RunStarted)
+RUN_FINISHED = _declare("run.finished", RunFinished)
+EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
+REVIEW_VERDICT = _declare("review.verdict", ReviewVerdict, decision=True)
+HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
+
+# --------------------------------------------------------------------------- decisions (actor = human:<name>)
+
+
+@dataclass(frozen=True)
+class DecisionApproved:
+    hyp_id: str
+    sha: str | None = None
+    evidence_hash: str | None = None
+    who: str | None = None
+    reason: str | None = None
+    flags: list[str] | None = None  # review flags the person confirmed
+
+
+@dataclass(frozen=True)
+class DecisionRejected:
+    hyp_id: str
+    who: str | None = None
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeCompleted:
+    hyp_id: str
+    sha: str | None = None
+    merge_sha: str | None = None
+    into: str | None = None
+    evidence_hash: str | None = None
+
+
+@dataclass(frozen=True)
+class MergeRefused:
+    hyp_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class BaselineMoved:
+    sha: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class PublishCompleted:
+    sha: str  # the approved commit (the audit binds it to the approval)
+    evidence_hash: str
+    hyp_id: str | None = None
+    published_sha: str | None = None  # the commit published: the approved one or the gate's merge of it
+    destination: str | None = None  # the Hub repository URL, or the local folder when not uploaded
+    load_check: bool | None = None
+    path: str | None = None  # the kernel folder (older logs)
+
+
+DECISION_APPROVED = _declare("decision.approved", DecisionApproved, durable=True, decision=True)
+DECISION_REJECTED = _declare("decision.rejected", DecisionRejected, durable=True, decision=True)
+MERGE_COMPLETED = _declare("merge.completed", MergeCompleted, durable=True, decision=True)
+MERGE_REFUSED = _declare("merge.refused", MergeRefused, decision=True)
+BASELINE_MOVED = _declare("baseline.moved", BaselineMoved)
+PUBLISH_COMPLETED = _declare("publish.completed", PublishCompleted, durable=True, decision=True)
+
+# --------------------------------------------------------------------------- budget, gpu, reports
+
+
+@dataclass(frozen=True)
+class BudgetSignal:
+    scope: str  # session | role
+    resource: str  # tokens | usd | gpu_hours
+    used: float
+    limit: float
+    role: str | None = None
+
+
+@dataclass(frozen=True)
+class BudgetExhausted(BudgetSignal):
+    """Same fields as the warning; agents are paused."""
+
+
+@dataclass(frozen=True)
+class BudgetResumed:
+    who: str | None = None  # a person let paused agents go on
+
+
+@dataclass(frozen=True)
+class GpuSample:
+    """Telemetry's own shape (labconsole/gpu): per-GPU dicts, and more keys as the sampler grows."""
+
+    gpus: list[dict[str, Any]]
+    available: bool | None = None
+    reason: str | None = None
+    window: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class ReportWritten:
+    path: str | None = None
+    sha256: str | None = None
+
+
+@dataclass(frozen=True)
+class Note:
+    text: str  # a free-form console note
+
+
+BUDGET_WARNING = _declare("budget.warning", BudgetSignal)
+BUDGET_EXHAUSTED = _declare("budget.exhausted", BudgetExhausted)
+BUDGET_RESUMED = _declare("budget.resumed", BudgetResumed)
+GPU_SAMPLE = _declare("gpu.sample", GpuSample, open=True)
+REPORT_WRITTEN = _declare("report.written", ReportWritten)
+NOTE = _declare("note", Note)
+
+# --------------------------------------------------------------------------- eval results (<out>/events.jsonl)
+
+# Their fields live in eval_fields.py (this module stays short); the declarations are these lines.
+EVAL_STARTED = _declare("eval.started", EvalStarted, logs=(EVAL_LOG,))
+EVAL_ATTEMPT_STARTED = _declare("eval.attempt.started", EvalAttemptStarted, logs=(EVAL_LOG,))
+EVAL_ATTEMPT = _declare("eval.attempt", EvalAttempt, logs=(EVAL_LOG,))
+EVAL_ATTEMPT_INTERRUPTED = _declare("eval.attempt.interrupted", EvalAttemptInterrupted, logs=(EVAL_LOG,))
+EVAL_ATTEMPT_TRACKED = _declare("eval.attempt.tracked", EvalAttemptTracked, logs=(EVAL_LOG,))
+EVAL_FINISHED = _declare("eval.finished", EvalFinished, logs=(EVAL_LOG,))
+
+# --------------------------------------------------------------------------- derived sets
+
+SESSION_KINDS = KINDS.for_log(SESSION_LOG)
+EVAL_KINDS = KINDS.for_log(EVAL_LOG)
+
+# Decisions are fsynced immediately (docs/DESIGN.md §2).
+DURABLE_KINDS = frozenset(k for k, s in KINDS.items() if s.durable)
 
 # Decision points, used by replay's {/} jumps.
-DECISION_KINDS = frozenset({
-    DECISION_APPROVED, DECISION_REJECTED, MERGE_COMPLETED, MERGE_REFUSED,
-    PUBLISH_COMPLETED, REVIEW_VERDICT, HYP_AWAITING,
-})
+DECISION_KINDS = frozenset(k for k, s in KINDS.items() if s.decision)
+
+
+def validate(kind: str, data: dict[str, Any], *, log: str | None = None) -> None:
+    """Raise :class:`~labconsole.events.schema.EventSchemaError` unless ``kind`` is declared (for ``log``, if
+    given) and ``data`` fits its declaration."""
+    check_event(KINDS, kind, data, log=log)
+
+
+def event(decl: object) -> tuple[str, dict[str, Any]]:
+    """``(kind, data)`` from a typed declaration: ``kind, data = event(Note(text="hi"))``, then ``append(kind, actor, data)``."""
+    spec: KindSpec = KINDS.spec_of(decl)
+    return spec.kind, data_of(decl)

@@ -22,7 +22,8 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, BinaryIO
+from collections.abc import Iterator
 
 from labconsole.errors import LabError, SessionLockedError
 from labconsole.events import kinds
@@ -53,7 +54,7 @@ def canonical_json(obj: Any) -> str:
     return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
-def _body(seq: int, ts: float, kind: str, actor: str, data: dict) -> str:
+def _body(seq: int, ts: float, kind: str, actor: str, data: dict[str, Any]) -> str:
     return canonical_json({"seq": seq, "ts": ts, "kind": kind, "actor": actor, "data": data})
 
 
@@ -73,7 +74,7 @@ class Event:
     ts: float
     kind: str
     actor: str
-    data: dict
+    data: dict[str, Any]
     prev: str
     hash: str
 
@@ -89,7 +90,7 @@ class Event:
         return compute_hash(self.prev, self.body())
 
     @classmethod
-    def from_json(cls, line: str | bytes) -> "Event":
+    def from_json(cls, line: str | bytes) -> Event:
         d = json.loads(line)
         return cls(d["seq"], d["ts"], d["kind"], d["actor"], d["data"], d["prev"], d["hash"])
 
@@ -173,7 +174,7 @@ def _parse_checked(raw: bytes) -> Event | None:
     return ev if ev.expected_hash() == ev.hash else None
 
 
-def _last_lines(f, size: int, want: int) -> list[tuple[int, bytes]]:
+def _last_lines(f: BinaryIO, size: int, want: int) -> list[tuple[int, bytes]]:
     """The last ``want`` complete lines (offset, bytes incl. newline) before ``size``; oldest first."""
     chunk = 64 * 1024
     pos = size
@@ -198,7 +199,7 @@ def _last_lines(f, size: int, want: int) -> list[tuple[int, bytes]]:
     return list(reversed(lines))
 
 
-def _end_of_last_newline(f, size: int) -> int:
+def _end_of_last_newline(f: BinaryIO, size: int) -> int:
     """Offset just past the last newline before ``size`` (0 if there is none)."""
     probe = size
     while probe > 0:
@@ -212,7 +213,7 @@ def _end_of_last_newline(f, size: int) -> int:
     return 0
 
 
-def _line_number(f, offset: int) -> int:
+def _line_number(f: BinaryIO, offset: int) -> int:
     """1-based line number of the line starting at ``offset``."""
     f.seek(0)
     count, done = 0, 0
@@ -271,8 +272,10 @@ class EventLog:
     fsynced by a background thread at most ``FSYNC_INTERVAL_S`` later.
     """
 
-    def __init__(self, session_dir: Path, lock_fd: int, fd: int, last: Event | None) -> None:
+    def __init__(self, session_dir: Path, lock_fd: int, fd: int, last: Event | None,
+                 log: str | None = None) -> None:
         self.session_dir = session_dir
+        self.log_kinds = log  # which log's declared kinds it may hold (events/kinds.py); None: any declared kind
         self.path = session_dir / LOG_NAME
         self.last: Event | None = last
         self._lock_fd: int | None = lock_fd
@@ -286,7 +289,9 @@ class EventLog:
     # -- lifecycle
 
     @classmethod
-    def open(cls, session_dir: Path | str, *, create: bool = True) -> "EventLog":
+    def open(cls, session_dir: Path | str, *, create: bool = True, log: str | None = None) -> EventLog:
+        """Open as the single writer (takes the lock). ``log`` narrows the kinds it may hold to one log's
+        (:data:`~labconsole.events.schema.SESSION_LOG` or ``EVAL_LOG``); None allows every declared kind."""
         session_dir = Path(session_dir)
         if not (session_dir / LOG_NAME).exists():
             if not create:
@@ -308,11 +313,11 @@ class EventLog:
         except BaseException:
             os.close(lock_fd)
             raise
-        log = cls(session_dir, lock_fd, fd, tail.last)
+        writer = cls(session_dir, lock_fd, fd, tail.last, log)
         if tail.cut_reason is not None:
-            log.append(kinds.LOG_REPAIRED, "console",
+            writer.append(kinds.LOG_REPAIRED, "console",
                        {"cut_bytes": old_size - tail.size, "offset": tail.size, "reason": tail.cut_reason})
-        return log
+        return writer
 
     def close(self) -> None:
         with self._mutex:
@@ -325,7 +330,7 @@ class EventLog:
             self._lock_fd = None
         self._syncer.join(timeout=2)
 
-    def __enter__(self) -> "EventLog":
+    def __enter__(self) -> EventLog:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -337,7 +342,10 @@ class EventLog:
 
     # -- writing
 
-    def append(self, kind: str, actor: str, data: dict, *, durable: bool | None = None) -> Event:
+    def append(self, kind: str, actor: str, data: dict[str, Any], *, durable: bool | None = None) -> Event:
+        """Write one event. A kind not declared for this log, or data that does not fit its declaration,
+        raises :class:`~labconsole.events.schema.EventSchemaError` before anything is written."""
+        kinds.validate(kind, data, log=self.log_kinds)
         if durable is None:
             durable = kind in kinds.DURABLE_KINDS
         with self._mutex:

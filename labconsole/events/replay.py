@@ -31,7 +31,8 @@ import sys
 from array import array
 from bisect import bisect_right
 from pathlib import Path
-from typing import Callable, Generic, Iterator, TypeVar
+from typing import Generic, TypeVar
+from collections.abc import Callable, Iterator
 
 from labconsole.errors import LabError
 from labconsole.events.log import LOG_NAME, Event, LogCorruptError
@@ -44,6 +45,11 @@ INDEX_VERSION = 1
 CURSOR_MIN_APPLIED = 1_000  # keep an in-memory checkpoint when a state_at call applied at least this many events
 _KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line (data sorts before kind;
                           # a quote inside a string value is always escaped)
+
+
+def _loader(blob: bytes) -> Callable[[], bytes]:
+    """A snapshot already in memory, behind the same call as one read from disk."""
+    return lambda: blob
 
 
 class Replay(Generic[S]):
@@ -59,8 +65,8 @@ class Replay(Generic[S]):
         self._apply = apply
         self.snapshot_every = max(1, snapshot_every)
         self.version = version or code_version(initial, apply)
-        self._offsets: array = array("Q")
-        self._kind_ids: array = array("H")
+        self._offsets: array[int] = array("Q")
+        self._kind_ids: array[int] = array("H")
         self._kind_names: list[str] = []
         self._kind_lookup: dict[bytes, int] = {}
         self._end = 0  # byte offset just past the last indexed line
@@ -170,7 +176,7 @@ class Replay(Generic[S]):
             self._mm = None
         self._file.close()
 
-    def __enter__(self) -> "Replay[S]":
+    def __enter__(self) -> Replay[S]:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -333,10 +339,10 @@ class Replay(Generic[S]):
             candidates.append((cur[0], cur[1], lambda: cur[2]))
         for s, (digest, blob) in self._memory_snaps.items():
             if s <= seq:
-                candidates.append((s, digest, lambda blob=blob: blob))
+                candidates.append((s, digest, _loader(blob)))
         for s, digest in self._snapshots.items():
             if s <= seq:
-                candidates.append((s, digest, lambda s=s, d=digest: self._snapshot_path(s, d).read_bytes()))
+                candidates.append((s, digest, self._snapshot_path(s, digest).read_bytes))
         for s, digest, load in sorted(candidates, key=lambda c: c[0], reverse=True):
             if not self._valid(s, digest):
                 self._drop_snapshot(s, digest)

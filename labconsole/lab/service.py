@@ -188,6 +188,10 @@ class Lab:
         """The session's GPU sampler (``latest()``, ``history()``) while agents run here, else None."""
         return self.orchestrator.sampler if self.orchestrator is not None else None
 
+    def idle(self) -> bool:
+        """True when no agents run here, or they have nothing left to do without a person."""
+        return self.orchestrator is None or self.orchestrator.idle()
+
     # --- running ----------------------------------------------------------------------------------
 
     def start(self, **options: Any) -> None:
@@ -453,6 +457,14 @@ class Lab:
         if ref:
             self.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": hyp_id, "ref": ref, "sha": h.sha})
         self.append(K.WORKTREE_REMOVED, "console", {"hyp_id": hyp_id, "path": h.worktree})
+
+    @staticmethod
+    def record_publish(session_dir: Path, who: str, published: K.PublishCompleted) -> Event:
+        """Log ``publish.completed`` in the approving session (no lab config needed: publish may run from any
+        checkout). Raises SessionLockedError while a console holds that session."""
+        kind, data = K.event(published)
+        with EventLog.open(session_dir, create=False) as log:
+            return log.append(kind, f"human:{who}", data)
 
 
 def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: str,

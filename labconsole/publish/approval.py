@@ -43,7 +43,7 @@ def find_approval(session_dirs: list[Path], head_sha: str) -> PublishApproval:
         merged = {e.data["hyp_id"]: e.data.get("merge_sha") for e in events if e.kind == K.MERGE_COMPLETED}
         evidence = {e.data["evidence_hash"]: e.data.get("blob") for e in events if e.kind == K.EVIDENCE_RECORDED}
         for hyp_id, approval in sorted(approvals.items(), key=lambda kv: -kv[1].seq):
-            sha = approval.data.get("sha")
+            sha = str(approval.data.get("sha") or "")  # an approval without a sha matches no commit
             if sha != head_sha and merged.get(hyp_id) != head_sha:
                 continue
             if rejected_after.get(hyp_id, -1) > approval.seq:
@@ -70,7 +70,7 @@ def _passing_bench(session_dir: Path, bundle: dict[str, Any], sha: str) -> tuple
     for run in bundle.get("runs", []):
         if run.get("role") != "candidate" or run.get("status") != "ok":
             continue
-        for name, digest in (run.get("artifacts") or {}).items():
+        for digest in (run.get("artifacts") or {}).values():
             try:
                 report = json.loads(get_blob(session_dir, digest))
             except (ValueError, OSError):

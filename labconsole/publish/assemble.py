@@ -74,7 +74,7 @@ def check_loads(repo_dir: Path) -> LoadCheck:
     On a machine with no matching variant (e.g. no GPU) that cannot succeed; the
     reason ``kernels`` gives is reported rather than hidden or faked.
     """
-    from kernels import get_local_kernel
+    from kernels import get_local_kernel  # type: ignore[attr-defined]  # mypy finds the repo's kernels/ folder
 
     try:
         module = get_local_kernel(repo_dir)

@@ -15,7 +15,7 @@ from pathlib import Path
 from evals.conftest import AGENT_CMD, write_suite
 from labconsole.cli import main
 from labconsole.evals import load_results
-from labconsole.evals.results import ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED
+from labconsole.events import kinds as K
 from labconsole.events.log import read_events
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,8 +38,8 @@ def test_agent_processes_measure_a_positive_lift(tmp_path, capsys):
     assert len(res.records) == 8
     for r in res.records:
         assert r.agent_ok, r.agent_error
-        assert (r.tool_calls, r.repair_attempts, r.cached_tokens) == (3, 1, 200)
-        assert r.input_tokens == (1000 if r.with_skill else 600)
+        assert (r.usage.tool_calls, r.usage.repair_attempts, r.usage.cached_tokens) == (3, 1, 200)
+        assert r.usage.input_tokens == (1000 if r.with_skill else 600)
         assert r.status == ("pass" if r.with_skill else "fail")
         lines = [json.loads(x) for x in (out / r.transcript).read_text().splitlines()]
         task = next(x["msg"] for x in lines if x["dir"] == "to-agent" and x["msg"]["type"] == "task")
@@ -67,25 +67,25 @@ def test_resume_after_the_runner_is_killed(tmp_path):
     done_before: list[str] = []
     while time.monotonic() < deadline:
         if (out / "events.jsonl").exists():
-            done_before = _attempt_events(out, ATTEMPT_FINISHED)
+            done_before = _attempt_events(out, K.EVAL_ATTEMPT)
             if len(done_before) >= 1:
                 break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)  # the runner's own group (agents run in groups of their own)
     proc.wait()
     assert 1 <= len(done_before) < 4, "the kill must land mid-run"
-    done_before = _attempt_events(out, ATTEMPT_FINISHED)
+    done_before = _attempt_events(out, K.EVAL_ATTEMPT)
 
     env["FAKE_AGENT_DELAY"] = "0"
     rerun = subprocess.run(cmd + ["--resume"], env=env, capture_output=True, text=True, timeout=60)
     assert rerun.returncode == 0, rerun.stderr
     assert f"{4 - len(done_before)} attempts run, {len(done_before)} already done" in rerun.stderr
 
-    finished = _attempt_events(out, ATTEMPT_FINISHED)
-    started = _attempt_events(out, ATTEMPT_STARTED)
+    finished = _attempt_events(out, K.EVAL_ATTEMPT)
+    started = _attempt_events(out, K.EVAL_ATTEMPT_STARTED)
     assert len(finished) == len(set(finished)) == 4, "every attempt finished exactly once"
     assert all(started.count(a) == 1 for a in done_before), "completed attempts were not run again"
-    interrupted = _attempt_events(out, ATTEMPT_INTERRUPTED)
+    interrupted = _attempt_events(out, K.EVAL_ATTEMPT_INTERRUPTED)
     assert all(started.count(a) == 2 for a in interrupted)
     res = load_results(out)
     assert res.finished and not res.in_progress and res.summaries[0].lift == 1.0

@@ -49,7 +49,7 @@ def test_openai_backend_against_scripted_server_shows_lift(tmp_path, monkeypatch
     assert data["summary"][0]["lift"] == 1.0
     for r in res.records:
         assert r.agent_ok, r.agent_error
-        assert r.input_tokens == 300 and r.output_tokens == 60 and r.tool_calls == 2
+        assert r.usage.input_tokens == 300 and r.usage.output_tokens == 60 and r.usage.tool_calls == 2
     # The skill reached the model only in the with-skill arm.
     with_skill = [q for q in requests if SKILL in json.dumps(q.body)]
     assert len(with_skill) == 3 and len(requests) == 6

@@ -12,6 +12,7 @@ import pytest
 from evals.conftest import write_suite
 from evals.fake_agent import MARKER
 from labconsole.cli import main
+from labconsole.core.usage import Usage
 from labconsole.errors import LabError
 from labconsole.evals import (
     AgentOutcome, EvalConfig, EvalRunner, ModelSpec, list_eval_runs, load_cases, load_results,
@@ -49,8 +50,9 @@ class CountingExecutor:
             (req.workdir / "answer.txt").write_text("42\n" if req.with_skill else "41\n")
             req.transcript.parent.mkdir(parents=True, exist_ok=True)
             req.transcript.write_text(json.dumps({"skill_seen": req.with_skill}) + "\n")
-            return AgentOutcome(ok=True, input_tokens=100, output_tokens=10, cost_usd=0.01, wall_s=self.delay,
-                                tool_calls=2, repair_attempts=1 if req.with_skill else 0)
+            usage = Usage(input_tokens=100, output_tokens=10, cost_usd=0.01, tool_calls=2,
+                          repair_attempts=1 if req.with_skill else 0)
+            return AgentOutcome(ok=True, usage=usage, wall_s=self.delay)
         finally:
             with self.lock:
                 self.inflight -= 1

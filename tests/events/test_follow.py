@@ -31,7 +31,7 @@ def test_follow_a_live_writer(session: Path) -> None:
 def test_follow_from_a_seq_in_batches(session: Path) -> None:
     with EventLog.open(session) as log:
         for i in range(10):
-            log.append(kinds.NOTE, "console", {"i": i})
+            log.append(kinds.NOTE, "console", {"text": str(i)})
     follower = LogFollower(session, start_seq=4)
     assert [e.seq for e in follower.poll(max_events=3)] == [4, 5, 6]
     assert [e.seq for e in follower.poll()] == [7, 8, 9]

@@ -29,7 +29,9 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def test_chain_round_trip(session: Path) -> None:
     with EventLog.open(session) as log:
-        first = log.append(kinds.NOTE, "console", {"text": "héllo ✓", "nested": {"b": 1, "a": [1, 2.5, None]}})
+        # agent.log is declared open (it carries an agent's message), so arbitrary nested data round-trips
+        first = log.append(kinds.AGENT_LOG, "console",
+                           {"agent_id": "w1", "text": "héllo ✓", "nested": {"b": 1, "a": [1, 2.5, None]}})
         second = log.append(kinds.AGENT_LOG, "agent:w1", {"agent_id": "w1", "level": "info", "text": "x"})
         assert log.last == second
     assert first.seq == 0 and first.prev == GENESIS
@@ -64,7 +66,7 @@ def test_concurrent_appends_keep_the_chain(session: Path) -> None:
     with EventLog.open(session) as log:
         def worker(n: int) -> None:
             for i in range(300):
-                log.append(kinds.AGENT_LOG, f"agent:{n}", {"i": i}, durable=(i % 50 == 0))
+                log.append(kinds.AGENT_LOG, f"agent:{n}", {"agent_id": str(n), "i": i}, durable=(i % 50 == 0))
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
@@ -78,7 +80,7 @@ def test_concurrent_appends_keep_the_chain(session: Path) -> None:
 def test_non_json_data_is_rejected_before_writing(session: Path) -> None:
     with EventLog.open(session) as log:
         with pytest.raises(TypeError):
-            log.append(kinds.NOTE, "console", {"bad": object()})
+            log.append(kinds.NOTE, "console", {"text": object()})
         log.append(kinds.NOTE, "console", {"text": "fine"})
     assert verify_session(session).ok
 
@@ -198,8 +200,10 @@ _WRITER = textwrap.dedent("""
     i = 0
     while True:
         durable = i % 10 == 0
-        ev = log.append("decision.approved" if durable else "agent.log", "human:t" if durable else "agent:w",
-                        {"i": i, "hyp_id": f"h{i}", "text": "y" * (i % 700)})
+        if durable:
+            ev = log.append("decision.approved", "human:t", {"hyp_id": f"h{i}", "reason": "y" * (i % 700)})
+        else:
+            ev = log.append("agent.log", "agent:w", {"agent_id": "w", "i": i, "text": "y" * (i % 700)})
         if durable:
             print(ev.seq, flush=True)
         i += 1
@@ -220,14 +224,14 @@ def test_kill_9_mid_stream_keeps_every_durable_event(session: Path) -> None:
         log.append(kinds.SESSION_RESUMED, "console", {"pid": os.getpid(), "last_seq": log.last.seq})
     events = {e.seq: e for e in read_events(session)}
     for seq in durable:
-        assert events[seq].kind == kinds.DECISION_APPROVED and events[seq].data["i"] % 10 == 0
+        assert events[seq].kind == kinds.DECISION_APPROVED and int(events[seq].data["hyp_id"][1:]) % 10 == 0
     assert verify_session(session).ok
 
 
 def test_background_fsync_clears_dirty(session: Path) -> None:
     import time
     with EventLog.open(session) as log:
-        log.append(kinds.AGENT_LOG, "agent:w", {"text": "x"})
+        log.append(kinds.AGENT_LOG, "agent:w", {"agent_id": "w", "text": "x"})
         assert log._dirty
         deadline = time.monotonic() + 3
         while log._dirty and time.monotonic() < deadline:

@@ -21,12 +21,20 @@ def _apply(state: Counter, ev) -> None:
     state["last"] = ev.seq
 
 
+def _append(log: EventLog, i: int) -> None:
+    """Event ``i`` of a test log: every 97th a decision, the rest agent lines."""
+    if i % 97 == 0:
+        log.append(kinds.DECISION_APPROVED, "console", {"hyp_id": f"h{i}", "reason": f"line {i} ✓"}, durable=False)
+    else:
+        # agent.log is open, so the nested "kind" keys (which must not confuse the kind index) are allowed
+        log.append(kinds.AGENT_LOG, "console", {"agent_id": "w", "i": i, "text": f"line {i} ✓",
+                                                "inner": {"kind": "decoy", "seq": 1}}, durable=False)
+
+
 def _write(session: Path, n: int, start: int = 0) -> None:
     with EventLog.open(session) as log:
         for i in range(start, start + n):
-            kind = kinds.DECISION_APPROVED if i % 97 == 0 else kinds.AGENT_LOG
-            # nested "kind" keys must not confuse the kind index
-            log.append(kind, "console", {"i": i, "text": f"line {i} ✓", "inner": {"kind": "decoy", "seq": 1}}, durable=False)
+            _append(log, i)
 
 
 def _replay(session: Path, every: int = 100) -> Replay:
@@ -50,7 +58,7 @@ def test_index_events_and_states(session: Path) -> None:
     _write(session, 1000)
     with _replay(session) as r:
         assert r.built_from_scratch and r.count == 1000
-        assert r.event(0).data["i"] == 0 and r.event(999).seq == 999
+        assert r.event(0).data["hyp_id"] == "h0" and r.event(1).data["i"] == 1 and r.event(999).seq == 999
         assert [e.seq for e in r.events(10, 13)] == [10, 11, 12]
         assert r.state_at(999) == _expected(session, 999)
         assert len(_snaps(session)) == 10  # after seqs 99, 199, ... 999
@@ -103,7 +111,7 @@ def test_edit_invalidates_index_and_snapshots(session: Path) -> None:
     write_lines(session, read_lines(session)[:150])
     with EventLog.open(session) as log:
         for i in range(150):
-            log.append(kinds.NOTE, "console", {"i": 10_000 + i, "text": "rewritten, longer than before"})
+            log.append(kinds.NOTE, "console", {"text": f"rewritten {10_000 + i}, longer than before"})
     with _replay(session) as r:
         assert r.built_from_scratch  # offsets no longer matched
         assert r.state_at(299) == _expected(session, 299)

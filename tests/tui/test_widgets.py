@@ -136,8 +136,7 @@ async def test_bench_screen_table_and_chart(example_session: Path, tmp_path: Pat
 
 async def test_evals_screen_summarizes_runs(example_session: Path, tmp_path: Path,
                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    from dataclasses import asdict
-
+    from labconsole.core.usage import Usage
     from labconsole.evals.results import ATTEMPT_FINISHED, EVAL_FINISHED, EVAL_STARTED
     from labconsole.evals.summary import AttemptRecord
     from labconsole.events.log import EventLog
@@ -148,9 +147,9 @@ async def test_evals_screen_summarizes_runs(example_session: Path, tmp_path: Pat
         log.append(EVAL_STARTED, "console", {"skill": "cuda-kernels", "models": ["m1"], "cases": ["c1", "c2"]})
         for i, (case, with_skill, status) in enumerate([("c1", True, "pass"), ("c2", True, "pass"),
                                                         ("c1", False, "fail"), ("c2", False, "pass")]):
-            rec = AttemptRecord(f"a{i}", case, "m1", with_skill, 0, status, agent_ok=True, cost_usd=0.01,
-                                input_tokens=100, output_tokens=10, tool_calls=2)
-            log.append(ATTEMPT_FINISHED, "console", asdict(rec))
+            rec = AttemptRecord(f"a{i}", case, "m1", with_skill, 0, status, agent_ok=True,
+                                usage=Usage(cost_usd=0.01, input_tokens=100, output_tokens=10, tool_calls=2))
+            log.append(ATTEMPT_FINISHED, "console", rec.to_dict())
         log.append(EVAL_FINISHED, "console", {"attempts": 4})
     monkeypatch.chdir(tmp_path)
     app = LabConsoleApp(ReplaySource(example_session, lab))

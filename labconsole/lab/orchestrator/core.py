@@ -20,13 +20,8 @@ from typing import TYPE_CHECKING, Any
 
 from labconsole.agents.supervisor import Supervisor
 from labconsole.events import kinds as K
-from labconsole.gpu.telemetry import (
-    EventDownsampler,
-    GpuTelemetry,
-    OwnerRegistry,
-    TelemetrySampler,
-    TelemetrySnapshot,
-)
+from labconsole.gpu.snapshot import GpuSnapshot
+from labconsole.gpu.telemetry import EventDownsampler, GpuTelemetry, OwnerRegistry, TelemetrySampler
 from labconsole.lab.orchestrator.agents import AgentPool, InFlight
 from labconsole.lab.orchestrator.decisions import GateFlow
 from labconsole.lab.orchestrator.dispatch import MessageRouter
@@ -170,7 +165,7 @@ class Orchestrator:
     def _check_budget(self) -> None:
         self.gate.check_budget()
 
-    def _on_gpu_snapshot(self, snap: TelemetrySnapshot) -> None:
+    def _on_gpu_snapshot(self, snap: GpuSnapshot) -> None:
         if not snap.available or self._stop.is_set() or self.lab.fatal:
             return
         data = self._gpu_events.offer(snap)

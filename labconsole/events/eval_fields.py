@@ -1,0 +1,82 @@
+"""The data fields of the eval results log's kinds (``<out>/events.jsonl``); registered in ``kinds.py``.
+
+Kept apart only to keep ``kinds.py`` short: the kind strings, versions and flags are there, in the one table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class EvalStarted:
+    skill: str | None = None
+    models: list[str] | None = None
+    cases: list[str] | None = None
+    repeats: int | None = None
+    concurrency: int | None = None
+    gpu: bool | None = None
+    resumed: int | None = None
+    planned: int | None = None
+    to_run: int | None = None
+
+
+@dataclass(frozen=True)
+class EvalAttemptStarted:
+    attempt_id: str
+    case: str | None = None
+    model: str | None = None
+    with_skill: bool | None = None
+    repeat: int | None = None
+
+
+@dataclass(frozen=True)
+class EvalAttempt:
+    """The whole ``AttemptRecord`` (labconsole/evals/summary.py); a test keeps the two in step."""
+
+    attempt_id: str
+    case: str
+    model: str
+    with_skill: bool
+    repeat: int
+    status: str  # pass | fail | incomplete (a GPU check not run)
+    checks: list[dict[str, Any]] | None = None
+    agent_ok: bool | None = None
+    agent_error: str | None = None
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    tool_calls: int | None = None
+    repair_attempts: int | None = None
+    wall_s: float | None = None
+    checks_s: float | None = None
+    transcript: str | None = None
+    transcript_sha256: str | None = None
+    protected_touched: list[str] | None = None
+
+
+@dataclass(frozen=True)
+class EvalAttemptInterrupted:
+    """Started in an earlier, killed run."""
+
+    attempt_id: str
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalAttemptTracked:
+    """The attempt's Trackio run is written."""
+
+    attempt_id: str
+    project: str | None = None
+
+
+@dataclass(frozen=True)
+class EvalFinished:
+    planned: int | None = None
+    ran: int | None = None
+    skipped: int | None = None
+    attempts: int | None = None
+    summary: list[dict[str, Any]] | None = None
