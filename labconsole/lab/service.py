@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 from collections.abc import Callable, Mapping
 
-from labconsole.errors import GateError, LabError
+from labconsole.errors import ConfigError, GateError, LabError
 from labconsole.events import kinds as K
 from labconsole.events.log import Event, EventLog, LogWriteError, get_blob, read_events
 from labconsole.events.replay import Replay
@@ -88,6 +88,12 @@ class Lab:
         from labconsole.lab.preflight import preflight
 
         preflight(config)
+        from labconsole.lab.change_checks import check_patterns
+
+        errors, warnings = check_patterns(config, sorted(repo.tree(baseline)))
+        if errors:
+            raise ConfigError(errors[0])
+        rules_changed = _rules_change_since_last_session(lab_root, config)
         session_id = session_id or new_session_id()
         lab_lock = LabLock(repo.common_dir, session_id)
         try:
@@ -106,8 +112,12 @@ class Lab:
                           "command": config.objective.command, "repeats": config.objective.repeats,
                           "metric": str(config.objective.metric), "protected": list(config.objective.protected)},
             "budget": config.budget.limits(), "pid": os.getpid(), "host": socket.gethostname(),
-            "hyp_offset": hyp_offset,
+            "hyp_offset": hyp_offset, "warnings": warnings, "rules_changed": rules_changed,
         })
+        for line in warnings:
+            lab.append(K.NOTE, "console", {"text": line})
+        if rules_changed:
+            lab.append(K.NOTE, "console", {"text": rules_changed_line(rules_changed)})
         return lab
 
     @classmethod
@@ -465,6 +475,33 @@ class Lab:
         kind, data = K.event(published)
         with EventLog.open(session_dir, create=False) as log:
             return log.append(kind, f"human:{who}", data)
+
+
+def _rules_change_since_last_session(lab_root: Path, config: LabConfig) -> dict[str, Any] | None:
+    """The lab.toml this session runs under, against the one the lab's previous session ran under:
+    None when they are the same (or there is no earlier session), else what changed."""
+    from labconsole.lab.change_checks import rules_diff
+    from labconsole.lab.session import list_sessions
+
+    earlier = list_sessions(lab_root)
+    if not earlier:
+        return None
+    started = next((e for e in read_events(earlier[-1]) if e.kind == K.SESSION_STARTED), None)
+    if started is None or not started.data.get("config_sha256"):
+        return None
+    previous = started.data["config_sha256"]
+    if previous == config.digest():
+        return None
+    old = started.data.get("config")
+    changes = rules_diff(old, config.raw) if isinstance(old, dict) else []
+    return {"since_session": earlier[-1].name, "previous_sha256": previous,
+            "changes": changes or ["lab.toml changed (same values: formatting or comments)"]}
+
+
+def rules_changed_line(rules_changed: dict[str, Any]) -> str:
+    """The line a person sees at the start of the first session after a rules change."""
+    return (f"lab rules changed since session {rules_changed.get('since_session')}: "
+            + "; ".join(str(c) for c in rules_changed.get("changes") or []))
 
 
 def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: str,
