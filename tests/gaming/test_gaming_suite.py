@@ -8,7 +8,6 @@ person's side through the CLI, as a person would use it. The two holes of issue 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
