@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 import json
 
-from labconsole.cli.common import add_lab_args, fmt_metric, lab_root, leaderboard_lines
+from labconsole.cli.common import add_lab_args, fmt_metric, gate_line, lab_root, leaderboard_lines
 from labconsole.errors import GateError
 from labconsole.events.log import get_blob, session_lock_holder
 from labconsole.lab import gate
 from labconsole.lab.commands import Approve, Merge, Reject, Remeasure
 from labconsole.lab.control import ControlClient
+from labconsole.lab.selection import session_gate
 from labconsole.lab.service import Lab
 from labconsole.lab.session import final_state, resolve_session
 from labconsole.lab.state import HypothesisState
@@ -103,15 +104,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         state = lab.state
         waiting = state.awaiting_review()
         print(f"Session {state.session_id}: {len(waiting)} candidate(s) await review")
+        gate = session_gate(state)
         for h in waiting:
-            ev = h.evidence
             verdict = h.reviews[-1] if h.reviews else None
             print(f"  {h.hyp_id}  {h.title}")
             for line in flag_lines(h):
                 print(f"        FLAGGED {line}")
-            print(f"        {state.objective.get('name', 'metric')} {fmt_metric(ev.get('candidate_median'))} vs baseline "
-                  f"{fmt_metric(ev.get('baseline_median'))}  effect {ev.get('effect') or 0:+.2%}  "
-                  f"reviewer: {verdict.verdict if verdict else '-'}"
+            print(f"        {gate_line(state, gate, h)}")
+            print(f"        reviewer: {verdict.verdict if verdict else '-'}"
                   + (f" ({'; '.join(verdict.reasons)})" if verdict and verdict.reasons else ""))
         if args.all:
             print()
@@ -129,6 +129,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{h.hyp_id}: {h.title}  [{h.status}]")
         print(f"  rationale: {h.rationale}\n  source:    {h.source}")
         print(f"  branch {h.branch} at {str(h.sha)[:12]} on base {str(h.base_sha)[:12]}; evidence {str(h.evidence_hash)[:12]}")
+        print(f"  {gate_line(lab.state, session_gate(lab.state), h)}")
+        ev = h.evidence
+        if ev.get("threshold") is not None:
+            print(f"  repeats used {ev.get('repeats_used', '-')} of at most {ev.get('max_repeats', '-')}; "
+                  f"threshold {ev['threshold']:.2%}; p (better, over the looks) "
+                  f"{'-' if ev.get('p_value') is None else format(ev['p_value'], '.3g')}")
         for m in h.evidence.get("metrics", []):
             print(f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}")
         for r in h.reviews:
@@ -191,7 +197,8 @@ def cmd_remeasure(args: argparse.Namespace) -> int:
         print(f"re-measuring {args.hyp} in the live console; it comes back for review when done")
         return 0
     with _open(args) as lab:
-        print(f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats)…")
+        print(f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats, "
+              f"more while undecided)…")
         lab.remeasure(args.hyp)
         h = lab.state.hypotheses[args.hyp]
         ev = h.evidence

@@ -56,6 +56,8 @@ class Objective:
     metric: MetricSpec
     timeout_s: float = 300.0
     repeats: int = 3
+    # Adaptive repeats stop here (pairs); 0 = core.stats.default_cap(repeats). Equal to repeats: fixed.
+    max_repeats: int = 0
     protected: tuple[str, ...] = ()
     # Minimum relative improvement of the median to count as real (besides the noise rule).
     min_effect: float = 0.0
@@ -199,8 +201,8 @@ def _table(path: Path, data: dict[str, Any], key: str, required: bool = False) -
 
 def _objective(path: Path, data: dict[str, Any]) -> Objective:
     r = _Reader(path, _table(path, data, "objective", required=True), "objective")
-    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "protected", "min_effect", "artifacts",
-               "editable", "measure_outside_editable"})
+    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "max_repeats", "protected", "min_effect",
+               "artifacts", "editable", "measure_outside_editable"})
     artifacts = r.get("artifacts", list, [])
     if not all(isinstance(a, str) and a and not a.startswith("/") and ".." not in a for a in artifacts):
         raise r.fail("artifacts", "must be a list of relative file paths inside the run's checkout, e.g. ['bench.json']")
@@ -219,6 +221,9 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
     repeats = r.get("repeats", int, 3)
     if repeats < 1:
         raise r.fail("repeats", f"is {repeats}; must be >= 1")
+    max_repeats = r.get("max_repeats", int, 0)
+    if max_repeats and max_repeats < repeats:
+        raise r.fail("max_repeats", f"is {max_repeats}; must be >= repeats ({repeats}), or 0 for the default cap")
     return Objective(
         name=r.get("name", str, allowed="the metric's name, e.g. 'val_bpb'"),
         direction=direction,
@@ -226,6 +231,7 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
         metric=MetricSpec.parse(r.get("metric", str, allowed="'json:FILE#PATH' or 'regex:PATTERN'"), r.where("metric")),
         timeout_s=float(r.number("timeout_s", 300.0, minimum=0, allow_equal=False)),
         repeats=repeats,
+        max_repeats=max_repeats,
         protected=tuple(protected),
         min_effect=float(r.number("min_effect", 0.0, minimum=0)),
         artifacts=tuple(artifacts),

@@ -334,6 +334,22 @@ class EvidenceRecorded:
 
 
 @dataclass(frozen=True)
+class EvidenceConfirmed:
+    """The fresh re-measure of a candidate about to be shown as the session's best, against the current main.
+
+    Picking the best of many inflates its measured effect; this independent measurement decides its label
+    (core/stats.py ``confirm``). Its runs are ordinary run.started/run.finished of the same hypothesis.
+    """
+
+    hyp_id: str
+    sha: str | None = None  # the candidate commit re-measured
+    main_sha: str | None = None  # the baseline it ran against: main's head when the re-measure began
+    evidence_hash: str | None = None  # the evidence whose decision this confirms
+    label: str | None = None  # improved | no evidence | worse | inconclusive
+    summary: dict[str, Any] | None = None  # the fresh measurement's gate fields and its metric rows
+
+
+@dataclass(frozen=True)
 class ReviewVerdict:
     hyp_id: str
     reviewer: str | None = None
@@ -349,6 +365,7 @@ class HypAwaiting:
 RUN_STARTED = _declare("run.started", RunStarted)
 RUN_FINISHED = _declare("run.finished", RunFinished)
 EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
+EVIDENCE_CONFIRMED = _declare("evidence.confirmed", EvidenceConfirmed, decision=True)
 REVIEW_VERDICT = _declare("review.verdict", ReviewVerdict, decision=True)
 HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from labconsole.events import kinds as K
 from labconsole.lab import state as S
+from labconsole.lab.evidence import baseline_groups_of_rows
 from labconsole.core.usage import Usage
 from labconsole.lab.state import (
     AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState,
@@ -317,6 +318,8 @@ def _evidence(s: LabState, e: Any, d: dict[str, Any]) -> None:
     h = _hyp(s, d, e.ts)
     h.evidence_hash, h.evidence_blob = d.get("evidence_hash"), d.get("blob")
     h.evidence = dict(d.get("summary", {}))
+    for group in baseline_groups_of_rows(h.evidence.get("metrics", [])):
+        s.noise_floor.add(group)
     if s.baseline_metric is None and h.evidence.get("baseline_median") is not None:
         s.baseline_metric = h.evidence["baseline_median"]
         s.best_history.append((e.ts, s.baseline_metric))
@@ -329,6 +332,15 @@ def _evidence(s: LabState, e: Any, d: dict[str, Any]) -> None:
             s.best_history.append((e.ts, median))
     if h.status == S.MEASURING:
         h.status = S.AUTO_REVIEWED
+
+
+@_on(K.EVIDENCE_CONFIRMED)
+def _confirmed(s: LabState, e: Any, d: dict[str, Any]) -> None:
+    h = _hyp(s, d, e.ts)
+    h.confirmation = dict(d)
+    # The re-measure's baseline repeats are as good a view of the noise as any measurement's.
+    for group in baseline_groups_of_rows((d.get("summary") or {}).get("metrics", [])):
+        s.noise_floor.add(group)
 
 
 @_on(K.REVIEW_VERDICT)
@@ -424,6 +436,8 @@ def describe(event: Any) -> str:
         return f"run {d.get('run_id')} {d.get('status')} metric={shown}"
     if k == K.RUN_STARTED:
         return f"run {d.get('run_id')} started ({d.get('role')} {str(d.get('commit', ''))[:8]} #{d.get('repeat')})"
+    if k == K.EVIDENCE_CONFIRMED:
+        return f"{hyp} re-measured against main {str(d.get('main_sha', ''))[:8]}: {d.get('label')}"
     if k == K.REVIEW_VERDICT:
         return f"{hyp} reviewer: {d.get('verdict')} {'; '.join(d.get('reasons', []))}"
     if k in (K.DECISION_APPROVED, K.DECISION_REJECTED):
