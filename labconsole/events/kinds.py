@@ -42,6 +42,9 @@ class SessionStarted:
     pid: int | None = None
     host: str | None = None
     hyp_offset: int | None = None
+    warnings: list[str] | None = None  # lab.toml patterns that match no file in main
+    # {since_session, previous_sha256, changes: ["metric val_loss → train_loss", …]} when lab.toml changed
+    rules_changed: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -394,6 +397,7 @@ class DecisionApproved:
     who: str | None = None
     reason: str | None = None
     flags: list[str] | None = None  # review flags the person confirmed
+    overrides: list[dict[str, Any]] | None = None  # flagged changes ({flag, paths}) approved over, with reason
 
 
 @dataclass(frozen=True)
@@ -410,6 +414,7 @@ class MergeCompleted:
     merge_sha: str | None = None
     into: str | None = None
     evidence_hash: str | None = None
+    rules_change: list[str] | None = None  # the lab's rules change the person confirmed
 
 
 @dataclass(frozen=True)
