@@ -167,7 +167,10 @@ def evidence_hash(bundle: dict[str, Any]) -> str:
 def build_bundle(*, hyp_id: str, sha: str, base_sha: str, main_sha: str, diff_sha256: str,
                  protected_changes: list[str], run_tampering: list[str], runs: list[RunOutcome],
                  objective: dict[str, Any], min_effect: float, params: dict[str, Any],
-                 floor: NoiseFloor | None = None, looks: int = 1) -> dict[str, Any]:
+                 floor: NoiseFloor | None = None, looks: int = 1, flags: list[dict[str, Any]] | None = None,
+                 rules_diff: list[str] | None = None, measured: bool = True) -> dict[str, Any]:
+    """``flags`` are the change checks' (labconsole.lab.change_checks), ``rules_diff`` what the candidate
+    would change in the lab's rules, ``measured`` False when the lab chose not to run it (outside editable)."""
     summary = summarize(runs, objective.get("direction", "minimize"), min_effect, floor=floor, looks=looks)
     return {
         "hyp_id": hyp_id,
@@ -180,6 +183,9 @@ def build_bundle(*, hyp_id: str, sha: str, base_sha: str, main_sha: str, diff_sh
         "objective": objective,
         "protected_changes": protected_changes,
         "run_tampering": run_tampering,
+        "flags": list(flags or []),
+        "rules_diff": list(rules_diff or []),
+        "measured": measured,
         "runs": [r.__dict__ for r in runs],
         **summary,
     }

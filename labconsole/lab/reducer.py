@@ -68,6 +68,8 @@ def _session_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
     s.hyp_offset = int(d.get("hyp_offset", 0))
     s.started_ts = e.ts
     s.objective = dict(d.get("objective", {}))
+    changed = d.get("rules_changed") or {}
+    s.rules_changed, s.rules_changed_since = list(changed.get("changes") or []), str(changed.get("since_session") or "")
     budget = d.get("budget", {})
     s.budget.limits = {k: float(v) for k, v in budget.items() if k != "roles" and v}
     s.budget.role_limits = {r: {k: float(v) for k, v in lim.items() if v} for r, lim in budget.get("roles", {}).items()}
@@ -322,7 +324,8 @@ def _evidence(s: LabState, e: Any, d: dict[str, Any]) -> None:
         s.baseline_metric = h.evidence["baseline_median"]
         s.best_history.append((e.ts, s.baseline_metric))
     median = h.evidence.get("candidate_median")
-    if median is not None and s.best_history:
+    # A flagged change is never the best so far: its number is not one the measurement can vouch for.
+    if median is not None and s.best_history and not h.evidence.get("flags"):
         best = s.best_history[-1][1]
         minimize = s.objective.get("direction", "minimize") == "minimize"
         if (median < best) if minimize else (median > best):
@@ -357,7 +360,8 @@ def _awaiting(s: LabState, e: Any, d: dict[str, Any]) -> None:
 def _approved(s: LabState, e: Any, d: dict[str, Any]) -> None:
     h = _hyp(s, d, e.ts)
     h.decisions.append(Decision("approved", d.get("who", e.actor), d.get("reason", ""), e.ts,
-                                d.get("sha"), d.get("evidence_hash"), e.seq))
+                                d.get("sha"), d.get("evidence_hash"), e.seq,
+                                [str(o.get("flag")) for o in d.get("overrides") or [] if isinstance(o, dict)]))
     h.status = S.APPROVED
 
 

@@ -46,6 +46,8 @@ def render_report(state: LabState) -> str:
         f"(more, adaptively, while a decision is open).",
         f"Baseline commit: `{(state.baseline_sha or '')[:12]}`; baseline {obj.get('name', 'metric')}: {_fmt(state.baseline_metric)}.",
         f"Events in the log: {state.last_seq + 1}. Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} from the log alone.",
+        *([f"**Lab rules changed** since session {state.rules_changed_since}: {'; '.join(state.rules_changed)}."]
+          if state.rules_changed else []),
         "",
         "## Leaderboard (measured by the console)",
         "",
@@ -69,6 +71,12 @@ def render_report(state: LabState) -> str:
             assert fresh is not None
             lines.append(f"- {h.hyp_id} on main `{str(h.confirmation.get('main_sha', ''))[:12]}`: "
                          f"{fresh.line(obj.get('name', 'metric'))} → **{gate.label(h.hyp_id)}**")
+    flagged = [(h, f) for h in state.hypotheses.values() for f in h.evidence.get("flags") or [] if isinstance(f, dict)]
+    lines += ["", f"## Flagged changes ({len(flagged)}) — never recommended; approval needs an explicit override", ""]
+    lines += [f"- {h.hyp_id}: {f.get('flag')}: {', '.join(str(p) for p in f.get('paths') or [])}"
+              for h, f in flagged] or ["- none"]
+    lines += [f"- {h.hyp_id} would change the lab's rules: {'; '.join(str(x) for x in h.evidence['rules_diff'])}"
+              for h in state.hypotheses.values() if h.evidence.get("rules_diff")]
     counts: dict[str, int] = {}
     for h in state.hypotheses.values():
         counts[h.status] = counts.get(h.status, 0) + 1
@@ -83,7 +91,9 @@ def render_report(state: LabState) -> str:
     lines += [f"- {h.hyp_id} “{h.title}” = {h.duplicate_of}" for h in dupes] or ["- none"]
     decided = [(h, d) for h in state.hypotheses.values() for d in h.decisions]
     lines += ["", "## Human decisions", ""]
-    lines += [f"- {h.hyp_id}: {d.kind} by {d.who} ({d.reason or 'no reason given'})"
+    lines += [f"- {h.hyp_id}: {d.kind} by {d.who}"
+              + (f" OVERRIDING {', '.join(d.overrides)}" if d.overrides else "")
+              + f" ({d.reason or 'no reason given'})"
               + (f", commit `{d.sha[:12]}`, evidence `{(d.evidence_hash or '')[:12]}`" if d.sha else "")
               for h, d in decided] or ["- none yet: candidates await review (`labconsole review list`)"]
     spent = state.budget.used

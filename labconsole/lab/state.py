@@ -90,6 +90,7 @@ class Decision:
     sha: str | None = None
     evidence_hash: str | None = None
     seq: int = 0
+    overrides: list[str] = field(default_factory=list)  # flagged changes the person approved over
 
 
 @dataclass
@@ -206,6 +207,9 @@ class LabState:
     repairs: int = 0
     reports: list[str] = field(default_factory=list)
     report_ts: float | None = None  # when the newest report was written
+    # What changed in lab.toml since the lab's previous session (empty: the same rules, or the first session).
+    rules_changed: list[str] = field(default_factory=list)
+    rules_changed_since: str = ""
 
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]

@@ -49,6 +49,9 @@ class FakeRepo:
     def protected_changes(self, base: str, sha: str, patterns: list[str]) -> list[str]:
         return []
 
+    def tree(self, sha: str) -> dict[str, tuple[str, str]]:
+        return {"train.py": ("100644", sha)}  # each candidate changes only the file agents edit
+
 
 class FakeLab:
     """The LabPort over an in-memory log: append validates against the kinds and folds into the state."""

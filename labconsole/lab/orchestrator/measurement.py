@@ -21,6 +21,7 @@ from labconsole.core.stats import (
     IMPROVED, WORSE, NoiseFloor, SequentialPlan, confirm, default_cap, would_be_selected,
 )
 from labconsole.events import kinds as K
+from labconsole.lab import change_checks
 from labconsole.lab.evidence import (
     GATE_FIELDS, baseline_groups, build_bundle, canonical, compare_runs, evidence_hash, metric_rows, summarize,
 )
@@ -33,7 +34,7 @@ from labconsole.runs.outcome import RunOutcome
 # The evidence fields copied into the log event (the whole bundle goes to a blob), the gate's among them.
 SUMMARY_FIELDS = ("sha", "base_sha", "candidate_median", "baseline_median", "candidate_spread", "baseline_spread",
                   "candidate_ok", "candidate_runs", "baseline_ok", "baseline_runs", "stale",
-                  "protected_changes", "run_tampering", *GATE_FIELDS)
+                  "protected_changes", "run_tampering", *GATE_FIELDS, "flags", "rules_diff", "measured")
 # Pairs attempted per measurement stop at this multiple of the cap, however many runs fail.
 _ATTEMPTS_PER_CAP = 2
 
@@ -107,8 +108,21 @@ class Measurements:
                 sha, base, params, priority = h.sha, h.base_sha, dict(h.params), h.priority
             assert sha is not None and base is not None  # measured hypotheses have a commit and its base
             protected = lab.repo.protected_changes(base, sha, list(lab.config.objective.protected))
-            measured = self._adaptive(hyp_id, sha, base, params, n, priority, selection=True)
+            flags, rules_diff = self.change_flags(base, sha)
+            is_measured = lab.config.objective.measure_outside_editable or not any(
+                f.flag == change_checks.OUTSIDE_EDITABLE for f in flags)
+            if is_measured:
+                measured = self._adaptive(hyp_id, sha, base, params, n, priority, selection=True)
+            else:
+                measured = Measured([], [], NoiseFloor(), self.plan(), False)
+                outside = [p for f in flags if f.flag == change_checks.OUTSIDE_EDITABLE for p in f.paths]
+                lab.append(K.NOTE, "console", {"text": f"{hyp_id} is not measured: it changes files outside "
+                                               f"[objective] editable ({', '.join(outside)}); set "
+                                               f"measure_outside_editable = true in lab.toml to measure such candidates"})
             runs, tampering = measured.runs, measured.tampering
+            if tampering:
+                flags.append(change_checks.ChangeFlag(change_checks.RUN_TAMPERING, tuple(tampering),
+                                                      "a measured run modified protected files"))
             if self._stopping.is_set() or measured.cancelled:
                 return
             with lab.locked():
@@ -119,7 +133,8 @@ class Measurements:
                 hyp_id=hyp_id, sha=sha, base_sha=base, main_sha=lab.repo.head_sha(), diff_sha256=diff_sha,
                 protected_changes=protected, run_tampering=tampering, runs=runs,
                 objective=dict(lab.state.objective), min_effect=lab.config.objective.min_effect, params=params,
-                floor=measured.floor, looks=measured.plan.looks)
+                floor=measured.floor, looks=measured.plan.looks,
+                flags=[f.to_dict() for f in flags], rules_diff=rules_diff, measured=is_measured)
             digest = evidence_hash(bundle)
             blob = lab.put_blob(canonical(bundle))
             summary = {k: bundle[k] for k in SUMMARY_FIELDS}
@@ -130,7 +145,7 @@ class Measurements:
             baseline_runs = [r for r in runs if r.role == "baseline"]
             if baseline_runs and bundle["baseline_ok"] == 0 and self._on_baseline_broken is not None:
                 self._on_baseline_broken(base, baseline_runs[-1].error or baseline_runs[-1].status)
-            if bundle["candidate_ok"] == 0:
+            if bundle["candidate_ok"] == 0 and is_measured:
                 lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
                                                      "reason": "no candidate run succeeded (logs kept on the runs)"})
                 lab.cleanup_worktree(hyp_id)
@@ -147,6 +162,25 @@ class Measurements:
             if not lab.fatal and not self._stopping.is_set():
                 with lab.locked():
                     self._after_each()
+
+    def change_flags(self, base: str, sha: str) -> tuple[list[change_checks.ChangeFlag], list[str]]:
+        """The change checks on the candidate's tree against its base, and — when it touches the lab's
+        rules — what would change in them (the console keeps measuring with main's lab.toml)."""
+        repo = self.lab.repo
+        rules = change_checks.TrustRules.from_config(self.lab.config)
+        flags = change_checks.check_changes(rules, repo.tree(base), repo.tree(sha))
+        diff: list[str] = []
+        touched = next((f.paths for f in flags if f.flag == change_checks.LAB_RULES), ())
+        for path in touched:
+            if path == "lab.toml":
+                try:
+                    new: str | None = repo.show_file(sha, path)
+                except Exception:
+                    new = None  # deleted in the candidate
+                diff += change_checks.rules_diff_of_texts(repo.show_file(base, path), new)
+            else:
+                diff.append(f"{path} changed (read by the console as the lab's rules)")
+        return flags, diff
 
     # --- adaptive repeats -------------------------------------------------------------------------
 
