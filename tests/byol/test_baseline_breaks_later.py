@@ -26,6 +26,11 @@ def _lab_whose_data_goes(repo: Path, marker: Path, monkeypatch: pytest.MonkeyPat
     # The objective stands in for a lab whose data disappears once the session is under way.
     text = (repo / "lab.toml").read_text()
     text = text.replace('command = "python train.py"', f'command = "test ! -e {marker} && python train.py"')
+    # The marker's directory is one the measurement sandbox may read, like a data cache.
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    text = text.replace(
+        'read_paths = ["~/.cache/autoresearch"]', f'read_paths = ["~/.cache/autoresearch", "{marker.parent}"]'
+    )
     (repo / "lab.toml").write_text(re.sub(r"(?m)^budget = 8", "budget = 3", text))
     commit_all(repo, "lab.toml")
     return Lab.start_session(repo)
@@ -34,7 +39,7 @@ def _lab_whose_data_goes(repo: Path, marker: Path, monkeypatch: pytest.MonkeyPat
 def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
     autoresearch_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    marker = tmp_path / "data-gone"
+    marker = tmp_path / "cache" / "data-gone"
     lab = _lab_whose_data_goes(autoresearch_repo, marker, monkeypatch)
     notes: list[str] = []
     lab.subscribe(lambda event, state: notes.append(event.data["text"]) if event.kind == K.NOTE else None)
@@ -61,7 +66,7 @@ def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
 def test_a_headless_run_ends_with_the_cause_when_the_baseline_breaks(
     autoresearch_repo: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    marker = tmp_path / "data-gone"
+    marker = tmp_path / "cache" / "data-gone"
     lab = _lab_whose_data_goes(autoresearch_repo, marker, monkeypatch)
 
     def break_after_the_check(event: Event, state: object) -> None:

@@ -50,6 +50,8 @@ def test_init_check_run_review_merge_export(autoresearch_repo: Path, capsys: pyt
         assert line in text, line
     config = load_config(repo / "lab.toml")  # what init wrote loads as it is
     assert {p.name for p in config.search.params} == {"SMOOTHING", "BIGRAM_WEIGHT"}
+    assert config.objective.editable == ("train.py",)
+    assert config.objective.read_paths == ("~/.cache/autoresearch",)
     # A run is short here: two hypotheses, one pair each.
     (repo / "lab.toml").write_text(re.sub(r"(?m)^budget = 8", "budget = 2", text))
     commit_all(repo, "lab.toml")
