@@ -25,6 +25,7 @@ from labconsole.events.log import Event
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 from labconsole.tui import keymap
+from labconsole.tui.decisions import decision, resume_question
 from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.palette import LabCommands
 from labconsole.tui.replay_control import ReplayControls
@@ -32,7 +33,7 @@ from labconsole.tui.screens.agent import AgentScreen
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.bench import BenchScreen
 from labconsole.tui.screens.evals import EvalsScreen
-from labconsole.tui.screens.dialogs import QuitDialog
+from labconsole.tui.screens.dialogs import ConfirmDialog, QuitDialog
 from labconsole.tui.screens.overview import OverviewScreen
 from labconsole.tui.screens.profile import ProfileScreen
 from labconsole.tui.screens.review import ReviewScreen
@@ -226,8 +227,16 @@ class LabConsoleApp(ReplayControls, App[int]):
     def action_help(self) -> None:
         self.push_screen(TextViewer("Keys", help_table(self.keymap_overrides, self.replay is not None)))
 
+    @decision("resume past budget")
     def action_resume_budget(self) -> None:
-        self.run_command("resume", self.source.resume_after_budget)
+        if not self.lab_state.budget.paused:
+            self.notify("the budget has not paused the agents: nothing to resume", title="budget")
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_command("resume", self.source.resume_after_budget)
+        self.push_screen(ConfirmDialog(resume_question(self.lab_state), yes="Resume (y)", no="Cancel (n)"), answered)
 
     async def action_quit(self) -> None:
         # Attached to a headless session, or only watching: leave it running, ask nothing.
@@ -248,9 +257,7 @@ class LabConsoleApp(ReplayControls, App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action.startswith("replay_"):
             return self.replay is not None
-        if action in keymap.DECISION_ACTIONS and self.readonly:
-            return False
-        return True
+        return True  # read-only decisions run and say why they are ignored (decisions.decision)
 
 
 def make_replay_app(session_dir: Path, lab_root: Path | None = None) -> LabConsoleApp:

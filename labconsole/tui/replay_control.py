@@ -69,15 +69,19 @@ class ReplayControls:
             if text:
                 self._search_text = text
                 self._search(text, self.cursor + 1)
-        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor)",
+        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor, wrapping)",
                                       value=self._search_text), answered)
 
     @work(thread=True, exclusive=True, group="replay-search")
     def _search(self, text: str, start: int) -> None:
         assert self.replay is not None
         seq = self.replay.find(text, start) if start < self.replay.count else None
+        if seq is None and start > 0:  # past the last match: wrap to the top, like an editor's search
+            seq = self.replay.find(text, 0)
+            if seq is not None:
+                self.post_message(CommandDone("search", True, f"{text!r}: wrapped to the start (event {seq + 1})"))
         if seq is None:
-            self.post_message(CommandDone("search", False, f"{text!r}: no match after event {start}"))
+            self.post_message(CommandDone("search", False, f"{text!r}: no match in {self.replay.count} events"))
             return
         self.call_from_thread(self._seek, seq)
 

@@ -49,6 +49,10 @@ class Source:
     def agent_log_path(self, agent_id: str) -> Path:
         return self.session_dir / "agents" / f"{agent_id}.log"
 
+    @property
+    def main_branch(self) -> str:
+        return "main"
+
     # Commands: the live source forwards them to the Lab; the others refuse.
     def _refuse(self) -> None:
         raise ReadOnlyError("read-only view: decisions and agent controls are disabled here")
@@ -124,6 +128,10 @@ class LiveSource(Source):
 
     def agent_log_path(self, agent_id: str) -> Path:
         return self.lab.agent_log_path(agent_id)
+
+    @property
+    def main_branch(self) -> str:
+        return str(getattr(getattr(self.lab, "repo", None), "main_branch", "main"))
 
     def approve(self, hyp_id: str, reason: str, confirm: bool) -> str:
         if self.readonly:

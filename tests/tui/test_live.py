@@ -51,7 +51,13 @@ async def test_approve_then_merge(fake_lab: FakeLab) -> None:
         assert ("approve", "h003", False) in fake_lab.calls
         assert [m.ok for m in rec.of(CommandDone)] == [True]
         assert app.lab_state.hypotheses["h003"].status == "approved"
-        await pilot.press("m")
+        await pilot.press("m")  # irreversible: asks first, naming the commit and main's head
+        await settle(pilot, LIVE)
+        assert isinstance(app.screen, ConfirmDialog)
+        h = app.lab_state.hypotheses["h003"]
+        assert app.screen.question.startswith(f"Merge h003 ({h.sha[:8]}) into main at {app.lab_state.baseline_sha[:8]}?")
+        assert not any(c[0] == "merge" for c in fake_lab.calls)
+        await pilot.press("y")
         await settle(pilot, LIVE)
         assert ("merge", "h003") in fake_lab.calls
         assert app.lab_state.hypotheses["h003"].status == "merged"
@@ -101,14 +107,14 @@ async def test_gate_errors_are_notifications_not_crashes(fake_lab: FakeLab) -> N
         await settle(pilot, LIVE)
         await pilot.press("2")
         await settle(pilot, LIVE)
-        await pilot.press("m")  # not approved yet
+        await pilot.press("m", "y")  # not approved yet: the lab refuses after the confirmation
         await settle(pilot, LIVE)
         done = rec.of(CommandDone)
         assert len(done) == 1 and not done[0].ok and "approve it first" in done[0].text
         assert app.is_running
 
 
-async def test_readonly_hides_decisions(fake_lab: FakeLab) -> None:
+async def test_readonly_hides_decisions_and_says_why(fake_lab: FakeLab) -> None:
     rec = Recorder()
     app = live_app(fake_lab, readonly=True)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
@@ -116,9 +122,12 @@ async def test_readonly_hides_decisions(fake_lab: FakeLab) -> None:
         assert "READ-ONLY" in plain(app.screen.query_one("LabHeader"))
         await pilot.press("2")
         await settle(pilot, LIVE)
+        assert "Approve" not in plain(app.screen.query_one("KeyBar"))
         await pilot.press("a", "r", "m")
         await settle(pilot, LIVE)
         assert not fake_lab.calls and not rec.of(CommandDone)
+        said = [n.message for n in app._notifications]
+        assert sum("ignored, this console is read-only (--readonly)" in m for m in said) == 3, said
         with pytest.raises(Exception):
             app.source.approve("h003", "x", True)
 
@@ -229,7 +238,16 @@ async def test_restart_follow_and_budget_resume(fake_lab: FakeLab) -> None:
         assert log.follow is True
         await pilot.press("f")
         assert log.follow is False
+        await pilot.press("B")  # nothing paused: says so, resumes nothing
+        await settle(pilot, LIVE)
+        assert ("resume_budget",) not in fake_lab.calls
+        assert any("nothing to resume" in n.message for n in app._notifications)
+        fake_lab.append("budget.exhausted", "console", {"scope": "session", "resource": "usd"})
+        await settle(pilot, LIVE)
         await pilot.press("B")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and "past the budget" in app.screen.question
+        await pilot.press("y")
         await settle(pilot, LIVE)
         assert ("resume_budget",) in fake_lab.calls
         assert [m.action for m in rec.of(CommandDone)] == ["restart", "resume"]

@@ -15,6 +15,7 @@ from textual.widgets import Static
 from labconsole.lab.state import AgentState, LabState
 from labconsole.tui import format as F
 from labconsole.tui import keymap
+from labconsole.tui.decisions import decision
 from labconsole.tui.colors import AGENT_STATE_COLOR, theme_colors
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
@@ -162,6 +163,7 @@ class AgentScreen(LabScreen):
             log.scroll_end(animate=False)
         self.notify(f"follow {'on' if log.follow else 'off'}")
 
+    @decision("agent control")
     def action_control(self, action: str) -> None:
         agent_id = self.agent_id
         if agent_id is None:
@@ -173,6 +175,7 @@ class AgentScreen(LabScreen):
         else:
             run()
 
+    @decision("message")
     def action_message(self) -> None:
         agent_id = self.agent_id
         if agent_id is None:

@@ -9,7 +9,6 @@ from textual.containers import Vertical
 from textual.screen import Screen
 
 from labconsole.lab.state import LabState
-from labconsole.tui.keymap import DECISION_ACTIONS
 from labconsole.tui.widgets.keybar import KeyBar
 from labconsole.tui.widgets.status import LabHeader
 from labconsole.tui.widgets.timeline import Timeline
@@ -54,9 +53,3 @@ class LabScreen(Screen):
     def show_state(self, state: LabState) -> None:
         """Render ``state``; subclasses extend."""
         self._show_header(state)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Read-only views (observer mode, replay) hide every action that would change the lab.
-        if action in DECISION_ACTIONS and self.console.readonly:
-            return False
-        return True

@@ -21,6 +21,7 @@ from textual.widgets import DataTable, Static
 from labconsole.errors import LabError
 from labconsole.tui import keymap, profiledata
 from labconsole.tui.colors import theme_colors
+from labconsole.tui.decisions import decision
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.source import Source
 
@@ -129,9 +130,15 @@ class ProfileScreen(LabScreen):
 
     # -- hypotheses
 
+    @decision("propose hypotheses")
     def action_propose(self) -> None:
         f = self.current
-        if f is None or self.proposing:
+        if f is None:
+            self.notify("no profile to propose from: run `labconsole profile TARGET --json > <lab>/profiles/NAME.json`",
+                        title="profile", severity="warning")
+            return
+        if self.proposing:
+            self.notify("already proposing from this profile: wait for it", title="profile")
             return
         self.proposing = True  # one hand-off at a time: a second press would propose the same again
         self.notify(f"{f.label}: proposing the top {HYPOTHESES} hypotheses…", title="profile", timeout=2)

@@ -13,6 +13,7 @@ from labconsole.lab import gate
 from labconsole.lab import state as S
 from labconsole.lab.state import HypothesisState, LabState
 from labconsole.tui import diffs, keymap
+from labconsole.tui.decisions import decision, merge_question, reject_question
 from labconsole.tui.colors import HYP_STATUS_COLOR, theme_colors
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
@@ -147,6 +148,7 @@ class ReviewScreen(LabScreen):
         i = queue.index(self.current) if self.current in queue else -delta if delta > 0 else 0
         self.select(queue[(i + delta) % len(queue)])
 
+    @decision("approve")
     def action_approve(self) -> None:
         h = self._current()
         if h is None:
@@ -168,6 +170,7 @@ class ReviewScreen(LabScreen):
         self.app.push_screen(ConfirmDialog(f"The reviewer flagged {hyp_id}:\n  " + "\n  ".join(flags)
                                            + "\n\nApprove anyway?", yes="Approve (y)", no="Cancel (n)"), answered)
 
+    @decision("reject")
     def action_reject(self) -> None:
         h = self._current()
         if h is None:
@@ -177,15 +180,20 @@ class ReviewScreen(LabScreen):
         def answered(reason: str | None) -> None:
             if reason:
                 self.console.run_command("reject", lambda: self.console.source.reject(hyp_id, reason))
-        self.app.push_screen(PromptDialog(f"Why reject {hyp_id}? (the planner will not repeat it)",
-                                          placeholder="reason"), answered)
+        self.app.push_screen(PromptDialog(reject_question(h), placeholder="reason"), answered)
 
+    @decision("merge")
     def action_merge(self) -> None:
         h = self._current()
         if h is None:
             return
         hyp_id = h.hyp_id
-        self.console.run_command("merge", lambda: self.console.source.merge(hyp_id))
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.console.run_command("merge", lambda: self.console.source.merge(hyp_id))
+        question = merge_question(h, self.console.lab_state, self.console.source.main_branch)
+        self.app.push_screen(ConfirmDialog(question, yes="Merge (y)", no="Cancel (n)"), answered)
 
     def action_full_diff(self) -> None:
         h = self._current()

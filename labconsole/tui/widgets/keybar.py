@@ -12,6 +12,7 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from labconsole.tui.colors import theme_colors
+from labconsole.tui.keymap import DECISION_ACTIONS
 
 
 class KeyBar(Static):
@@ -27,9 +28,10 @@ class KeyBar(Static):
         c = theme_colors(self.app)
         text = Text(no_wrap=True, overflow="ellipsis")
         seen: set[str] = set()
-        for node, binding, enabled, tooltip in screen.active_bindings.values():
-            if not binding.show or binding.action in seen:
-                continue
+        readonly = bool(getattr(self.app, "readonly", False))
+        for _node, binding, enabled, _tooltip in screen.active_bindings.values():
+            if not binding.show or binding.action in seen or (readonly and binding.action.split("(")[0] in DECISION_ACTIONS):
+                continue  # a read-only view still answers these keys, with why they are ignored
             seen.add(binding.action)
             key = self.app.get_key_display(binding)
             text.append(f" {key} ", style=f"bold {c['accent']}" if enabled else c["muted"])
