@@ -8,9 +8,10 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
 
+from labconsole.lab import notify
 from labconsole.lab.state import LabState
 from labconsole.tui.widgets.keybar import KeyBar
-from labconsole.tui.widgets.status import LabHeader
+from labconsole.tui.widgets.status import LabHeader, NeedsYouBanner
 from labconsole.tui.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
@@ -26,6 +27,7 @@ class LabScreen(Screen):
 
     def compose_header(self) -> ComposeResult:
         yield LabHeader()
+        yield NeedsYouBanner()
 
     def compose_footer(self) -> ComposeResult:
         with Vertical(classes="bottom-bar"):
@@ -47,8 +49,14 @@ class LabScreen(Screen):
         self._show_header(self.console.lab_state)
 
     def _show_header(self, state: LabState) -> None:
+        """Header and "needs you" banner: cheap, so the app calls this every second to keep the clock live."""
+        console = self.console
         for header in self.query(LabHeader):
-            header.show(state, self.console.mode_badge, self.TITLE_TEXT, self.console.header_extra())
+            header.show(state, console.mode_badge, self.TITLE_TEXT, console.header_extra(), now=console.now(),
+                        gpu=console.gpu_live)
+        items = notify.needs_you(state)
+        for banner in self.query(NeedsYouBanner):
+            banner.show(notify.summary(items), len(items))
 
     def show_state(self, state: LabState) -> None:
         """Render ``state``; subclasses extend."""

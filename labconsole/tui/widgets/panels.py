@@ -7,6 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from labconsole.lab import notify
 from labconsole.lab import state as S
 from labconsole.lab.state import LabState
 from labconsole.tui import format as F
@@ -24,11 +25,11 @@ class AgentsTable(KeyedTable):
         c = theme_colors(self.app)
         rows: list[Row] = []
         for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
-            label = {"waiting": "waiting for input"}.get(a.state, a.state)
+            label, h = notify.agent_activity(a, state)  # an idle worker whose candidate is measured is waiting
             rows.append((a.agent_id, (
                 a.agent_id, a.role, f"{a.backend}{'/' + a.model if a.model else ''}",
-                Text(label, style=c[AGENT_STATE_COLOR.get(a.state, "foreground")]),
-                a.hypothesis or "-", F.tokens(a.usage.tokens), F.usd(a.usage.cost_usd))))
+                Text(label, style=c[AGENT_STATE_COLOR.get(label, AGENT_STATE_COLOR.get(a.state, "foreground"))]),
+                h.hyp_id if h else a.hypothesis or "-", F.tokens(a.usage.tokens), F.usd(a.usage.cost_usd))))
         self.sync(rows)
 
 

@@ -1,0 +1,85 @@
+"""The console as a supervisor lives in it: a header that ticks without events, agents' states from their
+hypotheses, the "needs you" banner and its notifications (once per event), and a key bar that keeps quit."""
+
+from __future__ import annotations
+
+import pytest
+
+import labconsole.tui.app as app_module
+from labconsole.lab.notify import NotifyConfig
+from labconsole.tui.app import LabConsoleApp
+from labconsole.tui.source import LiveSource
+
+from .conftest import FakeLab
+from .helpers import plain, settle
+
+pytestmark = pytest.mark.anyio
+LIVE = 0.15
+
+
+def live_app(lab: FakeLab, **kwargs: object) -> LabConsoleApp:
+    return LabConsoleApp(LiveSource(lab), notify_config=NotifyConfig(urls=[]), **kwargs)  # type: ignore[arg-type]
+
+
+async def test_header_clock_ticks_without_events(fake_lab: FakeLab, monkeypatch: pytest.MonkeyPatch) -> None:
+    now = {"t": fake_lab._state.last_ts + 3}
+    monkeypatch.setattr(app_module.time, "time", lambda: now["t"])
+    app = live_app(fake_lab)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, LIVE)
+        header = app.screen.query_one("LabHeader")
+        first = plain(header)
+        assert "runs" in first and "$0.85/$5.00" in first
+        now["t"] += 125  # two minutes pass and the lab says nothing
+        await pilot.pause(1.3)  # a second of ticks
+        later = plain(header)
+        assert later != first
+        assert "last event 2m08s ago" in later
+
+
+async def test_idle_worker_with_a_candidate_in_review_is_waiting_for_you(fake_lab: FakeLab) -> None:
+    app = live_app(fake_lab)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, LIVE)
+        fake_lab.append("agent.status", "agent:worker-1", {"agent_id": "worker-1", "state": "idle"})
+        await settle(pilot, LIVE)
+        table = app.screen.query_one("#agents")
+        row = table.get_row("worker-1")  # type: ignore[attr-defined]
+        assert str(row[3]) == "waiting for you" and row[4] == "h003"
+
+
+async def test_needs_you_banner_and_one_notification_per_event(fake_lab: FakeLab,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    rung: list[str] = []
+    monkeypatch.setattr(LabConsoleApp, "terminal_notify", lambda self, text: rung.append(text))
+    app = live_app(fake_lab)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, LIVE)
+        banner = plain(app.screen.query_one("NeedsYouBanner"))
+        assert "NEEDS YOU 3" in banner and "2 candidates await your review" in banner
+        assert rung == []  # what already waited when the console opened is on screen, not rung
+        fake_lab.append("agent.log", "agent:worker-1", {"agent_id": "worker-1", "level": "info",
+                                                         "text": "please look at me"})
+        await settle(pilot, LIVE)
+        assert rung == []  # an agent's own words never ring
+        fake_lab.append("budget.exhausted", "console", {"scope": "session", "resource": "usd"})
+        await settle(pilot, LIVE)
+        fake_lab.append("note", "console", {"text": "more events, same pause"})
+        await settle(pilot, LIVE)
+        assert rung == ["budget exhausted (session:usd): agents paused until you resume (B)"]
+        assert "budget paused the agents" in plain(app.screen.query_one("NeedsYouBanner"))
+        await pilot.press("2")  # on every screen
+        await settle(pilot, LIVE)
+        assert "NEEDS YOU 4" in plain(app.screen.query_one("NeedsYouBanner"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
+async def test_key_bar_keeps_quit_at_small_sizes(fake_lab: FakeLab, size: tuple[int, int]) -> None:
+    app = live_app(fake_lab)
+    async with app.run_test(size=size) as pilot:
+        await settle(pilot, LIVE)
+        for key in ("1", "2", "3"):
+            await pilot.press(key)
+            await settle(pilot, LIVE)
+            bar = plain(app.screen.query_one("KeyBar"), width=size[0]).rstrip()
+            assert bar.endswith("q Quit  ^p palette"), bar
