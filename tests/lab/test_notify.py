@@ -93,7 +93,6 @@ class _Receiver(http.server.BaseHTTPRequestHandler):
 
 
 def test_apprise_delivers_to_a_local_receiver(tmp_path: Path) -> None:
-    pytest.importorskip("apprise")
     server = http.server.HTTPServer(("127.0.0.1", 0), _Receiver)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
