@@ -22,6 +22,13 @@ def merge_question(h: HypothesisState, state: LabState, main_branch: str) -> str
             f"; later candidates are then measured against the new {main_branch}.")
 
 
+def remeasure_question(h: HypothesisState, state: LabState, main_branch: str) -> str:
+    where = (f"measured on {F.short_sha(h.base_sha)}, {main_branch} is now {F.short_sha(state.baseline_sha)}"
+             if h.base_sha and h.base_sha != state.baseline_sha else f"measured on {main_branch}'s head")
+    return (f"Re-measure {h.hyp_id} ({F.short_sha(h.sha)}) against {main_branch} at {F.short_sha(state.baseline_sha)}?\n"
+            f"  {where}; the new runs replace its evidence and it is reviewed again.")
+
+
 def reject_question(h: HypothesisState) -> str:
     return (f"Reject {h.hyp_id} ({F.short_sha(h.sha)})? It will not be merged and the planner will not "
             f"repeat it.\nWhy? (recorded with the decision)")

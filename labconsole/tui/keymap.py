@@ -67,6 +67,7 @@ KEYS: dict[str, list[Key]] = {
         Key("review.approve", "a", "approve", "Approve"),
         Key("review.reject", "r", "reject", "Reject"),
         Key("review.merge", "m", "merge", "Merge"),
+        Key("review.remeasure", "e", "remeasure", "Re-measure"),
         Key("review.next", "n", "step(1)", "Next"),
         Key("review.prev", "p", "step(-1)", "Prev"),
         Key("review.diff", "d", "full_diff", "Full diff"),
@@ -107,7 +108,8 @@ KEYS: dict[str, list[Key]] = {
 }
 
 # Actions that change the lab: hidden and refused in read-only views.
-DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "control", "message", "resume_budget", "propose"})
+DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "remeasure", "control", "message", "resume_budget",
+                              "propose"})
 
 
 def bindings(scope: str) -> list[BindingType]:

@@ -73,6 +73,10 @@ class Source:
         self._refuse()
         return ""
 
+    def remeasure(self, hyp_id: str) -> str:
+        self._refuse()
+        return ""
+
     def send_message(self, agent_id: str, text: str) -> str:
         self._refuse()
         return ""
@@ -150,6 +154,12 @@ class LiveSource(Source):
             self._refuse()
         event = self.lab.merge(hyp_id, None)
         return f"{hyp_id} merged as {str(event.data.get('merge_sha', ''))[:8]}"
+
+    def remeasure(self, hyp_id: str) -> str:
+        if self.readonly:
+            self._refuse()
+        self.lab.remeasure(hyp_id)
+        return f"{hyp_id}: re-measuring on the current main"
 
     def agent_control(self, agent_id: str, action: str) -> str:
         if self.readonly:

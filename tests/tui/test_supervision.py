@@ -83,3 +83,30 @@ async def test_key_bar_keeps_quit_at_small_sizes(fake_lab: FakeLab, size: tuple[
             await settle(pilot, LIVE)
             bar = plain(app.screen.query_one("KeyBar"), width=size[0]).rstrip()
             assert bar.endswith("q Quit  ^p palette"), bar
+
+
+async def test_leaderboard_says_better_or_worse_and_marks_an_older_main(fake_lab: FakeLab) -> None:
+    app = live_app(fake_lab)
+    async with app.run_test(size=(200, 60)) as pilot:
+        await settle(pilot, LIVE)
+        state = app.lab_state
+        board = app.screen.query_one("#board")
+        rows = {key: board.get_row(key) for key in ("h003", "h004", "h002")}  # type: ignore[attr-defined]
+        # val_bpb is minimized: a lower median reads "better", a higher one "worse" — never a bare sign.
+        assert str(rows["h003"][3]).endswith("better") and str(rows["h002"][3]).endswith("worse")
+        old = [k for k in ("h003", "h004") if state.hypotheses[k].base_sha != state.baseline_sha]
+        assert old, "the example session has a candidate measured before the last merge"
+        for key in ("h003", "h004"):
+            assert str(rows[key][1]).endswith("*") == (key in old)
+        assert "measured on an older main" in plain(app.screen.query_one("#best-line"))
+        app.open_review(old[0])
+        await settle(pilot, LIVE)
+        await pilot.press("e")
+        await pilot.pause()
+        from labconsole.tui.screens.dialogs import ConfirmDialog
+
+        assert isinstance(app.screen, ConfirmDialog)
+        assert app.screen.question.startswith(f"Re-measure {old[0]} (")
+        await pilot.press("y")
+        await settle(pilot, LIVE)
+        assert ("remeasure", old[0]) in fake_lab.calls

@@ -13,7 +13,7 @@ from labconsole.lab import gate
 from labconsole.lab import state as S
 from labconsole.lab.state import HypothesisState, LabState
 from labconsole.tui import diffs, keymap
-from labconsole.tui.decisions import decision, merge_question, reject_question
+from labconsole.tui.decisions import decision, merge_question, reject_question, remeasure_question
 from labconsole.tui.colors import HYP_STATUS_COLOR, theme_colors
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
@@ -194,6 +194,19 @@ class ReviewScreen(LabScreen):
                 self.console.run_command("merge", lambda: self.console.source.merge(hyp_id))
         question = merge_question(h, self.console.lab_state, self.console.source.main_branch)
         self.app.push_screen(ConfirmDialog(question, yes="Merge (y)", no="Cancel (n)"), answered)
+
+    @decision("re-measure")
+    def action_remeasure(self) -> None:
+        h = self._current()
+        if h is None:
+            return
+        hyp_id = h.hyp_id
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.console.run_command("remeasure", lambda: self.console.source.remeasure(hyp_id))
+        question = remeasure_question(h, self.console.lab_state, self.console.source.main_branch)
+        self.app.push_screen(ConfirmDialog(question, yes="Re-measure (y)", no="Cancel (n)"), answered)
 
     def action_full_diff(self) -> None:
         h = self._current()

@@ -70,13 +70,13 @@ class Leaderboard(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="best-line")
         yield Sparkline([], id="best-spark")
-        yield KeyedTable([("rank", "#", 2), ("hyp", "Hyp", 5), ("median", "Median", 7), ("effect", "vs base", 7),
+        yield KeyedTable([("rank", "#", 2), ("hyp", "Hyp", 6), ("median", "Median", 7), ("effect", "vs base", 12),
                           ("reps", "Reps", 4), ("spread", "Spread", 6), ("sig", "Sig", 3), ("status", "Status", 10)],
                          id="board")
 
     def show(self, state: LabState) -> None:
-        inputs = (tuple(state.best_history), state.baseline_metric,
-                  tuple((h.hyp_id, h.status, h.evidence.get("candidate_median")) for h in state.leaderboard()))
+        inputs = (tuple(state.best_history), state.baseline_metric, state.baseline_sha,
+                  tuple((h.hyp_id, h.status, h.base_sha, h.evidence.get("candidate_median")) for h in state.leaderboard()))
         if inputs == getattr(self, "_inputs", None):
             return
         self._inputs = inputs
@@ -94,18 +94,25 @@ class Leaderboard(Vertical):
             top = max(values) or 1.0
             line.append("  " + "".join("▁▂▃▄▅▆▇█"[min(7, int(v / top * 7.999))] for v in values[-20:]),
                         style=c["success"])
+        board = state.leaderboard()
+        if any(h.status in S.OPEN_STATUSES and h.base_sha and h.base_sha != state.baseline_sha for h in board):
+            line.append("  * measured on an older main", style=c["warning"])
         self.query_one("#best-line", Static).update(line)
         spark = self.query_one("#best-spark", Sparkline)
         spark.display = len(values) > 1
         spark.data = values
         rows: list[Row] = []
-        for rank, h in enumerate(state.leaderboard(), 1):
+        for rank, h in enumerate(board, 1):
             e = h.evidence
             effect = e.get("effect")
             eff_style = c["success"] if (effect or 0) > 0 else c["error"]
             reps = f"{e.get('candidate_ok', '?')}/{e.get('candidate_runs', '?')}"
+            # Measured against an older main: its "vs base" is not against today's main (re-measure: e on review).
+            old = h.status in S.OPEN_STATUSES and bool(h.base_sha and state.baseline_sha
+                                                       and h.base_sha != state.baseline_sha)
+            hyp = Text.assemble(h.hyp_id, ("*", f"bold {c['warning']}") if old else "")
             rows.append((h.hyp_id, (
-                str(rank), h.hyp_id, F.metric(e.get("candidate_median")), Text(F.percent(effect), style=eff_style),
+                str(rank), hyp, F.metric(e.get("candidate_median")), Text(F.effect(effect), style=eff_style),
                 reps, F.metric(e.get("candidate_spread"), 3), "yes" if e.get("significant") else "no",
                 Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]))))
         self.query_one("#board", KeyedTable).sync(rows)
