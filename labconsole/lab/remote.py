@@ -91,6 +91,9 @@ class RemoteLab:
     def merge(self, hyp_id: str, who: str | None = None) -> Any:
         return self._call("merge", hyp_id=hyp_id, who=who)
 
+    def remeasure(self, hyp_id: str) -> None:
+        self._call("remeasure", hyp_id=hyp_id)
+
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
         self._call("agent_control", agent_id=agent_id, action=action, who=who)
 
