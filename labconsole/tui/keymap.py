@@ -80,6 +80,7 @@ KEYS: dict[str, list[Key]] = {
         Key("agent.restart", "R", "control('restart')", "Restart"),
         Key("agent.message", "s", "message", "Send message"),
         Key("agent.follow", "f", "follow", "Follow log"),
+        Key("agent.raw", "j", "raw", "Raw JSON"),
         Key("agent.next", "full_stop", "cycle(1)", "Next agent", show=False),
         Key("agent.prev", "comma", "cycle(-1)", "Prev agent", show=False),
         Key("agent.back", "escape", "app.show_overview", "Back", show=False),

@@ -110,3 +110,37 @@ async def test_leaderboard_says_better_or_worse_and_marks_an_older_main(fake_lab
         await pilot.press("y")
         await settle(pilot, LIVE)
         assert ("remeasure", old[0]) in fake_lab.calls
+
+
+def test_agent_log_lines_read_as_actions_and_stay_inert() -> None:
+    from labconsole.tui import agentlog
+
+    assert agentlog.render('{"type":"tool_call","tool":"bash","input":"pytest -q","ok":false,"error":"exit 1"}') == \
+        ("⚙ bash pytest -q  ✗ exit 1", agentlog.BAD)
+    assert agentlog.render('{"type":"heartbeat"}') == ("· heartbeat", agentlog.DIM)
+    assert agentlog.render('{"type":"status","state":"working","hypothesis":"h004","detail":"tests"}')[0] == \
+        "● working h004 — tests"
+    text, _ = agentlog.render('{"type":"log","level":"info","text":"\\u001b]0;owned\\u0007hi"}')
+    assert "\x1b" not in text and "\x07" not in text and text.endswith("hi")
+    assert agentlog.render("plain \x1b[2Jtext")[0] == "plain  [2Jtext"
+    assert agentlog.render('{"type": 5}')[0] == '{"type": 5}'  # not a protocol message: as written
+
+
+async def test_agent_log_is_readable_with_follow_and_raw_visible(fake_lab: FakeLab) -> None:
+    log = fake_lab.session_dir / "agents" / "worker-1.log"
+    log.write_text('{"type":"hello","role":"worker","backend":"claude-code","model":"x","protocol":1}\n'
+                   '{"type":"tool_call","tool":"edit","input":"train.py","ok":true}\n')
+    app = live_app(fake_lab)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await settle(pilot, LIVE)
+        app.open_agent("worker-1")
+        await settle(pilot, 0.6)
+        view = app.screen.query_one("LogView")
+        assert "2 lines · follow ON (f) · readable (j)" in str(view.border_subtitle)
+        shown = "".join(seg.text for seg in view.render_line(1))
+        assert "⚙ edit train.py  ✓" in shown and "{" not in shown
+        assert "log lines" not in plain(app.screen.query_one("#agent-info"))
+        await pilot.press("f", "j")
+        await pilot.pause()
+        assert "follow off (f) · raw JSON (j)" in str(view.border_subtitle)
+        assert '"tool_call"' in "".join(seg.text for seg in view.render_line(1))

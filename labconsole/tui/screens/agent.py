@@ -94,9 +94,9 @@ class AgentScreen(LabScreen):
             return
         if self._log_for != a.agent_id:
             self._log_for = a.agent_id
-            self.query_one(LogView).border_title = f"Log · {a.agent_id}"
             path = self.console.source.agent_log_path(a.agent_id)
             self.query_one(LogView).open(path if path.exists() else None)
+            self._show_log_title()
         u = a.usage
         info.update(Text.assemble(
             (f" {a.agent_id} ", "bold reverse"), f"  {a.role} · {a.backend}{'/' + a.model if a.model else ''}  ",
@@ -104,7 +104,7 @@ class AgentScreen(LabScreen):
             f"  {a.detail}" if a.detail else "",
             f"\n hypothesis {a.hypothesis or '-'} · pid {a.pid or '-'} · restarts {a.restarts} · "
             f"tokens {F.tokens(u.tokens)} (in {F.tokens(u.input_tokens)} / out {F.tokens(u.output_tokens)}) · "
-            f"{F.usd(u.cost_usd)} · tool calls {u.tool_calls} · log lines {a.log_lines}",
+            f"{F.usd(u.cost_usd)} · tool calls {u.tool_calls}",
             (f"\n last error: {a.last_error}" if a.last_error else "", c["error"]),
             no_wrap=True, overflow="ellipsis"))
         self._show_worktree(a, state)
@@ -161,7 +161,23 @@ class AgentScreen(LabScreen):
         log.follow = not log.follow
         if log.follow:
             log.scroll_end(animate=False)
-        self.notify(f"follow {'on' if log.follow else 'off'}")
+        self._show_log_title()
+
+    def action_raw(self) -> None:
+        log = self.query_one(LogView)
+        log.raw = not log.raw
+        log.refresh()
+        self._show_log_title()
+
+    def _show_log_title(self) -> None:
+        """Follow and raw are modes the person must see without pressing anything: in the log's border."""
+        log = self.query_one(LogView)
+        log.border_title = f"Log · {self._log_for or '-'}"
+        log.border_subtitle = (f"{log.line_count} lines · follow {'ON' if log.follow else 'off'} (f) · "
+                               f"{'raw JSON' if log.raw else 'readable'} (j)")
+
+    def on_log_view_indexed(self, message: LogView.Indexed) -> None:
+        self._show_log_title()
 
     @decision("agent control")
     def action_control(self, action: str) -> None:

@@ -21,6 +21,9 @@ from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
+from labconsole.tui import agentlog
+from labconsole.tui.colors import theme_colors
+
 CHUNK = 8 << 20  # bytes scanned per step; one message per chunk keeps the UI informed on a 1 GB file
 
 
@@ -60,6 +63,7 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.path: Path | None = None
         self.follow = True
+        self.raw = False  # False: protocol lines rendered for a person (agentlog.render); True: the JSON as written
         self._starts = array("Q", [0])  # start offset of each line; the last entry may be an unfinished line
         self._end = 0  # bytes indexed
         self._cache: OrderedDict[int, str] = OrderedDict()
@@ -123,7 +127,7 @@ class LogView(ScrollView, can_focus=True):
         self.post_message(self.Indexed(self, path, array("Q"), start, True))
 
     def on_log_view_indexed(self, message: "LogView.Indexed") -> None:
-        message.stop()
+        # Not stopped: it bubbles to the screen, which shows the line count.
         if message.path != self.path:
             return  # a scan of a file we no longer show
         self._starts.extend(message.starts)
@@ -169,8 +173,18 @@ class LogView(ScrollView, can_focus=True):
         if index >= self.line_count:
             return Strip.blank(width, style)
         number = f"{index + 1:>7} "
-        text = self._line(index)[: max(0, width - len(number))]
-        return Strip([Segment(number, style + Style(dim=True)), Segment(text.ljust(width - len(number)), style)])
+        line, kind = (agentlog.clean(self._line(index), 4096), agentlog.PLAIN) if self.raw else \
+            agentlog.render(self._line(index))
+        text = line[: max(0, width - len(number))]
+        return Strip([Segment(number, style + Style(dim=True)),
+                      Segment(text.ljust(width - len(number)), style + self._kind_style(kind))])
+
+    def _kind_style(self, kind: str) -> Style:
+        if kind == agentlog.DIM:
+            return Style(dim=True)
+        colour = {agentlog.GOOD: "success", agentlog.BAD: "error", agentlog.WARN: "warning",
+                  agentlog.ACCENT: "accent"}.get(kind)
+        return Style(color=theme_colors(self.app)[colour]) if colour else Style()
 
     def on_unmount(self) -> None:
         if self._file is not None:
