@@ -45,7 +45,7 @@ async def test_idle_worker_with_a_candidate_in_review_is_waiting_for_you(fake_la
         await settle(pilot, LIVE)
         table = app.screen.query_one("#agents")
         row = table.get_row("worker-1")  # type: ignore[attr-defined]
-        assert str(row[3]) == "waiting for you" and row[4] == "h003"
+        assert str(row[1]) == "waiting for you" and row[2] == "h003"
 
 
 async def test_needs_you_banner_and_one_notification_per_event(fake_lab: FakeLab,

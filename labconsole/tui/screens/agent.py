@@ -10,7 +10,7 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from labconsole.lab.state import AgentState, LabState
 from labconsole.tui import format as F
@@ -20,6 +20,7 @@ from labconsole.tui.colors import AGENT_STATE_COLOR, theme_colors
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
 from labconsole.tui.widgets.log_view import LogView
+from labconsole.tui.widgets.panels import AgentsTable
 
 LOG_POLL_S = 0.5
 
@@ -54,6 +55,7 @@ class AgentScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
+        yield AgentsTable(id="agent-table")
         yield Static(id="agent-info")
         with Horizontal(id="agent-body"):
             log = LogView(id="agent-log", classes="box")
@@ -88,6 +90,10 @@ class AgentScreen(LabScreen):
         super().show_state(state)
         c = theme_colors(self.app)
         a = self._agent(state)
+        table = self.query_one(AgentsTable)
+        table.show(state)
+        if a is not None and table.selected_key != a.agent_id and a.agent_id in table._rows:
+            table.move_cursor(row=table._order.index(a.agent_id), animate=False)
         info = self.query_one("#agent-info", Static)
         if a is None:
             info.update(Text(" No agents in this session yet.", style=c["muted"]))
@@ -145,6 +151,15 @@ class AgentScreen(LabScreen):
         a = self._agent(state)
         if a is not None:
             self._show_worktree(a, state)
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter on a row shows that agent's log and worktree below (highlights alone do not: the
+        # table's own syncs move the highlight too).
+        event.stop()
+        key = event.row_key.value if event.row_key is not None else None
+        if key and key != self.agent_id:
+            self._commits = None
+            self.select(key)
 
     # -- actions
 

@@ -23,7 +23,7 @@ class OverviewScreen(LabScreen):
         with Horizontal(id="row-top", classes="row"):
             with Vertical(id="agents-box", classes="box") as box:
                 box.border_title = "Agents"
-                yield AgentsTable(id="agents")
+                yield AgentsTable(compact=True, id="agents")
             with Vertical(id="gpu-box", classes="box") as box:
                 box.border_title = "GPU"
                 yield GpuPanel(id="gpu")

@@ -82,6 +82,7 @@ class LogView(ScrollView, can_focus=True):
             self._file.close()
             self._file = None
         self.path = path
+        self._scanning = False  # a scan of the previous file is cancelled (exclusive worker) or ignored
         self._starts, self._end = array("Q", [0]), 0
         self._cache.clear()
         self.virtual_size = Size(self.size.width, 0)

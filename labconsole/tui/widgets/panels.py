@@ -10,27 +10,46 @@ from textual.widgets import Sparkline, Static
 from labconsole.lab import notify
 from labconsole.lab import state as S
 from labconsole.lab.state import LabState
+from labconsole.tui import agentlog
 from labconsole.tui import format as F
 from labconsole.tui.colors import AGENT_STATE_COLOR, HYP_STATUS_COLOR, theme_colors
 from labconsole.tui.widgets.keyed_table import KeyedTable, Row
 
 
 class AgentsTable(KeyedTable):
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__([("agent", "Agent", 12), ("role", "Role", 9), ("backend", "Backend/model", 14),
-                          ("state", "State", 17), ("hyp", "Hyp", 5), ("tokens", "Tokens", 6), ("cost", "Cost", 6)],
-                         **kwargs)
+    """Every agent: what it is, what it does now (from its hypothesis), its last words, spend and age.
+
+    ``compact`` (the overview, beside the GPU panel) keeps the columns a supervisor scans; the
+    agents screen shows them all."""
+
+    COLUMNS = [("agent", "Agent", 12), ("role", "Role", 10), ("backend", "Backend/model", 16), ("state", "State", 23),
+               ("hyp", "Hyp", 5), ("last", "Last action", 24), ("tokens", "Tokens", 6), ("cost", "Cost", 6),
+               ("age", "Seen", 7)]
+    COMPACT = ("agent", "state", "hyp", "last", "cost", "age")
+
+    def __init__(self, compact: bool = False, **kwargs: object) -> None:
+        self.compact = compact
+        super().__init__([c for c in self.COLUMNS if not compact or c[0] in self.COMPACT], **kwargs)
 
     def show(self, state: LabState) -> None:
         c = theme_colors(self.app)
         rows: list[Row] = []
         for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
             label, h = notify.agent_activity(a, state)  # an idle worker whose candidate is measured is waiting
-            rows.append((a.agent_id, (
-                a.agent_id, a.role, f"{a.backend}{'/' + a.model if a.model else ''}",
-                Text(label, style=c[AGENT_STATE_COLOR.get(label, AGENT_STATE_COLOR.get(a.state, "foreground"))]),
-                h.hyp_id if h else a.hypothesis or "-", F.tokens(a.usage.tokens), F.usd(a.usage.cost_usd))))
+            cells = {
+                "agent": a.agent_id, "role": a.role, "backend": f"{a.backend}{'/' + a.model if a.model else ''}",
+                "state": Text(label, style=c[AGENT_STATE_COLOR.get(label, AGENT_STATE_COLOR.get(a.state, "foreground"))]),
+                "hyp": h.hyp_id if h else a.hypothesis or "-", "last": last_action(a),
+                "tokens": F.tokens(a.usage.tokens), "cost": F.usd(a.usage.cost_usd),
+                # Against the log's clock, not now(): replays render the same, and live the 10 Hz tick moves it.
+                "age": F.age(state.last_ts - a.last_seen) if a.last_seen else "-"}
+            rows.append((a.agent_id, tuple(cells[key] for key, _, _ in self._column_spec)))
         self.sync(rows)
+
+
+def last_action(a: S.AgentState) -> str:
+    """The agent's newest words about what it does (its own text: control characters dropped)."""
+    return agentlog.clean(a.last_error or a.detail or "-", 60)
 
 
 def queue_order(state: LabState) -> list[S.HypothesisState]:
