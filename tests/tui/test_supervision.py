@@ -73,12 +73,12 @@ async def test_needs_you_banner_and_one_notification_per_event(fake_lab: FakeLab
         assert "NEEDS YOU 4" in plain(app.screen.query_one("NeedsYouBanner"))
 
 
-@pytest.mark.parametrize("size", [(80, 24), (100, 30)])
-async def test_key_bar_keeps_quit_at_small_sizes(fake_lab: FakeLab, size: tuple[int, int]) -> None:
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (200, 60)])
+async def test_key_bar_keeps_quit_at_every_size(fake_lab: FakeLab, size: tuple[int, int]) -> None:
     app = live_app(fake_lab)
     async with app.run_test(size=size) as pilot:
         await settle(pilot, LIVE)
-        for key in ("1", "2", "3"):
+        for key in ("1", "2", "3", "4", "5", "6"):
             await pilot.press(key)
             await settle(pilot, LIVE)
             bar = plain(app.screen.query_one("KeyBar"), width=size[0]).rstrip()
