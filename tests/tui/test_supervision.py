@@ -144,3 +144,21 @@ async def test_agent_log_is_readable_with_follow_and_raw_visible(fake_lab: FakeL
         await pilot.pause()
         assert "follow off (f) · raw JSON (j)" in str(view.border_subtitle)
         assert '"tool_call"' in "".join(seg.text for seg in view.render_line(1))
+
+
+@pytest.mark.parametrize("key,body,command", [
+    ("4", "#bench-table", "labconsole bench kernels/rmsnorm --json"),
+    ("5", "#evals-content", "labconsole eval cuda-kernels"),
+    ("6", "#profile-chart", "labconsole profile qwen3-tiny-decode --device cpu --json"),
+])
+async def test_empty_screens_teach(fake_lab: FakeLab, tmp_path, monkeypatch: pytest.MonkeyPatch,
+                                   key: str, body: str, command: str) -> None:
+    monkeypatch.chdir(tmp_path)  # no results anywhere
+    app = live_app(fake_lab)
+    async with app.run_test(size=(160, 40)) as pilot:
+        await pilot.press(key)
+        await settle(pilot, LIVE)
+        shown = plain(app.screen.query_one(body), width=160)
+        assert "This screen shows" in shown and "It looks in" in shown and f"$ {command}" in shown, shown
+        title = plain(app.screen.query_one(f"#{body[1:].split('-')[0]}-title"), width=160)
+        assert title.startswith(" No ") and command in title

@@ -23,6 +23,7 @@ from labconsole.tui import keymap, profiledata
 from labconsole.tui.colors import theme_colors
 from labconsole.tui.decisions import decision
 from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
 from labconsole.tui.source import Source
 
 CHART_ROWS = 10  # operators in the bar chart
@@ -30,6 +31,13 @@ CHART_WIDTH = 40  # cells of the longest bar
 LABEL_WIDTH = 44
 OP_WIDTH = 54  # Inductor kernel names run to hundreds of characters
 HYPOTHESES = 3  # how many hypotheses `h` hands over
+EMPTY = EmptyHelp(
+    "profiles",
+    "where a model's step time goes: each operator's share, achieved GB/s and TFLOP/s and whether it is "
+    "memory-, compute- or overhead-bound; h turns the top ones into hypotheses",
+    "<lab>/profiles/, <lab>/benchmarks/results/ and ./benchmarks/results/",
+    ("labconsole profile qwen3-tiny-decode --device cpu --json profiles/qwen3-tiny-decode.json",
+     "labconsole profile qwen3-8b-decode --json profiles/qwen3-8b-decode.json  # on a GPU"))
 VERDICT_COLOR = {"memory-bound": "primary", "compute-bound": "success", "overhead-bound": "error",
                  "unknown": "foreground"}
 BLOCKS = " ▏▎▍▌▋▊▉"
@@ -73,11 +81,6 @@ class ProfileScreen(LabScreen):
     TITLE_TEXT = "Profile"
     BINDINGS = keymap.bindings("profile")
 
-    class Loaded(Message):
-        def __init__(self, files: list[profiledata.ProfileFile]) -> None:
-            super().__init__()
-            self.files = files
-
     class Proposed(Message):
         """The hand-off finished: the new hypothesis ids, or why not."""
 
@@ -113,10 +116,10 @@ class ProfileScreen(LabScreen):
 
     @work(thread=True, exclusive=True, group="profile-load")
     def _load(self, lab_root: Path | None, repo_root: Path | None) -> None:
-        self.post_message(self.Loaded(profiledata.load_all(lab_root, repo_root)))
+        self.post_message(Loaded(profiledata.load_all(lab_root, repo_root)))
 
-    def on_profile_screen_loaded(self, message: "ProfileScreen.Loaded") -> None:
-        self.files = message.files
+    def on_loaded(self, message: Loaded) -> None:
+        self.files = message.items
         self._show()
 
     @property
@@ -134,8 +137,7 @@ class ProfileScreen(LabScreen):
     def action_propose(self) -> None:
         f = self.current
         if f is None:
-            self.notify("no profile to propose from: run `labconsole profile TARGET --json > <lab>/profiles/NAME.json`",
-                        title="profile", severity="warning")
+            self.notify(f"no profile to propose from: run `{EMPTY.commands[0]}`", title="profile", severity="warning")
             return
         if self.proposing:
             self.notify("already proposing from this profile: wait for it", title="profile")
@@ -173,12 +175,7 @@ class ProfileScreen(LabScreen):
         chart = self.query_one("#profile-chart", Static)
         table = self.query_one("#profile-table", DataTable)
         f = self.current
-        if self.files is None:
-            title.update(Text(" loading profiles…", style=c["muted"]))
-            return
-        if f is None:
-            title.update(Text(" No profiles: run `labconsole profile TARGET --json <lab>/profiles/NAME.json`.",
-                              style=c["warning"]))
+        if not show_status(self.files, EMPTY, title, chart, c, "profiles") or f is None:
             return
         title.update(self._title(f, c))
         chart.update(self._chart(f, c))
