@@ -287,10 +287,14 @@ class LabConsoleApp(ReplayControls, App[int]):
             self.notify("the budget has not paused the agents: nothing to resume", title="budget")
             return
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.run_command("resume", self.source.resume_after_budget)
-        self.push_screen(ConfirmDialog(resume_question(self.lab_state), yes="Resume (y)", no="Cancel (n)"), answered)
+        self.confirm_command(resume_question(self.lab_state), "Resume", "resume", self.source.resume_after_budget)
+
+    def confirm_command(self, question: str, yes: str, action: str, call: Callable[[], str]) -> None:
+        """Ask ``question`` (what will happen, in words); on yes run ``call`` as the command ``action``."""
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.run_command(action, call)
+        self.push_screen(ConfirmDialog(question, yes=f"{yes} (y)", no="Cancel (n)"), answered)
 
     async def action_quit(self) -> None:
         # Attached to a headless session, or only watching: leave it running, ask nothing.

@@ -17,8 +17,8 @@ from labconsole.tui import format as F
 from labconsole.tui import keymap
 from labconsole.tui.decisions import decision
 from labconsole.tui.colors import AGENT_STATE_COLOR, theme_colors
-from labconsole.tui.screens.base import LabScreen
-from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
+from labconsole.tui.screens.base import LabScreen, box
+from labconsole.tui.screens.dialogs import PromptDialog
 from labconsole.tui.widgets.log_view import LogView
 from labconsole.tui.widgets.panels import AgentsTable
 
@@ -61,9 +61,7 @@ class AgentScreen(LabScreen):
             log = LogView(id="agent-log", classes="box")
             log.border_title = "Log"
             yield log
-            with VerticalScroll(id="agent-side", classes="box") as side:
-                side.border_title = "Worktree"
-                yield Static(id="agent-worktree")
+            yield box("Worktree", Static(id="agent-worktree"), id="agent-side", kind=VerticalScroll)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -199,12 +197,16 @@ class AgentScreen(LabScreen):
         agent_id = self.agent_id
         if agent_id is None:
             return
-        run = lambda: self.console.run_command(action, lambda: self.console.source.agent_control(agent_id, action))  # noqa: E731
-        if action in ("stop", "restart"):
-            self.app.push_screen(ConfirmDialog(f"{action.capitalize()} {agent_id}?"),
-                                 lambda yes: run() if yes else None)
+        source = self.console.source
+        call = lambda: source.agent_control(agent_id, action)  # noqa: E731
+        questions = {"stop": f"Stop {agent_id}? Its process is ended and its task goes back to the queue "
+                             "(R starts it again).",
+                     "restart": f"Restart {agent_id}? Its process is ended if running and started afresh; "
+                                "an unfinished task is sent to it again."}
+        if action in questions:
+            self.console.confirm_command(questions[action], action.capitalize(), action, call)
         else:
-            run()
+            self.console.run_command(action, call)
 
     @decision("message")
     def action_message(self) -> None:

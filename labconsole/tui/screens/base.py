@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, cast
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 
 from labconsole.lab import notify
 from labconsole.lab.state import LabState
@@ -16,6 +17,13 @@ from labconsole.tui.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
     from labconsole.tui.app import LabConsoleApp
+
+
+def box(title: str, *children: Widget, id: str, kind: type[Widget] = Vertical) -> Widget:
+    """A titled panel (the ``.box`` border) around ``children``: every screen's panels look alike."""
+    container = kind(*children, id=id, classes="box")
+    container.border_title = title
+    return container
 
 
 class LabScreen(Screen):

@@ -14,7 +14,7 @@ from textual.widgets import Static
 
 from labconsole.tui import benchdata, keymap
 from labconsole.tui.colors import theme_colors
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
 from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
 
 EMPTY = EmptyHelp(
@@ -38,10 +38,8 @@ class BenchScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="bench-title")
-        with VerticalScroll(id="bench-body", classes="box") as body:
-            body.border_title = "GB/s per shape"
-            yield Static(id="bench-table")
-            yield Static(id="bench-chart")
+        yield box("GB/s per shape", Static(id="bench-table"), Static(id="bench-chart"), id="bench-body",
+                  kind=VerticalScroll)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:

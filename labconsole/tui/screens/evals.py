@@ -20,7 +20,7 @@ from textual.widgets import Static
 from labconsole.tui import format as F
 from labconsole.tui import keymap
 from labconsole.tui.colors import theme_colors
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
 from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
 
 EMPTY = EmptyHelp(
@@ -47,9 +47,7 @@ class EvalsScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="evals-title")
-        with VerticalScroll(id="evals-body", classes="box") as body:
-            body.border_title = "With vs without the skill"
-            yield Static(id="evals-content")
+        yield box("With vs without the skill", Static(id="evals-content"), id="evals-body", kind=VerticalScroll)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:

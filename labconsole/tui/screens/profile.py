@@ -14,7 +14,6 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
@@ -22,7 +21,7 @@ from labconsole.errors import LabError
 from labconsole.tui import keymap, profiledata
 from labconsole.tui.colors import theme_colors
 from labconsole.tui.decisions import decision
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
 from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
 from labconsole.tui.source import Source
 
@@ -99,11 +98,8 @@ class ProfileScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="profile-title")
-        with Vertical(id="profile-body", classes="box") as body:
-            body.border_title = "Time share per operator"
-            yield Static(id="profile-chart")
-            table: DataTable[str | Text] = DataTable(id="profile-table", cursor_type="row", zebra_stripes=True)
-            yield table
+        table: DataTable[str | Text] = DataTable(id="profile-table", cursor_type="row", zebra_stripes=True)
+        yield box("Time share per operator", Static(id="profile-chart"), table, id="profile-body")
         yield from self.compose_footer()
 
     def on_mount(self) -> None:

@@ -15,7 +15,7 @@ from labconsole.lab.state import HypothesisState, LabState
 from labconsole.tui import diffs, keymap
 from labconsole.tui.decisions import decision, merge_question, reject_question, remeasure_question
 from labconsole.tui.colors import HYP_STATUS_COLOR, theme_colors
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
 from labconsole.tui.screens.viewers import TextViewer
 from labconsole.tui.widgets import evidence as evidence_view
@@ -50,12 +50,8 @@ class ReviewScreen(LabScreen):
         yield from self.compose_header()
         yield Static(id="review-title")
         with Horizontal(id="review-body"):
-            with VerticalScroll(id="diff-pane", classes="box") as pane:
-                pane.border_title = "Diff"
-                yield Static(id="diff")
-            with VerticalScroll(id="evidence-pane", classes="box") as pane:
-                pane.border_title = "Evidence"
-                yield Static(id="evidence")
+            yield box("Diff", Static(id="diff"), id="diff-pane", kind=VerticalScroll)
+            yield box("Evidence", Static(id="evidence"), id="evidence-pane", kind=VerticalScroll)
         yield from self.compose_footer()
 
     # -- state
@@ -187,26 +183,18 @@ class ReviewScreen(LabScreen):
         h = self._current()
         if h is None:
             return
-        hyp_id = h.hyp_id
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.console.run_command("merge", lambda: self.console.source.merge(hyp_id))
-        question = merge_question(h, self.console.lab_state, self.console.source.main_branch)
-        self.app.push_screen(ConfirmDialog(question, yes="Merge (y)", no="Cancel (n)"), answered)
+        hyp_id, source = h.hyp_id, self.console.source
+        self.console.confirm_command(merge_question(h, self.console.lab_state, source.main_branch), "Merge",
+                                     "merge", lambda: source.merge(hyp_id))
 
     @decision("re-measure")
     def action_remeasure(self) -> None:
         h = self._current()
         if h is None:
             return
-        hyp_id = h.hyp_id
-
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.console.run_command("remeasure", lambda: self.console.source.remeasure(hyp_id))
-        question = remeasure_question(h, self.console.lab_state, self.console.source.main_branch)
-        self.app.push_screen(ConfirmDialog(question, yes="Re-measure (y)", no="Cancel (n)"), answered)
+        hyp_id, source = h.hyp_id, self.console.source
+        self.console.confirm_command(remeasure_question(h, self.console.lab_state, source.main_branch), "Re-measure",
+                                     "remeasure", lambda: source.remeasure(hyp_id))
 
     def action_full_diff(self) -> None:
         h = self._current()
