@@ -9,10 +9,10 @@ from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.screens.agent import AgentScreen
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDialog
 from labconsole.tui.screens.review import ReviewScreen
-from labconsole.tui.source import LiveSource
+from labconsole.tui.source import LiveSource, ReadOnlyError
 
 from .conftest import FakeLab
-from .helpers import Recorder, plain, settle
+from .helpers import Recorder, plain, press_settled, settle
 
 pytestmark = pytest.mark.anyio
 LIVE = 0.15  # a tick or two of the 10 Hz refresh
@@ -42,9 +42,7 @@ async def test_approve_then_merge(fake_lab: FakeLab) -> None:
     rec = Recorder()
     app = live_app(fake_lab)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot, LIVE)
-        await pilot.press("2")
-        await settle(pilot, LIVE)
+        await press_settled(pilot, "2", ticks=LIVE)
         assert isinstance(app.screen, ReviewScreen) and app.screen.current == "h003"
         await pilot.press("a")  # h003: reviewer passed, so no confirmation
         await settle(pilot, LIVE)
@@ -85,9 +83,7 @@ async def test_flagged_approval_asks_for_confirmation(fake_lab: FakeLab) -> None
 async def test_reject_needs_a_typed_reason(fake_lab: FakeLab) -> None:
     app = live_app(fake_lab)
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot, LIVE)
-        await pilot.press("2")
-        await settle(pilot, LIVE)
+        await press_settled(pilot, "2", ticks=LIVE)
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, PromptDialog)
@@ -104,9 +100,7 @@ async def test_gate_errors_are_notifications_not_crashes(fake_lab: FakeLab) -> N
     rec = Recorder()
     app = live_app(fake_lab)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot, LIVE)
-        await pilot.press("2")
-        await settle(pilot, LIVE)
+        await press_settled(pilot, "2", ticks=LIVE)
         await pilot.press("m", "y")  # not approved yet: the lab refuses after the confirmation
         await settle(pilot, LIVE)
         done = rec.of(CommandDone)
@@ -128,7 +122,7 @@ async def test_readonly_hides_decisions_and_says_why(fake_lab: FakeLab) -> None:
         assert not fake_lab.calls and not rec.of(CommandDone)
         said = [n.message for n in app._notifications]
         assert sum("ignored, this console is read-only (--readonly)" in m for m in said) == 3, said
-        with pytest.raises(Exception):
+        with pytest.raises(ReadOnlyError):
             app.source.approve("h003", "x", True)
 
 
