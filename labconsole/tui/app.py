@@ -97,7 +97,7 @@ class LabConsoleApp(ReplayControls, App[int]):
 
     def header_extra(self) -> str:
         if self.replay is not None:
-            return f"event {self.cursor + 1}/{self.replay.count}"
+            return f"event {self.cursor + 1}/{self.replay.count}" if self.replay.ready else "indexing the log…"
         return ""  # a budget pause is in the "needs you" banner
 
     def now(self) -> float | None:
@@ -126,8 +126,7 @@ class LabConsoleApp(ReplayControls, App[int]):
             self.set_interval(TICK_S, self._tick)
             self._tick()
         elif self.replay is not None:
-            self.cursor = self.replay.count - 1
-            self._seek(self.cursor)
+            self._open_replay()  # indexes in a worker: the first screen is painted meanwhile
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:

@@ -27,16 +27,22 @@ class ReplayControls:
     _search_text: str
 
     def show_timeline(self) -> None:
-        if self.replay is None:
+        if self.replay is None or not self.replay.ready:
             return
         from labconsole.tui.widgets.timeline import Timeline
 
         for timeline in self.screen.query(Timeline):
             timeline.show(self.cursor, self.replay.count, self.replay_decisions, self.replay_event)
 
+    @work(thread=True, exclusive=True, group="replay-open")
+    def _open_replay(self) -> None:
+        assert self.replay is not None
+        count = self.replay.count  # the first use indexes the log (seconds for a million events, once)
+        self.call_from_thread(self._seek, count - 1)
+
     def _seek(self, seq: int) -> None:
         assert self.replay is not None
-        if self.replay.count == 0:
+        if not self.replay.ready or self.replay.count == 0:
             return
         self.cursor = min(max(seq, 0), self.replay.count - 1)
         self._load_replay_state(self.cursor)

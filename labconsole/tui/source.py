@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from labconsole.errors import LabError
 from labconsole.events.kinds import DECISION_KINDS
-from labconsole.events.log import Event, get_blob
+from labconsole.events.log import LOG_NAME, Event, get_blob
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 
@@ -190,18 +190,36 @@ class LiveSource(Source):
 
 
 class ReplaySource(Source):
-    """A recorded session, seen through a cursor (an event seq). Always read-only."""
+    """A recorded session, seen through a cursor (an event seq). Always read-only.
+
+    Opening the Replay indexes the log (seconds for a million events the first time), so it happens
+    on first use, which the app makes in a worker: the console paints its first screen at once and
+    fills it when the index is ready (``ready``)."""
 
     def __init__(self, session_dir: Path, lab_root: Path | None = None) -> None:
-        from labconsole.events.replay import Replay
-
         self._session_dir = Path(session_dir)
         self._lab_root = lab_root
-        self.replay: Replay[LabState] = Replay(self._session_dir, initial=LabState, apply=apply)
+        if not (self._session_dir / LOG_NAME).is_file():  # bad input fails here, in one line, not in a worker
+            raise LabError(f"no session log at {self._session_dir / LOG_NAME}")
+        self._replay: Replay[LabState] | None = None
         self._decisions: list[int] | None = None
         # Replay shares one file object between calls: every use goes through this lock (workers only;
         # the UI thread reads the results they hand over).
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    @property
+    def replay(self) -> "Replay[LabState]":
+        """The indexed log; the first call indexes it (call it from a worker, or from a CLI)."""
+        with self._lock:
+            if self._replay is None:
+                from labconsole.events.replay import Replay
+
+                self._replay = Replay(self._session_dir, initial=LabState, apply=apply)
+            return self._replay
+
+    @property
+    def ready(self) -> bool:
+        return self._replay is not None
 
     @property
     def session_dir(self) -> Path:
@@ -241,7 +259,8 @@ class ReplaySource(Source):
 
     def close(self) -> None:
         with self._lock:
-            self.replay.close()
+            if self._replay is not None:
+                self._replay.close()
 
 
 def describe_source(source: Source, attached: bool) -> str:

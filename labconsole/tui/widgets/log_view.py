@@ -69,6 +69,7 @@ class LogView(ScrollView, can_focus=True):
         self._cache: OrderedDict[int, str] = OrderedDict()
         self._file = None
         self._scanning = False
+        self._tail_pending = False  # a scroll to the end is scheduled after the next layout
 
     # -- public
 
@@ -135,12 +136,19 @@ class LogView(ScrollView, can_focus=True):
         self._end = max(self._end, message.end)
         if message.done:
             self._scanning = False
-        at_bottom = self.scroll_offset.y >= self.max_scroll_y - 1
+        # A scroll to the end still pending counts as at the bottom: chunks arrive faster than layouts, and
+        # the offset read before the pending scroll ran would stop following half-way through a big file.
+        at_bottom = self._tail_pending or self.scroll_offset.y >= self.max_scroll_y - 1
         self.virtual_size = Size(self.size.width, self.line_count)
-        if self.follow and at_bottom:
+        if self.follow and at_bottom and not self._tail_pending:
             # The new virtual size takes effect at the next layout: scroll after it.
-            self.call_after_refresh(self.scroll_end, animate=False)
+            self._tail_pending = True
+            self.call_after_refresh(self._scroll_to_tail)
         self.refresh()
+
+    def _scroll_to_tail(self) -> None:
+        self._tail_pending = False
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     # -- rendering (UI thread; only visible lines)
 
