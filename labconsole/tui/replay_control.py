@@ -16,10 +16,16 @@ from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.screens.dialogs import PromptDialog
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from labconsole.tui.source import ReplaySource
 
+    _AppBase = App[int]  # what the mixin is mixed into: lets mypy check its calls to the App
+else:
+    _AppBase = object
 
-class ReplayControls:
+
+class ReplayControls(_AppBase):
     replay: "ReplaySource | None"
     cursor: int
     replay_event: Event | None

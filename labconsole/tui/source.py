@@ -186,7 +186,8 @@ class LiveSource(Source):
         if self.readonly:
             self._refuse()
         # A Lab appends itself; a RemoteLab hands them to the console that runs the session.
-        return list(self.lab.propose_external(hypotheses, actor, evidence_blobs))
+        blobs: dict[Any, bytes | str] | None = dict(evidence_blobs) if evidence_blobs is not None else None
+        return list(self.lab.propose_external(hypotheses, actor, blobs))
 
 
 class ReplaySource(Source):

@@ -91,7 +91,7 @@ class BenchScreen(LabScreen):
             table.add_row(shape, *cells)
         self.query_one("#bench-table", Static).update(table)
         # GB/s vs shape: one row per candidate, one block per shape, log-scaled (shapes span 1 to 64k rows).
-        values = [s.get("gb_s") for s in section.cells.values() if s.get("gb_s")]
+        values = [float(gbs) for s in section.cells.values() if (gbs := s.get("gb_s"))]
         lo, hi = (math.log(min(values)), math.log(max(values))) if values else (0.0, 1.0)
         span = (hi - lo) or 1.0
         palette = [c["primary"], c["success"], c["accent"], c["warning"], c["error"], c["secondary"]]

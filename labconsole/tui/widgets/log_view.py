@@ -12,6 +12,7 @@ import os
 from array import array
 from collections import OrderedDict
 from pathlib import Path
+from typing import BinaryIO
 
 from rich.segment import Segment
 from rich.style import Style
@@ -67,7 +68,7 @@ class LogView(ScrollView, can_focus=True):
         self._starts = array("Q", [0])  # start offset of each line; the last entry may be an unfinished line
         self._end = 0  # bytes indexed
         self._cache: OrderedDict[int, str] = OrderedDict()
-        self._file = None
+        self._file: BinaryIO | None = None
         self._scanning = False
         self._tail_pending = False  # a scroll to the end is scheduled after the next layout
 

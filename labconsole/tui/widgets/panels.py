@@ -36,7 +36,7 @@ class AgentsTable(KeyedTable):
         rows: list[Row] = []
         for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
             label, h = notify.agent_activity(a, state)  # an idle worker whose candidate is measured is waiting
-            cells = {
+            cells: dict[str, str | Text] = {
                 "agent": a.agent_id, "role": a.role, "backend": f"{a.backend}{'/' + a.model if a.model else ''}",
                 "state": Text(label, style=c[AGENT_STATE_COLOR.get(label, AGENT_STATE_COLOR.get(a.state, "foreground"))]),
                 "hyp": h.hyp_id if h else a.hypothesis or "-", "last": last_action(a),
