@@ -48,7 +48,8 @@ def needs_you(state: LabState) -> list[NeedsYou]:
                               f"budget exhausted ({exhausted}): agents paused until you resume (B)"))
     for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
         if a.state == "waiting":
-            items.append(NeedsYou(f"input:{a.agent_id}:{a.last_seen}", INPUT, f"{a.agent_id} asks for your input"))
+            # Keyed by the agent alone: one waiting spell is one event, however often it says so meanwhile.
+            items.append(NeedsYou(f"input:{a.agent_id}", INPUT, f"{a.agent_id} asks for your input"))
     return items
 
 

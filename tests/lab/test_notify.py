@@ -77,6 +77,9 @@ def test_agents_words_never_reach_a_notification() -> None:
     ev(s, "agent.status", "agent:worker-1", agent_id="worker-1", state="waiting", detail=hostile)
     items = n.offer(s)
     assert [i.text for i in items] == ["worker-1 asks for your input"]
+    ev(s, "agent.status", "agent:worker-1", agent_id="worker-1", state="waiting", detail="still waiting!")
+    ev(s, "agent.heartbeat", "agent:worker-1", agent_id="worker-1")
+    assert n.offer(s) == []  # the same waiting spell: an agent cannot make it ring again
 
 
 class _Receiver(http.server.BaseHTTPRequestHandler):
