@@ -12,6 +12,16 @@ Gate checks (over the parsed events): every merge and publish is bound to a
 human approval of the same commit SHA and evidence hash with no rejection in
 between; every started run ended; every referenced blob exists and hashes
 correctly.
+
+Seal checks (events/signing.py, events/seal.py): in a sealed session (its
+``session.started`` records the person's key, or a seal of it exists outside the
+session dir) every person's decision carries a valid signature by a trusted key,
+and only a signed approval stands; every checkpoint is signed and names the line
+before it; the external seal's seq is still in the log with the same hash (else
+the tail was cut or the log rewritten). Events after the last checkpoint are a
+warning ("unsealed after seq N"). An old session with no key is "unsigned (pre-seal)".
+
+Git checks (events/gitcheck.py): merges and approvals against the lab's repository.
 """
 
 from __future__ import annotations
@@ -23,7 +33,10 @@ from typing import Any
 from collections.abc import Iterator
 
 from labconsole.events import kinds
+from labconsole.events.gitcheck import LoggedMerge, cross_check, is_repo
 from labconsole.events.schema import EventSchemaError
+from labconsole.events.seal import ExternalSeal, check_checkpoint, read_external
+from labconsole.events.signing import SIGNED_KINDS, TrustStore, check_decision, load_trust, short_key
 from labconsole.events.log import GENESIS, LOG_NAME, BlobError, Event, _line, compute_hash, get_blob, session_lock_holder
 
 
@@ -44,6 +57,17 @@ class AuditResult:
     problems: list[AuditProblem] = field(default_factory=list)
     # Not failures: e.g. runs still running while a live console holds the session.
     notes: list[str] = field(default_factory=list)
+    # "sealed at seq N", "unsealed after seq N" or "unsigned (pre-seal)".
+    seal_status: str = ""
+    # Commits on main no approval covers: not a forgery, not through the gate either.
+    outside_gate: list[str] = field(default_factory=list)
+    # seq -> "approved by alice (ed25519 ab12…)" for every signed decision.
+    signers: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def clean(self) -> bool:
+        """Intact and nothing outside the gate."""
+        return self.ok and not self.outside_gate
 
 
 @dataclass
@@ -53,17 +77,25 @@ class _Approval:
     evidence_hash: str | None
 
 
-def verify_session(session_dir: Path | str, *, live: bool | None = None) -> AuditResult:
+def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_root: Path | None = None,
+                   trust: TrustStore | None = None, git: bool = True) -> AuditResult:
     """Audit ``session_dir``. ``live`` (default: a console holds the lock now) tolerates
-    runs that have not ended yet and a half-written last line."""
+    runs that have not ended yet and a half-written last line. ``lab_root`` (default: the directory
+    above ``sessions/``) is the git repository checked; ``trust`` defaults to the user's trusted keys
+    and the lab's ``[review] trusted_keys``."""
     session_dir = Path(session_dir)
+    if lab_root is None:
+        lab_root = session_dir.resolve().parent.parent
+    if trust is None:
+        trust = load_trust(_lab_trusted_keys(lab_root))
+    seal = _SealChecker(session_dir, lab_root, trust)
     path = session_dir / LOG_NAME
     if live is None:
         live = session_lock_holder(session_dir) is not None
     problems: list[AuditProblem] = []
     notes: list[str] = []
     gate_problems: list[AuditProblem] = []
-    gate = _GateChecker(session_dir, gate_problems)
+    gate = _GateChecker(session_dir, gate_problems, seal)
     count = 0
     expect_seq, expect_prev = 0, GENESIS
     for lineno, raw, is_last in _lines(path):
@@ -95,12 +127,123 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None) -> Audi
             kinds.validate(ev.kind, ev.data)
         except EventSchemaError as exc:
             gate_problems.append(AuditProblem(lineno, ev.seq, str(exc)))
+        seal.see(lineno, ev, gate_problems)
         gate.see(lineno, ev)
     gate.finish(live, notes)
+    seal.finish(gate_problems, notes)
+    outside: list[str] = []
+    if git and is_repo(lab_root):
+        found = cross_check(lab_root, baseline=seal.baseline, main_branch=seal.main_branch, merges=gate.merges,
+                            approvals=gate.all_approvals, session_dir=session_dir)
+        gate_problems.extend(AuditProblem(line, seq, msg) for line, seq, msg in found.problems)
+        outside, notes = found.outside_gate, notes + found.notes
+    elif git:
+        notes.append(f"git cross-check skipped: {lab_root} is not a git repository (pass --lab)")
     # Chain breaks first: the first problem printed is the first tampered line, even when a
     # deletion also makes a gate check fail earlier in the file.
     problems = sorted(problems, key=lambda p: p.line) + sorted(gate_problems, key=lambda p: p.line)
-    return AuditResult(ok=not problems, events=count, problems=problems, notes=notes)
+    return AuditResult(ok=not problems, events=count, problems=problems, notes=notes, seal_status=seal.status,
+                       outside_gate=outside, signers=seal.signers)
+
+
+def _lab_trusted_keys(lab_root: Path) -> dict[str, str]:
+    from labconsole.core.config import load_config
+
+    try:
+        return dict(load_config(lab_root / "lab.toml").review.trusted_keys)
+    except Exception:  # no lab here, or its config is broken: only the user's own trust applies
+        return {}
+
+
+class _SealChecker:
+    """Signatures on decisions, signed checkpoints, and the seal kept outside the session dir."""
+
+    def __init__(self, session_dir: Path, lab_root: Path, trust: TrustStore) -> None:
+        self.session_dir = session_dir
+        self.lab_root = lab_root
+        self.trust = trust
+        self.session_id = session_dir.name
+        self.external: list[ExternalSeal] = read_external(self.session_id, lab_root)
+        self._wanted = {e.seq for e in self.external}  # seqs whose hash the external seals name
+        self.sealed = bool(self.external)
+        self.baseline: str | None = None
+        self.main_branch: str | None = None
+        self.last_seq = -1
+        self.last_checkpoint = -1
+        self.hash_at: dict[int, str] = {}
+        self.signers: dict[int, str] = {}
+        self.status = ""
+
+    def see(self, line: int, ev: Event, problems: list[AuditProblem]) -> None:
+        self.last_seq = ev.seq
+        if ev.seq in self._wanted:
+            self.hash_at[ev.seq] = ev.hash
+        kind, data = ev.kind, ev.data
+        if kind == kinds.SESSION_STARTED and line == 1:
+            self.baseline, self.main_branch = data.get("baseline_sha"), data.get("main_branch")
+            if data.get("session_id") and data["session_id"] != self.session_id:
+                self.session_id = str(data["session_id"])
+                self.external = read_external(self.session_id, self.lab_root)
+                self._wanted = {e.seq for e in self.external}
+                self.sealed = bool(self.external)
+            key = data.get("signing_key")
+            if key:
+                self.sealed = True
+                if self.trust.name_of(str(key)) is None:
+                    problems.append(AuditProblem(line, ev.seq, f"the session's key {short_key(str(key))} is not a "
+                                                 "trusted key (swapped?): trust it with `labconsole keys trust` "
+                                                 "if it is a colleague's"))
+        elif kind == kinds.SEAL_CHECKPOINT:
+            error = check_checkpoint(data, self.session_id, self.trust)
+            if error is None and (data.get("seq") != ev.seq - 1 or data.get("head") != ev.prev):
+                error = f"seals seq {data.get('seq')}, not the line before it"
+            if error:
+                problems.append(AuditProblem(line, ev.seq, f"checkpoint: {error}"))
+            else:
+                self.last_checkpoint = ev.seq
+
+    def decision_error(self, line: int, ev: Event) -> str | None:
+        """Why this person's decision does not count (None: it does), recording who signed it."""
+        if ev.kind not in SIGNED_KINDS:
+            return None
+        if not self.sealed and "signature" not in ev.data:
+            return None  # an old session: nothing was signed then
+        error, key = check_decision(self.session_id, ev.seq, ev.prev, ev.kind, ev.actor, ev.data, self.trust)
+        if key and error is None:
+            verb = ev.kind.split(".")[-1].replace("completed", "published" if ev.kind == kinds.PUBLISH_COMPLETED
+                                                   else "merged")
+            self.signers[ev.seq] = f"{verb} by {self.trust.label(key)}"
+        return error
+
+    def finish(self, problems: list[AuditProblem], notes: list[str]) -> None:
+        for ext in self.external:
+            error = check_checkpoint(ext.record, self.session_id, self.trust) if ext.record.get("session") \
+                in (self.session_id, None) else f"is for session {ext.record.get('session')!r}"
+            if error:
+                problems.append(AuditProblem(0, None, f"external seal {ext.where}: {error}"))
+            elif ext.seq > self.last_seq:
+                problems.append(AuditProblem(0, ext.seq, f"truncated: {ext.where} seals seq {ext.seq}, but the log ends "
+                                             f"at seq {self.last_seq} (lines were cut off the end)"))
+            elif self.hash_at.get(ext.seq) != ext.head:
+                problems.append(AuditProblem(0, ext.seq, f"rewritten: event seq {ext.seq} is not the one {ext.where} "
+                                             "sealed (its hash differs)"))
+        if not self.sealed:
+            self.status = "unsigned (pre-seal)"
+            notes.append("unsigned (pre-seal): this session predates signed decisions; only the chain and the gate "
+                         "were checked")
+            return
+        if self.last_checkpoint < 0:
+            self.status = "unsealed (no checkpoint)"
+            notes.append("warning: unsealed: the session has no checkpoint (the console crashed early)")
+        elif self.last_checkpoint < self.last_seq:
+            self.status = f"unsealed after seq {self.last_checkpoint}"
+            notes.append(f"warning: unsealed after seq {self.last_checkpoint}: {self.last_seq - self.last_checkpoint} "
+                         "event(s) after the last checkpoint (the console crashed or is still running)")
+        else:
+            self.status = f"sealed at seq {self.last_checkpoint}"
+        if not self.external:
+            notes.append("warning: no copy of the seal outside the session dir (git ref or state dir) was found: "
+                         f"lines cut after seq {self.last_checkpoint} would go unnoticed")
 
 
 def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
@@ -137,9 +280,12 @@ def _parse(raw: bytes) -> tuple[Event | None, str]:
 class _GateChecker:
     """Approval/merge binding, run completeness and blob integrity."""
 
-    def __init__(self, session_dir: Path, problems: list[AuditProblem]) -> None:
+    def __init__(self, session_dir: Path, problems: list[AuditProblem], seal: _SealChecker) -> None:
         self.session_dir = session_dir
         self.problems = problems
+        self.seal = seal
+        self.merges: list[LoggedMerge] = []  # for the git cross-check
+        self.all_approvals: list[tuple[int, int, str, str]] = []  # (line, seq, hyp_id, sha)
         self.approvals: dict[str, _Approval] = {}  # hyp_id -> latest standing human approval
         self.runs: dict[str, tuple[int, int]] = {}  # run_id -> (line, seq) of run.started, until it finishes
         self.finished: set[str] = set()
@@ -150,15 +296,26 @@ class _GateChecker:
 
     def see(self, line: int, ev: Event) -> None:
         kind, data = ev.kind, ev.data
+        sig_error = self.seal.decision_error(line, ev)
+        if sig_error is not None:
+            what = kind.replace("decision.", "").replace(".completed", "")
+            self._problem(line, ev, f"{what} of {data.get('hyp_id') or data.get('sha')} by {ev.actor} does not "
+                          f"count: {sig_error}")
         if kind == kinds.DECISION_APPROVED:
+            if isinstance(data.get("sha"), str):
+                self.all_approvals.append((line, ev.seq, str(data.get("hyp_id")), data["sha"]))
             if not ev.actor.startswith("human:"):
                 self._problem(line, ev, f"approval of {data.get('hyp_id')} by {ev.actor!r}, not a human")
+            elif sig_error is not None:
+                pass  # a forged approval stands for nothing
             else:
                 self.approvals[str(data.get("hyp_id"))] = _Approval(line, data.get("sha"), data.get("evidence_hash"))
         elif kind == kinds.DECISION_REJECTED:
             self.approvals.pop(str(data.get("hyp_id")), None)
         elif kind == kinds.MERGE_COMPLETED:
             self._check_bound(line, ev, "merge", self.approvals.get(str(data.get("hyp_id"))))
+            if isinstance(data.get("merge_sha"), str) and isinstance(data.get("sha"), str):
+                self.merges.append(LoggedMerge(line, ev.seq, str(data.get("hyp_id")), data["sha"], data["merge_sha"]))
         elif kind == kinds.PUBLISH_COMPLETED:
             sha = data.get("sha")
             matches = [a for a in self.approvals.values() if a.sha == sha]

@@ -7,7 +7,7 @@ checkpoint (the ``seal.checkpoint`` event itself: its seq and hash) is also writ
 outside the session dir, where whoever rewrites ``events.jsonl`` must also reach:
 
 - the lab's git repository, ``refs/labconsole/seal/<session>`` → a blob holding the record;
-- the user's state dir, ``$XDG_STATE_HOME/labconsole/seals/<session>.json``.
+- the user's state dir, ``$XDG_STATE_HOME/labconsole/seals/<session>.<lab path hash>.json``.
 
 So cutting lines off the end of a closed session is caught (the external seal names a
 seq the log no longer reaches), and a crashed one shows "unsealed after seq N".
@@ -15,6 +15,7 @@ seq the log no longer reaches), and a crashed one shows "unsealed after seq N".
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -66,11 +67,12 @@ class ExternalSeal:
 class Sealer:
     """Decides when a checkpoint is due and writes the external copy. Used under the Lab's lock."""
 
-    def __init__(self, signer: Signer, session_id: str, lab_root: Path | None, *,
+    def __init__(self, signer: Signer, session_id: str, lab_root: Path, *,
                  every_events: int = EVERY_EVENTS, every_s: float = EVERY_S) -> None:
         self.signer = signer
         self.session_id = session_id
         self.lab_root = lab_root
+        self._git = (lab_root / ".git").exists()
         self.every_events = every_events
         self.every_s = every_s
         self.last_sealed_seq = -1
@@ -102,22 +104,27 @@ class Sealer:
         text = json.dumps(record, sort_keys=True, separators=(",", ":"))
         errors = []
         try:
-            _write_state(self.session_id, text)
+            _write_state(self.session_id, self.lab_root, text)
         except OSError as exc:
             errors.append(f"state dir: {exc.strerror or exc}")
-        if self.lab_root is not None:
+        if self._git:
             err = write_git_seal(self.lab_root, self.session_id, text)
             if err:
                 errors.append(f"git: {err}")
         self.warning = "; ".join(errors) or None
 
 
-def _write_state(session_id: str, text: str) -> None:
+def _state_path(session_id: str, lab_root: Path) -> Path:
+    # Session ids are unique per lab, not across labs: the lab's path is part of the name.
+    lab = hashlib.sha256(str(lab_root.resolve()).encode()).hexdigest()[:16]
+    return state_dir() / f"{session_id}.{lab}.json"
+
+
+def _write_state(session_id: str, lab_root: Path, text: str) -> None:
     if not _SESSION_ID.match(session_id):
         return
-    d = state_dir()
-    d.mkdir(parents=True, exist_ok=True)
-    path = d / f"{session_id}.json"
+    path = _state_path(session_id, lab_root)
+    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     with open(tmp, "w", encoding="utf-8") as f:
         f.write(text)
@@ -146,17 +153,17 @@ def write_git_seal(root: Path, session_id: str, text: str) -> str | None:
     return None if rc == 0 else (err.splitlines()[-1] if err else "git update-ref failed")
 
 
-def read_external(session_id: str, lab_root: Path | None) -> list[ExternalSeal]:
+def read_external(session_id: str, lab_root: Path) -> list[ExternalSeal]:
     """The external copies of this session's latest checkpoint that can be found (unchecked)."""
     found: list[ExternalSeal] = []
     if not _SESSION_ID.match(session_id):
         return found
     texts: list[tuple[str, str]] = []
-    if lab_root is not None:
+    if (lab_root / ".git").exists():
         rc, out = _git(lab_root, "cat-file", "blob", SEAL_REF_PREFIX + session_id)
         if rc == 0:
             texts.append((f"git {SEAL_REF_PREFIX}{session_id}", out))
-    path = state_dir() / f"{session_id}.json"
+    path = _state_path(session_id, lab_root)
     try:
         texts.append((str(path), path.read_text(encoding="utf-8")))
     except (OSError, UnicodeDecodeError):

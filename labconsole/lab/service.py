@@ -541,7 +541,7 @@ class Lab:
         first = next(read_events(session_dir), None)
         session_id = str((first.data.get("session_id") if first else None) or Path(session_dir).name)
         lab_root = Path(session_dir).resolve().parent.parent  # sessions/<id> sits at the lab's root
-        sealer = Sealer(signer, session_id, lab_root if (lab_root / ".git").exists() else None)
+        sealer = Sealer(signer, session_id, lab_root)
         actor = f"human:{who}"
         with EventLog.open(session_dir, create=False) as log:
             last = log.last
