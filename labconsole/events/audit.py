@@ -46,8 +46,8 @@ class AuditProblem:
     seq: int | None
     message: str
 
-    def __str__(self) -> str:
-        return f"{LOG_NAME}:{self.line}: {self.message}"
+    def __str__(self) -> str:  # line 0: about the log as a whole (e.g. its end against the external seal)
+        return f"{LOG_NAME}:{self.line or 'end'}: {self.message}"
 
 
 @dataclass
