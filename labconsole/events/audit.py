@@ -36,7 +36,7 @@ from labconsole.events import kinds
 from labconsole.events.gitcheck import LoggedMerge, cross_check, is_repo
 from labconsole.events.schema import EventSchemaError
 from labconsole.events.seal import ExternalSeal, check_checkpoint, read_external
-from labconsole.events.signing import SIGNED_KINDS, TrustStore, check_decision, load_trust, short_key
+from labconsole.events.signing import SIGNED_KINDS, TrustStore, check_decision, lab_trust, short_key
 from labconsole.events.log import GENESIS, LOG_NAME, BlobError, Event, _line, compute_hash, get_blob, session_lock_holder
 
 
@@ -87,7 +87,7 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_roo
     if lab_root is None:
         lab_root = session_dir.resolve().parent.parent
     if trust is None:
-        trust = load_trust(_lab_trusted_keys(lab_root))
+        trust = lab_trust(lab_root)
     seal = _SealChecker(session_dir, lab_root, trust)
     path = session_dir / LOG_NAME
     if live is None:
@@ -141,18 +141,9 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_roo
         notes.append(f"git cross-check skipped: {lab_root} is not a git repository (pass --lab)")
     # Chain breaks first: the first problem printed is the first tampered line, even when a
     # deletion also makes a gate check fail earlier in the file.
-    problems = sorted(problems, key=lambda p: p.line) + sorted(gate_problems, key=lambda p: p.line)
+    problems = sorted(problems, key=lambda p: p.line) + sorted(gate_problems, key=lambda p: p.line or 1 << 62)
     return AuditResult(ok=not problems, events=count, problems=problems, notes=notes, seal_status=seal.status,
                        outside_gate=outside, signers=seal.signers)
-
-
-def _lab_trusted_keys(lab_root: Path) -> dict[str, str]:
-    from labconsole.core.config import load_config
-
-    try:
-        return dict(load_config(lab_root / "lab.toml").review.trusted_keys)
-    except Exception:  # no lab here, or its config is broken: only the user's own trust applies
-        return {}
 
 
 class _SealChecker:
@@ -277,6 +268,10 @@ def _parse(raw: bytes) -> tuple[Event | None, str]:
     return Event(d["seq"], d["ts"], d["kind"], d["actor"], d["data"], d["prev"], d["hash"]), ""
 
 
+_DECISION_NOUN = {kinds.DECISION_APPROVED: "approval", kinds.DECISION_REJECTED: "rejection",
+                  kinds.MERGE_COMPLETED: "merge", kinds.PUBLISH_COMPLETED: "publish", kinds.BUDGET_RESUMED: "budget resume"}
+
+
 class _GateChecker:
     """Approval/merge binding, run completeness and blob integrity."""
 
@@ -298,7 +293,7 @@ class _GateChecker:
         kind, data = ev.kind, ev.data
         sig_error = self.seal.decision_error(line, ev)
         if sig_error is not None:
-            what = kind.replace("decision.", "").replace(".completed", "")
+            what = _DECISION_NOUN.get(kind, kind)
             self._problem(line, ev, f"{what} of {data.get('hyp_id') or data.get('sha')} by {ev.actor} does not "
                           f"count: {sig_error}")
         if kind == kinds.DECISION_APPROVED:

@@ -46,10 +46,12 @@ def _git(root: Path, *args: str, stdin: str | None = None) -> subprocess.Complet
 
 
 def is_repo(root: Path) -> bool:
+    """``root`` is the top of a git work tree (a lab is a whole repository, never a folder inside one)."""
     try:
-        return _git(root, "rev-parse", "--git-dir").returncode == 0
+        res = _git(root, "rev-parse", "--show-toplevel")
     except (OSError, subprocess.TimeoutExpired):
         return False
+    return res.returncode == 0 and Path(res.stdout.strip()).resolve() == root.resolve()
 
 
 def cross_check(root: Path, *, baseline: str | None, main_branch: str | None, merges: list[LoggedMerge],

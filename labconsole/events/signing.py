@@ -272,6 +272,40 @@ def check_decision(session_id: str, seq: int, prev: str, kind: str, actor: str, 
     return check_signature(data.get(SIGNATURE_FIELD), payload, trust)
 
 
+def lab_trust(lab_root: Path | None) -> TrustStore:
+    """The user's trust plus the lab's ``[review] trusted_keys`` (when its lab.toml reads)."""
+    from labconsole.core.config import load_config
+
+    keys: dict[str, str] = {}
+    if lab_root is not None:
+        try:
+            keys = dict(load_config(lab_root / "lab.toml").review.trusted_keys)
+        except Exception:  # no lab here, or its config is broken: only the user's own trust applies
+            keys = {}
+    return load_trust(keys)
+
+
+def signed_by(session_dir: Path, seqs: list[int], trust: TrustStore) -> dict[int, str]:
+    """seq → ``alice (ed25519 ab12…)`` for the decisions at ``seqs``, checked; ``ann (unsigned)`` or
+    ``ann — SIGNATURE INVALID …`` where it does not hold. For views: review show, replay, the report."""
+    from labconsole.events.log import read_events
+
+    wanted = sorted(set(seqs))
+    out: dict[int, str] = {}
+    if not wanted:
+        return out
+    first = next(read_events(session_dir), None)
+    session_id = str((first.data.get("session_id") if first else None) or Path(session_dir).name)
+    for ev in read_events(session_dir, start_seq=wanted[0]):
+        if ev.seq > wanted[-1]:
+            break
+        if ev.seq in wanted:
+            line = signer_line(ev.kind, ev.data, trust, session_id=session_id, seq=ev.seq, prev=ev.prev,
+                               actor=ev.actor)
+            out[ev.seq] = line.split(" by ", 1)[1] if " by " in line else line
+    return out
+
+
 def signer_line(event_kind: str, data: Mapping[str, Any], trust: TrustStore, *,
                 session_id: str | None = None, seq: int | None = None, prev: str | None = None,
                 actor: str | None = None) -> str:
@@ -289,5 +323,5 @@ def signer_line(event_kind: str, data: Mapping[str, Any], trust: TrustStore, *,
 
 
 __all__ = ["ALG", "SIGNED_KINDS", "SIGNATURE_FIELD", "Signer", "SigningKeyError", "TrustStore", "check_decision",
-           "check_signature", "create_key", "decision_payload", "keys_dir", "load_signer", "load_trust",
-           "parse_public_key", "public_line", "short_key", "sign_decision", "signer_line", "trust_key"]
+           "check_signature", "create_key", "decision_payload", "keys_dir", "lab_trust", "load_signer", "load_trust",
+           "parse_public_key", "public_line", "short_key", "sign_decision", "signed_by", "signer_line", "trust_key"]
