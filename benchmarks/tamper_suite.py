@@ -269,6 +269,7 @@ def swapped_public_key(d: Demo, s: Path) -> None:
         write(s, ev, rechain_from=i)
         ev = lines_of(s)
     sealer.sealed(len(ev) - 1, ev[-1]["hash"])
+    sealer.flush()
 
 
 def merge_without_approval(d: Demo, s: Path) -> None:

@@ -20,6 +20,7 @@ import json
 import os
 import re
 import subprocess
+import threading
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -78,6 +79,12 @@ class Sealer:
         self.last_sealed_seq = -1
         self._last_time = time.monotonic()
         self.warning: str | None = None  # why the external copy could not be written, once
+        # git runs two processes per seal: a writer thread keeps them off the person's approve/merge, writing
+        # only the newest record (a seal supersedes the ones before it); flush() waits for it (at close).
+        self._pending: str | None = None
+        self._busy = False
+        self._cond = threading.Condition()
+        self._writer: threading.Thread | None = None
 
     def due(self, kind: str, seq: int) -> str | None:
         """The reason a checkpoint should follow the event just appended, or None."""
@@ -107,11 +114,33 @@ class Sealer:
             _write_state(self.session_id, self.lab_root, text)
         except OSError as exc:
             errors.append(f"state dir: {exc.strerror or exc}")
-        if self._git:
-            err = write_git_seal(self.lab_root, self.session_id, text)
-            if err:
-                errors.append(f"git: {err}")
         self.warning = "; ".join(errors) or None
+        if self._git:
+            with self._cond:
+                self._pending = text
+                if self._writer is None:
+                    self._writer = threading.Thread(target=self._write_git, name=f"seal-{self.session_id}",
+                                                    daemon=True)
+                    self._writer.start()
+                self._cond.notify_all()
+
+    def _write_git(self) -> None:
+        while True:
+            with self._cond:
+                while self._pending is None:
+                    self._cond.wait()
+                text, self._pending, self._busy = self._pending, None, True
+            err = write_git_seal(self.lab_root, self.session_id, text)
+            with self._cond:
+                self._busy = False
+                if err:
+                    self.warning = f"git: {err}"
+                self._cond.notify_all()
+
+    def flush(self, timeout: float = 30.0) -> None:
+        """Wait until the newest seal is in git too."""
+        with self._cond:
+            self._cond.wait_for(lambda: self._pending is None and not self._busy, timeout=timeout)
 
 
 def _state_path(session_id: str, lab_root: Path) -> Path:

@@ -302,6 +302,8 @@ class Lab:
             return
         last = self.log.last
         if last is None or last.kind == K.SEAL_CHECKPOINT:
+            if self._sealer is not None:
+                self._sealer.flush()
             return
         try:
             if self._sealer is None:
@@ -309,6 +311,8 @@ class Lab:
             self._seal("close")
         except (SigningKeyError, LogWriteError):
             pass
+        if self._sealer is not None:
+            self._sealer.flush()
 
     def _remember_state(self) -> None:
         """Leave the final state as a replay snapshot: replaying this session later starts from it."""
@@ -551,6 +555,7 @@ class Lab:
             event = log.append(kind, actor, data)
             checkpoint = log.append(K.SEAL_CHECKPOINT, "console", sealer.checkpoint(event.seq, event.hash, "close"))
             sealer.sealed(checkpoint.seq, checkpoint.hash)
+            sealer.flush()
             return event
 
 

@@ -57,6 +57,7 @@ class Writer:
     def close(self, *, seal: bool = True) -> None:
         if seal:
             self.seal("close")
+        self.sealer.flush()
         self.log.close()
 
 
