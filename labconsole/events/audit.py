@@ -22,22 +22,28 @@ the tail was cut or the log rewritten). Events after the last checkpoint are a
 warning ("unsealed after seq N"). An old session with no key is "unsigned (pre-seal)".
 
 Git checks (events/gitcheck.py): merges and approvals against the lab's repository.
+
+The per-line checks (parse, hash, encoding, declaration, signature) need only their line, so
+events/audit_scan.py runs them over byte ranges, on several processes for a large log; this module
+joins the ranges (the links between them), then runs the gate, seal and git checks in order.
 """
 
 from __future__ import annotations
 
-import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from collections.abc import Iterator
 
 from labconsole.events import kinds
+from labconsole.events.audit_scan import Scanned, link_message, parse, scan_range, split
 from labconsole.events.gitcheck import LoggedMerge, cross_check, is_repo
-from labconsole.events.schema import EventSchemaError
 from labconsole.events.seal import ExternalSeal, check_checkpoint, read_external
-from labconsole.events.signing import SIGNED_KINDS, TrustStore, check_decision, lab_trust, short_key
-from labconsole.events.log import GENESIS, LOG_NAME, BlobError, Event, _line, compute_hash, get_blob, session_lock_holder
+from labconsole.events.signing import SIGNED_KINDS, TrustStore, lab_trust, short_key
+from labconsole.events.log import GENESIS, LOG_NAME, BlobError, Event, get_blob, session_lock_holder
 
 
 @dataclass
@@ -77,58 +83,68 @@ class _Approval:
     evidence_hash: str | None
 
 
+PARALLEL_BYTES = 32 << 20  # logs larger than this are scanned in byte ranges on several processes
+MAX_WORKERS = 8
+
+
 def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_root: Path | None = None,
-                   trust: TrustStore | None = None, git: bool = True) -> AuditResult:
+                   trust: TrustStore | None = None, git: bool = True, workers: int | None = None) -> AuditResult:
     """Audit ``session_dir``. ``live`` (default: a console holds the lock now) tolerates
     runs that have not ended yet and a half-written last line. ``lab_root`` (default: the directory
     above ``sessions/``) is the git repository checked; ``trust`` defaults to the user's trusted keys
-    and the lab's ``[review] trusted_keys``."""
+    and the lab's ``[review] trusted_keys``. ``workers``: processes for the per-line checks (default:
+    one for a small log, up to :data:`MAX_WORKERS` for a large one)."""
     session_dir = Path(session_dir)
     if lab_root is None:
         lab_root = session_dir.resolve().parent.parent
     if trust is None:
         trust = lab_trust(lab_root)
-    seal = _SealChecker(session_dir, lab_root, trust)
     path = session_dir / LOG_NAME
     if live is None:
         live = session_lock_holder(session_dir) is not None
+    size = path.stat().st_size
+    end = _end_of_whole_lines(path, size)
+    seal = _SealChecker(session_dir, lab_root, trust, _first_event(path, end))
     problems: list[AuditProblem] = []
     notes: list[str] = []
     gate_problems: list[AuditProblem] = []
     gate = _GateChecker(session_dir, gate_problems, seal)
-    count = 0
+    if workers is None:
+        workers = min(os.cpu_count() or 1, MAX_WORKERS) if end > PARALLEL_BYTES else 1
+    count, shift = 0, 0
     expect_seq, expect_prev = 0, GENESIS
-    for lineno, raw, is_last in _lines(path):
-        if is_last and not raw.endswith(b"\n"):
-            if live:
-                notes.append(f"line {lineno}: being written (live session)")
-            else:
-                problems.append(AuditProblem(lineno, None, "torn last line (no trailing newline); "
-                                             "opening the session repairs it"))
-            break
-        ev, error = _parse(raw)
-        if ev is None:
-            problems.append(AuditProblem(lineno, None, error))
-            continue
-        count += 1
-        if ev.seq != expect_seq:
-            problems.append(AuditProblem(lineno, ev.seq, f"seq {ev.seq}, expected {expect_seq} "
-                                         "(a line was deleted, inserted or reordered)"))
-        if ev.prev != expect_prev:
-            problems.append(AuditProblem(lineno, ev.seq, f"prev does not match the hash of line {lineno - 1} "
-                                         "(this line or the one before it was altered, inserted or reordered)"))
-        body = ev.body()
-        if compute_hash(ev.prev, body) != ev.hash:
-            problems.append(AuditProblem(lineno, ev.seq, "hash does not recompute (the line was edited)"))
-        elif raw.rstrip(b"\n") != _line(body, ev.prev, ev.hash).encode("utf-8"):
-            problems.append(AuditProblem(lineno, ev.seq, "line is not in canonical form (re-encoded or edited)"))
-        expect_seq, expect_prev = ev.seq + 1, ev.hash  # re-sync on this line
-        try:  # the writer refuses what does not fit a declaration, so a misfit was written some other way
-            kinds.validate(ev.kind, ev.data)
-        except EventSchemaError as exc:
-            gate_problems.append(AuditProblem(lineno, ev.seq, str(exc)))
-        seal.see(lineno, ev, gate_problems)
-        gate.see(lineno, ev)
+    for part in _scan(path, split(path, end, workers * 2 if workers > 1 else 1), workers, seal.session_id, trust,
+                      frozenset(e.seq for e in seal.external)):
+        links = list(part.links)
+        if part.first is not None:  # the join with the range before: the one link the range could not check
+            line, seq, prev = part.first
+            if prev != expect_prev:
+                links.insert(0, (line, seq, "prev", expect_seq))
+            if seq != expect_seq:
+                links.insert(0, (line, seq, "seq", expect_seq))
+        # per line: broken links first, then the line's own problems (the sort below keeps this order)
+        problems.extend(AuditProblem(line + shift, seq, link_message(which, seq, expected, line + shift))
+                        for line, seq, which, expected in links)
+        problems.extend(AuditProblem(line + shift, seq, msg) for line, seq, msg in part.chain)
+        if part.last is not None:
+            expect_seq, expect_prev = part.last[0] + 1, part.last[1]
+        gate_problems.extend(AuditProblem(line + shift, seq, msg) for line, seq, msg in part.schema)
+        for line, ev, sig_error in part.events:
+            seal.see(line + shift, ev, sig_error, gate_problems)
+            gate.see(line + shift, ev, sig_error)
+        for line, seq, refs in part.blob_refs:
+            gate.check_blobs(line + shift, seq, refs)
+        seal.hash_at.update(part.hashes)
+        count += part.count
+        shift += part.lines
+    if count:
+        seal.last_seq = expect_seq - 1
+    if end < size:  # the last line has no newline
+        if live:
+            notes.append(f"line {shift + 1}: being written (live session)")
+        else:
+            problems.append(AuditProblem(shift + 1, None, "torn last line (no trailing newline); "
+                                         "opening the session repairs it"))
     gate.finish(live, notes)
     seal.finish(gate_problems, notes)
     outside: list[str] = []
@@ -146,65 +162,95 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_roo
                        outside_gate=outside, signers=seal.signers)
 
 
+def _scan(path: Path, ranges: list[tuple[int, int]], workers: int, session_id: str, trust: TrustStore,
+          wanted: frozenset[int]) -> Iterator[Scanned]:
+    if workers <= 1 or len(ranges) <= 1:
+        for a, b in ranges:
+            yield scan_range(path, a, b, session_id, trust, wanted)
+        return
+    # forkserver, not fork: the caller may have threads (a console), and a forked lock could be held.
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
+        futures = [pool.submit(scan_range, path, a, b, session_id, trust, wanted) for a, b in ranges]
+        for future in futures:
+            yield future.result()
+
+
+def _end_of_whole_lines(path: Path, size: int) -> int:
+    """The offset just past the last newline: a torn last line is left out of the scan."""
+    if size == 0:
+        return 0
+    with open(path, "rb") as f:
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return size
+        pos = size
+        while pos > 0:
+            start = max(0, pos - 65536)
+            f.seek(start)
+            i = f.read(pos - start).rfind(b"\n")
+            if i >= 0:
+                return start + i + 1
+            pos = start
+    return 0
+
+
+def _first_event(path: Path, end: int) -> Event | None:
+    if end == 0:
+        return None
+    with open(path, "rb") as f:
+        return parse(f.readline())[0]
+
+
 class _SealChecker:
     """Signatures on decisions, signed checkpoints, and the seal kept outside the session dir."""
 
-    def __init__(self, session_dir: Path, lab_root: Path, trust: TrustStore) -> None:
+    def __init__(self, session_dir: Path, lab_root: Path, trust: TrustStore, first: Event | None) -> None:
         self.session_dir = session_dir
         self.lab_root = lab_root
         self.trust = trust
-        self.session_id = session_dir.name
+        # What signatures are bound to, and whether the session was sealed, is known from its first line.
+        started = first.data if first is not None and first.kind == kinds.SESSION_STARTED else {}
+        self.session_id = str(started.get("session_id") or session_dir.name)
         self.external: list[ExternalSeal] = read_external(self.session_id, lab_root)
-        self._wanted = {e.seq for e in self.external}  # seqs whose hash the external seals name
-        self.sealed = bool(self.external)
-        self.baseline: str | None = None
-        self.main_branch: str | None = None
+        self.sealed = bool(self.external) or bool(started.get("signing_key"))
+        self.baseline: str | None = started.get("baseline_sha")
+        self.main_branch: str | None = started.get("main_branch")
         self.last_seq = -1
         self.last_checkpoint = -1
         self.hash_at: dict[int, str] = {}
         self.signers: dict[int, str] = {}
         self.status = ""
 
-    def see(self, line: int, ev: Event, problems: list[AuditProblem]) -> None:
-        self.last_seq = ev.seq
-        if ev.seq in self._wanted:
-            self.hash_at[ev.seq] = ev.hash
+    def see(self, line: int, ev: Event, sig_error: str | None, problems: list[AuditProblem]) -> None:
+        """``sig_error``: the checkpoint's own check, computed with the line (events/audit_scan.py)."""
         kind, data = ev.kind, ev.data
         if kind == kinds.SESSION_STARTED and line == 1:
-            self.baseline, self.main_branch = data.get("baseline_sha"), data.get("main_branch")
-            if data.get("session_id") and data["session_id"] != self.session_id:
-                self.session_id = str(data["session_id"])
-                self.external = read_external(self.session_id, self.lab_root)
-                self._wanted = {e.seq for e in self.external}
-                self.sealed = bool(self.external)
             key = data.get("signing_key")
             if key:
-                self.sealed = True
                 if self.trust.name_of(str(key)) is None:
                     problems.append(AuditProblem(line, ev.seq, f"the session's key {short_key(str(key))} is not a "
                                                  "trusted key (swapped?): trust it with `labconsole keys trust` "
                                                  "if it is a colleague's"))
         elif kind == kinds.SEAL_CHECKPOINT:
-            error = check_checkpoint(data, self.session_id, self.trust)
-            if error is None and (data.get("seq") != ev.seq - 1 or data.get("head") != ev.prev):
-                error = f"seals seq {data.get('seq')}, not the line before it"
-            if error:
-                problems.append(AuditProblem(line, ev.seq, f"checkpoint: {error}"))
+            if sig_error:
+                problems.append(AuditProblem(line, ev.seq, f"checkpoint: {sig_error}"))
             else:
                 self.last_checkpoint = ev.seq
 
-    def decision_error(self, line: int, ev: Event) -> str | None:
-        """Why this person's decision does not count (None: it does), recording who signed it."""
+    def decision_error(self, ev: Event, sig_error: str | None) -> str | None:
+        """Why this person's decision does not count (None: it does), recording who signed it.
+        ``sig_error``: its signature's check, computed with the line (events/audit_scan.py)."""
         if ev.kind not in SIGNED_KINDS:
             return None
         if not self.sealed and "signature" not in ev.data:
             return None  # an old session: nothing was signed then
-        error, key = check_decision(self.session_id, ev.seq, ev.prev, ev.kind, ev.actor, ev.data, self.trust)
-        if key and error is None:
+        signature = ev.data.get("signature")
+        key = signature.get("key") if isinstance(signature, dict) else None
+        if sig_error is None and isinstance(key, str):
             verb = ev.kind.split(".")[-1].replace("completed", "published" if ev.kind == kinds.PUBLISH_COMPLETED
                                                    else "merged")
             self.signers[ev.seq] = f"{verb} by {self.trust.label(key)}"
-        return error
+        return sig_error
 
     def finish(self, problems: list[AuditProblem], notes: list[str]) -> None:
         for ext in self.external:
@@ -237,37 +283,6 @@ class _SealChecker:
                          f"lines cut after seq {self.last_checkpoint} would go unnoticed")
 
 
-def _lines(path: Path) -> Iterator[tuple[int, bytes, bool]]:
-    with open(path, "rb") as f:
-        prev: bytes | None = None
-        n = 0
-        for raw in f:
-            if prev is not None:
-                yield n, prev, False
-            n += 1
-            prev = raw
-        if prev is not None:
-            yield n, prev, True
-
-
-def _parse(raw: bytes) -> tuple[Event | None, str]:
-    try:
-        d = json.loads(raw)
-    except ValueError:
-        return None, "not valid JSON"
-    if not isinstance(d, dict):
-        return None, "not a JSON object"
-    missing = [k for k in ("seq", "ts", "kind", "actor", "data", "prev", "hash") if k not in d]
-    if missing:
-        return None, f"missing field(s) {', '.join(missing)}"
-    if set(d) - {"seq", "ts", "kind", "actor", "data", "prev", "hash"}:
-        return None, f"unexpected field(s) {', '.join(sorted(set(d) - set(Event.__slots__)))}"
-    if not isinstance(d["seq"], int) or not isinstance(d["data"], dict) or not isinstance(d["kind"], str) \
-            or not isinstance(d["actor"], str) or not isinstance(d["prev"], str) or not isinstance(d["hash"], str):
-        return None, "a field has the wrong type"
-    return Event(d["seq"], d["ts"], d["kind"], d["actor"], d["data"], d["prev"], d["hash"]), ""
-
-
 _DECISION_NOUN = {kinds.DECISION_APPROVED: "approval", kinds.DECISION_REJECTED: "rejection",
                   kinds.MERGE_COMPLETED: "merge", kinds.PUBLISH_COMPLETED: "publish", kinds.BUDGET_RESUMED: "budget resume"}
 
@@ -289,9 +304,9 @@ class _GateChecker:
     def _problem(self, line: int, ev: Event, msg: str) -> None:
         self.problems.append(AuditProblem(line, ev.seq, msg))
 
-    def see(self, line: int, ev: Event) -> None:
+    def see(self, line: int, ev: Event, sig_error: str | None) -> None:
         kind, data = ev.kind, ev.data
-        sig_error = self.seal.decision_error(line, ev)
+        sig_error = self.seal.decision_error(ev, sig_error)
         if sig_error is not None:
             what = _DECISION_NOUN.get(kind, kind)
             self._problem(line, ev, f"{what} of {data.get('hyp_id') or data.get('sha')} by {ev.actor} does not "
@@ -326,7 +341,6 @@ class _GateChecker:
             if self.runs.pop(run_id, None) is None:
                 self._problem(line, ev, f"run {run_id} finished but never started")
             self.finished.add(run_id)
-        self._check_blobs(line, ev, data)
 
     def _check_bound(self, line: int, ev: Event, what: str, approval: _Approval | None) -> None:
         data = ev.data
@@ -340,13 +354,13 @@ class _GateChecker:
             self._problem(line, ev, f"{what} of {target}: evidence hash {_short(data.get('evidence_hash'))} is not the "
                           f"approved one {_short(approval.evidence_hash)} (approval on line {approval.line})")
 
-    def _check_blobs(self, line: int, ev: Event, data: Any) -> None:
-        for key, value in _blob_refs(data):
+    def check_blobs(self, line: int, seq: int, refs: list[tuple[str, str]]) -> None:
+        for key, value in refs:
             if value not in self.blobs_ok:
                 self.blobs_ok[value] = _blob_error(self.session_dir, value)
             error = self.blobs_ok[value]
             if error:
-                self._problem(line, ev, f"{key}: {error}")
+                self.problems.append(AuditProblem(line, seq, f"{key}: {error}"))
 
     def finish(self, live: bool, notes: list[str]) -> None:
         for run_id, (line, seq) in self.runs.items():
@@ -354,20 +368,6 @@ class _GateChecker:
                 notes.append(f"run {run_id} (line {line}) is still running")
             else:
                 self.problems.append(AuditProblem(line, seq, f"run {run_id} started but never finished"))
-
-
-def _blob_refs(data: Any) -> Iterator[tuple[str, str]]:
-    """``(key, digest)`` for every ``*_blob`` / ``blob`` string field, at any depth."""
-    if isinstance(data, dict):
-        for key, value in data.items():
-            if isinstance(value, str):
-                if key == "blob" or key.endswith("_blob"):
-                    yield key, value
-            elif isinstance(value, (dict, list)):
-                yield from _blob_refs(value)
-    elif isinstance(data, list):
-        for item in data:
-            yield from _blob_refs(item)
 
 
 def _blob_error(session_dir: Path, digest: str) -> str | None:

@@ -257,3 +257,29 @@ def test_old_unsigned_sessions_verify_as_pre_seal(example: str, tmp_path: Path, 
     assert result.ok and result.seal_status == "unsigned (pre-seal)"
     assert main(["audit", "verify", str(session)]) == 0
     assert "unsigned (pre-seal)" in capsys.readouterr().out.splitlines()[0]
+
+
+@pytest.mark.parametrize("damage", ["none", "edit", "delete", "reorder", "unparsable", "torn"])
+def test_scanning_in_ranges_on_several_processes_finds_the_same(lab: Path, damage: str) -> None:
+    s = run_session(lab, extra_notes=300)
+    path = s["session"] / "events.jsonl"
+    lines = path.read_text().splitlines(keepends=True)
+    if damage == "edit":
+        lines[150] = lines[150].replace("note", "NOTE", 1)
+    elif damage == "delete":
+        del lines[100]
+    elif damage == "reorder":
+        lines[200], lines[201] = lines[201], lines[200]
+    elif damage == "unparsable":
+        lines[120] = "{not json\n"
+    elif damage == "torn":
+        lines[-1] = lines[-1].rstrip("\n")
+    path.write_text("".join(lines))
+
+    def found(workers: int) -> tuple[Any, ...]:
+        r = verify_session(s["session"], live=False, workers=workers)
+        return r.ok, r.events, [(p.line, p.seq, p.message) for p in r.problems], r.seal_status, sorted(r.signers)
+
+    one = found(1)
+    assert found(3) == one
+    assert one[0] == (damage == "none")
