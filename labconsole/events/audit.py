@@ -213,6 +213,9 @@ class _SealChecker:
         self.session_id = str(started.get("session_id") or session_dir.name)
         self.external: list[ExternalSeal] = read_external(self.session_id, lab_root)
         self.sealed = bool(self.external) or bool(started.get("signing_key"))
+        # Decisions from this seq on must be signed. A session started before signing and resumed since
+        # is sealed from its first checkpoint or signature on; its older decisions stay "pre-seal".
+        self.sealed_from: int | None = 0 if started.get("signing_key") else None
         self.baseline: str | None = started.get("baseline_sha")
         self.main_branch: str | None = started.get("main_branch")
         self.last_seq = -1
@@ -232,6 +235,8 @@ class _SealChecker:
                                                  "trusted key (swapped?): trust it with `labconsole keys trust` "
                                                  "if it is a colleague's"))
         elif kind == kinds.SEAL_CHECKPOINT:
+            if self.sealed_from is None:
+                self.sealed_from = ev.seq
             if sig_error:
                 problems.append(AuditProblem(line, ev.seq, f"checkpoint: {sig_error}"))
             else:
@@ -242,9 +247,11 @@ class _SealChecker:
         ``sig_error``: its signature's check, computed with the line (events/audit_scan.py)."""
         if ev.kind not in SIGNED_KINDS:
             return None
-        if not self.sealed and "signature" not in ev.data:
-            return None  # an old session: nothing was signed then
         signature = ev.data.get("signature")
+        if signature is None and (self.sealed_from is None or ev.seq < self.sealed_from):
+            return None  # before this session was sealed: nothing was signed then
+        if self.sealed_from is None:
+            self.sealed_from = ev.seq
         key = signature.get("key") if isinstance(signature, dict) else None
         if sig_error is None and isinstance(key, str):
             verb = ev.kind.split(".")[-1].replace("completed", "published" if ev.kind == kinds.PUBLISH_COMPLETED
@@ -264,6 +271,7 @@ class _SealChecker:
             elif self.hash_at.get(ext.seq) != ext.head:
                 problems.append(AuditProblem(0, ext.seq, f"rewritten: event seq {ext.seq} is not the one {ext.where} "
                                              "sealed (its hash differs)"))
+        self.sealed = self.sealed or self.sealed_from is not None
         if not self.sealed:
             self.status = "unsigned (pre-seal)"
             notes.append("unsigned (pre-seal): this session predates signed decisions; only the chain and the gate "
@@ -278,6 +286,8 @@ class _SealChecker:
                          "event(s) after the last checkpoint (the console crashed or is still running)")
         else:
             self.status = f"sealed at seq {self.last_checkpoint}"
+        if self.sealed_from:
+            notes.append(f"pre-seal before seq {self.sealed_from}: the session started before decisions were signed")
         if not self.external:
             notes.append("warning: no copy of the seal outside the session dir (git ref or state dir) was found: "
                          f"lines cut after seq {self.last_checkpoint} would go unnoticed")

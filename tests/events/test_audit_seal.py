@@ -283,3 +283,27 @@ def test_scanning_in_ranges_on_several_processes_finds_the_same(lab: Path, damag
     one = found(1)
     assert found(3) == one
     assert one[0] == (damage == "none")
+
+
+def test_an_old_session_resumed_is_sealed_from_its_first_checkpoint(lab: Path) -> None:
+    """Unsigned decisions from before signing stay valid; a forged unsigned one after the seal does not."""
+    session = lab / "sessions" / "old"
+    with EventLog.open(session) as log:
+        log.append(K.SESSION_STARTED, "console", {"session_id": "old", "lab": "t"})
+        log.append(K.HYP_PROPOSED, "agent:r1", {"hyp_id": "h1", "title": "x", "params": {}})
+        log.append(K.DECISION_REJECTED, "human:ann", {"hyp_id": "h1", "who": "ann", "reason": "noise"})
+    w = Writer.__new__(Writer)  # resumed by today's console: it seals what it appends
+    w.log, w.session_id, w.signer = EventLog.open(session, create=False), "old", load_signer(announce=False)
+    w.sealer = Sealer(w.signer, "old", lab)
+    w.append(K.NOTE, "console", {"text": "resumed"})
+    w.seal("periodic")
+    w.append(K.DECISION_REJECTED, "human:ann", {"hyp_id": "h1", "who": "ann", "reason": "still noise"})
+    w.close()
+    result = verify_session(session, live=False, git=False)
+    assert result.ok, result.problems
+    assert any(n.startswith("pre-seal before seq 4") for n in result.notes)
+    evs = events(session)
+    forged = {"seq": 0, "ts": evs[-1]["ts"], "kind": K.DECISION_REJECTED, "actor": "human:ann", "prev": "", "hash": "",
+              "data": {"hyp_id": "h1", "who": "ann", "reason": "forged"}}
+    rewrite(session, [*evs, forged], len(evs))
+    assert any("rejection of h1 by human:ann does not count: no signature" in m for m in messages(session, git=False))
