@@ -174,7 +174,8 @@ class _Reader:
         if value is not None and minimum is not None and (value < minimum or (not allow_equal and value == minimum)):
             op = ">=" if allow_equal else ">"
             raise self.fail(key, f"is {value!r}; must be {op} {minimum}")
-        return value
+        result: float = value  # int or float as written (or the default, which may be None)
+        return result
 
     def unknown(self, known: set[str]) -> None:
         extra = sorted(set(self.table) - known)
