@@ -50,9 +50,17 @@ def bench_approve(work: Path, n: int) -> dict[str, Any]:
         for i in range(2 * n):  # the reducer folds an approval into its hypothesis: propose them first
             lab.append(K.HYP_PROPOSED, "agent:bench", {"hyp_id": f"b{i:04d}", "title": "bench", "params": {}})
         for i in range(n):
+
             def data(hyp: str, i: int = i) -> dict[str, Any]:
-                return {"hyp_id": hyp, "sha": f"{i:040x}", "evidence_hash": f"{i:064x}", "who": "bench",
-                        "reason": "bench", "flags": []}
+                return {
+                    "hyp_id": hyp,
+                    "sha": f"{i:040x}",
+                    "evidence_hash": f"{i:064x}",
+                    "who": "bench",
+                    "reason": "bench",
+                    "flags": [],
+                }
+
             lab._sealer = None  # as before this work: the decision appended, nothing signed or sealed
             t = time.perf_counter()
             lab.append(K.DECISION_APPROVED, "human:bench", data(f"b{2 * i:04d}"))
@@ -64,14 +72,19 @@ def bench_approve(work: Path, n: int) -> dict[str, Any]:
     finally:
         lab.close()
     extra = [s - p for s, p in zip(signed_ms, plain_ms, strict=True)]
-    return {"approvals": n, "plain_ms_median": round(statistics.median(plain_ms), 2),
-            "signed_ms_median": round(statistics.median(signed_ms), 2),
-            "extra_ms_median": round(statistics.median(extra), 2),
-            "extra_ms_p90": round(sorted(extra)[int(0.9 * (len(extra) - 1))], 2), "target_extra_ms": 50}
+    return {
+        "approvals": n,
+        "plain_ms_median": round(statistics.median(plain_ms), 2),
+        "signed_ms_median": round(statistics.median(signed_ms), 2),
+        "extra_ms_median": round(statistics.median(extra), 2),
+        "extra_ms_p90": round(sorted(extra)[int(0.9 * (len(extra) - 1))], 2),
+        "target_extra_ms": 50,
+    }
 
 
-def _write(session_dir: Path, items: Iterator[tuple[str, str, dict[str, Any]]], *, sealed: bool,
-           every: int = 1000) -> int:
+def _write(
+    session_dir: Path, items: Iterator[tuple[str, str, dict[str, Any]]], *, sealed: bool, every: int = 1000
+) -> int:
     """A chained log in bulk (the writer's encoding); sealed: signed decisions and checkpoints as the Lab does."""
     from labconsole.events import kinds as K
     from labconsole.events.log import GENESIS, LOG_NAME, _body, _line, compute_hash
@@ -104,8 +117,18 @@ def _write(session_dir: Path, items: Iterator[tuple[str, str, dict[str, Any]]], 
                     data["signing_key"] = signer.public_hex
             if signer and kind in SIGNED_KINDS:
                 actor = "human:bench"
-                data = {**data, "signature": sign_decision(signer, session_id=session_id, seq=int(state["seq"]) + 1,
-                                                           prev=str(state["prev"]), kind=kind, actor=actor, data=data)}
+                data = {
+                    **data,
+                    "signature": sign_decision(
+                        signer,
+                        session_id=session_id,
+                        seq=int(state["seq"]) + 1,
+                        prev=str(state["prev"]),
+                        kind=kind,
+                        actor=actor,
+                        data=data,
+                    ),
+                }
             emit(kind, actor, data)
             if sealer and (kind in SIGNED_KINDS or int(state["seq"]) - int(state["checkpoint"]) >= every):
                 checkpoint("decision" if kind in SIGNED_KINDS else "periodic")
@@ -119,8 +142,13 @@ def _write(session_dir: Path, items: Iterator[tuple[str, str, dict[str, Any]]], 
 
 def _audit_before() -> Any:
     """``labconsole/events/audit.py`` as it was before sealing, imported from git beside today's modules."""
-    source = subprocess.run(["git", "show", f"{BEFORE_SEALING}:labconsole/events/audit.py"], cwd=ROOT,
-                            capture_output=True, text=True, check=True).stdout
+    source = subprocess.run(
+        ["git", "show", f"{BEFORE_SEALING}:labconsole/events/audit.py"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     path = Path(tempfile.mkdtemp(prefix="audit-before-")) / "audit_before.py"
     path.write_text(source)
     spec = importlib.util.spec_from_file_location("audit_before", path)
@@ -145,19 +173,27 @@ def bench_verify(work: Path, n: int) -> dict[str, Any]:
     before = _audit_before()
     timings: dict[str, float] = {}
     outcome: dict[str, Any] = {}
-    for name, fn, session in (("pre_seal_audit_unsigned_s", before.verify_session, unsigned),
-                              ("audit_unsigned_s", verify_session, unsigned),
-                              ("audit_sealed_s", verify_session, sealed)):
+    for name, fn, session in (
+        ("pre_seal_audit_unsigned_s", before.verify_session, unsigned),
+        ("audit_unsigned_s", verify_session, unsigned),
+        ("audit_sealed_s", verify_session, sealed),
+    ):
         t = time.perf_counter()
         result = fn(session, live=False)
         timings[name] = round(time.perf_counter() - t, 2)
         outcome[name.replace("_s", "_status")] = getattr(result, "seal_status", "") or "n/a"
         # the synthetic blob names are stand-ins (not stored): those are the only problems expected
         outcome[name.replace("_s", "_non_blob_problems")] = sum("blob" not in p.message for p in result.problems)
-    return {"events_unsigned": n_unsigned, "events_sealed": n_sealed, "write_s": round(written_s, 1), **timings,
-            "ratio_sealed_vs_pre_seal": round(timings["audit_sealed_s"] / timings["pre_seal_audit_unsigned_s"], 2),
-            "ratio_unsigned_vs_pre_seal": round(timings["audit_unsigned_s"] / timings["pre_seal_audit_unsigned_s"], 2),
-            "target_sealed_s": 10, **outcome}
+    return {
+        "events_unsigned": n_unsigned,
+        "events_sealed": n_sealed,
+        "write_s": round(written_s, 1),
+        **timings,
+        "ratio_sealed_vs_pre_seal": round(timings["audit_sealed_s"] / timings["pre_seal_audit_unsigned_s"], 2),
+        "ratio_unsigned_vs_pre_seal": round(timings["audit_unsigned_s"] / timings["pre_seal_audit_unsigned_s"], 2),
+        "target_sealed_s": 10,
+        **outcome,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,15 +208,23 @@ def main(argv: list[str] | None = None) -> int:
         work = Path(tmp)
         os.environ["XDG_CONFIG_HOME"] = str(work / "config")  # a throw-away key, never the user's
         os.environ["XDG_STATE_HOME"] = str(work / "state")
-        report: dict[str, Any] = {"benchmark": "audit", "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-                                  "machine": machine_info(work), "load_avg": os.getloadavg()}
+        report: dict[str, Any] = {
+            "benchmark": "audit",
+            "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+            "machine": machine_info(work),
+            "load_avg": os.getloadavg(),
+        }
         report["approve"] = a = bench_approve(work / "approve", args.approvals)
-        print(f"approve: {a['plain_ms_median']} ms unsigned, {a['signed_ms_median']} ms signed+sealed; extra "
-              f"median {a['extra_ms_median']} ms, p90 {a['extra_ms_p90']} ms (target < 50 ms)")
+        print(
+            f"approve: {a['plain_ms_median']} ms unsigned, {a['signed_ms_median']} ms signed+sealed; extra "
+            f"median {a['extra_ms_median']} ms, p90 {a['extra_ms_p90']} ms (target < 50 ms)"
+        )
         report["verify"] = v = bench_verify(work / "verify", args.events)
-        print(f"verify {v['events_sealed']:,} events sealed: {v['audit_sealed_s']} s (target < 10 s); unsigned "
-              f"{v['events_unsigned']:,}: pre-seal audit {v['pre_seal_audit_unsigned_s']} s, today's "
-              f"{v['audit_unsigned_s']} s; ratio sealed/pre-seal {v['ratio_sealed_vs_pre_seal']}")
+        print(
+            f"verify {v['events_sealed']:,} events sealed: {v['audit_sealed_s']} s (target < 10 s); unsigned "
+            f"{v['events_unsigned']:,}: pre-seal audit {v['pre_seal_audit_unsigned_s']} s, today's "
+            f"{v['audit_unsigned_s']} s; ratio sealed/pre-seal {v['ratio_sealed_vs_pre_seal']}"
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

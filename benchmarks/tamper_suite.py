@@ -44,8 +44,9 @@ class Demo:
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 def build_demo(workdir: Path) -> Demo:
@@ -59,7 +60,7 @@ def build_demo(workdir: Path) -> Demo:
     lab = create_demo_lab(workdir / "lab")
     toml = lab / "lab.toml"
     text = re.sub(r"(?m)^budget\s*=\s*\d+", "budget = 2", toml.read_text())
-    text = re.sub(r'(?m)^worker\s*=.*$', 'worker = { backend = "sweep", count = 2 }', text)
+    text = re.sub(r"(?m)^worker\s*=.*$", 'worker = { backend = "sweep", count = 2 }', text)
     toml.write_text(re.sub(r"(?m)^repeats\s*=\s*\d+", "repeats = 2", text))
     git(lab, "commit", "-qam", "tamper suite settings")
     first = Lab.start_session(lab)
@@ -74,8 +75,23 @@ def build_demo(workdir: Path) -> Demo:
     unapproved = workdir / "unapproved"
     shutil.copytree(lab, unapproved, symlinks=True)
     with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["review", "approve", best.hyp_id, "--lab", str(lab), "--yes", "--who", "tester",
-                     "--reason", "tamper suite"]) == 0
+        assert (
+            main(
+                [
+                    "review",
+                    "approve",
+                    best.hyp_id,
+                    "--lab",
+                    str(lab),
+                    "--yes",
+                    "--who",
+                    "tester",
+                    "--reason",
+                    "tamper suite",
+                ]
+            )
+            == 0
+        )
         assert main(["merge", best.hyp_id, "--lab", str(lab), "--who", "tester"]) == 0
     second = Lab.start_session(lab)
     second.close()
@@ -98,13 +114,21 @@ def write(session: Path, events: list[dict[str, Any]], rechain_from: int | None 
     for i, ev in enumerate(events):
         if rechain_from is not None and i >= rechain_from:
             ev = {**ev, "seq": i, "prev": prev}
-            body = json.dumps({k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")}, sort_keys=True,
-                              separators=(",", ":"), ensure_ascii=False)
+            body = json.dumps(
+                {k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")},
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
             ev["hash"] = compute_hash(prev, body)
             out.append(f'{body[:-1]},"prev":"{prev}","hash":"{ev["hash"]}"}}')
         else:
-            body = json.dumps({k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")}, sort_keys=True,
-                              separators=(",", ":"), ensure_ascii=False)
+            body = json.dumps(
+                {k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")},
+                sort_keys=True,
+                separators=(",", ":"),
+                ensure_ascii=False,
+            )
             out.append(f'{body[:-1]},"prev":"{ev["prev"]}","hash":"{ev["hash"]}"}}')
         prev = ev["hash"]
     (session / "events.jsonl").write_text("".join(line + "\n" for line in out))
@@ -146,8 +170,18 @@ def reorder(d: Demo, s: Path) -> None:
 def insert(d: Demo, s: Path) -> None:
     ev = lines_of(s)
     i = index_of(ev, "decision.approved")
-    ev.insert(i, {"seq": 0, "ts": ev[i]["ts"], "kind": "note", "actor": "console", "prev": "", "hash": "",
-                  "data": {"text": "all candidates were reviewed"}})
+    ev.insert(
+        i,
+        {
+            "seq": 0,
+            "ts": ev[i]["ts"],
+            "kind": "note",
+            "actor": "console",
+            "prev": "",
+            "hash": "",
+            "data": {"text": "all candidates were reviewed"},
+        },
+    )
     write(s, ev, rechain_from=i)  # a chain that verifies line by line
 
 
@@ -155,6 +189,7 @@ def truncate(n: int) -> Callable[[Demo, Path], None]:
     def cut(d: Demo, s: Path) -> None:
         raw = (s / "events.jsonl").read_text().splitlines()
         (s / "events.jsonl").write_text("\n".join(raw[:-n]) + "\n")
+
     cut.__name__ = f"truncate_{n}"
     return cut
 
@@ -163,7 +198,7 @@ def truncate_after_checkpoint(d: Demo, s: Path) -> None:
     """Cut back to an earlier checkpoint: the log then ends with a valid signed seal."""
     ev = lines_of(s)
     keep = checkpoints(ev)[-2]
-    write(s, ev[:keep + 1], rechain_from=None)
+    write(s, ev[: keep + 1], rechain_from=None)
 
 
 def forged_approval(d: Demo, s: Path) -> None:
@@ -190,8 +225,9 @@ def forged_with_unknown_key(d: Demo, s: Path) -> None:
     ev = lines_of(s)
     i = index_of(ev, "decision.approved")
     data = {k: v for k, v in ev[i]["data"].items() if k != "signature"}
-    data["signature"] = sign_decision(signer, session_id=d.session, seq=i, prev=ev[i]["prev"], kind=ev[i]["kind"],
-                                      actor=ev[i]["actor"], data=data)
+    data["signature"] = sign_decision(
+        signer, session_id=d.session, seq=i, prev=ev[i]["prev"], kind=ev[i]["kind"], actor=ev[i]["actor"], data=data
+    )
     ev[i] = {**ev[i], "data": data}
     write(s, ev, rechain_from=i)
 
@@ -261,8 +297,15 @@ def swapped_public_key(d: Demo, s: Path) -> None:
     for i in range(len(ev)):  # re-sign in order: each signature covers the prev hash of its line
         if ev[i]["kind"] in SIGNED_KINDS:
             data = {k: v for k, v in ev[i]["data"].items() if k != "signature"}
-            data["signature"] = sign_decision(signer, session_id=d.session, seq=i, prev=ev[i]["prev"],
-                                              kind=ev[i]["kind"], actor=ev[i]["actor"], data=data)
+            data["signature"] = sign_decision(
+                signer,
+                session_id=d.session,
+                seq=i,
+                prev=ev[i]["prev"],
+                kind=ev[i]["kind"],
+                actor=ev[i]["actor"],
+                data=data,
+            )
             ev[i]["data"] = data
         elif ev[i]["kind"] == "seal.checkpoint":
             ev[i]["data"] = sealer.checkpoint(i - 1, ev[i - 1]["hash"], ev[i]["data"].get("reason", "close"))
@@ -284,8 +327,13 @@ def merge_without_approval(d: Demo, s: Path) -> None:
 
 
 CASES: list[tuple[str, Callable[[Demo, Path], None]]] = [
-    ("edit", edit), ("delete", delete), ("reorder", reorder), ("insert", insert),
-    ("truncate 1 line", truncate(1)), ("truncate 3 lines", truncate(3)), ("truncate 60 lines", truncate(60)),
+    ("edit", edit),
+    ("delete", delete),
+    ("reorder", reorder),
+    ("insert", insert),
+    ("truncate 1 line", truncate(1)),
+    ("truncate 3 lines", truncate(3)),
+    ("truncate 60 lines", truncate(60)),
     ("truncate after the last checkpoint", truncate_after_checkpoint),
     ("forged approval, recomputed chain", forged_approval),
     ("forged approval signed by an unknown key", forged_with_unknown_key),
@@ -293,7 +341,8 @@ CASES: list[tuple[str, Callable[[Demo, Path], None]]] = [
     ("approval of a different sha than merged", approval_sha_differs),
     ("merge of a different sha than approved", merge_sha_differs),
     ("evidence differs from what was merged", evidence_differs),
-    ("swapped blob", swapped_blob), ("deleted blob", deleted_blob),
+    ("swapped blob", swapped_blob),
+    ("deleted blob", deleted_blob),
     ("swapped public key", swapped_public_key),
     ("merge on main without approval", merge_without_approval),
 ]
@@ -306,7 +355,9 @@ def verify(lab: Path, session: Path) -> tuple[int, str, list[str]]:
     with contextlib.redirect_stdout(buf):
         rc = main(["audit", "verify", str(session), "--lab", str(lab)])
     lines = buf.getvalue().splitlines()
-    reason = next((ln for ln in lines if not ln.startswith(("OK ", "seq ", "note:", "warning:"))), lines[0] if lines else "")
+    reason = next(
+        (ln for ln in lines if not ln.startswith(("OK ", "seq ", "note:", "warning:"))), lines[0] if lines else ""
+    )
     return rc, reason, lines
 
 
@@ -328,16 +379,34 @@ def merge_forged_approval(demo: Demo) -> dict[str, Any]:
     session = demo.unapproved / "sessions" / demo.session
     ev = lines_of(session)
     evidence = [e for e in ev if e["kind"] == "evidence.recorded" and e["data"]["hyp_id"] == demo.hyp][-1]
-    ev.append({"seq": 0, "ts": ev[-1]["ts"], "kind": "decision.approved", "actor": "human:tester", "prev": "",
-               "hash": "", "data": {"hyp_id": demo.hyp, "sha": demo.sha, "who": "tester", "reason": "forged",
-                                    "evidence_hash": evidence["data"]["evidence_hash"]}})
+    ev.append(
+        {
+            "seq": 0,
+            "ts": ev[-1]["ts"],
+            "kind": "decision.approved",
+            "actor": "human:tester",
+            "prev": "",
+            "hash": "",
+            "data": {
+                "hyp_id": demo.hyp,
+                "sha": demo.sha,
+                "who": "tester",
+                "reason": "forged",
+                "evidence_hash": evidence["data"]["evidence_hash"],
+            },
+        }
+    )
     write(session, ev, rechain_from=len(ev) - 1)
     err = io.StringIO()
     with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
         rc = main(["merge", demo.hyp, "--lab", str(demo.unapproved), "--who", "tester"])
     merged = git(demo.unapproved, "log", "-1", "--format=%s").startswith(f"Merge {demo.hyp}")
-    return {"case": "labconsole merge of a forged approval", "caught": rc != 0 and not merged, "exit": rc,
-            "reason": err.getvalue().strip()}
+    return {
+        "case": "labconsole merge of a forged approval",
+        "caught": rc != 0 and not merged,
+        "exit": rc,
+        "reason": err.getvalue().strip(),
+    }
 
 
 def run_suite(demo: Demo, workdir: Path) -> dict[str, Any]:
@@ -345,8 +414,13 @@ def run_suite(demo: Demo, workdir: Path) -> dict[str, Any]:
     results = [run_case(demo, name, attack, workdir) for name, attack in CASES]
     results.append(merge_forged_approval(demo))
     caught = sum(r["caught"] for r in results)
-    return {"untampered_exit": baseline_rc, "untampered": baseline_reason, "caught": caught, "tried": len(results),
-            "cases": results}
+    return {
+        "untampered_exit": baseline_rc,
+        "untampered": baseline_reason,
+        "caught": caught,
+        "tried": len(results),
+        "cases": results,
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -364,8 +438,10 @@ def main(argv: list[str] | None = None) -> int:
     report["build_demo_s"] = round(built, 1)
     for r in report["cases"]:
         print(f"{'caught' if r['caught'] else 'MISSED':<7} {r['case']:<44} exit {r['exit']}  {r['reason']}")
-    print(f"caught {report['caught']}/{report['tried']} (the untampered session verifies with exit "
-          f"{report['untampered_exit']})")
+    print(
+        f"caught {report['caught']}/{report['tried']} (the untampered session verifies with exit "
+        f"{report['untampered_exit']})"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")
     print(f"wrote {args.out}")

@@ -26,8 +26,13 @@ def register(sub: Any) -> None:
     audit_sub = p.add_subparsers(dest="audit_command", metavar="ACTION", required=True)
     v = audit_sub.add_parser("verify", help="verify a session: exit 0 if intact, 1 naming each bad line")
     v.add_argument("session", metavar="SESSION", help="a session directory, or a session id under LAB/sessions/")
-    v.add_argument("--lab", type=Path, default=None, help="the lab whose sessions/ holds SESSION and whose git "
-                   "repository is cross-checked (default: . for ids, the directory above sessions/ for paths)")
+    v.add_argument(
+        "--lab",
+        type=Path,
+        default=None,
+        help="the lab whose sessions/ holds SESSION and whose git "
+        "repository is cross-checked (default: . for ids, the directory above sessions/ for paths)",
+    )
     v.add_argument("--no-git", action="store_true", help="skip the cross-check against the lab's git repository")
     v.set_defaults(func=run_verify)
 
@@ -50,8 +55,10 @@ def run_verify(args: argparse.Namespace) -> int:
     session_dir = resolve_session(args.session, args.lab)
     result = verify_session(session_dir, lab_root=args.lab.resolve() if args.lab else None, git=not args.no_git)
     if result.ok:
-        print(f"OK {session_dir}: {result.events} events, chain intact, every merge approved, every run ended; "
-              f"{result.seal_status}")
+        print(
+            f"OK {session_dir}: {result.events} events, chain intact, every merge approved, every run ended; "
+            f"{result.seal_status}"
+        )
     for problem in result.problems:
         print(problem)
     for seq, line in sorted(result.signers.items()):
@@ -61,10 +68,14 @@ def run_verify(args: argparse.Namespace) -> int:
     for commit in result.outside_gate:
         print(f"outside the gate: {commit}")
     if not result.ok:
-        print(f"FAILED {session_dir}: {len(result.problems)} problem(s) in {result.events} events; {result.seal_status}")
+        print(
+            f"FAILED {session_dir}: {len(result.problems)} problem(s) in {result.events} events; {result.seal_status}"
+        )
         return 1
     if result.outside_gate:
-        print(f"OUTSIDE THE GATE {session_dir}: {len(result.outside_gate)} commit(s) on main no approval covers "
-              "(not a forgery: a person may have merged by hand)")
+        print(
+            f"OUTSIDE THE GATE {session_dir}: {len(result.outside_gate)} commit(s) on main no approval covers "
+            "(not a forgery: a person may have merged by hand)"
+        )
         return 3
     return 0

@@ -14,7 +14,14 @@ from pathlib import Path
 
 from labconsole.errors import LabError
 from labconsole.events.signing import (
-    PUB_FILE, create_key, keys_dir, load_signer, load_trust, public_line, short_key, trust_key,
+    PUB_FILE,
+    create_key,
+    keys_dir,
+    load_signer,
+    load_trust,
+    public_line,
+    short_key,
+    trust_key,
 )
 
 

@@ -87,8 +87,15 @@ PARALLEL_BYTES = 32 << 20  # logs larger than this are scanned in byte ranges on
 MAX_WORKERS = 8
 
 
-def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_root: Path | None = None,
-                   trust: TrustStore | None = None, git: bool = True, workers: int | None = None) -> AuditResult:
+def verify_session(
+    session_dir: Path | str,
+    *,
+    live: bool | None = None,
+    lab_root: Path | None = None,
+    trust: TrustStore | None = None,
+    git: bool = True,
+    workers: int | None = None,
+) -> AuditResult:
     """Audit ``session_dir``. ``live`` (default: a console holds the lock now) tolerates
     runs that have not ended yet and a half-written last line. ``lab_root`` (default: the directory
     above ``sessions/``) is the git repository checked; ``trust`` defaults to the user's trusted keys
@@ -113,8 +120,14 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_roo
         workers = min(os.cpu_count() or 1, MAX_WORKERS) if end > PARALLEL_BYTES else 1
     count, shift = 0, 0
     expect_seq, expect_prev = 0, GENESIS
-    for part in _scan(path, split(path, end, workers * 2 if workers > 1 else 1), workers, seal.session_id, trust,
-                      frozenset(e.seq for e in seal.external)):
+    for part in _scan(
+        path,
+        split(path, end, workers * 2 if workers > 1 else 1),
+        workers,
+        seal.session_id,
+        trust,
+        frozenset(e.seq for e in seal.external),
+    ):
         links = list(part.links)
         if part.first is not None:  # the join with the range before: the one link the range could not check
             line, seq, prev = part.first
@@ -123,8 +136,10 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_roo
             if seq != expect_seq:
                 links.insert(0, (line, seq, "seq", expect_seq))
         # per line: broken links first, then the line's own problems (the sort below keeps this order)
-        problems.extend(AuditProblem(line + shift, seq, link_message(which, seq, expected, line + shift))
-                        for line, seq, which, expected in links)
+        problems.extend(
+            AuditProblem(line + shift, seq, link_message(which, seq, expected, line + shift))
+            for line, seq, which, expected in links
+        )
         problems.extend(AuditProblem(line + shift, seq, msg) for line, seq, msg in part.chain)
         if part.last is not None:
             expect_seq, expect_prev = part.last[0] + 1, part.last[1]
@@ -143,14 +158,21 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_roo
         if live:
             notes.append(f"line {shift + 1}: being written (live session)")
         else:
-            problems.append(AuditProblem(shift + 1, None, "torn last line (no trailing newline); "
-                                         "opening the session repairs it"))
+            problems.append(
+                AuditProblem(shift + 1, None, "torn last line (no trailing newline); opening the session repairs it")
+            )
     gate.finish(live, notes)
     seal.finish(gate_problems, notes)
     outside: list[str] = []
     if git and is_repo(lab_root):
-        found = cross_check(lab_root, baseline=seal.baseline, main_branch=seal.main_branch, merges=gate.merges,
-                            approvals=gate.all_approvals, session_dir=session_dir)
+        found = cross_check(
+            lab_root,
+            baseline=seal.baseline,
+            main_branch=seal.main_branch,
+            merges=gate.merges,
+            approvals=gate.all_approvals,
+            session_dir=session_dir,
+        )
         gate_problems.extend(AuditProblem(line, seq, msg) for line, seq, msg in found.problems)
         outside, notes = found.outside_gate, notes + found.notes
     elif git:
@@ -158,12 +180,20 @@ def verify_session(session_dir: Path | str, *, live: bool | None = None, lab_roo
     # Chain breaks first: the first problem printed is the first tampered line, even when a
     # deletion also makes a gate check fail earlier in the file.
     problems = sorted(problems, key=lambda p: p.line) + sorted(gate_problems, key=lambda p: p.line or 1 << 62)
-    return AuditResult(ok=not problems, events=count, problems=problems, notes=notes, seal_status=seal.status,
-                       outside_gate=outside, signers=seal.signers)
+    return AuditResult(
+        ok=not problems,
+        events=count,
+        problems=problems,
+        notes=notes,
+        seal_status=seal.status,
+        outside_gate=outside,
+        signers=seal.signers,
+    )
 
 
-def _scan(path: Path, ranges: list[tuple[int, int]], workers: int, session_id: str, trust: TrustStore,
-          wanted: frozenset[int]) -> Iterator[Scanned]:
+def _scan(
+    path: Path, ranges: list[tuple[int, int]], workers: int, session_id: str, trust: TrustStore, wanted: frozenset[int]
+) -> Iterator[Scanned]:
     if workers <= 1 or len(ranges) <= 1:
         for a, b in ranges:
             yield scan_range(path, a, b, session_id, trust, wanted)
@@ -231,9 +261,15 @@ class _SealChecker:
             key = data.get("signing_key")
             if key:
                 if self.trust.name_of(str(key)) is None:
-                    problems.append(AuditProblem(line, ev.seq, f"the session's key {short_key(str(key))} is not a "
-                                                 "trusted key (swapped?): trust it with `labconsole keys trust` "
-                                                 "if it is a colleague's"))
+                    problems.append(
+                        AuditProblem(
+                            line,
+                            ev.seq,
+                            f"the session's key {short_key(str(key))} is not a "
+                            "trusted key (swapped?): trust it with `labconsole keys trust` "
+                            "if it is a colleague's",
+                        )
+                    )
         elif kind == kinds.SEAL_CHECKPOINT:
             if self.sealed_from is None:
                 self.sealed_from = ev.seq
@@ -254,47 +290,72 @@ class _SealChecker:
             self.sealed_from = ev.seq
         key = signature.get("key") if isinstance(signature, dict) else None
         if sig_error is None and isinstance(key, str):
-            verb = ev.kind.split(".")[-1].replace("completed", "published" if ev.kind == kinds.PUBLISH_COMPLETED
-                                                   else "merged")
+            verb = ev.kind.split(".")[-1].replace(
+                "completed", "published" if ev.kind == kinds.PUBLISH_COMPLETED else "merged"
+            )
             self.signers[ev.seq] = f"{verb} by {self.trust.label(key)}"
         return sig_error
 
     def finish(self, problems: list[AuditProblem], notes: list[str]) -> None:
         for ext in self.external:
-            error = check_checkpoint(ext.record, self.session_id, self.trust) if ext.record.get("session") \
-                in (self.session_id, None) else f"is for session {ext.record.get('session')!r}"
+            error = (
+                check_checkpoint(ext.record, self.session_id, self.trust)
+                if ext.record.get("session") in (self.session_id, None)
+                else f"is for session {ext.record.get('session')!r}"
+            )
             if error:
                 problems.append(AuditProblem(0, None, f"external seal {ext.where}: {error}"))
             elif ext.seq > self.last_seq:
-                problems.append(AuditProblem(0, ext.seq, f"truncated: {ext.where} seals seq {ext.seq}, but the log ends "
-                                             f"at seq {self.last_seq} (lines were cut off the end)"))
+                problems.append(
+                    AuditProblem(
+                        0,
+                        ext.seq,
+                        f"truncated: {ext.where} seals seq {ext.seq}, but the log ends "
+                        f"at seq {self.last_seq} (lines were cut off the end)",
+                    )
+                )
             elif self.hash_at.get(ext.seq) != ext.head:
-                problems.append(AuditProblem(0, ext.seq, f"rewritten: event seq {ext.seq} is not the one {ext.where} "
-                                             "sealed (its hash differs)"))
+                problems.append(
+                    AuditProblem(
+                        0,
+                        ext.seq,
+                        f"rewritten: event seq {ext.seq} is not the one {ext.where} sealed (its hash differs)",
+                    )
+                )
         self.sealed = self.sealed or self.sealed_from is not None
         if not self.sealed:
             self.status = "unsigned (pre-seal)"
-            notes.append("unsigned (pre-seal): this session predates signed decisions; only the chain and the gate "
-                         "were checked")
+            notes.append(
+                "unsigned (pre-seal): this session predates signed decisions; only the chain and the gate were checked"
+            )
             return
         if self.last_checkpoint < 0:
             self.status = "unsealed (no checkpoint)"
             notes.append("warning: unsealed: the session has no checkpoint (the console crashed early)")
         elif self.last_checkpoint < self.last_seq:
             self.status = f"unsealed after seq {self.last_checkpoint}"
-            notes.append(f"warning: unsealed after seq {self.last_checkpoint}: {self.last_seq - self.last_checkpoint} "
-                         "event(s) after the last checkpoint (the console crashed or is still running)")
+            notes.append(
+                f"warning: unsealed after seq {self.last_checkpoint}: {self.last_seq - self.last_checkpoint} "
+                "event(s) after the last checkpoint (the console crashed or is still running)"
+            )
         else:
             self.status = f"sealed at seq {self.last_checkpoint}"
         if self.sealed_from:
             notes.append(f"pre-seal before seq {self.sealed_from}: the session started before decisions were signed")
         if not self.external:
-            notes.append("warning: no copy of the seal outside the session dir (git ref or state dir) was found: "
-                         f"lines cut after seq {self.last_checkpoint} would go unnoticed")
+            notes.append(
+                "warning: no copy of the seal outside the session dir (git ref or state dir) was found: "
+                f"lines cut after seq {self.last_checkpoint} would go unnoticed"
+            )
 
 
-_DECISION_NOUN = {kinds.DECISION_APPROVED: "approval", kinds.DECISION_REJECTED: "rejection",
-                  kinds.MERGE_COMPLETED: "merge", kinds.PUBLISH_COMPLETED: "publish", kinds.BUDGET_RESUMED: "budget resume"}
+_DECISION_NOUN = {
+    kinds.DECISION_APPROVED: "approval",
+    kinds.DECISION_REJECTED: "rejection",
+    kinds.MERGE_COMPLETED: "merge",
+    kinds.PUBLISH_COMPLETED: "publish",
+    kinds.BUDGET_RESUMED: "budget resume",
+}
 
 
 class _GateChecker:
@@ -319,8 +380,9 @@ class _GateChecker:
         sig_error = self.seal.decision_error(ev, sig_error)
         if sig_error is not None:
             what = _DECISION_NOUN.get(kind, kind)
-            self._problem(line, ev, f"{what} of {data.get('hyp_id') or data.get('sha')} by {ev.actor} does not "
-                          f"count: {sig_error}")
+            self._problem(
+                line, ev, f"{what} of {data.get('hyp_id') or data.get('sha')} by {ev.actor} does not count: {sig_error}"
+            )
         if kind == kinds.DECISION_APPROVED:
             if isinstance(data.get("sha"), str):
                 self.all_approvals.append((line, ev.seq, str(data.get("hyp_id")), data["sha"]))
@@ -339,7 +401,9 @@ class _GateChecker:
         elif kind == kinds.PUBLISH_COMPLETED:
             sha = data.get("sha")
             matches = [a for a in self.approvals.values() if a.sha == sha]
-            best = next((a for a in matches if a.evidence_hash == data.get("evidence_hash")), matches[0] if matches else None)
+            best = next(
+                (a for a in matches if a.evidence_hash == data.get("evidence_hash")), matches[0] if matches else None
+            )
             self._check_bound(line, ev, "publish", best)
         elif kind == kinds.RUN_STARTED:
             run_id = str(data.get("run_id"))
@@ -356,13 +420,23 @@ class _GateChecker:
         data = ev.data
         target = data.get("hyp_id") if what == "merge" else data.get("path") or data.get("sha")
         if approval is None:
-            self._problem(line, ev, f"{what} of {target} (sha {_short(data.get('sha'))}) without a standing human approval")
+            self._problem(
+                line, ev, f"{what} of {target} (sha {_short(data.get('sha'))}) without a standing human approval"
+            )
         elif approval.sha != data.get("sha"):
-            self._problem(line, ev, f"{what} of {target}: sha {_short(data.get('sha'))} is not the approved sha "
-                          f"{_short(approval.sha)} (approval on line {approval.line})")
+            self._problem(
+                line,
+                ev,
+                f"{what} of {target}: sha {_short(data.get('sha'))} is not the approved sha "
+                f"{_short(approval.sha)} (approval on line {approval.line})",
+            )
         elif approval.evidence_hash != data.get("evidence_hash"):
-            self._problem(line, ev, f"{what} of {target}: evidence hash {_short(data.get('evidence_hash'))} is not the "
-                          f"approved one {_short(approval.evidence_hash)} (approval on line {approval.line})")
+            self._problem(
+                line,
+                ev,
+                f"{what} of {target}: evidence hash {_short(data.get('evidence_hash'))} is not the "
+                f"approved one {_short(approval.evidence_hash)} (approval on line {approval.line})",
+            )
 
     def check_blobs(self, line: int, seq: int, refs: list[tuple[str, str]]) -> None:
         for key, value in refs:

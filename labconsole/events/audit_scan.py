@@ -27,9 +27,19 @@ from labconsole.events.signing import SIGNED_KINDS, TrustStore, check_decision
 
 _FIELDS = ("seq", "ts", "kind", "actor", "data", "prev", "hash")
 # The kinds the gate and seal checks read (events/audit.py); every other event only needs its line checked.
-GATE_KINDS = frozenset({kinds.SESSION_STARTED, kinds.DECISION_APPROVED, kinds.DECISION_REJECTED,
-                        kinds.MERGE_COMPLETED, kinds.PUBLISH_COMPLETED, kinds.RUN_STARTED, kinds.RUN_FINISHED,
-                        kinds.SEAL_CHECKPOINT, kinds.BUDGET_RESUMED})
+GATE_KINDS = frozenset(
+    {
+        kinds.SESSION_STARTED,
+        kinds.DECISION_APPROVED,
+        kinds.DECISION_REJECTED,
+        kinds.MERGE_COMPLETED,
+        kinds.PUBLISH_COMPLETED,
+        kinds.RUN_STARTED,
+        kinds.RUN_FINISHED,
+        kinds.SEAL_CHECKPOINT,
+        kinds.BUDGET_RESUMED,
+    }
+)
 
 Problem = tuple[int, "int | None", str]  # (line, seq, message)
 
@@ -50,8 +60,7 @@ class Scanned:
     hashes: dict[int, str] = field(default_factory=dict)  # seq -> hash, for the seqs asked for
 
 
-def scan_range(path: Path, start: int, end: int, session_id: str, trust: TrustStore,
-               wanted: frozenset[int]) -> Scanned:
+def scan_range(path: Path, start: int, end: int, session_id: str, trust: TrustStore, wanted: frozenset[int]) -> Scanned:
     out = Scanned()
     expect: tuple[int, str] | None = None  # (seq, prev) the next event must have; unknown at the range's start
     with open(path, "rb") as f:
@@ -110,8 +119,10 @@ def _signature_error(ev: Event, session_id: str, trust: TrustStore) -> str | Non
 def link_message(which: str, seq: int, expected_seq: int, lineno: int) -> str:
     if which == "seq":
         return f"seq {seq}, expected {expected_seq} (a line was deleted, inserted or reordered)"
-    return (f"prev does not match the hash of line {lineno - 1} "
-            "(this line or the one before it was altered, inserted or reordered)")
+    return (
+        f"prev does not match the hash of line {lineno - 1} "
+        "(this line or the one before it was altered, inserted or reordered)"
+    )
 
 
 def parse(raw: bytes) -> tuple[Event | None, str]:
@@ -126,8 +137,14 @@ def parse(raw: bytes) -> tuple[Event | None, str]:
         return None, f"missing field(s) {', '.join(missing)}"
     if set(d) - set(_FIELDS):
         return None, f"unexpected field(s) {', '.join(sorted(set(d) - set(_FIELDS)))}"
-    if not isinstance(d["seq"], int) or not isinstance(d["data"], dict) or not isinstance(d["kind"], str) \
-            or not isinstance(d["actor"], str) or not isinstance(d["prev"], str) or not isinstance(d["hash"], str):
+    if (
+        not isinstance(d["seq"], int)
+        or not isinstance(d["data"], dict)
+        or not isinstance(d["kind"], str)
+        or not isinstance(d["actor"], str)
+        or not isinstance(d["prev"], str)
+        or not isinstance(d["hash"], str)
+    ):
         return None, "a field has the wrong type"
     return Event(d["seq"], d["ts"], d["kind"], d["actor"], d["data"], d["prev"], d["hash"]), ""
 

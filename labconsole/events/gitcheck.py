@@ -54,22 +54,39 @@ def is_repo(root: Path) -> bool:
     return res.returncode == 0 and Path(res.stdout.strip()).resolve() == root.resolve()
 
 
-def cross_check(root: Path, *, baseline: str | None, main_branch: str | None, merges: list[LoggedMerge],
-                approvals: list[tuple[int, int, str, str]], session_dir: Path) -> GitFindings:
+def cross_check(
+    root: Path,
+    *,
+    baseline: str | None,
+    main_branch: str | None,
+    merges: list[LoggedMerge],
+    approvals: list[tuple[int, int, str, str]],
+    session_dir: Path,
+) -> GitFindings:
     """``approvals``: (line, seq, hyp_id, sha) of each approval in the log."""
     out = GitFindings()
     shas = sorted({sha for *_, sha in approvals if _SHA.match(sha)})
     missing = {sha for *_, sha in approvals if not _SHA.match(sha)}  # not even a commit name
     if shas:
-        res = _git(root, "cat-file", "--batch-check=%(objectname) %(objecttype)",
-                   stdin="".join(f"{s}^{{commit}}\n" for s in shas))
+        res = _git(
+            root,
+            "cat-file",
+            "--batch-check=%(objectname) %(objecttype)",
+            stdin="".join(f"{s}^{{commit}}\n" for s in shas),
+        )
         rows = res.stdout.splitlines()
         missing |= {s for i, s in enumerate(shas) if i >= len(rows) or not rows[i].endswith(" commit")}
     if missing:
         for line, seq, hyp_id, sha in approvals:
             if sha in missing:
-                out.problems.append((line, seq, f"approval of {hyp_id}: commit {sha[:12]} is not in the lab's "
-                                                "repository (approved a commit that does not exist)"))
+                out.problems.append(
+                    (
+                        line,
+                        seq,
+                        f"approval of {hyp_id}: commit {sha[:12]} is not in the lab's "
+                        "repository (approved a commit that does not exist)",
+                    )
+                )
     branch = main_branch or "HEAD"
     if not baseline:
         out.notes.append("git cross-check of main skipped: the session records no baseline commit")
@@ -78,8 +95,10 @@ def cross_check(root: Path, *, baseline: str | None, main_branch: str | None, me
     if res.returncode != 0:
         res = _git(root, "rev-list", "--first-parent", "--parents", f"{baseline}..{branch}")
     if res.returncode != 0:
-        out.notes.append(f"git cross-check of main skipped: cannot list {branch} since {baseline[:12]} "
-                         f"({(res.stderr.strip().splitlines() or ['?'])[-1]})")
+        out.notes.append(
+            f"git cross-check of main skipped: cannot list {branch} since {baseline[:12]} "
+            f"({(res.stderr.strip().splitlines() or ['?'])[-1]})"
+        )
         return out
     on_main: dict[str, list[str]] = {}
     order: list[str] = []
@@ -91,18 +110,32 @@ def cross_check(root: Path, *, baseline: str | None, main_branch: str | None, me
     for m in merges:
         parents = on_main.get(m.merge_sha)
         if parents is None:
-            out.problems.append((m.line, m.seq, f"merge of {m.hyp_id}: merge commit {m.merge_sha[:12]} is not on "
-                                                f"{branch} since the baseline (git contradicts the log)"))
+            out.problems.append(
+                (
+                    m.line,
+                    m.seq,
+                    f"merge of {m.hyp_id}: merge commit {m.merge_sha[:12]} is not on "
+                    f"{branch} since the baseline (git contradicts the log)",
+                )
+            )
         elif parents[1:2] != [m.sha]:
-            out.problems.append((m.line, m.seq, f"merge of {m.hyp_id}: {m.merge_sha[:12]} on {branch} merges "
-                                                f"{(parents[1:2] or ['nothing'])[0][:12]}, not the approved {m.sha[:12]}"))
+            out.problems.append(
+                (
+                    m.line,
+                    m.seq,
+                    f"merge of {m.hyp_id}: {m.merge_sha[:12]} on {branch} merges "
+                    f"{(parents[1:2] or ['nothing'])[0][:12]}, not the approved {m.sha[:12]}",
+                )
+            )
     covered = {m.merge_sha for m in merges} | _merges_of_other_sessions(session_dir)
     outside = [sha for sha in order if sha not in covered]
     if outside:
         subjects = _subjects(root, outside)
         for sha in reversed(outside):
-            out.outside_gate.append(f"{sha[:12]} {subjects.get(sha, '')!r} on {branch} is not a merge the console "
-                                    "made after a signed approval")
+            out.outside_gate.append(
+                f"{sha[:12]} {subjects.get(sha, '')!r} on {branch} is not a merge the console "
+                "made after a signed approval"
+            )
     return out
 
 

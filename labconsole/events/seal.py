@@ -39,8 +39,9 @@ _GIT_SAFE = ("-c", "core.hooksPath=/dev/null")
 
 
 def checkpoint_payload(session_id: str, seq: int, head: str) -> bytes:
-    return json.dumps({"v": 1, "seal": session_id, "seq": seq, "head": head}, sort_keys=True,
-                      separators=(",", ":")).encode("utf-8")
+    return json.dumps(
+        {"v": 1, "seal": session_id, "seq": seq, "head": head}, sort_keys=True, separators=(",", ":")
+    ).encode("utf-8")
 
 
 def check_checkpoint(record: Mapping[str, Any], session_id: str, trust: TrustStore | None) -> str | None:
@@ -68,8 +69,15 @@ class ExternalSeal:
 class Sealer:
     """Decides when a checkpoint is due and writes the external copy. Used under the Lab's lock."""
 
-    def __init__(self, signer: Signer, session_id: str, lab_root: Path, *,
-                 every_events: int = EVERY_EVENTS, every_s: float = EVERY_S) -> None:
+    def __init__(
+        self,
+        signer: Signer,
+        session_id: str,
+        lab_root: Path,
+        *,
+        every_events: int = EVERY_EVENTS,
+        every_s: float = EVERY_S,
+    ) -> None:
         self.signer = signer
         self.session_id = session_id
         self.lab_root = lab_root
@@ -119,8 +127,7 @@ class Sealer:
             with self._cond:
                 self._pending = text
                 if self._writer is None:
-                    self._writer = threading.Thread(target=self._write_git, name=f"seal-{self.session_id}",
-                                                    daemon=True)
+                    self._writer = threading.Thread(target=self._write_git, name=f"seal-{self.session_id}", daemon=True)
                     self._writer.start()
                 self._cond.notify_all()
 
@@ -164,8 +171,14 @@ def _write_state(session_id: str, lab_root: Path, text: str) -> None:
 
 def _git(root: Path, *args: str, stdin: str | None = None) -> tuple[int, str]:
     try:
-        proc = subprocess.run(["git", *_GIT_SAFE, "-C", str(root), *args], input=stdin, capture_output=True,
-                              text=True, timeout=30, env={**os.environ, "GIT_TERMINAL_PROMPT": "0"})
+        proc = subprocess.run(
+            ["git", *_GIT_SAFE, "-C", str(root), *args],
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            env={**os.environ, "GIT_TERMINAL_PROMPT": "0"},
+        )
     except (OSError, subprocess.TimeoutExpired) as exc:
         return 1, str(exc)
     return proc.returncode, proc.stdout.strip() if proc.returncode == 0 else proc.stderr.strip()
@@ -209,5 +222,15 @@ def read_external(session_id: str, lab_root: Path) -> list[ExternalSeal]:
     return found
 
 
-__all__ = ["EVERY_EVENTS", "EVERY_S", "ExternalSeal", "SEAL_REF_PREFIX", "Sealer", "check_checkpoint",
-           "checkpoint_payload", "read_external", "state_dir", "write_git_seal"]
+__all__ = [
+    "EVERY_EVENTS",
+    "EVERY_S",
+    "ExternalSeal",
+    "SEAL_REF_PREFIX",
+    "Sealer",
+    "check_checkpoint",
+    "checkpoint_payload",
+    "read_external",
+    "state_dir",
+    "write_git_seal",
+]

@@ -41,8 +41,13 @@ SIGNATURE_FIELD = "signature"
 
 # Decisions only a person makes; a sealed session must carry a valid signature on each of them.
 # Another module adding a person's decision kind adds it here and signs it with sign_decision().
-SIGNED_KINDS: set[str] = {K.DECISION_APPROVED, K.DECISION_REJECTED, K.MERGE_COMPLETED, K.PUBLISH_COMPLETED,
-                          K.BUDGET_RESUMED}
+SIGNED_KINDS: set[str] = {
+    K.DECISION_APPROVED,
+    K.DECISION_REJECTED,
+    K.MERGE_COMPLETED,
+    K.PUBLISH_COMPLETED,
+    K.BUDGET_RESUMED,
+}
 
 _HEX64 = re.compile(r"^[0-9a-f]{64}$")
 _NAME = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
@@ -75,8 +80,10 @@ class Signer:
 
 
 def _restore_hint(path: Path) -> str:
-    return (f"restore {path} from your backup, or move it aside and run `labconsole keys init` to make a new "
-            "one (then have other labs `labconsole keys trust` its public key)")
+    return (
+        f"restore {path} from your backup, or move it aside and run `labconsole keys init` to make a new "
+        "one (then have other labs `labconsole keys trust` its public key)"
+    )
 
 
 def load_signer(*, create: bool = True, announce: bool = True) -> Signer:
@@ -88,23 +95,26 @@ def load_signer(*, create: bool = True, announce: bool = True) -> Signer:
     path, pub = d / KEY_FILE, d / PUB_FILE
     if not path.exists():
         if pub.exists():
-            raise SigningKeyError(f"your signing key {path} is missing (its public half {pub.name} is there): "
-                                  + _restore_hint(path))
+            raise SigningKeyError(
+                f"your signing key {path} is missing (its public half {pub.name} is there): " + _restore_hint(path)
+            )
         if not create:
             raise SigningKeyError(f"no signing key at {path}: run `labconsole keys init` to create one")
         return create_key(announce=announce)
     try:
         raw = path.read_bytes()
     except OSError as exc:
-        raise SigningKeyError(f"cannot read your signing key {path} ({exc.strerror or exc}): "
-                              + _restore_hint(path)) from None
+        raise SigningKeyError(
+            f"cannot read your signing key {path} ({exc.strerror or exc}): " + _restore_hint(path)
+        ) from None
     try:
         key = serialization.load_pem_private_key(raw, password=None)
     except (ValueError, TypeError):
         key = None
     if not isinstance(key, Ed25519PrivateKey):
-        raise SigningKeyError(f"your signing key {path} is damaged (not an unencrypted ed25519 PEM key): "
-                              + _restore_hint(path))
+        raise SigningKeyError(
+            f"your signing key {path} is damaged (not an unencrypted ed25519 PEM key): " + _restore_hint(path)
+        )
     return Signer(key, _public_hex(key.public_key()), path)
 
 
@@ -115,8 +125,7 @@ def create_key(*, announce: bool = True) -> Signer:
     os.chmod(d, 0o700)
     path = d / KEY_FILE
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
-                            serialization.NoEncryption())
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     try:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -128,8 +137,9 @@ def create_key(*, announce: bool = True) -> Signer:
     public_hex = _public_hex(key.public_key())
     (d / PUB_FILE).write_text(public_line(public_hex, "") + "\n", encoding="utf-8")
     if announce:
-        print(f"labconsole: created your decision-signing key {path} (0600; back it up, never share it)",
-              file=sys.stderr)
+        print(
+            f"labconsole: created your decision-signing key {path} (0600; back it up, never share it)", file=sys.stderr
+        )
     return Signer(key, public_hex, path)
 
 
@@ -158,8 +168,10 @@ def parse_public_key(text: str) -> str:
     except (ValueError, TypeError, IndexError):
         key = None
     if not isinstance(key, Ed25519PublicKey):
-        raise LabError("not an ed25519 public key: expected `ed25519 <64 hex>` (from `labconsole keys show`), "
-                       "an OpenSSH ssh-ed25519 line or a PEM public key")
+        raise LabError(
+            "not an ed25519 public key: expected `ed25519 <64 hex>` (from `labconsole keys show`), "
+            "an OpenSSH ssh-ed25519 line or a PEM public key"
+        )
     return _public_hex(key)
 
 
@@ -231,16 +243,20 @@ def trust_key(text: str, name: str) -> Path:
 # --------------------------------------------------------------------------- decision signatures
 
 
-def decision_payload(*, session_id: str, seq: int, prev: str, kind: str, actor: str,
-                     data: Mapping[str, Any]) -> bytes:
+def decision_payload(*, session_id: str, seq: int, prev: str, kind: str, actor: str, data: Mapping[str, Any]) -> bytes:
     """The signed bytes: canonical JSON of where the event sits and everything it says, minus the signature."""
     body = {k: v for k, v in data.items() if k != SIGNATURE_FIELD}
-    return json.dumps({"v": 1, "session": session_id, "seq": seq, "prev": prev, "kind": kind, "actor": actor,
-                       "data": body}, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    return json.dumps(
+        {"v": 1, "session": session_id, "seq": seq, "prev": prev, "kind": kind, "actor": actor, "data": body},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    ).encode("utf-8")
 
 
-def sign_decision(signer: Signer, *, session_id: str, seq: int, prev: str, kind: str, actor: str,
-                  data: Mapping[str, Any]) -> dict[str, str]:
+def sign_decision(
+    signer: Signer, *, session_id: str, seq: int, prev: str, kind: str, actor: str, data: Mapping[str, Any]
+) -> dict[str, str]:
     """The ``signature`` field for a decision event about to be appended at ``seq`` after ``prev``."""
     payload = decision_payload(session_id=session_id, seq=seq, prev=prev, kind=kind, actor=actor, data=data)
     return {"alg": ALG, "key": signer.public_hex, "sig": signer.sign(payload)}
@@ -252,21 +268,28 @@ def check_signature(signature: Any, payload: bytes, trust: TrustStore | None) ->
     if not isinstance(signature, Mapping):
         return "no signature", None
     public_hex, sig = signature.get("key"), signature.get("sig")
-    if signature.get("alg") != ALG or not isinstance(public_hex, str) or not _HEX64.match(public_hex) \
-            or not isinstance(sig, str):
+    if (
+        signature.get("alg") != ALG
+        or not isinstance(public_hex, str)
+        or not _HEX64.match(public_hex)
+        or not isinstance(sig, str)
+    ):
         return "malformed signature", None
     try:
         Ed25519PublicKey.from_public_bytes(bytes.fromhex(public_hex)).verify(bytes.fromhex(sig), payload)
     except (InvalidSignature, ValueError):
         return f"invalid signature (key {short_key(public_hex)})", public_hex
     if trust is not None and trust.name_of(public_hex) is None:
-        return (f"signed by an unknown key {short_key(public_hex)} (trust it with `labconsole keys trust` "
-                "if it is a colleague's)"), public_hex
+        return (
+            f"signed by an unknown key {short_key(public_hex)} (trust it with `labconsole keys trust` "
+            "if it is a colleague's)"
+        ), public_hex
     return None, public_hex
 
 
-def check_decision(session_id: str, seq: int, prev: str, kind: str, actor: str, data: Mapping[str, Any],
-                   trust: TrustStore | None) -> tuple[str | None, str | None]:
+def check_decision(
+    session_id: str, seq: int, prev: str, kind: str, actor: str, data: Mapping[str, Any], trust: TrustStore | None
+) -> tuple[str | None, str | None]:
     """``(error, public_hex)`` for a logged decision: its signature covers exactly this event, here."""
     payload = decision_payload(session_id=session_id, seq=seq, prev=prev, kind=kind, actor=actor, data=data)
     return check_signature(data.get(SIGNATURE_FIELD), payload, trust)
@@ -300,18 +323,29 @@ def signed_by(session_dir: Path, seqs: list[int], trust: TrustStore) -> dict[int
         if ev.seq > wanted[-1]:
             break
         if ev.seq in wanted:
-            line = signer_line(ev.kind, ev.data, trust, session_id=session_id, seq=ev.seq, prev=ev.prev,
-                               actor=ev.actor)
+            line = signer_line(ev.kind, ev.data, trust, session_id=session_id, seq=ev.seq, prev=ev.prev, actor=ev.actor)
             out[ev.seq] = line.split(" by ", 1)[1] if " by " in line else line
     return out
 
 
-def signer_line(event_kind: str, data: Mapping[str, Any], trust: TrustStore, *,
-                session_id: str | None = None, seq: int | None = None, prev: str | None = None,
-                actor: str | None = None) -> str:
+def signer_line(
+    event_kind: str,
+    data: Mapping[str, Any],
+    trust: TrustStore,
+    *,
+    session_id: str | None = None,
+    seq: int | None = None,
+    prev: str | None = None,
+    actor: str | None = None,
+) -> str:
     """One line for views: ``approved by alice (ed25519 ab12…)``; names a bad or missing signature as such."""
-    verb = {K.DECISION_APPROVED: "approved", K.DECISION_REJECTED: "rejected", K.MERGE_COMPLETED: "merged",
-            K.PUBLISH_COMPLETED: "published", K.BUDGET_RESUMED: "budget resumed"}.get(event_kind, event_kind)
+    verb = {
+        K.DECISION_APPROVED: "approved",
+        K.DECISION_REJECTED: "rejected",
+        K.MERGE_COMPLETED: "merged",
+        K.PUBLISH_COMPLETED: "published",
+        K.BUDGET_RESUMED: "budget resumed",
+    }.get(event_kind, event_kind)
     signature = data.get(SIGNATURE_FIELD)
     if not isinstance(signature, Mapping):
         return f"{verb} by {data.get('who') or actor or '?'} (unsigned)"
@@ -322,6 +356,26 @@ def signer_line(event_kind: str, data: Mapping[str, Any], trust: TrustStore, *,
     return f"{verb} by {trust.label(str(signature.get('key')))}"
 
 
-__all__ = ["ALG", "SIGNED_KINDS", "SIGNATURE_FIELD", "Signer", "SigningKeyError", "TrustStore", "check_decision",
-           "check_signature", "create_key", "decision_payload", "keys_dir", "lab_trust", "load_signer", "load_trust",
-           "parse_public_key", "public_line", "short_key", "sign_decision", "signed_by", "signer_line", "trust_key"]
+__all__ = [
+    "ALG",
+    "SIGNED_KINDS",
+    "SIGNATURE_FIELD",
+    "Signer",
+    "SigningKeyError",
+    "TrustStore",
+    "check_decision",
+    "check_signature",
+    "create_key",
+    "decision_payload",
+    "keys_dir",
+    "lab_trust",
+    "load_signer",
+    "load_trust",
+    "parse_public_key",
+    "public_line",
+    "short_key",
+    "sign_decision",
+    "signed_by",
+    "signer_line",
+    "trust_key",
+]

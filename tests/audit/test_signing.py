@@ -13,8 +13,15 @@ from labconsole.cli import main
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.events.signing import (
-    SigningKeyError, check_decision, keys_dir, load_signer, load_trust, parse_public_key, public_line,
-    sign_decision, signer_line,
+    SigningKeyError,
+    check_decision,
+    keys_dir,
+    load_signer,
+    load_trust,
+    parse_public_key,
+    public_line,
+    sign_decision,
+    signer_line,
 )
 
 
@@ -24,7 +31,9 @@ def own_keys(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path / "config" / "labconsole" / "keys"
 
 
-def test_key_is_created_on_first_use_private_and_announced_once(own_keys: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_key_is_created_on_first_use_private_and_announced_once(
+    own_keys: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     signer = load_signer()
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and str(own_keys / "ed25519") in err[0]
@@ -57,7 +66,9 @@ def test_unreadable_or_damaged_key_says_how_to_restore(own_keys: Path, damage: s
         load_signer()
 
 
-def test_cli_refuses_to_approve_with_a_missing_key_in_one_line(own_keys: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_refuses_to_approve_with_a_missing_key_in_one_line(
+    own_keys: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     load_signer(announce=False)
     (own_keys / "ed25519").unlink()
     assert main(["keys", "show"]) != 0
@@ -71,11 +82,21 @@ def test_signature_binds_session_seq_prev_and_every_field() -> None:
     where = {"session_id": "s1", "seq": 5, "prev": "p" * 64, "kind": K.DECISION_APPROVED, "actor": "human:ann"}
     signed = {**data, "signature": sign_decision(signer, data=data, **where)}
     trust = load_trust()
-    assert check_decision("s1", 5, "p" * 64, K.DECISION_APPROVED, "human:ann", signed, trust) == (None, signer.public_hex)
-    for changed in ({"session_id": "s2"}, {"seq": 6}, {"prev": "q" * 64}, {"kind": K.DECISION_REJECTED},
-                    {"actor": "human:bob"}):
+    assert check_decision("s1", 5, "p" * 64, K.DECISION_APPROVED, "human:ann", signed, trust) == (
+        None,
+        signer.public_hex,
+    )
+    for changed in (
+        {"session_id": "s2"},
+        {"seq": 6},
+        {"prev": "q" * 64},
+        {"kind": K.DECISION_REJECTED},
+        {"actor": "human:bob"},
+    ):
         args = {**where, **changed}
-        error, _ = check_decision(args["session_id"], args["seq"], args["prev"], args["kind"], args["actor"], signed, trust)
+        error, _ = check_decision(
+            args["session_id"], args["seq"], args["prev"], args["kind"], args["actor"], signed, trust
+        )
         assert error and "invalid signature" in error
     for field, value in (("sha", "b" * 40), ("evidence_hash", "f" * 64), ("reason", "bad"), ("who", "eve")):
         error, _ = check_decision("s1", 5, "p" * 64, K.DECISION_APPROVED, "human:ann", {**signed, field: value}, trust)
@@ -83,9 +104,9 @@ def test_signature_binds_session_seq_prev_and_every_field() -> None:
     assert check_decision("s1", 5, "p" * 64, K.DECISION_APPROVED, "human:ann", data, trust)[0] == "no signature"
 
 
-def test_unknown_key_until_trusted_by_keys_trust_or_lab_toml(tmp_path: Path, own_keys: Path,
-                                                             monkeypatch: pytest.MonkeyPatch,
-                                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_key_until_trusted_by_keys_trust_or_lab_toml(
+    tmp_path: Path, own_keys: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # alice makes her key in her own config dir and hands over the line `keys show` prints
     monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path / "alice"))
     alice = load_signer(announce=False)
@@ -95,8 +116,12 @@ def test_unknown_key_until_trusted_by_keys_trust_or_lab_toml(tmp_path: Path, own
     monkeypatch.setenv("XDG_CONFIG_HOME", str(own_keys.parent.parent))
     load_signer(announce=False)
     data = {"hyp_id": "h1", "sha": "a" * 40, "who": "alice"}
-    signed = {**data, "signature": sign_decision(alice, session_id="s", seq=1, prev="0" * 64,
-                                                 kind=K.DECISION_APPROVED, actor="human:alice", data=data)}
+    signed = {
+        **data,
+        "signature": sign_decision(
+            alice, session_id="s", seq=1, prev="0" * 64, kind=K.DECISION_APPROVED, actor="human:alice", data=data
+        ),
+    }
     error, _ = check_decision("s", 1, "0" * 64, K.DECISION_APPROVED, "human:alice", signed, load_trust())
     assert error and "unknown key" in error and "keys trust" in error
     # trusted through lab.toml
@@ -133,7 +158,10 @@ def test_lab_toml_review_trusted_keys_is_parsed_and_checked(tmp_path: Path) -> N
     toml = lab / "lab.toml"
     toml.write_text(toml.read_text() + '\n[review]\ntrusted_keys = { alice = "ed25519 ' + "a" * 64 + '" }\n')
     assert load_config(toml).review.trusted_keys == {"alice": "ed25519 " + "a" * 64}
-    toml.write_text(toml.read_text().replace('trusted_keys = { alice = "ed25519 ' + "a" * 64 + '" }',
-                                             "trusted_keys = { alice = 3 }"))
+    toml.write_text(
+        toml.read_text().replace(
+            'trusted_keys = { alice = "ed25519 ' + "a" * 64 + '" }', "trusted_keys = { alice = 3 }"
+        )
+    )
     with pytest.raises(ConfigError, match=r"\[review\] trusted_keys alice is 3"):
         load_config(toml)

@@ -25,8 +25,9 @@ EXAMPLES = Path(__file__).resolve().parents[2] / "sessions" / "examples"
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 class Writer:
@@ -42,8 +43,12 @@ class Writer:
         if kind in SIGNED_KINDS:
             last = self.log.last
             seq, prev = (0, GENESIS) if last is None else (last.seq + 1, last.hash)
-            data = {**data, "signature": sign_decision(self.signer, session_id=self.session_id, seq=seq, prev=prev,
-                                                       kind=kind, actor=actor, data=data)}
+            data = {
+                **data,
+                "signature": sign_decision(
+                    self.signer, session_id=self.session_id, seq=seq, prev=prev, kind=kind, actor=actor, data=data
+                ),
+            }
         self.log.append(kind, actor, data)
         if kind in SIGNED_KINDS:
             self.seal("decision")
@@ -86,20 +91,38 @@ def run_session(lab: Path, *, close: bool = True, extra_notes: int = 70) -> dict
     merge_sha = git(lab, "rev-parse", "HEAD")
     evid = "e" * 64
     w = Writer(lab, "s1", signer)
-    w.append(K.SESSION_STARTED, "console", {"session_id": "s1", "lab": "t", "baseline_sha": baseline,
-                                            "main_branch": "main", "signing_key": signer.public_hex})
+    w.append(
+        K.SESSION_STARTED,
+        "console",
+        {
+            "session_id": "s1",
+            "lab": "t",
+            "baseline_sha": baseline,
+            "main_branch": "main",
+            "signing_key": signer.public_hex,
+        },
+    )
     w.append(K.HYP_PROPOSED, "agent:r1", {"hyp_id": "h1", "title": "lr 3e-3", "params": {}})
     w.append(K.RUN_STARTED, "console", {"run_id": "r1", "hyp_id": "h1"})
     w.append(K.RUN_FINISHED, "console", {"run_id": "r1", "status": "ok", "metric": 1.5})
     w.append(K.EVIDENCE_RECORDED, "console", {"hyp_id": "h1", "evidence_hash": evid})
     w.append(K.DECISION_APPROVED, "human:ann", {"hyp_id": "h1", "sha": sha, "evidence_hash": evid, "who": "ann"})
-    w.append(K.MERGE_COMPLETED, "human:ann", {"hyp_id": "h1", "sha": sha, "merge_sha": merge_sha, "into": "main",
-                                              "evidence_hash": evid})
+    w.append(
+        K.MERGE_COMPLETED,
+        "human:ann",
+        {"hyp_id": "h1", "sha": sha, "merge_sha": merge_sha, "into": "main", "evidence_hash": evid},
+    )
     for i in range(extra_notes):
         w.append(K.NOTE, "console", {"text": f"note {i}"})
     w.close(seal=close)
-    return {"session": lab / "sessions" / "s1", "sha": sha, "merge_sha": merge_sha, "evid": evid,
-            "baseline": baseline, "signer": signer}
+    return {
+        "session": lab / "sessions" / "s1",
+        "sha": sha,
+        "merge_sha": merge_sha,
+        "evid": evid,
+        "baseline": baseline,
+        "signer": signer,
+    }
 
 
 def events(session: Path) -> list[dict[str, Any]]:
@@ -111,13 +134,21 @@ def rewrite(session: Path, evs: list[dict[str, Any]], start: int) -> None:
     prev = evs[start - 1]["hash"] if start else GENESIS
     for i in range(start, len(evs)):
         ev = evs[i] = {**evs[i], "seq": i, "prev": prev}
-        body = json.dumps({k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")}, sort_keys=True,
-                          separators=(",", ":"), ensure_ascii=False)
+        body = json.dumps(
+            {k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         ev["hash"] = prev = compute_hash(ev["prev"], body)
     lines = []
     for ev in evs:
-        body = json.dumps({k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")}, sort_keys=True,
-                          separators=(",", ":"), ensure_ascii=False)
+        body = json.dumps(
+            {k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         lines.append(f'{body[:-1]},"prev":"{ev["prev"]}","hash":"{ev["hash"]}"}}\n')
     (session / "events.jsonl").write_text("".join(lines))
 
@@ -140,8 +171,15 @@ def test_sealed_session_verifies_with_signers(lab: Path) -> None:
 def test_finding_1_forged_approval_with_recomputed_chain_is_refused(lab: Path) -> None:
     s = run_session(lab)
     evs = events(s["session"])
-    forged = {"seq": 0, "ts": evs[-1]["ts"], "kind": K.DECISION_APPROVED, "actor": "human:ann", "prev": "", "hash": "",
-              "data": {"hyp_id": "h1", "sha": s["sha"], "evidence_hash": s["evid"], "who": "ann"}}
+    forged = {
+        "seq": 0,
+        "ts": evs[-1]["ts"],
+        "kind": K.DECISION_APPROVED,
+        "actor": "human:ann",
+        "prev": "",
+        "hash": "",
+        "data": {"hyp_id": "h1", "sha": s["sha"], "evidence_hash": s["evid"], "who": "ann"},
+    }
     rewrite(s["session"], [*evs, forged], len(evs))
     # even with every copy of the seal outside the session dir gone, the missing signature alone fails it
     git(lab, "update-ref", "-d", "refs/labconsole/seal/s1")
@@ -250,7 +288,9 @@ def test_session_key_not_trusted_is_caught(lab: Path, tmp_path: Path, monkeypatc
 
 
 @pytest.mark.parametrize("example", sorted(p.name for p in EXAMPLES.iterdir() if (p / "events.jsonl").exists()))
-def test_old_unsigned_sessions_verify_as_pre_seal(example: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_old_unsigned_sessions_verify_as_pre_seal(
+    example: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     session = tmp_path / "sessions" / example
     shutil.copytree(EXAMPLES / example, session)
     result = verify_session(session, live=False)
@@ -303,7 +343,14 @@ def test_an_old_session_resumed_is_sealed_from_its_first_checkpoint(lab: Path) -
     assert result.ok, result.problems
     assert any(n.startswith("pre-seal before seq 4") for n in result.notes)
     evs = events(session)
-    forged = {"seq": 0, "ts": evs[-1]["ts"], "kind": K.DECISION_REJECTED, "actor": "human:ann", "prev": "", "hash": "",
-              "data": {"hyp_id": "h1", "who": "ann", "reason": "forged"}}
+    forged = {
+        "seq": 0,
+        "ts": evs[-1]["ts"],
+        "kind": K.DECISION_REJECTED,
+        "actor": "human:ann",
+        "prev": "",
+        "hash": "",
+        "data": {"hyp_id": "h1", "who": "ann", "reason": "forged"},
+    }
     rewrite(session, [*evs, forged], len(evs))
     assert any("rejection of h1 by human:ann does not count: no signature" in m for m in messages(session, git=False))
