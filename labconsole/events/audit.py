@@ -127,6 +127,7 @@ def verify_session(
         seal.session_id,
         trust,
         frozenset(e.seq for e in seal.external),
+        seal.covered_upto(),
     ):
         links = list(part.links)
         if part.first is not None:  # the join with the range before: the one link the range could not check
@@ -192,15 +193,21 @@ def verify_session(
 
 
 def _scan(
-    path: Path, ranges: list[tuple[int, int]], workers: int, session_id: str, trust: TrustStore, wanted: frozenset[int]
+    path: Path,
+    ranges: list[tuple[int, int]],
+    workers: int,
+    session_id: str,
+    trust: TrustStore,
+    wanted: frozenset[int],
+    covered_upto: int,
 ) -> Iterator[Scanned]:
     if workers <= 1 or len(ranges) <= 1:
         for a, b in ranges:
-            yield scan_range(path, a, b, session_id, trust, wanted)
+            yield scan_range(path, a, b, session_id, trust, wanted, covered_upto)
         return
     # forkserver, not fork: the caller may have threads (a console), and a forked lock could be held.
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("forkserver")) as pool:
-        futures = [pool.submit(scan_range, path, a, b, session_id, trust, wanted) for a, b in ranges]
+        futures = [pool.submit(scan_range, path, a, b, session_id, trust, wanted, covered_upto) for a, b in ranges]
         for future in futures:
             yield future.result()
 
@@ -253,6 +260,16 @@ class _SealChecker:
         self.hash_at: dict[int, str] = {}
         self.signers: dict[int, str] = {}
         self.status = ""
+
+    def covered_upto(self) -> int:
+        """The highest seq an external seal with a valid signature names (-1: none)."""
+        valid = [
+            e.seq
+            for e in self.external
+            if e.record.get("session") in (self.session_id, None)
+            and check_checkpoint(e.record, self.session_id, self.trust) is None
+        ]
+        return max(valid, default=-1)
 
     def see(self, line: int, ev: Event, sig_error: str | None, problems: list[AuditProblem]) -> None:
         """``sig_error``: the checkpoint's own check, computed with the line (events/audit_scan.py)."""
