@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from labconsole.core import datacodec
 from labconsole.core.usage import Usage
 
 # Hypothesis statuses, in lifecycle order (docs/DESIGN.md §3).
@@ -201,6 +202,15 @@ class LabState:
     repairs: int = 0
     reports: list[str] = field(default_factory=list)
     report_ts: float | None = None  # when the newest report was written
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON data (replay snapshots): every field, typed by its declaration."""
+        return datacodec.to_data(self)
+
+    @classmethod
+    def from_data(cls, data: Any) -> LabState:
+        """The state ``to_data`` wrote; raises ``datacodec.DataError`` on anything else (it is never code)."""
+        return datacodec.from_data(cls, data)
 
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]
