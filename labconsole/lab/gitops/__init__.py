@@ -18,7 +18,7 @@ from __future__ import annotations
 from labconsole.lab.gitops.archive import ArchiveOps
 from labconsole.lab.gitops.globs import matches_any, matches_glob
 from labconsole.lab.gitops.merge import MergeOps
-from labconsole.lab.gitops.plumbing import STALE_LOCK_S
+from labconsole.lab.gitops.plumbing import STALE_LOCK_S, run_git
 from labconsole.lab.gitops.pointers import WorktreeTamperedError
 from labconsole.lab.gitops.protection import ProtectionOps
 from labconsole.lab.gitops.records import (
@@ -39,5 +39,6 @@ class LabRepo(WorktreeOps, ProtectionOps, MergeOps, ArchiveOps):
 
 __all__ = [
     "ARCHIVE_PREFIX", "DEFAULT_AGENT", "LAB_BRANCH_PREFIX", "STALE_LOCK_S", "WORKTREES_DIR",
-    "DiffStats", "LabRepo", "Worktree", "WorktreeTamperedError", "matches_any", "matches_glob", "validate_hyp_id",
+    "DiffStats", "LabRepo", "Worktree", "WorktreeTamperedError", "matches_any", "matches_glob", "run_git",
+    "validate_hyp_id",
 ]
