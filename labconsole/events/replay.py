@@ -53,6 +53,11 @@ _KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line
                           # a quote inside a string value is always escaped)
 
 
+def _file_loader(path: Path) -> Callable[[], bytes]:
+    """A snapshot on disk, read only when it is the candidate being tried (never through a symlink)."""
+    return lambda: safe_files.read_bytes(path)
+
+
 class SnapshotError(ValueError):
     """A snapshot that does not match its name, the log or its own digest: dropped and rebuilt."""
 
@@ -369,8 +374,7 @@ class Replay(Generic[S]):
                 candidates.append((s, digest, _loader(blob)))
         for s, digest in self._snapshots.items():
             if s <= seq:
-                path = self._snapshot_path(s, digest)
-                candidates.append((s, digest, lambda path=path: safe_files.read_bytes(path)))
+                candidates.append((s, digest, _file_loader(self._snapshot_path(s, digest))))
         for s, digest, load in sorted(candidates, key=lambda c: c[0], reverse=True):
             if not self._valid(s, digest):
                 self._drop_snapshot(s, digest)

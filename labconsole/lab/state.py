@@ -205,7 +205,8 @@ class LabState:
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON data (replay snapshots): every field, typed by its declaration."""
-        return datacodec.to_data(self)
+        data: dict[str, Any] = datacodec.to_data(self)
+        return data
 
     @classmethod
     def from_data(cls, data: Any) -> LabState:

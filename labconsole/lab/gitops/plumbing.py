@@ -208,6 +208,7 @@ class GitPlumbing:
     def _ok(self, *args: str, cwd: Path | None = None) -> bool:
         return self._run(*args, cwd=cwd)[0] == 0
 
+    @staticmethod
     def _fail_line(args: Sequence[str], err: str) -> str:
         shown: list[str] = []
         skip = False
