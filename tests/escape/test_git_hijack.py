@@ -226,3 +226,22 @@ def test_merge_driver_named_by_gitattributes_does_not_run(lab: Path, evil: Path,
         repo.update_branch("h008", repo.head_sha())
     assert not marker.exists()
     assert repo.require_clean_base() == repo.head_sha()  # the aborted merges left main as it was
+
+
+def test_a_candidate_naming_drivers_in_gitattributes_is_flagged(lab: Path) -> None:
+    repo = LabRepo(lab)
+    base = repo.head_sha()
+    wt = repo.create_worktree("h009", base)
+    (wt.path / ".gitattributes").write_text("# comment filter=x\n*.txt text\n")
+    sh(wt.path, "add", "-A")
+    sh(wt.path, "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-qm", "harmless attributes")
+    harmless = sh(wt.path, "rev-parse", "HEAD")
+    assert repo.protected_changes(base, harmless, []) == []
+    (wt.path / "sub").mkdir()
+    (wt.path / "sub" / ".gitattributes").write_text("*.py filter=lfs\n")
+    (wt.path / ".gitattributes").write_text("*.py merge=ours-custom\n")
+    sh(wt.path, "add", "-A")
+    sh(wt.path, "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-qm", "drivers")
+    flagged = sh(wt.path, "rev-parse", "HEAD")
+    assert repo.protected_changes(base, flagged, []) == [".gitattributes", "sub/.gitattributes"]
+    assert repo.protected_changes(base, flagged, ["train.py"]) == [".gitattributes", "sub/.gitattributes"]
