@@ -93,6 +93,12 @@ class CodexBackend(CliBackend):
             flags += ["-c", f"sandbox_mode={_toml(sandbox)}"]
         return head + flags + [prompt]
 
+    def credential_env(self) -> list[str]:
+        return [str(self.ctx.options.get("api_key_env") or "OPENAI_API_KEY")]
+
+    def config_dirs(self) -> list[Path]:
+        return [self.codex_home]
+
     def env(self) -> dict[str, str]:
         env = super().env()
         env["CODEX_HOME"] = str(self.codex_home)
