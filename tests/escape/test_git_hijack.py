@@ -245,3 +245,21 @@ def test_a_candidate_naming_drivers_in_gitattributes_is_flagged(lab: Path) -> No
     flagged = sh(wt.path, "rev-parse", "HEAD")
     assert repo.protected_changes(base, flagged, []) == [".gitattributes", "sub/.gitattributes"]
     assert repo.protected_changes(base, flagged, ["train.py"]) == [".gitattributes", "sub/.gitattributes"]
+
+
+def test_an_eval_workdir_whose_git_config_the_agent_wrote_runs_nothing(tmp_path: Path, evil: Path,
+                                                                     marker: Path) -> None:
+    from labconsole.evals.workspace import changed_files, git
+
+    workdir = tmp_path / "attempt"
+    workdir.mkdir()
+    (workdir / "a.py").write_text("x = 1\n")
+    git(workdir, "init", "-q", "-b", "main")
+    git(workdir, "add", "-A")
+    git(workdir, "commit", "-q", "-m", "fixture")
+    base = git(workdir, "rev-parse", "HEAD").strip()
+    # The agent under test edits its workdir, .git/config included.
+    sh(workdir, "config", "core.fsmonitor", str(evil))
+    (workdir / "a.py").write_text("x = 2\n")
+    assert changed_files(workdir, base) == ["a.py"]
+    assert not marker.exists()

@@ -75,23 +75,29 @@ def _common_dir(git_dir: Path) -> Path:
 _SCANNERS: dict[str, ConfigScanner] = {}
 
 
-def run_git(cwd: Path, *args: str, timeout: float = 60.0) -> tuple[int, bytes, str]:
-    """One git command outside a LabRepo (a view showing a branch's commits), under the same guard:
-    fixed overrides, drivers emptied, includes refused, and a linked worktree's pointers checked first.
-    Returns (exit status, stdout, stderr); raises GitStateError when the guard refuses."""
+def run_git(cwd: Path, *args: str, timeout: float = 60.0,
+            env: Mapping[str, str] | None = None) -> tuple[int, bytes, str]:
+    """One git command outside a LabRepo (a view showing a branch's commits, an eval's workdir), under the
+    same guard: fixed overrides, drivers emptied, includes refused, a linked worktree's pointers checked
+    first. ``env`` adds variables (an identity). Returns (exit status, stdout, stderr); raises
+    GitStateError when the guard refuses."""
     exe = shutil.which("git")
     if exe is None:
         raise GitStateError("git not found on PATH: install git")
     scanner = _SCANNERS.setdefault(exe, ConfigScanner(exe))
-    top, git_dir = _find_git_dir(Path(cwd).resolve())
-    common = _common_dir(git_dir)
-    config_worktree = git_dir / "config.worktree"
-    if common != git_dir.resolve():
-        config_worktree = admin_dir(top, common) / "config.worktree"
-    overrides = scanner.overrides([common / "config", config_worktree])
     try:
-        proc = subprocess.run(guarded_argv(exe, str(cwd), overrides, args), capture_output=True, env=guarded_env(),
-                              stdin=subprocess.DEVNULL, timeout=timeout)
+        top, git_dir = _find_git_dir(Path(cwd).resolve())
+    except GitStateError:  # not a repository yet (git init): no repository config to read
+        overrides: list[str] = []
+    else:
+        common = _common_dir(git_dir)
+        config_worktree = git_dir / "config.worktree"
+        if common != git_dir.resolve():
+            config_worktree = admin_dir(top, common) / "config.worktree"
+        overrides = scanner.overrides([common / "config", config_worktree])
+    try:
+        proc = subprocess.run(guarded_argv(exe, str(cwd), overrides, args), capture_output=True,
+                              env=guarded_env(env), stdin=subprocess.DEVNULL, timeout=timeout)
     except subprocess.TimeoutExpired:
         return 124, b"", f"fatal: git timed out after {timeout:.0f}s"
     return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
