@@ -42,7 +42,7 @@ from labconsole.lab.commands import (
     Stop,
 )
 from labconsole.core.config import LabConfig, load_config
-from labconsole.lab.gitops import LabRepo
+from labconsole.lab.gitops import LabRepo, WorktreeTamperedError
 from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
 from labconsole.lab.session import final_state, max_hypothesis_number, new_session_id, resolve_session, sessions_dir
@@ -554,6 +554,12 @@ class Lab:
             return
         try:
             ref = self.repo.archive_and_remove(hyp_id)
+        except WorktreeTamperedError as exc:  # its .git was repointed: archived from the branch ref, files moved aside
+            self.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": hyp_id, "ref": exc.archived_ref, "sha": h.sha,
+                                                         "reason": str(exc)})
+            if h.status in S.OPEN_STATUSES:
+                self.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "cleanup", "reason": str(exc)})
+            return
         except Exception as exc:  # the decision stands; the worktree stays for a person to look at
             self.append(K.NOTE, "console", {"text": f"could not clean up the worktree of {hyp_id}: {exc}"})
             return
