@@ -145,8 +145,16 @@ class Hello(_Message):
 
 
 @dataclass(frozen=True)
-class Heartbeat(_Bare):
+class Heartbeat(_Message):
+    """The process is alive; ``waiting_s``: how long its model call in progress has sent no token
+    (0 when none is) — the supervisor calls the agent stalled past its limit."""
+
     TYPE: ClassVar[str] = "heartbeat"
+    waiting_s: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Heartbeat:
+        return cls(waiting_s=_number(d, cls.TYPE, "waiting_s", 0.0))
 
 
 @dataclass(frozen=True)

@@ -93,7 +93,11 @@ def test_claude_read_only_planner(claude: dict[str, Any], server: ModelServer, l
 def test_claude_dead_server_is_a_clear_error(claude: dict[str, Any], lab: Path) -> None:
     claude["env"]["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9"
     run = run_backend("claude-code", "researcher", lab, "propose", {"count": 1}, options=claude)
-    assert run.error is not None and "claude-code failed for role researcher" in str(run.error)
+    # one line: who, what (no "BackendError:" prefix, no stderr dump), what to do
+    assert run.error is not None and str(run.error).startswith("researcher agent researcher-1: claude error: ")
+    assert "\n" not in str(run.error) and "BackendError" not in str(run.error)
+    assert str(run.error).endswith("— check that the model endpoint is reachable and the CLI runs "
+                                   "(details in the agent's log)")
 
 
 def test_codex_worker_repairs_and_commits(codex: dict[str, Any], server: ModelServer, lab: Path, worktree: Path) -> None:
