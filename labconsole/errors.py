@@ -34,8 +34,9 @@ class AgentFailure(LabError):
 
     exit_code = 1
 
-    def __init__(self, what: str, *, role: str = "", agent: str = "", fix: str = "") -> None:
-        self.what, self.role, self.agent, self.fix = what, role, agent, fix
+    def __init__(self, what: str, *, role: str = "", agent: str = "", fix: str = "", infra: bool = False) -> None:
+        # infra: the machinery failed (model server, key, CLI), not the agent's work; evals count it apart.
+        self.what, self.role, self.agent, self.fix, self.infra = what, role, agent, fix, infra
         super().__init__(self.line())
 
     def line(self) -> str:

@@ -307,11 +307,12 @@ class Error(_Message):
     message: str
     task: str | None = None
     fatal: bool = False  # the agent is about to exit
+    infra: bool = False  # the machinery failed (model server, key, CLI), not the agent's work
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Error:
         return cls(message=_str(d, cls.TYPE, "message"), task=_opt_str(d, cls.TYPE, "task"),
-                   fatal=_bool(d, cls.TYPE, "fatal", False))
+                   fatal=_bool(d, cls.TYPE, "fatal", False), infra=_bool(d, cls.TYPE, "infra", False))
 
 
 AgentMessage = (Hello | Heartbeat | Status | Log | ToolCall | Proposal | Plan | Commit | Verdict | Report

@@ -42,7 +42,7 @@ def run(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a backend that cannot start says why, then the supervisor sees the exit
         traceback.print_exc()  # stderr is the agent's log; the screen gets the one line
         said = describe(exc, role=args.role, agent=args.agent_id)
-        emit.error(f"backend {args.backend} failed to start: {said.line()}", fatal=True)
+        emit.write(P.Error(message=f"backend {args.backend} failed to start: {said.line()}", fatal=True, infra=True))
         return 3
     emit.hello(role=args.role, backend=args.backend, model=args.model)
     emit.status("idle")
@@ -78,7 +78,8 @@ def run(argv: list[str] | None = None) -> int:
                 # unexpected goes to stderr, which the supervisor keeps in the agent's log file.
                 if not isinstance(exc, LabError):
                     traceback.print_exc()
-                emit.error(describe(exc, role=args.role, agent=args.agent_id).line(), task=task.id)
+                said = describe(exc, role=args.role, agent=args.agent_id)
+                emit.write(P.Error(message=said.line(), task=task.id, infra=said.infra))
             emit.status("paused" if ctx.paused.is_set() else "idle")
 
     worker = threading.Thread(target=work, name="worker", daemon=True)

@@ -85,7 +85,7 @@ class CliBackend(RoleBackend):
             what = detail if detail.startswith(("claude ", "codex ")) else f"{self.backend} {detail}"
             raise BackendError(what
                                + (f" (stderr: {out.stderr_tail.splitlines()[-1][:200]})" if out.stderr_tail else ""),
-                               role=self.ctx.role, agent=self.ctx.agent_id, fix=self.fix_for(out))
+                               role=self.ctx.role, agent=self.ctx.agent_id, fix=self.fix_for(out), infra=True)
         return out
 
     def fix_for(self, out: CliOutcome) -> str:

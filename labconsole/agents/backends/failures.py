@@ -20,6 +20,7 @@ class Said:
 
     what: str
     fix: str = ""
+    infra: bool = True  # the model server or its transport, not the agent's work
 
 
 class TurnTimeout(Exception):
@@ -99,11 +100,13 @@ def explain(exc: BaseException, *, endpoint: str = "", read_timeout_s: float | N
         return Said(f"the model server{where} sent a reply that is not valid JSON/UTF-8 ({name})",
                     "check that base_url points at an API of this backend's kind")
     if isinstance(exc, AgentFailure):
-        return Said(exc.what, exc.fix)
-    if isinstance(exc, LabError):
-        return Said(str(exc))
+        return Said(exc.what, exc.fix, exc.infra)
+    if name == "OutcomeError":  # the model's result was unusable: the agent's own failure, said as is
+        return Said(str(exc), infra=False)
+    if isinstance(exc, LabError):  # a config the agent cannot start with: setup, not the agent's work
+        return Said(str(exc), infra=True)
     text = str(exc).strip()
-    return Said(f"{name}: {text}" if text else name)
+    return Said(f"{name}: {text}" if text else name, infra=False)
 
 
 def describe(exc: BaseException, *, role: str, agent: str = "", backend: str = "", endpoint: str = "",
@@ -113,4 +116,4 @@ def describe(exc: BaseException, *, role: str, agent: str = "", backend: str = "
         return exc
     said = explain(exc, endpoint=endpoint, read_timeout_s=read_timeout_s, key_env=key_env)
     what = f"{backend}: {said.what}" if backend and not said.what.startswith(backend) else said.what
-    return AgentFailure(what, role=role, agent=agent, fix=said.fix)
+    return AgentFailure(what, role=role, agent=agent, fix=said.fix, infra=said.infra)

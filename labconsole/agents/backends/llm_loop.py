@@ -24,6 +24,7 @@ from labconsole.agents.backends.tools import ToolBox, ToolResult, ToolSpec
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.roles import RoleSpec
 from labconsole.agents.sandbox import CommandSandbox, PathPolicy
+from labconsole.errors import AgentFailure
 
 __all__ = ["BackendError", "ChatSession", "LoopBackend", "ModelTurn", "ToolCall", "run_loop"]
 
@@ -178,7 +179,8 @@ class LoopBackend(RoleBackend):
         turns, _ = run_loop(session, tools, meter, self.ctx, emit, self.max_turns, self.turn_timeout_s)
         missing = outcome.missing()
         if missing:
-            raise RuntimeError(f"{self.ctx.role} finished after {turns} turns without a result: {missing}")
+            raise AgentFailure(f"finished after {turns} turns without a result: {missing}", role=self.ctx.role,
+                               agent=self.ctx.agent_id, fix="see the agent's log for what the model did instead")
 
 
 def env_or_option(ctx: AgentContext, option: str, env: str) -> str | None:

@@ -63,7 +63,7 @@ class RoleBackend:
         said = describe(exc, role=self.ctx.role, agent=self.ctx.agent_id, backend=self.backend,
                         endpoint=self.endpoint, read_timeout_s=self.read_timeout_s, key_env=self.key_env)
         return BackendError(self.redactor.text(said.what), role=said.role, agent=said.agent,
-                            fix=self.redactor.text(said.fix))
+                            fix=self.redactor.text(said.fix), infra=said.infra)
 
     def run_task(self, task: Task, emit: Emitter) -> None:
         raise NotImplementedError
