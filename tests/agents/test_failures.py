@@ -236,3 +236,58 @@ def test_timeouts_are_configured_per_role_in_lab_toml(tmp_path: Path) -> None:
     base.write_text(text + '[agents]\nworker = { backend = "openai", turn_timeout_s = 0 }\n')
     with pytest.raises(ConfigError, match="turn_timeout_s"):
         load_config(base)
+
+
+def test_codex_home_under_tmp_is_refused_with_the_reason(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labconsole.agents.backends.ready import check_backend_ready, probe_backend
+    from labconsole.errors import ConfigError
+
+    fake = tmp_path / "codex"
+    fake.write_text("#!/bin/sh\necho codex-cli 9.9.9\n")
+    fake.chmod(0o755)
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # under /tmp, as a HOME in /tmp would be
+    with pytest.raises(ConfigError, match=r"role worker uses backend codex but its CODEX_HOME .* is under /tmp, "
+                                          r"where codex cannot start its sandbox helper"):
+        check_backend_ready("worker", "codex", {"cli_path": str(fake)})
+    line = probe_backend("worker", "codex", {"cli_path": str(fake)}).line()
+    assert line.startswith("worker: codex NOT READY — ") and "set XDG_CACHE_HOME" in line
+    monkeypatch.setenv("XDG_CACHE_HOME", str(Path.home() / ".cache"))
+    assert probe_backend("worker", "codex", {"cli_path": str(fake)}).line() == "worker: codex ready — codex-cli 9.9.9"
+
+
+def test_probe_runs_the_real_thing_once(lab: Path, server: ModelServer, monkeypatch: pytest.MonkeyPatch,
+                                        tmp_path: Path) -> None:
+    from labconsole.agents.backends.ready import probe_backend
+
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    ok = probe_backend("planner", "openai", {"base_url": server.url + "/v1"}, model="gpt-4o")
+    assert ok.ok and ok.line() == f"planner: openai ready — {server.url}/v1 answered (model gpt-4o)"
+    assert [r.path for r in server.requests] == [] and not server.used  # a GET: no scripted reply spent
+    dead = probe_backend("planner", "openai", {"base_url": "http://127.0.0.1:9/v1"}, timeout_s=3)
+    assert dead.line().startswith("planner: openai NOT READY — lost the connection to the model server at "
+                                  "http://127.0.0.1:9/v1")
+    broken = tmp_path / "claude"
+    broken.write_text("#!/bin/sh\necho 'cannot load config' >&2\nexit 3\n")
+    broken.chmod(0o755)
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    line = probe_backend("reviewer", "claude-code", {"cli_path": str(broken), "home": str(tmp_path)}).line()
+    assert line.startswith("reviewer: claude-code NOT READY — ") and "failed (exit code 3): cannot load config" in line
+
+
+def test_session_start_reports_each_role_that_is_not_ready(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from labconsole.core.config import load_config
+    from labconsole.errors import ConfigError
+    from labconsole.lab.preflight import preflight
+
+    monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
+    (tmp_path / "lab.toml").write_text(
+        '[lab]\nname = "t"\n[objective]\nname = "m"\ndirection = "minimize"\ncommand = "true"\n'
+        'metric = "regex:m=(.*)"\n[search]\nfile = "train.py"\n[search.space]\nLR = { type = "float", low = 0.1, high = 1 }\n'
+        '[agents]\nresearcher = { backend = "openai", options = { base_url = "http://127.0.0.1:9/v1", '
+        'connect_timeout_s = 2 } }\nplanner = { backend = "openai", options = { base_url = "http://127.0.0.1:9/v1" } }\n')
+    with pytest.raises(ConfigError) as info:
+        preflight(load_config(tmp_path / "lab.toml"))
+    lines = str(info.value).splitlines()
+    assert [line.split(" — ")[0] for line in lines] == ["researcher: openai NOT READY", "planner: openai NOT READY"]
+    assert all("lost the connection to the model server at http://127.0.0.1:9/v1" in line for line in lines)
