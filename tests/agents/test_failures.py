@@ -65,6 +65,8 @@ def test_broken_replies_are_one_line(backend: str, lab: Path, server: ModelServe
     server.add(Reply(text="half of an answer that is long enough to cut", fault=fault))
     line = _line(run_backend(backend, "researcher", lab, "propose", {"count": 1}, options=FAST).error)
     assert "model server" in line and server.url.split("//")[1] in line, line
+    assert {"garbage": "sent a reply that is not valid JSON", "truncate": "closed the connection mid-reply",
+            "close": "closed the connection mid-reply"}[fault] in line
 
 
 def test_dead_server_names_the_endpoint(lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -72,7 +74,7 @@ def test_dead_server_names_the_endpoint(lab: Path, monkeypatch: pytest.MonkeyPat
     run = run_backend("openai", "researcher", lab, "propose", {"count": 1},
                       options={**FAST, "base_url": "http://127.0.0.1:9/v1"})
     line = _line(run.error)
-    assert "lost the connection to the model server at http://127.0.0.1:9/v1" in line
+    assert "cannot reach the model server at http://127.0.0.1:9/v1" in line
     assert "check that the server is running" in line
 
 
@@ -265,7 +267,7 @@ def test_probe_runs_the_real_thing_once(lab: Path, server: ModelServer, monkeypa
     assert ok.ok and ok.line() == f"planner: openai ready — {server.url}/v1 answered (model gpt-4o)"
     assert [r.path for r in server.requests] == [] and not server.used  # a GET: no scripted reply spent
     dead = probe_backend("planner", "openai", {"base_url": "http://127.0.0.1:9/v1"}, timeout_s=3)
-    assert dead.line().startswith("planner: openai NOT READY — lost the connection to the model server at "
+    assert dead.line().startswith("planner: openai NOT READY — cannot reach the model server at "
                                   "http://127.0.0.1:9/v1")
     broken = tmp_path / "claude"
     broken.write_text("#!/bin/sh\necho 'cannot load config' >&2\nexit 3\n")
@@ -290,4 +292,4 @@ def test_session_start_reports_each_role_that_is_not_ready(tmp_path: Path, monke
         preflight(load_config(tmp_path / "lab.toml"))
     lines = str(info.value).splitlines()
     assert [line.split(" — ")[0] for line in lines] == ["researcher: openai NOT READY", "planner: openai NOT READY"]
-    assert all("lost the connection to the model server at http://127.0.0.1:9/v1" in line for line in lines)
+    assert all("cannot reach the model server at http://127.0.0.1:9/v1" in line for line in lines)

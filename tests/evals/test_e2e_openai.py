@@ -66,7 +66,7 @@ def test_unreachable_server_is_an_infra_error_not_a_skill_failure(tmp_path, monk
     assert _eval(tmp_path, "openai:scripted-model@http://127.0.0.1:9/v1") == 1
     err = capsys.readouterr().err
     assert "2 attempt(s) ended in an infrastructure error" in err
-    assert "lost the connection to the model server at http://127.0.0.1:9/v1" in err
+    assert "cannot reach the model server at http://127.0.0.1:9/v1" in err
     res = load_results(tmp_path / "out")
     assert [r.status for r in res.records] == ["error", "error"] and all(not r.checks for r in res.records)
     assert res.summaries[0].with_skill.pass_rate is None  # not a 0% skill

@@ -93,9 +93,12 @@ def explain(exc: BaseException, *, endpoint: str = "", read_timeout_s: float | N
                     "check the model name and options for this role")
     if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError") or isinstance(exc, ConnectionError):
         cause = exc.__cause__ or exc.__context__
-        detail = f": {type(cause).__name__}" if cause is not None else ""
-        return Said(f"lost the connection to the model server{where}{detail}",
-                    "check that the server is running and base_url is right")
+        cause_name = type(cause).__name__ if cause is not None else name
+        if cause_name in ("ConnectError", "ConnectTimeout", "ConnectionRefusedError", "ConnectionError"):
+            return Said(f"cannot reach the model server{where} ({cause_name})",
+                        "check that the server is running and base_url is right")
+        return Said(f"the model server{where} closed the connection mid-reply ({cause_name})",
+                    "retry; if it persists, check the server's own log")
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) or name == "APIResponseValidationError":
         return Said(f"the model server{where} sent a reply that is not valid JSON/UTF-8 ({name})",
                     "check that base_url points at an API of this backend's kind")
