@@ -8,7 +8,7 @@ TORCH_INDEX ?=
 BIN    := $(VENV)/bin
 PIP    := $(BIN)/python -m pip
 
-.PHONY: demo test install dev clean
+.PHONY: demo test lint install dev clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,7 +31,13 @@ dev: $(VENV)/.dev-installed
 demo: $(STAMP)
 	$(BIN)/labconsole demo
 
-test: $(VENV)/.dev-installed
+# Lint, format and types first: a fast failure names the file and line before the long suite starts.
+lint: $(VENV)/.dev-installed
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+
+test: lint
 	bash tests/helpers/install_clis.sh
 	LABCONSOLE_SLOW_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
 

@@ -6,9 +6,11 @@ Two layers:
   workspace (plus extra read roots), writes stay inside a writable workspace (never a
   protected file), read-only roles write nothing. Symlinks are resolved first, so a link
   cannot lead out.
-* :class:`CommandSandbox` — ``run_command`` runs in the workspace under bubblewrap when
-  ``bwrap`` exists and works: the whole filesystem is mounted read-only, the workspace
-  read-write (read-only for planner/reviewer), ``/tmp`` private, and the network unshared.
+* :class:`CommandSandbox` — ``run_command`` runs in the workspace under the console's bubblewrap
+  builder (:mod:`labconsole.core.sandbox`) when ``bwrap`` exists and works: the whole filesystem
+  read-only, the workspace read-write (read-only for planner/reviewer), ``/tmp`` private, the
+  user's HOME and config dir and the lab root (other worktrees, sessions) hidden, the network and
+  the console's PID namespace unshared.
   Commands get *no* network at all: the model API is called by the agent process itself,
   outside the sandbox (bwrap cannot allow-list one host; that would need a proxy).
   Without bwrap, a conservative policy refuses commands that would write outside the
@@ -23,13 +25,15 @@ import fnmatch
 import os
 import re
 import shlex
-import shutil
 import subprocess
 from dataclasses import dataclass, field
-from functools import lru_cache
 from pathlib import Path
 
-from labconsole.agents.redact import SECRET_NAME
+from labconsole.core.redact import SECRET_NAME
+from labconsole.core.sandbox import SandboxSpec, bwrap_argv, bwrap_path, console_python_dirs, user_private_dirs
+
+__all__ = ["CommandResult", "CommandSandbox", "PathPolicy", "Refused", "Workspace", "bwrap_path", "command_refusal",
+           "is_protected", "scrubbed_env"]
 
 
 class Refused(Exception):
@@ -190,20 +194,6 @@ def command_refusal(command: str, ws: Workspace) -> str | None:
     return None
 
 
-@lru_cache(maxsize=1)
-def bwrap_path() -> str | None:
-    """``bwrap`` if it exists *and* can create a namespace here (containers often forbid it)."""
-    exe = shutil.which("bwrap")
-    if not exe:
-        return None
-    try:
-        probe = subprocess.run([exe, "--ro-bind", "/", "/", "--unshare-net", "--", "true"],
-                               capture_output=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired):
-        return None
-    return exe if probe.returncode == 0 else None
-
-
 def scrubbed_env(env: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for agent commands: no variable whose name looks secret."""
     env = dict(os.environ if env is None else env)
@@ -232,27 +222,30 @@ class CommandSandbox:
         exe = self.bwrap
         if exe is None:
             return ["/bin/sh", "-c", command]
-        root = str(self.workspace.root)
-        bind = "--bind" if self.workspace.writable else "--ro-bind"
-        # /tmp is private; what the agent must still see under it (its repo's git dir, extra read
-        # roots) is mounted back read-only before the workspace itself.
-        back = [a for p in self._needed_under_tmp() for a in ("--ro-bind", str(p), str(p))]
-        return [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp", *back,
-                bind, root, root, "--unshare-net", "--unshare-pid", "--die-with-parent", "--new-session",
-                "--chdir", root, "--", "/bin/sh", "-c", command]
+        ws = self.workspace
+        common = self._git_common_dir()
+        # The lab root holds .git, sessions/ and every worktree: hidden, with the workspace bound back.
+        lab_root = common.parent if common is not None and common.name == ".git" else None
+        labs = [lab_root, lab_root / "sessions", lab_root / ".labconsole"] if lab_root is not None else []
+        spec = SandboxSpec(
+            cwd=ws.root,
+            writable=(ws.root,) if ws.writable else (),
+            # The repo's git dir read-only: `git log`/`git diff` work, nothing in it changes.
+            read_only=(*(() if ws.writable else (ws.root,)), *ws.read_roots, *([common] if common else []),
+                       *console_python_dirs()),
+            read_only_files=(ws.root / ".git",) if ws.writable else (),  # the console runs git here later
+            hidden=(*user_private_dirs(), *labs),
+        )
+        return bwrap_argv(exe, spec, ["/bin/sh", "-c", command])
 
-    def _needed_under_tmp(self) -> list[Path]:
-        needed = list(self.workspace.read_roots)
+    def _git_common_dir(self) -> Path | None:
         try:
             common = subprocess.run(["git", "-C", str(self.workspace.root), "rev-parse", "--path-format=absolute",
                                      "--git-common-dir"], capture_output=True, text=True, timeout=10)
-            if common.returncode == 0 and common.stdout.strip():
-                needed.append(Path(common.stdout.strip()).resolve())
         except (OSError, subprocess.TimeoutExpired):
-            pass
-        tmp = Path("/tmp")
-        root = self.workspace.root
-        return [p for p in needed if tmp in p.parents and p != root and root not in p.parents and p.exists()]
+            return None
+        out = common.stdout.strip()
+        return Path(out).resolve() if common.returncode == 0 and out else None
 
     def run(self, command: str, timeout_s: float = 120.0) -> CommandResult:
         """Run ``command``; raises :class:`Refused` when the fallback policy says no."""

@@ -5,14 +5,16 @@ from __future__ import annotations
 import argparse
 import json
 
-from labconsole.cli.common import add_lab_args, fmt_metric, lab_root, leaderboard_lines
+from labconsole.cli.common import add_lab_args, fmt_metric, gate_line, lab_root, leaderboard_lines
 from labconsole.errors import GateError
 from labconsole.events.log import get_blob, session_lock_holder
 from labconsole.lab import gate
 from labconsole.lab.commands import Approve, Merge, Reject, Remeasure
 from labconsole.lab.control import ControlClient
+from labconsole.lab.selection import session_gate
 from labconsole.lab.service import Lab
 from labconsole.lab.session import final_state, resolve_session
+from labconsole.lab.state import HypothesisState
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,6 +38,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", default="", help="why (goes to the log)")
     p.add_argument("--who", default=None, help="your name in the log (default: your user name)")
     p.add_argument("--yes", action="store_true", help="approve even though the reviewer flagged something")
+    p.add_argument("--override-outside-editable", action="store_true",
+                   help="approve a candidate that changes files outside [objective] editable (needs --reason)")
+    p.add_argument("--override", action="append", default=[], metavar="FLAG",
+                   help="approve over a flagged change (e.g. changes-lab-rules, startup-hook); repeat per flag; "
+                        "needs --reason")
     p.set_defaults(func=cmd_approve)
 
     p = actions.add_parser("reject", help="reject a candidate")
@@ -54,6 +61,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_lab_args(merge)
     merge.add_argument("hyp")
     merge.add_argument("--who", default=None)
+    merge.add_argument("--confirm-rules-change", action="store_true",
+                       help="merge a candidate that changes the lab's rules (lab.toml, role specs, skills), "
+                            "after reading the change `review show` prints")
     merge.set_defaults(func=cmd_merge)
 
 
@@ -94,13 +104,14 @@ def cmd_list(args: argparse.Namespace) -> int:
         state = lab.state
         waiting = state.awaiting_review()
         print(f"Session {state.session_id}: {len(waiting)} candidate(s) await review")
+        gate = session_gate(state)
         for h in waiting:
-            ev = h.evidence
             verdict = h.reviews[-1] if h.reviews else None
             print(f"  {h.hyp_id}  {h.title}")
-            print(f"        {state.objective.get('name', 'metric')} {fmt_metric(ev.get('candidate_median'))} vs baseline "
-                  f"{fmt_metric(ev.get('baseline_median'))}  effect {ev.get('effect') or 0:+.2%}  "
-                  f"reviewer: {verdict.verdict if verdict else '-'}"
+            for line in flag_lines(h):
+                print(f"        FLAGGED {line}")
+            print(f"        {gate_line(state, gate, h)}")
+            print(f"        reviewer: {verdict.verdict if verdict else '-'}"
                   + (f" ({'; '.join(verdict.reasons)})" if verdict and verdict.reasons else ""))
         if args.all:
             print()
@@ -118,6 +129,12 @@ def cmd_show(args: argparse.Namespace) -> int:
         print(f"{h.hyp_id}: {h.title}  [{h.status}]")
         print(f"  rationale: {h.rationale}\n  source:    {h.source}")
         print(f"  branch {h.branch} at {str(h.sha)[:12]} on base {str(h.base_sha)[:12]}; evidence {str(h.evidence_hash)[:12]}")
+        print(f"  {gate_line(lab.state, session_gate(lab.state), h)}")
+        ev = h.evidence
+        if ev.get("threshold") is not None:
+            print(f"  repeats used {ev.get('repeats_used', '-')} of at most {ev.get('max_repeats', '-')}; "
+                  f"threshold {ev['threshold']:.2%}; p (better, over the looks) "
+                  f"{'-' if ev.get('p_value') is None else format(ev['p_value'], '.3g')}")
         for m in h.evidence.get("metrics", []):
             print(f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}")
         for r in h.reviews:
@@ -126,18 +143,33 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  {d.kind} by {d.who}: {d.reason}")
         if h.evidence.get("stale"):
             print("  WARNING: stale baseline (main moved since this was measured)")
+        for line in flag_lines(h):
+            print(f"  FLAGGED {line}")
+        change = gate.rules_change(h)
+        if change:
+            print(f"  RULES CHANGE (merge needs --confirm-rules-change): {'; '.join(change)}")
         if h.diff_blob:
             print()
             print(lab.blob(h.diff_blob).decode("utf-8", "replace"))
     return 0
 
 
+def flag_lines(h: HypothesisState) -> list[str]:
+    from labconsole.lab.change_checks import flag_line
+
+    return [flag_line(f) for f in gate.change_flags(h)]
+
+
 def cmd_approve(args: argparse.Namespace) -> int:
+    overrides = list(dict.fromkeys((["outside-editable"] if args.override_outside_editable else []) + args.override))
     with _View(args) as view:
-        flags = gate.needs_confirmation(gate.hypothesis(view.state, args.hyp))
+        h = gate.hypothesis(view.state, args.hyp)
+        gate.check_overrides(h, overrides, args.reason)  # the flagged-change refusal before the reviewer's
+        flags = gate.needs_confirmation(h)
     if flags and not args.yes:
         raise GateError(f"{args.hyp}: {flags[0]} — re-run with --yes to approve anyway")
-    data = _decide(args, Approve(args.hyp, who=args.who, reason=args.reason, confirm_flags=args.yes))
+    data = _decide(args, Approve(args.hyp, who=args.who, reason=args.reason, confirm_flags=args.yes,
+                                 overrides=overrides))
     print(f"approved {args.hyp} at {data['sha'][:12]} (evidence {data['evidence_hash'][:12]}); "
           f"merge with: labconsole merge {args.hyp}")
     return 0
@@ -150,7 +182,9 @@ def cmd_reject(args: argparse.Namespace) -> int:
 
 
 def cmd_merge(args: argparse.Namespace) -> int:
-    data = _decide(args, Merge(args.hyp, who=args.who))
+    data = _decide(args, Merge(args.hyp, who=args.who, confirm_rules_change=args.confirm_rules_change))
+    if data.get("rules_change"):
+        print(f"rules change confirmed: {'; '.join(data['rules_change'])}; the next session runs under it")
     print(f"merged {args.hyp} into {data['into']} as {data['merge_sha'][:12]}")
     return 0
 
@@ -163,7 +197,8 @@ def cmd_remeasure(args: argparse.Namespace) -> int:
         print(f"re-measuring {args.hyp} in the live console; it comes back for review when done")
         return 0
     with _open(args) as lab:
-        print(f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats)…")
+        print(f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats, "
+              f"more while undecided)…")
         lab.remeasure(args.hyp)
         h = lab.state.hypotheses[args.hyp]
         ev = h.evidence

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 from pathlib import Path
 
+from labconsole.core.stats import Comparison
+from labconsole.lab.selection import SessionGate, confirmation_of, session_gate
 from labconsole.lab.session import find_lab_root
-from labconsole.lab.state import LabState
+from labconsole.lab.state import HypothesisState, LabState
 
 
 def add_lab_args(parser: argparse.ArgumentParser, session: bool = True) -> None:
@@ -24,21 +27,56 @@ def fmt_metric(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def gate_line(state: LabState, gate: SessionGate, h: HypothesisState) -> str:
+    """One line a person reads: the direction, effect ± interval, repeats, noise floor and the session's label.
+
+    e.g. ``val_bpb 1.83 → 1.79, 2.1% better ± 0.6% (n=4, noise 0.3%): improved``. The label is the
+    decision after selection over the session and the best's confirmation (lab/selection.py).
+    """
+    name = state.objective.get("name", "metric")
+    cmp = gate.comparisons.get(h.hyp_id)
+    if cmp is None:  # evidence older than the gate's statistics: say so rather than guess
+        return f"{name} {fmt_metric(h.evidence.get('baseline_median'))} → {fmt_metric(h.evidence.get('candidate_median'))} (no interval recorded)"
+    line = dataclasses.replace(cmp, decision=gate.label(h.hyp_id)).line(name)
+    fresh = confirmation_of(h)
+    if fresh is not None:
+        line += f"; re-measured against main {str(h.confirmation.get('main_sha', ''))[:8]}: {fresh.line(name)}"
+    return line
+
+
+def effect_text(cmp: Comparison | None) -> str:
+    """``+2.1% ± 0.6%`` (positive = better), or ``-`` without a comparison."""
+    if cmp is None or cmp.effect is None:
+        return "-"
+    if cmp.ci_low is None or cmp.ci_high is None:
+        return f"{cmp.effect:+.1%}"
+    return f"{cmp.effect:+.1%} ± {(cmp.ci_high - cmp.ci_low) / 2:.1%}"
+
+
 def leaderboard_lines(state: LabState) -> list[str]:
     obj = state.objective.get("name", "metric")
-    lines = [f"{'hyp':<6} {'status':<15} {obj:>10} {'baseline':>10} {'effect':>8} {'sig':>4} {'verdict':<7} change"]
+    gate = session_gate(state)
+    noise = state.noise_floor.sigma
+    lines = [f"session noise floor: {'not measured yet' if noise is None else f'{noise:.2%} of the metric per run'}",
+             f"{'hyp':<6} {'status':<15} {obj:>10} {'baseline':>10} {'effect (better)':>16} {'n':>3} "
+             f"{'decision':<14} {'verdict':<7} change"]
     for h in state.leaderboard():
         ev = h.evidence
-        effect = ev.get("effect")
+        cmp = gate.comparisons.get(h.hyp_id)
         verdict = h.reviews[-1].verdict if h.reviews else "-"
+        decision = gate.label(h.hyp_id).replace(" (awaiting confirmation)", "?")
+        n = ev.get("repeats_used", "-")
         lines.append(f"{h.hyp_id:<6} {h.status:<15} {fmt_metric(ev.get('candidate_median')):>10} "
-                     f"{fmt_metric(ev.get('baseline_median')):>10} "
-                     f"{'-' if effect is None else f'{effect:+.1%}':>8} {'yes' if ev.get('significant') else 'no':>4} "
-                     f"{verdict:<7} {h.title}")
+                     f"{fmt_metric(ev.get('baseline_median')):>10} {effect_text(cmp):>16} {n:>3} "
+                     f"{decision:<14} {verdict:<7} {h.title}")
     others = [h for h in state.hypotheses.values() if h.evidence.get("candidate_median") is None]
     for h in sorted(others, key=lambda h: h.hyp_id):
         extra = f" (= {h.duplicate_of})" if h.duplicate_of else (f" ({h.failure})" if h.failure else "")
-        lines.append(f"{h.hyp_id:<6} {h.status:<15} {'-':>10} {'-':>10} {'-':>8} {'-':>4} {'-':<7} {h.title}{extra}")
+        lines.append(f"{h.hyp_id:<6} {h.status:<15} {'-':>10} {'-':>10} {'-':>16} {'-':>3} {'-':<14} {'-':<7} "
+                     f"{h.title}{extra}")
+    if gate.awaiting:
+        lines.append(f"?: improved on its own measurement, awaiting its re-measure against main "
+                     f"({', '.join(gate.awaiting)})")
     return lines
 
 

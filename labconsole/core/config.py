@@ -56,11 +56,24 @@ class Objective:
     metric: MetricSpec
     timeout_s: float = 300.0
     repeats: int = 3
+    # Adaptive repeats stop here (pairs); 0 = core.stats.default_cap(repeats). Equal to repeats: fixed.
+    max_repeats: int = 0
     protected: tuple[str, ...] = ()
     # Minimum relative improvement of the median to count as real (besides the noise rule).
     min_effect: float = 0.0
     # Files a run writes that become evidence (e.g. a benchmark report for publishing a kernel).
     artifacts: tuple[str, ...] = ()
+    # The run's sandbox (labconsole/core/sandbox.py): what the lab lets a measurement see, by name.
+    network: bool = False
+    read_paths: tuple[str, ...] = ()  # host dirs bound read-only (a data cache)
+    env: tuple[str, ...] = ()  # variable names passed from the console's environment (secret-looking ones too)
+    memory_mb: int = 0  # 0 = no limit
+    max_processes: int = 0  # 0 = no limit
+    require_sandbox: bool = False  # refuse to start a session without bubblewrap
+    # What agents may edit (globs); None = no allow-list, only ``protected`` is denied.
+    editable: tuple[str, ...] | None = None
+    # A candidate that changes files outside ``editable`` is measured only when the lab says so.
+    measure_outside_editable: bool = False
 
     def better(self, a: float, b: float) -> bool:
         """True when metric ``a`` is strictly better than ``b``."""
@@ -167,7 +180,8 @@ class _Reader:
         if value is not None and minimum is not None and (value < minimum or (not allow_equal and value == minimum)):
             op = ">=" if allow_equal else ">"
             raise self.fail(key, f"is {value!r}; must be {op} {minimum}")
-        return value
+        result: float = value  # int or float as written (or the default, which may be None)
+        return result
 
     def unknown(self, known: set[str]) -> None:
         extra = sorted(set(self.table) - known)
@@ -194,7 +208,15 @@ def _table(path: Path, data: dict[str, Any], key: str, required: bool = False) -
 
 def _objective(path: Path, data: dict[str, Any]) -> Objective:
     r = _Reader(path, _table(path, data, "objective", required=True), "objective")
-    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "protected", "min_effect", "artifacts"})
+    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "max_repeats", "protected", "min_effect", "artifacts",
+               "network", "read_paths", "env", "memory_mb", "max_processes", "require_sandbox",
+               "editable", "measure_outside_editable"})
+    read_paths = r.get("read_paths", list, [])
+    if not all(isinstance(p, str) and p.startswith(("/", "~")) for p in read_paths):
+        raise r.fail("read_paths", "must be a list of absolute directories, e.g. ['~/.cache/huggingface']")
+    env_names = r.get("env", list, [])
+    if not all(isinstance(n, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", n) for n in env_names):
+        raise r.fail("env", "must be a list of environment variable names, e.g. ['WANDB_MODE']")
     artifacts = r.get("artifacts", list, [])
     if not all(isinstance(a, str) and a and not a.startswith("/") and ".." not in a for a in artifacts):
         raise r.fail("artifacts", "must be a list of relative file paths inside the run's checkout, e.g. ['bench.json']")
@@ -207,9 +229,15 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
     protected = r.get("protected", list, [])
     if not all(isinstance(p, str) and p for p in protected):
         raise r.fail("protected", "must be a list of non-empty glob strings, e.g. ['prepare.py', 'bench/**']")
+    editable = r.get("editable", list, None)
+    if editable is not None and not all(isinstance(e, str) and e.strip() for e in editable):
+        raise r.fail("editable", "must be a list of non-empty glob strings, e.g. ['train.py', 'model/**']")
     repeats = r.get("repeats", int, 3)
     if repeats < 1:
         raise r.fail("repeats", f"is {repeats}; must be >= 1")
+    max_repeats = r.get("max_repeats", int, 0)
+    if max_repeats and max_repeats < repeats:
+        raise r.fail("max_repeats", f"is {max_repeats}; must be >= repeats ({repeats}), or 0 for the default cap")
     return Objective(
         name=r.get("name", str, allowed="the metric's name, e.g. 'val_bpb'"),
         direction=direction,
@@ -217,9 +245,18 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
         metric=MetricSpec.parse(r.get("metric", str, allowed="'json:FILE#PATH' or 'regex:PATTERN'"), r.where("metric")),
         timeout_s=float(r.number("timeout_s", 300.0, minimum=0, allow_equal=False)),
         repeats=repeats,
+        max_repeats=max_repeats,
         protected=tuple(protected),
         min_effect=float(r.number("min_effect", 0.0, minimum=0)),
         artifacts=tuple(artifacts),
+        network=r.get("network", bool, False),
+        read_paths=tuple(read_paths),
+        env=tuple(env_names),
+        memory_mb=int(r.number("memory_mb", 0, minimum=0)),
+        max_processes=int(r.number("max_processes", 0, minimum=0)),
+        require_sandbox=r.get("require_sandbox", bool, False),
+        editable=None if editable is None else tuple(editable),
+        measure_outside_editable=r.get("measure_outside_editable", bool, False),
     )
 
 

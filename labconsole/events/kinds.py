@@ -42,6 +42,9 @@ class SessionStarted:
     pid: int | None = None
     host: str | None = None
     hyp_offset: int | None = None
+    warnings: list[str] | None = None  # lab.toml patterns that match no file in main
+    # {since_session, previous_sha256, changes: ["metric val_loss → train_loss", …]} when lab.toml changed
+    rules_changed: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -321,6 +324,8 @@ class RunStarted:
     gpus: list[int] | None = None
     gpu_wait_s: float | None = None
     gpu_idle_before_s: float | None = None
+    sandbox: str | None = None  # bwrap | degraded (ran without a sandbox)
+    env_names: list[str] | None = None  # variables the run got from the console's environment, by name
 
 
 @dataclass(frozen=True)
@@ -334,6 +339,20 @@ class RunFinished:
     log_blob: str | None = None
     error: str | None = None
     artifacts: dict[str, str] | None = None  # file name -> blob
+    sandbox: str | None = None  # bwrap | degraded
+
+
+@dataclass(frozen=True)
+class SandboxStatus:
+    """Whether this session's runs are sandboxed (logged at session start), and what the lab let in by name."""
+
+    mode: str  # bwrap | degraded
+    reason: str | None = None  # why degraded, in one line
+    network: bool | None = None
+    env: list[str] | None = None  # [objective] env: names passed, secret-looking ones included
+    read_paths: list[str] | None = None
+    memory_mb: int | None = None
+    max_processes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -342,6 +361,22 @@ class EvidenceRecorded:
     evidence_hash: str | None = None
     blob: str | None = None
     summary: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class EvidenceConfirmed:
+    """The fresh re-measure of a candidate about to be shown as the session's best, against the current main.
+
+    Picking the best of many inflates its measured effect; this independent measurement decides its label
+    (core/stats.py ``confirm``). Its runs are ordinary run.started/run.finished of the same hypothesis.
+    """
+
+    hyp_id: str
+    sha: str | None = None  # the candidate commit re-measured
+    main_sha: str | None = None  # the baseline it ran against: main's head when the re-measure began
+    evidence_hash: str | None = None  # the evidence whose decision this confirms
+    label: str | None = None  # improved | no evidence | worse | inconclusive
+    summary: dict[str, Any] | None = None  # the fresh measurement's gate fields and its metric rows
 
 
 @dataclass(frozen=True)
@@ -359,7 +394,9 @@ class HypAwaiting:
 
 RUN_STARTED = _declare("run.started", RunStarted)
 RUN_FINISHED = _declare("run.finished", RunFinished)
+SANDBOX_STATUS = _declare("sandbox.status", SandboxStatus)
 EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
+EVIDENCE_CONFIRMED = _declare("evidence.confirmed", EvidenceConfirmed, decision=True)
 REVIEW_VERDICT = _declare("review.verdict", ReviewVerdict, decision=True)
 HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
 
@@ -374,6 +411,7 @@ class DecisionApproved:
     who: str | None = None
     reason: str | None = None
     flags: list[str] | None = None  # review flags the person confirmed
+    overrides: list[dict[str, Any]] | None = None  # flagged changes ({flag, paths}) approved over, with reason
 
 
 @dataclass(frozen=True)
@@ -390,6 +428,7 @@ class MergeCompleted:
     merge_sha: str | None = None
     into: str | None = None
     evidence_hash: str | None = None
+    rules_change: list[str] | None = None  # the lab's rules change the person confirmed
 
 
 @dataclass(frozen=True)

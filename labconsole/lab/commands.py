@@ -11,7 +11,7 @@ import dataclasses
 import types
 import typing
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Union
 
 from labconsole.errors import LabError
@@ -19,13 +19,16 @@ from labconsole.errors import LabError
 
 @dataclass(frozen=True)
 class Approve:
-    """Approve the measured commit; with reviewer flags, ``confirm_flags`` must be True."""
+    """Approve the measured commit; with reviewer flags, ``confirm_flags`` must be True. A candidate whose
+    changes are flagged (outside-editable, changes-lab-rules, …) needs each flag named in ``overrides``
+    and a ``reason``."""
 
     name: ClassVar[str] = "approve"
     hyp_id: str
     who: str | None = None
     reason: str = ""
     confirm_flags: bool = True
+    overrides: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -41,6 +44,7 @@ class Merge:
     name: ClassVar[str] = "merge"
     hyp_id: str
     who: str | None = None
+    confirm_rules_change: bool = False  # the person saw what the candidate changes in the lab's rules
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,11 @@ from typing import Any
 from labconsole.core.stats import IMPROVED, Comparison, NoiseFloor, compare_paired, direction_sign
 from labconsole.runs.outcome import RunOutcome
 
+# The gate's fields of a summary (see :func:`summarize`): the orchestrator copies them into the logged
+# evidence summary, so the log alone (review list/show, the report, a resumed session) has the decision.
+GATE_FIELDS = ("effect", "ci_low", "ci_high", "ci_level", "repeats_used", "noise_floor", "threshold", "p_value",
+               "decision", "significant", "comparison")
+
 
 def _spread(values: list[float]) -> float | None:
     return (max(values) - min(values)) if len(values) > 1 else (0.0 if values else None)
@@ -49,15 +54,50 @@ def baseline_groups(runs: list[RunOutcome]) -> list[list[float]]:
     return list(groups.values())
 
 
-def floor_from_metrics(rows: list[dict[str, Any]]) -> NoiseFloor:
-    """Rebuild the session's noise floor from evidence summaries' ``metrics`` rows, in log order.
+def baseline_groups_of_rows(rows: Any) -> list[list[float]]:
+    """:func:`baseline_groups` of an evidence summary's ``metrics`` rows (``{run_id, role, repeat, status,
+    metric}`` as the orchestrator records them). Rows that are not such dicts are skipped: a reducer reads this."""
+    if not isinstance(rows, list):
+        return []
+    runs = []
+    for m in rows:
+        if not isinstance(m, dict):
+            continue
+        metric = m.get("metric")
+        ok_metric = float(metric) if isinstance(metric, (int, float)) and not isinstance(metric, bool) else None
+        try:
+            repeat = int(m.get("repeat", 0))
+        except (TypeError, ValueError):
+            continue
+        runs.append(RunOutcome(str(m.get("run_id", "")), str(m.get("role", "")), repeat, str(m.get("status", "")),
+                               ok_metric, 0.0))
+    return baseline_groups(runs)
 
-    Each row is ``{run_id, role, repeat, status, metric}`` as the orchestrator records it.
+
+def floor_from_metrics(rows: list[dict[str, Any]]) -> NoiseFloor:
+    """Rebuild the session's noise floor from evidence summaries' ``metrics`` rows, in log order."""
+    return NoiseFloor.from_groups(baseline_groups_of_rows(rows))
+
+
+def metric_rows(runs: list[RunOutcome]) -> list[dict[str, Any]]:
+    """The runs as the log's evidence summaries carry them (what :func:`floor_from_metrics` reads back)."""
+    return [{"run_id": r.run_id, "role": r.role, "repeat": r.repeat, "status": r.status, "metric": r.metric}
+            for r in runs]
+
+
+def comparison_of(summary: dict[str, Any]) -> Comparison | None:
+    """The :class:`Comparison` an evidence summary recorded; None for summaries older than the gate's.
+
+    The logged dict is data from our own log, but a hand-edited or older one must not crash a view:
+    anything that does not rebuild is treated as no comparison.
     """
-    runs = [RunOutcome(str(m.get("run_id", "")), str(m.get("role", "")), int(m.get("repeat", 0)),
-                       str(m.get("status", "")), m.get("metric") if isinstance(m.get("metric"), (int, float)) else None,
-                       0.0) for m in rows]
-    return NoiseFloor.from_groups(baseline_groups(runs))
+    raw = summary.get("comparison")
+    if not isinstance(raw, dict):
+        return None
+    try:
+        return Comparison(**raw)
+    except TypeError:
+        return None
 
 
 def compare_runs(runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *,
@@ -112,6 +152,7 @@ def summarize(runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *
         "p_value": cmp.p_value,
         "decision": cmp.decision,
         "significant": cmp.decision == IMPROVED,
+        "comparison": cmp.to_dict(),
     }
 
 
@@ -126,7 +167,10 @@ def evidence_hash(bundle: dict[str, Any]) -> str:
 def build_bundle(*, hyp_id: str, sha: str, base_sha: str, main_sha: str, diff_sha256: str,
                  protected_changes: list[str], run_tampering: list[str], runs: list[RunOutcome],
                  objective: dict[str, Any], min_effect: float, params: dict[str, Any],
-                 floor: NoiseFloor | None = None, looks: int = 1) -> dict[str, Any]:
+                 floor: NoiseFloor | None = None, looks: int = 1, flags: list[dict[str, Any]] | None = None,
+                 rules_diff: list[str] | None = None, measured: bool = True) -> dict[str, Any]:
+    """``flags`` are the change checks' (labconsole.lab.change_checks), ``rules_diff`` what the candidate
+    would change in the lab's rules, ``measured`` False when the lab chose not to run it (outside editable)."""
     summary = summarize(runs, objective.get("direction", "minimize"), min_effect, floor=floor, looks=looks)
     return {
         "hyp_id": hyp_id,
@@ -139,6 +183,9 @@ def build_bundle(*, hyp_id: str, sha: str, base_sha: str, main_sha: str, diff_sh
         "objective": objective,
         "protected_changes": protected_changes,
         "run_tampering": run_tampering,
+        "flags": list(flags or []),
+        "rules_diff": list(rules_diff or []),
+        "measured": measured,
         "runs": [r.__dict__ for r in runs],
         **summary,
     }

@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 
 from labconsole.events import kinds as K
 from labconsole.lab import state as S
+from labconsole.lab.evidence import baseline_groups_of_rows
 from labconsole.core.usage import Usage
 from labconsole.lab.state import (
     AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState,
@@ -67,6 +68,8 @@ def _session_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
     s.hyp_offset = int(d.get("hyp_offset", 0))
     s.started_ts = e.ts
     s.objective = dict(d.get("objective", {}))
+    changed = d.get("rules_changed") or {}
+    s.rules_changed, s.rules_changed_since = list(changed.get("changes") or []), str(changed.get("since_session") or "")
     budget = d.get("budget", {})
     s.budget.limits = {k: float(v) for k, v in budget.items() if k != "roles" and v}
     s.budget.role_limits = {r: {k: float(v) for k, v in lim.items() if v} for r, lim in budget.get("roles", {}).items()}
@@ -315,17 +318,29 @@ def _evidence(s: LabState, e: Any, d: dict[str, Any]) -> None:
     h = _hyp(s, d, e.ts)
     h.evidence_hash, h.evidence_blob = d.get("evidence_hash"), d.get("blob")
     h.evidence = dict(d.get("summary", {}))
+    for group in baseline_groups_of_rows(h.evidence.get("metrics", [])):
+        s.noise_floor.add(group)
     if s.baseline_metric is None and h.evidence.get("baseline_median") is not None:
         s.baseline_metric = h.evidence["baseline_median"]
         s.best_history.append((e.ts, s.baseline_metric))
     median = h.evidence.get("candidate_median")
-    if median is not None and s.best_history:
+    # A flagged change is never the best so far: its number is not one the measurement can vouch for.
+    if median is not None and s.best_history and not h.evidence.get("flags"):
         best = s.best_history[-1][1]
         minimize = s.objective.get("direction", "minimize") == "minimize"
         if (median < best) if minimize else (median > best):
             s.best_history.append((e.ts, median))
     if h.status == S.MEASURING:
         h.status = S.AUTO_REVIEWED
+
+
+@_on(K.EVIDENCE_CONFIRMED)
+def _confirmed(s: LabState, e: Any, d: dict[str, Any]) -> None:
+    h = _hyp(s, d, e.ts)
+    h.confirmation = dict(d)
+    # The re-measure's baseline repeats are as good a view of the noise as any measurement's.
+    for group in baseline_groups_of_rows((d.get("summary") or {}).get("metrics", [])):
+        s.noise_floor.add(group)
 
 
 @_on(K.REVIEW_VERDICT)
@@ -345,7 +360,8 @@ def _awaiting(s: LabState, e: Any, d: dict[str, Any]) -> None:
 def _approved(s: LabState, e: Any, d: dict[str, Any]) -> None:
     h = _hyp(s, d, e.ts)
     h.decisions.append(Decision("approved", d.get("who", e.actor), d.get("reason", ""), e.ts,
-                                d.get("sha"), d.get("evidence_hash"), e.seq))
+                                d.get("sha"), d.get("evidence_hash"), e.seq,
+                                [str(o.get("flag")) for o in d.get("overrides") or [] if isinstance(o, dict)]))
     h.status = S.APPROVED
 
 
@@ -420,6 +436,8 @@ def describe(event: Any) -> str:
         return f"run {d.get('run_id')} {d.get('status')} metric={shown}"
     if k == K.RUN_STARTED:
         return f"run {d.get('run_id')} started ({d.get('role')} {str(d.get('commit', ''))[:8]} #{d.get('repeat')})"
+    if k == K.EVIDENCE_CONFIRMED:
+        return f"{hyp} re-measured against main {str(d.get('main_sha', ''))[:8]}: {d.get('label')}"
     if k == K.REVIEW_VERDICT:
         return f"{hyp} reviewer: {d.get('verdict')} {'; '.join(d.get('reasons', []))}"
     if k in (K.DECISION_APPROVED, K.DECISION_REJECTED):

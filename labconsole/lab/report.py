@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Any
 
+from labconsole.core.stats import Comparison
 from labconsole.lab import state as S
+from labconsole.lab.selection import SessionGate, confirmation_of, session_gate
 from labconsole.lab.state import LabState
 
 
@@ -13,28 +16,67 @@ def _fmt(value: float | None) -> str:
     return "-" if value is None else f"{value:.4f}"
 
 
+def _effect(cmp: Comparison | None, ev: dict[str, Any]) -> str:
+    if cmp is None or cmp.effect is None:
+        effect = ev.get("effect")  # evidence older than the gate's statistics: no interval
+        return "-" if effect is None else f"{effect:+.2%}"
+    if cmp.ci_low is None or cmp.ci_high is None:
+        return f"{cmp.effect:+.2%}"
+    return f"{cmp.effect:+.2%} [{cmp.ci_low:+.2%}, {cmp.ci_high:+.2%}]"
+
+
+def _gate_summary(state: LabState, gate: SessionGate) -> str:
+    noise = state.noise_floor.sigma
+    floor = ("not measured yet" if noise is None
+             else f"{noise:.2%} of the metric per run, from {state.noise_floor.groups} baseline measurement(s)")
+    return (f"Session noise floor: {floor}. Effects are relative, positive = better. A candidate is **improved** "
+            f"when its interval excludes 0, its effect reaches the threshold (min_effect, else the noise floor), "
+            f"it survives Benjamini–Hochberg over the session's {len(gate.comparisons)} measured candidate(s), "
+            f"and — when it would be the best — a fresh re-measure against main agrees; never with one repeat.")
+
+
 def render_report(state: LabState) -> str:
     obj = state.objective
+    gate = session_gate(state)
     lines = [
         f"# Lab report: {state.lab_name or 'lab'} — session {state.session_id}",
         "",
         f"Objective: **{obj.get('name', '?')}** ({obj.get('direction', '?')}), "
-        f"measured by the console with `{obj.get('command', '')}`, {obj.get('repeats', '?')} repeats interleaved with the baseline.",
+        f"measured by the console with `{obj.get('command', '')}`, {obj.get('repeats', '?')} repeats interleaved with the baseline "
+        f"(more, adaptively, while a decision is open).",
         f"Baseline commit: `{(state.baseline_sha or '')[:12]}`; baseline {obj.get('name', 'metric')}: {_fmt(state.baseline_metric)}.",
         f"Events in the log: {state.last_seq + 1}. Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} from the log alone.",
+        *([f"**Lab rules changed** since session {state.rules_changed_since}: {'; '.join(state.rules_changed)}."]
+          if state.rules_changed else []),
         "",
         "## Leaderboard (measured by the console)",
         "",
-        "| rank | hypothesis | change | median | baseline | effect | spread | verdict | status |",
-        "|---|---|---|---|---|---|---|---|---|",
+        _gate_summary(state, gate),
+        "",
+        "| rank | hypothesis | change | median | baseline | effect (better) ± 95% | repeats | decision | verdict | status |",
+        "|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, h in enumerate(state.leaderboard(), 1):
         ev = h.evidence
         verdict = h.reviews[-1].verdict if h.reviews else "-"
-        effect = ev.get("effect")
         lines.append(
             f"| {rank} | {h.hyp_id} | {h.title} | {_fmt(ev.get('candidate_median'))} | {_fmt(ev.get('baseline_median'))} "
-            f"| {'-' if effect is None else f'{effect:+.2%}'} | {_fmt(ev.get('candidate_spread'))} | {verdict} | {h.status} |")
+            f"| {_effect(gate.comparisons.get(h.hyp_id), ev)} | {ev.get('repeats_used', '-')} | {gate.label(h.hyp_id)} "
+            f"| {verdict} | {h.status} |")
+    confirmed = [h for h in state.hypotheses.values() if confirmation_of(h) is not None]
+    if confirmed:
+        lines += ["", "Re-measured against main before being shown as the session's best:", ""]
+        for h in confirmed:
+            fresh = confirmation_of(h)
+            assert fresh is not None
+            lines.append(f"- {h.hyp_id} on main `{str(h.confirmation.get('main_sha', ''))[:12]}`: "
+                         f"{fresh.line(obj.get('name', 'metric'))} → **{gate.label(h.hyp_id)}**")
+    flagged = [(h, f) for h in state.hypotheses.values() for f in h.evidence.get("flags") or [] if isinstance(f, dict)]
+    lines += ["", f"## Flagged changes ({len(flagged)}) — never recommended; approval needs an explicit override", ""]
+    lines += [f"- {h.hyp_id}: {f.get('flag')}: {', '.join(str(p) for p in f.get('paths') or [])}"
+              for h, f in flagged] or ["- none"]
+    lines += [f"- {h.hyp_id} would change the lab's rules: {'; '.join(str(x) for x in h.evidence['rules_diff'])}"
+              for h in state.hypotheses.values() if h.evidence.get("rules_diff")]
     counts: dict[str, int] = {}
     for h in state.hypotheses.values():
         counts[h.status] = counts.get(h.status, 0) + 1
@@ -49,7 +91,9 @@ def render_report(state: LabState) -> str:
     lines += [f"- {h.hyp_id} “{h.title}” = {h.duplicate_of}" for h in dupes] or ["- none"]
     decided = [(h, d) for h in state.hypotheses.values() for d in h.decisions]
     lines += ["", "## Human decisions", ""]
-    lines += [f"- {h.hyp_id}: {d.kind} by {d.who} ({d.reason or 'no reason given'})"
+    lines += [f"- {h.hyp_id}: {d.kind} by {d.who}"
+              + (f" OVERRIDING {', '.join(d.overrides)}" if d.overrides else "")
+              + f" ({d.reason or 'no reason given'})"
               + (f", commit `{d.sha[:12]}`, evidence `{(d.evidence_hash or '')[:12]}`" if d.sha else "")
               for h, d in decided] or ["- none yet: candidates await review (`labconsole review list`)"]
     spent = state.budget.used

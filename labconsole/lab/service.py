@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, overload
 from collections.abc import Callable, Mapping
 
-from labconsole.errors import GateError, LabError
+from labconsole.errors import ConfigError, GateError, LabError
 from labconsole.events import kinds as K
 from labconsole.events.log import Event, EventLog, LogWriteError, get_blob, read_events
 from labconsole.events.replay import Replay
@@ -88,6 +88,12 @@ class Lab:
         from labconsole.lab.preflight import preflight
 
         preflight(config)
+        from labconsole.lab.change_checks import check_patterns
+
+        errors, warnings = check_patterns(config, sorted(repo.tree(baseline)))
+        if errors:
+            raise ConfigError(errors[0])
+        rules_changed = _rules_change_since_last_session(lab_root, config)
         session_id = session_id or new_session_id()
         lab_lock = LabLock(repo.common_dir, session_id)
         try:
@@ -106,8 +112,12 @@ class Lab:
                           "command": config.objective.command, "repeats": config.objective.repeats,
                           "metric": str(config.objective.metric), "protected": list(config.objective.protected)},
             "budget": config.budget.limits(), "pid": os.getpid(), "host": socket.gethostname(),
-            "hyp_offset": hyp_offset,
+            "hyp_offset": hyp_offset, "warnings": warnings, "rules_changed": rules_changed,
         })
+        for line in warnings:
+            lab.append(K.NOTE, "console", {"text": line})
+        if rules_changed:
+            lab.append(K.NOTE, "console", {"text": rules_changed_line(rules_changed)})
         return lab
 
     @classmethod
@@ -314,22 +324,28 @@ class Lab:
 
     # --- human decisions --------------------------------------------------------------------------
 
-    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Event:
-        """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True."""
-        return self.execute(Approve(hyp_id, who, reason, confirm_flags))
+    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
+                overrides: list[str] | None = None) -> Event:
+        """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True; flagged
+        changes need each flag in ``overrides`` and a ``reason`` (see :func:`gate.check_overrides`)."""
+        return self.execute(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
 
     def _approve(self, command: Approve) -> Event:
         hyp_id, who = command.hyp_id, command.who or default_who()
         with self._lock:
             h = gate.hypothesis(self._state, hyp_id)
             head = self.repo.branch_head(h.branch) if h.branch else None
-            h = gate.check_approve(self._state, hyp_id, head)
+            h = gate.check_approve(self._state, hyp_id, head, command.overrides, command.reason)
             flags = gate.needs_confirmation(h)
             if flags and not command.confirm_flags:
                 raise GateError(f"{hyp_id}: {flags[0]}; confirm to approve anyway")
-            return self.append(K.DECISION_APPROVED, f"human:{who}", {
-                "hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
-                "reason": command.reason, "flags": flags})
+            data: dict[str, Any] = {"hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
+                                    "reason": command.reason, "flags": flags}
+            if command.overrides:
+                # The override and its reason are part of the decision the log (and its chain) holds.
+                data["overrides"] = [{"flag": f["flag"], "paths": list(f.get("paths") or [])}
+                                     for f in gate.change_flags(h)]
+            return self.append(K.DECISION_APPROVED, f"human:{who}", data)
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
         return self.execute(Reject(hyp_id, who, reason))
@@ -345,10 +361,11 @@ class Lab:
         self.cleanup_worktree(hyp_id)
         return event
 
-    def merge(self, hyp_id: str, who: str | None = None) -> Event:
+    def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Event:
         """Merge an approved candidate into main, only if its branch still holds the approved commit
-        and main has not moved since it was measured (else it is re-measured first)."""
-        return self.execute(Merge(hyp_id, who))
+        and main has not moved since it was measured (else it is re-measured first). A candidate that
+        changes the lab's rules merges only with ``confirm_rules_change``."""
+        return self.execute(Merge(hyp_id, who, confirm_rules_change))
 
     def _merge(self, command: Merge) -> Event:
         hyp_id, who = command.hyp_id, command.who or default_who()
@@ -357,7 +374,7 @@ class Lab:
             head = self.repo.branch_head(h.branch) if h.branch else None
             main_head = self.repo.head_sha()
             try:
-                h = gate.check_merge(self._state, hyp_id, head, main_head)
+                h = gate.check_merge(self._state, hyp_id, head, main_head, command.confirm_rules_change)
             except GateError as exc:
                 self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": str(exc)})
                 raise
@@ -374,9 +391,12 @@ class Lab:
             assert approval is not None and approval.sha is not None
             merge_sha = self.repo.merge(hyp_id, approval.sha, f"Merge {hyp_id}: {h.title}\n\n"
                                         f"Approved by {approval.who}; evidence {approval.evidence_hash}")
-            event = self.append(K.MERGE_COMPLETED, f"human:{who}", {
-                "hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha, "into": self.repo.main_branch,
-                "evidence_hash": approval.evidence_hash})
+            merged: dict[str, Any] = {"hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha,
+                                      "into": self.repo.main_branch, "evidence_hash": approval.evidence_hash}
+            change = gate.rules_change(h)
+            if change:
+                merged["rules_change"] = change  # confirmed by the person: the next session starts under it
+            event = self.append(K.MERGE_COMPLETED, f"human:{who}", merged)
         self.cleanup_worktree(hyp_id)
         return event
 
@@ -455,6 +475,33 @@ class Lab:
         kind, data = K.event(published)
         with EventLog.open(session_dir, create=False) as log:
             return log.append(kind, f"human:{who}", data)
+
+
+def _rules_change_since_last_session(lab_root: Path, config: LabConfig) -> dict[str, Any] | None:
+    """The lab.toml this session runs under, against the one the lab's previous session ran under:
+    None when they are the same (or there is no earlier session), else what changed."""
+    from labconsole.lab.change_checks import rules_diff
+    from labconsole.lab.session import list_sessions
+
+    earlier = list_sessions(lab_root)
+    if not earlier:
+        return None
+    started = next((e for e in read_events(earlier[-1]) if e.kind == K.SESSION_STARTED), None)
+    if started is None or not started.data.get("config_sha256"):
+        return None
+    previous = started.data["config_sha256"]
+    if previous == config.digest():
+        return None
+    old = started.data.get("config")
+    changes = rules_diff(old, config.raw) if isinstance(old, dict) else []
+    return {"since_session": earlier[-1].name, "previous_sha256": previous,
+            "changes": changes or ["lab.toml changed (same values: formatting or comments)"]}
+
+
+def rules_changed_line(rules_changed: dict[str, Any]) -> str:
+    """The line a person sees at the start of the first session after a rules change."""
+    return (f"lab rules changed since session {rules_changed.get('since_session')}: "
+            + "; ".join(str(c) for c in rules_changed.get("changes") or []))
 
 
 def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: str,

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from labconsole.core.stats import NoiseFloor
 from labconsole.core.usage import Usage
 
 # Hypothesis statuses, in lifecycle order (docs/DESIGN.md §3).
@@ -89,6 +90,7 @@ class Decision:
     sha: str | None = None
     evidence_hash: str | None = None
     seq: int = 0
+    overrides: list[str] = field(default_factory=list)  # flagged changes the person approved over
 
 
 @dataclass
@@ -116,6 +118,8 @@ class HypothesisState:
     evidence_hash: str | None = None
     evidence_blob: str | None = None
     evidence: dict[str, Any] = field(default_factory=dict)  # the evidence summary
+    # The last evidence.confirmed: a fresh re-measure against main before it is labelled the session's best.
+    confirmation: dict[str, Any] = field(default_factory=dict)
     reviews: list[Review] = field(default_factory=list)
     decisions: list[Decision] = field(default_factory=list)
     merge_sha: str | None = None
@@ -196,11 +200,16 @@ class LabState:
     # (ts, best metric so far) each time the best improved: the overview's sparkline.
     best_history: list[tuple[float, float]] = field(default_factory=list)
     baseline_metric: float | None = None
+    # Run-to-run noise from every measurement's baseline repeats, in log order (rebuilt on resume by replay).
+    noise_floor: NoiseFloor = field(default_factory=NoiseFloor)
     gpu_samples: list[dict[str, Any]] = field(default_factory=list)  # last N gpu.sample payloads
     feed: list[FeedItem] = field(default_factory=list)  # the last FEED_MAX events, rendered
     repairs: int = 0
     reports: list[str] = field(default_factory=list)
     report_ts: float | None = None  # when the newest report was written
+    # What changed in lab.toml since the lab's previous session (empty: the same rules, or the first session).
+    rules_changed: list[str] = field(default_factory=list)
+    rules_changed_since: str = ""
 
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]

@@ -98,6 +98,11 @@ class _Arg:
     def nbytes(self) -> int:
         return self.numel * self.itemsize
 
+    @property
+    def dims(self) -> tuple[int, ...]:
+        """The shape, or () for a non-tensor argument."""
+        return self.shape or ()
+
 
 def _args(shapes: Sequence[Any], dtypes: Sequence[str] | None, default_itemsize: int) -> list[_Arg]:
     """Normalise the profiler's parallel (shape, dtype) lists; tensor lists are summed into one arg."""
@@ -241,8 +246,8 @@ def _matmul(name: str, t: list[_Arg]) -> OpCost:
         bias, a, b = t[0], t[1], t[2]
     elif name == "linear" and len(t) >= 2:
         x, w = t[0], t[1]
-        k = w.shape[-1]
-        n = w.shape[0] if len(w.shape) == 2 else 1
+        k = w.dims[-1]
+        n = w.dims[0] if len(w.dims) == 2 else 1
         m = x.numel // max(k, 1)
         extra = t[2].nbytes if len(t) > 2 else 0
         out = m * n * x.itemsize
@@ -251,14 +256,14 @@ def _matmul(name: str, t: list[_Arg]) -> OpCost:
         bias, a, b = None, t[0], t[1]
     else:
         return OpCost(t[0].nbytes, 0, MATMUL)
-    if len(a.shape) == 1 or len(b.shape) == 1:           # mv / dot
-        k = a.shape[-1]
+    if len(a.dims) == 1 or len(b.dims) == 1:           # mv / dot
+        k = a.dims[-1]
         m = a.numel // max(k, 1)
         n = b.numel // max(k, 1)
     else:
-        m, k = a.shape[-2], a.shape[-1]
-        n = b.shape[-1]
-    batch = max(math.prod(a.shape[:-2]) if len(a.shape) > 2 else 1, math.prod(b.shape[:-2]) if len(b.shape) > 2 else 1)
+        m, k = a.dims[-2], a.dims[-1]
+        n = b.dims[-1]
+    batch = max(math.prod(a.dims[:-2]) if len(a.dims) > 2 else 1, math.prod(b.dims[:-2]) if len(b.dims) > 2 else 1)
     out_bytes = batch * m * n * a.itemsize
     nbytes = a.nbytes + b.nbytes + out_bytes + (bias.nbytes if bias else 0)
     return OpCost(nbytes, 2 * batch * m * n * k, MATMUL)
@@ -279,12 +284,12 @@ def _flag_at(concrete: Sequence[Any] | None, index: int | None) -> bool:
 
 
 def _attention(t: list[_Arg], causal: bool = False) -> OpCost:
-    if len(t) < 3 or len(t[0].shape or ()) < 3:
+    if len(t) < 3 or len(t[0].dims) < 3:
         return OpCost(sum(a.nbytes for a in t), 0, ATTENTION)
     q, k, v = t[0], t[1], t[2]
-    *qb, lq, e = q.shape
-    lk = k.shape[-2]
-    ev = v.shape[-1]
+    *qb, lq, e = q.dims
+    lk = k.dims[-2]
+    ev = v.dims[-1]
     heads_batch = math.prod(qb)
     flops = 2 * heads_batch * lq * lk * e + 2 * heads_batch * lq * lk * ev
     if causal and lq == lk:

@@ -41,7 +41,7 @@ QWEN3_TINY: dict[str, Any] = {
     "vocab_size": 512, "max_position_embeddings": 4096,
 }
 
-_DEFAULTS = {
+_DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
     "8b": {"decode": {"batch": 1, "context": 4096, "cache": "static", "room": 128}, "prefill": {"batch": 1, "seq": 2048}},
     "tiny": {"decode": {"batch": 1, "context": 64, "cache": "static", "room": 128}, "prefill": {"batch": 1, "seq": 32}},
 }
@@ -151,6 +151,7 @@ def _decode_step(model, config, dims: dict[str, Any], device: str, compile_mode:
     # compiled graph costs a graph break. Later 5.x track the position in the cache itself.
     takes_position = "cache_position" in inspect.signature(type(model.model).forward).parameters
     positions = [torch.tensor([context + i], device=device) for i in range(room)] if takes_position else []
+    cache: StaticCache | DynamicCache
     if kind == "static":
         cache = StaticCache(config=config, max_cache_len=context + room)
     else:

@@ -4,6 +4,8 @@ A measurement runs candidate and baseline alternately (``repeats`` pairs, the
 order flipped every repeat, the same seed within a pair) in clean detached
 checkouts, checks that no run touched a protected file, and turns every
 timeout, crash or unreadable metric into a visible failed run with its log.
+Each run is sandboxed (``runs/run_sandbox.py``) with its limits (``runs/limits.py``);
+what it printed or wrote is redacted (``core/redact.py``) before it is stored.
 """
 
 from __future__ import annotations
@@ -12,18 +14,21 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labconsole.events import kinds as K
 from labconsole.core.config import LabConfig
+from labconsole.core.redact import Redactor
+from labconsole.errors import LabError
+from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
+from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.run_sandbox import SANDBOX_DEGRADED, PreparedRun, SandboxStatus, prepare
 from labconsole.runs.tracking import TrackedRun, TrackioSink
 
 __all__ = ["LocalExecutor", "RunCancelled", "RunRequest"]
@@ -49,6 +54,20 @@ class LocalExecutor:
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        self.sandbox = SandboxStatus.here()
+        # Values of the console's secret-looking variables never reach a blob, the log or Trackio.
+        self.redactor = Redactor()
+
+    def announce_sandbox(self) -> None:
+        """At session start, before any agent: log whether runs are sandboxed; refuse without a sandbox
+        when the lab requires one (one line, nothing started)."""
+        obj = self.config.objective
+        if self.sandbox.mode == SANDBOX_DEGRADED and obj.require_sandbox:
+            raise LabError(f"[objective] require_sandbox = true but {self.sandbox.reason}")
+        self.append(K.SANDBOX_STATUS, "console", {
+            "mode": self.sandbox.mode, "reason": self.sandbox.reason, "network": obj.network,
+            "env": list(obj.env), "read_paths": list(obj.read_paths),
+            "memory_mb": obj.memory_mb, "max_processes": obj.max_processes})
 
     def measure(self, hyp_id: str, sha: str, base_sha: str, params: dict[str, Any], measurement: int,
                 priority: float = 0.0) -> tuple[list[RunOutcome], list[str]]:
@@ -118,33 +137,31 @@ class LocalExecutor:
             idle = sum(gap.seconds for gap in self.lease_pool.idle_gaps() if gap.before_run == req.run_id)
             gpu_info = {"gpus": list(lease.gpus), "gpu_wait_s": round(lease.wait_seconds, 3),
                         "gpu_idle_before_s": round(idle, 3)}
+        workdir = self.runs_dir / req.run_id
+        run_vars = {"LABCONSOLE_SEED": str(req.repeat), "LABCONSOLE_RUN_ID": req.run_id}
+        prepared = prepare(obj, obj.command, workdir, self.repo.root, run_vars,
+                           lease.env() if lease is not None else {}, self.sandbox)
         self.append(K.RUN_STARTED, "console", {
             "run_id": req.run_id, "hyp_id": req.hyp_id, "role": req.role, "commit": req.sha,
-            "repeat": req.repeat, "command": obj.command, **gpu_info})
+            "repeat": req.repeat, "command": obj.command, **gpu_info,
+            "sandbox": prepared.sandbox, "env_names": prepared.env_names})
         started = time.monotonic()
         started_wall = time.time()
         status, metric, returncode, error, output = "failed", None, None, "", b""
         touched: list[str] = []
         artifacts: dict[str, str] = {}  # file -> blob
-        workdir = self.runs_dir / req.run_id
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         try:
             if workdir.exists():  # left over from a console that died mid-run
                 self.repo.remove_checkout(workdir)
             self.repo.checkout_detached(req.sha, workdir)
-            env = {**os.environ, "LABCONSOLE_SEED": str(req.repeat), "LABCONSOLE_RUN_ID": req.run_id,
-                   "PYTHONUNBUFFERED": "1",
-                   # `python` in the objective means the console's interpreter, with its packages.
-                   "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", "")}
-            if lease is not None:
-                env.update(lease.env())
-            status, returncode, output, error = self._execute(req.run_id, obj.command, workdir, env, obj.timeout_s)
+            status, returncode, output, error = self._execute(req.run_id, prepared, workdir, obj.timeout_s)
             if status == "ok":
                 try:
                     metric = extract_metric(obj.metric, workdir, output.decode("utf-8", "replace"))
                 except MetricError as exc:
                     status, error = "failed", f"metric: {exc}"
-            artifacts = {name: self.put_blob((workdir / name).read_bytes())
+            artifacts = {name: self.put_blob(self.redactor.data((workdir / name).read_bytes()))
                          for name in obj.artifacts if (workdir / name).is_file()}
             touched = self.repo.verify_checkout(workdir, req.sha, list(obj.protected))
             if touched:
@@ -160,22 +177,24 @@ class LocalExecutor:
             except Exception:
                 shutil.rmtree(workdir, ignore_errors=True)
         duration = time.monotonic() - started
+        error = self.redactor.text(error)
         try:
-            log_blob: str | None = self.put_blob(output[-MAX_LOG_BYTES:])
+            log_blob: str | None = self.put_blob(self.redactor.data(output[-MAX_LOG_BYTES:]))
         except OSError as exc:  # the run still ends in the log (no hidden runs), without its output
             log_blob = None
             error = f"{error}; log not stored: {exc.strerror or exc}".lstrip("; ")
         self.append(K.RUN_FINISHED, "console", {
             "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
             "returncode": returncode, "duration_s": round(duration, 3), "log_blob": log_blob, "error": error,
-            "artifacts": artifacts})
+            "artifacts": artifacts, "sandbox": prepared.sandbox})
         if self.tracker is not None:
             self.tracker.record(TrackedRun(
                 project=self.config.name, name=req.run_id, group=req.hyp_id,
-                config={"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params},
+                config=self.redactor.value({"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params}),
                 metrics={obj.name: metric, "duration_s": duration} if metric is not None else {"duration_s": duration},
                 failed=status != "ok", error=error, system=self._gpu_metrics_since(started_wall)))
-        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts)
+        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts,
+                             prepared.sandbox)
         where = "local" + (":gpu" + ",".join(str(g) for g in gpu_info["gpus"]) if gpu_info["gpus"] else "")
         return ExecutedRun(outcome, where, tuple(touched))
 
@@ -187,10 +206,24 @@ class LocalExecutor:
         return [m for snap in self.sampler.history() if snap.available and snap.ts >= since
                 if (m := trackio_metrics(snap))]
 
-    def _execute(self, run_id: str, command: str, cwd: Path, env: dict[str, str],
+    def _execute(self, run_id: str, prepared: PreparedRun, cwd: Path,
                  timeout_s: float) -> tuple[str, int | None, bytes, str]:
-        proc = subprocess.Popen(command, shell=True, cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        obj = self.config.objective
+        limiter = Limiter(run_id, RunLimits(obj.memory_mb, obj.max_processes))
+        try:
+            status, returncode, output, error = self._wait(run_id, prepared, cwd, timeout_s, limiter)
+            if status != "ok" and (hit := limiter.hit(returncode, output)):
+                error = hit  # "killed: memory limit 2048 MB" says more than "killed by signal 9"
+            return status, returncode, output, error
+        finally:
+            limiter.close()
+
+    def _wait(self, run_id: str, prepared: PreparedRun, cwd: Path, timeout_s: float,
+              limiter: Limiter) -> tuple[str, int | None, bytes, str]:
+        argv = prepared.prefix + limiter.inner(prepared.command, prepared.sandbox != SANDBOX_DEGRADED)
+        proc = subprocess.Popen(limiter.outer(argv), cwd=cwd, env=prepared.env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
+                                preexec_fn=limiter.preexec if limiter.how == "rlimit" else None)
         with self._lock:
             self._procs[run_id] = proc
         # If the console dies (kill -9), the next one finds and ends this process group.

@@ -15,3 +15,4 @@ class RunOutcome:
     duration_s: float
     error: str = ""
     artifacts: dict[str, str] = field(default_factory=dict)  # file the run wrote -> blob sha256
+    sandbox: str = ""  # "bwrap" | "degraded" (ran without a sandbox: review and report say so)

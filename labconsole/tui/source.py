@@ -53,7 +53,7 @@ class Source:
     def _refuse(self) -> None:
         raise ReadOnlyError("read-only view: decisions and agent controls are disabled here")
 
-    def approve(self, hyp_id: str, reason: str, confirm: bool) -> str:
+    def approve(self, hyp_id: str, reason: str, confirm: bool, overrides: list[str] | None = None) -> str:
         self._refuse()
         return ""
 
@@ -61,7 +61,7 @@ class Source:
         self._refuse()
         return ""
 
-    def merge(self, hyp_id: str) -> str:
+    def merge(self, hyp_id: str, confirm_rules_change: bool = False) -> str:
         self._refuse()
         return ""
 
@@ -125,10 +125,10 @@ class LiveSource(Source):
     def agent_log_path(self, agent_id: str) -> Path:
         return self.lab.agent_log_path(agent_id)
 
-    def approve(self, hyp_id: str, reason: str, confirm: bool) -> str:
+    def approve(self, hyp_id: str, reason: str, confirm: bool, overrides: list[str] | None = None) -> str:
         if self.readonly:
             self._refuse()
-        self.lab.approve(hyp_id, None, reason, confirm_flags=confirm)
+        self.lab.approve(hyp_id, None, reason, confirm_flags=confirm, overrides=overrides)
         return f"{hyp_id} approved"
 
     def reject(self, hyp_id: str, reason: str) -> str:
@@ -137,10 +137,10 @@ class LiveSource(Source):
         self.lab.reject(hyp_id, None, reason)
         return f"{hyp_id} rejected"
 
-    def merge(self, hyp_id: str) -> str:
+    def merge(self, hyp_id: str, confirm_rules_change: bool = False) -> str:
         if self.readonly:
             self._refuse()
-        event = self.lab.merge(hyp_id, None)
+        event = self.lab.merge(hyp_id, None, confirm_rules_change=confirm_rules_change)
         return f"{hyp_id} merged as {str(event.data.get('merge_sha', ''))[:8]}"
 
     def agent_control(self, agent_id: str, action: str) -> str:

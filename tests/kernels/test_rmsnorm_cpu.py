@@ -156,3 +156,35 @@ def test_benchmark_file_follows_kernels_benchmark_layout() -> None:
     assert "rows4096" in workloads and "decode_rows1" in workloads
     for w in workloads:
         assert hasattr(cls, f"setup_{w}") and hasattr(cls, f"verify_{w}")
+
+
+def test_compiled_builds_list_matches_build_dir() -> None:
+    arch = sorted(p.name for p in (KERNEL_DIR / "build").iterdir() if p.name != NOARCH_VARIANT)
+    assert sorted(rms._ops.COMPILED_FOR) == arch
+    line = rms._ops.triton_notice("2.13.0+cu130", "13.0")
+    assert "\n" not in line and "torch 2.13.0+cu130" in line and arch[0] in line
+
+
+def test_layer_steps_aside_under_torch_compile() -> None:
+    """Compiled, the layer traces the transformers formula (no opaque op), so inductor can fuse the residual add."""
+    from transformers.models.qwen3.modeling_qwen3 import Qwen3RMSNorm
+
+    ref = Qwen3RMSNorm(64, eps=1e-6).to(torch.bfloat16)
+    torch.nn.init.uniform_(ref.weight, 0.5, 1.5)
+    layer = rms.layers.RMSNorm()
+    layer.weight, layer.variance_epsilon = ref.weight, ref.variance_epsilon
+    graphs: list[torch.fx.GraphModule] = []
+
+    def record(gm: torch.fx.GraphModule, _inputs: list[torch.Tensor]):
+        graphs.append(gm)
+        return gm.forward
+
+    x = _x((3, 5, 64))
+    torch._dynamo.reset()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        out = torch.compile(layer, backend=record, fullgraph=True)(x)
+    assert torch.equal(out, ref(x))
+    assert not any("falls back" in str(w.message) for w in caught)  # stepping aside is not a fallback
+    targets = " ".join(str(n.target) for gm in graphs for n in gm.graph.nodes)
+    assert graphs and "rsqrt" in targets and "_rmsnorm_lc_cuda" not in targets and "rms_norm" not in targets

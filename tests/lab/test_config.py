@@ -46,6 +46,8 @@ def test_good_config_parses(tmp_path: Path) -> None:
     assert cfg.agents["reviewer"].backend == "rules"  # default
     assert cfg.budget.limits() == {"usd": 1.5}
     assert cfg.objective.better(1.0, 2.0)
+    assert cfg.objective.max_repeats == 0  # unset: the adaptive plan's default cap
+    assert load_config(write(tmp_path, GOOD.replace("repeats = 2", "repeats = 2\nmax_repeats = 6"))).objective.max_repeats == 6
 
 
 @pytest.mark.parametrize("old,new,expected", [
@@ -55,6 +57,7 @@ def test_good_config_parses(tmp_path: Path) -> None:
     ('metric = "regex:^loss:\\\\s*([0-9.]+)"', 'metric = "regex:loss"', "needs one capture group"),
     ("repeats = 2", "repeats = 0", "[objective] repeats is 0; must be >= 1"),
     ("repeats = 2", 'repeats = "two"', "[objective] repeats is 'two'; expected an integer"),
+    ("repeats = 2", "repeats = 2\nmax_repeats = 1", "[objective] max_repeats is 1; must be >= repeats (2), or 0"),
     ("timeout_s = 10", "timeout_s = true", "[objective] timeout_s is True"),
     ('protected = ["prepare.py", "bench/**"]', "protected = [1]", "[objective] protected must be a list of non-empty glob strings"),
     ("low = 8, high = 64", "low = 64, high = 8", "[search.space.WIDTH] high is 8; must be greater than low (64)"),

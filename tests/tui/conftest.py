@@ -71,7 +71,8 @@ class FakeLab:
                 fn(ev, self._state)
             return ev
 
-    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Event:
+    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
+                overrides: list[str] | None = None) -> Event:
         h = gate.hypothesis(self._state, hyp_id)
         if gate.needs_confirmation(h) and not confirm_flags:
             raise GateError(f"{hyp_id}: flagged; confirm to approve anyway")
@@ -85,7 +86,7 @@ class FakeLab:
         self.calls.append(("reject", hyp_id, reason))
         return self.append("decision.rejected", "human:test", {"hyp_id": hyp_id, "who": "test", "reason": reason})
 
-    def merge(self, hyp_id: str, who: str | None = None) -> Event:
+    def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Event:
         h = gate.hypothesis(self._state, hyp_id)
         if h.status != "approved":
             raise GateError(f"{hyp_id} is {h.status}: a person must approve it first")

@@ -57,7 +57,8 @@ async def test_approve_then_merge(fake_lab: FakeLab) -> None:
         assert app.lab_state.hypotheses["h003"].status == "merged"
 
 
-async def test_flagged_approval_asks_for_confirmation(fake_lab: FakeLab) -> None:
+async def test_flagged_approval_asks_for_an_override_reason(fake_lab: FakeLab) -> None:
+    # h004 edits the protected prepare.py: approving it is an override, which needs a reason for the log.
     app = live_app(fake_lab)
     async with app.run_test(size=(120, 36)) as pilot:
         await settle(pilot, LIVE)
@@ -65,13 +66,13 @@ async def test_flagged_approval_asks_for_confirmation(fake_lab: FakeLab) -> None
         await settle(pilot, LIVE)
         await pilot.press("a")
         await pilot.pause()
-        assert isinstance(app.screen, ConfirmDialog)
-        await pilot.press("n")  # cancel: nothing happens
+        assert isinstance(app.screen, PromptDialog)
+        await pilot.press("escape")  # cancel: nothing happens
         await settle(pilot, LIVE)
         assert not fake_lab.calls
         await pilot.press("a")
         await pilot.pause()
-        await pilot.press("y")
+        await pilot.press(*"ok", "enter")
         await settle(pilot, LIVE)
         assert fake_lab.calls == [("approve", "h004", True)]
 

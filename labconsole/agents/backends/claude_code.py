@@ -60,6 +60,9 @@ class ClaudeCodeBackend(CliBackend):
             argv += ["--resume", resume]
         return argv
 
+    def credential_env(self) -> list[str]:
+        return ["ANTHROPIC_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN", "ANTHROPIC_BASE_URL"]
+
     def env(self) -> dict[str, str]:
         env = super().env()
         # No update checks or telemetry: the only traffic is the model API.

@@ -24,8 +24,8 @@ from labconsole.agents.backends.cli_events import CodexTranslator
 from labconsole.agents.backends.meter import UsageMeter
 from labconsole.agents.backends.ready import codex_home_for
 from labconsole.agents.emitter import Emitter
-from labconsole.errors import ConfigError
 from labconsole.agents.sandbox import Workspace
+from labconsole.errors import ConfigError
 
 
 def _toml(value: object) -> str:
@@ -94,6 +94,12 @@ class CodexBackend(CliBackend):
         else:
             flags += ["-c", f"sandbox_mode={_toml(sandbox)}"]
         return head + flags + [prompt]
+
+    def credential_env(self) -> list[str]:
+        return [str(self.ctx.options.get("api_key_env") or "OPENAI_API_KEY")]
+
+    def config_dirs(self) -> list[Path]:
+        return [self.codex_home]
 
     def env(self) -> dict[str, str]:
         env = super().env()

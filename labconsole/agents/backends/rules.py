@@ -15,17 +15,26 @@ def review(evidence: dict[str, Any]) -> tuple[str, list[str]]:
     """(verdict, reasons): ``reject`` for gamed or invalid results, ``flag`` for doubtful ones, else ``pass``."""
     reject: list[str] = []
     flag: list[str] = []
-    if evidence.get("protected_changes"):
+    change_flags = [f for f in evidence.get("flags") or [] if isinstance(f, dict) and f.get("flag")]
+    # A flagged change is never recommended, however good its numbers: the measurement cannot vouch for it.
+    for f in change_flags:
+        reject.append(f"flagged {f['flag']}: {', '.join(str(p) for p in f.get('paths') or [])}"
+                      + (f" ({f['why']})" if f.get("why") else ""))
+    if evidence.get("rules_diff"):
+        reject.append("would change the lab's rules: " + "; ".join(str(x) for x in evidence["rules_diff"]))
+    if evidence.get("measured") is False:
+        reject.append("not measured: it changes files outside [objective] editable")
+    if not change_flags and evidence.get("protected_changes"):  # evidence from before the change checks
         reject.append("edits protected files: " + ", ".join(evidence["protected_changes"]))
-    if evidence.get("run_tampering"):
+    if not change_flags and evidence.get("run_tampering"):
         reject.append("a run modified protected files: " + ", ".join(evidence["run_tampering"]))
     cand_ok, cand_all = evidence.get("candidate_ok", 0), evidence.get("candidate_runs", 0)
     base_ok = evidence.get("baseline_ok", 0)
-    if cand_ok == 0:
+    if cand_ok == 0 and evidence.get("measured") is not False:
         reject.append(f"no successful candidate run ({cand_all} attempted)")
     elif cand_ok < cand_all:
         flag.append(f"{cand_all - cand_ok} of {cand_all} candidate runs failed")
-    if base_ok == 0:
+    if base_ok == 0 and evidence.get("measured") is not False:
         reject.append("no successful baseline run in the same measurement")
     if evidence.get("stale"):
         flag.append(f"stale baseline: main moved since {str(evidence.get('base_sha', ''))[:8]}")

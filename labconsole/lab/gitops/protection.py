@@ -49,6 +49,10 @@ class ProtectionOps(GitPlumbing):
             entries[path] = (mode, oid)
         return entries
 
+    def tree(self, sha: str) -> dict[str, tuple[str, str]]:
+        """path -> (mode, object id) of every file in a commit: what the change checks compare."""
+        return self._tree_entries(self._resolve(sha))
+
     def protected_changes(self, base: str, sha: str, globs: list[str]) -> list[str]:
         """Protected paths added, deleted, or whose blob id or mode differs between two commits."""
         if not globs:

@@ -81,6 +81,7 @@ class Orchestrator:
     # --- lifecycle --------------------------------------------------------------------------------
 
     def start(self) -> None:
+        self.executor.announce_sandbox()  # logs sandbox.status; raises (one line) if required but missing
         self.sampler.start()
         recover(self.lab, self.measurements)
         self.agents.start()

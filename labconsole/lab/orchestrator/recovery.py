@@ -34,3 +34,5 @@ def recover(lab: LabPort, measurements: Measurements) -> None:
                 lab.append(K.HYP_QUEUED, "console", {"hyp_id": h.hyp_id, "priority": h.priority})
         elif h.status == S.MEASURING and h.sha:
             measurements.start(h.hyp_id)
+    with lab.locked():  # a best left awaiting its confirmation re-measure when the console stopped
+        measurements.confirm_next()

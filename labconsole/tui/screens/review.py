@@ -11,6 +11,7 @@ from textual.widgets import Static
 
 from labconsole.lab import gate
 from labconsole.lab import state as S
+from labconsole.lab.change_checks import flag_line
 from labconsole.lab.state import HypothesisState, LabState
 from labconsole.tui import diffs, keymap
 from labconsole.tui.colors import HYP_STATUS_COLOR, theme_colors
@@ -157,6 +158,21 @@ class ReviewScreen(LabScreen):
             return
         flags = gate.needs_confirmation(h)
         hyp_id = h.hyp_id
+        changes = gate.change_flags(h)
+        if changes:
+            # A flagged change is approved only over a named override with a reason the log records.
+            names = list(dict.fromkeys(str(f["flag"]) for f in changes))
+
+            def overridden(reason: str | None) -> None:
+                if reason:
+                    self.console.run_command("approve", lambda: self.console.source.approve(
+                        hyp_id, reason, True, overrides=names))
+            self.app.push_screen(PromptDialog(
+                f"{hyp_id} is flagged — the measurement cannot vouch for these changes:\n  "
+                + "\n  ".join(flag_line(f) for f in changes)
+                + f"\n\nApproving overrides {', '.join(names)}; the log records who and why. Reason:",
+                placeholder="why this is safe"), overridden)
+            return
         if not flags:
             self.console.run_command("approve", lambda: self.console.source.approve(hyp_id, "approved in console", False))
             return
@@ -185,7 +201,17 @@ class ReviewScreen(LabScreen):
         if h is None:
             return
         hyp_id = h.hyp_id
-        self.console.run_command("merge", lambda: self.console.source.merge(hyp_id))
+        change = gate.rules_change(h)
+        if not change:
+            self.console.run_command("merge", lambda: self.console.source.merge(hyp_id))
+            return
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.console.run_command("merge", lambda: self.console.source.merge(hyp_id, confirm_rules_change=True))
+        self.app.push_screen(ConfirmDialog(f"{hyp_id} changes the lab's rules:\n  " + "\n  ".join(change)
+                                           + "\n\nThe next session runs under them. Merge and change the rules?",
+                                           yes="Merge (y)", no="Cancel (n)"), answered)
 
     def action_full_diff(self) -> None:
         h = self._current()

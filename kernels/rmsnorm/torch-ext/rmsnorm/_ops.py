@@ -6,11 +6,15 @@ The arch variant (build/torch*-cu*-x86_64-linux) holds `_rmsnorm_lc_cuda.so`; th
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import torch
 
 CUDA_NAMESPACE = "_rmsnorm_lc_cuda"
+# The arch variants build/ ships (tests/kernels checks this list against build/): a user whose torch or
+# CUDA matches none of them is told so once, instead of silently getting the Triton kernels.
+COMPILED_FOR = ("torch211-cxx11-cu130-x86_64-linux",)
 _LIBS = sorted(Path(__file__).parent.glob(f"{CUDA_NAMESPACE}*.so"))
 
 
@@ -33,6 +37,12 @@ def _register_cuda_fakes() -> None:
             pass
 
 
+def triton_notice(torch_version: str, cuda_version: str | None) -> str:
+    """The one line a user sees when this package runs on Triton instead of the compiled extension."""
+    return (f"rmsnorm: running the Triton kernels (no compiled extension in this variant for torch "
+            f"{torch_version}, CUDA {cuda_version or 'none'}; compiled builds: {', '.join(COMPILED_FOR)})")
+
+
 if _LIBS and torch.version.cuda is not None:
     torch.ops.load_library(str(_LIBS[0]))
     _register_cuda_fakes()
@@ -43,6 +53,8 @@ else:
         from ._triton_impl import ops  # noqa: F401  (re-exported)
 
         BACKEND = "triton"
+        if torch.cuda.is_available():
+            warnings.warn(triton_notice(torch.__version__, torch.version.cuda), stacklevel=2)
     except ImportError:  # no Triton (CPU-only torch): layers fall back, functions refuse
         ops = None
         BACKEND = "none"

@@ -4,6 +4,10 @@ kernelize swaps in only `forward`: the layer must keep the replaced module's sta
 (`weight`, `variance_epsilon`) and add no members of its own. Inputs the kernel cannot
 take (CPU tensors, a weight dtype unlike the activations', non-contiguous input) fall
 back to the exact transformers formula, with a one-time warning naming the reason.
+
+Under torch.compile the layer steps aside: it traces the same formula instead of the opaque op, so
+inductor keeps its own fusion of the residual add into the norm. Measured on the H100 (card): with
+the op inside a compiled Qwen3-8B decode step, 145 opaque calls made it 0.83× the compiled baseline.
 """
 
 from __future__ import annotations
@@ -41,9 +45,11 @@ class RMSNorm(nn.Module):
     has_backward = False  # forward-only kernel: inference
 
     def forward(self, hidden_states: torch.Tensor) -> torch.Tensor:
+        if torch.compiler.is_compiling():
+            return _reference(hidden_states, self.weight, self.variance_epsilon)
         w = self.weight
         shape_ok = w.dim() == 1 and hidden_states.dim() >= 1 and hidden_states.shape[-1] == w.shape[0] != 0
-        if BACKEND == "cuda" and not torch.compiler.is_compiling() and shape_ok:
+        if BACKEND == "cuda" and shape_ok:
             try:  # one dispatch when the C++ checks pass; the reason is worked out only if not
                 return ops.rms_norm(hidden_states, self.weight, self.variance_epsilon)
             except RuntimeError:
