@@ -120,9 +120,7 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
                     print(f"stopping: the session ran past {timeout_s:.0f} s", flush=True)
                 break
     finally:
-        lab.stop(reason=stop_reason(lab.snapshot()))
-        lab.stop(reason=f"agents paused: {broken}" if broken
-                 else "headless run finished: candidates await a person's review")
+        lab.stop(reason=f"agents paused: {broken}" if broken else stop_reason(lab.snapshot()))
         unsubscribe()
     while not lines.empty() and echo:
         print(lines.get(), flush=True)
