@@ -145,8 +145,16 @@ class Hello(_Message):
 
 
 @dataclass(frozen=True)
-class Heartbeat(_Bare):
+class Heartbeat(_Message):
+    """The process is alive; ``waiting_s``: how long its model call in progress has sent no token
+    (0 when none is) — the supervisor calls the agent stalled past its limit."""
+
     TYPE: ClassVar[str] = "heartbeat"
+    waiting_s: float = 0.0
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> Heartbeat:
+        return cls(waiting_s=_number(d, cls.TYPE, "waiting_s", 0.0))
 
 
 @dataclass(frozen=True)
@@ -299,11 +307,12 @@ class Error(_Message):
     message: str
     task: str | None = None
     fatal: bool = False  # the agent is about to exit
+    infra: bool = False  # the machinery failed (model server, key, CLI), not the agent's work
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Error:
         return cls(message=_str(d, cls.TYPE, "message"), task=_opt_str(d, cls.TYPE, "task"),
-                   fatal=_bool(d, cls.TYPE, "fatal", False))
+                   fatal=_bool(d, cls.TYPE, "fatal", False), infra=_bool(d, cls.TYPE, "infra", False))
 
 
 AgentMessage = (Hello | Heartbeat | Status | Log | ToolCall | Proposal | Plan | Commit | Verdict | Report

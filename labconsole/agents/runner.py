@@ -16,7 +16,9 @@ from pathlib import Path
 from labconsole.agents import protocol as P
 from labconsole.agents.backends import load_backend
 from labconsole.agents.backends.base import AgentContext, Task
+from labconsole.agents.backends.failures import describe
 from labconsole.agents.emitter import Emitter
+from labconsole.errors import LabError
 
 
 def run(argv: list[str] | None = None) -> int:
@@ -38,7 +40,9 @@ def run(argv: list[str] | None = None) -> int:
     try:
         backend = load_backend(args.backend)(ctx)
     except Exception as exc:  # a backend that cannot start says why, then the supervisor sees the exit
-        emit.error(f"backend {args.backend!r} failed to start: {exc}", fatal=True)
+        traceback.print_exc()  # stderr is the agent's log; the screen gets the one line
+        said = describe(exc, role=args.role, agent=args.agent_id)
+        emit.write(P.Error(message=f"backend {args.backend} failed to start: {said.line()}", fatal=True, infra=True))
         return 3
     emit.hello(role=args.role, backend=args.backend, model=args.model)
     emit.status("idle")
@@ -47,7 +51,8 @@ def run(argv: list[str] | None = None) -> int:
 
     def beat() -> None:
         while not stop_beats.wait(args.heartbeat_s):
-            emit.heartbeat()
+            # A beat proves the process lives, not that the model answers: say how long it has not.
+            emit.write(P.Heartbeat(waiting_s=round(ctx.liveness.waiting_s(), 1)))
 
     threading.Thread(target=beat, name="heartbeat", daemon=True).start()
 
@@ -69,8 +74,12 @@ def run(argv: list[str] | None = None) -> int:
                 backend.handle(task, emit)
                 emit.done(task.id)
             except Exception as exc:
-                emit.log(traceback.format_exc(), level="error")
-                emit.error(f"{type(exc).__name__}: {exc}", task=task.id)
+                # One line for the person (a backend's failure is already one); the traceback of anything
+                # unexpected goes to stderr, which the supervisor keeps in the agent's log file.
+                if not isinstance(exc, LabError):
+                    traceback.print_exc()
+                said = describe(exc, role=args.role, agent=args.agent_id)
+                emit.write(P.Error(message=said.line(), task=task.id, infra=said.infra))
             emit.status("paused" if ctx.paused.is_set() else "idle")
 
     worker = threading.Thread(target=work, name="worker", daemon=True)

@@ -8,8 +8,11 @@
 * Messages go to one bounded queue. Protocol messages block when it is full
   (backpressure falls on the flooding agent, whose pipe fills); chatter
   (log/raw) is dropped instead and counted, so a flood cannot stall the console.
-* A monitor thread detects exits and silence (hang), reports them, and restarts
-  with exponential backoff up to ``max_restarts``.
+* A monitor thread detects exits, silence (hang) and stalls, reports them, and
+  restarts with exponential backoff up to ``max_restarts``. A stall is an agent
+  whose heartbeats say its model call has sent no token for ``stall_timeout_s``
+  (default 120 s, per role ``stall_timeout_s``): heartbeats alone prove only
+  that the process lives, so they must not hide a hung model call.
 """
 
 from __future__ import annotations
@@ -32,6 +35,7 @@ from labconsole.agents.protocol import (AGENT_TYPES, CHATTER_TYPES, AgentLaunch,
 
 MAX_LINE = 1 << 20  # 1 MiB
 QUEUE_MAX = 10_000
+DEFAULT_STALL_TIMEOUT_S = 120.0
 CHATTER = CHATTER_TYPES
 KNOWN_TYPES = AGENT_TYPES  # what an agent may say; nothing here approves or merges
 
@@ -72,6 +76,7 @@ class _Proc:
     attempt: int
     hello: bool = False
     stopping: bool = False
+    waiting_s: float = 0.0  # from the last heartbeat: how long the model call in progress has been silent
     dropped: int = 0
     readers: list[threading.Thread] = field(default_factory=list)
     # Lines for the agent's stdin, written by its own thread: a full pipe never blocks the console.
@@ -81,10 +86,12 @@ class _Proc:
 class Supervisor:
     def __init__(self, log_dir: Path, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
                  max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0),
-                 grace_s: float = 3.0, queue_max: int = QUEUE_MAX) -> None:
+                 grace_s: float = 3.0, queue_max: int = QUEUE_MAX,
+                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.hang_timeout_s = hang_timeout_s
+        self.stall_timeout_s = stall_timeout_s
         self.heartbeat_s = heartbeat_s
         self.max_restarts = max_restarts
         self.backoff_s = backoff_s
@@ -259,6 +266,9 @@ class Supervisor:
         kind = msg.pop("type")
         if kind == "hello":
             proc.hello = True
+        if kind == "heartbeat":
+            waiting = msg.get("waiting_s", 0.0)  # hostile input: only a plain number counts
+            proc.waiting_s = float(waiting) if isinstance(waiting, (int, float)) and not isinstance(waiting, bool) else 0.0
         if kind in CHATTER:
             if kind != "heartbeat":
                 self._chatter(proc, Message(agent_id, kind, msg))
@@ -307,7 +317,14 @@ class Supervisor:
         agent_id = proc.spec.agent_id
         code = proc.popen.poll()
         reason: str | None = None
-        if code is None and now - proc.last_seen > self.hang_timeout_s and not proc.stopping:
+        stall_limit = self._stall_limit(proc.spec)
+        stalled = code is None and not proc.stopping and proc.waiting_s >= stall_limit
+        if stalled:
+            # Seen first as its own event, then handled like a hang: killed, restarted by the same rules.
+            self._emit(Message(agent_id, "stalled", {
+                "waited_s": round(proc.waiting_s, 1), "limit_s": stall_limit, "attempt": proc.attempt,
+                "detail": f"the model sent no token for {proc.waiting_s:.0f} s (limit {stall_limit:.0f} s)"}))
+        if code is None and (stalled or now - proc.last_seen > self.hang_timeout_s) and not proc.stopping:
             reason = "hung"
             self._terminate(proc, polite=False)
             code = proc.popen.poll()
@@ -323,8 +340,9 @@ class Supervisor:
         for reader in proc.readers:
             reader.join(timeout=1)
         proc.log_file.close()
-        detail = {"hung": f"no output for {self.hang_timeout_s:.0f} s",
-                  "crashed": f"exited with code {code}"}.get(reason, "")
+        detail = {"hung": (f"stalled: the model sent no token for {stall_limit:.0f} s" if stalled
+                           else f"no output for {self.hang_timeout_s:.0f} s"),
+                  "crashed": _exit_detail(code)}.get(reason, "")
         self._emit(Message(agent_id, "exited", {
             "reason": reason, "returncode": code, "signal": -code if code and code < 0 else None,
             "detail": detail, "attempt": proc.attempt}))
@@ -337,6 +355,11 @@ class Supervisor:
             self._emit(Message(agent_id, "restarting", {"attempt": attempt, "backoff_s": backoff}))
             with self._lock:
                 self._pending_restarts[agent_id] = (time.monotonic() + backoff, proc.spec, attempt)
+
+    def _stall_limit(self, spec: AgentSpec) -> float:
+        value = spec.options.get("stall_timeout_s")
+        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
+            else self.stall_timeout_s
 
     def _terminate(self, proc: _Proc, *, polite: bool) -> None:
         popen = proc.popen
@@ -369,6 +392,16 @@ class Supervisor:
                 pass
             psutil.wait_procs([c for c in tree if _alive(c)], timeout=1.0)
         proc.outbox.put(None)  # ends the writer thread
+
+
+def _exit_detail(code: int | None) -> str:
+    """``exited with code 1`` / ``killed by SIGKILL``: a signal is named, not left as a number."""
+    if code is not None and code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exited with code {code}"
 
 
 def _alive(process: psutil.Process) -> bool:

@@ -1,4 +1,9 @@
-"""``labconsole eval SKILL --models m1,m2``: the skill eval matrix, and ``eval show`` for stored results."""
+"""``labconsole eval SKILL --models m1,m2``: the skill eval matrix; ``eval show`` for stored results;
+``eval --compare A B`` for what changed between two result sets.
+
+Exit status: 0, or 1 when any attempt ended in an infrastructure error (missing key, unreachable
+server, CLI not installed — the skill was not measured) unless ``--allow-errors``.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,7 @@ from pathlib import Path
 from labconsole.errors import ConfigError, LabError
 from labconsole.evals.cases import load_cases
 from labconsole.evals.checks import gpu_available
+from labconsole.evals.compare import compare_lines
 from labconsole.evals.executor import AgentProcessExecutor, ModelSpec
 from labconsole.evals.report import table, to_csv, to_json
 from labconsole.evals.results import EvalResults, load_results
@@ -20,7 +26,12 @@ from labconsole.skills.install import default_skills_root
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="measure a skill: cases x models x {with skill, without}")
-    p.add_argument("skill", help="skill name (skills/<name>/ and evals/<name>/), or 'show' to print stored results")
+    p.add_argument("skill", nargs="?", default="",
+                   help="skill name (skills/<name>/ and evals/<name>/), or 'show' to print stored results")
+    p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
+                   help="show what changed between two result folders (provenance, pass rates, cases)")
+    p.add_argument("--allow-errors", action="store_true",
+                   help="exit 0 even when attempts ended in infrastructure errors")
     p.add_argument("--models", default="", help="comma-separated backend:model[@base_url] specs")
     p.add_argument("--cases", default="", help="comma-separated case ids (default: all)")
     p.add_argument("--repeats", type=int, default=None, help="repeats per cell (default: each case's own)")
@@ -64,12 +75,39 @@ def _options(pairs: list[str]) -> dict[str, object]:
     return out
 
 
+def _loaded(path: Path) -> EvalResults:
+    res = load_results(path)
+    if not res.records and not res.skill:
+        raise LabError(f"{path}: no eval results there (an eval --out folder holds events.jsonl)")
+    return res
+
+
+def _errors_exit(res: EvalResults, args: argparse.Namespace, ids: set[str] | None = None) -> int:
+    """1 when attempts (of this run: ``ids``) ended in infrastructure errors, unless --allow-errors."""
+    errors = [r for r in res.records if r.status == "error" and (ids is None or r.attempt_id in ids)]
+    if not errors:
+        return 0
+    first = errors[0]
+    print(f"labconsole: {len(errors)} attempt(s) ended in an infrastructure error, so the skill was not measured "
+          f"there (excluded from the pass rates); first: {first.attempt_id}: {first.agent_error}"
+          + ("" if args.allow_errors else " — fix it and rerun with --resume, or pass --allow-errors"),
+          file=sys.stderr)
+    return 0 if args.allow_errors else 1
+
+
 def _eval(args: argparse.Namespace) -> int:
+    if args.compare:
+        a, b = (_loaded(p) for p in args.compare)
+        print("\n".join(compare_lines(a, b)))
+        return 0
+    if not args.skill:
+        raise ConfigError("eval: name a skill, or 'show --out DIR', or --compare A B")
     if args.skill == "show":
         if not args.out:
             raise LabError("eval show needs --out DIR")
-        _print(load_results(args.out), args)
-        return 0
+        res = _loaded(args.out)
+        _print(res, args)
+        return _errors_exit(res, args)
     models = [ModelSpec.parse(m) for m in args.models.split(",") if m.strip()]
     if not models:
         raise ConfigError("--models: give at least one backend:model spec, e.g. --models anthropic:claude-sonnet-4-5")
@@ -82,9 +120,13 @@ def _eval(args: argparse.Namespace) -> int:
     executor = AgentProcessExecutor(agent_cmd=args.agent_cmd.split() if args.agent_cmd else None,
                                     options=_options(args.agent_option))
 
+    ran: set[str] = set()
+
     def progress(rec) -> None:
+        ran.add(rec.attempt_id)
         bad = [c.name for c in rec.checks if c.status in ("fail", "error")]
-        print(f"  {rec.status:<10} {rec.attempt_id}{'  (' + ', '.join(bad) + ')' if bad else ''}", file=sys.stderr)
+        why = ", ".join(bad) or (rec.agent_error if rec.status in ("error", "fail") and not rec.agent_ok else "")
+        print(f"  {rec.status:<10} {rec.attempt_id}{'  (' + why + ')' if why else ''}", file=sys.stderr)
 
     if not gpu and any(c.needs_gpu for c in cases):
         print("no GPU here: GPU checks will be reported as not-run", file=sys.stderr)
@@ -93,4 +135,4 @@ def _eval(args: argparse.Namespace) -> int:
     for w in dict.fromkeys(report.warnings):
         print(f"warning: {w}", file=sys.stderr)
     _print(report.results, args)
-    return 0
+    return _errors_exit(report.results, args, ran)

@@ -305,6 +305,11 @@ def _search(path: Path, data: dict[str, Any]) -> SearchSpace:
     )
 
 
+# Per-role timeouts in seconds (defaults in labconsole/agents): connecting to the model server, silence
+# inside one response, one model call (a CLI's whole run), and no token before the supervisor calls it stalled.
+TIMEOUT_FIELDS = ("connect_timeout_s", "read_timeout_s", "turn_timeout_s", "stall_timeout_s")
+
+
 def _agents(path: Path, data: dict[str, Any]) -> dict[str, RoleConfig]:
     table = _table(path, data, "agents")
     defaults = {"researcher": "sweep", "planner": "sweep", "worker": "sweep", "reviewer": "rules", "reporter": "sweep"}
@@ -317,7 +322,7 @@ def _agents(path: Path, data: dict[str, Any]) -> dict[str, RoleConfig]:
         if not isinstance(spec, dict):
             raise ConfigError(f"{path.name}: [agents] {role} must be a table like {{ backend = \"sweep\" }}")
         r = _Reader(path, spec, f"agents.{role}")
-        r.unknown({"backend", "model", "count", "options"})
+        r.unknown({"backend", "model", "count", "options", *TIMEOUT_FIELDS})
         backend = r.get("backend", str, defaults[role])
         if backend not in KNOWN_BACKENDS:
             raise r.fail("backend", f"is {backend!r}; allowed: {', '.join(KNOWN_BACKENDS)}")
@@ -326,7 +331,10 @@ def _agents(path: Path, data: dict[str, Any]) -> dict[str, RoleConfig]:
         count = r.get("count", int, 1)
         if count < 1 or (count > 1 and role != "worker"):
             raise r.fail("count", f"is {count}; only workers may have count > 1, and count must be >= 1")
-        roles[role] = RoleConfig(role, backend, r.get("model", str, ""), count, dict(r.get("options", dict, {})))
+        options = dict(r.get("options", dict, {}))
+        # Timeouts travel to the agent (and its supervisor) as backend options; see labconsole/agents/backends.
+        options.update({k: float(r.number(k, minimum=0, allow_equal=False)) for k in TIMEOUT_FIELDS if k in spec})
+        roles[role] = RoleConfig(role, backend, r.get("model", str, ""), count, options)
     return roles
 
 

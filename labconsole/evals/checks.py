@@ -1,7 +1,7 @@
 """Run a case's checks in an attempt's workdir.
 
 A check that needs a GPU is ``not-run`` where none is available: it is never
-counted as passed (and never as failed) - the attempt is then ``incomplete``.
+counted as passed (and never as failed) - the attempt is then ``not-run``.
 """
 
 from __future__ import annotations
@@ -177,9 +177,9 @@ def run_checks(case: EvalCase, workdir: Path, base: str, gpu: bool) -> list[Chec
 
 
 def attempt_status(checks: list[CheckResult]) -> str:
-    """pass: every check ran and passed; fail: one failed or errored; incomplete: the rest were not run."""
+    """pass: every check ran and passed; fail: one failed or errored; not-run: the rest were not run."""
     if any(c.status in (FAIL, ERROR) for c in checks):
         return "fail"
     if any(c.status == NOT_RUN for c in checks):
-        return "incomplete"
+        return "not-run"
     return "pass"

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from labconsole.agents.backends.failures import exit_text
 from labconsole.core.usage import Usage
 from labconsole.errors import ConfigError
 from labconsole.evals.cases import EvalCase
@@ -64,6 +65,7 @@ class AttemptRequest:
 class AgentOutcome:
     ok: bool  # the agent said done (not error, crash, timeout or token limit)
     error: str = ""
+    infra: bool = False  # the error is the machinery's (key, server, CLI, the agent process), not the work
     usage: Usage = field(default_factory=Usage)
     wall_s: float = 0.0
     summary: str = ""
@@ -205,7 +207,9 @@ class AgentProcessExecutor:
                     tally.out.error = f"timed out after {req.case.timeout_s:g} s"
                     break
                 if line is None:
-                    tally.out.error = tally.out.error or f"agent exited (code {proc.wait()}) before finishing"
+                    if not tally.out.error:
+                        tally.out.error = f"the agent process ended ({exit_text(proc.wait())}) before finishing"
+                        tally.out.infra = True
                     break
                 if not line:
                     continue
@@ -227,6 +231,7 @@ class AgentProcessExecutor:
                     tally.out.ok, tally.out.summary, finished = True, str(msg.get("summary") or ""), True
                 elif kind == "error" and (msg.get("task") == task_id or msg.get("fatal")):
                     tally.out.error, finished = str(msg.get("message", "error")), True
+                    tally.out.infra = msg.get("infra") is True or msg.get("fatal") is True
                 used = tally.out.usage.tokens
                 if used > req.case.max_tokens:
                     tally.out.error, finished = f"token limit: {used} > {req.case.max_tokens}", True

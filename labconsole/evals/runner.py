@@ -15,6 +15,7 @@ from labconsole.errors import LabError
 from labconsole.evals.cases import EvalCase
 from labconsole.evals.checks import CheckResult, attempt_status, run_checks
 from labconsole.evals.executor import AgentOutcome, AttemptExecutor, AttemptRequest, ModelSpec
+from labconsole.evals.provenance import Provenance, tree_hash
 from labconsole.evals.rolelab import make_role_lab
 from labconsole.evals.results import (
     ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED, ATTEMPT_TRACKED, EVAL_FINISHED, EVAL_STARTED, EvalResults,
@@ -62,6 +63,16 @@ class RunReport:
     warnings: list[str] = field(default_factory=list)
 
 
+def outcome_status(outcome: AgentOutcome, checks: list[CheckResult]) -> str:
+    """error when the machinery failed; fail when the agent did (an agent error never passes, whatever
+    the checks say); else what the checks say."""
+    if outcome.infra:
+        return "error"
+    if not outcome.ok:
+        return "fail"
+    return attempt_status(checks)
+
+
 def plan_attempts(cfg: EvalConfig) -> list[AttemptPlan]:
     plans = []
     for case in cfg.cases:
@@ -83,6 +94,8 @@ class EvalRunner:
         self.on_attempt = on_attempt
         self.warnings: list[str] = []
         self._warn_lock = threading.Lock()
+        self.provenance = Provenance.of(cfg.skill.path, Path.cwd())
+        self.case_hashes = {c.id: tree_hash(c.case_dir, *c.extra_files) for c in cfg.cases}
 
     def run(self) -> RunReport:
         cfg = self.cfg
@@ -104,6 +117,8 @@ class EvalRunner:
                 "skill": cfg.skill.name, "models": [m.label for m in cfg.models],
                 "cases": [c.id for c in cfg.cases], "repeats": cfg.repeats, "concurrency": cfg.concurrency,
                 "gpu": cfg.gpu, "resumed": cfg.resume, "planned": len(plans), "to_run": len(todo),
+                "repo_commit": self.provenance.repo_commit, "skill_hash": self.provenance.skill_hash,
+                "case_hashes": self.case_hashes, "harness": self.provenance.harness,
             })
             with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="eval") as pool:
                 for fut in [pool.submit(self._attempt, store, p) for p in todo]:
@@ -117,7 +132,7 @@ class EvalRunner:
 
     def _track(self, store: ResultStore, rec: AttemptRecord) -> None:
         project = f"labconsole-eval-{self.cfg.skill.name}"
-        err = log_attempt(project, rec)
+        err = log_attempt(project, rec, result_set=self.cfg.out_dir.name)
         if err:
             self._warn(err)
         else:
@@ -139,27 +154,31 @@ class EvalRunner:
         req = AttemptRequest(plan.case, plan.model, plan.with_skill, cfg.skill, workdir, transcript, aid, lab_root)
         try:
             outcome = self.executor.run(req)
-        except Exception as exc:  # an executor crash is that attempt's failure, not the whole eval's
-            outcome = AgentOutcome(ok=False, error=f"executor: {type(exc).__name__}: {exc}")
+        except Exception as exc:  # an executor crash is that attempt's error, not the whole eval's
+            outcome = AgentOutcome(ok=False, error=f"the eval harness failed: {type(exc).__name__}: {exc}", infra=True)
         t0 = time.monotonic()
         touched = restore_protected(workdir, base, plan.case.protected) if plan.case.protected else []
         checks: list[CheckResult] = []
-        if plan.case.protected:
-            checks.append(CheckResult("protected-files", "diff", "fail" if touched else "pass",
-                                      f"edited protected files: {', '.join(touched)}" if touched
-                                      else "protected files untouched"))
-        checks += run_checks(plan.case, workdir, base, cfg.gpu)
+        if not outcome.infra:  # nothing was measured when the machinery failed: no verdict on the work
+            if plan.case.protected:
+                checks.append(CheckResult("protected-files", "diff", "fail" if touched else "pass",
+                                          f"edited protected files: {', '.join(touched)}" if touched
+                                          else "protected files untouched"))
+            checks += run_checks(plan.case, workdir, base, cfg.gpu)
         checks_s = round(time.monotonic() - t0, 3)
         sha = ""
         if transcript.exists():
             sha = store.put_blob(transcript.read_bytes())
         rec = AttemptRecord(
             attempt_id=aid, case=plan.case.id, model=plan.model.label, with_skill=plan.with_skill,
-            repeat=plan.repeat, status=attempt_status(checks),
-            checks=checks, agent_ok=outcome.ok, agent_error=outcome.error,
+            repeat=plan.repeat, status=outcome_status(outcome, checks),
+            checks=checks, agent_ok=outcome.ok, agent_error=outcome.error, infra_error=outcome.infra,
             usage=outcome.usage, wall_s=outcome.wall_s, checks_s=checks_s,
             transcript=str(transcript.relative_to(cfg.out_dir)) if transcript.exists() else "",
             transcript_sha256=sha, protected_touched=touched,
+            backend=plan.model.backend, repo_commit=self.provenance.repo_commit,
+            skill_hash=self.provenance.skill_hash, case_hash=self.case_hashes[plan.case.id],
+            harness=self.provenance.harness,
         )
         store.append(ATTEMPT_FINISHED, rec.to_dict())
         if not cfg.keep_workdirs:

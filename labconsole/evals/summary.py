@@ -13,6 +13,8 @@ from typing import Any
 
 from labconsole.core.usage import Usage
 
+NOT_RUN_STATUSES = frozenset({"not-run", "incomplete"})  # "incomplete": the older name
+
 
 @dataclass
 class CheckRecord:
@@ -37,16 +39,29 @@ class AttemptRecord:
     model: str
     with_skill: bool
     repeat: int
-    status: str  # pass | fail | incomplete (a GPU check not run)
+    # pass | fail | error (the machinery failed: key, server, CLI — not the skill) | not-run (a GPU check
+    # could not run here). "incomplete" in older results means not-run.
+    status: str
     checks: list[CheckRecord] = field(default_factory=list)
     agent_ok: bool = False
     agent_error: str = ""
+    infra_error: bool = False  # agent_error is the machinery's, not the agent's work
     usage: Usage = field(default_factory=Usage)  # flat in the event data, as it always was
     wall_s: float = 0.0      # the agent's time
     checks_s: float = 0.0    # the checks' time
     transcript: str = ""     # path relative to the results folder
     transcript_sha256: str = ""
     protected_touched: list[str] = field(default_factory=list)
+    # What it was measured with (labconsole/evals/provenance.py).
+    backend: str = ""
+    repo_commit: str = ""
+    skill_hash: str = ""
+    case_hash: str = ""
+    harness: str = ""
+
+    @property
+    def not_run(self) -> bool:
+        return self.status in NOT_RUN_STATUSES
 
     @property
     def arm(self) -> str:
@@ -83,7 +98,8 @@ class ArmStats(Usage):
     attempts: int = 0
     passes: int = 0
     fails: int = 0
-    incomplete: int = 0       # a GPU check was not run: excluded from the pass rate
+    incomplete: int = 0       # not-run (a GPU check could not run here): excluded from the pass rate
+    errors: int = 0           # infrastructure errors: excluded from the pass rate, listed apart
     agent_errors: int = 0
     pass_rate: float | None = None   # passes / (passes + fails)
     ci_low: float = 0.0
@@ -105,7 +121,8 @@ def arm_stats(records: Iterable[AttemptRecord]) -> ArmStats:
     s.attempts = len(rs)
     s.passes = sum(r.status == "pass" for r in rs)
     s.fails = sum(r.status == "fail" for r in rs)
-    s.incomplete = sum(r.status == "incomplete" for r in rs)
+    s.incomplete = sum(r.not_run for r in rs)
+    s.errors = sum(r.status == "error" for r in rs)
     s.agent_errors = sum(not r.agent_ok for r in rs)
     walls = [r.wall_s for r in rs]
     if s.decided:
@@ -135,6 +152,7 @@ class CaseRow:
     passes: int
     decided: int
     incomplete: int
+    errors: int = 0
 
 
 def summarize(records: list[AttemptRecord]) -> list[ModelSummary]:
@@ -155,7 +173,8 @@ def case_rows(records: list[AttemptRecord]) -> list[CaseRow]:
     for case, model, arm in keys:
         rs = [r for r in records if (r.case, r.model, r.arm) == (case, model, arm)]
         rows.append(CaseRow(case, model, arm, sum(r.status == "pass" for r in rs),
-                            sum(r.status in ("pass", "fail") for r in rs), sum(r.status == "incomplete" for r in rs)))
+                            sum(r.status in ("pass", "fail") for r in rs), sum(r.not_run for r in rs),
+                            sum(r.status == "error" for r in rs)))
     return rows
 
 

@@ -20,6 +20,10 @@ class EvalStarted:
     resumed: int | None = None
     planned: int | None = None
     to_run: int | None = None
+    repo_commit: str | None = None
+    skill_hash: str | None = None
+    case_hashes: dict[str, str] | None = None
+    harness: str | None = None
 
 
 @dataclass(frozen=True)
@@ -40,10 +44,11 @@ class EvalAttempt:
     model: str
     with_skill: bool
     repeat: int
-    status: str  # pass | fail | incomplete (a GPU check not run)
+    status: str  # pass | fail | error (infrastructure) | not-run ("incomplete" in older logs)
     checks: list[dict[str, Any]] | None = None
     agent_ok: bool | None = None
     agent_error: str | None = None
+    infra_error: bool | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
     cached_tokens: int | None = None
@@ -55,6 +60,11 @@ class EvalAttempt:
     transcript: str | None = None
     transcript_sha256: str | None = None
     protected_touched: list[str] | None = None
+    backend: str | None = None
+    repo_commit: str | None = None
+    skill_hash: str | None = None
+    case_hash: str | None = None
+    harness: str | None = None
 
 
 @dataclass(frozen=True)

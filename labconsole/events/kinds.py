@@ -174,6 +174,19 @@ class AgentExited:
 
 
 @dataclass(frozen=True)
+class AgentStalled:
+    """The agent's model call sent no token past its limit (heartbeats alone do not count); an
+    ``agent.exited`` (reason hung) and the usual restart follow."""
+
+    agent_id: str
+    role: str | None = None
+    waited_s: float | None = None
+    limit_s: float | None = None
+    attempt: int | None = None
+    detail: str | None = None
+
+
+@dataclass(frozen=True)
 class AgentRestarting:
     agent_id: str
     role: str | None = None
@@ -206,6 +219,7 @@ AGENT_USAGE = _declare("agent.usage", AgentUsage, open=True)
 AGENT_ERROR = _declare("agent.error", AgentError, open=True)
 AGENT_EXITED = _declare("agent.exited", AgentExited)
 AGENT_RESTARTING = _declare("agent.restarting", AgentRestarting)
+AGENT_STALLED = _declare("agent.stalled", AgentStalled)
 AGENT_MESSAGE = _declare("agent.message", AgentMessage)
 AGENT_CONTROL = _declare("agent.control", AgentControl)
 

@@ -16,12 +16,18 @@ def preflight(config: LabConfig) -> None:
         from labconsole.gpu.leases import pool_for_machine
 
         pool_for_machine(config.resources.gpus_per_run)  # raises with a clear message on a machine without GPUs
+    not_ready = []
     for role in config.agents.values():
         if role.backend in OFFLINE_BACKENDS:
             continue
         try:
-            from labconsole.agents.backends.ready import check_backend_ready
+            from labconsole.agents.backends.ready import probe_backend
         except ImportError:
             raise ConfigError(f"role {role.role} uses backend {role.backend!r}, which this installation "
                               f"does not include; use backend = \"sweep\"") from None
-        check_backend_ready(role.role, role.backend, {"model": role.model, **role.options})
+        # The real thing, once (a tiny request / the CLI's --version as the agent will run it): one line a role.
+        ready = probe_backend(role.role, role.backend, {"model": role.model, **role.options}, role.model)
+        if not ready.ok:
+            not_ready.append(ready.line())
+    if not_ready:
+        raise ConfigError("\n".join(not_ready))

@@ -93,7 +93,11 @@ def test_claude_read_only_planner(claude: dict[str, Any], server: ModelServer, l
 def test_claude_dead_server_is_a_clear_error(claude: dict[str, Any], lab: Path) -> None:
     claude["env"]["ANTHROPIC_BASE_URL"] = "http://127.0.0.1:9"
     run = run_backend("claude-code", "researcher", lab, "propose", {"count": 1}, options=claude)
-    assert run.error is not None and "claude-code failed for role researcher" in str(run.error)
+    # one line: who, what (no "BackendError:" prefix, no stderr dump), what to do
+    assert run.error is not None and str(run.error).startswith("researcher agent researcher-1: claude error: ")
+    assert "\n" not in str(run.error) and "BackendError" not in str(run.error)
+    assert str(run.error).endswith("— check that the model endpoint is reachable and the CLI runs "
+                                   "(details in the agent's log)")
 
 
 def test_codex_worker_repairs_and_commits(codex: dict[str, Any], server: ModelServer, lab: Path, worktree: Path) -> None:
@@ -183,3 +187,22 @@ def test_codex_reporter_answer_becomes_the_report(codex: dict[str, Any], server:
     assert run.error is None, run.text
     text = out.read_text()
     assert text.startswith("# Session report") and OPENAI_KEY not in text and "[REDACTED]" in text
+
+
+def test_codex_hung_server_times_out_in_seconds_not_exit_143(codex: dict[str, Any], server: ModelServer,
+                                                            lab: Path) -> None:
+    server.add(Reply(fault="stall", fault_s=60))
+    codex["turn_timeout_s"] = 4
+    run = run_backend("codex", "planner", lab, "plan", {"hypothesis": {"id": "h2"}}, model="gpt-5.5", options=codex)
+    line = str(run.error)
+    assert line.startswith("planner agent planner-1: codex timed out after 4 s (stopped with SIGTERM)"), line
+    assert "143" not in line and "\n" not in line and "raise turn_timeout_s" in line
+
+
+def test_claude_server_error_is_one_line(claude: dict[str, Any], server: ModelServer, lab: Path) -> None:
+    server.add(Reply(status=500, text="upstream exploded"), Reply(status=500, text="upstream exploded"),
+               Reply(status=500, text="upstream exploded"))
+    run = run_backend("claude-code", "researcher", lab, "propose", {"count": 1}, options=claude)
+    line = str(run.error)
+    assert line.startswith("researcher agent researcher-1: claude error: ") and "\n" not in line, line
+    assert "BackendError" not in line and "Traceback" not in run.text

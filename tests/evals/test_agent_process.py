@@ -92,4 +92,4 @@ def test_resume_after_the_runner_is_killed(tmp_path):
     # One Trackio run per finished attempt (also those whose run the kill cut off), in a hermetic TRACKIO_DIR.
     db = tmp_path / "trackio" / "labconsole-eval-answer-skill.db"
     names = {row[0] for row in sqlite3.connect(db).execute("select run_name from configs")}
-    assert set(finished) <= names
+    assert {f"out/{a}" for a in finished} <= names  # run names carry the result set (the --out folder)

@@ -53,3 +53,36 @@ def test_openai_backend_against_scripted_server_shows_lift(tmp_path, monkeypatch
     # The skill reached the model only in the with-skill arm.
     with_skill = [q for q in requests if SKILL in json.dumps(q.body)]
     assert len(with_skill) == 3 and len(requests) == 6
+
+
+def _eval(tmp_path: Path, model: str, *extra: str) -> int:
+    return main(["eval", "lab-protocol", "--cases", "emit-proposal", "--models", model, "--out", str(tmp_path / "out"),
+                 "--skills-root", str(ROOT / "skills"), "--evals-root", str(ROOT / "evals"), "--no-trackio",
+                 "--agent-option", "bwrap=false", "--agent-option", "max_retries=0", *extra])
+
+
+def test_unreachable_server_is_an_infra_error_not_a_skill_failure(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
+    assert _eval(tmp_path, "openai:scripted-model@http://127.0.0.1:9/v1") == 1
+    err = capsys.readouterr().err
+    assert "2 attempt(s) ended in an infrastructure error" in err
+    assert "cannot reach the model server at http://127.0.0.1:9/v1" in err
+    res = load_results(tmp_path / "out")
+    assert [r.status for r in res.records] == ["error", "error"] and all(not r.checks for r in res.records)
+    assert res.summaries[0].with_skill.pass_rate is None  # not a 0% skill
+
+
+def test_server_errors_with_allow_errors_exit_zero(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
+    with ModelServer(default=Reply(status=500, text="overloaded")) as server:
+        assert _eval(tmp_path, f"openai:scripted-model@{server.url}/v1", "--allow-errors") == 0
+    out = capsys.readouterr().out
+    assert "infrastructure errors (2, excluded from the pass rates):" in out and "HTTP 500: overloaded" in out
+
+
+def test_missing_key_is_an_infra_error(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
+    assert _eval(tmp_path, "codex:gpt-5.5", "--agent-option", "cli_path=\"/nonexistent/codex\"") == 1
+    err = capsys.readouterr().err
+    assert "infrastructure error" in err and "npm install -g @openai/codex" in err

@@ -121,7 +121,7 @@ def test_gpu_checks_are_not_run_without_a_gpu(tmp_path):
     write_suite(tmp_path, gpu_case=True)
     res = EvalRunner(config(tmp_path, tmp_path / "out", gpu=False), CountingExecutor(0)).run().results
     b_with = [r for r in res.records if r.case == "answer-b" and r.with_skill]
-    assert b_with and all(r.status == "incomplete" for r in b_with)
+    assert b_with and all(r.status == "not-run" for r in b_with)
     assert all(c.status == "not-run" for r in b_with for c in r.checks if c.name == "gpu-bench")
     s = res.summaries[0]
     assert s.with_skill.passes == 1 and s.with_skill.incomplete == 1 and s.with_skill.pass_rate == 1.0
@@ -143,7 +143,7 @@ def test_protected_edit_fails_and_is_restored(tmp_path):
     assert (tmp_path / "out" / "work" / r.attempt_id / "keep.txt").read_text() == "do not touch\n"
 
 
-def test_executor_crash_is_an_attempt_failure(tmp_path):
+def test_executor_crash_is_an_infrastructure_error_not_a_skill_failure(tmp_path):
     write_suite(tmp_path)
 
     class Broken:
@@ -151,7 +151,78 @@ def test_executor_crash_is_an_attempt_failure(tmp_path):
             raise RuntimeError("backend exploded")
 
     res = EvalRunner(config(tmp_path, tmp_path / "out"), Broken()).run().results
-    assert all(r.status == "fail" and "exploded" in r.agent_error for r in res.records)
+    assert all(r.status == "error" and r.infra_error and "exploded" in r.agent_error for r in res.records)
+    s = res.summaries[0].with_skill
+    assert s.errors == 2 and s.fails == 0 and s.pass_rate is None  # no evidence either way
+    text = table(res)
+    assert "infrastructure errors (8, excluded from the pass rates):" in text
+    assert "answer-a__fake_a__with__r0: the eval harness failed: RuntimeError: backend exploded" in text
+
+
+class ScriptedExecutor(CountingExecutor):
+    """Writes the right answer every time, and ends the agent as ``outcome`` says."""
+
+    def __init__(self, outcome: AgentOutcome) -> None:
+        super().__init__()
+        self.outcome = outcome
+
+    def run(self, req):
+        (req.workdir / "answer.txt").write_text("42\n")
+        return AgentOutcome(ok=self.outcome.ok, error=self.outcome.error, infra=self.outcome.infra,
+                            usage=Usage(tool_calls=3, repair_attempts=1))
+
+
+def test_an_agent_error_never_passes_even_when_the_checks_do(tmp_path):
+    write_suite(tmp_path)
+    ex = ScriptedExecutor(AgentOutcome(ok=False, error="worker agent w: finished after 3 turns without a result"))
+    res = EvalRunner(config(tmp_path, tmp_path / "out"), ex).run().results
+    assert all(r.status == "fail" and not r.infra_error for r in res.records)
+    assert res.summaries[0].with_skill.pass_rate == 0.0
+
+
+def test_infra_errors_exit_non_zero_unless_allowed(tmp_path, capsys):
+    write_suite(tmp_path)
+    out = tmp_path / "out"
+    ex = ScriptedExecutor(AgentOutcome(ok=False, infra=True,
+                                       error="worker agent w: backend openai failed to start: OPENAI_API_KEY is not set"))
+    EvalRunner(config(tmp_path, out), ex).run()
+    assert main(["eval", "show", "--out", str(out)]) == 1
+    err = capsys.readouterr().err
+    assert "8 attempt(s) ended in an infrastructure error" in err and "OPENAI_API_KEY is not set" in err
+    assert "--allow-errors" in err
+    assert main(["eval", "show", "--out", str(out), "--allow-errors"]) == 0
+
+
+def test_results_record_provenance_and_the_table_shows_tools_and_repairs(tmp_path):
+    write_suite(tmp_path)
+    res = EvalRunner(config(tmp_path, tmp_path / "out"), CountingExecutor(0)).run().results
+    r = res.records[0]
+    assert r.backend == "fake" and len(r.skill_hash) == 16 and len(r.case_hash) == 16
+    assert r.harness.startswith("labconsole ") and r.repo_commit  # the test runs inside the repo's checkout
+    head, _, first = table(res).splitlines()[:3]
+    assert "tools w/wo" in head and "repairs w/wo" in head
+    assert " 4/4 " in first and " 2/0 " in first  # 2 attempts an arm: 2 tool calls each; repairs only with
+    started = next(e for e in read_events(tmp_path / "out") if e.kind == EVAL_STARTED).data
+    assert started["skill_hash"] == r.skill_hash and set(started["case_hashes"]) == {"answer-a", "answer-b"}
+
+
+def test_compare_names_what_changed(tmp_path, capsys):
+    write_suite(tmp_path)
+    EvalRunner(config(tmp_path, tmp_path / "a"), CountingExecutor(0)).run()
+    skill_md = tmp_path / "skills" / "answer-skill" / "SKILL.md"
+    skill_md.write_text(skill_md.read_text() + "\nOne more hint.\n")
+    readme = tmp_path / "evals" / "answer-skill" / "answer-b" / "fixture" / "README.md"
+    readme.write_text("Write the answer (a number) to answer.txt\n")
+    cfg = config(tmp_path, tmp_path / "b")
+    EvalRunner(cfg, ScriptedExecutor(AgentOutcome(ok=True))).run()
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
+    out = capsys.readouterr().out
+    assert "  case answer-b: " in out and "  case answer-a" not in out
+    assert "what changed:" in out and "  skill: " in out and "harness" not in out.split("what changed:")[1].split("\n\n")[0]
+    assert "fake:a  without  0% (0/2)    100% (2/2)  +100%" in out
+    assert "answer-a  fake:a  without: 0/1 -> 1/1" in out
+    assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2
+    assert "nothing: no eval results there" in capsys.readouterr().err
 
 
 def test_cli_show_csv_json(tmp_path, capsys):

@@ -57,6 +57,9 @@ def plant(cheat: str, wt: Path) -> None:
 
 
 def main() -> int:
+    if sys.argv[1:] == ["--version"]:  # the session's readiness probe runs the CLI once, as the real one answers
+        print("2.0.0 (Claude Code, hostile test double)")
+        return 0
     prompt = sys.argv[sys.argv.index("-p") + 1] if "-p" in sys.argv else ""
     found = re.search(r'"cheat": "([a-z-]+)"', prompt)
     if not found:

@@ -6,6 +6,12 @@ A script is a list of :class:`Reply`; each request consumes the first unused rep
 rules match (``match``: a substring of the newest user input — the task prompt or the
 tool results; ``context``: a substring anywhere in the request), else the first unused
 reply without rules, else ``default``. Every request is recorded.
+
+A reply's ``fault`` makes the server misbehave the way real ones do: ``stall`` (headers, then
+nothing), ``pings`` (SSE keep-alive comments, never a token), ``trickle`` (one token every
+``fault_s``), ``garbage`` (200 with a body that is not JSON), ``truncate`` (half a stream, then
+the connection closes), ``close`` (the connection closes without a response). HTTP errors
+(429, 500, …) are ``status``.
 """
 
 from __future__ import annotations
@@ -30,6 +36,8 @@ class Reply:
     cached_tokens: int = 0
     status: int = 200         # != 200: answer an API error instead
     delay_s: float = 0.0
+    fault: str = ""           # "" | stall | pings | trickle | garbage | truncate | close (see the module doc)
+    fault_s: float = 60.0     # how long a stall/pings lasts (the server's stop ends it sooner); trickle's pace
 
     def matches(self, last_user: str, raw: str) -> bool:
         return (self.match is None or self.match in last_user) and (self.context is None or self.context in raw)
@@ -94,6 +102,7 @@ class _Server(ThreadingHTTPServer):
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
+    reply: Reply
 
     def log_message(self, *args: Any) -> None:  # keep test output clean
         pass
@@ -121,10 +130,13 @@ class _Handler(BaseHTTPRequestHandler):
         owner = self.server.owner
         last_user = last_user_text(path, body)
         reply = owner.pick(last_user, raw)
+        self.reply = reply
         owner.requests.append(Recorded(path, body, {k.lower(): v for k, v in self.headers.items()}, last_user, reply))
         if reply.delay_s:
             time.sleep(reply.delay_s)
         model = str(body.get("model") or "stub-model")
+        if reply.fault and self._fault(reply):
+            return
         if reply.status != 200:
             self._json(reply.status, {"type": "error", "error": {"type": "api_error", "message": reply.text or "scripted error"}})
         elif path.endswith("/messages"):
@@ -135,6 +147,46 @@ class _Handler(BaseHTTPRequestHandler):
             self._responses(reply, model)
         else:
             self._json(404, {"error": {"message": f"no route {path}"}})
+
+    # -- faults -----------------------------------------------------------------------------------
+
+    def _fault(self, r: Reply) -> bool:
+        """Misbehave as ``r.fault`` says; False when the fault is in the stream itself (truncate)."""
+        owner = self.server.owner
+        self.close_connection = True
+        if r.fault == "close":
+            self.connection.shutdown(2)
+            return True
+        if r.fault == "garbage":
+            data = b"<html><body>502 Bad Gateway \xff\xfe</body></html>"
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return True
+        if r.fault in ("stall", "pings", "trickle"):
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Connection", "close")
+            self.end_headers()
+            self.wfile.flush()
+            end = time.monotonic() + r.fault_s
+            try:
+                while time.monotonic() < end and not owner.stopped.is_set():
+                    if r.fault == "pings":
+                        self.wfile.write(b": ping\n\n")
+                        self.wfile.flush()
+                    elif r.fault == "trickle":
+                        chunk = {"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 0, "model": "m",
+                                 "choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": None}]}
+                        self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
+                        self.wfile.flush()
+                    owner.stopped.wait(r.fault_s if r.fault == "trickle" else 0.5)
+            except OSError:
+                pass  # the client gave up: that is the point
+            return True
+        return r.fault != "truncate"
 
     # -- transport -----------------------------------------------------------------------------
 
@@ -153,6 +205,16 @@ class _Handler(BaseHTTPRequestHandler):
             payload = data if isinstance(data, str) else json.dumps(data)
             chunks.append((f"event: {name}\n" if name else "") + f"data: {payload}\n\n")
         body = "".join(chunks).encode()
+        if self.reply.fault == "truncate":
+            # Promise the whole stream, send half of it, hang up: a dropped connection mid-answer.
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body[: len(body) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)
+            return
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Cache-Control", "no-cache")
@@ -297,6 +359,7 @@ class ModelServer:
         self.used: set[int] = set()
         self.requests: list[Recorded] = []
         self.ids = itertools.count(1)
+        self.stopped = threading.Event()  # ends stalls when the test is done
         self._lock = threading.Lock()
         self._httpd = _Server(("127.0.0.1", 0), _Handler)
         self._httpd.owner = self
@@ -327,6 +390,7 @@ class ModelServer:
         return self
 
     def stop(self) -> None:
+        self.stopped.set()
         self._httpd.shutdown()
         self._httpd.server_close()
 

@@ -1,12 +1,14 @@
 """``anthropic`` backend: the Messages API tool-use loop, streaming, with prompt caching.
 
 Options (``--option k=json``): ``base_url`` (else ``ANTHROPIC_BASE_URL``), ``api_key_env``
-(default ``ANTHROPIC_API_KEY``), ``max_tokens``, ``max_retries``, ``timeout_s``,
+(default ``ANTHROPIC_API_KEY``), ``max_tokens``, ``max_retries``, ``connect_timeout_s``,
+``read_timeout_s``, ``turn_timeout_s`` (``timeout_s`` is its older name),
 ``max_turns``, ``prices``, ``bwrap`` (false = path policy only).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
@@ -18,8 +20,9 @@ EPHEMERAL = {"type": "ephemeral"}
 
 class AnthropicSession:
     def __init__(self, client: Any, model: str, system: str, user: str, tools: list[ToolSpec],
-                 max_tokens: int) -> None:
+                 max_tokens: int, on_tokens: Callable[[], None] = lambda: None) -> None:
         self.client, self.model, self.max_tokens = client, model, max_tokens
+        self.on_tokens = on_tokens
         # Cache breakpoints on the system prompt and the last tool: the stable prefix of every
         # call is then read from the cache (10% of the input price) after the first turn.
         self.system = [{"type": "text", "text": system, "cache_control": EPHEMERAL}]
@@ -34,6 +37,9 @@ class AnthropicSession:
         if self.tools:
             kwargs["tools"] = self.tools
         with self.client.messages.stream(**kwargs) as stream:
+            for event in stream:
+                if event.type in ("content_block_start", "content_block_delta"):  # tokens, not pings
+                    self.on_tokens()
             message = stream.get_final_message()
         content: list[dict[str, Any]] = []
         texts, calls = [], []
@@ -70,7 +76,12 @@ class AnthropicBackend(LoopBackend):
     api_key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
 
-    def make_client(self, base_url: str | None, max_retries: int, timeout: float) -> Any:
+    def sdk_timeout(self) -> Any:
+        import anthropic
+
+        return anthropic.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
+
+    def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
         import anthropic  # lazily: a lab without this backend never imports the SDK
 
         return anthropic.Anthropic(api_key=self.api_key(), base_url=base_url, max_retries=max_retries,
@@ -78,4 +89,4 @@ class AnthropicBackend(LoopBackend):
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         return AnthropicSession(self.client, self.model, system, user, tools,
-                                int(self.ctx.options.get("max_tokens", 8192)))
+                                int(self.ctx.options.get("max_tokens", 8192)), self.ctx.liveness.tokens)

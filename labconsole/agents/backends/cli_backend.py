@@ -24,11 +24,13 @@ import atexit
 import os
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.backends.cli_events import CliOutcome, Translator, run_cli
+from labconsole.agents.backends.failures import exit_text
 from labconsole.agents.backends.meter import UsageMeter
 from labconsole.agents.backends.outcomes import Outcome, OutcomeError, git, parse_json_block, task_prompt
 from labconsole.agents.backends.ready import check_backend_ready, find_cli
@@ -51,7 +53,8 @@ class CliBackend(RoleBackend):
         self.extra_env = {str(k): str(v) for k, v in dict(ctx.options.get("env") or {}).items()}
         super().__init__(ctx)
         self.exe = find_cli(self.backend, ctx.options) or ""
-        self.timeout_s = float(ctx.options.get("timeout_s") or DEFAULT_TIMEOUT_S)
+        # One CLI run is the CLI's whole turn (model calls and tools), so its deadline is longer.
+        self.timeout_s = float(ctx.options.get("turn_timeout_s") or ctx.options.get("timeout_s") or DEFAULT_TIMEOUT_S)
         self.scratch = Path(tempfile.mkdtemp(prefix=f"labconsole-{self.backend}-"))
         atexit.register(shutil.rmtree, self.scratch, True)
         # The CLI's HOME: the one the lab gave (a dedicated dir with only this CLI's login), else an empty one.
@@ -139,10 +142,19 @@ class CliBackend(RoleBackend):
             self._staged = []
         meter.flush()
         if out.error or out.returncode != 0:
-            detail = out.error or f"exit code {out.returncode}"
-            raise BackendError(f"{self.backend} failed for role {self.ctx.role}: {detail}"
-                               + (f"\n{out.stderr_tail}" if out.stderr_tail else ""))
+            if out.stderr_tail:  # the whole tail to the agent's log; the person gets one line
+                sys.stderr.write(f"[{self.backend} stderr]\n{out.stderr_tail}\n")
+            detail = out.error or exit_text(out.returncode)
+            what = detail if detail.startswith(("claude ", "codex ")) else f"{self.backend} {detail}"
+            raise BackendError(what
+                               + (f" (stderr: {out.stderr_tail.splitlines()[-1][:200]})" if out.stderr_tail else ""),
+                               role=self.ctx.role, agent=self.ctx.agent_id, fix=self.fix_for(out), infra=True)
         return out
+
+    def fix_for(self, out: CliOutcome) -> str:
+        if out.error.startswith("timed out"):
+            return "raise turn_timeout_s for this role in lab.toml [agents] if the task needs longer"
+        return "check that the model endpoint is reachable and the CLI runs (details in the agent's log)"
 
     def role_prompt(self) -> str:
         """The role spec's prompt plus its skills (installing skills into the worktree would

@@ -126,7 +126,9 @@ class ClaudeTranslator:
         self.out.session_id = ev.get("session_id") or self.out.session_id
         self.out.final_text = ev.get("result") or ""
         if ev.get("is_error") or ev.get("subtype") != "success":
-            self.out.error = f"claude {ev.get('subtype', 'error')}: {self.out.final_text or 'no result'}"[:1000]
+            # claude marks an API failure as subtype "success" with is_error: name it an error.
+            subtype = ev.get("subtype") if ev.get("subtype") not in (None, "success") else "error"
+            self.out.error = f"claude {subtype}: {self.out.final_text or 'no result'}"[:1000]
         for denial in ev.get("permission_denials") or []:
             if denial.get("tool_use_id") in self._refused:
                 continue
@@ -154,8 +156,18 @@ class CodexTranslator:
     meter: UsageMeter
     out: CliOutcome = field(default_factory=CliOutcome)
 
+    # Commands codex started and has not completed: one it refuses or that is cut off never
+    # reaches item.completed, and must still count as a (failed) tool call.
+    _open: dict[str, str] = field(default_factory=dict)
+
     def feed(self, ev: dict[str, Any]) -> None:
         kind = ev.get("type")
+        if kind == "item.started":
+            item = ev.get("item") or {}
+            if item.get("type") == "command_execution":
+                self._open[str(item.get("id", ""))] = _codex_command(item)
+        elif kind in ("turn.completed", "turn.failed"):
+            self.close_open()
         if kind == "thread.started":
             self.out.session_id = ev.get("thread_id", "")
             self.emit.log(f"codex thread {self.out.session_id}", level="debug")
@@ -180,14 +192,17 @@ class CodexTranslator:
             if self.out.final_text.strip():
                 self.emit.log(self.out.final_text.strip()[:4000])
         elif kind == "command_execution":
-            command = str(item.get("command", ""))
-            for prefix in ("/bin/bash -lc ", "bash -lc ", "/bin/sh -c "):
-                if command.startswith(prefix):
-                    command = command[len(prefix):].strip("'\"")
+            self._open.pop(str(item.get("id", "")), None)
+            command = _codex_command(item)
             code = item.get("exit_code")
-            ok = code == 0 and item.get("status") != "failed"
+            status = item.get("status")
+            ok = code == 0 and status not in ("failed", "declined")
             tail = str(item.get("aggregated_output") or "").strip().splitlines()[-1:] or [""]
-            self.emit.tool_call("run_command", command, ok=ok, error=None if ok else f"exit {code}: {tail[0][:300]}")
+            error = None if ok else f"exit {code}: {tail[0][:300]}"
+            if status == "declined":  # codex's sandbox or approval policy said no
+                error = f"refused: {command[:300]} (declined by codex's sandbox)"
+                self.emit.log(error, level="warning")
+            self.emit.tool_call("run_command", command, ok=ok, error=error)
             self.meter.tool_result("run_command", ok)
         elif kind == "file_change":
             paths = ", ".join(c.get("path", "") for c in item.get("changes") or [])
@@ -205,17 +220,33 @@ class CodexTranslator:
             self.emit.log(f"codex: {item.get('message', '')}"[:1000], level="warning")
 
 
+    def close_open(self) -> None:
+        for command in self._open.values():
+            self.emit.tool_call("run_command", command, ok=False, error="refused or cut off: the command never completed")
+            self.meter.tool_result("run_command", False)
+        self._open.clear()
+
+
+def _codex_command(item: dict[str, Any]) -> str:
+    command = str(item.get("command", ""))
+    for prefix in ("/bin/bash -lc ", "bash -lc ", "/bin/sh -c "):
+        if command.startswith(prefix):
+            command = command[len(prefix):].strip("'\"")
+    return command
+
+
 Translator = ClaudeTranslator | CodexTranslator
 
 
 def run_cli(argv: list[str], env: dict[str, str], cwd: Path, translator: Translator, ctx: AgentContext,
             emit: Emitter, timeout_s: float, redact: Callable[[str], str]) -> CliOutcome:
     """Run the CLI to completion; returns what the translator gathered plus the exit code."""
-    with tempfile.TemporaryFile() as err:
+    with tempfile.TemporaryFile() as err, ctx.liveness.model_call():
         proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                 stderr=err, start_new_session=True)
         done = threading.Event()
-        threading.Thread(target=_watch, args=(proc, ctx, emit, done, time.monotonic() + timeout_s),
+        timed_out = threading.Event()
+        threading.Thread(target=_watch, args=(proc, ctx, emit, done, time.monotonic() + timeout_s, timed_out),
                          daemon=True).start()
         assert proc.stdout is not None
         try:
@@ -223,32 +254,57 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: Path, translator: Transla
                 line = raw.decode("utf-8", "replace").strip()
                 if not line:
                     continue
+                ctx.liveness.tokens()  # the CLI said something: its model call is not hung
                 try:
                     event = json.loads(line)
-                except json.JSONDecodeError:
+                except (json.JSONDecodeError, RecursionError):
                     emit.log(redact(line)[:2000], level="debug")  # banner or warning lines
                     continue
-                if isinstance(event, dict):
+                if not isinstance(event, dict):
+                    continue
+                if _starts_tool(event):
+                    ctx.liveness.tool_running()
+                try:
                     translator.feed(event)
+                except Exception as exc:  # noqa: BLE001 - a CLI's odd event costs one line, not the task
+                    emit.log(redact(f"could not read a {type(event.get('type')).__name__} event of the CLI "
+                                    f"({type(exc).__name__}: {exc}): {line[:300]}"), level="warning")
         finally:
             proc.wait()
             done.set()
+        if isinstance(translator, CodexTranslator):
+            translator.close_open()
         err.seek(0)
         stderr = err.read().decode("utf-8", "replace")
     out = translator.out
     out.returncode = proc.returncode
+    if timed_out.is_set():
+        out.error = f"timed out after {timeout_s:.0f} s (stopped with SIGTERM)"
     out.stderr_tail = redact("\n".join(stderr.strip().splitlines()[-15:]))
     return out
 
 
+def _starts_tool(ev: dict[str, Any]) -> bool:
+    """The CLI is about to run a tool: time spent in it is not the model hanging."""
+    item = ev.get("item")
+    if ev.get("type") == "item.started" and isinstance(item, dict):
+        return item.get("type") in ("command_execution", "file_change", "mcp_tool_call")
+    message = ev.get("message")
+    if ev.get("type") == "assistant" and isinstance(message, dict):
+        return any(isinstance(b, dict) and b.get("type") == "tool_use" for b in message.get("content") or [])
+    return False
+
+
 def _watch(proc: subprocess.Popen[bytes], ctx: AgentContext, emit: Emitter, done: threading.Event,
-           deadline: float) -> None:
+           deadline: float, timed_out: threading.Event) -> None:
     """Pause (SIGSTOP) / resume (SIGCONT) the CLI's process group with the agent; kill on stop/timeout."""
     stopped = False
     while not done.wait(0.1):
         try:
             if ctx.stopping.is_set() or time.monotonic() > deadline:
                 reason = "shutdown" if ctx.stopping.is_set() else "timeout"
+                if reason == "timeout":
+                    timed_out.set()
                 emit.log(f"stopping the CLI ({reason})", level="warning")
                 os.killpg(proc.pid, signal.SIGTERM)
                 if stopped:

@@ -16,15 +16,16 @@ import atexit
 import json
 import os
 import shutil
-import tempfile
 from pathlib import Path
 
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.backends.cli_backend import CliBackend
 from labconsole.agents.backends.cli_events import CodexTranslator
 from labconsole.agents.backends.meter import UsageMeter
+from labconsole.agents.backends.ready import codex_home_for
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.sandbox import Workspace
+from labconsole.errors import ConfigError
 
 
 def _toml(value: object) -> str:
@@ -44,13 +45,14 @@ class CodexBackend(CliBackend):
 
     def _private_home(self) -> Path:
         """A fresh CODEX_HOME for this agent process, *not* under /tmp: codex refuses to put the
-        helper it runs its bubblewrap sandbox with under a temporary dir, and every command then fails."""
-        cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-        path = cache / "labconsole" / "codex" / f"{self.ctx.agent_id}-{os.getpid()}"
+        helper it runs its bubblewrap sandbox with under a temporary dir, and every command then fails
+        (the readiness check refuses such a home; there is no silent fallback to one)."""
+        path = codex_home_for(self.ctx.agent_id, {}, os.environ)
         try:
             path.mkdir(parents=True, exist_ok=True)
-        except OSError:
-            path = Path(tempfile.mkdtemp(prefix="labconsole-codex-home-"))
+        except OSError as exc:
+            raise ConfigError(f"role {self.ctx.role} uses backend codex but its CODEX_HOME {path} cannot be "
+                              f"created ({exc.strerror}): set XDG_CACHE_HOME to a writable folder outside /tmp") from None
         atexit.register(shutil.rmtree, path, True)
         return path
 

@@ -8,11 +8,13 @@ tools, usage, pause/stop, nudging a model that forgot its result, and the final 
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from labconsole.agents.backends.base import AgentContext, Task
+from labconsole.agents.backends.failures import TurnTimeout
 from labconsole.agents.backends.meter import UsageMeter
 from labconsole.agents.backends.outcomes import Outcome, task_prompt
 from labconsole.agents.backends.pricing import TurnUsage
@@ -22,10 +24,17 @@ from labconsole.agents.backends.tools import ToolBox, ToolResult, ToolSpec
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.roles import RoleSpec
 from labconsole.agents.sandbox import CommandSandbox, PathPolicy
+from labconsole.errors import AgentFailure
 
 __all__ = ["BackendError", "ChatSession", "LoopBackend", "ModelTurn", "ToolCall", "run_loop"]
 
 DEFAULT_MAX_TURNS = 30
+# Timeouts that fit agents (each configurable per role in lab.toml [agents]): a server that does not
+# accept a connection in 10 s is down; 120 s without a byte inside one response is a hang; one model
+# call (turn) gets 10 minutes in all, however slowly it trickles.
+DEFAULT_CONNECT_TIMEOUT_S = 10.0
+DEFAULT_READ_TIMEOUT_S = 120.0
+DEFAULT_TURN_TIMEOUT_S = 600.0
 
 
 @dataclass
@@ -66,8 +75,31 @@ def system_prompt(spec: RoleSpec, outcome: Outcome, skills: str = "") -> str:
     return f"{text}\n{skills}\n" if skills else text
 
 
+def timed_step(session: ChatSession, ctx: AgentContext, turn_timeout_s: float) -> ModelTurn:
+    """``session.step()`` within the turn deadline. The SDK call runs on its own thread because
+    nothing else bounds a stream that trickles: on timeout that thread is abandoned (its read
+    timeout ends it) and the task fails with "timed out after N s"."""
+    box: dict[str, Any] = {}
+
+    def call() -> None:
+        try:
+            box["turn"] = session.step()
+        except BaseException as exc:  # noqa: BLE001 - re-raised on the task's thread below
+            box["error"] = exc
+
+    thread = threading.Thread(target=call, name="model-call", daemon=True)
+    with ctx.liveness.model_call():
+        thread.start()
+        thread.join(turn_timeout_s)
+    if thread.is_alive():
+        raise TurnTimeout(turn_timeout_s)
+    if "error" in box:
+        raise box["error"]
+    return box["turn"]
+
+
 def run_loop(session: ChatSession, tools: ToolBox, meter: UsageMeter, ctx: AgentContext,
-             emit: Emitter, max_turns: int) -> tuple[int, str]:
+             emit: Emitter, max_turns: int, turn_timeout_s: float = DEFAULT_TURN_TIMEOUT_S) -> tuple[int, str]:
     """Call the model until it stops asking for tools (or max_turns). Returns (turns, last text)."""
     nudged = False
     final_text = ""
@@ -78,7 +110,7 @@ def run_loop(session: ChatSession, tools: ToolBox, meter: UsageMeter, ctx: Agent
             break
         while ctx.inbox:  # the person's messages reach the model at the next turn
             session.add_user(f"Message from the person at the console: {ctx.inbox.pop(0)}")
-        turn = session.step()
+        turn = timed_step(session, ctx, turn_timeout_s)
         if turn.text.strip():
             final_text = turn.text
             emit.log(turn.text.strip()[:4000])
@@ -102,7 +134,6 @@ class LoopBackend(RoleBackend):
     """Base of the SDK backends: subclasses name their provider and supply ``make_client`` and
     ``make_session``; the client's endpoint, key, retries and timeout are read here, once."""
 
-    backend = ""        # the registry name, for the readiness check
     api_key_env = ""    # where the key is unless the ``api_key_env`` option says otherwise
     base_url_env = ""   # where the endpoint is unless the ``base_url`` option says otherwise
 
@@ -110,9 +141,16 @@ class LoopBackend(RoleBackend):
         super().__init__(ctx)
         self.max_turns = int(ctx.options.get("max_turns") or self.spec.max_turns or DEFAULT_MAX_TURNS)
         check_backend_ready(ctx.role, self.backend, ctx.options)
-        self.client = self.make_client(base_url=env_or_option(ctx, "base_url", self.base_url_env),
-                                       max_retries=int(ctx.options.get("max_retries", 2)),
-                                       timeout=float(ctx.options.get("timeout_s", 600)))
+        o = ctx.options
+        base_url = env_or_option(ctx, "base_url", self.base_url_env)
+        self.endpoint = base_url or ""
+        self.key_env = str(o.get("api_key_env") or self.api_key_env)
+        self.read_timeout_s = float(o.get("read_timeout_s") or DEFAULT_READ_TIMEOUT_S)
+        # timeout_s is the older name of the turn deadline.
+        self.turn_timeout_s = float(o.get("turn_timeout_s") or o.get("timeout_s") or DEFAULT_TURN_TIMEOUT_S)
+        self.connect_timeout_s = float(o.get("connect_timeout_s") or DEFAULT_CONNECT_TIMEOUT_S)
+        self.client = self.make_client(base_url=base_url, max_retries=int(o.get("max_retries", 2)),
+                                       timeout=self.sdk_timeout())
 
     def api_key(self) -> str | None:
         return os.environ.get(str(self.ctx.options.get("api_key_env") or self.api_key_env))
@@ -120,7 +158,12 @@ class LoopBackend(RoleBackend):
     def secrets(self) -> list[str]:
         return [s for s in (self.api_key(),) if s]
 
-    def make_client(self, base_url: str | None, max_retries: int, timeout: float) -> Any:
+    def sdk_timeout(self) -> Any:
+        """The SDK's own ``Timeout`` (each SDK vendors its HTTP client): ``read`` bounds every silence
+        inside a response, ``connect`` a server that is not there."""
+        raise NotImplementedError
+
+    def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
         raise NotImplementedError
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
@@ -133,10 +176,11 @@ class LoopBackend(RoleBackend):
         tools = ToolBox(self.spec.tools, PathPolicy(workspace), sandbox, outcome, emit, on_result=meter.tool_result)
         session = self.make_session(system_prompt(self.spec, outcome, self.skills),
                                     task_prompt(self.ctx.role, task, json_block=False), tools.specs)
-        turns, _ = run_loop(session, tools, meter, self.ctx, emit, self.max_turns)
+        turns, _ = run_loop(session, tools, meter, self.ctx, emit, self.max_turns, self.turn_timeout_s)
         missing = outcome.missing()
         if missing:
-            raise RuntimeError(f"{self.ctx.role} finished after {turns} turns without a result: {missing}")
+            raise AgentFailure(f"finished after {turns} turns without a result: {missing}", role=self.ctx.role,
+                               agent=self.ctx.agent_id, fix="see the agent's log for what the model did instead")
 
 
 def env_or_option(ctx: AgentContext, option: str, env: str) -> str | None:

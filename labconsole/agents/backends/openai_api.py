@@ -3,13 +3,15 @@
 ``base_url`` makes any OpenAI-compatible server a backend (vLLM, Ollama, llama.cpp).
 Options: ``base_url`` (else ``OPENAI_BASE_URL``), ``api_key_env`` (default
 ``OPENAI_API_KEY``; a local server without auth may set ``api_key_env`` to any variable
-or pass ``no_auth=true``), ``max_tokens``, ``max_retries``, ``timeout_s``, ``stream``
+or pass ``no_auth=true``), ``max_tokens``, ``max_retries``, ``connect_timeout_s``, ``read_timeout_s``,
+``turn_timeout_s`` (``timeout_s`` is its older name), ``stream``
 (default true), ``max_turns``, ``prices``, ``bwrap``.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from typing import Any
 
 from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
@@ -32,13 +34,14 @@ def _arguments(raw: str) -> dict[str, Any]:
         value = json.loads(raw or "{}")
     except json.JSONDecodeError:
         return {"_unparsable_arguments": raw}
-    return value if isinstance(value, dict) else {"value": value}
+    return value if isinstance(value, dict) else {"_unparsable_arguments": raw}
 
 
 class OpenAISession:
     def __init__(self, client: Any, model: str, system: str, user: str, tools: list[ToolSpec],
-                 max_tokens: int, stream: bool) -> None:
+                 max_tokens: int, stream: bool, on_tokens: Callable[[], None] = lambda: None) -> None:
         self.client, self.model, self.max_tokens, self.stream = client, model, max_tokens, stream
+        self.on_tokens = on_tokens
         self.tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
                                                         "parameters": t.schema}} for t in tools]
         self.messages: list[dict[str, Any]] = [{"role": "system", "content": system},
@@ -81,6 +84,8 @@ class OpenAISession:
                 usage = _usage(chunk.usage)
             for choice in chunk.choices or []:
                 delta = choice.delta
+                if delta.content or delta.tool_calls:  # liveness is tokens, not keep-alive bytes
+                    self.on_tokens()
                 if delta.content:
                     parts.append(delta.content)
                 for tc in delta.tool_calls or []:  # arguments arrive in pieces, keyed by index
@@ -108,7 +113,12 @@ class OpenAIBackend(LoopBackend):
     api_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
 
-    def make_client(self, base_url: str | None, max_retries: int, timeout: float) -> Any:
+    def sdk_timeout(self) -> Any:
+        import openai
+
+        return openai.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
+
+    def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
         import openai  # lazily: a lab without this backend never imports the SDK
 
         return openai.OpenAI(api_key=self.api_key() or "no-key", base_url=base_url, max_retries=max_retries,
@@ -117,4 +127,4 @@ class OpenAIBackend(LoopBackend):
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         return OpenAISession(self.client, self.model, system, user, tools,
                              int(self.ctx.options.get("max_tokens", 8192)),
-                             self.ctx.options.get("stream", True) is not False)
+                             self.ctx.options.get("stream", True) is not False, self.ctx.liveness.tokens)

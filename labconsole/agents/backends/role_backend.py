@@ -7,22 +7,30 @@ workspace, result collector, usage meter). Subclasses implement only ``run_task`
 
 from __future__ import annotations
 
+import sys
+import traceback
+
 from labconsole.agents.backends.base import AgentContext, Task
+from labconsole.agents.backends.failures import describe
 from labconsole.agents.backends.meter import UsageMeter
 from labconsole.agents.backends.outcomes import Outcome, check_task_kind, workspace_for
 from labconsole.agents.backends.pricing import PriceTable
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.redact import RedactingEmitter, Redactor
 from labconsole.agents.roles import load_role, skills_prompt
-from labconsole.errors import ConfigError
+from labconsole.errors import AgentFailure, ConfigError
 
 
-class BackendError(RuntimeError):
-    """A task failed; the message is already redacted."""
+class BackendError(AgentFailure):
+    """A task failed; the line (what, for whom, what to do) is already redacted."""
 
 
 class RoleBackend:
     default_model = ""
+    backend = ""        # the registry name, for messages and the readiness check
+    endpoint = ""       # where the model is (messages name it)
+    read_timeout_s: float | None = None
+    key_env = ""
 
     def __init__(self, ctx: AgentContext) -> None:
         self.ctx = ctx
@@ -44,8 +52,18 @@ class RoleBackend:
         try:
             self.run_task(task, emit)
         except Exception as exc:
-            # The runner logs the message and traceback: redact first (an SDK error may echo a header).
-            raise BackendError(self.redactor.text(f"{type(exc).__name__}: {exc}")) from None
+            raise self.failure(exc) from None
+
+    def failure(self, exc: BaseException) -> BackendError:
+        """``exc`` as the one line a person sees; its traceback goes to the agent's log (stderr),
+        redacted, because an SDK error may echo a header."""
+        if not isinstance(exc, AgentFailure):
+            sys.stderr.write(self.redactor.text("".join(traceback.format_exception(exc))))
+            sys.stderr.flush()
+        said = describe(exc, role=self.ctx.role, agent=self.ctx.agent_id, backend=self.backend,
+                        endpoint=self.endpoint, read_timeout_s=self.read_timeout_s, key_env=self.key_env)
+        return BackendError(self.redactor.text(said.what), role=said.role, agent=said.agent,
+                            fix=self.redactor.text(said.fix), infra=said.infra)
 
     def run_task(self, task: Task, emit: Emitter) -> None:
         raise NotImplementedError

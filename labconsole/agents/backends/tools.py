@@ -77,6 +77,29 @@ def _clip(text: str, limit: int = MAX_RESULT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n[… {len(text) - limit} more characters cut]"
 
 
+_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
+                                            "object": (dict,), "array": (list,), "boolean": (bool,)}
+
+
+def argument_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
+    """Why ``args`` do not fit the tool's schema, in words the model can act on ([] when they do)."""
+    if "_unparsable_arguments" in args:
+        return [f"the arguments are not valid JSON: {str(args['_unparsable_arguments'])[:200]!r}"]
+    props = spec.schema.get("properties", {})
+    problems = [f"missing required field {key!r}" for key in spec.schema.get("required", []) if key not in args]
+    for key, value in args.items():
+        want = props.get(key)
+        if want is None:
+            problems.append(f"unknown field {key!r} (fields: {', '.join(props)})")
+            continue
+        types = _JSON_TYPES.get(str(want.get("type")), (object,))
+        if isinstance(value, bool) and bool not in types or not isinstance(value, types):
+            problems.append(f"field {key!r} must be a {want.get('type')}, not {type(value).__name__}")
+        elif "enum" in want and value not in want["enum"]:
+            problems.append(f"field {key!r} must be one of {', '.join(map(str, want['enum']))}")
+    return problems
+
+
 def _summary(name: str, args: dict[str, Any]) -> str:
     """The short ``input`` of a tool_call event."""
     for key in ("command", "path", "pattern", "title", "decision", "verdict", "message"):
@@ -110,11 +133,14 @@ class ToolBox:
     def call(self, call_id: str, name: str, args: Any) -> ToolResult:
         """Run one call and emit its ``tool_call`` event. Never raises for the model's mistakes."""
         if not isinstance(args, dict):
-            args = {}
+            args = {"_unparsable_arguments": json.dumps(args, default=str)}
         summary = _summary(name, args)
         try:
             if name not in self.names:
                 raise Refused(f"tool {name!r} is not available to this role (available: {', '.join(self.names)})")
+            problems = argument_problems(SPECS[name], args)
+            if problems:  # the model can fix its call only if it is told what was wrong with it
+                raise ValueError(f"invalid arguments for {name}: {'; '.join(problems)}")
             content, ok = self._handlers[name](args)
             self.emit.tool_call(name, summary, ok=ok, error=None if ok else content.splitlines()[-1][:300])
         except Refused as exc:

@@ -21,10 +21,10 @@ from labconsole.lab.orchestrator.scheduling import Scheduler
 LOGGED_ONLY: dict[str, str] = {
     "started": K.AGENT_STARTED, "hello": K.AGENT_HELLO, "status": K.AGENT_STATUS, "log": K.AGENT_LOG,
     "raw": K.AGENT_RAW, "dropped": K.AGENT_DROPPED, "tool_call": K.AGENT_TOOL_CALL,
-    "restarting": K.AGENT_RESTARTING,
+    "restarting": K.AGENT_RESTARTING, "stalled": K.AGENT_STALLED,
 }
 # What the supervisor says about an agent (not the agent itself) is logged as the console's.
-FROM_SUPERVISOR = frozenset({"started", "restarting"})
+FROM_SUPERVISOR = frozenset({"started", "restarting", "stalled"})
 
 # handler(agent_id, actor, role, data)
 Handler = Callable[[str, str, str, dict[str, Any]], None]
