@@ -41,20 +41,20 @@ def compare_lines(a: EvalResults, b: EvalResults) -> list[str]:
     arms_a = {(s.model, arm): st for s in a.summaries for arm, st in (("with", s.with_skill), ("without", s.without_skill))}
     arms_b = {(s.model, arm): st for s in b.summaries for arm, st in (("with", s.with_skill), ("without", s.without_skill))}
     rows = [["model", "arm", "A", "B", "change"]]
-    for key in dict.fromkeys([*arms_a, *arms_b]):
-        rows.append([key[0], key[1], _rate(arms_a.get(key)), _rate(arms_b.get(key)),
-                     _delta(arms_a.get(key), arms_b.get(key))])
+    for arm in dict.fromkeys([*arms_a, *arms_b]):
+        rows.append([arm[0], arm[1], _rate(arms_a.get(arm)), _rate(arms_b.get(arm)),
+                     _delta(arms_a.get(arm), arms_b.get(arm))])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines += [""] + ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     cells_a = {(r.case, r.model, r.arm): r for r in a.case_rows}
     cells_b = {(r.case, r.model, r.arm): r for r in b.case_rows}
     moved = []
-    for key in dict.fromkeys([*cells_a, *cells_b]):
-        ra, rb = cells_a.get(key), cells_b.get(key)
+    for cell in dict.fromkeys([*cells_a, *cells_b]):
+        ra, rb = cells_a.get(cell), cells_b.get(cell)
         sa = f"{ra.passes}/{ra.decided}" if ra else "-"
         sb = f"{rb.passes}/{rb.decided}" if rb else "-"
         if sa != sb:
-            moved.append(f"  {key[0]}  {key[1]}  {key[2]}: {sa} -> {sb}")
+            moved.append(f"  {cell[0]}  {cell[1]}  {cell[2]}: {sa} -> {sb}")
     lines += ["", "cases that changed (passes/decided):"] + (moved or ["  none"])
     errors_a = sum(r.status == "error" for r in a.records)
     errors_b = sum(r.status == "error" for r in b.records)

@@ -24,6 +24,7 @@ from labconsole.lab.commands import (
     Merge,
     ProposeExternal,
     Reject,
+    Remeasure,
     ResumeAfterBudget,
     SendMessage,
 )
@@ -94,17 +95,18 @@ class RemoteLab:
             raise LabError("read-only view: decisions and agent controls are disabled here")
         return SimpleNamespace(data=self._client.send(command) or {})
 
-    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True) -> Any:
-        return self._call(Approve(hyp_id, who, reason, confirm_flags))
+    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
+                overrides: list[str] | None = None) -> Any:
+        return self._call(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Any:
         return self._call(Reject(hyp_id, who, reason))
 
-    def merge(self, hyp_id: str, who: str | None = None) -> Any:
-        return self._call(Merge(hyp_id, who))
+    def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Any:
+        return self._call(Merge(hyp_id, who, confirm_rules_change))
 
     def remeasure(self, hyp_id: str) -> None:
-        self._call("remeasure", hyp_id=hyp_id)
+        self._call(Remeasure(hyp_id))
 
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
         self._call(AgentControl(agent_id, action, who))
