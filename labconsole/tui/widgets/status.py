@@ -37,13 +37,16 @@ class LabHeader(CachedStatic):
     """
 
     def show(self, state: LabState, mode: str, screen_title: str, extra: str = "") -> None:
+        degraded = state.sandbox is not None and state.sandbox.degraded
         if not self.changed((state.lab_name, state.session_id, F.clock(state.last_ts), state.stopped, mode,
-                             screen_title, extra, self.size.width)):
+                             screen_title, extra, self.size.width, degraded)):
             return
         c = theme_colors(self.app)
         badge_bg = {"REPLAY": c["warning"], "READ-ONLY": c["accent"], "LIVE": c["success"]}.get(mode, c["primary"])
         text = Text.assemble(
             (f" {mode} ", f"bold black on {badge_bg}"), " ",
+            # Before anything the width may cut: the runs of this session are not contained.
+            *([(" SANDBOX: DEGRADED ", f"bold black on {c['error']}"), " "] if degraded else []),
             ("LabConsole", "bold"), f" · {state.lab_name or '-'} · {state.session_id or '-'} · ",
             (screen_title, "bold"), f" · {F.clock(state.last_ts)} UTC",
             (f" · {extra}" if extra else "", c["warning"]),
