@@ -15,6 +15,7 @@ from labconsole.events import kinds as K
 from labconsole.lab import state as S
 from labconsole.lab.evidence import baseline_groups_of_rows
 from labconsole.core.usage import Usage
+from labconsole.runs.run_sandbox import SANDBOX_DEGRADED
 from labconsole.lab.state import (
     AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState, SandboxInfo,
 )
@@ -476,4 +477,4 @@ def describe(event: Any) -> str:
 
 def _unsandboxed(d: dict[str, Any]) -> str:
     """The marker every line about a run without a sandbox carries."""
-    return " [sandbox: degraded]" if d.get("sandbox") == S.SANDBOX_DEGRADED else ""
+    return " [sandbox: degraded]" if d.get("sandbox") == SANDBOX_DEGRADED else ""

@@ -46,7 +46,7 @@ class LabHeader(CachedStatic):
         text = Text.assemble(
             (f" {mode} ", f"bold black on {badge_bg}"), " ",
             # Before anything the width may cut: the runs of this session are not contained.
-            *([(" SANDBOX: DEGRADED ", f"bold black on {c['error']}"), " "] if degraded else []),
+            (" SANDBOX: DEGRADED " if degraded else "", f"bold black on {c['error']}"), " " if degraded else "",
             ("LabConsole", "bold"), f" · {state.lab_name or '-'} · {state.session_id or '-'} · ",
             (screen_title, "bold"), f" · {F.clock(state.last_ts)} UTC",
             (f" · {extra}" if extra else "", c["warning"]),
