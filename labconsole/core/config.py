@@ -130,6 +130,12 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class Review:
+    # name -> public key text (``ed25519 <hex>``, ssh-ed25519 or PEM): whose signed decisions count here
+    trusted_keys: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LabConfig:
     path: Path
     name: str
@@ -140,6 +146,7 @@ class LabConfig:
     resources: Resources
     agents: dict[str, RoleConfig]
     raw: dict[str, Any]
+    review: Review = field(default_factory=Review)
 
     @property
     def root(self) -> Path:
@@ -336,7 +343,7 @@ def load_config(path: Path) -> LabConfig:
         raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path.name}: not UTF-8 text") from None
-    known = {"lab", "objective", "search", "budget", "resources", "agents"}
+    known = {"lab", "objective", "search", "budget", "resources", "agents", "review"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{path.name}: [{key}] is not a known table; allowed: {', '.join(sorted(known))}")
@@ -384,4 +391,15 @@ def load_config(path: Path) -> LabConfig:
         ),
         agents=agents,
         raw=data,
+        review=_review(path, data),
     )
+
+
+def _review(path: Path, data: dict[str, Any]) -> Review:
+    r = _Reader(path, _table(path, data, "review"), "review")
+    r.unknown({"trusted_keys"})
+    keys = r.get("trusted_keys", dict, {}, allowed='a table like { alice = "ed25519 <hex>" }')
+    for name, key in keys.items():
+        if not isinstance(key, str):
+            raise r.fail("trusted_keys", f"{name} is {key!r}; expected the public key as a string")
+    return Review(trusted_keys=dict(keys))

@@ -52,7 +52,8 @@ def _unsandboxed(state: LabState, run_ids: list[str]) -> str:
     return " *(sandbox: degraded)*" if state.runs_without_sandbox(run_ids) else ""
 
 
-def render_report(state: LabState) -> str:
+def render_report(state: LabState, signers: dict[int, str] | None = None) -> str:
+    """``signers``: decision seq → who signed it (events/signing.signed_by); the log's name where absent."""
     obj = state.objective
     gate = session_gate(state)
     lines = [
@@ -109,7 +110,7 @@ def render_report(state: LabState) -> str:
     lines += [f"- {h.hyp_id} “{h.title}” = {h.duplicate_of}" for h in dupes] or ["- none"]
     decided = [(h, d) for h in state.hypotheses.values() for d in h.decisions]
     lines += ["", "## Human decisions", ""]
-    lines += [f"- {h.hyp_id}: {d.kind} by {d.who}"
+    lines += [f"- {h.hyp_id}: {d.kind} by {(signers or {}).get(d.seq, d.who)}"
               + (f" OVERRIDING {', '.join(d.overrides)}" if d.overrides else "")
               + f" ({d.reason or 'no reason given'})"
               + (f", commit `{d.sha[:12]}`, evidence `{(d.evidence_hash or '')[:12]}`" if d.sha else "")
@@ -125,9 +126,13 @@ def render_report(state: LabState) -> str:
 def write_report(session_dir: Path, out: Path) -> Path:
     from labconsole.lab.session import final_state
 
+    from labconsole.events.signing import lab_trust, signed_by
+
     state, _ = final_state(session_dir)
+    seqs = [d.seq for h in state.hypotheses.values() for d in h.decisions]
+    signers = signed_by(session_dir, seqs, lab_trust(Path(session_dir).resolve().parent.parent))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(render_report(state), encoding="utf-8")
+    tmp.write_text(render_report(state, signers), encoding="utf-8")
     tmp.replace(out)
     return out

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from labconsole.core import datacodec
 from labconsole.core.redact import SECRET_NAME
 from labconsole.core.sandbox import BASE_ENV_NAMES, LOCALE_PREFIX
 from labconsole.core.stats import NoiseFloor
@@ -264,6 +265,16 @@ class LabState:
         """Runs (of ``run_ids``, else all) that ran without a sandbox: their numbers are not contained."""
         runs = self.runs.values() if run_ids is None else [self.runs[r] for r in run_ids if r in self.runs]
         return [r for r in runs if r.degraded]
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON data (replay snapshots): every field, typed by its declaration."""
+        data: dict[str, Any] = datacodec.to_data(self)
+        return data
+
+    @classmethod
+    def from_data(cls, data: Any) -> LabState:
+        """The state ``to_data`` wrote; raises ``datacodec.DataError`` on anything else (it is never code)."""
+        return datacodec.from_data(cls, data)
 
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]

@@ -105,3 +105,12 @@ def test_unsandboxed_measurement_is_flagged_and_approval_needs_a_named_override(
         gate.check_overrides(h, [], "")
     assert gate.check_overrides(h, ["sandbox-degraded"], "no bwrap on this laptop") == ["sandbox-degraded"]
     assert state.best_history == [(8.0, 2.0)]  # a flagged candidate is never the session's best so far
+
+
+def test_sandbox_fields_survive_a_data_snapshot() -> None:
+    from labconsole.lab.state import LabState
+
+    state = reduce(log("degraded", env=["WANDB_MODE"], network=True))
+    again = LabState.from_data(state.to_data())
+    assert again.sandbox == state.sandbox and again.runs["r-c0"].env_names == state.runs["r-c0"].env_names
+    assert [r.run_id for r in again.runs_without_sandbox()] == ["r-b0", "r-c0"]
