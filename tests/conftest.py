@@ -23,6 +23,17 @@ os.environ["XDG_CONFIG_HOME"] = os.path.join(_KEYS_HOME, "config")
 os.environ["XDG_STATE_HOME"] = os.path.join(_KEYS_HOME, "state")
 
 
+def _create_test_signing_key() -> None:
+    # As for a user who has run the console before: the key exists, so "created your key" is not part of
+    # every command's output. tests/audit covers first use with keys dirs of their own.
+    from labconsole.events.signing import load_signer
+
+    load_signer(create=True, announce=False)
+
+
+_create_test_signing_key()
+
+
 def _cuda_available() -> bool:
     try:
         import torch
