@@ -5,7 +5,9 @@ from __future__ import annotations
 import argparse
 import json
 
-from labconsole.cli.common import add_lab_args, fmt_metric, gate_line, lab_root, leaderboard_lines
+from labconsole.cli.common import (
+    add_lab_args, fmt_metric, gate_line, lab_root, leaderboard_lines, run_marks, sandbox_line,
+)
 from labconsole.errors import GateError
 from labconsole.events.log import get_blob, session_lock_holder
 from labconsole.events.signing import lab_trust, signed_by
@@ -104,7 +106,7 @@ def cmd_list(args: argparse.Namespace) -> int:
     with _View(args) as lab:
         state = lab.state
         waiting = state.awaiting_review()
-        print(f"Session {state.session_id}: {len(waiting)} candidate(s) await review")
+        print(f"Session {state.session_id}: {len(waiting)} candidate(s) await review; {sandbox_line(state)}")
         gate = session_gate(state)
         for h in waiting:
             verdict = h.reviews[-1] if h.reviews else None
@@ -136,8 +138,12 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  repeats used {ev.get('repeats_used', '-')} of at most {ev.get('max_repeats', '-')}; "
                   f"threshold {ev['threshold']:.2%}; p (better, over the looks) "
                   f"{'-' if ev.get('p_value') is None else format(ev['p_value'], '.3g')}")
+        unsandboxed = lab.state.runs_without_sandbox(h.run_ids)
+        print(f"  {sandbox_line(lab.state)}" + (f"; {len(unsandboxed)} of this candidate's runs ran without one"
+                                                 if unsandboxed else ""))
         for m in h.evidence.get("metrics", []):
-            print(f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}")
+            print(f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}"
+                  f"{run_marks(lab.state.runs.get(m['run_id']))}")
         for r in h.reviews:
             print(f"  reviewer {r.reviewer}: {r.verdict} — {'; '.join(r.reasons)}")
         signers = signed_by(lab.session_dir, [d.seq for d in h.decisions], lab_trust(lab_root(args)))

@@ -10,7 +10,7 @@ from pathlib import Path
 from labconsole.core.stats import Comparison
 from labconsole.lab.selection import SessionGate, confirmation_of, session_gate
 from labconsole.lab.session import find_lab_root
-from labconsole.lab.state import HypothesisState, LabState
+from labconsole.lab.state import HypothesisState, LabState, RunState
 
 
 def add_lab_args(parser: argparse.ArgumentParser, session: bool = True) -> None:
@@ -44,6 +44,28 @@ def gate_line(state: LabState, gate: SessionGate, h: HypothesisState) -> str:
     return line
 
 
+def sandbox_line(state: LabState) -> str:
+    """How the session's runs are contained (its ``sandbox.status``), as a person reads it."""
+    if state.sandbox is None:
+        return "sandbox: not recorded (a session from before runs were sandboxed)"
+    return state.sandbox.line()
+
+
+def unsandboxed_mark(state: LabState, h: HypothesisState) -> str:
+    """`` [sandbox: degraded]`` after a candidate any of whose runs ran without a sandbox."""
+    return " [sandbox: degraded]" if state.runs_without_sandbox(h.run_ids) else ""
+
+
+def run_marks(run: RunState | None) -> str:
+    """What a run line adds about containment: ``sandbox: degraded`` and the variables the lab passed it."""
+    if run is None:
+        return ""
+    marks = ["sandbox: degraded"] if run.degraded else []
+    if run.lab_env:
+        marks.append(f"env: {', '.join(run.lab_env)}")
+    return f"  [{'; '.join(marks)}]" if marks else ""
+
+
 def effect_text(cmp: Comparison | None) -> str:
     """``+2.1% ± 0.6%`` (positive = better), or ``-`` without a comparison."""
     if cmp is None or cmp.effect is None:
@@ -68,7 +90,7 @@ def leaderboard_lines(state: LabState) -> list[str]:
         n = ev.get("repeats_used", "-")
         lines.append(f"{h.hyp_id:<6} {h.status:<15} {fmt_metric(ev.get('candidate_median')):>10} "
                      f"{fmt_metric(ev.get('baseline_median')):>10} {effect_text(cmp):>16} {n:>3} "
-                     f"{decision:<14} {verdict:<7} {h.title}")
+                     f"{decision:<14} {verdict:<7} {h.title}{unsandboxed_mark(state, h)}")
     others = [h for h in state.hypotheses.values() if h.evidence.get("candidate_median") is None]
     for h in sorted(others, key=lambda h: h.hyp_id):
         extra = f" (= {h.duplicate_of})" if h.duplicate_of else (f" ({h.failure})" if h.failure else "")

@@ -18,6 +18,8 @@ from typing import Any
 
 from labconsole.core.config import LabConfig
 from labconsole.lab.gitops.globs import matches_any, matches_glob
+from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.run_sandbox import SANDBOX_DEGRADED as RUN_DEGRADED
 
 # Flag names: what a person sees in review, the report and the log.
 PROTECTED = "protected"                  # a file `protected` lists was added, changed or removed
@@ -29,6 +31,7 @@ GIT_CONFIG = "git-config"                # attributes/filters that change what a
 OUTSIDE_EDITABLE = "outside-editable"    # a path the `editable` allow-list does not name
 LAB_RULES = "changes-lab-rules"          # lab.toml, role specs, skills, the objective's own scripts
 RUN_TAMPERING = "run-tampering"          # a measured run modified protected files
+SANDBOX_DEGRADED = "sandbox-degraded"    # measured without a sandbox: the candidate's code ran as the user
 
 # Paths by what they can do to a run, whatever the lab lists (unless `editable` names them).
 STARTUP_HOOKS = ("**/sitecustomize.py", "**/usercustomize.py", "**/*.pth")
@@ -167,6 +170,17 @@ def check_changes(rules: TrustRules, base: Tree, cand: Tree) -> list[ChangeFlag]
     add(LAB_RULES, [p for p in changed if matches_any(p, rules.rules_files)],
         "the console reads it as the lab's rules")
     return flags
+
+
+def sandbox_flag(runs: Iterable[RunOutcome]) -> ChangeFlag | None:
+    """The flag for a measurement any of whose runs (``RunOutcome``s) ran without a sandbox: nothing held the
+    candidate's code to its checkout, so it could have read secrets, rewritten the baseline's checkout or the
+    evaluator on main, or the session log — the number is not one the measurement can vouch for."""
+    degraded = [r.run_id for r in runs if r.sandbox == RUN_DEGRADED]
+    if not degraded:
+        return None
+    return ChangeFlag(SANDBOX_DEGRADED, tuple(degraded),
+                      "measured without a sandbox (no working bubblewrap): the runs were not contained")
 
 
 # --- the lab's rules, as a diff a person reads ---------------------------------------------------------

@@ -15,8 +15,9 @@ from labconsole.events import kinds as K
 from labconsole.lab import state as S
 from labconsole.lab.evidence import baseline_groups_of_rows
 from labconsole.core.usage import Usage
+from labconsole.runs.run_sandbox import SANDBOX_DEGRADED
 from labconsole.lab.state import (
-    AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState,
+    AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState, SandboxInfo,
 )
 
 FEED_MAX = 300
@@ -289,7 +290,8 @@ def _worktree_removed(s: LabState, e: Any, d: dict[str, Any]) -> None:
 def _run_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
     run = RunState(d["run_id"], d.get("hyp_id"), d.get("role", "candidate"), d.get("commit", ""),
                    int(d.get("repeat", 0)), d.get("command", ""), e.ts, gpus=list(d.get("gpus", [])),
-                   gpu_wait_s=float(d.get("gpu_wait_s", 0.0)), gpu_idle_before_s=float(d.get("gpu_idle_before_s", 0.0)))
+                   gpu_wait_s=float(d.get("gpu_wait_s", 0.0)), gpu_idle_before_s=float(d.get("gpu_idle_before_s", 0.0)),
+                   sandbox=str(d.get("sandbox") or ""), env_names=[str(n) for n in d.get("env_names") or []])
     s.runs[run.run_id] = run
     if run.hyp_id in s.hypotheses:
         h = s.hypotheses[run.hyp_id]
@@ -309,8 +311,21 @@ def _run_finished(s: LabState, e: Any, d: dict[str, Any]) -> None:
     run.duration_s = d.get("duration_s")
     run.log_blob = d.get("log_blob")
     run.error = d.get("error", "") or ""
+    run.sandbox = str(d.get("sandbox") or run.sandbox)
     if run.duration_s and run.gpus:
         s.budget.used["gpu_hours"] += run.duration_s * len(run.gpus) / 3600.0
+
+
+@_on(K.SANDBOX_STATUS)
+def _sandbox_status(s: LabState, e: Any, d: dict[str, Any]) -> None:
+    # Logged at every session start (and resume): the newest says how the runs from here on are contained.
+    s.sandbox = _sandbox_info(d)
+
+
+def _sandbox_info(d: dict[str, Any]) -> SandboxInfo:
+    return SandboxInfo(str(d.get("mode", "")), str(d.get("reason") or ""), bool(d.get("network")),
+                       [str(n) for n in d.get("env") or []], [str(p) for p in d.get("read_paths") or []],
+                       int(d.get("memory_mb") or 0), int(d.get("max_processes") or 0))
 
 
 @_on(K.EVIDENCE_RECORDED)
@@ -435,9 +450,12 @@ def describe(event: Any) -> str:
     if k == K.RUN_FINISHED:
         metric = d.get("metric")
         shown = f"{metric:.4f}" if isinstance(metric, (int, float)) else "-"
-        return f"run {d.get('run_id')} {d.get('status')} metric={shown}"
+        return f"run {d.get('run_id')} {d.get('status')} metric={shown}{_unsandboxed(d)}"
     if k == K.RUN_STARTED:
-        return f"run {d.get('run_id')} started ({d.get('role')} {str(d.get('commit', ''))[:8]} #{d.get('repeat')})"
+        return (f"run {d.get('run_id')} started ({d.get('role')} {str(d.get('commit', ''))[:8]} #{d.get('repeat')})"
+                f"{_unsandboxed(d)}")
+    if k == K.SANDBOX_STATUS:
+        return _sandbox_info(d).line()
     if k == K.EVIDENCE_CONFIRMED:
         return f"{hyp} re-measured against main {str(d.get('main_sha', ''))[:8]}: {d.get('label')}"
     if k == K.REVIEW_VERDICT:
@@ -457,3 +475,8 @@ def describe(event: Any) -> str:
     if hyp:
         return f"{hyp} {k.split('.', 1)[-1]}"
     return str(k)
+
+
+def _unsandboxed(d: dict[str, Any]) -> str:
+    """The marker every line about a run without a sandbox carries."""
+    return " [sandbox: degraded]" if d.get("sandbox") == SANDBOX_DEGRADED else ""

@@ -35,6 +35,23 @@ def _gate_summary(state: LabState, gate: SessionGate) -> str:
             f"and — when it would be the best — a fresh re-measure against main agrees; never with one repeat.")
 
 
+def _sandbox_summary(state: LabState) -> str:
+    """The session's Sandbox line: how runs were contained, what the lab let in by name, and how many ran bare."""
+    info = "not recorded (a session from before runs were sandboxed)" if state.sandbox is None else \
+        state.sandbox.line().removeprefix("sandbox: ")
+    bare = state.runs_without_sandbox()
+    if state.sandbox is not None and state.sandbox.degraded:
+        info = f"**{info}**"
+    if bare:
+        info += (f". **{len(bare)} of {len(state.runs)} run(s) ran without a sandbox** (marked *sandbox: degraded*; "
+                 f"their candidates are flagged sandbox-degraded)")
+    return f"Sandbox: {info}."
+
+
+def _unsandboxed(state: LabState, run_ids: list[str]) -> str:
+    return " *(sandbox: degraded)*" if state.runs_without_sandbox(run_ids) else ""
+
+
 def render_report(state: LabState, signers: dict[int, str] | None = None) -> str:
     """``signers``: decision seq → who signed it (events/signing.signed_by); the log's name where absent."""
     obj = state.objective
@@ -47,6 +64,7 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
         f"(more, adaptively, while a decision is open).",
         f"Baseline commit: `{(state.baseline_sha or '')[:12]}`; baseline {obj.get('name', 'metric')}: {_fmt(state.baseline_metric)}.",
         f"Events in the log: {state.last_seq + 1}. Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} from the log alone.",
+        _sandbox_summary(state),
         *([f"**Lab rules changed** since session {state.rules_changed_since}: {'; '.join(state.rules_changed)}."]
           if state.rules_changed else []),
         "",
@@ -61,7 +79,7 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
         ev = h.evidence
         verdict = h.reviews[-1].verdict if h.reviews else "-"
         lines.append(
-            f"| {rank} | {h.hyp_id} | {h.title} | {_fmt(ev.get('candidate_median'))} | {_fmt(ev.get('baseline_median'))} "
+            f"| {rank} | {h.hyp_id} | {h.title}{_unsandboxed(state, h.run_ids)} | {_fmt(ev.get('candidate_median'))} | {_fmt(ev.get('baseline_median'))} "
             f"| {_effect(gate.comparisons.get(h.hyp_id), ev)} | {ev.get('repeats_used', '-')} | {gate.label(h.hyp_id)} "
             f"| {verdict} | {h.status} |")
     confirmed = [h for h in state.hypotheses.values() if confirmation_of(h) is not None]
@@ -86,7 +104,7 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
     failed_runs = [r for r in state.runs.values() if r.status != "ok"]
     lines += ["", f"## Failed runs ({len(failed_runs)}) — kept visible", ""]
     lines += [f"- {r.run_id} ({r.role}, {r.commit[:8]}, repeat {r.repeat}): {r.status} {r.error}".rstrip()
-              for r in failed_runs] or ["- none"]
+              + _unsandboxed(state, [r.run_id]) for r in failed_runs] or ["- none"]
     dupes = [h for h in state.hypotheses.values() if h.status == S.DUPLICATE]
     lines += ["", f"## Duplicates caught by the planner ({len(dupes)})", ""]
     lines += [f"- {h.hyp_id} “{h.title}” = {h.duplicate_of}" for h in dupes] or ["- none"]

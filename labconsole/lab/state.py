@@ -11,8 +11,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from labconsole.core import datacodec
+from labconsole.core.redact import SECRET_NAME
+from labconsole.core.sandbox import BASE_ENV_NAMES, LOCALE_PREFIX
 from labconsole.core.stats import NoiseFloor
 from labconsole.core.usage import Usage
+from labconsole.runs.run_sandbox import SANDBOX_DEGRADED
 
 # Hypothesis statuses, in lifecycle order (docs/DESIGN.md §3).
 PROPOSED = "proposed"
@@ -72,6 +75,51 @@ class RunState:
     gpus: list[int] = field(default_factory=list)
     gpu_wait_s: float = 0.0  # queued for a GPU lease
     gpu_idle_before_s: float = 0.0  # the leased GPUs sat idle this long before this run
+    sandbox: str = ""  # bwrap | degraded (ran without a sandbox) | "" (logged before runs were sandboxed)
+    env_names: list[str] = field(default_factory=list)  # variables it got from the console's environment
+
+    @property
+    def degraded(self) -> bool:
+        return self.sandbox == SANDBOX_DEGRADED
+
+    @property
+    def lab_env(self) -> list[str]:
+        """The names the run got only because the lab named them (``[objective] env``): the rest is the
+        allow-list every run gets."""
+        return [n for n in self.env_names if n not in BASE_ENV_NAMES and not n.startswith(LOCALE_PREFIX)]
+
+
+@dataclass
+class SandboxInfo:
+    """The session's ``sandbox.status``: whether its runs are contained, and what the lab let in by name."""
+
+    mode: str  # bwrap | degraded
+    reason: str = ""
+    network: bool = False
+    env: list[str] = field(default_factory=list)
+    read_paths: list[str] = field(default_factory=list)
+    memory_mb: int = 0
+    max_processes: int = 0
+
+    @property
+    def degraded(self) -> bool:
+        return self.mode == SANDBOX_DEGRADED
+
+    def line(self) -> str:
+        """The one line a person reads at session start, in review and in the report."""
+        if self.degraded:
+            return f"sandbox: degraded — runs and agent commands are not contained: {self.reason or 'no reason logged'}"
+        # What the lab opened on purpose is spelled out: network and secret-looking names above all.
+        env = [f"{n} (secret-looking)" if SECRET_NAME.search(n) else n for n in self.env]
+        parts = ["network ON (network = true)" if self.network else "no network",
+                 f"env by name: {', '.join(env)}" if env else "no env beyond the allow-list"]
+        if self.read_paths:
+            parts.append(f"read-only: {', '.join(self.read_paths)}")
+        if self.memory_mb:
+            parts.append(f"memory {self.memory_mb} MB")
+        if self.max_processes:
+            parts.append(f"at most {self.max_processes} processes")
+        return f"sandbox: {self.mode} ({'; '.join(parts)})"
 
 
 @dataclass
@@ -211,6 +259,12 @@ class LabState:
     # What changed in lab.toml since the lab's previous session (empty: the same rules, or the first session).
     rules_changed: list[str] = field(default_factory=list)
     rules_changed_since: str = ""
+    sandbox: SandboxInfo | None = None  # None: the log has no sandbox.status (a session from before them)
+
+    def runs_without_sandbox(self, run_ids: list[str] | None = None) -> list[RunState]:
+        """Runs (of ``run_ids``, else all) that ran without a sandbox: their numbers are not contained."""
+        runs = self.runs.values() if run_ids is None else [self.runs[r] for r in run_ids if r in self.runs]
+        return [r for r in runs if r.degraded]
 
     def to_data(self) -> dict[str, Any]:
         """Plain JSON data (replay snapshots): every field, typed by its declaration."""

@@ -123,6 +123,8 @@ class Measurements:
             if tampering:
                 flags.append(change_checks.ChangeFlag(change_checks.RUN_TAMPERING, tuple(tampering),
                                                       "a measured run modified protected files"))
+            if (unsandboxed := change_checks.sandbox_flag(runs)) is not None:
+                flags.append(unsandboxed)
             if self._stopping.is_set() or measured.cancelled:
                 return
             with lab.locked():

@@ -46,6 +46,10 @@ def render(h: HypothesisState, state: LabState, bundle: dict[str, Any], c: dict[
     tampering = list(e.get("run_tampering") or [])
     if tampering:
         warnings.append(Text(f"⚠ RUN TAMPERING: {'; '.join(tampering)}", style=f"bold {c['error']}"))
+    bare = state.runs_without_sandbox(h.run_ids)
+    if bare:
+        warnings.append(Text(f"⚠ SANDBOX: DEGRADED: {len(bare)} run(s) ran without a sandbox; nothing contained them",
+                             style=f"bold {c['error']}"))
     parts.extend(warnings)
 
     # Per-repeat metric table from the bundle's runs, else from the state's runs.

@@ -43,13 +43,16 @@ class LabHeader(CachedStatic):
     def show(self, state: LabState, mode: str, screen_title: str, extra: str = "", *, now: float | None = None,
              gpu: GpuSnapshot | None = None) -> None:
         pulse = pulse_parts(state, now, gpu)
+        degraded = state.sandbox is not None and state.sandbox.degraded
         if not self.changed((state.lab_name, state.session_id, F.clock(state.last_ts), state.stopped, mode,
-                             screen_title, extra, self.size.width, pulse)):
+                             screen_title, extra, self.size.width, pulse, degraded)):
             return
         c = theme_colors(self.app)
         badge_bg = {"REPLAY": c["warning"], "READ-ONLY": c["accent"], "LIVE": c["success"]}.get(mode, c["primary"])
         text = Text.assemble(
             (f" {mode} ", f"bold black on {badge_bg}"), " ",
+            # Before anything the width may cut: the runs of this session are not contained.
+            (" SANDBOX: DEGRADED " if degraded else "", f"bold black on {c['error']}"), " " if degraded else "",
             ("LabConsole", "bold"), f" · {state.lab_name or '-'} · {state.session_id or '-'} · ",
             (screen_title, "bold"), f" · {F.clock(now if now is not None else state.last_ts)} UTC",
             *[f" · {part}" for part in pulse],
