@@ -29,7 +29,7 @@ from labconsole.lab.orchestrator.measurement import Measurements
 from labconsole.lab.orchestrator.port import LabPort
 from labconsole.lab.orchestrator.recovery import recover
 from labconsole.lab.orchestrator.scheduling import Scheduler
-from labconsole.runs.local import LocalExecutor
+from labconsole.runs.factory import build_executor, preflight
 from labconsole.runs.tracking import TrackioSink
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class Orchestrator:
                  nvml: Any = None, gpu_sample_period_s: float = 30.0) -> None:
         self.lab = lab
         self.config = lab.config
+        preflight(self.config)  # an unreachable cluster or a missing token: one line, before anything starts
         self.supervisor = Supervisor(lab.session_dir / "agents", hang_timeout_s=hang_timeout_s,
                                      heartbeat_s=heartbeat_s, max_restarts=max_restarts, backoff_s=backoff_s)
         self.tracker = TrackioSink() if track else None
@@ -53,9 +54,10 @@ class Orchestrator:
                                         on_snapshot=self._on_gpu_snapshot)
         self._gpu_events = EventDownsampler(period_s=gpu_sample_period_s)
         self.runs_dir = lab.repo.root / ".labconsole" / "runs"
-        self.executor = LocalExecutor(lab.repo, self.config, lab.append, lab.put_blob, self.runs_dir,
-                                      tracker=self.tracker, lease_pool=self._lease_pool(),
-                                      owners=self.owners, sampler=self.sampler)
+        # [executor] kind picks local, Ray or HF Jobs; the local options are unused by the remote ones.
+        self.executor = build_executor(self.config, lab.repo, lab.append, lab.put_blob, self.runs_dir,
+                                       tracker=self.tracker, lease_pool=self._lease_pool(),
+                                       owners=self.owners, sampler=self.sampler)
         self.tick_s = tick_s
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
