@@ -9,7 +9,8 @@ import pytest
 
 from labconsole.core.config import load_config
 from labconsole.errors import ConfigError, LabError
-from labconsole.runs.factory import build_executor, check_ray_address, preflight
+from labconsole.runs.factory import build_executor
+from labconsole.runs.preflight import check_ray_address, preflight
 from labconsole.runs.local import LocalExecutor
 
 BASE = """

@@ -1,0 +1,236 @@
+"""Runs inside ``unshare -Urnpf --mount-proc`` (tests/executors/test_ray_cluster.py): a real two-node Ray cluster
+on loopback only (head: 2 CPUs; worker node: 1 CPU), and the console's Ray executor against it.
+
+Prints one JSON object per scenario on stdout (``{"scenario": ..., ...}``); the test asserts on them. The
+PID namespace ends every Ray process when this script exits.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+RAY = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
+HEAD = "127.0.0.1:6379"
+OBJECTIVE = """
+import json, os, sys, time
+mode = open("mode.txt").read().strip()
+if mode == "sleep": time.sleep(60)
+if mode == "slow": time.sleep(8)
+if mode == "tamper": open("prepare.py", "a").write("# cheat\\n")
+json.dump({"loss": 1.0 + int(os.environ["LABCONSOLE_SEED"]) + (0.5 if mode == "better" else 0.0)},
+          open("result.json", "w"))
+print("ran", mode, os.environ["LABCONSOLE_RUN_ID"])
+"""
+
+
+def sh(*argv: str, cwd: Path | None = None) -> str:
+    return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+
+
+def emit(**fields: Any) -> None:
+    print(json.dumps(fields), flush=True)
+
+
+def make_lab(root: Path) -> tuple[Path, dict[str, str]]:
+    lab = root / "lab"
+    lab.mkdir()
+    (lab / "objective.py").write_text(OBJECTIVE)
+    (lab / "prepare.py").write_text("# evaluator\n")
+    (lab / "lab.toml").write_text(f"""
+[objective]
+name = "loss"
+command = "python objective.py"
+metric = "json:result.json#loss"
+timeout_s = 90
+protected = ["prepare.py"]
+[search]
+file = "objective.py"
+[search.space]
+lr = {{ type = "float", low = 0.001, high = 0.1 }}
+[executor]
+kind = "ray"
+address = "{HEAD}"
+""")
+    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
+    sh("git", "init", "-q", "-b", "main", cwd=lab)
+    shas: dict[str, str] = {}
+    for mode in ("ok", "better", "sleep", "slow", "tamper"):
+        (lab / "mode.txt").write_text(mode + "\n")
+        sh("git", "add", "-A", cwd=lab)
+        sh(*git, "commit", "-q", "-m", mode, cwd=lab)
+        shas[mode] = sh("git", "rev-parse", "HEAD", cwd=lab)
+    return lab, shas
+
+
+def start_cluster(tmp: Path) -> subprocess.Popen[bytes]:
+    """The head (detached; the PID namespace ends it) and a worker node we can kill (``--block``)."""
+    common = ["--disable-usage-stats", "--include-dashboard=false"]
+    subprocess.run([*RAY, "start", "--head", "--num-cpus=2", "--port=6379", f"--temp-dir={tmp / 'ray'}", *common],
+                   check=True, capture_output=True)
+    worker = subprocess.Popen([*RAY, "start", "--block", f"--address={HEAD}", "--num-cpus=1",
+                               "--node-manager-port=6400", "--object-manager-port=6401",
+                               "--min-worker-port=11000", "--max-worker-port=11999",
+                               "--dashboard-agent-listen-port=6402", "--dashboard-agent-grpc-port=6405",
+                               "--metrics-export-port=6403", "--runtime-env-agent-port=6404",
+                               "--disable-usage-stats"],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    import ray
+
+    deadline = time.monotonic() + 90
+    ray.init(address=HEAD, log_to_driver=False, logging_level="WARNING")
+    while sum(1 for n in ray.nodes() if n["Alive"]) < 2:
+        if time.monotonic() > deadline:
+            raise SystemExit("the worker node never joined")
+        time.sleep(0.5)
+    return worker
+
+
+def kill_node(worker: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the worker node's raylet and everything under it, as a machine that dies would."""
+    procs = psutil.Process(worker.pid).children(recursive=True)
+    for p in procs:
+        try:
+            p.kill()
+        except psutil.NoSuchProcess:
+            pass
+    worker.kill()
+
+
+def main() -> None:
+    tmp = Path(sys.argv[1])
+    lab, shas = make_lab(tmp)
+    worker = start_cluster(tmp)
+    import ray
+
+    from labconsole.core.config import load_config
+    from labconsole.runs.executor import RunRequest
+    from labconsole.runs.factory import build_executor, preflight
+    from labconsole.runs.remote_run import make_bundle
+
+    class Repo:
+        root = lab
+
+    config = load_config(lab / "lab.toml")
+    events: list[tuple[str, dict[str, Any]]] = []
+    blobs: dict[str, bytes] = {}
+
+    def append(kind: str, actor: str, data: dict[str, Any]) -> None:
+        from labconsole.events.kinds import KINDS  # every field the executor logs must be declared
+
+        KINDS[kind].check(data)
+        events.append((kind, data))
+
+    def put_blob(data: bytes) -> str:
+        key = f"b{len(blobs)}"
+        blobs[key] = data
+        return key
+
+    def executor() -> Any:
+        preflight(config)
+        return build_executor(config, Repo(), append, put_blob, tmp / "runs")
+
+    def req(run_id: str, role: str, mode: str, repeat: int = 0) -> RunRequest:
+        return RunRequest(run_id, "h1", role, shas[mode], repeat, {})
+
+    # 1. A measurement: interleaved pairs of baseline and candidate, on one node, with their metrics.
+    ex = executor()
+    t0 = time.monotonic()
+    runs = []
+    for repeat in range(2):
+        pair = [("baseline", "ok"), ("candidate", "better")]
+        for role, mode in (pair if repeat % 2 == 0 else pair[::-1]):
+            done = ex.run(req(f"h1-m1-{role[0]}{repeat}", role, mode, repeat))
+            runs.append({"role": role, "status": done.outcome.status, "metric": done.outcome.metric,
+                         "where": done.where, "sandbox": done.outcome.sandbox, "error": done.outcome.error})
+    logs = [blobs[d["log_blob"]].decode() for k, d in events if k == "run.finished" and d.get("log_blob")]
+    emit(scenario="measure", runs=runs, logs=logs, seconds=round(time.monotonic() - t0, 1))
+
+    # 2. Tampering with a protected file is caught on the node.
+    done = ex.run(req("h1-m2-c0", "candidate", "tamper"))
+    emit(scenario="tamper", status=done.outcome.status, tampering=list(done.tampering), error=done.outcome.error)
+
+    # 3. The node refuses a bundle that does not hold the commit the console asked for.
+    real_bundle = ex._bundle
+
+    def wrong_bundle(sha: str) -> Any:
+        path = make_bundle(lab, shas["ok"], tmp / "wrong.bundle")
+        return ray.put(path.read_bytes())
+
+    ex._bundle = wrong_bundle
+    done = ex.run(req("h1-m3-c0", "candidate", "better"))
+    ex._bundle = real_bundle
+    emit(scenario="mismatch", status=done.outcome.status, error=done.outcome.error, metric=done.outcome.metric)
+
+    # 4. Killing the worker node mid-run: the run is failed (node lost), visibly, and re-queued once.
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+    @ray.remote(num_cpus=1)
+    def hold(seconds: float) -> None:
+        time.sleep(seconds)
+
+    head = next(n["NodeID"] for n in ray.nodes() if "node:__internal_head__" in n["Resources"])
+    on_head = NodeAffinitySchedulingStrategy(head, soft=False)
+    # Fill the head's 2 CPUs for a while: the run must go to the worker node; its re-queue waits for the head.
+    blockers = [hold.options(scheduling_strategy=on_head).remote(12) for _ in range(2)]
+    time.sleep(1.5)
+    result: dict[str, Any] = {}
+
+    def run_sleep() -> None:
+        done = ex.run(req("h2-m1-c0", "candidate", "slow"))
+        result.update(status=done.outcome.status, where=done.where, run_id=done.outcome.run_id)
+
+    t0 = time.monotonic()
+    thread = threading.Thread(target=run_sleep)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not any(k == "run.started" and d["run_id"] == "h2-m1-c0" for k, d in events):
+        time.sleep(0.2)
+    # Wait until the worker node's CPU is taken (the task is running there), then kill the node.
+    while ray.available_resources().get("CPU", 0) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2.0)
+    kill_node(worker)
+    thread.join(timeout=150)
+    finished = {d["run_id"]: d for k, d in events if k == "run.finished"}
+    started = {d["run_id"]: d for k, d in events if k == "run.started"}
+    emit(scenario="node_lost", result=result, first=finished.get("h2-m1-c0"),
+         requeued=started.get("h2-m1-c0-requeue"), retry=finished.get("h2-m1-c0-requeue"), head=head,
+         seconds=round(time.monotonic() - t0, 1))
+    ray.get(blockers)
+
+    # 5. Cancelling a run in flight ends it as crashed, promptly, and refuses new runs.
+    ex2 = executor()
+    out: dict[str, Any] = {}
+
+    def run_cancelled() -> None:
+        done = ex2.run(req("h3-m1-c0", "candidate", "sleep"))
+        out.update(status=done.outcome.status, error=done.outcome.error)
+
+    thread = threading.Thread(target=run_cancelled)
+    thread.start()
+    while not any(k == "run.started" and d["run_id"] == "h3-m1-c0" for k, d in events):
+        time.sleep(0.2)
+    time.sleep(3.0)
+    t0 = time.monotonic()
+    ex2.cancel()
+    thread.join(timeout=60)
+    try:
+        ex2.run(req("h3-m1-c1", "candidate", "ok"))
+        refused = False
+    except Exception as exc:
+        refused = type(exc).__name__ == "RunCancelled"
+    emit(scenario="cancel", **out, seconds=round(time.monotonic() - t0, 1), refused_after=refused)
+
+
+if __name__ == "__main__":
+    os.environ.setdefault("RAY_USAGE_STATS_ENABLED", "0")
+    main()
