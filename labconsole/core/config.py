@@ -139,7 +139,6 @@ class ExecutorConfig:
     flavor: str = "cpu-basic"  # hf-jobs: the hardware flavor, e.g. "a10g-small"
     timeout_s: float = 0.0  # hf-jobs: the job's own limit; 0 = the objective's timeout plus set-up time
     image: str = ""  # hf-jobs: the Docker image (default: a Python image with git)
-    code_repo: str = ""  # hf-jobs: a Hub repo the console uploads commit bundles to, e.g. "me/lab-bundles"
 
 
 @dataclass(frozen=True)
@@ -341,7 +340,7 @@ def _executor(path: Path, data: dict[str, Any], legacy: str) -> ExecutorConfig:
     """``[executor]``; ``[resources] executor`` (older labs) names the kind too, and must agree with it."""
     table = _table(path, data, "executor")
     r = _Reader(path, table, "executor")
-    r.unknown({"kind", "address", "namespace", "flavor", "timeout_s", "image", "code_repo"})
+    r.unknown({"kind", "address", "namespace", "flavor", "timeout_s", "image"})
     kind = r.get("kind", str, legacy)
     if kind not in EXECUTORS:
         raise r.fail("kind", f"is {kind!r}; allowed: {', '.join(repr(k) for k in EXECUTORS)}")
@@ -350,12 +349,9 @@ def _executor(path: Path, data: dict[str, Any], legacy: str) -> ExecutorConfig:
     address = r.get("address", str, "auto" if kind == "ray" else "")
     if kind == "ray" and not address.strip():
         raise r.fail("address", "is empty; give 'auto', 'HOST:PORT' of the Ray head, or 'ray://HOST:PORT'")
-    code_repo = r.get("code_repo", str, "")
-    if code_repo and not re.fullmatch(r"[\w.-]+/[\w.-]+", code_repo):
-        raise r.fail("code_repo", f"is {code_repo!r}; give a Hub repo id like 'me/lab-bundles'")
     return ExecutorConfig(
         kind=kind, address=address, namespace=r.get("namespace", str, ""), flavor=r.get("flavor", str, "cpu-basic"),
-        timeout_s=float(r.number("timeout_s", 0.0, minimum=0)), image=r.get("image", str, ""), code_repo=code_repo)
+        timeout_s=float(r.number("timeout_s", 0.0, minimum=0)), image=r.get("image", str, ""))
 
 
 def load_config(path: Path) -> LabConfig:

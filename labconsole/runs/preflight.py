@@ -11,6 +11,7 @@ import os
 import socket
 import tempfile
 from pathlib import Path
+from typing import Any
 
 from labconsole.core.config import EXECUTORS, ExecutorConfig, LabConfig
 from labconsole.errors import LabError
@@ -83,13 +84,15 @@ def check_ray_address(address: str) -> str:
 
 def hf_jobs_namespace(ex: ExecutorConfig) -> str:
     """The namespace jobs run under, after checking that a token is there and the Hub accepts it."""
-    from huggingface_hub import HfApi, get_token
+    from huggingface_hub import constants, get_token
     from huggingface_hub.errors import HfHubHTTPError
 
     token = get_token()
     if not token:
         raise LabError("[executor] kind = \"hf-jobs\" needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
-    api = HfApi(token=token)
+    if constants.HF_HUB_OFFLINE:
+        raise LabError("[executor] kind = \"hf-jobs\" needs the Hub, but HF_HUB_OFFLINE is set; unset it to run jobs")
+    api = hub_api()
     try:
         name = str(api.whoami()["name"])
     except HfHubHTTPError as exc:
@@ -100,3 +103,10 @@ def hf_jobs_namespace(ex: ExecutorConfig) -> str:
         raise LabError(f"[executor] hf-jobs: cannot reach {api.endpoint} ({type(exc).__name__}); "
                        "check the network or HF_ENDPOINT") from None
     return ex.namespace or name
+
+
+def hub_api() -> Any:
+    """An ``HfApi`` for ``HF_ENDPOINT`` as it is now (huggingface_hub reads it once, at import)."""
+    from huggingface_hub import HfApi
+
+    return HfApi(endpoint=os.environ.get("HF_ENDPOINT") or None)

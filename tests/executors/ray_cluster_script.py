@@ -17,58 +17,13 @@ from pathlib import Path
 from typing import Any
 
 import psutil
+from lab_fixture import make_lab  # this script's own directory is first on sys.path
 
 RAY = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 HEAD = "127.0.0.1:6379"
-OBJECTIVE = """
-import json, os, sys, time
-mode = open("mode.txt").read().strip()
-if mode == "sleep": time.sleep(60)
-if mode == "slow": time.sleep(8)
-if mode == "tamper": open("prepare.py", "a").write("# cheat\\n")
-json.dump({"loss": 1.0 + int(os.environ["LABCONSOLE_SEED"]) + (0.5 if mode == "better" else 0.0)},
-          open("result.json", "w"))
-print("ran", mode, os.environ["LABCONSOLE_RUN_ID"])
-"""
-
-
-def sh(*argv: str, cwd: Path | None = None) -> str:
-    return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
-
 
 def emit(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
-
-
-def make_lab(root: Path) -> tuple[Path, dict[str, str]]:
-    lab = root / "lab"
-    lab.mkdir()
-    (lab / "objective.py").write_text(OBJECTIVE)
-    (lab / "prepare.py").write_text("# evaluator\n")
-    (lab / "lab.toml").write_text(f"""
-[objective]
-name = "loss"
-command = "python objective.py"
-metric = "json:result.json#loss"
-timeout_s = 90
-protected = ["prepare.py"]
-[search]
-file = "objective.py"
-[search.space]
-lr = {{ type = "float", low = 0.001, high = 0.1 }}
-[executor]
-kind = "ray"
-address = "{HEAD}"
-""")
-    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    sh("git", "init", "-q", "-b", "main", cwd=lab)
-    shas: dict[str, str] = {}
-    for mode in ("ok", "better", "sleep", "slow", "tamper"):
-        (lab / "mode.txt").write_text(mode + "\n")
-        sh("git", "add", "-A", cwd=lab)
-        sh(*git, "commit", "-q", "-m", mode, cwd=lab)
-        shas[mode] = sh("git", "rev-parse", "HEAD", cwd=lab)
-    return lab, shas
 
 
 def start_cluster(tmp: Path) -> subprocess.Popen[bytes]:
@@ -107,7 +62,7 @@ def kill_node(worker: subprocess.Popen[bytes]) -> None:
 
 def main() -> None:
     tmp = Path(sys.argv[1])
-    lab, shas = make_lab(tmp)
+    lab, shas = make_lab(tmp, f'[executor]\nkind = "ray"\naddress = "{HEAD}"\n')
     worker = start_cluster(tmp)
     import ray
 

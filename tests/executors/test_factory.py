@@ -52,11 +52,11 @@ kind = "hf-jobs"
 flavor = "a10g-small"
 timeout_s = 900
 namespace = "my-org"
-code_repo = "my-org/lab-bundles"
+image = "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel"
 """))
     ex = config.executor
-    assert (ex.kind, ex.flavor, ex.timeout_s, ex.namespace, ex.code_repo) == (
-        "hf-jobs", "a10g-small", 900.0, "my-org", "my-org/lab-bundles")
+    assert (ex.kind, ex.flavor, ex.timeout_s, ex.namespace, ex.image) == (
+        "hf-jobs", "a10g-small", 900.0, "my-org", "pytorch/pytorch:2.6.0-cuda12.4-cudnn9-devel")
     assert config.resources.executor == "hf-jobs"
     assert load_config(lab_toml(tmp_path, '[executor]\nkind = "ray"\n')).executor.address == "auto"
 
@@ -65,7 +65,7 @@ code_repo = "my-org/lab-bundles"
     ('[executor]\nkind = "slurm"\n', "[executor] kind is 'slurm'; allowed: 'local', 'ray', 'hf-jobs'"),
     ('[executor]\nkind = "ray"\nadress = "auto"\n', "[executor] adress is not a known field"),
     ('[executor]\nkind = "ray"\naddress = ""\n', "[executor] address is empty"),
-    ('[executor]\nkind = "hf-jobs"\ncode_repo = "no slash"\n', "[executor] code_repo is 'no slash'"),
+    ('[executor]\nkind = "hf-jobs"\ntimeout_s = -1\n', "[executor] timeout_s is -1; must be >= 0"),
     ('[resources]\nexecutor = "ray"\n[executor]\nkind = "hf-jobs"\n', "but [resources] executor is 'ray'"),
 ])
 def test_bad_executor_config_is_one_line_naming_the_field(tmp_path: Path, extra: str, needle: str) -> None:
