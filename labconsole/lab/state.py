@@ -71,6 +71,8 @@ class RunState:
     gpus: list[int] = field(default_factory=list)
     gpu_wait_s: float = 0.0  # queued for a GPU lease
     gpu_idle_before_s: float = 0.0  # the leased GPUs sat idle this long before this run
+    executor: str = "local"  # local | ray | hf-jobs
+    where: str = ""  # a remote run's node or job ("ray:10.0.0.5/ab12…", "hf-jobs:<id>")
 
 
 @dataclass

@@ -169,7 +169,8 @@ class HfJobsExecutor:
             "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
             "returncode": returncode, "duration_s": duration, "log_blob": log_blob, "error": error,
             "artifacts": artifacts, "sandbox": SANDBOX_HF, "where": where})
-        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, SANDBOX_HF)
+        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, SANDBOX_HF,
+                             where)
         return ExecutedRun(outcome, where, tuple(touched))
 
     # --- parts ------------------------------------------------------------------------------------

@@ -190,7 +190,7 @@ class RayExecutor:
             "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
             "returncode": result.get("returncode"), "duration_s": duration, "log_blob": log_blob, "error": error,
             "artifacts": artifacts, "sandbox": sandbox, "where": where})
-        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, sandbox)
+        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, sandbox, where)
         return ExecutedRun(outcome, where, tuple(result.get("tampering") or ()))
 
 

@@ -163,3 +163,15 @@ def test_an_unreachable_hub_is_one_line(lab: Any, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     with pytest.raises(LabError, match=rf"cannot reach http://127.0.0.1:{port} \("):
         preflight(load_config(lab[0] / "lab.toml"))
+
+
+def test_jobs_a_dead_console_left_running_are_cancelled_by_the_next(hub: FakeHub, lab: Any) -> None:
+    first = executor(lab, Recorder())
+    thread = threading.Thread(target=lambda: first.run(req(lab[1], "h1-m1-c0", "candidate", "sleep")), daemon=True)
+    thread.start()
+    while not hub.jobs:
+        time.sleep(0.05)
+    # The next console (same lab, labels tell its jobs apart) ends what the first left running.
+    assert executor(lab, Recorder()).clean_up_after_crash() == ["h1-m1-c0"]
+    assert all(job.canceled for job in hub.jobs.values())
+    thread.join(timeout=30)

@@ -97,3 +97,12 @@ def test_cancel_stops_the_ray_task_and_refuses_new_runs(scenarios: dict[str, dic
     c = scenarios["cancel"]
     assert (c["status"], c["error"]) == ("crashed", "stopped with the console")
     assert c["seconds"] < 30 and c["refused_after"]
+
+
+def test_a_lab_session_runs_on_ray_through_the_gate_to_a_merge(scenarios: dict[str, dict[str, Any]]) -> None:
+    s = scenarios["session"]
+    assert s["runs"] >= 8 and s["ok"] == s["runs"]  # 2 hypotheses x 2 pairs at least, all on the cluster
+    assert s["executors"] == ["ray"] and all(w.startswith("ray:127.0.0.1/") for w in s["wheres"])
+    assert s["sandbox"] == ["remote"]
+    assert "awaiting-human" in s["statuses"] or "merged" in s["statuses"]
+    assert s["merged"] and s["audit_ok"]
