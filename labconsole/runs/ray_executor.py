@@ -65,8 +65,10 @@ class RayExecutor:
             raise LabError(f"[executor] address {address!r}: Ray refused the connection: "
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
         # max_retries=0: Ray must never re-run a measurement on its own; the one re-queue after a lost
-        # node is ours, logged as a new run.
-        self._remote = ray.remote(max_retries=0)(run_from_bundle)
+        # node is ours, logged as a new run. max_calls=0: Ray's default for GPU tasks starts a new worker
+        # process per task (to free GPU memory); here the run is a subprocess that exits, so the worker
+        # holds no GPU memory and reusing it takes a worker start out of every hand-off.
+        self._remote = ray.remote(max_retries=0, max_calls=0)(run_from_bundle)
 
     def announce_sandbox(self) -> None:
         """Runs are sandboxed on their node, which the console cannot see from here: each ``run.finished``
