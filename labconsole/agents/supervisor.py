@@ -92,6 +92,8 @@ class Supervisor:
         self.messages: queue.Queue[Message] = queue.Queue(maxsize=queue_max)
         self._procs: dict[str, _Proc] = {}
         self._pending_restarts: dict[str, tuple[float, AgentSpec, int]] = {}
+        # Every agent ever started, so `restart` after `stop` (its process gone) can start it again.
+        self._specs: dict[str, tuple[AgentSpec, int]] = {}
         self._lock = threading.RLock()
         self._closed = threading.Event()
         self._monitor = threading.Thread(target=self._watch, name="supervisor-monitor", daemon=True)
@@ -115,6 +117,7 @@ class Supervisor:
         proc = _Proc(spec, popen, log_file, now, now, attempt)
         with self._lock:
             self._procs[spec.agent_id] = proc
+            self._specs[spec.agent_id] = (spec, attempt)
         self._emit(Message(spec.agent_id, "started", {
             "pid": popen.pid, "role": spec.role, "backend": spec.backend, "model": spec.model, "attempt": attempt}))
         for stream, reader in ((popen.stdout, self._read_stdout), (popen.stderr, self._read_stderr)):
@@ -173,7 +176,11 @@ class Supervisor:
         with self._lock:
             proc = self._procs.get(agent_id)
             self._pending_restarts.pop(agent_id, None)
+            known = self._specs.get(agent_id)
         if proc is None:
+            if restart and known is not None:
+                # Stopped (or given up on) already: the person's restart starts it afresh, backoff count reset.
+                self.start(known[0])
             return
         proc.stopping = True
         self._terminate(proc, polite=True)

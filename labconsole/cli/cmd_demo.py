@@ -6,7 +6,7 @@ import argparse
 from pathlib import Path
 
 from labconsole.cli.common import is_tty
-from labconsole.cli.headless import run_headless
+from labconsole.cli.headless import exit_on_hangup, run_headless
 from labconsole.demo import create_demo_lab, default_demo_dir
 from labconsole.lab.service import Lab
 
@@ -33,13 +33,19 @@ def run(args: argparse.Namespace) -> int:
         subprocess.run(["git", "-c", "user.name=LabConsole demo", "-c", "user.email=demo@labconsole.invalid",
                         "commit", "-qam", f"Demo: search budget {args.budget}"], cwd=lab_dir, check=True)
     print(f"Demo lab: {lab_dir}")
+    exit_on_hangup()
     lab = Lab.start_session(lab_dir)
     print(f"Session:  {lab.session_id}  (log: {lab.session_dir / 'events.jsonl'})")
     if is_tty() and not args.headless:
         from labconsole.cli.headless import after_console
         from labconsole.tui import run_app
 
-        return after_console(lab, run_app(lab))
+        try:
+            rc = run_app(lab)
+        except BaseException:  # the terminal closed (SIGHUP): stop the agents, remove the control socket
+            lab.close()
+            raise
+        return after_console(lab, rc)
     try:
         state = run_headless(lab, timeout_s=args.timeout)
     finally:

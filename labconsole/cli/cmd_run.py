@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from labconsole.cli.common import add_lab_args, is_tty, lab_root
-from labconsole.cli.headless import run_headless
+from labconsole.cli.headless import exit_on_hangup, run_headless
 from labconsole.events import kinds as K
 from labconsole.lab.service import Lab
 
@@ -22,6 +22,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    exit_on_hangup()
     root = lab_root(args)
     if args.resume or args.session:
         lab = Lab.open_session(root, args.session)
@@ -38,7 +39,13 @@ def run(args: argparse.Namespace) -> int:
         from labconsole.cli.headless import after_console
         from labconsole.tui import run_app
 
-        return after_console(lab, run_app(lab))
+        try:
+            lab.start()  # before the console opens: a lab refused here says why on the plain terminal
+            rc = run_app(lab)
+        except BaseException:  # refused, or the terminal closed (SIGHUP): stop the agents, remove the socket
+            lab.close()
+            raise
+        return after_console(lab, rc)
     try:
         run_headless(lab, timeout_s=args.timeout)
     finally:

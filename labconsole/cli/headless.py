@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import queue
+import signal
 import time
+from types import FrameType
 
 from labconsole.cli.common import leaderboard_lines
 from labconsole.errors import LabError
@@ -21,6 +23,20 @@ SHOWN = frozenset({
 })
 
 
+def exit_on_hangup() -> None:
+    """Closing the terminal (SIGHUP) or ``kill`` (SIGTERM) ends the console like Ctrl-C does: by an
+    exception, so every ``finally`` runs and the agents stop, the log closes and the control socket goes.
+    Python's default for both signals is to die on the spot, leaving the socket behind."""
+
+    def leave(signum: int, frame: FrameType | None) -> None:
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second signal must not cut the clean-up short
+        raise SystemExit(128 + signum)
+
+    for sig in (signal.SIGHUP, signal.SIGTERM):
+        signal.signal(sig, leave)
+
+
 def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True) -> LabState:
     """Start the lab, print progress until it is idle (or ``timeout_s``), stop the agents, return the state."""
     lines: queue.Queue[str] = queue.Queue()
@@ -31,6 +47,7 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
 
     unsubscribe = lab.subscribe(on_event)
     started = time.monotonic()
+    broken: str | None = None
     try:
         if lab.orchestrator is None:
             lab.start()
@@ -44,6 +61,10 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
                 pass
             if lab.fatal:
                 break
+            # Nobody is here to fix main and resume the paused agents: end the run and say why.
+            broken = lab.orchestrator.baseline_broken if lab.orchestrator is not None else None
+            if broken:
+                break
             if lab.orchestrator is not None and lab.orchestrator.idle():
                 break
             if timeout_s is not None and time.monotonic() - started > timeout_s:
@@ -51,7 +72,8 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
                     print(f"stopping: the session ran past {timeout_s:.0f} s", flush=True)
                 break
     finally:
-        lab.stop(reason="headless run finished: candidates await a person's review")
+        lab.stop(reason=f"agents paused: {broken}" if broken
+                 else "headless run finished: candidates await a person's review")
         unsubscribe()
     while not lines.empty() and echo:
         print(lines.get(), flush=True)
@@ -63,6 +85,8 @@ def run_headless(lab: Lab, *, timeout_s: float | None = None, echo: bool = True)
         print("Leaderboard (measured by the console):")
         for line in leaderboard_lines(state):
             print("  " + line)
+    if broken:
+        raise LabError(f"the session stopped: {broken}; fix main, then `labconsole run --resume`")
     return state
 
 

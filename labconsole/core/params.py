@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import ast
+import math
 import re
+from collections.abc import Callable
 from typing import Any
 
 from labconsole.errors import LabError
 
 
+_QUOTED = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
+
+
 def _line(name: str) -> re.Pattern[str]:
-    # A module-level assignment at column 0; a trailing comment is kept.
-    return re.compile(rf"^(?P<lhs>{re.escape(name)}\s*=\s*)(?P<value>[^#\n]*?)(?P<tail>\s*(#.*)?)$", re.MULTILINE)
+    # A module-level assignment at column 0; a trailing comment is kept. A '#' inside a quoted string
+    # is part of the value, not a comment.
+    return re.compile(rf"^(?P<lhs>{re.escape(name)}\s*=\s*)(?P<value>(?:{_QUOTED}|[^#\n'\"])*?)(?P<tail>\s*(#.*)?)$",
+                      re.MULTILINE)
 
 
 def read_params(text: str, names: list[str]) -> dict[str, Any]:
@@ -28,9 +35,27 @@ def read_params(text: str, names: list[str]) -> dict[str, Any]:
 
 
 def format_value(value: Any) -> str:
+    """The Python literal written for ``value``: reading it back gives exactly ``value`` again.
+
+    Floats are written short (6 significant digits) only where that is the same number; otherwise in
+    full, because the edit is checked by reading it back and a rounded value is another experiment.
+    """
+    if hasattr(value, "item") and not isinstance(value, (bool, int, float, str)):
+        value = value.item()  # a numpy scalar (repr 'np.float64(…)' is no literal)
     if isinstance(value, float):
-        return repr(float(f"{value:.6g}"))
+        if math.isnan(value):
+            raise LabError("NaN is no value a parameter line can hold: it never equals itself when read back")
+        if math.isinf(value):
+            return "1e999" if value > 0 else "-1e999"  # literal_eval reads these as ±inf
+        short = f"{value:.6g}"
+        # '3' would read back as an int: keep a float's '.0' then ('1e+20' reads back as a float).
+        if float(short) == value and ("." in short or "e" in short):
+            return short
     return repr(value)
+
+
+def _replacer(literal: str) -> Callable[[re.Match[str]], str]:
+    return lambda m: f"{m.group('lhs')}{literal}{m.group('tail')}"
 
 
 def write_params(text: str, params: dict[str, Any]) -> str:
@@ -40,5 +65,5 @@ def write_params(text: str, params: dict[str, Any]) -> str:
         matches = pattern.findall(text)
         if len(matches) != 1:
             raise LabError(f"expected exactly one line '{name} = …' at column 0, found {len(matches)}")
-        text = pattern.sub(lambda m: f"{m.group('lhs')}{format_value(value)}{m.group('tail')}", text, count=1)
+        text = pattern.sub(_replacer(format_value(value)), text, count=1)
     return text

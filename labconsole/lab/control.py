@@ -10,6 +10,7 @@ request is a command of ``labconsole/lab/commands.py`` in its wire form.
 
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
@@ -45,6 +46,19 @@ def socket_path(session_dir: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"labconsole-{digest}.sock"
 
 
+# The sockets this process serves, with their session's pointer file. A console that exits by an exception
+# (SIGHUP/SIGTERM become SystemExit) may leave between binding and handing the server to its Lab; at exit
+# these go too, so no socket outlives its console unless the console was killed outright (kill -9).
+_SERVED: dict[Path, Path] = {}
+
+
+@atexit.register
+def _remove_served_sockets() -> None:
+    for sock, pointer in list(_SERVED.items()):
+        for path in (sock, pointer):
+            path.unlink(missing_ok=True)
+
+
 class ControlServer:
     """``owners``: the processes this console started (agents, runs); their requests are refused."""
 
@@ -53,6 +67,7 @@ class ControlServer:
         self.path = socket_path(lab.session_dir)
         if self.path.exists():
             self.path.unlink()  # we hold the session lock: any old socket is a dead console's
+        _SERVED[self.path] = lab.session_dir / "control"
         lab_ref = lab
         owners_ref = owners
 
@@ -79,6 +94,7 @@ class ControlServer:
                 path.unlink()
             except FileNotFoundError:
                 pass
+        _SERVED.pop(self.path, None)
 
 
 def _peer_pid(conn: socket.socket) -> int | None:
@@ -132,6 +148,10 @@ class ControlClient:
             sock.settimeout(self.timeout_s)
             try:
                 sock.connect(self.path)
+            except (ConnectionRefusedError, FileNotFoundError):
+                # A console killed without its clean-up (kill -9) leaves the socket file; nobody listens.
+                raise LabError("the console that held this session is gone (its control socket is left over); "
+                               "decide without it, or resume the session with `labconsole run --resume`") from None
             except OSError as exc:
                 raise LabError(f"cannot reach the console holding this session ({exc})") from None
             sock.sendall((json.dumps(to_wire(command)) + "\n").encode())

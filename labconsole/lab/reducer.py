@@ -426,6 +426,8 @@ def _report(s: LabState, e: Any, d: dict[str, Any]) -> None:
 def describe(event: Any) -> str:
     d, k = event.data, event.kind
     hyp = d.get("hyp_id", "")
+    if k == K.NOTE:  # the console's own words (why agents paused, why a start was refused)
+        return str(d.get("text", ""))
     if k == K.HYP_PROPOSED:
         return f"{hyp} proposed: {d.get('title', '')}"
     if k == K.HYP_DUPLICATE:

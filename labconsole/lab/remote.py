@@ -103,6 +103,9 @@ class RemoteLab:
     def merge(self, hyp_id: str, who: str | None = None) -> Any:
         return self._call(Merge(hyp_id, who))
 
+    def remeasure(self, hyp_id: str) -> None:
+        self._call("remeasure", hyp_id=hyp_id)
+
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
         self._call(AgentControl(agent_id, action, who))
 

@@ -213,7 +213,11 @@ class Lab:
         if self.lab_lock is None:
             self.lab_lock = LabLock(self.repo.common_dir, self.session_id)
         self.orchestrator = Orchestrator(self, **options)
-        self.orchestrator.start()
+        try:
+            self.orchestrator.start()
+        except LabError as exc:  # refused before any agent started (a broken baseline): stop what began
+            self.stop(reason=str(exc))
+            raise
         from labconsole.lab.control import ControlServer
 
         self.control = ControlServer(self, owners=self.orchestrator.owners)

@@ -12,6 +12,7 @@ merge, …) and replay seeks run in workers.
 from __future__ import annotations
 
 import collections
+import time
 from pathlib import Path
 from collections.abc import Callable
 
@@ -22,9 +23,11 @@ from labconsole.errors import LabError
 from labconsole.gpu.port import TelemetrySource
 from labconsole.gpu.snapshot import GpuSnapshot
 from labconsole.events.log import Event
+from labconsole.lab import notify
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 from labconsole.tui import keymap
+from labconsole.tui.decisions import decision, resume_question
 from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.palette import LabCommands
 from labconsole.tui.replay_control import ReplayControls
@@ -32,7 +35,7 @@ from labconsole.tui.screens.agent import AgentScreen
 from labconsole.tui.screens.base import LabScreen
 from labconsole.tui.screens.bench import BenchScreen
 from labconsole.tui.screens.evals import EvalsScreen
-from labconsole.tui.screens.dialogs import QuitDialog
+from labconsole.tui.screens.dialogs import ConfirmDialog, QuitDialog
 from labconsole.tui.screens.overview import OverviewScreen
 from labconsole.tui.screens.profile import ProfileScreen
 from labconsole.tui.screens.review import ReviewScreen
@@ -41,6 +44,7 @@ from labconsole.tui.source import LiveSource, ReplaySource, Source, describe_sou
 
 TICK_S = 0.1  # at most ten renders a second
 GPU_EVERY_TICKS = 10
+CLOCK_EVERY_TICKS = 10  # the header's clock and "last event" age move once a second, events or not
 MAX_APPLY_PER_TICK = 20_000  # a flood is folded in over several ticks rather than freezing one
 
 
@@ -55,7 +59,8 @@ class LabConsoleApp(ReplayControls, App[int]):
 
     def __init__(self, source: Source, *, attached: bool = False, sampler: TelemetrySource | None = None,
                  own_sampler: bool = False,
-                 keymap_overrides: dict[str, str] | None = None) -> None:
+                 keymap_overrides: dict[str, str] | None = None,
+                 notify_config: notify.NotifyConfig | None = None) -> None:
         super().__init__()
         self.source = source
         self.attached = attached
@@ -75,6 +80,9 @@ class LabConsoleApp(ReplayControls, App[int]):
         self._unsubscribe: Callable[[], None] | None = None
         self._search_text = ""
         overrides, self.keymap_problems = keymap.load_keymap(source.lab_root)
+        self.notify_config = notify_config
+        self.notifier = notify.Notifier()  # fires each "needs you" item once (delivery below, not in it)
+        self._send_remote: Callable[[str, str], bool] | None = None
         self.keymap_overrides = {**overrides, **(keymap_overrides or {})}
 
     # -- properties the screens read
@@ -89,10 +97,12 @@ class LabConsoleApp(ReplayControls, App[int]):
 
     def header_extra(self) -> str:
         if self.replay is not None:
-            return f"event {self.cursor + 1}/{self.replay.count}"
-        if self.lab_state.budget.paused:
-            return "budget exhausted: agents paused (B resumes)"
-        return ""
+            return f"event {self.cursor + 1}/{self.replay.count}" if self.replay.ready else "indexing the log…"
+        return ""  # a budget pause is in the "needs you" banner
+
+    def now(self) -> float | None:
+        """The header's clock: the wall clock live, None in replay (the event's time shows instead)."""
+        return None if self.replay is not None else time.time()
 
     # -- lifecycle
 
@@ -110,13 +120,13 @@ class LabConsoleApp(ReplayControls, App[int]):
         self.switch_mode("overview")
         if isinstance(self.source, LiveSource):
             self.lab_state, self._unsubscribe = self.source.attach(self._on_lab_event)
+            self._setup_notifications()
             if self.sampler is not None:
                 self.sampler.start()
             self.set_interval(TICK_S, self._tick)
             self._tick()
         elif self.replay is not None:
-            self.cursor = self.replay.count - 1
-            self._seek(self.cursor)
+            self._open_replay()  # indexes in a worker: the first screen is painted meanwhile
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:
@@ -146,6 +156,50 @@ class LabConsoleApp(ReplayControls, App[int]):
         if self._dirty:
             self._dirty = False
             self.post_message(StateUpdated(state))
+            self._notify_needs_you(state)
+        elif self._ticks % CLOCK_EVERY_TICKS == 0 and isinstance(self.screen, LabScreen):
+            self.screen._show_header(state)
+
+    # -- "needs you": the terminal's bell + OSC 9, and the user's apprise URLs
+
+    def _setup_notifications(self) -> None:
+        try:
+            config = self.notify_config or notify.load_config()
+            self._send_remote = notify.apprise_sender(config.urls) if config.urls else None
+        except (LabError, ImportError) as exc:  # one line, and the console still runs
+            self.notify(f"notifications: {exc}", title="config", severity="warning", timeout=10)
+            config = notify.NotifyConfig(urls=[])
+        self.notify_config = config
+        self.notifier.prime(self.lab_state)  # what already waits is on screen: do not ring for it
+
+    def _notify_needs_you(self, state: LabState) -> None:
+        fresh = self.notifier.offer(state)
+        if not fresh:
+            return
+        config = self.notify_config or notify.NotifyConfig()
+        for item in fresh:
+            self.notify(item.text, title="needs you", severity="warning", timeout=8)
+            if config.bell:
+                self.terminal_notify(item.text)
+            if self._send_remote is not None:
+                self._deliver(self._send_remote, item.text)
+
+    def terminal_notify(self, text: str) -> None:
+        """Bell, then OSC 9 (a desktop notification in iTerm2, kitty, WezTerm, foot…; ignored elsewhere)."""
+        self.bell()
+        safe = "".join(ch for ch in text if ch.isprintable())[:200]  # console-made, but never pass escapes on
+        driver = self._driver
+        if driver is not None and not self.is_headless:
+            driver.write(f"\x1b]9;{safe}\x07")
+
+    @work(thread=True, group="notify")
+    def _deliver(self, send: Callable[[str, str], bool], text: str) -> None:
+        try:
+            ok = send("LabConsole", text)
+        except Exception as exc:  # a dead webhook must not take the console down
+            ok, text = False, f"{type(exc).__name__}: {exc}"
+        if not ok:
+            self.post_message(CommandDone("notify", False, f"notification not delivered: {text}"))
 
     def on_state_updated(self, message: StateUpdated) -> None:
         if message.cursor is not None and message.cursor != self.cursor:
@@ -226,8 +280,20 @@ class LabConsoleApp(ReplayControls, App[int]):
     def action_help(self) -> None:
         self.push_screen(TextViewer("Keys", help_table(self.keymap_overrides, self.replay is not None)))
 
+    @decision("resume past budget")
     def action_resume_budget(self) -> None:
-        self.run_command("resume", self.source.resume_after_budget)
+        if not self.lab_state.budget.paused:
+            self.notify("the budget has not paused the agents: nothing to resume", title="budget")
+            return
+
+        self.confirm_command(resume_question(self.lab_state), "Resume", "resume", self.source.resume_after_budget)
+
+    def confirm_command(self, question: str, yes: str, action: str, call: Callable[[], str]) -> None:
+        """Ask ``question`` (what will happen, in words); on yes run ``call`` as the command ``action``."""
+        def answered(ok: bool | None) -> None:
+            if ok:
+                self.run_command(action, call)
+        self.push_screen(ConfirmDialog(question, yes=f"{yes} (y)", no="Cancel (n)"), answered)
 
     async def action_quit(self) -> None:
         # Attached to a headless session, or only watching: leave it running, ask nothing.
@@ -248,9 +314,7 @@ class LabConsoleApp(ReplayControls, App[int]):
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action.startswith("replay_"):
             return self.replay is not None
-        if action in keymap.DECISION_ACTIONS and self.readonly:
-            return False
-        return True
+        return True  # read-only decisions run and say why they are ignored (decisions.decision)
 
 
 def make_replay_app(session_dir: Path, lab_root: Path | None = None) -> LabConsoleApp:

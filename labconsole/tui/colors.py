@@ -20,7 +20,8 @@ def theme_colors(app: App) -> dict[str, str]:
 
 AGENT_STATE_COLOR = {"working": "success", "waiting": "warning", "idle": "muted", "paused": "accent",
                      "crashed": "error", "hung": "error", "stopped": "muted", "starting": "primary",
-                     "restarting": "warning"}
+                     "restarting": "warning", "waiting for input": "warning", "waiting for you": "warning",
+                     "waiting for measurement": "primary"}
 
 HYP_STATUS_COLOR = {"awaiting-human": "warning", "approved": "success", "merged": "success", "published": "success",
                     "rejected": "error", "failed": "error", "duplicate": "muted", "measuring": "primary",

@@ -78,7 +78,7 @@ def render(files: list[FileDiff], colors: dict[str, str], max_lines: int | None 
         body = [ln for ln in f.lines if not ln.startswith(("diff --git", "index ", "--- ", "+++ "))]
         code = "\n".join(ln[1:] if ln[:1] in "+- " else "" for ln in body)
         try:
-            highlighted = Syntax("", _lexer(f.path), theme="ansi_dark").highlight(code).split("\n")
+            highlighted: list[Text] = list(Syntax("", _lexer(f.path), theme="ansi_dark").highlight(code).split("\n"))
         except Exception:
             highlighted = [Text(x) for x in code.split("\n")]
         for ln, hl in zip(body, highlighted):

@@ -62,3 +62,29 @@ def bar(fraction: float, width: int) -> str:
     full, part = divmod(eighths, 8)
     partial = " ▏▎▍▌▋▊▉"[part] if part else ""
     return ("█" * full + partial).ljust(width)
+
+
+def age(seconds: float) -> str:
+    """A duration as the one or two largest units: 42 s, 3m05s, 2h14m."""
+    s = max(0, int(seconds))
+    if s < 60:
+        return f"{s} s"
+    if s < 3600:
+        return f"{s // 60}m{s % 60:02d}s"
+    return f"{s // 3600}h{s % 3600 // 60:02d}m"
+
+
+def effect(x: float | None) -> str:
+    """A relative effect (positive = better, whatever the metric's direction) as "1.9% better"."""
+    if x is None:
+        return "-"
+    if abs(x) < 0.0005:
+        return "±0.0%"
+    return f"{abs(x):.1%} {'better' if x > 0 else 'worse'}"
+
+
+def effect_interval(low: float | None, high: float | None, level: float | None = None) -> str:
+    """The interval of an effect, in the same words: "95% CI 0.4% worse … 3.2% better"."""
+    if low is None or high is None:
+        return ""
+    return f"{level or 0.95:.0%} CI {effect(low)} … {effect(high)}"

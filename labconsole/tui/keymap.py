@@ -26,6 +26,18 @@ class Key:
     priority: bool = False
 
 
+def _next_prev(scope: str, name: str, action: str, noun: str = "", keys: tuple[str, str] = ("n", "p"),
+               show: bool = True) -> list[Key]:
+    """The forward/backward pair every list-like screen has (``action(1)`` / ``action(-1)``)."""
+    suffix = f"_{name}" if name else ""
+    return [Key(f"{scope}.next{suffix}", keys[0], f"{action}(1)", f"Next {noun}".strip(), show=show),
+            Key(f"{scope}.prev{suffix}", keys[1], f"{action}(-1)", f"Prev {noun}".strip(), show=show)]
+
+
+def _back(scope: str) -> Key:
+    return Key(f"{scope}.back", "escape", "app.show_overview", "Back", show=False)
+
+
 SCOPES: dict[str, str] = {
     "app": "Everywhere",
     "replay": "Replay (timeline)",
@@ -67,10 +79,10 @@ KEYS: dict[str, list[Key]] = {
         Key("review.approve", "a", "approve", "Approve"),
         Key("review.reject", "r", "reject", "Reject"),
         Key("review.merge", "m", "merge", "Merge"),
-        Key("review.next", "n", "step(1)", "Next"),
-        Key("review.prev", "p", "step(-1)", "Prev"),
+        Key("review.remeasure", "e", "remeasure", "Re-measure"),
+        *_next_prev("review", "", "step"),
         Key("review.diff", "d", "full_diff", "Full diff"),
-        Key("review.back", "escape", "app.show_overview", "Back", show=False),
+        _back("review"),
     ],
     "agent": [
         Key("agent.pause", "p", "control('pause')", "Pause"),
@@ -79,27 +91,23 @@ KEYS: dict[str, list[Key]] = {
         Key("agent.restart", "R", "control('restart')", "Restart"),
         Key("agent.message", "s", "message", "Send message"),
         Key("agent.follow", "f", "follow", "Follow log"),
-        Key("agent.next", "full_stop", "cycle(1)", "Next agent", show=False),
-        Key("agent.prev", "comma", "cycle(-1)", "Prev agent", show=False),
-        Key("agent.back", "escape", "app.show_overview", "Back", show=False),
+        Key("agent.raw", "j", "raw", "Raw JSON"),
+        *_next_prev("agent", "", "cycle", "agent", ("full_stop", "comma"), show=False),
+        _back("agent"),
     ],
     "bench": [
-        Key("bench.next_file", "n", "cycle_file(1)", "Next file"),
-        Key("bench.prev_file", "p", "cycle_file(-1)", "Prev file"),
-        Key("bench.next_section", "full_stop", "cycle_section(1)", "Next section", show=False),
-        Key("bench.prev_section", "comma", "cycle_section(-1)", "Prev section", show=False),
-        Key("bench.back", "escape", "app.show_overview", "Back", show=False),
+        *_next_prev("bench", "file", "cycle_file", "file"),
+        *_next_prev("bench", "section", "cycle_section", "section", ("full_stop", "comma"), show=False),
+        _back("bench"),
     ],
     "evals": [
-        Key("evals.next_run", "n", "cycle_run(1)", "Next run"),
-        Key("evals.prev_run", "p", "cycle_run(-1)", "Prev run"),
-        Key("evals.back", "escape", "app.show_overview", "Back", show=False),
+        *_next_prev("evals", "run", "cycle_run", "run"),
+        _back("evals"),
     ],
     "profile": [
         Key("profile.propose", "h", "propose", "Propose hypotheses"),
-        Key("profile.next", "n", "cycle(1)", "Next profile"),
-        Key("profile.prev", "p", "cycle(-1)", "Prev profile"),
-        Key("profile.back", "escape", "app.show_overview", "Back", show=False),
+        *_next_prev("profile", "", "cycle", "profile"),
+        _back("profile"),
     ],
     "viewer": [
         Key("viewer.close", "escape,q", "close", "Close"),
@@ -107,7 +115,8 @@ KEYS: dict[str, list[Key]] = {
 }
 
 # Actions that change the lab: hidden and refused in read-only views.
-DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "control", "message", "resume_budget", "propose"})
+DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "remeasure", "control", "message", "resume_budget",
+                              "propose"})
 
 
 def bindings(scope: str) -> list[BindingType]:

@@ -67,13 +67,13 @@ def _row(r: dict[str, Any], i: int) -> OperatorRow:
 
 
 def from_dict(data: dict[str, Any], path: Path) -> ProfileFile:
-    target = data.get("target") if isinstance(data.get("target"), dict) else {}
-    device = data.get("device") if isinstance(data.get("device"), dict) else {}
+    target: dict[str, Any] = data["target"] if isinstance(data.get("target"), dict) else {}
+    device: dict[str, Any] = data["device"] if isinstance(data.get("device"), dict) else {}
     ops = [r for r in data.get("operators", []) if isinstance(r, dict)]
     return ProfileFile(
         path=path, target=str(target.get("spec", "?")), device=str(device.get("name") or device.get("kind") or "?"),
         step_time_us=_num(data.get("step_time_us")),
-        peaks=data.get("peaks") if isinstance(data.get("peaks"), dict) else {},
+        peaks=data["peaks"] if isinstance(data.get("peaks"), dict) else {},
         operators=[_row(r, i) for i, r in enumerate(ops)], raw=data)
 
 

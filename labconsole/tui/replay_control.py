@@ -16,10 +16,16 @@ from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.screens.dialogs import PromptDialog
 
 if TYPE_CHECKING:
+    from textual.app import App
+
     from labconsole.tui.source import ReplaySource
 
+    _AppBase = App[int]  # what the mixin is mixed into: lets mypy check its calls to the App
+else:
+    _AppBase = object
 
-class ReplayControls:
+
+class ReplayControls(_AppBase):
     replay: "ReplaySource | None"
     cursor: int
     replay_event: Event | None
@@ -27,16 +33,22 @@ class ReplayControls:
     _search_text: str
 
     def show_timeline(self) -> None:
-        if self.replay is None:
+        if self.replay is None or not self.replay.ready:
             return
         from labconsole.tui.widgets.timeline import Timeline
 
         for timeline in self.screen.query(Timeline):
             timeline.show(self.cursor, self.replay.count, self.replay_decisions, self.replay_event)
 
+    @work(thread=True, exclusive=True, group="replay-open")
+    def _open_replay(self) -> None:
+        assert self.replay is not None
+        count = self.replay.count  # the first use indexes the log (seconds for a million events, once)
+        self.call_from_thread(self._seek, count - 1)
+
     def _seek(self, seq: int) -> None:
         assert self.replay is not None
-        if self.replay.count == 0:
+        if not self.replay.ready or self.replay.count == 0:
             return
         self.cursor = min(max(seq, 0), self.replay.count - 1)
         self._load_replay_state(self.cursor)
@@ -69,15 +81,19 @@ class ReplayControls:
             if text:
                 self._search_text = text
                 self._search(text, self.cursor + 1)
-        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor)",
+        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor, wrapping)",
                                       value=self._search_text), answered)
 
     @work(thread=True, exclusive=True, group="replay-search")
     def _search(self, text: str, start: int) -> None:
         assert self.replay is not None
         seq = self.replay.find(text, start) if start < self.replay.count else None
+        if seq is None and start > 0:  # past the last match: wrap to the top, like an editor's search
+            seq = self.replay.find(text, 0)
+            if seq is not None:
+                self.post_message(CommandDone("search", True, f"{text!r}: wrapped to the start (event {seq + 1})"))
         if seq is None:
-            self.post_message(CommandDone("search", False, f"{text!r}: no match after event {start}"))
+            self.post_message(CommandDone("search", False, f"{text!r}: no match in {self.replay.count} events"))
             return
         self.call_from_thread(self._seek, seq)
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Callable
 
 from labconsole.errors import LabError
 from labconsole.events.kinds import DECISION_KINDS
-from labconsole.events.log import Event, get_blob
+from labconsole.events.log import LOG_NAME, Event, get_blob
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 
@@ -49,6 +49,10 @@ class Source:
     def agent_log_path(self, agent_id: str) -> Path:
         return self.session_dir / "agents" / f"{agent_id}.log"
 
+    @property
+    def main_branch(self) -> str:
+        return "main"
+
     # Commands: the live source forwards them to the Lab; the others refuse.
     def _refuse(self) -> None:
         raise ReadOnlyError("read-only view: decisions and agent controls are disabled here")
@@ -66,6 +70,10 @@ class Source:
         return ""
 
     def agent_control(self, agent_id: str, action: str) -> str:
+        self._refuse()
+        return ""
+
+    def remeasure(self, hyp_id: str) -> str:
         self._refuse()
         return ""
 
@@ -125,6 +133,10 @@ class LiveSource(Source):
     def agent_log_path(self, agent_id: str) -> Path:
         return self.lab.agent_log_path(agent_id)
 
+    @property
+    def main_branch(self) -> str:
+        return str(getattr(getattr(self.lab, "repo", None), "main_branch", "main"))
+
     def approve(self, hyp_id: str, reason: str, confirm: bool, overrides: list[str] | None = None) -> str:
         if self.readonly:
             self._refuse()
@@ -142,6 +154,12 @@ class LiveSource(Source):
             self._refuse()
         event = self.lab.merge(hyp_id, None, confirm_rules_change=confirm_rules_change)
         return f"{hyp_id} merged as {str(event.data.get('merge_sha', ''))[:8]}"
+
+    def remeasure(self, hyp_id: str) -> str:
+        if self.readonly:
+            self._refuse()
+        self.lab.remeasure(hyp_id)
+        return f"{hyp_id}: re-measuring on the current main"
 
     def agent_control(self, agent_id: str, action: str) -> str:
         if self.readonly:
@@ -168,22 +186,41 @@ class LiveSource(Source):
         if self.readonly:
             self._refuse()
         # A Lab appends itself; a RemoteLab hands them to the console that runs the session.
-        return list(self.lab.propose_external(hypotheses, actor, evidence_blobs))
+        blobs: dict[Any, bytes | str] | None = dict(evidence_blobs) if evidence_blobs is not None else None
+        return list(self.lab.propose_external(hypotheses, actor, blobs))
 
 
 class ReplaySource(Source):
-    """A recorded session, seen through a cursor (an event seq). Always read-only."""
+    """A recorded session, seen through a cursor (an event seq). Always read-only.
+
+    Opening the Replay indexes the log (seconds for a million events the first time), so it happens
+    on first use, which the app makes in a worker: the console paints its first screen at once and
+    fills it when the index is ready (``ready``)."""
 
     def __init__(self, session_dir: Path, lab_root: Path | None = None) -> None:
-        from labconsole.events.replay import Replay
-
         self._session_dir = Path(session_dir)
         self._lab_root = lab_root
-        self.replay: Replay[LabState] = Replay(self._session_dir, initial=LabState, apply=apply)
+        if not (self._session_dir / LOG_NAME).is_file():  # bad input fails here, in one line, not in a worker
+            raise LabError(f"no session log at {self._session_dir / LOG_NAME}")
+        self._replay: Replay[LabState] | None = None
         self._decisions: list[int] | None = None
         # Replay shares one file object between calls: every use goes through this lock (workers only;
         # the UI thread reads the results they hand over).
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+
+    @property
+    def replay(self) -> "Replay[LabState]":
+        """The indexed log; the first call indexes it (call it from a worker, or from a CLI)."""
+        with self._lock:
+            if self._replay is None:
+                from labconsole.events.replay import Replay
+
+                self._replay = Replay(self._session_dir, initial=LabState, apply=apply)
+            return self._replay
+
+    @property
+    def ready(self) -> bool:
+        return self._replay is not None
 
     @property
     def session_dir(self) -> Path:
@@ -223,7 +260,8 @@ class ReplaySource(Source):
 
     def close(self) -> None:
         with self._lock:
-            self.replay.close()
+            if self._replay is not None:
+                self._replay.close()
 
 
 def describe_source(source: Source, attached: bool) -> str:

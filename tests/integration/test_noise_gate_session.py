@@ -19,7 +19,7 @@ from labconsole.lab.service import Lab
 
 from conftest import make_demo_lab  # type: ignore[import-not-found]
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
 # Run-to-run noise that the seed does not pair away (as nondeterministic kernels give): 1% of the metric.
 JITTER = """import json, random
@@ -31,14 +31,13 @@ json.dump(d, open("result.json", "w"))
 
 def noop_lab(dest: Path) -> Path:
     """The demo lab whose search space is one variable nothing reads: every candidate is pure noise."""
-    lab = make_demo_lab(dest, budget=3, repeats=2, workers=1)
+    lab = make_demo_lab(dest, budget=2, repeats=2, workers=1, max_repeats=4)
     train = lab / "train.py"
-    text = re.sub(r"(?m)^STEPS = \d+", "STEPS = 300", train.read_text())  # shorter runs: the test's time
+    text = re.sub(r"(?m)^STEPS = \d+", "STEPS = 150", train.read_text())  # shorter runs: the test's time
     train.write_text(text.replace("LEARNING_RATE = 0.001", "UNUSED_KNOB = 0\nLEARNING_RATE = 0.001", 1))
     (lab / "jitter.py").write_text(JITTER)
     toml = lab / "lab.toml"
     text = toml.read_text().replace('command = "python train.py"', 'command = "python train.py && python jitter.py"')
-    text = text.replace("repeats = 2", "repeats = 2\nmax_repeats = 4")
     space = text.index("[search.space]")
     end = text.index("[budget]")
     text = text[:space] + '[search.space]\nUNUSED_KNOB = { type = "int", low = 1, high = 9 }\n\n' + text[end:]

@@ -1,6 +1,10 @@
 """Pure helpers of the lab: params editing, dedupe, evidence statistics, the rules reviewer."""
 
+import math
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from labconsole.agents.backends.rules import review
 from labconsole.errors import LabError
@@ -8,7 +12,7 @@ from labconsole.core.dedupe import find_duplicate, normalize
 from labconsole.core.stats import NoiseFloor
 from labconsole.lab.evidence import evidence_hash, summarize
 from labconsole.runs.outcome import RunOutcome
-from labconsole.core.params import read_params, write_params
+from labconsole.core.params import format_value, read_params, write_params
 
 SRC = "import x\nLEARNING_RATE = 0.001  # too low\nN_EMBD = 16\nNAME = 'a'\n"
 
@@ -16,10 +20,57 @@ SRC = "import x\nLEARNING_RATE = 0.001  # too low\nN_EMBD = 16\nNAME = 'a'\n"
 def test_params_round_trip_keeps_comments() -> None:
     assert read_params(SRC, ["LEARNING_RATE", "N_EMBD", "NAME", "MISSING"]) == {"LEARNING_RATE": 0.001, "N_EMBD": 16, "NAME": "a"}
     out = write_params(SRC, {"LEARNING_RATE": 0.0123456789, "N_EMBD": 48})
-    assert "LEARNING_RATE = 0.0123457  # too low" in out
+    assert "LEARNING_RATE = 0.0123456789  # too low" in out  # written in full: a rounded value is another experiment
+    assert "LEARNING_RATE = 0.02  # too low" in write_params(SRC, {"LEARNING_RATE": 0.02})  # short where exact
     assert read_params(out, ["N_EMBD"]) == {"N_EMBD": 48}
     with pytest.raises(LabError, match="expected exactly one line 'MISSING = …'"):
         write_params(SRC, {"MISSING": 1})
+
+
+def test_sweep_edit_of_a_value_above_one_takes() -> None:
+    # Issue 23: 6 significant digits were written while the check compared with the proposed value.
+    value = 1.4852768638878127
+    assert read_params(write_params(SRC, {"LEARNING_RATE": value}), ["LEARNING_RATE"]) == {"LEARNING_RATE": value}
+
+
+@st.composite
+def _space_and_values(draw: st.DrawFn) -> dict[str, object]:
+    """A random [search.space] (floats of any magnitude, log ranges, ints, categoricals) and one value of each."""
+    values: dict[str, object] = {}
+    for i in range(draw(st.integers(1, 5))):
+        kind = draw(st.sampled_from(["float", "log", "int", "categorical"]))
+        if kind == "float":
+            a, b = sorted(draw(st.lists(st.floats(-1e30, 1e30, allow_nan=False), min_size=2, max_size=2, unique=True)))
+            value: object = draw(st.floats(a, b))
+        elif kind == "log":
+            exp = draw(st.floats(-300, 300))
+            low = 10.0 ** exp
+            value = math.exp(draw(st.floats(math.log(low), math.log(low) + draw(st.floats(0.01, 20)))))
+        elif kind == "int":
+            a, b = sorted(draw(st.lists(st.integers(-10**12, 10**12), min_size=2, max_size=2, unique=True)))
+            value = draw(st.integers(a, b))
+        else:
+            value = draw(st.sampled_from(draw(st.lists(
+                st.one_of(st.text(max_size=8), st.text(alphabet="#'\"\\ a", max_size=6), st.booleans(), st.integers(), st.floats(allow_nan=False)),
+                min_size=1, max_size=4))))
+        values[f"P{i}"] = value
+    return values
+
+
+@settings(max_examples=300, deadline=None)
+@given(_space_and_values())
+def test_sweep_edits_take_for_every_value_of_any_space(values: dict[str, object]) -> None:
+    src = "".join(f"{name} = 0  # knob\n" for name in values)
+    out = write_params(src, values)
+    back = read_params(out, list(values))
+    assert back == values
+    assert {k: type(v) for k, v in back.items()} == {k: type(v) for k, v in values.items()}
+    assert all(line.endswith("  # knob") for line in out.splitlines())
+
+
+def test_format_value_refuses_nan() -> None:
+    with pytest.raises(LabError, match="NaN"):
+        format_value(float("nan"))
 
 
 def test_dedupe_same_change_and_reworded_idea() -> None:
@@ -37,7 +88,7 @@ def test_dedupe_same_change_and_reworded_idea() -> None:
 
 def _runs(cand: list[float], base: list[float]) -> list[RunOutcome]:
     out = []
-    for i, (c, b) in enumerate(zip(cand, base)):
+    for i, (c, b) in enumerate(zip(cand, base, strict=True)):
         out.append(RunOutcome(f"b{i}", "baseline", i, "ok", b, 1.0))
         out.append(RunOutcome(f"c{i}", "candidate", i, "ok", c, 1.0))
     return out

@@ -163,3 +163,26 @@ def test_send_and_stop(tmp_path: Path) -> None:
         assert not sup.send("echo", {"type": "message", "text": "anyone?"})
     finally:
         sup.close()
+
+
+def test_restart_after_stop_starts_the_agent_again(tmp_path: Path) -> None:
+    # `x` then `R` in the console: the process is gone, so the restart must start it, not do nothing.
+    spec = agent(tmp_path, "sleepy", """
+        say(type="hello", protocol=1, role="worker", backend="test", model="")
+        for line in sys.stdin:
+            if json.loads(line)["type"] == "shutdown":
+                break
+    """)
+    sup = Supervisor(tmp_path / "logs")
+    try:
+        first = sup.start(spec)
+        collect(sup, lambda g: "hello" in types(g))
+        sup.stop("sleepy")
+        collect(sup, lambda g: "exited" in types(g))
+        assert not sup.running("sleepy")
+        sup.stop("sleepy", restart=True)
+        got = collect(sup, lambda g: "hello" in types(g))
+        assert "started" in types(got)
+        assert sup.running("sleepy") and sup.pid("sleepy") != first
+    finally:
+        sup.close()

@@ -93,6 +93,10 @@ class FakeLab:
         self.calls.append(("merge", hyp_id))
         return self.append("merge.completed", "human:test", {"hyp_id": hyp_id, "sha": h.sha, "merge_sha": "f" * 40})
 
+    def remeasure(self, hyp_id: str) -> None:
+        gate.check_remeasure(self._state, hyp_id)
+        self.calls.append(("remeasure", hyp_id))
+
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")

@@ -42,3 +42,11 @@ def plain(widget: object, width: int = 200) -> str:
     console = Console(file=io.StringIO(), width=width, color_system=None, legacy_windows=False)
     console.print(content)
     return console.file.getvalue()  # type: ignore[attr-defined]
+
+
+async def press_settled(pilot: Pilot, *keys: str, ticks: float = 0.0) -> None:
+    """Settle, then each key followed by settling: the usual 'open this screen' step of a test."""
+    await settle(pilot, ticks)
+    for key in keys:
+        await pilot.press(key)
+        await settle(pilot, ticks)

@@ -87,6 +87,11 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
         assert approved[0]["actor"].startswith("human:")
         time.sleep(0.5)
         tmux.keys("m")
+        # Merging confirms with what will happen: the candidate, its commit and main's head.
+        _wait_for(lambda: f"Merge {hyp} (" in tmux.screen() and " into main at " in tmux.screen(), 10,
+                  "the merge confirmation")
+        assert not [e for e in _events(lab) if e["kind"] == "merge.completed"]  # nothing merged before the yes
+        tmux.keys("y")
         merged = _wait_for(lambda: [e for e in _events(lab) if e["kind"] == "merge.completed"], 30,
                            "the merge in the log")
         assert merged[0]["data"]["hyp_id"] == hyp

@@ -9,10 +9,10 @@ from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.screens.agent import AgentScreen
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog, QuitDialog
 from labconsole.tui.screens.review import ReviewScreen
-from labconsole.tui.source import LiveSource
+from labconsole.tui.source import LiveSource, ReadOnlyError
 
 from .conftest import FakeLab
-from .helpers import Recorder, plain, settle
+from .helpers import Recorder, plain, press_settled, settle
 
 pytestmark = pytest.mark.anyio
 LIVE = 0.15  # a tick or two of the 10 Hz refresh
@@ -42,16 +42,20 @@ async def test_approve_then_merge(fake_lab: FakeLab) -> None:
     rec = Recorder()
     app = live_app(fake_lab)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot, LIVE)
-        await pilot.press("2")
-        await settle(pilot, LIVE)
+        await press_settled(pilot, "2", ticks=LIVE)
         assert isinstance(app.screen, ReviewScreen) and app.screen.current == "h003"
         await pilot.press("a")  # h003: reviewer passed, so no confirmation
         await settle(pilot, LIVE)
         assert ("approve", "h003", False) in fake_lab.calls
         assert [m.ok for m in rec.of(CommandDone)] == [True]
         assert app.lab_state.hypotheses["h003"].status == "approved"
-        await pilot.press("m")
+        await pilot.press("m")  # irreversible: asks first, naming the commit and main's head
+        await settle(pilot, LIVE)
+        assert isinstance(app.screen, ConfirmDialog)
+        h = app.lab_state.hypotheses["h003"]
+        assert app.screen.question.startswith(f"Merge h003 ({h.sha[:8]}) into main at {app.lab_state.baseline_sha[:8]}?")
+        assert not any(c[0] == "merge" for c in fake_lab.calls)
+        await pilot.press("y")
         await settle(pilot, LIVE)
         assert ("merge", "h003") in fake_lab.calls
         assert app.lab_state.hypotheses["h003"].status == "merged"
@@ -80,9 +84,7 @@ async def test_flagged_approval_asks_for_an_override_reason(fake_lab: FakeLab) -
 async def test_reject_needs_a_typed_reason(fake_lab: FakeLab) -> None:
     app = live_app(fake_lab)
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot, LIVE)
-        await pilot.press("2")
-        await settle(pilot, LIVE)
+        await press_settled(pilot, "2", ticks=LIVE)
         await pilot.press("r")
         await pilot.pause()
         assert isinstance(app.screen, PromptDialog)
@@ -99,17 +101,15 @@ async def test_gate_errors_are_notifications_not_crashes(fake_lab: FakeLab) -> N
     rec = Recorder()
     app = live_app(fake_lab)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot, LIVE)
-        await pilot.press("2")
-        await settle(pilot, LIVE)
-        await pilot.press("m")  # not approved yet
+        await press_settled(pilot, "2", ticks=LIVE)
+        await pilot.press("m", "y")  # not approved yet: the lab refuses after the confirmation
         await settle(pilot, LIVE)
         done = rec.of(CommandDone)
         assert len(done) == 1 and not done[0].ok and "approve it first" in done[0].text
         assert app.is_running
 
 
-async def test_readonly_hides_decisions(fake_lab: FakeLab) -> None:
+async def test_readonly_hides_decisions_and_says_why(fake_lab: FakeLab) -> None:
     rec = Recorder()
     app = live_app(fake_lab, readonly=True)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
@@ -117,10 +117,13 @@ async def test_readonly_hides_decisions(fake_lab: FakeLab) -> None:
         assert "READ-ONLY" in plain(app.screen.query_one("LabHeader"))
         await pilot.press("2")
         await settle(pilot, LIVE)
+        assert "Approve" not in plain(app.screen.query_one("KeyBar"))
         await pilot.press("a", "r", "m")
         await settle(pilot, LIVE)
         assert not fake_lab.calls and not rec.of(CommandDone)
-        with pytest.raises(Exception):
+        said = [n.message for n in app._notifications]
+        assert sum("ignored, this console is read-only (--readonly)" in m for m in said) == 3, said
+        with pytest.raises(ReadOnlyError):
             app.source.approve("h003", "x", True)
 
 
@@ -230,7 +233,16 @@ async def test_restart_follow_and_budget_resume(fake_lab: FakeLab) -> None:
         assert log.follow is True
         await pilot.press("f")
         assert log.follow is False
+        await pilot.press("B")  # nothing paused: says so, resumes nothing
+        await settle(pilot, LIVE)
+        assert ("resume_budget",) not in fake_lab.calls
+        assert any("nothing to resume" in n.message for n in app._notifications)
+        fake_lab.append("budget.exhausted", "console", {"scope": "session", "resource": "usd"})
+        await settle(pilot, LIVE)
         await pilot.press("B")
+        await pilot.pause()
+        assert isinstance(app.screen, ConfirmDialog) and "past the budget" in app.screen.question
+        await pilot.press("y")
         await settle(pilot, LIVE)
         assert ("resume_budget",) in fake_lab.calls
         assert [m.action for m in rec.of(CommandDone)] == ["restart", "resume"]

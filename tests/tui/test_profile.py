@@ -92,6 +92,19 @@ async def test_replay_hides_propose(example_session: Path, tmp_path: Path, monke
         await pilot.press("h")
         await settle(pilot)
         assert not rec.of(ProfileScreen.Proposed)
+        assert any("ignored, this is a replay" in n.message for n in app._notifications)
+
+
+async def test_h_on_an_empty_profile_says_why(fake_lab, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)  # no profiles anywhere
+    app = LabConsoleApp(LiveSource(fake_lab))
+    async with app.run_test(size=(140, 40)) as pilot:
+        await pilot.press("6")
+        await settle(pilot)
+        await pilot.press("h")
+        await settle(pilot)
+        said = [n.message for n in app._notifications]
+        assert any("no profile to propose from" in m and "labconsole profile" in m for m in said), said
 
 
 def test_profile_snapshot(snap_compare, example_session: Path, tmp_path: Path,

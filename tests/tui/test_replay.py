@@ -17,7 +17,7 @@ from labconsole.tui.screens.viewers import TextViewer
 from labconsole.tui.widgets.status import LabHeader
 from labconsole.tui.widgets.timeline import Timeline
 
-from .helpers import Recorder, plain, settle
+from .helpers import Recorder, plain, press_settled, settle
 
 pytestmark = pytest.mark.anyio
 
@@ -83,9 +83,7 @@ async def test_search_finds_the_merge(example_session: Path) -> None:
     rec = Recorder()
     app = make_replay_app(example_session)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot)
-        await pilot.press("less_than_sign")
-        await settle(pilot)
+        await press_settled(pilot, "less_than_sign")
         await pilot.press("slash")
         await pilot.pause()
         assert isinstance(app.screen, PromptDialog)
@@ -100,27 +98,37 @@ async def test_search_finds_the_merge(example_session: Path) -> None:
         assert any(not m.ok and m.action == "search" for m in rec.of(CommandDone))
 
 
+async def test_search_wraps_past_the_last_match(example_session: Path) -> None:
+    rec = Recorder()
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+        await settle(pilot)  # the cursor opens at the end: every match lies before it
+        first = app.replay.find("session.started", 0)
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"session.started", "enter")
+        await settle(pilot)
+        assert app.cursor == first
+        assert any(m.ok and "wrapped" in m.text for m in rec.of(CommandDone))
+
+
 async def test_replay_is_read_only(example_session: Path) -> None:
     rec = Recorder()
     app = make_replay_app(example_session)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await press_settled(pilot, "2")
         assert isinstance(app.screen, ReviewScreen)
-        assert app.screen.check_action("approve", ()) is False
         await pilot.press("a", "r", "m")
         await settle(pilot)
         assert not rec.of(CommandDone)
+        assert sum("ignored, this is a replay" in n.message for n in app._notifications) == 3
         assert isinstance(app.screen, ReviewScreen)  # no dialog opened
 
 
 async def test_screens_and_navigation(example_session: Path) -> None:
     app = make_replay_app(example_session)
     async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot)
-        await pilot.press("2")
-        await settle(pilot)
+        await press_settled(pilot, "2")
         review = app.screen
         assert isinstance(review, ReviewScreen) and review.current == "h003"
         assert "PASS" in plain(review.query_one("#evidence"))

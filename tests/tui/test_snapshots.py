@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from textual.pilot import Pilot
 
 from labconsole.tui.app import make_replay_app
@@ -58,3 +59,11 @@ def test_help(snap_compare, example_session: Path) -> None:
 def test_replay_mid_session(snap_compare, example_session: Path) -> None:
     assert snap_compare(make_replay_app(example_session), terminal_size=(140, 40),
                         run_before=_keys_then_settle("less_than_sign", "right_curly_bracket", "right_curly_bracket"))
+
+
+@pytest.mark.parametrize("size", [(80, 24), (100, 30), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")
+@pytest.mark.parametrize("screen", ["1", "2", "3"], ids=["overview", "review", "agents"])
+def test_layouts(snap_compare, example_session: Path, size: tuple[int, int], screen: str) -> None:
+    # The three sizes a supervisor uses (a laptop split, a default window, a big screen): every screen keeps
+    # its panels and the key bar (with quit) visible.
+    assert snap_compare(make_replay_app(example_session), terminal_size=size, run_before=_keys_then_settle(screen))

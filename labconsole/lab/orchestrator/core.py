@@ -40,7 +40,7 @@ class Orchestrator:
     def __init__(self, lab: LabPort, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
                  max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0), track: bool = True,
                  agent_argv: dict[str, list[str]] | None = None, tick_s: float = 0.1,
-                 nvml: Any = None, gpu_sample_period_s: float = 30.0) -> None:
+                 nvml: Any = None, gpu_sample_period_s: float = 30.0, check_baseline: bool = True) -> None:
         self.lab = lab
         self.config = lab.config
         preflight(self.config)  # an unreachable cluster or a missing token: one line, before anything starts
@@ -59,10 +59,13 @@ class Orchestrator:
                                        tracker=self.tracker, lease_pool=self._lease_pool(),
                                        owners=self.owners, sampler=self.sampler)
         self.tick_s = tick_s
+        self.check_baseline = check_baseline
+        self.baseline_broken: str | None = None  # why the agents were paused for a broken baseline, until resumed
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.agents = AgentPool(lab, self.supervisor, agent_argv)
-        self.measurements = Measurements(lab, self.executor, self._stop, after_each=self._check_budget)
+        self.measurements = Measurements(lab, self.executor, self._stop, after_each=self._check_budget,
+                                         on_baseline_broken=self._baseline_broken)
         self.gate = GateFlow(lab, self.agents, self.measurements.evidence_of)
         self.scheduler = Scheduler(lab, self.agents, self.measurements, self.gate)
         self.router = MessageRouter(lab, self.agents, self.scheduler, self.gate, self.owners, self._check_budget)
@@ -86,6 +89,8 @@ class Orchestrator:
         self.executor.announce_sandbox()  # logs sandbox.status; raises (one line) if required but missing
         self.sampler.start()
         recover(self.lab, self.measurements)
+        if self.check_baseline:
+            self._require_baseline()  # raises before any agent starts
         self.agents.start()
         for target, name in ((self._dispatch_loop, "dispatcher"), (self._schedule_loop, "scheduler")):
             thread = threading.Thread(target=target, name=name, daemon=True)
@@ -119,6 +124,7 @@ class Orchestrator:
         self.agents.message(agent_id, text)
 
     def resume_all(self) -> None:
+        self.baseline_broken = None
         self.agents.resume_all()
 
     def remeasure(self, hyp_id: str) -> None:
@@ -164,6 +170,34 @@ class Orchestrator:
                 if self.lab.fatal:
                     return
                 self.lab.append(K.NOTE, "console", {"text": f"scheduler error: {exc}"})
+
+    def _require_baseline(self) -> None:
+        """One baseline run on main, in the log like any run; a lab that cannot measure it starts no agent."""
+        from labconsole.lab.preflight_baseline import BASELINE_RUN_PREFIX, measure_baseline, require_baseline
+
+        with self.lab.locked():  # one per start: a resumed session checks again, under a new run id
+            n = 1 + sum(run_id.startswith(BASELINE_RUN_PREFIX) for run_id in self.lab.state.runs)
+        remote = None if self.config.executor.kind == "local" else (
+            lambda append, put_blob: build_executor(self.config, self.lab.repo, append, put_blob, self.runs_dir))
+        result = measure_baseline(self.config, self.lab.repo, self.lab.repo.head_sha(), append=self.lab.append,
+                                  put_blob=self.lab.put_blob, read_blob=self.lab.blob, runs_dir=self.runs_dir,
+                                  lease_pool=getattr(self.executor, "lease_pool", None), owners=self.owners,
+                                  run_id=f"{BASELINE_RUN_PREFIX}-{n}", executor_factory=remote)
+        if not result.ok:
+            self.lab.append(K.NOTE, "console", {"text": f"no agent started: {result.cause()}"})
+        require_baseline(result)
+
+    def _baseline_broken(self, base_sha: str, cause: str) -> None:
+        """Every baseline run of a measurement failed (after a merge, say): no candidate can be judged, so
+        the agents pause until a person fixes main and resumes them."""
+        with self.lab.locked():
+            roles = self.agents.roles() - self.agents.paused_roles
+            if not roles:
+                return
+            self.agents.pause_roles(roles)
+            self.baseline_broken = f"the baseline on {base_sha[:12]} no longer measures ({cause})"
+            self.lab.append(K.NOTE, "console", {"text": f"agents paused: {self.baseline_broken}; fix main, "
+                                                        f"then resume them (B)"})
 
     def _check_budget(self) -> None:
         self.gate.check_budget()

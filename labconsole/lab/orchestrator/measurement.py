@@ -55,11 +55,13 @@ class Measurements:
     (runs spend GPU-hours, so the budget is checked then)."""
 
     def __init__(self, lab: LabPort, executor: Executor, stopping: threading.Event,
-                 after_each: Callable[[], None]) -> None:
+                 after_each: Callable[[], None],
+                 on_baseline_broken: Callable[[str, str], None] | None = None) -> None:
         self.lab = lab
         self.executor = executor
         self._stopping = stopping
         self._after_each = after_each
+        self._on_baseline_broken = on_baseline_broken  # (base sha, why): every baseline run failed
         self.measuring: set[str] = set()
         self._unconfirmable: set[tuple[str, str | None]] = set()  # (hyp_id, evidence hash) whose re-measure failed
         self.pool = ThreadPoolExecutor(max_workers=max(1, lab.config.resources.max_parallel_runs),
@@ -140,6 +142,9 @@ class Measurements:
             summary["metrics"] = metric_rows(runs)
             lab.append(K.EVIDENCE_RECORDED, "console", {"hyp_id": hyp_id, "evidence_hash": digest,
                                                         "blob": blob, "summary": summary})
+            baseline_runs = [r for r in runs if r.role == "baseline"]
+            if baseline_runs and bundle["baseline_ok"] == 0 and self._on_baseline_broken is not None:
+                self._on_baseline_broken(base, baseline_runs[-1].error or baseline_runs[-1].status)
             if bundle["candidate_ok"] == 0 and is_measured:
                 lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
                                                      "reason": "no candidate run succeeded (logs kept on the runs)"})

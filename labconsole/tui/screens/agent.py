@@ -10,15 +10,17 @@ from textual import work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
-from textual.widgets import Static
+from textual.widgets import DataTable, Static
 
 from labconsole.lab.state import AgentState, LabState
 from labconsole.tui import format as F
 from labconsole.tui import keymap
+from labconsole.tui.decisions import decision
 from labconsole.tui.colors import AGENT_STATE_COLOR, theme_colors
-from labconsole.tui.screens.base import LabScreen
-from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
+from labconsole.tui.screens.base import LabScreen, box
+from labconsole.tui.screens.dialogs import PromptDialog
 from labconsole.tui.widgets.log_view import LogView
+from labconsole.tui.widgets.panels import AgentsTable
 
 LOG_POLL_S = 0.5
 
@@ -53,14 +55,13 @@ class AgentScreen(LabScreen):
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
+        yield AgentsTable(id="agent-table")
         yield Static(id="agent-info")
         with Horizontal(id="agent-body"):
             log = LogView(id="agent-log", classes="box")
             log.border_title = "Log"
             yield log
-            with VerticalScroll(id="agent-side", classes="box") as side:
-                side.border_title = "Worktree"
-                yield Static(id="agent-worktree")
+            yield box("Worktree", Static(id="agent-worktree"), id="agent-side", kind=VerticalScroll)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -87,15 +88,19 @@ class AgentScreen(LabScreen):
         super().show_state(state)
         c = theme_colors(self.app)
         a = self._agent(state)
+        table = self.query_one(AgentsTable)
+        table.show(state)
+        if a is not None and table.selected_key != a.agent_id and a.agent_id in table._rows:
+            table.move_cursor(row=table._order.index(a.agent_id), animate=False)
         info = self.query_one("#agent-info", Static)
         if a is None:
             info.update(Text(" No agents in this session yet.", style=c["muted"]))
             return
         if self._log_for != a.agent_id:
             self._log_for = a.agent_id
-            self.query_one(LogView).border_title = f"Log · {a.agent_id}"
             path = self.console.source.agent_log_path(a.agent_id)
             self.query_one(LogView).open(path if path.exists() else None)
+            self._show_log_title()
         u = a.usage
         info.update(Text.assemble(
             (f" {a.agent_id} ", "bold reverse"), f"  {a.role} · {a.backend}{'/' + a.model if a.model else ''}  ",
@@ -103,7 +108,7 @@ class AgentScreen(LabScreen):
             f"  {a.detail}" if a.detail else "",
             f"\n hypothesis {a.hypothesis or '-'} · pid {a.pid or '-'} · restarts {a.restarts} · "
             f"tokens {F.tokens(u.tokens)} (in {F.tokens(u.input_tokens)} / out {F.tokens(u.output_tokens)}) · "
-            f"{F.usd(u.cost_usd)} · tool calls {u.tool_calls} · log lines {a.log_lines}",
+            f"{F.usd(u.cost_usd)} · tool calls {u.tool_calls}",
             (f"\n last error: {a.last_error}" if a.last_error else "", c["error"]),
             no_wrap=True, overflow="ellipsis"))
         self._show_worktree(a, state)
@@ -145,6 +150,15 @@ class AgentScreen(LabScreen):
         if a is not None:
             self._show_worktree(a, state)
 
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        # Enter on a row shows that agent's log and worktree below (highlights alone do not: the
+        # table's own syncs move the highlight too).
+        event.stop()
+        key = event.row_key.value if event.row_key is not None else None
+        if key and key != self.agent_id:
+            self._commits = None
+            self.select(key)
+
     # -- actions
 
     def action_cycle(self, delta: int) -> None:
@@ -160,19 +174,41 @@ class AgentScreen(LabScreen):
         log.follow = not log.follow
         if log.follow:
             log.scroll_end(animate=False)
-        self.notify(f"follow {'on' if log.follow else 'off'}")
+        self._show_log_title()
 
+    def action_raw(self) -> None:
+        log = self.query_one(LogView)
+        log.raw = not log.raw
+        log.refresh()
+        self._show_log_title()
+
+    def _show_log_title(self) -> None:
+        """Follow and raw are modes the person must see without pressing anything: in the log's border."""
+        log = self.query_one(LogView)
+        log.border_title = f"Log · {self._log_for or '-'}"
+        log.border_subtitle = (f"{log.line_count} lines · follow {'ON' if log.follow else 'off'} (f) · "
+                               f"{'raw JSON' if log.raw else 'readable'} (j)")
+
+    def on_log_view_indexed(self, message: LogView.Indexed) -> None:
+        self._show_log_title()
+
+    @decision("agent control")
     def action_control(self, action: str) -> None:
         agent_id = self.agent_id
         if agent_id is None:
             return
-        run = lambda: self.console.run_command(action, lambda: self.console.source.agent_control(agent_id, action))  # noqa: E731
-        if action in ("stop", "restart"):
-            self.app.push_screen(ConfirmDialog(f"{action.capitalize()} {agent_id}?"),
-                                 lambda yes: run() if yes else None)
+        source = self.console.source
+        call = lambda: source.agent_control(agent_id, action)  # noqa: E731
+        questions = {"stop": f"Stop {agent_id}? Its process is ended and its task goes back to the queue "
+                             "(R starts it again).",
+                     "restart": f"Restart {agent_id}? Its process is ended if running and started afresh; "
+                                "an unfinished task is sent to it again."}
+        if action in questions:
+            self.console.confirm_command(questions[action], action.capitalize(), action, call)
         else:
-            run()
+            self.console.run_command(action, call)
 
+    @decision("message")
     def action_message(self) -> None:
         agent_id = self.agent_id
         if agent_id is None:

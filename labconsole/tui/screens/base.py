@@ -7,15 +7,23 @@ from typing import TYPE_CHECKING, cast
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.screen import Screen
+from textual.widget import Widget
 
+from labconsole.lab import notify
 from labconsole.lab.state import LabState
-from labconsole.tui.keymap import DECISION_ACTIONS
 from labconsole.tui.widgets.keybar import KeyBar
-from labconsole.tui.widgets.status import LabHeader
+from labconsole.tui.widgets.status import LabHeader, NeedsYouBanner
 from labconsole.tui.widgets.timeline import Timeline
 
 if TYPE_CHECKING:
     from labconsole.tui.app import LabConsoleApp
+
+
+def box(title: str, *children: Widget, id: str, kind: type[Widget] = Vertical) -> Widget:
+    """A titled panel (the ``.box`` border) around ``children``: every screen's panels look alike."""
+    container = kind(*children, id=id, classes="box")
+    container.border_title = title
+    return container
 
 
 class LabScreen(Screen):
@@ -27,6 +35,7 @@ class LabScreen(Screen):
 
     def compose_header(self) -> ComposeResult:
         yield LabHeader()
+        yield NeedsYouBanner()
 
     def compose_footer(self) -> ComposeResult:
         with Vertical(classes="bottom-bar"):
@@ -48,15 +57,15 @@ class LabScreen(Screen):
         self._show_header(self.console.lab_state)
 
     def _show_header(self, state: LabState) -> None:
+        """Header and "needs you" banner: cheap, so the app calls this every second to keep the clock live."""
+        console = self.console
         for header in self.query(LabHeader):
-            header.show(state, self.console.mode_badge, self.TITLE_TEXT, self.console.header_extra())
+            header.show(state, console.mode_badge, self.TITLE_TEXT, console.header_extra(), now=console.now(),
+                        gpu=console.gpu_live)
+        items = notify.needs_you(state)
+        for banner in self.query(NeedsYouBanner):
+            banner.show(notify.summary(items), len(items))
 
     def show_state(self, state: LabState) -> None:
         """Render ``state``; subclasses extend."""
         self._show_header(state)
-
-    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        # Read-only views (observer mode, replay) hide every action that would change the lab.
-        if action in DECISION_ACTIONS and self.console.readonly:
-            return False
-        return True

@@ -10,22 +10,24 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.widgets import Static
 
 from labconsole.tui import benchdata, keymap
 from labconsole.tui.colors import theme_colors
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
+from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
+
+EMPTY = EmptyHelp(
+    "benchmark results",
+    "each kernel variant's GB/s per shape, as a table and a log-scale chart, one file and section at a time",
+    "<lab>/benchmarks/results/*.json and ./benchmarks/results/*.json",
+    ("labconsole bench kernels/rmsnorm --json benchmarks/results/rmsnorm.json",
+     "labconsole bench kernels/rmsnorm --cpu-smoke --json benchmarks/results/rmsnorm-cpu.json  # no GPU here"))
 
 
 class BenchScreen(LabScreen):
     TITLE_TEXT = "Benchmarks"
     BINDINGS = keymap.bindings("bench")
-
-    class Loaded(Message):
-        def __init__(self, files: list[benchdata.BenchFile]) -> None:
-            super().__init__()
-            self.files = files
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -36,10 +38,8 @@ class BenchScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="bench-title")
-        with VerticalScroll(id="bench-body", classes="box") as body:
-            body.border_title = "GB/s per shape"
-            yield Static(id="bench-table")
-            yield Static(id="bench-chart")
+        yield box("GB/s per shape", Static(id="bench-table"), Static(id="bench-chart"), id="bench-body",
+                  kind=VerticalScroll)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -47,10 +47,10 @@ class BenchScreen(LabScreen):
 
     @work(thread=True, exclusive=True, group="bench-load")
     def _load(self, *roots: Path | None) -> None:
-        self.post_message(self.Loaded(benchdata.load_all(*roots)))
+        self.post_message(Loaded(benchdata.load_all(*roots)))
 
-    def on_bench_screen_loaded(self, message: "BenchScreen.Loaded") -> None:
-        self.files = message.files
+    def on_loaded(self, message: Loaded) -> None:
+        self.files = message.items
         self._show()
 
     def action_cycle_file(self, delta: int) -> None:
@@ -68,13 +68,9 @@ class BenchScreen(LabScreen):
     def _show(self) -> None:
         c = theme_colors(self.app)
         title = self.query_one("#bench-title", Static)
-        if self.files is None:
-            title.update(Text(" loading benchmark results…", style=c["muted"]))
+        if not show_status(self.files, EMPTY, title, self.query_one("#bench-table", Static), c, "benchmark results"):
             return
-        if not self.files:
-            title.update(Text(" No benchmark results: run `labconsole bench` (benchmarks/results/*.json).",
-                              style=c["warning"]))
-            return
+        assert self.files is not None
         f = self.files[self.file_index]
         section = f.sections[self.section_index]
         title.update(Text.assemble(
@@ -95,7 +91,7 @@ class BenchScreen(LabScreen):
             table.add_row(shape, *cells)
         self.query_one("#bench-table", Static).update(table)
         # GB/s vs shape: one row per candidate, one block per shape, log-scaled (shapes span 1 to 64k rows).
-        values = [s.get("gb_s") for s in section.cells.values() if s.get("gb_s")]
+        values = [float(gbs) for s in section.cells.values() if (gbs := s.get("gb_s"))]
         lo, hi = (math.log(min(values)), math.log(max(values))) if values else (0.0, 1.0)
         span = (hi - lo) or 1.0
         palette = [c["primary"], c["success"], c["accent"], c["warning"], c["error"], c["secondary"]]

@@ -15,13 +15,20 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
-from textual.message import Message
 from textual.widgets import Static
 
 from labconsole.tui import format as F
 from labconsole.tui import keymap
 from labconsole.tui.colors import theme_colors
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
+from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
+
+EMPTY = EmptyHelp(
+    "skill eval runs",
+    "how often each model passes the skill's cases with and without the skill, the lift, cost per pass and "
+    "a per-case grid",
+    "<lab>/sessions/ and ./sessions/ (eval run folders)",
+    ("labconsole eval cuda-kernels", "labconsole eval lab-protocol --models MODEL --repeats 3"))
 
 
 def _pct(x: float | None) -> str:
@@ -32,11 +39,6 @@ class EvalsScreen(LabScreen):
     TITLE_TEXT = "Evals"
     BINDINGS = keymap.bindings("evals")
 
-    class Loaded(Message):
-        def __init__(self, runs: list[Any]) -> None:
-            super().__init__()
-            self.runs = runs
-
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.runs: list[Any] | None = None
@@ -45,9 +47,7 @@ class EvalsScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="evals-title")
-        with VerticalScroll(id="evals-body", classes="box") as body:
-            body.border_title = "With vs without the skill"
-            yield Static(id="evals-content")
+        yield box("With vs without the skill", Static(id="evals-content"), id="evals-body", kind=VerticalScroll)
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -64,10 +64,10 @@ class EvalsScreen(LabScreen):
                 if d.resolve() not in seen:
                     seen.add(d.resolve())
                     runs.append(load_results(d))
-        self.post_message(self.Loaded(runs))
+        self.post_message(Loaded(runs))
 
-    def on_evals_screen_loaded(self, message: "EvalsScreen.Loaded") -> None:
-        self.runs = message.runs
+    def on_loaded(self, message: Loaded) -> None:
+        self.runs = message.items
         self._show()
 
     def action_cycle_run(self, delta: int) -> None:
@@ -78,12 +78,9 @@ class EvalsScreen(LabScreen):
     def _show(self) -> None:
         c = theme_colors(self.app)
         title = self.query_one("#evals-title", Static)
-        if self.runs is None:
-            title.update(Text(" loading eval results…", style=c["muted"]))
+        if not show_status(self.runs, EMPTY, title, self.query_one("#evals-content", Static), c, "eval results"):
             return
-        if not self.runs:
-            title.update(Text(" No eval runs under sessions/: run `labconsole eval SKILL`.", style=c["warning"]))
-            return
+        assert self.runs is not None
         res = self.runs[self.index]
         title.update(Text.assemble(
             (f" {self.index + 1}/{len(self.runs)} ", "bold reverse"), f" {res.out_dir.name} · skill ",

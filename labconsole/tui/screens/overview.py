@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from textual.app import ComposeResult
-from textual.containers import Horizontal, Vertical
+from textual.containers import Horizontal
 from textual.widgets import DataTable
 
 from labconsole.lab.state import LabState
 from labconsole.tui import keymap
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
 from labconsole.tui.widgets.panels import AgentsTable, EventFeed, HypothesisQueue, Leaderboard
 from labconsole.tui.widgets.status import BudgetBar, GpuPanel
 
@@ -21,22 +21,12 @@ class OverviewScreen(LabScreen):
         yield from self.compose_header()
         yield BudgetBar(id="budget")
         with Horizontal(id="row-top", classes="row"):
-            with Vertical(id="agents-box", classes="box") as box:
-                box.border_title = "Agents"
-                yield AgentsTable(id="agents")
-            with Vertical(id="gpu-box", classes="box") as box:
-                box.border_title = "GPU"
-                yield GpuPanel(id="gpu")
+            yield box("Agents", AgentsTable(compact=True, id="agents"), id="agents-box")
+            yield box("GPU", GpuPanel(id="gpu"), id="gpu-box")
         with Horizontal(id="row-mid", classes="row"):
-            with Vertical(id="queue-box", classes="box") as box:
-                box.border_title = "Hypotheses"
-                yield HypothesisQueue(id="queue")
-            with Vertical(id="board-box", classes="box") as box:
-                box.border_title = "Leaderboard"
-                yield Leaderboard(id="leaderboard")
-        with Vertical(id="feed-box", classes="box") as box:
-            box.border_title = "Events"
-            yield EventFeed(id="feed")
+            yield box("Hypotheses", HypothesisQueue(id="queue"), id="queue-box")
+            yield box("Leaderboard", Leaderboard(id="leaderboard"), id="board-box")
+        yield box("Events", EventFeed(id="feed"), id="feed-box")
         yield from self.compose_footer()
 
     def show_state(self, state: LabState) -> None:

@@ -14,14 +14,15 @@ from typing import Any
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
-from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
 from labconsole.errors import LabError
 from labconsole.tui import keymap, profiledata
 from labconsole.tui.colors import theme_colors
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.decisions import decision
+from labconsole.tui.screens.base import LabScreen, box
+from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
 from labconsole.tui.source import Source
 
 CHART_ROWS = 10  # operators in the bar chart
@@ -29,6 +30,13 @@ CHART_WIDTH = 40  # cells of the longest bar
 LABEL_WIDTH = 44
 OP_WIDTH = 54  # Inductor kernel names run to hundreds of characters
 HYPOTHESES = 3  # how many hypotheses `h` hands over
+EMPTY = EmptyHelp(
+    "profiles",
+    "where a model's step time goes: each operator's share, achieved GB/s and TFLOP/s and whether it is "
+    "memory-, compute- or overhead-bound; h turns the top ones into hypotheses",
+    "<lab>/profiles/, <lab>/benchmarks/results/ and ./benchmarks/results/",
+    ("labconsole profile qwen3-tiny-decode --device cpu --json profiles/qwen3-tiny-decode.json",
+     "labconsole profile qwen3-8b-decode --json profiles/qwen3-8b-decode.json  # on a GPU"))
 VERDICT_COLOR = {"memory-bound": "primary", "compute-bound": "success", "overhead-bound": "error",
                  "unknown": "foreground"}
 BLOCKS = " ▏▎▍▌▋▊▉"
@@ -72,11 +80,6 @@ class ProfileScreen(LabScreen):
     TITLE_TEXT = "Profile"
     BINDINGS = keymap.bindings("profile")
 
-    class Loaded(Message):
-        def __init__(self, files: list[profiledata.ProfileFile]) -> None:
-            super().__init__()
-            self.files = files
-
     class Proposed(Message):
         """The hand-off finished: the new hypothesis ids, or why not."""
 
@@ -95,11 +98,8 @@ class ProfileScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="profile-title")
-        with Vertical(id="profile-body", classes="box") as body:
-            body.border_title = "Time share per operator"
-            yield Static(id="profile-chart")
-            table: DataTable[str | Text] = DataTable(id="profile-table", cursor_type="row", zebra_stripes=True)
-            yield table
+        table: DataTable[str | Text] = DataTable(id="profile-table", cursor_type="row", zebra_stripes=True)
+        yield box("Time share per operator", Static(id="profile-chart"), table, id="profile-body")
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -112,10 +112,10 @@ class ProfileScreen(LabScreen):
 
     @work(thread=True, exclusive=True, group="profile-load")
     def _load(self, lab_root: Path | None, repo_root: Path | None) -> None:
-        self.post_message(self.Loaded(profiledata.load_all(lab_root, repo_root)))
+        self.post_message(Loaded(profiledata.load_all(lab_root, repo_root)))
 
-    def on_profile_screen_loaded(self, message: "ProfileScreen.Loaded") -> None:
-        self.files = message.files
+    def on_loaded(self, message: Loaded) -> None:
+        self.files = message.items
         self._show()
 
     @property
@@ -129,9 +129,14 @@ class ProfileScreen(LabScreen):
 
     # -- hypotheses
 
+    @decision("propose hypotheses")
     def action_propose(self) -> None:
         f = self.current
-        if f is None or self.proposing:
+        if f is None:
+            self.notify(f"no profile to propose from: run `{EMPTY.commands[0]}`", title="profile", severity="warning")
+            return
+        if self.proposing:
+            self.notify("already proposing from this profile: wait for it", title="profile")
             return
         self.proposing = True  # one hand-off at a time: a second press would propose the same again
         self.notify(f"{f.label}: proposing the top {HYPOTHESES} hypotheses…", title="profile", timeout=2)
@@ -166,12 +171,7 @@ class ProfileScreen(LabScreen):
         chart = self.query_one("#profile-chart", Static)
         table = self.query_one("#profile-table", DataTable)
         f = self.current
-        if self.files is None:
-            title.update(Text(" loading profiles…", style=c["muted"]))
-            return
-        if f is None:
-            title.update(Text(" No profiles: run `labconsole profile TARGET --json <lab>/profiles/NAME.json`.",
-                              style=c["warning"]))
+        if not show_status(self.files, EMPTY, title, chart, c, "profiles") or f is None:
             return
         title.update(self._title(f, c))
         chart.update(self._chart(f, c))

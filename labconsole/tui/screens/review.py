@@ -14,8 +14,9 @@ from labconsole.lab import state as S
 from labconsole.lab.change_checks import flag_line
 from labconsole.lab.state import HypothesisState, LabState
 from labconsole.tui import diffs, keymap
+from labconsole.tui.decisions import decision, merge_question, reject_question, remeasure_question
 from labconsole.tui.colors import HYP_STATUS_COLOR, theme_colors
-from labconsole.tui.screens.base import LabScreen
+from labconsole.tui.screens.base import LabScreen, box
 from labconsole.tui.screens.dialogs import ConfirmDialog, PromptDialog
 from labconsole.tui.screens.viewers import TextViewer
 from labconsole.tui.widgets import evidence as evidence_view
@@ -50,12 +51,8 @@ class ReviewScreen(LabScreen):
         yield from self.compose_header()
         yield Static(id="review-title")
         with Horizontal(id="review-body"):
-            with VerticalScroll(id="diff-pane", classes="box") as pane:
-                pane.border_title = "Diff"
-                yield Static(id="diff")
-            with VerticalScroll(id="evidence-pane", classes="box") as pane:
-                pane.border_title = "Evidence"
-                yield Static(id="evidence")
+            yield box("Diff", Static(id="diff"), id="diff-pane", kind=VerticalScroll)
+            yield box("Evidence", Static(id="evidence"), id="evidence-pane", kind=VerticalScroll)
         yield from self.compose_footer()
 
     # -- state
@@ -148,6 +145,7 @@ class ReviewScreen(LabScreen):
         i = queue.index(self.current) if self.current in queue else -delta if delta > 0 else 0
         self.select(queue[(i + delta) % len(queue)])
 
+    @decision("approve")
     def action_approve(self) -> None:
         h = self._current()
         if h is None:
@@ -184,6 +182,7 @@ class ReviewScreen(LabScreen):
         self.app.push_screen(ConfirmDialog(f"The reviewer flagged {hyp_id}:\n  " + "\n  ".join(flags)
                                            + "\n\nApprove anyway?", yes="Approve (y)", no="Cancel (n)"), answered)
 
+    @decision("reject")
     def action_reject(self) -> None:
         h = self._current()
         if h is None:
@@ -193,25 +192,30 @@ class ReviewScreen(LabScreen):
         def answered(reason: str | None) -> None:
             if reason:
                 self.console.run_command("reject", lambda: self.console.source.reject(hyp_id, reason))
-        self.app.push_screen(PromptDialog(f"Why reject {hyp_id}? (the planner will not repeat it)",
-                                          placeholder="reason"), answered)
+        self.app.push_screen(PromptDialog(reject_question(h), placeholder="reason"), answered)
 
+    @decision("merge")
     def action_merge(self) -> None:
         h = self._current()
         if h is None:
             return
-        hyp_id = h.hyp_id
+        hyp_id, source = h.hyp_id, self.console.source
+        question = merge_question(h, self.console.lab_state, source.main_branch)
         change = gate.rules_change(h)
-        if not change:
-            self.console.run_command("merge", lambda: self.console.source.merge(hyp_id))
-            return
+        if change:  # the person confirms the rules change itself, shown as what changes
+            question += ("\n\nIt changes the lab's rules:\n  " + "\n  ".join(change)
+                         + "\nThe next session runs under them.")
+        self.console.confirm_command(question, "Merge", "merge",
+                                     lambda: source.merge(hyp_id, confirm_rules_change=bool(change)))
 
-        def answered(yes: bool | None) -> None:
-            if yes:
-                self.console.run_command("merge", lambda: self.console.source.merge(hyp_id, confirm_rules_change=True))
-        self.app.push_screen(ConfirmDialog(f"{hyp_id} changes the lab's rules:\n  " + "\n  ".join(change)
-                                           + "\n\nThe next session runs under them. Merge and change the rules?",
-                                           yes="Merge (y)", no="Cancel (n)"), answered)
+    @decision("re-measure")
+    def action_remeasure(self) -> None:
+        h = self._current()
+        if h is None:
+            return
+        hyp_id, source = h.hyp_id, self.console.source
+        self.console.confirm_command(remeasure_question(h, self.console.lab_state, source.main_branch), "Re-measure",
+                                     "remeasure", lambda: source.remeasure(hyp_id))
 
     def action_full_diff(self) -> None:
         h = self._current()

@@ -76,8 +76,12 @@ def render(h: HypothesisState, state: LabState, bundle: dict[str, Any], c: dict[
 
     effect = e.get("effect")
     sig = bool(e.get("significant"))
+    interval = F.effect_interval(e.get("ci_low"), e.get("ci_high"), e.get("ci_level"))
     parts.append(Text.assemble(
-        "effect ", (F.percent(effect), c["success"] if (effect or 0) > 0 else c["error"]),
+        "effect ", (F.effect(effect), c["success"] if (effect or 0) > 0 else c["error"]),
+        f" ({'lower' if state.objective.get('direction', 'minimize') == 'minimize' else 'higher'} {name} is better)",
+        (f"  {interval}" if interval else "", c["muted"]),
+        (f"  decision: {e['decision']}" if e.get("decision") else "", "bold"),
         "  significance ", ("significant" if sig else "not significant", c["success"] if sig else c["warning"]),
         ("  (every candidate repeat beats every baseline repeat)" if sig else ""),
     ))

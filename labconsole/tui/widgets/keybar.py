@@ -12,6 +12,10 @@ from textual.screen import Screen
 from textual.widgets import Static
 
 from labconsole.tui.colors import theme_colors
+from labconsole.tui.keymap import DECISION_ACTIONS
+
+
+ALWAYS_SHOWN = frozenset({"help", "quit", "close"})
 
 
 class KeyBar(Static):
@@ -26,14 +30,22 @@ class KeyBar(Static):
     def _bindings_changed(self, screen: Screen) -> None:
         c = theme_colors(self.app)
         text = Text(no_wrap=True, overflow="ellipsis")
+        tail = Text(no_wrap=True)  # help and quit: always shown, at the right end, whatever the width
         seen: set[str] = set()
-        for node, binding, enabled, tooltip in screen.active_bindings.values():
-            if not binding.show or binding.action in seen:
-                continue
+        readonly = bool(getattr(self.app, "readonly", False))
+        for _node, binding, enabled, _tooltip in screen.active_bindings.values():
+            if not binding.show or binding.action in seen or (readonly and binding.action.split("(")[0] in DECISION_ACTIONS):
+                continue  # a read-only view still answers these keys, with why they are ignored
             seen.add(binding.action)
+            into = tail if binding.action in ALWAYS_SHOWN else text
             key = self.app.get_key_display(binding)
-            text.append(f" {key} ", style=f"bold {c['accent']}" if enabled else c["muted"])
-            text.append(f"{binding.description} ", style="" if enabled else c["muted"])
-        text.append(" ^p ", style=f"bold {c['accent']}")
-        text.append("palette")
-        self.update(text)
+            into.append(f" {key} ", style=f"bold {c['accent']}" if enabled else c["muted"])
+            into.append(f"{binding.description} ", style="" if enabled else c["muted"])
+        tail.append(" ^p ", style=f"bold {c['accent']}")
+        tail.append("palette ")
+        width = self.size.width or 80
+        text.truncate(max(width - tail.cell_len, 0), overflow="ellipsis", pad=True)
+        self.update(text + tail)
+
+    def on_resize(self) -> None:
+        self._bindings_changed(self.screen)

@@ -12,6 +12,7 @@ import os
 from array import array
 from collections import OrderedDict
 from pathlib import Path
+from typing import BinaryIO
 
 from rich.segment import Segment
 from rich.style import Style
@@ -20,6 +21,9 @@ from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+
+from labconsole.tui import agentlog
+from labconsole.tui.colors import theme_colors
 
 CHUNK = 8 << 20  # bytes scanned per step; one message per chunk keeps the UI informed on a 1 GB file
 
@@ -60,11 +64,13 @@ class LogView(ScrollView, can_focus=True):
         super().__init__(**kwargs)  # type: ignore[arg-type]
         self.path: Path | None = None
         self.follow = True
+        self.raw = False  # False: protocol lines rendered for a person (agentlog.render); True: the JSON as written
         self._starts = array("Q", [0])  # start offset of each line; the last entry may be an unfinished line
         self._end = 0  # bytes indexed
         self._cache: OrderedDict[int, str] = OrderedDict()
-        self._file = None
+        self._file: BinaryIO | None = None
         self._scanning = False
+        self._tail_pending = False  # a scroll to the end is scheduled after the next layout
 
     # -- public
 
@@ -78,6 +84,7 @@ class LogView(ScrollView, can_focus=True):
             self._file.close()
             self._file = None
         self.path = path
+        self._scanning = False  # a scan of the previous file is cancelled (exclusive worker) or ignored
         self._starts, self._end = array("Q", [0]), 0
         self._cache.clear()
         self.virtual_size = Size(self.size.width, 0)
@@ -123,19 +130,26 @@ class LogView(ScrollView, can_focus=True):
         self.post_message(self.Indexed(self, path, array("Q"), start, True))
 
     def on_log_view_indexed(self, message: "LogView.Indexed") -> None:
-        message.stop()
+        # Not stopped: it bubbles to the screen, which shows the line count.
         if message.path != self.path:
             return  # a scan of a file we no longer show
         self._starts.extend(message.starts)
         self._end = max(self._end, message.end)
         if message.done:
             self._scanning = False
-        at_bottom = self.scroll_offset.y >= self.max_scroll_y - 1
+        # A scroll to the end still pending counts as at the bottom: chunks arrive faster than layouts, and
+        # the offset read before the pending scroll ran would stop following half-way through a big file.
+        at_bottom = self._tail_pending or self.scroll_offset.y >= self.max_scroll_y - 1
         self.virtual_size = Size(self.size.width, self.line_count)
-        if self.follow and at_bottom:
+        if self.follow and at_bottom and not self._tail_pending:
             # The new virtual size takes effect at the next layout: scroll after it.
-            self.call_after_refresh(self.scroll_end, animate=False)
+            self._tail_pending = True
+            self.call_after_refresh(self._scroll_to_tail)
         self.refresh()
+
+    def _scroll_to_tail(self) -> None:
+        self._tail_pending = False
+        self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
 
     # -- rendering (UI thread; only visible lines)
 
@@ -169,8 +183,18 @@ class LogView(ScrollView, can_focus=True):
         if index >= self.line_count:
             return Strip.blank(width, style)
         number = f"{index + 1:>7} "
-        text = self._line(index)[: max(0, width - len(number))]
-        return Strip([Segment(number, style + Style(dim=True)), Segment(text.ljust(width - len(number)), style)])
+        line, kind = (agentlog.clean(self._line(index), 4096), agentlog.PLAIN) if self.raw else \
+            agentlog.render(self._line(index))
+        text = line[: max(0, width - len(number))]
+        return Strip([Segment(number, style + Style(dim=True)),
+                      Segment(text.ljust(width - len(number)), style + self._kind_style(kind))])
+
+    def _kind_style(self, kind: str) -> Style:
+        if kind == agentlog.DIM:
+            return Style(dim=True)
+        colour = {agentlog.GOOD: "success", agentlog.BAD: "error", agentlog.WARN: "warning",
+                  agentlog.ACCENT: "accent"}.get(kind)
+        return Style(color=theme_colors(self.app)[colour]) if colour else Style()
 
     def on_unmount(self) -> None:
         if self._file is not None:

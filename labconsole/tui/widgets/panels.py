@@ -7,29 +7,49 @@ from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.widgets import Sparkline, Static
 
+from labconsole.lab import notify
 from labconsole.lab import state as S
 from labconsole.lab.state import LabState
+from labconsole.tui import agentlog
 from labconsole.tui import format as F
 from labconsole.tui.colors import AGENT_STATE_COLOR, HYP_STATUS_COLOR, theme_colors
 from labconsole.tui.widgets.keyed_table import KeyedTable, Row
 
 
 class AgentsTable(KeyedTable):
-    def __init__(self, **kwargs: object) -> None:
-        super().__init__([("agent", "Agent", 12), ("role", "Role", 9), ("backend", "Backend/model", 14),
-                          ("state", "State", 17), ("hyp", "Hyp", 5), ("tokens", "Tokens", 6), ("cost", "Cost", 6)],
-                         **kwargs)
+    """Every agent: what it is, what it does now (from its hypothesis), its last words, spend and age.
+
+    ``compact`` (the overview, beside the GPU panel) keeps the columns a supervisor scans; the
+    agents screen shows them all."""
+
+    COLUMNS = [("agent", "Agent", 12), ("role", "Role", 10), ("backend", "Backend/model", 16), ("state", "State", 23),
+               ("hyp", "Hyp", 5), ("last", "Last action", 24), ("tokens", "Tokens", 6), ("cost", "Cost", 6),
+               ("age", "Seen", 7)]
+    COMPACT = ("agent", "state", "hyp", "last", "cost", "age")
+
+    def __init__(self, compact: bool = False, **kwargs: object) -> None:
+        self.compact = compact
+        super().__init__([c for c in self.COLUMNS if not compact or c[0] in self.COMPACT], **kwargs)
 
     def show(self, state: LabState) -> None:
         c = theme_colors(self.app)
         rows: list[Row] = []
         for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
-            label = {"waiting": "waiting for input"}.get(a.state, a.state)
-            rows.append((a.agent_id, (
-                a.agent_id, a.role, f"{a.backend}{'/' + a.model if a.model else ''}",
-                Text(label, style=c[AGENT_STATE_COLOR.get(a.state, "foreground")]),
-                a.hypothesis or "-", F.tokens(a.usage.tokens), F.usd(a.usage.cost_usd))))
+            label, h = notify.agent_activity(a, state)  # an idle worker whose candidate is measured is waiting
+            cells: dict[str, str | Text] = {
+                "agent": a.agent_id, "role": a.role, "backend": f"{a.backend}{'/' + a.model if a.model else ''}",
+                "state": Text(label, style=c[AGENT_STATE_COLOR.get(label, AGENT_STATE_COLOR.get(a.state, "foreground"))]),
+                "hyp": h.hyp_id if h else a.hypothesis or "-", "last": last_action(a),
+                "tokens": F.tokens(a.usage.tokens), "cost": F.usd(a.usage.cost_usd),
+                # Against the log's clock, not now(): replays render the same, and live the 10 Hz tick moves it.
+                "age": F.age(state.last_ts - a.last_seen) if a.last_seen else "-"}
+            rows.append((a.agent_id, tuple(cells[key] for key, _, _ in self._column_spec)))
         self.sync(rows)
+
+
+def last_action(a: S.AgentState) -> str:
+    """The agent's newest words about what it does (its own text: control characters dropped)."""
+    return agentlog.clean(a.last_error or a.detail or "-", 60)
 
 
 def queue_order(state: LabState) -> list[S.HypothesisState]:
@@ -69,13 +89,13 @@ class Leaderboard(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="best-line")
         yield Sparkline([], id="best-spark")
-        yield KeyedTable([("rank", "#", 2), ("hyp", "Hyp", 5), ("median", "Median", 7), ("effect", "vs base", 7),
+        yield KeyedTable([("rank", "#", 2), ("hyp", "Hyp", 6), ("median", "Median", 7), ("effect", "vs base", 12),
                           ("reps", "Reps", 4), ("spread", "Spread", 6), ("sig", "Sig", 3), ("status", "Status", 10)],
                          id="board")
 
     def show(self, state: LabState) -> None:
-        inputs = (tuple(state.best_history), state.baseline_metric,
-                  tuple((h.hyp_id, h.status, h.evidence.get("candidate_median")) for h in state.leaderboard()))
+        inputs = (tuple(state.best_history), state.baseline_metric, state.baseline_sha,
+                  tuple((h.hyp_id, h.status, h.base_sha, h.evidence.get("candidate_median")) for h in state.leaderboard()))
         if inputs == getattr(self, "_inputs", None):
             return
         self._inputs = inputs
@@ -93,18 +113,25 @@ class Leaderboard(Vertical):
             top = max(values) or 1.0
             line.append("  " + "".join("▁▂▃▄▅▆▇█"[min(7, int(v / top * 7.999))] for v in values[-20:]),
                         style=c["success"])
+        board = state.leaderboard()
+        if any(h.status in S.OPEN_STATUSES and h.base_sha and h.base_sha != state.baseline_sha for h in board):
+            line.append("  * measured on an older main", style=c["warning"])
         self.query_one("#best-line", Static).update(line)
         spark = self.query_one("#best-spark", Sparkline)
         spark.display = len(values) > 1
         spark.data = values
         rows: list[Row] = []
-        for rank, h in enumerate(state.leaderboard(), 1):
+        for rank, h in enumerate(board, 1):
             e = h.evidence
             effect = e.get("effect")
             eff_style = c["success"] if (effect or 0) > 0 else c["error"]
             reps = f"{e.get('candidate_ok', '?')}/{e.get('candidate_runs', '?')}"
+            # Measured against an older main: its "vs base" is not against today's main (re-measure: e on review).
+            old = h.status in S.OPEN_STATUSES and bool(h.base_sha and state.baseline_sha
+                                                       and h.base_sha != state.baseline_sha)
+            hyp = Text.assemble(h.hyp_id, ("*", f"bold {c['warning']}") if old else "")
             rows.append((h.hyp_id, (
-                str(rank), h.hyp_id, F.metric(e.get("candidate_median")), Text(F.percent(effect), style=eff_style),
+                str(rank), hyp, F.metric(e.get("candidate_median")), Text(F.effect(effect), style=eff_style),
                 reps, F.metric(e.get("candidate_spread"), 3), "yes" if e.get("significant") else "no",
                 Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]))))
         self.query_one("#board", KeyedTable).sync(rows)

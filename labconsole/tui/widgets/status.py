@@ -30,26 +30,65 @@ class CachedStatic(Static):
 
 
 class LabHeader(CachedStatic):
-    """Says plainly what this is: LIVE, ATTACHED, READ-ONLY or REPLAY, and the time of the last event shown."""
+    """Says plainly what this is (LIVE, ATTACHED, READ-ONLY or REPLAY) and what the lab is doing right now.
+
+    Live, ``now`` is the wall clock: the app re-shows the header every second, so it ticks without
+    events and a quiet lab does not look hung ("last event 40 s ago" says it is quiet, not stuck).
+    In replay ``now`` is None and the clock is the event's, so replays render the same every time."""
 
     DEFAULT_CSS = """
     LabHeader { dock: top; height: 1; background: $panel; }
     """
 
-    def show(self, state: LabState, mode: str, screen_title: str, extra: str = "") -> None:
+    def show(self, state: LabState, mode: str, screen_title: str, extra: str = "", *, now: float | None = None,
+             gpu: GpuSnapshot | None = None) -> None:
+        pulse = pulse_parts(state, now, gpu)
         if not self.changed((state.lab_name, state.session_id, F.clock(state.last_ts), state.stopped, mode,
-                             screen_title, extra, self.size.width)):
+                             screen_title, extra, self.size.width, pulse)):
             return
         c = theme_colors(self.app)
         badge_bg = {"REPLAY": c["warning"], "READ-ONLY": c["accent"], "LIVE": c["success"]}.get(mode, c["primary"])
         text = Text.assemble(
             (f" {mode} ", f"bold black on {badge_bg}"), " ",
             ("LabConsole", "bold"), f" · {state.lab_name or '-'} · {state.session_id or '-'} · ",
-            (screen_title, "bold"), f" · {F.clock(state.last_ts)} UTC",
+            (screen_title, "bold"), f" · {F.clock(now if now is not None else state.last_ts)} UTC",
+            *[f" · {part}" for part in pulse],
             (f" · {extra}" if extra else "", c["warning"]),
             (" · STOPPED" if state.stopped else "", c["error"]),
         )
         text.truncate(max(self.size.width, 20), overflow="ellipsis")
+        self.update(text)
+
+
+def pulse_parts(state: LabState, now: float | None, gpu: GpuSnapshot | None) -> tuple[str, ...]:
+    """Runs in flight, GPU use, spend against the budget and, live, how long the log has been quiet."""
+    parts = [f"{sum(1 for r in state.runs.values() if r.status == 'running')} runs"]
+    snap = gpu if gpu is not None else logged_snapshot(state)
+    utils = [g.util_pct for g in (snap.gpus if snap is not None and snap.available else []) if g.util_pct is not None]
+    if utils:
+        parts.append(f"GPU {sum(utils) / len(utils):.0f}%")
+    usd, limit = state.budget.used.get("usd", 0.0), state.budget.limits.get("usd")
+    parts.append(f"{F.usd(usd)}/{F.usd(limit)}" if limit else F.usd(usd))
+    if now is not None and state.last_ts and now - state.last_ts >= 10:
+        parts.append(f"last event {F.age(now - state.last_ts)} ago")
+    return tuple(parts)
+
+
+class NeedsYouBanner(CachedStatic):
+    """What waits on the person, on every screen while anything does; hidden otherwise."""
+
+    DEFAULT_CSS = """
+    NeedsYouBanner { height: 1; display: none; }
+    NeedsYouBanner.-active { display: block; }
+    """
+
+    def show(self, line: str, count: int) -> None:
+        if not self.changed((line, count, self.size.width)):
+            return
+        self.set_class(bool(line), "-active")
+        c = theme_colors(self.app)
+        text = Text.assemble((f" NEEDS YOU {count} ", f"bold black on {c['warning']}"), " ", (line, c["warning"]),
+                             no_wrap=True, overflow="ellipsis")
         self.update(text)
 
 

@@ -1,0 +1,64 @@
+"""One line of an agent's log (its protocol stdout, JSONL) as a person reads it (pure, no widgets).
+
+The log is the agent's own output, so every field is hostile: nothing here trusts a type or a
+length, and control characters are dropped so a line cannot move the cursor or retitle the
+terminal. A line that is not a protocol message is shown as it is (minus control characters).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+# Styles, named for the widget to map onto theme colours.
+PLAIN, DIM, GOOD, BAD, WARN, ACCENT = "plain", "dim", "good", "bad", "warn", "accent"
+
+
+def clean(value: Any, limit: int = 400) -> str:
+    text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, default=str)
+    return "".join(ch if ch.isprintable() else " " for ch in text[:limit])
+
+
+def render(line: str) -> tuple[str, str]:
+    """``(text, style)`` for one log line."""
+    stripped = line.strip()
+    if not stripped.startswith("{"):
+        return clean(line, 4096), PLAIN
+    try:
+        msg = json.loads(stripped)
+    except ValueError:
+        return clean(line, 4096), PLAIN
+    if not isinstance(msg, dict) or not isinstance(msg.get("type"), str):
+        return clean(line, 4096), PLAIN
+    kind = msg["type"]
+    get = msg.get
+    if kind == "heartbeat":
+        return "· heartbeat", DIM
+    if kind == "hello":
+        return f"hello: {clean(get('role', '?'))} on {clean(get('backend', '?'))} {clean(get('model', ''))}", ACCENT
+    if kind == "status":
+        hyp = f" {clean(get('hypothesis'))}" if get("hypothesis") else ""
+        detail = f" — {clean(get('detail'))}" if get("detail") else ""
+        return f"● {clean(get('state', '?'))}{hyp}{detail}", ACCENT
+    if kind == "log":
+        level = clean(get("level", "info"), 10)
+        return f"[{level}] {clean(get('text', ''), 2000)}", BAD if level == "error" else WARN if level == "warning" else PLAIN
+    if kind == "tool_call":
+        ok = get("ok", True) is not False
+        tail = "✓" if ok else f"✗ {clean(get('error') or 'failed')}"
+        return f"⚙ {clean(get('tool', '?'), 60)} {clean(get('input', ''))}  {tail}", PLAIN if ok else BAD
+    if kind == "proposal":
+        return f"+ proposed: {clean(get('title', '?'))}", GOOD
+    if kind == "commit":
+        return f"✎ commit {clean(get('sha', ''), 12)} {clean(get('message', ''))}", GOOD
+    if kind == "verdict":
+        return f"⚖ verdict on {clean(get('hypothesis', '?'))}: {clean(get('verdict', '?'))}", ACCENT
+    if kind == "usage":
+        return (f"$ usage: {clean(get('input_tokens', 0))} in / {clean(get('output_tokens', 0))} out tokens, "
+                f"${clean(get('cost_usd', 0))}"), DIM
+    if kind == "done":
+        return f"■ task {clean(get('task', '?'))} done {clean(get('summary') or '')}".rstrip(), GOOD
+    if kind == "error":
+        return f"✗ error{' in task ' + clean(get('task')) if get('task') else ''}: {clean(get('message', ''))}", BAD
+    fields = ", ".join(f"{clean(k, 30)}={clean(v, 80)}" for k, v in list(msg.items())[:6] if k != "type")
+    return f"{clean(kind, 30)}: {fields}", PLAIN
