@@ -110,3 +110,24 @@ def test_hf_jobs_without_a_token_is_refused_before_anything_starts(tmp_path: Pat
     with pytest.raises(LabError) as err:
         preflight(config)
     assert str(err.value) == "[executor] kind = \"hf-jobs\" needs a Hugging Face token: set HF_TOKEN or run `hf auth login`"
+
+
+def test_a_session_on_an_unreachable_cluster_stops_before_any_agent(tmp_path: Path,
+                                                                    capsys: pytest.CaptureFixture[str]) -> None:
+    import subprocess
+
+    from labconsole.cli import main
+    from labconsole.demo import create_demo_lab
+    from labconsole.events.log import read_events
+
+    pytest.importorskip("ray", reason="the check of a Ray address needs the ray extra")
+    lab = create_demo_lab(tmp_path / "lab")
+    port = closed_port()
+    (lab / "lab.toml").write_text((lab / "lab.toml").read_text()
+                                  + f'\n[executor]\nkind = "ray"\naddress = "127.0.0.1:{port}"\n')
+    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "ray"], cwd=lab, check=True)
+    assert main(["run", "--lab", str(lab), "--headless", "--timeout", "30"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and f"'127.0.0.1:{port}': no Ray cluster answers there" in err
+    kinds = [e.kind for d in (lab / "sessions").iterdir() for e in read_events(d)] if (lab / "sessions").is_dir() else []
+    assert "agent.started" not in kinds and "run.started" not in kinds
