@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,11 @@ sys.path.insert(0, str(ROOT / "tests"))  # so tests can `import helpers.…`
 os.environ.setdefault("TRACKIO_DIR", str(ROOT / ".pytest_trackio"))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("GRADIO_ANALYTICS_ENABLED", "False")
+# Decisions are signed with a key created on first use under $XDG_CONFIG_HOME; seals go to $XDG_STATE_HOME.
+# Tests (and the consoles they start) use a throw-away pair, never the engineer's own key.
+_KEYS_HOME = tempfile.mkdtemp(prefix="labconsole-test-home-")
+os.environ["XDG_CONFIG_HOME"] = os.path.join(_KEYS_HOME, "config")
+os.environ["XDG_STATE_HOME"] = os.path.join(_KEYS_HOME, "state")
 
 
 def _cuda_available() -> bool:

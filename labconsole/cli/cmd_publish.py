@@ -12,6 +12,7 @@ from labconsole.events.log import session_lock_holder
 from labconsole.lab.session import list_sessions, resolve_session
 from labconsole.lab.gate import require_person
 from labconsole.lab.service import Lab, default_who
+from labconsole.events.signing import TrustStore, load_trust
 from labconsole.publish.approval import PublishApproval, find_approval
 from labconsole.publish.assemble import assemble, check_loads, kernel_name
 from labconsole.publish.upload import hub_token, upload
@@ -49,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                         f"is published: commit them and take them through review")
     lab_root = (args.lab or repo_root).resolve()
     sessions = [resolve_session(lab_root, args.session)] if args.session else list_sessions(lab_root)
-    approval = find_approval(sessions, head)
+    approval = find_approval(sessions, head, _trust(lab_root))
     out = args.out or lab_root / "dist" / "kernels" / f"{name}-{head[:12]}"
     folder = assemble(kernel_dir, approval, out.resolve())
     print(f"approved: {approval.hyp_id} in session {approval.session_dir.name} by {approval.who} "
@@ -79,3 +80,13 @@ def _record(approval: PublishApproval, head: str, destination: str, loaded: bool
     Lab.record_publish(approval.session_dir, who, K.PublishCompleted(
         sha=approval.approved_sha, evidence_hash=approval.evidence_hash, hyp_id=approval.hyp_id,
         published_sha=head, destination=destination, load_check=loaded))
+
+
+def _trust(lab_root: Path) -> TrustStore:
+    """The user's trusted keys and the lab's ``[review] trusted_keys`` (when its lab.toml reads)."""
+    from labconsole.core.config import load_config
+
+    try:
+        return load_trust(load_config(lab_root / "lab.toml").review.trusted_keys)
+    except LabError:
+        return load_trust()

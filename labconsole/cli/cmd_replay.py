@@ -42,8 +42,13 @@ def summary(session_dir: Path) -> str:
         state = src.state_at(src.count - 1)
         lines = [f"{session_dir.name}: {src.count} events, {len(src.decisions())} decision points, "
                  f"{len(state.agents)} agents, {len(state.hypotheses)} hypotheses"]
+        from labconsole.events.signing import lab_trust, signed_by
+
+        signers = signed_by(session_dir, [d.seq for h in state.hypotheses.values() for d in h.decisions],
+                            lab_trust(session_dir.parent.parent))
         for h in sorted(state.hypotheses.values(), key=lambda h: h.hyp_id):
             lines.append(f"  {h.hyp_id} {h.status:<15} {h.title}")
+            lines += [f"      {d.kind} by {signers.get(d.seq, d.who)}" for d in h.decisions]
         return "\n".join(lines)
     finally:
         src.close()

@@ -8,6 +8,7 @@ import json
 from labconsole.cli.common import add_lab_args, fmt_metric, gate_line, lab_root, leaderboard_lines
 from labconsole.errors import GateError
 from labconsole.events.log import get_blob, session_lock_holder
+from labconsole.events.signing import lab_trust, signed_by
 from labconsole.lab import gate
 from labconsole.lab.commands import Approve, Merge, Reject, Remeasure
 from labconsole.lab.control import ControlClient
@@ -139,8 +140,9 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}")
         for r in h.reviews:
             print(f"  reviewer {r.reviewer}: {r.verdict} — {'; '.join(r.reasons)}")
+        signers = signed_by(lab.session_dir, [d.seq for d in h.decisions], lab_trust(lab_root(args)))
         for d in h.decisions:
-            print(f"  {d.kind} by {d.who}: {d.reason}")
+            print(f"  {d.kind} by {signers.get(d.seq, d.who)}: {d.reason}")
         if h.evidence.get("stale"):
             print("  WARNING: stale baseline (main moved since this was measured)")
         for line in flag_lines(h):

@@ -142,6 +142,12 @@ class ExecutorConfig:
 
 
 @dataclass(frozen=True)
+class Review:
+    # name -> public key text (``ed25519 <hex>``, ssh-ed25519 or PEM): whose signed decisions count here
+    trusted_keys: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class LabConfig:
     path: Path
     name: str
@@ -153,6 +159,7 @@ class LabConfig:
     agents: dict[str, RoleConfig]
     raw: dict[str, Any]
     executor: ExecutorConfig = ExecutorConfig()
+    review: Review = field(default_factory=Review)
 
     @property
     def root(self) -> Path:
@@ -367,7 +374,7 @@ def load_config(path: Path) -> LabConfig:
         raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path.name}: not UTF-8 text") from None
-    known = {"lab", "objective", "search", "budget", "resources", "agents", "executor"}
+    known = {"lab", "objective", "search", "budget", "resources", "agents", "executor", "review"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{path.name}: [{key}] is not a known table; allowed: {', '.join(sorted(known))}")
@@ -417,4 +424,15 @@ def load_config(path: Path) -> LabConfig:
         agents=agents,
         raw=data,
         executor=executor_config,
+        review=_review(path, data),
     )
+
+
+def _review(path: Path, data: dict[str, Any]) -> Review:
+    r = _Reader(path, _table(path, data, "review"), "review")
+    r.unknown({"trusted_keys"})
+    keys = r.get("trusted_keys", dict, {}, allowed='a table like { alice = "ed25519 <hex>" }')
+    for name, key in keys.items():
+        if not isinstance(key, str):
+            raise r.fail("trusted_keys", f"{name} is {key!r}; expected the public key as a string")
+    return Review(trusted_keys=dict(keys))

@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import fnmatch
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 from labconsole.evals.cases import EvalCase
+from labconsole.lab.gitops import run_git
 
 # Fixed identity and dates so the fixture commit is the same in every attempt.
 _GIT_ENV = {
@@ -22,11 +21,11 @@ HARNESS_DIRS = (".claude/", ".agents/", ".opencode/", ".codex/")
 
 
 def git(workdir: Path, *args: str, check: bool = True) -> str:
-    env = {**os.environ, **_GIT_ENV, "HOME": os.environ.get("HOME", str(workdir))}
-    proc = subprocess.run(["git", "-C", str(workdir), *args], capture_output=True, text=True, env=env)
-    if check and proc.returncode != 0:
-        raise RuntimeError(f"git {' '.join(args)} failed in {workdir}: {proc.stderr.strip()}")
-    return proc.stdout
+    # Through the console's git guard: the agent under test wrote this workdir, .git included.
+    status, out, err = run_git(workdir, *args, env=_GIT_ENV, timeout=600)
+    if check and status != 0:
+        raise RuntimeError(f"git {' '.join(args)} failed in {workdir}: {err.strip()}")
+    return out.decode("utf-8", "surrogateescape")
 
 
 def prepare_workdir(case: EvalCase, workdir: Path) -> str:
@@ -67,8 +66,7 @@ def restore_protected(workdir: Path, base: str, protected: tuple[str, ...]) -> l
     """Put protected files back to the fixture version (so checks run the real tests); return what was touched."""
     touched = [p for p in changed_files(workdir, base) if matches(p, protected)]
     for path in touched:
-        in_base = subprocess.run(["git", "-C", str(workdir), "cat-file", "-e", f"{base}:{path}"],
-                                 capture_output=True).returncode == 0
+        in_base = run_git(workdir, "cat-file", "-e", f"{base}:{path}", env=_GIT_ENV)[0] == 0
         if in_base:
             git(workdir, "checkout", base, "--", path)
         else:

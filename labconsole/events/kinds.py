@@ -42,6 +42,7 @@ class SessionStarted:
     pid: int | None = None
     host: str | None = None
     hyp_offset: int | None = None
+    signing_key: str | None = None  # the starting person's ed25519 public key (hex): the session is sealed
     warnings: list[str] | None = None  # lab.toml patterns that match no file in main
     # {since_session, previous_sha256, changes: ["metric val_loss → train_loss", …]} when lab.toml changed
     rules_changed: dict[str, Any] | None = None
@@ -400,6 +401,7 @@ class DecisionApproved:
     who: str | None = None
     reason: str | None = None
     flags: list[str] | None = None  # review flags the person confirmed
+    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
     overrides: list[dict[str, Any]] | None = None  # flagged changes ({flag, paths}) approved over, with reason
 
 
@@ -408,6 +410,7 @@ class DecisionRejected:
     hyp_id: str
     who: str | None = None
     reason: str | None = None
+    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
 
 
 @dataclass(frozen=True)
@@ -417,6 +420,7 @@ class MergeCompleted:
     merge_sha: str | None = None
     into: str | None = None
     evidence_hash: str | None = None
+    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
     rules_change: list[str] | None = None  # the lab's rules change the person confirmed
 
 
@@ -441,6 +445,7 @@ class PublishCompleted:
     destination: str | None = None  # the Hub repository URL, or the local folder when not uploaded
     load_check: bool | None = None
     path: str | None = None  # the kernel folder (older logs)
+    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
 
 
 DECISION_APPROVED = _declare("decision.approved", DecisionApproved, durable=True, decision=True)
@@ -470,6 +475,7 @@ class BudgetExhausted(BudgetSignal):
 @dataclass(frozen=True)
 class BudgetResumed:
     who: str | None = None  # a person let paused agents go on
+    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
 
 
 @dataclass(frozen=True)
@@ -493,12 +499,23 @@ class Note:
     text: str  # a free-form console note
 
 
+@dataclass(frozen=True)
+class SealCheckpoint:
+    """A signed checkpoint of the chain: event ``seq`` has hash ``head`` (events/seal.py)."""
+
+    seq: int
+    head: str
+    signature: dict[str, Any]
+    reason: str | None = None  # decision | periodic | close
+
+
 BUDGET_WARNING = _declare("budget.warning", BudgetSignal)
 BUDGET_EXHAUSTED = _declare("budget.exhausted", BudgetExhausted)
 BUDGET_RESUMED = _declare("budget.resumed", BudgetResumed)
 GPU_SAMPLE = _declare("gpu.sample", GpuSample, open=True)
 REPORT_WRITTEN = _declare("report.written", ReportWritten)
 NOTE = _declare("note", Note)
+SEAL_CHECKPOINT = _declare("seal.checkpoint", SealCheckpoint, durable=True)
 
 # --------------------------------------------------------------------------- eval results (<out>/events.jsonl)
 

@@ -18,6 +18,7 @@ import fcntl
 import hashlib
 import json
 import os
+import re
 import threading
 import time
 from dataclasses import dataclass
@@ -26,11 +27,12 @@ from typing import Any, BinaryIO
 from collections.abc import Iterator
 
 from labconsole.errors import LabError, SessionLockedError
-from labconsole.events import kinds
+from labconsole.events import kinds, safe_files
 
 LOG_NAME = "events.jsonl"
 LOCK_NAME = "lock"
 BLOBS_DIR = "blobs"
+_DIGEST_RE = re.compile(r"[0-9a-f]{64}")
 GENESIS = "0" * 64
 FSYNC_INTERVAL_S = 0.5  # the background fsync runs twice a second so "at least once per second" holds with margin
 
@@ -410,32 +412,35 @@ class EventLog:
 
 
 def blob_path(session_dir: Path | str, digest: str) -> Path:
+    # The digest comes from event data (which an old or foreign log may hold anything in): never a path.
+    if not _DIGEST_RE.fullmatch(digest or ""):
+        raise BlobError(f"{digest!r} is not a blob digest (64 lowercase hex digits)")
     return Path(session_dir) / BLOBS_DIR / digest
 
 
 def put_blob(session_dir: Path | str, data: bytes | str) -> str:
-    """Store ``data`` under ``blobs/<sha256>`` (atomic, deduplicated) and return the digest."""
+    """Store ``data`` under ``blobs/<sha256>`` (atomic, deduplicated) and return the digest.
+
+    A symlink planted at the blob's name or as ``blobs/`` itself is never written through."""
     raw = data.encode("utf-8") if isinstance(data, str) else bytes(data)
     digest = hashlib.sha256(raw).hexdigest()
     path = blob_path(session_dir, digest)
-    if path.exists():
+    safe_files.real_dir(path.parent, create=True)
+    if os.path.isfile(path) and not os.path.islink(path):
         return digest
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{digest}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(raw)
-        f.flush()
-        os.fsync(f.fileno())  # the event that names the blob may be durable: the blob must be too
-    os.replace(tmp, path)
+    # fsync: the event that names the blob may be durable, so the blob must be too.
+    safe_files.write_atomic(path, [raw], fsync=True)
     return digest
 
 
 def get_blob(session_dir: Path | str, digest: str) -> bytes:
     path = blob_path(session_dir, digest)
     try:
-        raw = path.read_bytes()
+        raw = safe_files.read_bytes(path)
     except FileNotFoundError:
         raise BlobError(f"blob {digest} is missing from {path.parent}") from None
+    except OSError:  # a symlink (ELOOP), or not a regular file: refused, never followed
+        raise BlobError(f"blob {digest} in {path.parent} is not a regular file (a symlink?): refused") from None
     if hashlib.sha256(raw).hexdigest() != digest:
         raise BlobError(f"blob {digest} is corrupt (its content does not hash to its name)")
     return raw

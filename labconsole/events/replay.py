@@ -6,18 +6,22 @@ Cached under ``sessions/<id>/index/``:
   ``array('Q')`` and a kind id per line as ``array('H')``. Extended
   incrementally as the log grows; rebuilt when the log no longer matches it
   (the last indexed line must still sit at its offset with the same hash).
-- ``snap-<seq>-<hash>-<version>.pkl``: the pickled state after applying
-  events ``0..seq``; trusted only while event ``seq`` still has that hash (a
-  rewritten log invalidates it) and ``version`` still fingerprints the reducer
-  and state code (an edited reducer invalidates it).
+- ``snap-<seq>-<hash>-<version>.json``: the state after applying events
+  ``0..seq`` as plain data (the state's ``to_data``), behind a header line that
+  names seq, the hash of event ``seq``, the code version and the sha256 of the
+  data. Used only while event ``seq`` in the log still has that hash (a
+  rewritten log invalidates it), ``version`` still fingerprints the reducer and
+  state code (an edited reducer invalidates it) and the data hashes to the
+  header's digest; otherwise deleted and rebuilt from the log.
 
-Every cache write is atomic (temp file + rename); a read-only session directory
-just means no cache is kept. The state type is the caller's: this module never
-imports ``labconsole.lab``.
-
-Snapshots are pickles: only replay session directories you trust (an
-``index/`` folder from elsewhere can run code). ``index/`` is never shared:
-delete it freely, it is rebuilt.
+Nothing in ``index/`` can run code: snapshots are data decoded by the state's own
+``from_data`` (which accepts only its declared fields and types), and old pickle
+snapshots (``*.pkl``, from before) are never loaded, only deleted. A symlink
+planted in ``index/`` (or as ``index/`` itself) is neither read nor written
+through (:mod:`labconsole.events.safe_files`). Every cache write is atomic
+(temp file + rename); a read-only session directory just means no cache is kept.
+The state type is the caller's: this module never imports ``labconsole.lab``.
+``index/`` is never shared: delete it freely, it is rebuilt.
 """
 
 from __future__ import annotations
@@ -26,15 +30,15 @@ import hashlib
 import json
 import mmap
 import os
-import pickle
 import sys
 from array import array
 from bisect import bisect_right
 from pathlib import Path
-from typing import Generic, TypeVar
+from typing import Any, Generic, TypeVar
 from collections.abc import Callable, Iterator
 
 from labconsole.errors import LabError
+from labconsole.events import safe_files
 from labconsole.events.log import LOG_NAME, Event, LogCorruptError
 
 S = TypeVar("S")
@@ -42,9 +46,20 @@ S = TypeVar("S")
 INDEX_DIR = "index"
 INDEX_FILE = "events.idx"
 INDEX_VERSION = 1
+SNAPSHOT_FORMAT = 1  # the header/payload layout of snap-*.json (the state's own layout is in ``version``)
+SNAPSHOT_SUFFIX = ".json"
 CURSOR_MIN_APPLIED = 1_000  # keep an in-memory checkpoint when a state_at call applied at least this many events
 _KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line (data sorts before kind;
                           # a quote inside a string value is always escaped)
+
+
+def _file_loader(path: Path) -> Callable[[], bytes]:
+    """A snapshot on disk, read only when it is the candidate being tried (never through a symlink)."""
+    return lambda: safe_files.read_bytes(path)
+
+
+class SnapshotError(ValueError):
+    """A snapshot that does not match its name, the log or its own digest: dropped and rebuilt."""
 
 
 def _loader(blob: bytes) -> Callable[[], bytes]:
@@ -54,17 +69,25 @@ def _loader(blob: bytes) -> Callable[[], bytes]:
 
 class Replay(Generic[S]):
     def __init__(self, session_dir: Path | str, *, initial: Callable[[], S], apply: Callable[[S, Event], None],
-                 snapshot_every: int = 50_000, version: str | None = None) -> None:
+                 snapshot_every: int = 50_000, version: str | None = None,
+                 to_data: Callable[[S], Any] | None = None, from_data: Callable[[Any], S] | None = None) -> None:
         """``version`` names the reducer code; snapshots from another version are discarded.
         By default it is derived from the source of ``apply``'s module and the state's module,
-        so editing the reducer or the state class never resurrects a stale snapshot."""
+        so editing the reducer or the state class never resurrects a stale snapshot.
+
+        ``to_data``/``from_data`` turn a state into JSON-able data and back (default: the state
+        type's own ``to_data`` method and ``from_data`` classmethod). ``from_data`` must raise on
+        anything it does not recognise. Without them no snapshot is kept: every state is replayed."""
         self.session_dir = Path(session_dir)
         self.path = self.session_dir / LOG_NAME
         self.index_dir = self.session_dir / INDEX_DIR
         self._initial = initial
         self._apply = apply
         self.snapshot_every = max(1, snapshot_every)
-        self.version = version or code_version(initial, apply)
+        state_type = type(initial())
+        self._to_data = to_data or getattr(state_type, "to_data", None)
+        self._from_data = from_data or getattr(state_type, "from_data", None)
+        self.version = version or code_version(initial, apply, self._to_data, self._from_data)
         self._offsets: array[int] = array("Q")
         self._kind_ids: array[int] = array("H")
         self._kind_names: list[str] = []
@@ -77,7 +100,7 @@ class Replay(Generic[S]):
         self._mm: mmap.mmap | None = None
         self._snapshots: dict[int, str] = {}  # seq -> event hash, on disk
         self._memory_snaps: dict[int, tuple[str, bytes]] = {}  # when index/ is not writable
-        self._cursor: tuple[int, str, bytes] | None = None  # the last expensive state_at, pickled
+        self._cursor: tuple[int, str, bytes] | None = None  # the last expensive state_at, as snapshot bytes
         self.built_from_scratch = False
         self._read_only = False
         self._index_stale = False
@@ -147,8 +170,11 @@ class Replay(Generic[S]):
             apply(state, ev)
             if (ev.seq + 1) % every == 0 and ev.seq not in self._snapshots and ev.seq not in self._memory_snaps:
                 self._save_snapshot(ev.seq, ev.hash, state)
-        if seq - base >= CURSOR_MIN_APPLIED:
-            self._cursor = (seq, self._hash_of(seq), pickle.dumps(state, pickle.HIGHEST_PROTOCOL))
+        if seq - base >= CURSOR_MIN_APPLIED and self._codec_ok():
+            digest = self._hash_of(seq)
+            blob = self._encode(seq, digest, state)
+            if blob is not None:
+                self._cursor = (seq, digest, blob)
         return state
 
     def find(self, text: str, start_seq: int, forward: bool = True) -> int | None:
@@ -264,24 +290,28 @@ class Replay(Generic[S]):
     def _load_index(self) -> None:
         self._last_hash = ""
         try:
-            with open(self._index_path(), "rb") as f:
-                header = json.loads(f.readline())
-                if header.get("version") != INDEX_VERSION or header.get("byteorder") != sys.byteorder:
-                    raise ValueError("index format changed")
-                count = header["count"]
-                offsets, kind_ids = array("Q"), array("H")
-                offsets.frombytes(f.read(count * offsets.itemsize))
-                kind_ids.frombytes(f.read(count * kind_ids.itemsize))
-                if len(offsets) != count or len(kind_ids) != count:
-                    raise ValueError("index truncated")
+            raw = safe_files.read_bytes(self._index_path())  # a symlinked index is refused: rebuilt
+            line, _, body = raw.partition(b"\n")
+            header = json.loads(line)
+            if header.get("version") != INDEX_VERSION or header.get("byteorder") != sys.byteorder:
+                raise ValueError("index format changed")
+            count = header["count"]
+            offsets, kind_ids = array("Q"), array("H")
+            split = count * offsets.itemsize
+            offsets.frombytes(body[:split])
+            kind_ids.frombytes(body[split:split + count * kind_ids.itemsize])
+            if len(offsets) != count or len(kind_ids) != count:
+                raise ValueError("index truncated")
+            kind_names = [str(k) for k in header["kinds"]]
+            end, last_hash = int(header["end"]), str(header["last_hash"])
         except (OSError, ValueError, KeyError, TypeError):
             self._reset()
             return
         self._offsets, self._kind_ids = offsets, kind_ids
-        self._kind_names = list(header["kinds"])
+        self._kind_names = kind_names
         self._kind_lookup = {k.encode("utf-8"): i for i, k in enumerate(self._kind_names)}
-        self._end = header["end"]
-        self._last_hash = header["last_hash"]
+        self._end = end
+        self._last_hash = last_hash
         self.built_from_scratch = False
         self._index_stale = False
 
@@ -304,29 +334,31 @@ class Replay(Generic[S]):
 
     # ------------------------------------------------------------------ snapshots
 
+    def _codec_ok(self) -> bool:
+        return self._to_data is not None and self._from_data is not None
+
     def _scan_snapshots(self) -> None:
         self._snapshots.clear()
         try:
+            safe_files.real_dir(self.index_dir)
             names = os.listdir(self.index_dir)
-        except OSError:
+        except OSError:  # missing, or a symlink planted as index/: no snapshot is read from it
             return
         for name in names:
-            if name.startswith("snap-") and name.endswith(".pkl"):
+            if not name.startswith("snap-"):
+                continue
+            parsed = _parse_snapshot_name(name)
+            if parsed is not None and parsed[2] == self.version and self._codec_ok():
+                self._snapshots[parsed[0]] = parsed[1]
+            elif not self._read_only:
                 try:
-                    seq_s, digest, version = name[5:-4].split("-")
-                    seq = int(seq_s)
-                except ValueError:
-                    continue
-                if version == self.version:
-                    self._snapshots[seq] = digest
-                elif not self._read_only:
-                    try:
-                        (self.index_dir / name).unlink()  # from other reducer code: never valid again
-                    except OSError:
-                        pass
+                    # Old pickles, other reducer code, unparseable names: never valid here, never loaded.
+                    (self.index_dir / name).unlink()
+                except OSError:
+                    pass
 
     def _snapshot_path(self, seq: int, digest: str) -> Path:
-        return self.index_dir / f"snap-{seq:012d}-{digest}-{self.version}.pkl"
+        return self.index_dir / f"snap-{seq:012d}-{digest}-{self.version}{SNAPSHOT_SUFFIX}"
 
     def _valid(self, seq: int, digest: str) -> bool:
         return seq < self.count and self._hash_of(seq) == digest
@@ -336,20 +368,20 @@ class Replay(Generic[S]):
         candidates: list[tuple[int, str, Callable[[], bytes]]] = []
         if self._cursor is not None and self._cursor[0] <= seq:
             cur = self._cursor
-            candidates.append((cur[0], cur[1], lambda: cur[2]))
+            candidates.append((cur[0], cur[1], _loader(cur[2])))
         for s, (digest, blob) in self._memory_snaps.items():
             if s <= seq:
                 candidates.append((s, digest, _loader(blob)))
         for s, digest in self._snapshots.items():
             if s <= seq:
-                candidates.append((s, digest, self._snapshot_path(s, digest).read_bytes))
+                candidates.append((s, digest, _file_loader(self._snapshot_path(s, digest))))
         for s, digest, load in sorted(candidates, key=lambda c: c[0], reverse=True):
             if not self._valid(s, digest):
                 self._drop_snapshot(s, digest)
                 continue
             try:
-                return s, pickle.loads(load())
-            except Exception:  # unreadable or from an incompatible state class: ignore it
+                return s, self._decode(s, digest, load())
+            except Exception:  # unreadable, tampered, or from an incompatible state: rebuilt from the log
                 self._drop_snapshot(s, digest)
         return -1, self._initial()
 
@@ -365,19 +397,50 @@ class Replay(Generic[S]):
         self._memory_snaps.pop(seq, None)
         if self._snapshots.get(seq) == digest:
             del self._snapshots[seq]
-            try:
-                self._snapshot_path(seq, digest).unlink()
-            except OSError:
-                pass
+            if not self._read_only:
+                try:
+                    self._snapshot_path(seq, digest).unlink()
+                except OSError:
+                    pass
+
+    def _encode(self, seq: int, digest: str, state: S) -> bytes | None:
+        """Header line + canonical JSON of the state's data; None when the state cannot be data."""
+        assert self._to_data is not None
+        try:
+            payload = json.dumps(self._to_data(state), sort_keys=True, separators=(",", ":"),
+                                 ensure_ascii=False).encode("utf-8")
+        except (TypeError, ValueError):
+            return None  # not representable as data: no snapshot rather than a lossy one
+        header = {"format": SNAPSHOT_FORMAT, "version": self.version, "seq": seq, "event_hash": digest,
+                  "sha256": hashlib.sha256(payload).hexdigest()}
+        return json.dumps(header, sort_keys=True).encode() + b"\n" + payload
+
+    def _decode(self, seq: int, digest: str, blob: bytes) -> S:
+        """The state in a snapshot, after checking it names this seq, this event's hash, this code
+        version, and that its data still hashes to the digest in its header."""
+        assert self._from_data is not None
+        line, sep, payload = blob.partition(b"\n")
+        header = json.loads(line) if sep else None
+        if not isinstance(header, dict):
+            raise SnapshotError("no snapshot header")
+        expected = {"format": SNAPSHOT_FORMAT, "version": self.version, "seq": seq, "event_hash": digest,
+                    "sha256": hashlib.sha256(payload).hexdigest()}
+        if header != expected:
+            raise SnapshotError(f"snapshot of seq {seq} does not match its name, the log or its digest")
+        return self._from_data(json.loads(payload))
 
     def _save_snapshot(self, seq: int, digest: str, state: S) -> None:
-        blob = pickle.dumps(state, pickle.HIGHEST_PROTOCOL)
+        if not self._codec_ok():
+            return
+        blob = self._encode(seq, digest, state)
+        if blob is None:
+            return
         try:
             if self._read_only:
                 raise PermissionError
             _atomic_write(self._snapshot_path(seq, digest), [blob])
         except OSError:
-            # Read-only session dir: keep a few in memory for this process.
+            # Read-only session dir (or a planted symlink in the way): keep a few in memory for this process.
             if len(self._memory_snaps) >= 8:
                 del self._memory_snaps[min(self._memory_snaps)]
             self._memory_snaps[seq] = (digest, blob)
@@ -385,10 +448,24 @@ class Replay(Generic[S]):
         self._snapshots[seq] = digest
 
 
-def code_version(initial: Callable[[], object], apply: Callable[..., object]) -> str:
-    """A short fingerprint of the reducer and state source files (what a snapshot depends on)."""
+def _parse_snapshot_name(name: str) -> tuple[int, str, str] | None:
+    """(seq, event hash, version) of ``snap-<seq>-<hash>-<version>.json``; None for any other name."""
+    if not name.endswith(SNAPSHOT_SUFFIX):
+        return None
+    try:
+        seq_s, digest, version = name[5:-len(SNAPSHOT_SUFFIX)].split("-")
+        return int(seq_s), digest, version
+    except ValueError:
+        return None
+
+
+def code_version(initial: Callable[[], object], apply: Callable[..., object], *codec: object) -> str:
+    """A short fingerprint of the reducer, state and snapshot codec source files (what a snapshot depends on)."""
     h = hashlib.sha256()
     modules = {getattr(apply, "__module__", None), type(initial()).__module__}
+    modules |= {getattr(fn, "__module__", None) for fn in codec if fn is not None}
+    if codec and "labconsole.core.datacodec" in sys.modules:
+        modules.add("labconsole.core.datacodec")  # the typed codec states' to_data/from_data delegate to
     for name in sorted(m for m in modules if m):
         h.update(name.encode())
         path = getattr(sys.modules.get(name), "__file__", None)
@@ -401,15 +478,11 @@ def code_version(initial: Callable[[], object], apply: Callable[..., object]) ->
 
 
 def _atomic_write(path: Path, parts: list[bytes]) -> None:
-    if not path.parent.is_dir():
+    if not os.path.lexists(path.parent):
         path.parent.mkdir(parents=True)
         # A cache, never content: keep it out of git even inside a tracked example session.
-        (path.parent / ".gitignore").write_text("*\n")
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        for part in parts:
-            f.write(part)
-    os.replace(tmp, path)
+        safe_files.write_atomic(path.parent / ".gitignore", [b"*\n"])
+    safe_files.write_atomic(path, parts)
 
 
-__all__ = ["Replay"]
+__all__ = ["Replay", "SnapshotError"]

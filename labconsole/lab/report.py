@@ -35,7 +35,8 @@ def _gate_summary(state: LabState, gate: SessionGate) -> str:
             f"and — when it would be the best — a fresh re-measure against main agrees; never with one repeat.")
 
 
-def render_report(state: LabState) -> str:
+def render_report(state: LabState, signers: dict[int, str] | None = None) -> str:
+    """``signers``: decision seq → who signed it (events/signing.signed_by); the log's name where absent."""
     obj = state.objective
     gate = session_gate(state)
     lines = [
@@ -91,7 +92,7 @@ def render_report(state: LabState) -> str:
     lines += [f"- {h.hyp_id} “{h.title}” = {h.duplicate_of}" for h in dupes] or ["- none"]
     decided = [(h, d) for h in state.hypotheses.values() for d in h.decisions]
     lines += ["", "## Human decisions", ""]
-    lines += [f"- {h.hyp_id}: {d.kind} by {d.who}"
+    lines += [f"- {h.hyp_id}: {d.kind} by {(signers or {}).get(d.seq, d.who)}"
               + (f" OVERRIDING {', '.join(d.overrides)}" if d.overrides else "")
               + f" ({d.reason or 'no reason given'})"
               + (f", commit `{d.sha[:12]}`, evidence `{(d.evidence_hash or '')[:12]}`" if d.sha else "")
@@ -107,9 +108,13 @@ def render_report(state: LabState) -> str:
 def write_report(session_dir: Path, out: Path) -> Path:
     from labconsole.lab.session import final_state
 
+    from labconsole.events.signing import lab_trust, signed_by
+
     state, _ = final_state(session_dir)
+    seqs = [d.seq for h in state.hypotheses.values() for d in h.decisions]
+    signers = signed_by(session_dir, seqs, lab_trust(Path(session_dir).resolve().parent.parent))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(render_report(state), encoding="utf-8")
+    tmp.write_text(render_report(state, signers), encoding="utf-8")
     tmp.replace(out)
     return out

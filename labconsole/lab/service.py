@@ -20,7 +20,11 @@ from collections.abc import Callable, Mapping
 
 from labconsole.errors import ConfigError, GateError, LabError
 from labconsole.events import kinds as K
-from labconsole.events.log import Event, EventLog, LogWriteError, get_blob, read_events
+from labconsole.events.log import GENESIS, Event, EventLog, LogWriteError, get_blob, read_events
+from labconsole.events.seal import Sealer
+from labconsole.events.signing import (
+    SigningKeyError, TrustStore, check_decision, load_signer, load_trust, sign_decision,
+)
 from labconsole.events.replay import Replay
 from labconsole.lab import gate
 from labconsole.lab import state as S
@@ -38,7 +42,7 @@ from labconsole.lab.commands import (
     Stop,
 )
 from labconsole.core.config import LabConfig, load_config
-from labconsole.lab.gitops import LabRepo
+from labconsole.lab.gitops import LabRepo, WorktreeTamperedError
 from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
 from labconsole.lab.session import final_state, max_hypothesis_number, new_session_id, resolve_session, sessions_dir
@@ -74,6 +78,7 @@ class Lab:
         self.control: ControlServer | None = None  # the control channel, while agents run here
         self.fatal: str | None = None  # set when the log can no longer be written
         self.lab_lock: LabLock | None = None  # held while this console may run agents on the lab
+        self._sealer: Sealer | None = None  # the person's key and the checkpoints (events/seal.py)
 
     # --- opening ----------------------------------------------------------------------------------
 
@@ -103,8 +108,15 @@ class Lab:
         except BaseException:
             lab_lock.release()
             raise
+        try:
+            signer = load_signer()  # before anything is written: decisions here will need it
+        except BaseException:
+            log.close()
+            lab_lock.release()
+            raise
         lab = cls(config, repo, log, LabState())
         lab.lab_lock = lab_lock
+        lab._sealer = Sealer(signer, session_id, lab_root)
         lab.append(K.SESSION_STARTED, "console", {
             "session_id": session_id, "lab": config.name, "lab_root": str(lab_root), "baseline_sha": baseline,
             "main_branch": repo.main_branch, "config_sha256": config.digest(), "config": config.raw,
@@ -113,6 +125,7 @@ class Lab:
                           "metric": str(config.objective.metric), "protected": list(config.objective.protected)},
             "budget": config.budget.limits(), "pid": os.getpid(), "host": socket.gethostname(),
             "hyp_offset": hyp_offset, "warnings": warnings, "rules_changed": rules_changed,
+            "signing_key": signer.public_hex,
         })
         for line in warnings:
             lab.append(K.NOTE, "console", {"text": line})
@@ -158,6 +171,57 @@ class Lab:
                 raise
             apply(self._state, event)
             self._subscribers.notify(event, self._state)
+            reason = self._sealer.due(kind, event.seq) if self._sealer is not None else None
+            if reason is not None:
+                self._seal(reason)
+        return event
+
+    def append_signed(self, kind: str, who: str, data: dict[str, Any], *, durable: bool | None = None) -> Event:
+        """Append a person's decision signed with their key (events/signing.py), then seal the chain after it.
+
+        The one place decisions are signed: approve, reject, merge, budget resume, and any override another
+        module adds (add its kind to ``signing.SIGNED_KINDS``). A missing key raises SigningKeyError first."""
+        with self._lock:
+            sealer = self._ensure_sealer()
+            last = self.log.last  # only this Lab appends, under this lock: the next seq and prev are known
+            seq, prev = (0, GENESIS) if last is None else (last.seq + 1, last.hash)
+            actor = f"human:{who}"
+            signed = {**data, "signature": sign_decision(sealer.signer, session_id=self.session_id, seq=seq,
+                                                         prev=prev, kind=kind, actor=actor, data=data)}
+            return self.append(kind, actor, signed, durable=durable)
+
+    def _ensure_sealer(self) -> Sealer:
+        if self._sealer is None:
+            self._sealer = Sealer(load_signer(), self.session_id, self.repo.root)
+        return self._sealer
+
+    def _seal(self, reason: str) -> None:
+        """Append a signed checkpoint of the chain so far and keep a copy outside the session dir."""
+        sealer = self._sealer
+        last = self.log.last
+        if sealer is None or last is None or self.log.closed:
+            return
+        event = self.append(K.SEAL_CHECKPOINT, "console", sealer.checkpoint(last.seq, last.hash, reason))
+        sealer.sealed(event.seq, event.hash)
+
+    def trust(self) -> TrustStore:
+        """Whose signatures count in this lab: the user's own key, `keys trust`, lab.toml [review] trusted_keys."""
+        return load_trust(self.config.review.trusted_keys)
+
+    def check_approval_signature(self, hyp_id: str) -> Event:
+        """The approval event a merge relies on, if its signature is valid and by a trusted key; else GateError."""
+        h = gate.hypothesis(self._state, hyp_id)
+        approval = h.approval
+        if approval is None:
+            raise GateError(f"{hyp_id} has no approval to merge")
+        event = next(read_events(self.session_dir, start_seq=approval.seq), None)
+        if event is None or event.seq != approval.seq or event.kind != K.DECISION_APPROVED:
+            raise GateError(f"{hyp_id}: the approval at seq {approval.seq} is not in the log; approve it again")
+        error, _ = check_decision(self.session_id, event.seq, event.prev, event.kind, event.actor, event.data,
+                                  self.trust())
+        if error is not None:
+            raise GateError(f"{hyp_id}: the approval at seq {event.seq} does not count: {error}; "
+                            "a person must approve it again")
         return event
 
     def put_blob(self, data: bytes | str) -> str:
@@ -239,11 +303,31 @@ class Lab:
     def close(self) -> None:
         if self.orchestrator is not None:
             self.stop()
+        self._seal_at_close()
         self.log.close()
         self._remember_state()
         if self.lab_lock is not None:
             self.lab_lock.release()
             self.lab_lock = None
+
+    def _seal_at_close(self) -> None:
+        """Seal the tail, so that cutting lines off a closed session is caught. Without the key (a reader with
+        no key opened the session) the tail stays unsealed, which the audit reports as a warning."""
+        if self.fatal is not None or self.log.closed:
+            return
+        last = self.log.last
+        if last is None or last.kind == K.SEAL_CHECKPOINT:
+            if self._sealer is not None:
+                self._sealer.flush()
+            return
+        try:
+            if self._sealer is None:
+                self._sealer = Sealer(load_signer(create=False), self.session_id, self.repo.root)
+            self._seal("close")
+        except (SigningKeyError, LogWriteError):
+            pass
+        if self._sealer is not None:
+            self._sealer.flush()
 
     def _remember_state(self) -> None:
         """Leave the final state as a replay snapshot: replaying this session later starts from it."""
@@ -349,7 +433,7 @@ class Lab:
                 # The override and its reason are part of the decision the log (and its chain) holds.
                 data["overrides"] = [{"flag": f["flag"], "paths": list(f.get("paths") or [])}
                                      for f in gate.change_flags(h)]
-            return self.append(K.DECISION_APPROVED, f"human:{who}", data)
+            return self.append_signed(K.DECISION_APPROVED, who, data)
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
         return self.execute(Reject(hyp_id, who, reason))
@@ -360,7 +444,7 @@ class Lab:
             raise GateError("a rejection needs a reason (it goes to the planner's do-not-repeat list)")
         with self._lock:
             gate.check_reject(self._state, hyp_id)
-            event = self.append(K.DECISION_REJECTED, f"human:{who}", {
+            event = self.append_signed(K.DECISION_REJECTED, who, {
                 "hyp_id": hyp_id, "who": who, "reason": reason})
         self.cleanup_worktree(hyp_id)
         return event
@@ -391,6 +475,11 @@ class Lab:
                 if self.orchestrator is not None:
                     self.orchestrator.remeasure(hyp_id)
                 raise GateError(reason)
+            try:  # the chain proves order, not authorship: the approval must carry a trusted person's signature
+                self.check_approval_signature(hyp_id)
+            except GateError as exc:
+                self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": str(exc)})
+                raise
             approval = h.approval
             assert approval is not None and approval.sha is not None
             merge_sha = self.repo.merge(hyp_id, approval.sha, f"Merge {hyp_id}: {h.title}\n\n"
@@ -400,7 +489,7 @@ class Lab:
             change = gate.rules_change(h)
             if change:
                 merged["rules_change"] = change  # confirmed by the person: the next session starts under it
-            event = self.append(K.MERGE_COMPLETED, f"human:{who}", merged)
+            event = self.append_signed(K.MERGE_COMPLETED, who, merged)
         self.cleanup_worktree(hyp_id)
         return event
 
@@ -455,7 +544,7 @@ class Lab:
         who = command.who or default_who()
         if self.orchestrator is None:
             raise LabError("agents are not running in this console")
-        self.append(K.BUDGET_RESUMED, f"human:{who}", {"who": who})
+        self.append_signed(K.BUDGET_RESUMED, who, {"who": who})
         self.orchestrator.resume_all()
 
     def cleanup_worktree(self, hyp_id: str) -> None:
@@ -465,6 +554,12 @@ class Lab:
             return
         try:
             ref = self.repo.archive_and_remove(hyp_id)
+        except WorktreeTamperedError as exc:  # its .git was repointed: archived from the branch ref, files moved aside
+            self.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": hyp_id, "ref": exc.archived_ref, "sha": h.sha,
+                                                         "reason": str(exc)})
+            if h.status in S.OPEN_STATUSES:
+                self.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "cleanup", "reason": str(exc)})
+            return
         except Exception as exc:  # the decision stands; the worktree stays for a person to look at
             self.append(K.NOTE, "console", {"text": f"could not clean up the worktree of {hyp_id}: {exc}"})
             return
@@ -477,8 +572,22 @@ class Lab:
         """Log ``publish.completed`` in the approving session (no lab config needed: publish may run from any
         checkout). Raises SessionLockedError while a console holds that session."""
         kind, data = K.event(published)
+        signer = load_signer()
+        first = next(read_events(session_dir), None)
+        session_id = str((first.data.get("session_id") if first else None) or Path(session_dir).name)
+        lab_root = Path(session_dir).resolve().parent.parent  # sessions/<id> sits at the lab's root
+        sealer = Sealer(signer, session_id, lab_root)
+        actor = f"human:{who}"
         with EventLog.open(session_dir, create=False) as log:
-            return log.append(kind, f"human:{who}", data)
+            last = log.last
+            seq, prev = (0, GENESIS) if last is None else (last.seq + 1, last.hash)
+            data["signature"] = sign_decision(signer, session_id=session_id, seq=seq, prev=prev, kind=kind,
+                                              actor=actor, data=data)
+            event = log.append(kind, actor, data)
+            checkpoint = log.append(K.SEAL_CHECKPOINT, "console", sealer.checkpoint(event.seq, event.hash, "close"))
+            sealer.sealed(checkpoint.seq, checkpoint.hash)
+            sealer.flush()
+            return event
 
 
 def _rules_change_since_last_session(lab_root: Path, config: LabConfig) -> dict[str, Any] | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from labconsole.core import datacodec
 from labconsole.core.stats import NoiseFloor
 from labconsole.core.usage import Usage
 
@@ -212,6 +213,16 @@ class LabState:
     # What changed in lab.toml since the lab's previous session (empty: the same rules, or the first session).
     rules_changed: list[str] = field(default_factory=list)
     rules_changed_since: str = ""
+
+    def to_data(self) -> dict[str, Any]:
+        """Plain JSON data (replay snapshots): every field, typed by its declaration."""
+        data: dict[str, Any] = datacodec.to_data(self)
+        return data
+
+    @classmethod
+    def from_data(cls, data: Any) -> LabState:
+        """The state ``to_data`` wrote; raises ``datacodec.DataError`` on anything else (it is never code)."""
+        return datacodec.from_data(cls, data)
 
     def awaiting_review(self) -> list[HypothesisState]:
         return [h for h in self.hypotheses.values() if h.status == AWAITING_HUMAN]

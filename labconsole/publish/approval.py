@@ -1,7 +1,8 @@
 """Finding the approval that lets a commit be published, from session logs alone.
 
 A kernel may be published at commit C only if some session of the lab holds a
-human approval of C (or of a candidate merged through the gate as C), and the
+human approval of C (or of a candidate merged through the gate as C), signed by
+a trusted key (events/signing.py: the chain proves order, not who approved), and the
 evidence bound to that approval carries a benchmark report of the harness
 (``labconsole.bench/1``) that passed, measured on that very commit.
 """
@@ -16,6 +17,7 @@ from typing import Any
 from labconsole.errors import GateError
 from labconsole.events import kinds as K
 from labconsole.events.log import get_blob, read_events
+from labconsole.events.signing import TrustStore, check_decision, load_trust
 
 BENCH_SCHEMA = "labconsole.bench/1"
 
@@ -32,11 +34,14 @@ class PublishApproval:
     bench_blob: str
 
 
-def find_approval(session_dirs: list[Path], head_sha: str) -> PublishApproval:
-    """The newest approval that covers ``head_sha`` with passing bench evidence, or GateError saying what is missing."""
+def find_approval(session_dirs: list[Path], head_sha: str, trust: TrustStore | None = None) -> PublishApproval:
+    """The newest validly signed approval that covers ``head_sha`` with passing bench evidence, or GateError
+    saying what is missing. ``trust``: whose signatures count (default: the user's own and trusted keys)."""
+    trust = trust if trust is not None else load_trust()
     problems: list[str] = []
     for session_dir in sorted(session_dirs, reverse=True):
         events = list(read_events(session_dir))
+        session_id = str((events[0].data.get("session_id") if events else None) or session_dir.name)
         approvals = {e.data["hyp_id"]: e for e in events
                      if e.kind == K.DECISION_APPROVED and e.actor.startswith("human:")}
         rejected_after = {e.data["hyp_id"]: e.seq for e in events if e.kind == K.DECISION_REJECTED}
@@ -48,6 +53,11 @@ def find_approval(session_dirs: list[Path], head_sha: str) -> PublishApproval:
                 continue
             if rejected_after.get(hyp_id, -1) > approval.seq:
                 problems.append(f"{session_dir.name}/{hyp_id}: rejected after its approval")
+                continue
+            error, _ = check_decision(session_id, approval.seq, approval.prev, approval.kind, approval.actor,
+                                      approval.data, trust)
+            if error is not None:
+                problems.append(f"{session_dir.name}/{hyp_id}: the approval does not count ({error})")
                 continue
             blob = evidence.get(approval.data.get("evidence_hash"))
             if not blob:

@@ -37,8 +37,12 @@ def _write(session: Path, n: int, start: int = 0) -> None:
             _append(log, i)
 
 
+# Snapshots are data: a Counter goes out as a dict and comes back through Counter().
+CODEC = {"to_data": dict, "from_data": Counter}
+
+
 def _replay(session: Path, every: int = 100) -> Replay:
-    return Replay(session, initial=Counter, apply=_apply, snapshot_every=every)
+    return Replay(session, initial=Counter, apply=_apply, snapshot_every=every, **CODEC)
 
 
 def _expected(session: Path, seq: int) -> Counter:
@@ -154,12 +158,12 @@ def test_index_dir_is_git_ignored(session: Path) -> None:
 
 def test_snapshots_from_other_reducer_code_are_discarded(session: Path) -> None:
     _write(session, 300)
-    with Replay(session, initial=Counter, apply=_apply, snapshot_every=100, version="old") as r:
+    with Replay(session, initial=Counter, apply=_apply, snapshot_every=100, version="old", **CODEC) as r:
         r.state_at(299)
     assert len(_snaps(session)) == 3
 
     def apply_v2(state: Counter, ev) -> None:
         state["v2"] += 1
-    with Replay(session, initial=Counter, apply=apply_v2, snapshot_every=100, version="new") as r:
+    with Replay(session, initial=Counter, apply=apply_v2, snapshot_every=100, version="new", **CODEC) as r:
         assert r.state_at(299) == Counter({"v2": 300})
-    assert len(_snaps(session)) == 3 and all(n.endswith("-new.pkl") for n in _snaps(session))
+    assert len(_snaps(session)) == 3 and all(n.endswith("-new.json") for n in _snaps(session))

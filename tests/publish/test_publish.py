@@ -13,7 +13,8 @@ import pytest
 from labconsole.cli import main
 from labconsole.events import kinds as K
 from labconsole.events.audit import verify_session
-from labconsole.events.log import EventLog, read_events
+from labconsole.events.log import EventLog, compute_hash, read_events
+from labconsole.events.signing import load_signer, sign_decision
 from labconsole.lab.evidence import canonical, evidence_hash
 
 KERNEL = Path(__file__).resolve().parents[2] / "kernels" / "rmsnorm"
@@ -40,7 +41,8 @@ def bench_report(sha: str, ok: bool = True, cuda: str | None = "13.0") -> dict:
             "provenance": {"git_commit": sha, "cuda": cuda, "device": "NVIDIA H100 80GB HBM3", "driver": "580.159.04"}}
 
 
-def record_session(root: Path, sha: str, report: dict | None, approve: bool = True, approve_sha: str | None = None) -> Path:
+def record_session(root: Path, sha: str, report: dict | None, approve: bool = True, approve_sha: str | None = None,
+                   sign: bool = True) -> Path:
     """A session log as the console writes it: measured candidate, evidence with the bench artifact, approval."""
     session = root / "sessions" / "s1"
     with EventLog.open(session) as log:
@@ -54,8 +56,13 @@ def record_session(root: Path, sha: str, report: dict | None, approve: bool = Tr
         log.append(K.EVIDENCE_RECORDED, "console", {"hyp_id": "h001", "evidence_hash": digest,
                                                     "blob": log.put_blob(canonical(bundle)), "summary": {}})
         if approve:
-            log.append(K.DECISION_APPROVED, "human:ana", {"hyp_id": "h001", "sha": approve_sha or sha,
-                                                          "evidence_hash": digest, "who": "ana"})
+            data = {"hyp_id": "h001", "sha": approve_sha or sha, "evidence_hash": digest, "who": "ana"}
+            if sign:  # as the console does: the person's key signs the decision where it sits in the log
+                assert log.last is not None
+                data["signature"] = sign_decision(load_signer(), session_id="s1", seq=log.last.seq + 1,
+                                                  prev=log.last.hash, kind=K.DECISION_APPROVED, actor="human:ana",
+                                                  data=data)
+            log.append(K.DECISION_APPROVED, "human:ana", data)
     return session
 
 
@@ -73,6 +80,8 @@ def publish(root: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tupl
     ("no-bench", "its evidence has no benchmark report"),
     ("bench-failed", "its benchmark report did not pass on a GPU"),
     ("cpu-smoke", "its benchmark report did not pass on a GPU"),
+    ("unsigned", "the approval does not count (no signature)"),
+    ("forged-signature", "the approval does not count (invalid signature"),
 ])
 def test_refusals(repo: Path, capsys: pytest.CaptureFixture[str], case: str, expected: str) -> None:
     sha = git(repo, "rev-parse", "HEAD")
@@ -86,6 +95,17 @@ def test_refusals(repo: Path, capsys: pytest.CaptureFixture[str], case: str, exp
         record_session(repo, sha, bench_report(sha, ok=False))
     elif case == "cpu-smoke":
         record_session(repo, sha, bench_report(sha, cuda=None))
+    elif case == "unsigned":  # appended by whoever can write the log, with a chain that verifies
+        record_session(repo, sha, bench_report(sha), sign=False)
+    elif case == "forged-signature":  # a real signature, lifted onto an approval it was not made for
+        session = record_session(repo, sha, bench_report(sha))
+        lines = (session / "events.jsonl").read_text().splitlines()
+        approval = json.loads(lines[-1])
+        approval["data"]["reason"] = "forged"
+        body = json.dumps({k: approval[k] for k in ("seq", "ts", "kind", "actor", "data")}, sort_keys=True,
+                          separators=(",", ":"), ensure_ascii=False)
+        lines[-1] = f'{body[:-1]},"prev":"{approval["prev"]}","hash":"{compute_hash(approval["prev"], body)}"}}'
+        (session / "events.jsonl").write_text("\n".join(lines) + "\n")
     rc, out, err = publish(repo, capsys)
     assert rc == 2 and expected in err and "\n" not in err.strip()
     assert not (repo / "dist").exists()

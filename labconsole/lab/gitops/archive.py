@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from datetime import datetime, UTC
@@ -9,7 +10,8 @@ from pathlib import Path
 
 from labconsole.errors import GitStateError
 from labconsole.lab.gitops.plumbing import NO_HOOKS, GitPlumbing
-from labconsole.lab.gitops.records import ARCHIVE_PREFIX, LAB_BRANCH_PREFIX, validate_hyp_id
+from labconsole.lab.gitops.pointers import WorktreeTamperedError, admin_dir
+from labconsole.lab.gitops.records import ARCHIVE_PREFIX, LAB_BRANCH_PREFIX, QUARANTINE_DIR, validate_hyp_id
 
 
 class ArchiveOps(GitPlumbing):
@@ -45,6 +47,11 @@ class ArchiveOps(GitPlumbing):
             wt_path = Path(entry["worktree"]) if entry else None
             if wt_path is not None and wt_path.resolve() == self.root:
                 raise GitStateError(f"{branch} is checked out at {self.root}: check out {self.main_branch} first")
+            if wt_path is not None and wt_path.exists():
+                try:
+                    admin_dir(wt_path, self.common_dir)
+                except WorktreeTamperedError as exc:
+                    self._quarantine(hyp_id, wt_path, exc)
             if wt_path is not None:
                 self._clear_stale_index_lock(wt_path)
             if wt_path is not None and self._dirty_paths(cwd=wt_path):
@@ -80,6 +87,24 @@ class ArchiveOps(GitPlumbing):
             if head is not None:
                 self._git("branch", "-D", "-q", branch)
             return archived[0] if archived else None
+
+    def _quarantine(self, hyp_id: str, wt_path: Path, exc: WorktreeTamperedError) -> None:
+        """A worktree whose pointers an agent rewrote: no git runs in it. Its branch is archived from the
+        ref (in the common dir, which the guard reads safely), its files are moved aside (never deleted),
+        and the refusal is raised with where both went."""
+        branch = LAB_BRANCH_PREFIX + hyp_id
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        head = self.branch_head(branch)
+        ref = None
+        if head and not (self.branch_head(self.main_branch) and self.is_ancestor(head, f"refs/heads/{self.main_branch}")):
+            ref = self._archive(hyp_id, head, stamp)
+        kept = self.root / QUARANTINE_DIR / f"{hyp_id}-{stamp}"
+        kept.parent.mkdir(parents=True, exist_ok=True)
+        os.replace(wt_path, kept)
+        self._git("worktree", "prune")  # forgets the admin dir whose worktree is gone
+        if head is not None:
+            self._ok("branch", "-D", "-q", branch)  # archived (or on main); if git refuses, the branch stays
+        raise WorktreeTamperedError(exc.worktree, exc.reason, archived_ref=ref, kept_at=kept)
 
     def archived_refs(self) -> list[tuple[str, str]]:
         out = self._git("for-each-ref", "--format=%(refname) %(objectname)", ARCHIVE_PREFIX)

@@ -1,32 +1,35 @@
-"""The git runner every LabRepo operation goes through: pinned environment, no hooks, one lock per repository.
+"""The git runner every LabRepo operation goes through: the guard, pinned environment, one lock per repository.
 
-All git calls go through :meth:`GitPlumbing._git`, which runs the git CLI via
-gitpython with a pinned environment, and all of them hold a per-repository
-``RLock`` so that several worker threads can share one repository safely.
+All git calls go through :meth:`GitPlumbing._run`, which runs the git CLI under
+:mod:`labconsole.lab.gitops.guard` (no hooks, fsmonitor, drivers, helpers or includes;
+none of the caller's ``GIT_*`` variables), after checking with
+:mod:`labconsole.lab.gitops.pointers` that a worktree it runs in is still wired to the
+admin dir git created. All of them hold a per-repository ``RLock`` so that several
+worker threads can share one repository safely. GitPython is not used: its command
+wrapper inherits the caller's environment.
 """
 
 from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 import threading
 import time
 from pathlib import Path
 from collections.abc import Mapping, Sequence
 
-# GitPython probes for the git binary at import time and raises ImportError when
-# it is missing; we want our own one-line GitStateError instead, from LabRepo().
-os.environ.setdefault("GIT_PYTHON_REFRESH", "quiet")
-import git  # noqa: E402  (must follow the refresh setting above)
-
-from labconsole.errors import GitStateError  # noqa: E402
-from labconsole.lab.gitops.records import WORKTREES_DIR, validate_hyp_id  # noqa: E402
+from labconsole.errors import GitStateError
+from labconsole.lab.gitops.guard import ConfigScanner, guarded_argv, guarded_env
+from labconsole.lab.gitops.pointers import admin_dir
+from labconsole.lab.gitops.records import WORKTREES_DIR, validate_hyp_id
 
 STALE_LOCK_S = 30.0
+GIT_TIMEOUT_S = 600.0  # a console git command that hangs this long is broken, not slow
 # Used only when neither git config nor the environment names a committer.
 DEFAULT_COMMITTER = ("LabConsole", "labconsole@localhost")
-# Hooks could rewrite what we commit, check out or merge; the console's git
-# operations must do exactly what was reviewed, so they run without hooks.
+# Hooks could rewrite what we commit, check out or merge; the guard disables them on every
+# call already (core.hooksPath is one of its fixed overrides): kept where a reader expects it.
 NO_HOOKS = ("-c", "core.hooksPath=/dev/null")
 
 _LOCKS: dict[str, threading.RLock] = {}
@@ -47,6 +50,58 @@ def split_z(out: bytes) -> list[str]:
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
 
 
+def _find_git_dir(root: Path) -> tuple[Path, Path]:
+    """(the directory holding ``.git``, its git dir) at or above ``root``, read as files (no git runs)."""
+    for top in (root, *root.parents):
+        dotgit = top / ".git"
+        if dotgit.is_dir():
+            return top, dotgit
+        if dotgit.is_file():
+            text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
+            if text.startswith("gitdir:"):
+                target = Path(text[len("gitdir:"):].strip())
+                return top, (target if target.is_absolute() else top / target).resolve()
+    raise GitStateError(f"{root} is not a git repository: run `git init` and commit your lab")
+
+
+def _common_dir(git_dir: Path) -> Path:
+    pointer = git_dir / "commondir"
+    if pointer.is_file():
+        target = Path(pointer.read_text(encoding="utf-8", errors="replace").strip())
+        return (target if target.is_absolute() else git_dir / target).resolve()
+    return git_dir.resolve()
+
+
+_SCANNERS: dict[str, ConfigScanner] = {}
+
+
+def run_git(cwd: Path, *args: str, timeout: float = 60.0,
+            env: Mapping[str, str] | None = None) -> tuple[int, bytes, str]:
+    """One git command outside a LabRepo (a view showing a branch's commits, an eval's workdir), under the
+    same guard: fixed overrides, drivers emptied, includes refused, a linked worktree's pointers checked
+    first. ``env`` adds variables (an identity). Returns (exit status, stdout, stderr); raises
+    GitStateError when the guard refuses."""
+    exe = shutil.which("git")
+    if exe is None:
+        raise GitStateError("git not found on PATH: install git")
+    scanner = _SCANNERS.setdefault(exe, ConfigScanner(exe))
+    try:
+        top, git_dir = _find_git_dir(Path(cwd).resolve())
+    except GitStateError:  # not a repository yet (git init): no repository config to read
+        overrides: list[str] = []
+    else:
+        common = _common_dir(git_dir)
+        config_worktree = git_dir / "config.worktree"
+        if common != git_dir.resolve():
+            config_worktree = admin_dir(top, common) / "config.worktree"
+        overrides = scanner.overrides([common / "config", config_worktree])
+    try:
+        proc = subprocess.run(guarded_argv(exe, str(cwd), overrides, args), capture_output=True,
+                              env=guarded_env(env), stdin=subprocess.DEVNULL, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        return 124, b"", f"fatal: git timed out after {timeout:.0f}s"
+    return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
+
 
 class GitPlumbing:
     """Opens a lab's repository and runs git in it; the operations (worktrees, protection, merge,
@@ -57,24 +112,20 @@ class GitPlumbing:
         if exe is None:
             raise GitStateError("git not found on PATH: install git")
         self._exe = exe
+        self._scanner = ConfigScanner(exe)
         root = Path(root).expanduser()
-        not_repo = f"{root} is not a git repository: run `git init` and commit your lab"
         if not root.is_dir():
-            raise GitStateError(not_repo)
-        try:
-            repo = git.Repo(root, search_parent_directories=True)
-        except (git.InvalidGitRepositoryError, git.NoSuchPathError):
-            raise GitStateError(not_repo) from None
-        if repo.bare or repo.working_tree_dir is None:
-            raise GitStateError(f"{root} is a bare git repository: use a repository with a working tree")
-        top = Path(repo.working_tree_dir).resolve()
+            raise GitStateError(f"{root} is not a git repository: run `git init` and commit your lab")
+        top, git_dir = _find_git_dir(root.resolve())
         if top != root.resolve():
             # A lab is a whole repository; a subdirectory would make paths and cleanliness ambiguous.
             raise GitStateError(f"{root} is inside the git repository {top}, not its root: point the lab at {top}")
-        self.repo = repo
         self.root: Path = top
-        self.common_dir: Path = Path(repo.common_dir).resolve()
+        self.git_dir: Path = git_dir.resolve()
+        self.common_dir: Path = _common_dir(self.git_dir)
         self._lock = _repo_lock(self.common_dir)
+        if self._config("core.bare") == "true":
+            raise GitStateError(f"{root} is a bare git repository: use a repository with a working tree")
         self._identity = self._default_identity()  # read once: config parsing per call is slow
         if not self._ok("rev-parse", "--verify", "-q", "HEAD^{commit}"):
             raise GitStateError(f"{self.root} has no commits: commit your lab first (git add -A && git commit)")
@@ -85,30 +136,49 @@ class GitPlumbing:
     # ------------------------------------------------------------------ plumbing
 
     def _default_identity(self) -> dict[str, str]:
-        """Identity env for commits, filled only where neither env nor git config provides one."""
+        """Identity env for commits, filled only where neither env nor git config provides one.
+
+        The guard hides the user's global config from git, so the name and email are read here
+        (repository config first, then the user's own global files) and passed as variables."""
         env: dict[str, str] = {}
         name, email = self._config("user.name"), self._config("user.email")
         for role in ("AUTHOR", "COMMITTER"):
-            if not (os.environ.get(f"GIT_{role}_NAME") or name):
-                env[f"GIT_{role}_NAME"] = DEFAULT_COMMITTER[0]
-            if not (os.environ.get(f"GIT_{role}_EMAIL") or email):
-                env[f"GIT_{role}_EMAIL"] = DEFAULT_COMMITTER[1]
+            env_name, env_email = os.environ.get(f"GIT_{role}_NAME"), os.environ.get(f"GIT_{role}_EMAIL")
+            if not env_name:
+                env[f"GIT_{role}_NAME"] = name or DEFAULT_COMMITTER[0]
+            if not env_email:
+                env[f"GIT_{role}_EMAIL"] = email or DEFAULT_COMMITTER[1]
         return env
 
     def _env(self, extra: Mapping[str, str] | None = None) -> dict[str, str]:
-        env = dict(self._identity)
-        env["GIT_TERMINAL_PROMPT"] = "0"  # never block a worker thread on a prompt
-        if extra:
-            env.update(extra)
-        return env
+        return guarded_env({**self._identity, **(extra or {})})
+
+    def _config_files(self, cwd: Path | None) -> list[Path]:
+        """The config files git reads for a command in ``cwd`` (system and global are off)."""
+        files = [self.common_dir / "config", self.git_dir / "config.worktree"]
+        if cwd is not None and Path(os.path.abspath(cwd)) != self.root:
+            # A linked worktree: its .git and admin dir must be the ones git made, before git reads them.
+            files[1] = admin_dir(Path(cwd), self.common_dir) / "config.worktree"
+        return files
 
     def _config(self, key: str) -> str | None:
-        try:
-            section, option = key.rsplit(".", 1)
-            value = self.repo.config_reader().get_value(section, option, default="")
-        except Exception:  # unreadable config: behave as if unset
-            return None
-        return str(value) or None
+        """A value from the repository's config or the user's global files, read by git without
+        running anything (``--no-includes`` for the repository's: an agent may have written it)."""
+        home = Path(os.path.expanduser("~"))
+        xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
+        sources = [["--file", str(self.common_dir / "config"), "--no-includes"],
+                   ["--file", str(home / ".gitconfig")], ["--file", str(xdg / "git" / "config")]]
+        for source in sources:
+            if not Path(source[1]).is_file():
+                continue
+            try:
+                proc = subprocess.run([self._exe, "config", *source, "--get", key], capture_output=True, text=True,
+                                      env=guarded_env(), cwd="/", timeout=30, stdin=subprocess.DEVNULL)
+            except (OSError, subprocess.TimeoutExpired):
+                continue
+            if proc.returncode == 0 and proc.stdout.strip():
+                return proc.stdout.strip()
+        return None
 
     def _run(
         self,
@@ -117,20 +187,16 @@ class GitPlumbing:
         env: Mapping[str, str] | None = None,
     ) -> tuple[int, bytes, str]:
         where = str(cwd or self.root)
-        # GitPython silently falls back to the process cwd when the directory is missing;
-        # "-C" makes git itself fail instead of acting on whatever repository we run in.
-        cmd = [self._exe, "-C", where, *args]
-        runner = git.Git(where)
         with self._lock:
-            status, out, err = runner.execute(
-                cmd,
-                with_extended_output=True,
-                with_exceptions=False,
-                stdout_as_string=False,
-                strip_newline_in_stdout=False,
-                env=self._env(env),
-            )
-        return int(status or 0), bytes(out or b""), str(err or "")
+            overrides = self._scanner.overrides(self._config_files(cwd))
+            # "-C" makes git itself fail on a missing directory instead of acting on whatever repository we run in.
+            argv = guarded_argv(self._exe, where, overrides, args)
+            try:
+                proc = subprocess.run(argv, capture_output=True, env=self._env(env), stdin=subprocess.DEVNULL,
+                                      timeout=GIT_TIMEOUT_S)
+            except subprocess.TimeoutExpired:
+                return 124, b"", f"fatal: git timed out after {GIT_TIMEOUT_S:.0f}s"
+        return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
 
     def _git(self, *args: str, cwd: Path | None = None, env: Mapping[str, str] | None = None) -> str:
         """Run git and return stdout (trailing newline stripped); raise GitStateError on failure."""
@@ -205,9 +271,14 @@ class GitPlumbing:
         return None
 
     def _check_own_worktree(self, path: Path) -> Path:
+        """``path`` if it is a linked worktree of this repository whose pointers are intact (checked as files
+        before any git runs there); WorktreeTamperedError when they were rewritten."""
         path = Path(path)
+        if not path.is_dir():
+            raise GitStateError(f"{path} is not a worktree of {self.root}: create it with create_worktree")
+        admin_dir(path, self.common_dir)
         status, out, _ = self._run("rev-parse", "--path-format=absolute", "--git-common-dir", cwd=path)
-        if not path.is_dir() or status != 0 or Path(out.decode().strip()).resolve() != self.common_dir:
+        if status != 0 or Path(out.decode().strip()).resolve() != self.common_dir:
             raise GitStateError(f"{path} is not a worktree of {self.root}: create it with create_worktree")
         return path
 

@@ -3,12 +3,21 @@
 from __future__ import annotations
 
 import os
+import re
 import tempfile
 from pathlib import Path
 
 from labconsole.lab.gitops.globs import matches_any
 from labconsole.lab.gitops.plumbing import GitPlumbing, split_z
 from labconsole.lab.gitops.records import DiffStats
+
+
+# filter=<x> runs a program on checkout/add; merge=<x> one on merge, unless it is a built-in merge.
+_DRIVER_RE = re.compile(rb"(?:^|\s)(?:filter=\S+|merge=(?!(?:text|binary|union)(?:\s|$))\S+)")
+
+
+def _names_driver(attributes: bytes) -> bool:
+    return any(_DRIVER_RE.search(line) for line in attributes.splitlines() if not line.lstrip().startswith(b"#"))
 
 
 class ProtectionOps(GitPlumbing):
@@ -54,12 +63,16 @@ class ProtectionOps(GitPlumbing):
         return self._tree_entries(self._resolve(sha))
 
     def protected_changes(self, base: str, sha: str, globs: list[str]) -> list[str]:
-        """Protected paths added, deleted, or whose blob id or mode differs between two commits."""
-        if not globs:
-            return []
+        """Protected paths added, deleted, or whose blob id or mode differs between two commits; plus any
+        ``.gitattributes`` the candidate changed to name a filter or merge driver (always flagged: a driver
+        is a program git would run on checkout/merge; the console's own git never runs it, see guard)."""
         a, b = self._tree_entries(self._resolve(base)), self._tree_entries(self._resolve(sha))
+        drivers = [p for p in b if (p == ".gitattributes" or p.endswith("/.gitattributes")) and a.get(p) != b.get(p)
+                   and b[p][0].startswith("100") and _names_driver(self._gitb("cat-file", "blob", b[p][1]))]
+        if not globs:
+            return sorted(drivers)
         # Mode counts too: a regular file swapped for a symlink could keep the same blob bytes.
-        return sorted(p for p in set(a) | set(b) if a.get(p) != b.get(p) and matches_any(p, globs))
+        return sorted({p for p in set(a) | set(b) if a.get(p) != b.get(p) and matches_any(p, globs)} | set(drivers))
 
     def verify_checkout(self, dest: Path, sha: str, globs: list[str]) -> list[str]:
         """Protected paths in the checkout's files that differ from ``sha`` (modified, added or deleted).

@@ -11,6 +11,8 @@ from labconsole.errors import GitStateError
 LAB_BRANCH_PREFIX = "lab/"
 ARCHIVE_PREFIX = "refs/labconsole/archive/"
 WORKTREES_DIR = Path(".labconsole") / "worktrees"
+# Worktrees whose git pointers an agent rewrote are moved here, never deleted.
+QUARANTINE_DIR = Path(".labconsole") / "quarantine"
 DEFAULT_AGENT = "LabConsole agent <agent@labconsole>"
 
 # Conservative subset of git's ref rules: one path component, no "..", no ".lock".

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from labconsole.errors import GitStateError
 from labconsole.lab.gitops.plumbing import NO_HOOKS, GitPlumbing
+from labconsole.lab.gitops.pointers import admin_dir
 from labconsole.lab.gitops.records import (
     AUTHOR_RE,
     DEFAULT_AGENT,
@@ -41,6 +42,7 @@ class WorktreeOps(GitPlumbing):
                         f"{path} is checked out at {entry.get('branch') or 'a detached HEAD'}, "
                         f"not {branch}: remove it with archive_and_remove({hyp_id!r})"
                     )
+                admin_dir(path, self.common_dir)  # reused after a crash: still wired as git made it?
                 return Worktree(hyp_id, path, branch, base)
             if path.exists():
                 if any(path.iterdir()):

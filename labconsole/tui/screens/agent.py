@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from rich.text import Text
@@ -12,6 +11,8 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import DataTable, Static
 
+from labconsole.errors import LabError
+from labconsole.lab.gitops import run_git
 from labconsole.lab.state import AgentState, LabState
 from labconsole.tui import format as F
 from labconsole.tui import keymap
@@ -28,14 +29,13 @@ LOG_POLL_S = 0.5
 def git_commits(root: Path, base: str | None, branch: str, limit: int = 15) -> list[str]:
     """``sha subject`` lines of the branch since its base (runs git; call from a worker)."""
     rev = f"{base}..{branch}" if base else branch
-    try:
-        out = subprocess.run(["git", "-C", str(root), "log", "--format=%h %s", f"-n{limit}", rev],
-                             capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.TimeoutExpired) as exc:
+    try:  # through the git guard: the lab's config may have been written by an agent
+        status, out, err = run_git(root, "log", "--format=%h %s", f"-n{limit}", rev, timeout=10)
+    except (OSError, LabError) as exc:
         return [f"(git failed: {exc})"]
-    if out.returncode != 0:
-        return [f"(git: {out.stderr.strip().splitlines()[-1] if out.stderr.strip() else 'no such branch'})"]
-    return out.stdout.splitlines()
+    if status != 0:
+        return [f"(git: {err.strip().splitlines()[-1] if err.strip() else 'no such branch'})"]
+    return out.decode("utf-8", "replace").splitlines()
 
 
 class AgentScreen(LabScreen):
