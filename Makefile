@@ -22,7 +22,7 @@ $(STAMP): $(BIN)/python pyproject.toml
 	touch $@
 
 $(VENV)/.dev-installed: $(STAMP)
-	$(PIP) install -q -e ".[dev]"
+	$(PIP) install -q -e ".[dev,ray]"
 	touch $@
 
 install: $(STAMP)

@@ -14,7 +14,7 @@ from labconsole.errors import ConfigError
 
 ROLES = ("researcher", "planner", "worker", "reviewer", "reporter")
 KNOWN_BACKENDS = ("sweep", "rules", "anthropic", "openai", "claude-code", "codex")
-EXECUTORS = ("local",)
+EXECUTORS = ("local", "ray", "hf-jobs")
 
 
 @dataclass(frozen=True)
@@ -130,6 +130,18 @@ class Resources:
 
 
 @dataclass(frozen=True)
+class ExecutorConfig:
+    """``[executor]``: where measurement runs execute. Decisions, the log and the gate stay on this machine."""
+
+    kind: str = "local"  # local | ray | hf-jobs
+    address: str = ""  # ray: "auto", "host:port" of a started head, or "ray://host:port" (Ray Client)
+    namespace: str = ""  # ray: the Ray namespace; hf-jobs: the user or org the jobs run under
+    flavor: str = "cpu-basic"  # hf-jobs: the hardware flavor, e.g. "a10g-small"
+    timeout_s: float = 0.0  # hf-jobs: the job's own limit; 0 = the objective's timeout plus set-up time
+    image: str = ""  # hf-jobs: the Docker image (default: a Python image with git)
+
+
+@dataclass(frozen=True)
 class Review:
     # name -> public key text (``ed25519 <hex>``, ssh-ed25519 or PEM): whose signed decisions count here
     trusted_keys: dict[str, str] = field(default_factory=dict)
@@ -146,6 +158,7 @@ class LabConfig:
     resources: Resources
     agents: dict[str, RoleConfig]
     raw: dict[str, Any]
+    executor: ExecutorConfig = ExecutorConfig()
     review: Review = field(default_factory=Review)
 
     @property
@@ -338,6 +351,24 @@ def _agents(path: Path, data: dict[str, Any]) -> dict[str, RoleConfig]:
     return roles
 
 
+def _executor(path: Path, data: dict[str, Any], legacy: str) -> ExecutorConfig:
+    """``[executor]``; ``[resources] executor`` (older labs) names the kind too, and must agree with it."""
+    table = _table(path, data, "executor")
+    r = _Reader(path, table, "executor")
+    r.unknown({"kind", "address", "namespace", "flavor", "timeout_s", "image"})
+    kind = r.get("kind", str, legacy)
+    if kind not in EXECUTORS:
+        raise r.fail("kind", f"is {kind!r}; allowed: {', '.join(repr(k) for k in EXECUTORS)}")
+    if legacy != "local" and legacy != kind:
+        raise r.fail("kind", f"is {kind!r} but [resources] executor is {legacy!r}; keep one of them")
+    address = r.get("address", str, "auto" if kind == "ray" else "")
+    if kind == "ray" and not address.strip():
+        raise r.fail("address", "is empty; give 'auto', 'HOST:PORT' of the Ray head, or 'ray://HOST:PORT'")
+    return ExecutorConfig(
+        kind=kind, address=address, namespace=r.get("namespace", str, ""), flavor=r.get("flavor", str, "cpu-basic"),
+        timeout_s=float(r.number("timeout_s", 0.0, minimum=0)), image=r.get("image", str, ""))
+
+
 def load_config(path: Path) -> LabConfig:
     """Read and validate ``lab.toml``. Raises ConfigError with file, field and what is allowed."""
     path = Path(path)
@@ -351,7 +382,7 @@ def load_config(path: Path) -> LabConfig:
         raise ConfigError(f"{path.name}: not valid TOML: {exc}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path.name}: not UTF-8 text") from None
-    known = {"lab", "objective", "search", "budget", "resources", "agents", "review"}
+    known = {"lab", "objective", "search", "budget", "resources", "agents", "executor", "review"}
     for key in data:
         if key not in known:
             raise ConfigError(f"{path.name}: [{key}] is not a known table; allowed: {', '.join(sorted(known))}")
@@ -373,6 +404,7 @@ def load_config(path: Path) -> LabConfig:
     executor = res.get("executor", str, "local")
     if executor not in EXECUTORS:
         raise res.fail("executor", f"is {executor!r}; allowed here: {', '.join(EXECUTORS)}")
+    executor_config = _executor(path, data, executor)
     objective = _objective(path, data)
     search = _search(path, data)
     agents = _agents(path, data)
@@ -394,11 +426,12 @@ def load_config(path: Path) -> LabConfig:
         ),
         resources=Resources(
             gpus_per_run=int(res.get("gpus_per_run", int, 0)),
-            executor=executor,
+            executor=executor_config.kind,
             max_parallel_runs=int(res.get("max_parallel_runs", int, 1)),
         ),
         agents=agents,
         raw=data,
+        executor=executor_config,
         review=_review(path, data),
     )
 

@@ -327,6 +327,8 @@ class RunStarted:
     gpu_idle_before_s: float | None = None
     sandbox: str | None = None  # bwrap | degraded (ran without a sandbox)
     env_names: list[str] | None = None  # variables the run got from the console's environment, by name
+    executor: str | None = None  # local (absent in older logs) | ray | hf-jobs
+    requeue_of: str | None = None  # the run whose node was lost; re-queued once under this run id
 
 
 @dataclass(frozen=True)
@@ -341,6 +343,7 @@ class RunFinished:
     error: str | None = None
     artifacts: dict[str, str] | None = None  # file name -> blob
     sandbox: str | None = None  # bwrap | degraded
+    where: str | None = None  # a remote run's node ("ray:10.0.0.5/ab12…") or job ("hf-jobs:<id>")
 
 
 @dataclass(frozen=True)

@@ -87,6 +87,7 @@ def measure_baseline(
     lease_pool: Any = None,
     owners: Any = None,
     run_id: str = BASELINE_RUN_PREFIX,
+    executor_factory: Callable[[Append, Callable[[bytes], str]], Any] | None = None,
 ) -> BaselineResult:
     """Run the objective once on ``sha`` the way a measurement does (the same executor class, config,
     checkout, environment and GPU leases). ``run_id`` must be new to the session. With the session's ``append``/``put_blob``/``read_blob`` the run
@@ -106,7 +107,8 @@ def measure_baseline(
         kept[digest] = data
         return digest
 
-    executor = LocalExecutor(
+    # A lab whose runs go to Ray or HF Jobs measures its baseline there too (executor_factory builds it).
+    executor = executor_factory(record, store) if executor_factory is not None else LocalExecutor(
         repo,
         config,
         record,

@@ -291,7 +291,8 @@ def _run_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
     run = RunState(d["run_id"], d.get("hyp_id"), d.get("role", "candidate"), d.get("commit", ""),
                    int(d.get("repeat", 0)), d.get("command", ""), e.ts, gpus=list(d.get("gpus", [])),
                    gpu_wait_s=float(d.get("gpu_wait_s", 0.0)), gpu_idle_before_s=float(d.get("gpu_idle_before_s", 0.0)),
-                   sandbox=str(d.get("sandbox") or ""), env_names=[str(n) for n in d.get("env_names") or []])
+                   sandbox=str(d.get("sandbox") or ""), env_names=[str(n) for n in d.get("env_names") or []],
+                   executor=d.get("executor") or "local")
     s.runs[run.run_id] = run
     if run.hyp_id in s.hypotheses:
         h = s.hypotheses[run.hyp_id]
@@ -312,6 +313,7 @@ def _run_finished(s: LabState, e: Any, d: dict[str, Any]) -> None:
     run.log_blob = d.get("log_blob")
     run.error = d.get("error", "") or ""
     run.sandbox = str(d.get("sandbox") or run.sandbox)
+    run.where = d.get("where") or ""
     if run.duration_s and run.gpus:
         s.budget.used["gpu_hours"] += run.duration_s * len(run.gpus) / 3600.0
 

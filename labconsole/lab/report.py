@@ -103,8 +103,8 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
     lines += [f"- {status}: {n}" for status, n in sorted(counts.items())]
     failed_runs = [r for r in state.runs.values() if r.status != "ok"]
     lines += ["", f"## Failed runs ({len(failed_runs)}) — kept visible", ""]
-    lines += [f"- {r.run_id} ({r.role}, {r.commit[:8]}, repeat {r.repeat}): {r.status} {r.error}".rstrip()
-              + _unsandboxed(state, [r.run_id]) for r in failed_runs] or ["- none"]
+    lines += [f"- {r.run_id} ({r.role}, {r.commit[:8]}, repeat {r.repeat}{', on ' + r.where if r.where else ''}): "
+              f"{r.status} {r.error}".rstrip() + _unsandboxed(state, [r.run_id]) for r in failed_runs] or ["- none"]
     dupes = [h for h in state.hypotheses.values() if h.status == S.DUPLICATE]
     lines += ["", f"## Duplicates caught by the planner ({len(dupes)})", ""]
     lines += [f"- {h.hyp_id} “{h.title}” = {h.duplicate_of}" for h in dupes] or ["- none"]

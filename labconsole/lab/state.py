@@ -77,6 +77,8 @@ class RunState:
     gpu_idle_before_s: float = 0.0  # the leased GPUs sat idle this long before this run
     sandbox: str = ""  # bwrap | degraded (ran without a sandbox) | "" (logged before runs were sandboxed)
     env_names: list[str] = field(default_factory=list)  # variables it got from the console's environment
+    executor: str = "local"  # local | ray | hf-jobs
+    where: str = ""  # a remote run's node or job ("ray:10.0.0.5/ab12…", "hf-jobs:<id>")
 
     @property
     def degraded(self) -> bool:

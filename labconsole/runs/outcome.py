@@ -16,3 +16,5 @@ class RunOutcome:
     error: str = ""
     artifacts: dict[str, str] = field(default_factory=dict)  # file the run wrote -> blob sha256
     sandbox: str = ""  # "bwrap" | "degraded" (ran without a sandbox: review and report say so)
+    # Where a remote executor ran it (a Ray node, an HF job): the evidence says which machine measured what.
+    where: str = ""

@@ -29,7 +29,7 @@ from labconsole.lab.orchestrator.measurement import Measurements
 from labconsole.lab.orchestrator.port import LabPort
 from labconsole.lab.orchestrator.recovery import recover
 from labconsole.lab.orchestrator.scheduling import Scheduler
-from labconsole.runs.local import LocalExecutor
+from labconsole.runs.factory import build_executor, preflight
 from labconsole.runs.tracking import TrackioSink
 
 if TYPE_CHECKING:
@@ -43,6 +43,7 @@ class Orchestrator:
                  nvml: Any = None, gpu_sample_period_s: float = 30.0, check_baseline: bool = True) -> None:
         self.lab = lab
         self.config = lab.config
+        preflight(self.config)  # an unreachable cluster or a missing token: one line, before anything starts
         self.supervisor = Supervisor(lab.session_dir / "agents", hang_timeout_s=hang_timeout_s,
                                      heartbeat_s=heartbeat_s, max_restarts=max_restarts, backoff_s=backoff_s)
         self.tracker = TrackioSink() if track else None
@@ -53,9 +54,10 @@ class Orchestrator:
                                         on_snapshot=self._on_gpu_snapshot)
         self._gpu_events = EventDownsampler(period_s=gpu_sample_period_s)
         self.runs_dir = lab.repo.root / ".labconsole" / "runs"
-        self.executor = LocalExecutor(lab.repo, self.config, lab.append, lab.put_blob, self.runs_dir,
-                                      tracker=self.tracker, lease_pool=self._lease_pool(),
-                                      owners=self.owners, sampler=self.sampler)
+        # [executor] kind picks local, Ray or HF Jobs; the local options are unused by the remote ones.
+        self.executor = build_executor(self.config, lab.repo, lab.append, lab.put_blob, self.runs_dir,
+                                       tracker=self.tracker, lease_pool=self._lease_pool(),
+                                       owners=self.owners, sampler=self.sampler)
         self.tick_s = tick_s
         self.check_baseline = check_baseline
         self.baseline_broken: str | None = None  # why the agents were paused for a broken baseline, until resumed
@@ -175,10 +177,12 @@ class Orchestrator:
 
         with self.lab.locked():  # one per start: a resumed session checks again, under a new run id
             n = 1 + sum(run_id.startswith(BASELINE_RUN_PREFIX) for run_id in self.lab.state.runs)
+        remote = None if self.config.executor.kind == "local" else (
+            lambda append, put_blob: build_executor(self.config, self.lab.repo, append, put_blob, self.runs_dir))
         result = measure_baseline(self.config, self.lab.repo, self.lab.repo.head_sha(), append=self.lab.append,
                                   put_blob=self.lab.put_blob, read_blob=self.lab.blob, runs_dir=self.runs_dir,
-                                  lease_pool=self.executor.lease_pool, owners=self.owners,
-                                  run_id=f"{BASELINE_RUN_PREFIX}-{n}")
+                                  lease_pool=getattr(self.executor, "lease_pool", None), owners=self.owners,
+                                  run_id=f"{BASELINE_RUN_PREFIX}-{n}", executor_factory=remote)
         if not result.ok:
             self.lab.append(K.NOTE, "console", {"text": f"no agent started: {result.cause()}"})
         require_baseline(result)
