@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
         args.json_out.write_text(json.dumps(data, indent=1, default=str) + "\n")
         print(f"wrote {args.json_out}", file=sys.stderr)
     if args.session:
-        stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+        stamp = _dt.datetime.now(_dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         dest = args.session / "evidence" / f"bench-{args.kernel_dir.resolve().name}-{stamp}.json"
         dest.parent.mkdir(parents=True, exist_ok=True)
         if args.json_out:

@@ -6,7 +6,7 @@ import hashlib
 import math
 import re
 import tomllib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,7 @@ class MetricSpec:
     pattern: str = ""
 
     @classmethod
-    def parse(cls, raw: str, where: str) -> "MetricSpec":
+    def parse(cls, raw: str, where: str) -> MetricSpec:
         if raw.startswith("json:"):
             file, sep, path = raw[5:].partition("#")
             if not sep or not file or not path:

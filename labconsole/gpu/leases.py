@@ -23,7 +23,8 @@ import os
 import threading
 import time
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
+from collections.abc import Callable, Mapping, Sequence
 
 from labconsole.errors import LabError
 
@@ -54,7 +55,7 @@ class IdleGap:
 
 @dataclass(eq=False)
 class Lease:
-    pool: "GpuLeasePool"
+    pool: GpuLeasePool
     gpus: tuple[GpuId, ...]
     run_id: str
     priority: int
@@ -78,7 +79,7 @@ class Lease:
         """Give the GPUs back; safe to call more than once."""
         self.pool._release(self)
 
-    def __enter__(self) -> "Lease":
+    def __enter__(self) -> Lease:
         return self
 
     def __exit__(self, *exc: object) -> None:

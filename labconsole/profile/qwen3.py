@@ -121,7 +121,7 @@ def _new_model(config, device: str, dtype):
     # Random, not zeros or uninitialised memory: matmuls on zeros run measurably faster.
     gen = torch.Generator(device=device).manual_seed(0)
     with torch.no_grad():
-        for name, param in model.named_parameters():
+        for param in model.parameters():
             if param.dim() >= 2:
                 param.normal_(0.0, 0.02, generator=gen)
     return model

@@ -22,6 +22,8 @@ Verdicts:
 
 from __future__ import annotations
 
+import functools
+
 import json
 import os
 import platform
@@ -216,7 +218,7 @@ def _cuda_copy_gbps() -> tuple[float, str]:
     n = 256 * 2**20  # 1 GiB of float32: far beyond L2, so this is DRAM bandwidth
     src = torch.randn(n, device="cuda")
     dst = torch.empty_like(src)
-    ms = _cuda_time_ms(lambda: dst.copy_(src), reps=10)
+    ms = _cuda_time_ms(functools.partial(dst.copy_, src), reps=10)
     del src, dst
     return 2 * n * 4 / (ms * 1e-3) / 1e9, "copy 1 GiB d2d, median of 10, read+write bytes"
 

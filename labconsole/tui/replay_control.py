@@ -26,7 +26,7 @@ else:
 
 
 class ReplayControls(_AppBase):
-    replay: "ReplaySource | None"
+    replay: ReplaySource | None
     cursor: int
     replay_event: Event | None
     replay_decisions: list[int]

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
 
 from labconsole.errors import LabError
 from labconsole.events.kinds import DECISION_KINDS
@@ -96,7 +97,7 @@ class LiveSource(Source):
 
     live = True
 
-    def __init__(self, lab: "Lab", *, readonly: bool = False) -> None:
+    def __init__(self, lab: Lab, *, readonly: bool = False) -> None:
         self.lab = lab
         self.readonly = readonly
 
@@ -209,7 +210,7 @@ class ReplaySource(Source):
         self._lock = threading.RLock()
 
     @property
-    def replay(self) -> "Replay[LabState]":
+    def replay(self) -> Replay[LabState]:
         """The indexed log; the first call indexes it (call it from a worker, or from a CLI)."""
         with self._lock:
             if self._replay is None:

@@ -146,8 +146,9 @@ def test_budget_pauses_agents(tmp_path: Path, keys: None) -> None:
         lab.subscribe(lambda event, state: seen.append(event))
         try:
             lab.start()
-            paused = lambda: {e.data["agent_id"] for e in list(seen)
-                              if e.kind == "agent.status" and e.data.get("state") == "paused"}
+            def paused() -> set[str]:
+                return {e.data["agent_id"] for e in list(seen)
+                        if e.kind == "agent.status" and e.data.get("state") == "paused"}
             deadline = time.monotonic() + 30
             while not {"researcher", "planner", "worker-1", "reviewer", "reporter"} <= paused():
                 assert time.monotonic() < deadline, [e.kind for e in seen]

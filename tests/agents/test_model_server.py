@@ -14,7 +14,8 @@ def test_rules_order_and_default() -> None:
     with ModelServer([Reply(text="for b", match="bravo"), Reply(text="first"), Reply(text="second")],
                      default=Reply(text="fallback")) as srv:
         client = anthropic.Anthropic(api_key="k", base_url=srv.url, max_retries=0)
-        ask = lambda text: client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": text}])
+        def ask(text: str):
+            return client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": text}])
         answers = [ask(q).content[0].text for q in ("alpha", "bravo", "charlie", "delta")]
         assert answers == ["first", "for b", "second", "fallback"]
         assert [r.last_user for r in srv.requests] == ["alpha", "bravo", "charlie", "delta"]

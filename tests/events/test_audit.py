@@ -12,7 +12,7 @@ from labconsole.events import kinds
 from labconsole.events.audit import verify_session
 from labconsole.events.log import GENESIS, LOG_NAME, compute_hash, put_blob
 
-from .conftest import read_lines, write_lines, write_session
+from .conftest import write_lines, write_session
 
 SHA, EVID = "a" * 40, "e" * 64
 

@@ -109,7 +109,7 @@ class AgentProc:
                 self.proc.wait()
         return self.proc.returncode
 
-    def __enter__(self) -> "AgentProc":
+    def __enter__(self) -> AgentProc:
         return self
 
     def __exit__(self, *exc: Any) -> None:

@@ -96,7 +96,7 @@ def last_user_text(path: str, body: dict[str, Any]) -> str:
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
     block_on_close = False  # SDK keep-alive connections must not hold up stop()
-    owner: "ModelServer"
+    owner: ModelServer
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -384,7 +384,7 @@ class ModelServer:
         with self._lock:
             self.replies.extend(replies)
 
-    def start(self) -> "ModelServer":
+    def start(self) -> ModelServer:
         self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="model-server", daemon=True)
         self._thread.start()
         return self
@@ -394,7 +394,7 @@ class ModelServer:
         self._httpd.shutdown()
         self._httpd.server_close()
 
-    def __enter__(self) -> "ModelServer":
+    def __enter__(self) -> ModelServer:
         return self.start()
 
     def __exit__(self, *exc: Any) -> None:

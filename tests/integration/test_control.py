@@ -16,6 +16,8 @@ from labconsole.lab.service import Lab
 from labconsole.errors import LabError
 from labconsole.lab.remote import RemoteLab
 
+from conftest import make_demo_lab  # type: ignore[import-not-found]
+
 
 def _until(predicate, timeout: float = 10.0) -> None:
     deadline = time.monotonic() + timeout
@@ -23,7 +25,6 @@ def _until(predicate, timeout: float = 10.0) -> None:
         assert time.monotonic() < deadline, "timed out"
         time.sleep(0.1)
 
-from conftest import make_demo_lab  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.slow
 

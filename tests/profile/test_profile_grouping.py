@@ -35,8 +35,8 @@ class Ev:
     cpu_time_total: float = 0.0
     self_cpu_time_total: float = 0.0
     time_range: TR = field(default_factory=lambda: TR(0, 0))
-    cpu_parent: "Ev | None" = None
-    cpu_children: list["Ev"] = field(default_factory=list)
+    cpu_parent: Ev | None = None
+    cpu_children: list[Ev] = field(default_factory=list)
 
 
 def _child(parent: Ev, child: Ev) -> Ev:
@@ -48,7 +48,7 @@ def _child(parent: Ev, child: Ev) -> Ev:
 def test_kernels_are_grouped_by_scope_and_op() -> None:
     bf16 = "c10::BFloat16"
     events: list[Ev] = []
-    for layer in range(2):  # two layers' input_layernorm: one scope after folding the index
+    for _layer in range(2):  # two layers' input_layernorm: one scope after folding the index
         scope = Ev("lc:model.layers.*.input_layernorm|Qwen3RMSNorm", cpu_time_total=30.0)
         mul = _child(scope, Ev("aten::mul", kernels=[K("vectorized_elementwise_kernel", 2.0)],
                                 input_shapes=[[1, 1, 4096], [1, 1, 1]], input_dtypes=["float", "float"],

@@ -8,7 +8,6 @@ import time
 from pathlib import Path
 
 import psutil
-import pytest
 
 from labconsole.agents.supervisor import MAX_LINE, AgentSpec, Message, Supervisor
 

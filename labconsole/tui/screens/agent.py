@@ -143,7 +143,7 @@ class AgentScreen(LabScreen):
     def _load_commits(self, root: Path, base: str | None, branch: str) -> None:
         self.post_message(self.CommitsLoaded(branch, git_commits(root, base, branch)))
 
-    def on_agent_screen_commits_loaded(self, message: "AgentScreen.CommitsLoaded") -> None:
+    def on_agent_screen_commits_loaded(self, message: AgentScreen.CommitsLoaded) -> None:
         self._commits = (message.branch, message.lines)
         state = self.console.lab_state
         a = self._agent(state)

@@ -30,7 +30,7 @@ class LabScreen(Screen):
     TITLE_TEXT = "Lab"
 
     @property
-    def console(self) -> "LabConsoleApp":
+    def console(self) -> LabConsoleApp:
         return cast("LabConsoleApp", self.app)
 
     def compose_header(self) -> ComposeResult:

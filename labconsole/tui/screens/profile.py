@@ -152,7 +152,7 @@ class ProfileScreen(LabScreen):
         except Exception as exc:  # a bug or a full disk must not take the console down
             self.post_message(self.Proposed([], [], f"{type(exc).__name__}: {exc}"))
 
-    def on_profile_screen_proposed(self, message: "ProfileScreen.Proposed") -> None:
+    def on_profile_screen_proposed(self, message: ProfileScreen.Proposed) -> None:
         self.proposing = False
         if message.error:
             self.notify(message.error, title="propose", severity="error", timeout=8)

@@ -104,7 +104,7 @@ class ReviewScreen(LabScreen):
         bundle = evidence_view.load_bundle(source.blob(evidence_blob))
         self.post_message(self.BlobsLoaded(hyp_id, raw.decode("utf-8", "replace") if raw else "", bundle))
 
-    def on_review_screen_blobs_loaded(self, message: "ReviewScreen.BlobsLoaded") -> None:
+    def on_review_screen_blobs_loaded(self, message: ReviewScreen.BlobsLoaded) -> None:
         if message.hyp_id != self.current:
             return
         self._diff_text, self._bundle = message.diff, message.bundle

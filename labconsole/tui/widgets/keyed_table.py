@@ -6,7 +6,7 @@ are matched by key and only differing cells are updated.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rich.text import Text
 from textual.widgets import DataTable

@@ -52,7 +52,7 @@ class LogView(ScrollView, can_focus=True):
     class Indexed(Message):
         """More line starts found (``starts``) up to byte ``end``; ``done`` when the scan caught up."""
 
-        def __init__(self, view: "LogView", path: Path | None, starts: array, end: int, done: bool) -> None:
+        def __init__(self, view: LogView, path: Path | None, starts: array, end: int, done: bool) -> None:
             super().__init__()
             self.view = view
             self.path = path
@@ -129,7 +129,7 @@ class LogView(ScrollView, can_focus=True):
             pass
         self.post_message(self.Indexed(self, path, array("Q"), start, True))
 
-    def on_log_view_indexed(self, message: "LogView.Indexed") -> None:
+    def on_log_view_indexed(self, message: LogView.Indexed) -> None:
         # Not stopped: it bubbles to the screen, which shows the line count.
         if message.path != self.path:
             return  # a scan of a file we no longer show
