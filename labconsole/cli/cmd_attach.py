@@ -4,11 +4,9 @@ from __future__ import annotations
 
 import argparse
 
-from labconsole.cli.common import add_lab_args, is_tty, lab_root
+from labconsole.cli.common import add_lab_args, is_tty, running_session
 from labconsole.errors import LabError
-from labconsole.events.log import session_lock_holder
 from labconsole.lab.remote import RemoteLab
-from labconsole.lab.session import resolve_session
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,11 +17,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    root = lab_root(args)
-    session_dir = resolve_session(root, args.session)
-    if not session_lock_holder(session_dir):
-        raise LabError(f"no console is running session {session_dir.name}: resume it with "
-                       f"`labconsole run --resume`, or look back with `labconsole replay {session_dir.name}`")
+    root, session_dir = running_session(args, "resume it with `labconsole run --resume`")
     if not is_tty():
         raise LabError("attach opens the console and needs a terminal; from scripts use `labconsole review …`")
     from labconsole.tui import run_app

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labconsole.cli.common import add_lab_args, lab_root
+from labconsole.cli.common import add_lab_args, running_session
 from labconsole.errors import LabError
 
 if TYPE_CHECKING:
@@ -39,14 +39,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from labconsole.events.log import session_lock_holder
-    from labconsole.lab.session import resolve_session
-
-    root = lab_root(args)
-    session_dir = resolve_session(root, args.session)
-    if not session_lock_holder(session_dir):
-        raise LabError(f"no console is running session {session_dir.name}: start one with `labconsole run` "
-                       f"(or `--headless`), or look back with `labconsole replay {session_dir.name}`")
+    root, session_dir = running_session(args, "start one with `labconsole run` (or `--headless`)")
     server = make_server(root, session_dir, port=args.port or free_port(), allow_control=args.allow_control)
     print(f"labconsole serve: {server.url}  ({'control allowed' if args.allow_control else 'read-only'}; "
           "Ctrl-C stops serving, not the session)", flush=True)

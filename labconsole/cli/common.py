@@ -8,8 +8,9 @@ import sys
 from pathlib import Path
 
 from labconsole.core.stats import Comparison
+from labconsole.errors import LabError
 from labconsole.lab.selection import SessionGate, confirmation_of, session_gate
-from labconsole.lab.session import find_lab_root
+from labconsole.lab.session import find_lab_root, resolve_session
 from labconsole.lab.state import HypothesisState, LabState, RunState
 
 
@@ -21,6 +22,18 @@ def add_lab_args(parser: argparse.ArgumentParser, session: bool = True) -> None:
 
 def lab_root(args: argparse.Namespace) -> Path:
     return Path(args.lab).resolve() if getattr(args, "lab", None) else find_lab_root()
+
+
+def running_session(args: argparse.Namespace, how_to_start: str) -> tuple[Path, Path]:
+    """The lab root and the ``--session`` a console is running now; else a LabError that says ``how_to_start`` one."""
+    from labconsole.events.log import session_lock_holder
+
+    root = lab_root(args)
+    session_dir = resolve_session(root, args.session)
+    if not session_lock_holder(session_dir):
+        raise LabError(f"no console is running session {session_dir.name}: {how_to_start}, "
+                       f"or look back with `labconsole replay {session_dir.name}`")
+    return root, session_dir
 
 
 def fmt_metric(value: float | None) -> str:

@@ -34,6 +34,16 @@ def read_params(text: str, names: list[str]) -> dict[str, Any]:
     return values
 
 
+def number_or_text(text: str) -> Any:
+    """``text`` as an int, else a float, else as it is: a command line's ``NAME=V`` value."""
+    for conv in (int, float):
+        try:
+            return conv(text)
+        except ValueError:
+            pass
+    return text
+
+
 def format_value(value: Any) -> str:
     """The Python literal written for ``value``: reading it back gives exactly ``value`` again.
 

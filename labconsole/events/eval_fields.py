@@ -27,8 +27,14 @@ class EvalStarted:
 
 
 @dataclass(frozen=True)
-class EvalAttemptStarted:
+class _AttemptFields:
+    """What every eval.attempt.* kind carries first (the kinds that inherit it)."""
+
     attempt_id: str
+
+
+@dataclass(frozen=True)
+class EvalAttemptStarted(_AttemptFields):
     case: str | None = None
     model: str | None = None
     with_skill: bool | None = None
@@ -36,10 +42,9 @@ class EvalAttemptStarted:
 
 
 @dataclass(frozen=True)
-class EvalAttempt:
+class EvalAttempt(_AttemptFields):
     """The whole ``AttemptRecord`` (labconsole/evals/summary.py); a test keeps the two in step."""
 
-    attempt_id: str
     case: str
     model: str
     with_skill: bool
@@ -68,18 +73,16 @@ class EvalAttempt:
 
 
 @dataclass(frozen=True)
-class EvalAttemptInterrupted:
+class EvalAttemptInterrupted(_AttemptFields):
     """Started in an earlier, killed run."""
 
-    attempt_id: str
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class EvalAttemptTracked:
+class EvalAttemptTracked(_AttemptFields):
     """The attempt's Trackio run is written."""
 
-    attempt_id: str
     project: str | None = None
 
 

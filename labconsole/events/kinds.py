@@ -77,9 +77,15 @@ LOG_REPAIRED = _declare("log.repaired", LogRepaired, durable=True, logs=(SESSION
 
 
 @dataclass(frozen=True)
-class AgentStarted:
+class _AgentFields:
+    """What every agent.* kind about an agent's process carries first (the kinds below inherit it)."""
+
     agent_id: str
     role: str | None = None
+
+
+@dataclass(frozen=True)
+class AgentStarted(_AgentFields):
     backend: str | None = None
     model: str | None = None
     pid: int | None = None
@@ -87,54 +93,42 @@ class AgentStarted:
 
 
 @dataclass(frozen=True)
-class AgentHello:
-    agent_id: str
-    role: str | None = None
+class AgentHello(_AgentFields):
     protocol: int | str | None = None
     backend: str | None = None
     model: str | None = None
 
 
 @dataclass(frozen=True)
-class AgentStatus:
-    agent_id: str
-    role: str | None = None
+class AgentStatus(_AgentFields):
     state: str | None = None  # working | waiting | idle | paused
     hypothesis: str | None = None
     detail: str | None = None
 
 
 @dataclass(frozen=True)
-class AgentLog:
-    agent_id: str
-    role: str | None = None
+class AgentLog(_AgentFields):
     level: str | None = None
     text: str | None = None
 
 
 @dataclass(frozen=True)
-class AgentRaw:
+class AgentRaw(_AgentFields):
     """A non-protocol stdout line."""
 
-    agent_id: str
-    role: str | None = None
     text: str | None = None
     truncated: bool | None = None
 
 
 @dataclass(frozen=True)
-class AgentDropped:
+class AgentDropped(_AgentFields):
     """Log lines dropped under flood."""
 
-    agent_id: str
-    role: str | None = None
     count: int | None = None
 
 
 @dataclass(frozen=True)
-class AgentToolCall:
-    agent_id: str
-    role: str | None = None
+class AgentToolCall(_AgentFields):
     tool: str | None = None
     input: Any = None
     ok: bool | None = None
@@ -142,9 +136,7 @@ class AgentToolCall:
 
 
 @dataclass(frozen=True)
-class AgentUsage:
-    agent_id: str
-    role: str | None = None
+class AgentUsage(_AgentFields):
     model: str | None = None
     input_tokens: int | None = None
     output_tokens: int | None = None
@@ -155,17 +147,13 @@ class AgentUsage:
 
 
 @dataclass(frozen=True)
-class AgentError:
-    agent_id: str
-    role: str | None = None
+class AgentError(_AgentFields):
     message: str | None = None
     task: str | None = None
 
 
 @dataclass(frozen=True)
-class AgentExited:
-    agent_id: str
-    role: str | None = None
+class AgentExited(_AgentFields):
     reason: str | None = None  # done | crashed | hung | killed | stopped
     returncode: int | None = None
     signal: int | None = None
@@ -174,12 +162,10 @@ class AgentExited:
 
 
 @dataclass(frozen=True)
-class AgentStalled:
+class AgentStalled(_AgentFields):
     """The agent's model call sent no token past its limit (heartbeats alone do not count); an
     ``agent.exited`` (reason hung) and the usual restart follow."""
 
-    agent_id: str
-    role: str | None = None
     waited_s: float | None = None
     limit_s: float | None = None
     attempt: int | None = None
@@ -187,9 +173,7 @@ class AgentStalled:
 
 
 @dataclass(frozen=True)
-class AgentRestarting:
-    agent_id: str
-    role: str | None = None
+class AgentRestarting(_AgentFields):
     attempt: int | None = None
     backoff_s: float | None = None
 
@@ -227,8 +211,14 @@ AGENT_CONTROL = _declare("agent.control", AgentControl)
 
 
 @dataclass(frozen=True)
-class HypProposed:
+class _HypFields:
+    """What every kind about one hypothesis carries first (the kinds that inherit it)."""
+
     hyp_id: str
+
+
+@dataclass(frozen=True)
+class HypProposed(_HypFields):
     title: str | None = None
     params: dict[str, Any] | None = None
     rationale: str | None = None
@@ -240,35 +230,30 @@ class HypProposed:
 
 
 @dataclass(frozen=True)
-class HypQueued:
-    hyp_id: str
+class HypQueued(_HypFields):
     priority: float | None = None
 
 
 @dataclass(frozen=True)
-class HypDuplicate:
-    hyp_id: str
+class HypDuplicate(_HypFields):
     of: str | None = None
     similarity: float | None = None
 
 
 @dataclass(frozen=True)
-class HypClaimed:
-    hyp_id: str
+class HypClaimed(_HypFields):
     agent_id: str | None = None
 
 
 @dataclass(frozen=True)
-class WorktreeCreated:
-    hyp_id: str
+class WorktreeCreated(_HypFields):
     path: str | None = None
     branch: str | None = None
     base_sha: str | None = None
 
 
 @dataclass(frozen=True)
-class HypCommitted:
-    hyp_id: str
+class HypCommitted(_HypFields):
     sha: str | None = None
     branch: str | None = None
     base_sha: str | None = None
@@ -280,24 +265,21 @@ class HypCommitted:
 
 
 @dataclass(frozen=True)
-class HypFailed:
-    hyp_id: str
+class HypFailed(_HypFields):
     step: str | None = None
     reason: str | None = None
     log_blob: str | None = None
 
 
 @dataclass(frozen=True)
-class WorktreeArchived:
-    hyp_id: str
+class WorktreeArchived(_HypFields):
     ref: str | None = None
     sha: str | None = None
     reason: str | None = None
 
 
 @dataclass(frozen=True)
-class WorktreeRemoved:
-    hyp_id: str
+class WorktreeRemoved(_HypFields):
     path: str | None = None
 
 
@@ -360,22 +342,20 @@ class SandboxStatus:
 
 
 @dataclass(frozen=True)
-class EvidenceRecorded:
-    hyp_id: str
+class EvidenceRecorded(_HypFields):
     evidence_hash: str | None = None
     blob: str | None = None
     summary: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
-class EvidenceConfirmed:
+class EvidenceConfirmed(_HypFields):
     """The fresh re-measure of a candidate about to be shown as the session's best, against the current main.
 
     Picking the best of many inflates its measured effect; this independent measurement decides its label
     (core/stats.py ``confirm``). Its runs are ordinary run.started/run.finished of the same hypothesis.
     """
 
-    hyp_id: str
     sha: str | None = None  # the candidate commit re-measured
     main_sha: str | None = None  # the baseline it ran against: main's head when the re-measure began
     evidence_hash: str | None = None  # the evidence whose decision this confirms
@@ -384,16 +364,15 @@ class EvidenceConfirmed:
 
 
 @dataclass(frozen=True)
-class ReviewVerdict:
-    hyp_id: str
+class ReviewVerdict(_HypFields):
     reviewer: str | None = None
     verdict: str | None = None  # pass | flag | reject
     reasons: list[str] | None = None
 
 
 @dataclass(frozen=True)
-class HypAwaiting:
-    hyp_id: str
+class HypAwaiting(_HypFields):
+    """The hypothesis waits for the person's decision."""
 
 
 RUN_STARTED = _declare("run.started", RunStarted)
@@ -408,8 +387,7 @@ HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
 
 
 @dataclass(frozen=True)
-class DecisionApproved:
-    hyp_id: str
+class DecisionApproved(_HypFields):
     sha: str | None = None
     evidence_hash: str | None = None
     who: str | None = None
@@ -420,16 +398,14 @@ class DecisionApproved:
 
 
 @dataclass(frozen=True)
-class DecisionRejected:
-    hyp_id: str
+class DecisionRejected(_HypFields):
     who: str | None = None
     reason: str | None = None
     signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
 
 
 @dataclass(frozen=True)
-class MergeCompleted:
-    hyp_id: str
+class MergeCompleted(_HypFields):
     sha: str | None = None
     merge_sha: str | None = None
     into: str | None = None
@@ -439,8 +415,7 @@ class MergeCompleted:
 
 
 @dataclass(frozen=True)
-class MergeRefused:
-    hyp_id: str
+class MergeRefused(_HypFields):
     reason: str | None = None
 
 

@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
+from labconsole.core.params import number_or_text
 from labconsole.errors import LabError
 
 BASELINE_HINT = "the first benchmark_* method unless the class sets `candidate`"
@@ -131,17 +132,8 @@ def parse_shapes(specs: list[str] | None) -> list[dict[str, Any]] | None:
             name, sep, values = part.partition("=")
             if not sep or not name.strip() or not values.strip():
                 raise LabError(f"--shapes {spec!r}: expected NAME=V1,V2,... (e.g. rows=1,16,4096)")
-            axes.append((name.strip(), [_number(v.strip()) for v in values.split(",") if v.strip()]))
+            axes.append((name.strip(), [number_or_text(v.strip()) for v in values.split(",") if v.strip()]))
     return [dict(zip([a for a, _ in axes], combo)) for combo in itertools.product(*[v for _, v in axes])]
-
-
-def _number(text: str) -> Any:
-    for conv in (int, float):
-        try:
-            return conv(text)
-        except ValueError:
-            pass
-    return text
 
 
 def shape_label(shape: dict[str, Any]) -> str:

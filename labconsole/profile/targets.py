@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any
 from collections.abc import Callable
 
+from labconsole.core.params import number_or_text
 from labconsole.errors import LabError
 from labconsole.profile.target import ProfileTarget, check_device
 
@@ -52,17 +53,8 @@ def parse_shape(items: list[str] | None) -> dict[str, Any]:
             if "=" not in part:
                 raise LabError(f"--shape {part!r}: expected key=value, e.g. --shape batch=1,context=4096")
             key, value = (s.strip() for s in part.split("=", 1))
-            shape[key] = _number(value)
+            shape[key] = number_or_text(value)
     return shape
-
-
-def _number(value: str) -> Any:
-    for conv in (int, float):
-        try:
-            return conv(value)
-        except ValueError:
-            pass
-    return value
 
 
 def resolve(spec: str, *, shape: dict[str, Any], device: str | None, compile_mode: str | None) -> ProfileTarget:

@@ -75,17 +75,11 @@ class AnthropicBackend(LoopBackend):
     backend = "anthropic"
     api_key_env = "ANTHROPIC_API_KEY"
     base_url_env = "ANTHROPIC_BASE_URL"
-
-    def sdk_timeout(self) -> Any:
-        import anthropic
-
-        return anthropic.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
+    sdk = "anthropic"
 
     def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
-        import anthropic  # lazily: a lab without this backend never imports the SDK
-
-        return anthropic.Anthropic(api_key=self.api_key(), base_url=base_url, max_retries=max_retries,
-                                   timeout=timeout)
+        return self.sdk_module().Anthropic(api_key=self.api_key(), base_url=base_url, max_retries=max_retries,
+                                           timeout=timeout)
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         return AnthropicSession(self.client, self.model, system, user, tools,

@@ -7,6 +7,7 @@ tools, usage, pause/stop, nudging a model that forgot its result, and the final 
 
 from __future__ import annotations
 
+import importlib
 import os
 import threading
 from collections.abc import Callable
@@ -136,6 +137,7 @@ class LoopBackend(RoleBackend):
 
     api_key_env = ""    # where the key is unless the ``api_key_env`` option says otherwise
     base_url_env = ""   # where the endpoint is unless the ``base_url`` option says otherwise
+    sdk = ""            # the provider SDK's module name
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
@@ -158,10 +160,14 @@ class LoopBackend(RoleBackend):
     def secrets(self) -> list[str]:
         return [s for s in (self.api_key(),) if s]
 
+    def sdk_module(self) -> Any:
+        """The provider's SDK, imported lazily: a lab without this backend never imports it."""
+        return importlib.import_module(self.sdk)
+
     def sdk_timeout(self) -> Any:
         """The SDK's own ``Timeout`` (each SDK vendors its HTTP client): ``read`` bounds every silence
         inside a response, ``connect`` a server that is not there."""
-        raise NotImplementedError
+        return self.sdk_module().Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
 
     def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
         raise NotImplementedError

@@ -112,17 +112,11 @@ class OpenAIBackend(LoopBackend):
     backend = "openai"
     api_key_env = "OPENAI_API_KEY"
     base_url_env = "OPENAI_BASE_URL"
-
-    def sdk_timeout(self) -> Any:
-        import openai
-
-        return openai.Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
+    sdk = "openai"
 
     def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
-        import openai  # lazily: a lab without this backend never imports the SDK
-
-        return openai.OpenAI(api_key=self.api_key() or "no-key", base_url=base_url, max_retries=max_retries,
-                             timeout=timeout)
+        return self.sdk_module().OpenAI(api_key=self.api_key() or "no-key", base_url=base_url,
+                                        max_retries=max_retries, timeout=timeout)
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         return OpenAISession(self.client, self.model, system, user, tools,
