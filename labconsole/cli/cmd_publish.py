@@ -11,7 +11,8 @@ from labconsole.events import kinds as K
 from labconsole.events.log import session_lock_holder
 from labconsole.lab.session import list_sessions, resolve_session
 from labconsole.lab.gate import require_person
-from labconsole.lab.service import Lab, default_who
+from labconsole.lab.decisions import default_who
+from labconsole.lab.service import Lab
 from labconsole.events.signing import TrustStore, load_trust
 from labconsole.publish.approval import PublishApproval, find_approval
 from labconsole.publish.assemble import assemble, check_loads, kernel_name

@@ -17,6 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labconsole.events.agent_fields import (
+    AgentStarted, AgentHello, AgentStatus, AgentLog, AgentRaw, AgentDropped, AgentToolCall, AgentUsage, AgentError, AgentExited, AgentStalled, AgentRestarting, AgentMessage, AgentControl,
+)
 from labconsole.events.eval_fields import (
     EvalAttempt, EvalAttemptInterrupted, EvalAttemptStarted, EvalAttemptTracked, EvalFinished, EvalStarted,
 )
@@ -74,122 +77,6 @@ SESSION_STOPPED = _declare("session.stopped", SessionStopped, durable=True)
 LOG_REPAIRED = _declare("log.repaired", LogRepaired, durable=True, logs=(SESSION_LOG, EVAL_LOG))
 
 # --------------------------------------------------------------------------- agents
-
-
-@dataclass(frozen=True)
-class _AgentFields:
-    """What every agent.* kind about an agent's process carries first (the kinds below inherit it)."""
-
-    agent_id: str
-    role: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentStarted(_AgentFields):
-    backend: str | None = None
-    model: str | None = None
-    pid: int | None = None
-    attempt: int | None = None
-
-
-@dataclass(frozen=True)
-class AgentHello(_AgentFields):
-    protocol: int | str | None = None
-    backend: str | None = None
-    model: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentStatus(_AgentFields):
-    state: str | None = None  # working | waiting | idle | paused
-    hypothesis: str | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentLog(_AgentFields):
-    level: str | None = None
-    text: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentRaw(_AgentFields):
-    """A non-protocol stdout line."""
-
-    text: str | None = None
-    truncated: bool | None = None
-
-
-@dataclass(frozen=True)
-class AgentDropped(_AgentFields):
-    """Log lines dropped under flood."""
-
-    count: int | None = None
-
-
-@dataclass(frozen=True)
-class AgentToolCall(_AgentFields):
-    tool: str | None = None
-    input: Any = None
-    ok: bool | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentUsage(_AgentFields):
-    model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
-    cost_usd: float | None = None
-    tool_calls: int | None = None
-    repair_attempts: int | None = None
-
-
-@dataclass(frozen=True)
-class AgentError(_AgentFields):
-    message: str | None = None
-    task: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentExited(_AgentFields):
-    reason: str | None = None  # done | crashed | hung | killed | stopped
-    returncode: int | None = None
-    signal: int | None = None
-    detail: str | None = None
-    attempt: int | None = None
-
-
-@dataclass(frozen=True)
-class AgentStalled(_AgentFields):
-    """The agent's model call sent no token past its limit (heartbeats alone do not count); an
-    ``agent.exited`` (reason hung) and the usual restart follow."""
-
-    waited_s: float | None = None
-    limit_s: float | None = None
-    attempt: int | None = None
-    detail: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentRestarting(_AgentFields):
-    attempt: int | None = None
-    backoff_s: float | None = None
-
-
-@dataclass(frozen=True)
-class AgentMessage:
-    """A person's message to an agent."""
-
-    agent_id: str
-    text: str | None = None
-
-
-@dataclass(frozen=True)
-class AgentControl:
-    agent_id: str
-    action: str | None = None  # pause | resume | stop | restart
 
 
 AGENT_STARTED = _declare("agent.started", AgentStarted)

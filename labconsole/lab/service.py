@@ -10,7 +10,6 @@ the agent protocol has no message that reaches this door.
 from __future__ import annotations
 
 import copy
-import getpass
 import os
 import socket
 import threading
@@ -26,8 +25,10 @@ from labconsole.events.signing import (
     SigningKeyError, TrustStore, check_decision, load_signer, load_trust, sign_decision,
 )
 from labconsole.events.replay import Replay
-from labconsole.lab import gate
+from labconsole.lab import decisions, gate
 from labconsole.lab import state as S
+from labconsole.lab.decisions import default_who
+from labconsole.lab.rules_change import rules_change_since_last_session, rules_changed_line
 from labconsole.lab.commands import (
     AgentControl,
     Approve,
@@ -55,13 +56,6 @@ if TYPE_CHECKING:
     from labconsole.lab.orchestrator import Orchestrator
 
 Subscriber = Callable[[Event, LabState], None]
-
-
-def default_who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return os.environ.get("USER", "human")
 
 
 class Lab:
@@ -98,7 +92,7 @@ class Lab:
         errors, warnings = check_patterns(config, sorted(repo.tree(baseline)))
         if errors:
             raise ConfigError(errors[0])
-        rules_changed = _rules_change_since_last_session(lab_root, config)
+        rules_changed = rules_change_since_last_session(lab_root, config)
         session_id = session_id or new_session_id()
         lab_lock = LabLock(repo.common_dir, session_id)
         try:
@@ -363,21 +357,21 @@ class Lab:
     def execute(self, command: Command) -> Event | list[str] | dict[str, Any] | None:
         match command:
             case Approve():
-                return self._approve(command)
+                return decisions.approve(self, command)
             case Reject():
-                return self._reject(command)
+                return decisions.reject(self, command)
             case Merge():
-                return self._merge(command)
+                return decisions.merge(self, command)
             case Remeasure():
-                self._remeasure(command)
+                decisions.remeasure(self, command)
             case AgentControl():
-                self._agent_control(command)
+                decisions.agent_control(self, command)
             case SendMessage():
-                self._send_message(command)
+                decisions.send_message(self, command)
             case ResumeAfterBudget():
-                self._resume_after_budget(command)
+                decisions.resume_after_budget(self, command)
             case ProposeExternal():
-                return self._propose_external(command)
+                return decisions.propose_external(self, command)
             case Ping():
                 return {"session": self.session_id, "pid": os.getpid()}
             case Stop():
@@ -393,23 +387,6 @@ class Lab:
         """
         return self.execute(ProposeExternal(hypotheses, actor, evidence_blobs))
 
-    def _propose_external(self, command: ProposeExternal) -> list[str]:
-        hypotheses, actor, evidence_blobs = command.hypotheses, command.actor, command.evidence_blobs
-        ids: list[str] = []
-        with self._lock:  # ids are numbered from the state: no other append may take one in between
-            for i, item in enumerate(hypotheses):
-                hyp_id = next_hyp_id(self._state)
-                # Keys are indexes into ``hypotheses`` (strings when they came through the control channel).
-                evidence = (evidence_blobs or {}).get(i, (evidence_blobs or {}).get(str(i)))
-                blob = self.put_blob(evidence) if evidence is not None else None
-                self.append(K.HYP_PROPOSED, actor, {
-                    "hyp_id": hyp_id, "title": item["title"], "params": item.get("params", {}),
-                    "rationale": item.get("rationale", ""), "source": item.get("source", actor),
-                    "priority": item.get("priority"), "proposer": actor, "evidence_blob": blob,
-                    "evidence": item.get("evidence")})
-                ids.append(hyp_id)
-        return ids
-
     # --- human decisions --------------------------------------------------------------------------
 
     def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
@@ -418,36 +395,8 @@ class Lab:
         changes need each flag in ``overrides`` and a ``reason`` (see :func:`gate.check_overrides`)."""
         return self.execute(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
 
-    def _approve(self, command: Approve) -> Event:
-        hyp_id, who = command.hyp_id, command.who or default_who()
-        with self._lock:
-            h = gate.hypothesis(self._state, hyp_id)
-            head = self.repo.branch_head(h.branch) if h.branch else None
-            h = gate.check_approve(self._state, hyp_id, head, command.overrides, command.reason)
-            flags = gate.needs_confirmation(h)
-            if flags and not command.confirm_flags:
-                raise GateError(f"{hyp_id}: {flags[0]}; confirm to approve anyway")
-            data: dict[str, Any] = {"hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
-                                    "reason": command.reason, "flags": flags}
-            if command.overrides:
-                # The override and its reason are part of the decision the log (and its chain) holds.
-                data["overrides"] = [{"flag": f["flag"], "paths": list(f.get("paths") or [])}
-                                     for f in gate.change_flags(h)]
-            return self.append_signed(K.DECISION_APPROVED, who, data)
-
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
         return self.execute(Reject(hyp_id, who, reason))
-
-    def _reject(self, command: Reject) -> Event:
-        hyp_id, who, reason = command.hyp_id, command.who or default_who(), command.reason
-        if not reason.strip():
-            raise GateError("a rejection needs a reason (it goes to the planner's do-not-repeat list)")
-        with self._lock:
-            gate.check_reject(self._state, hyp_id)
-            event = self.append_signed(K.DECISION_REJECTED, who, {
-                "hyp_id": hyp_id, "who": who, "reason": reason})
-        self.cleanup_worktree(hyp_id)
-        return event
 
     def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Event:
         """Merge an approved candidate into main, only if its branch still holds the approved commit
@@ -455,97 +404,20 @@ class Lab:
         changes the lab's rules merges only with ``confirm_rules_change``."""
         return self.execute(Merge(hyp_id, who, confirm_rules_change))
 
-    def _merge(self, command: Merge) -> Event:
-        hyp_id, who = command.hyp_id, command.who or default_who()
-        with self._lock:
-            h = gate.hypothesis(self._state, hyp_id)
-            head = self.repo.branch_head(h.branch) if h.branch else None
-            main_head = self.repo.head_sha()
-            try:
-                h = gate.check_merge(self._state, hyp_id, head, main_head, command.confirm_rules_change)
-            except GateError as exc:
-                self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": str(exc)})
-                raise
-            if gate.is_stale(h, main_head):
-                how = ("re-measuring on the new main now" if self.orchestrator is not None
-                       else f"re-measure it on the new main with `labconsole review remeasure {hyp_id}`")
-                reason = (f"main moved since {hyp_id} was measured (measured on {str(h.base_sha)[:12]}, main is now "
-                          f"{main_head[:12]}): {how}, then approve again")
-                self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": reason})
-                if self.orchestrator is not None:
-                    self.orchestrator.remeasure(hyp_id)
-                raise GateError(reason)
-            try:  # the chain proves order, not authorship: the approval must carry a trusted person's signature
-                self.check_approval_signature(hyp_id)
-            except GateError as exc:
-                self.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": str(exc)})
-                raise
-            approval = h.approval
-            assert approval is not None and approval.sha is not None
-            merge_sha = self.repo.merge(hyp_id, approval.sha, f"Merge {hyp_id}: {h.title}\n\n"
-                                        f"Approved by {approval.who}; evidence {approval.evidence_hash}")
-            merged: dict[str, Any] = {"hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha,
-                                      "into": self.repo.main_branch, "evidence_hash": approval.evidence_hash}
-            change = gate.rules_change(h)
-            if change:
-                merged["rules_change"] = change  # confirmed by the person: the next session starts under it
-            event = self.append_signed(K.MERGE_COMPLETED, who, merged)
-        self.cleanup_worktree(hyp_id)
-        return event
-
     def remeasure(self, hyp_id: str) -> None:
         """Measure a candidate again on the current main. Without running agents, it is done here and now
         (and reviewed by the rules reviewer); with them, in the background."""
         self.execute(Remeasure(hyp_id))
 
-    def _remeasure(self, command: Remeasure) -> None:
-        hyp_id = command.hyp_id
-        gate.check_remeasure(self._state, hyp_id)
-        if self.orchestrator is not None:
-            self.orchestrator.remeasure(hyp_id)
-            return
-        from labconsole.lab.orchestrator import Orchestrator
-
-        orchestrator = Orchestrator(self)  # measurement only: no agents are started
-        try:
-            orchestrator.remeasure(hyp_id)
-            orchestrator.wait_measurements()
-            orchestrator.review_with_rules(hyp_id)
-        finally:
-            orchestrator.stop()
-
     def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
         self.execute(AgentControl(agent_id, action, who))
-
-    def _agent_control(self, command: AgentControl) -> None:
-        who = command.who or default_who()
-        if command.action not in ("pause", "resume", "stop", "restart"):
-            raise LabError(f"unknown agent action {command.action!r}; allowed: pause, resume, stop, restart")
-        if self.orchestrator is None:
-            raise LabError("agents are not running in this console")
-        self.append(K.AGENT_CONTROL, f"human:{who}", {"agent_id": command.agent_id, "action": command.action})
-        self.orchestrator.control(command.agent_id, command.action)
 
     def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
         self.execute(SendMessage(agent_id, text, who))
 
-    def _send_message(self, command: SendMessage) -> None:
-        who = command.who or default_who()
-        if self.orchestrator is None:
-            raise LabError("agents are not running in this console")
-        self.append(K.AGENT_MESSAGE, f"human:{who}", {"agent_id": command.agent_id, "text": command.text})
-        self.orchestrator.message(command.agent_id, command.text)
-
     def resume_after_budget(self, who: str | None = None) -> None:
         """The person saw the budget stop and lets the agents go on."""
         self.execute(ResumeAfterBudget(who))
-
-    def _resume_after_budget(self, command: ResumeAfterBudget) -> None:
-        who = command.who or default_who()
-        if self.orchestrator is None:
-            raise LabError("agents are not running in this console")
-        self.append_signed(K.BUDGET_RESUMED, who, {"who": who})
-        self.orchestrator.resume_all()
 
     def cleanup_worktree(self, hyp_id: str) -> None:
         """Archive unmerged commits under refs/labconsole/archive/, then remove the worktree."""
@@ -588,33 +460,6 @@ class Lab:
             sealer.sealed(checkpoint.seq, checkpoint.hash)
             sealer.flush()
             return event
-
-
-def _rules_change_since_last_session(lab_root: Path, config: LabConfig) -> dict[str, Any] | None:
-    """The lab.toml this session runs under, against the one the lab's previous session ran under:
-    None when they are the same (or there is no earlier session), else what changed."""
-    from labconsole.lab.change_checks import rules_diff
-    from labconsole.lab.session import list_sessions
-
-    earlier = list_sessions(lab_root)
-    if not earlier:
-        return None
-    started = next((e for e in read_events(earlier[-1]) if e.kind == K.SESSION_STARTED), None)
-    if started is None or not started.data.get("config_sha256"):
-        return None
-    previous = started.data["config_sha256"]
-    if previous == config.digest():
-        return None
-    old = started.data.get("config")
-    changes = rules_diff(old, config.raw) if isinstance(old, dict) else []
-    return {"since_session": earlier[-1].name, "previous_sha256": previous,
-            "changes": changes or ["lab.toml changed (same values: formatting or comments)"]}
-
-
-def rules_changed_line(rules_changed: dict[str, Any]) -> str:
-    """The line a person sees at the start of the first session after a rules change."""
-    return (f"lab rules changed since session {rules_changed.get('since_session')}: "
-            + "; ".join(str(c) for c in rules_changed.get("changes") or []))
 
 
 def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: str,
