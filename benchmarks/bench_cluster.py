@@ -59,7 +59,9 @@ def durations(n: int, median_s: float, seed: int = 0) -> list[float]:
     return [median_s * rng.lognormvariate(0.0, 0.5) for _ in range(n)]
 
 
-def drive(times: list[float], threads: int, run: Callable[[float, int], Span]) -> tuple[list[Span], float, dict[str, float]]:
+def drive(
+    times: list[float], threads: int, run: Callable[[float, int], Span]
+) -> tuple[list[Span], float, dict[str, float]]:
     """The console's side: ``threads`` measurement workers pull hypotheses off one queue and run them."""
     queue = list(enumerate(times))
     lock = threading.Lock()
@@ -94,9 +96,11 @@ def drive(times: list[float], threads: int, run: Callable[[float, int], Span]) -
     wall = time.time() - t0
     done.set()
     cpu1 = proc.cpu_times()
-    console = {"cpu_s": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 2),
-               "cpu_share_of_one_core": round(((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / wall, 3),
-               "rss_peak_mb": round(rss_peak[0] / 2**20, 1)}
+    console = {
+        "cpu_s": round((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system), 2),
+        "cpu_share_of_one_core": round(((cpu1.user + cpu1.system) - (cpu0.user + cpu0.system)) / wall, 3),
+        "rss_peak_mb": round(rss_peak[0] / 2**20, 1),
+    }
     return spans, wall, console
 
 
@@ -119,7 +123,8 @@ def summarize(spans: list[Span], wall: float, gpus: int, console: dict[str, floa
         per_thread[s.thread] = per_thread.get(s.thread, 0) + 1
     gaps.sort()
     return {
-        "runs": len(spans), "wall_s": round(wall, 2),
+        "runs": len(spans),
+        "wall_s": round(wall, 2),
         "decisions_per_s": round(len(spans) / wall, 2),
         "gpu_idle_share": round(1 - busy / (gpus * wall), 4),
         "gpu_idle_share_while_queued": round(1 - busy_queued / (gpus * window), 4),
@@ -153,9 +158,23 @@ def bench_ray(times: list[float], gpus: int, tmp: Path) -> dict[str, Any]:
     import ray
 
     t0 = time.time()
-    subprocess.run([sys.executable, "-c", "from ray.scripts.scripts import main; main()", "start", "--head",
-                    f"--num-cpus={gpus}", f"--num-gpus={gpus}", "--port=6379", "--include-dashboard=false",
-                    f"--temp-dir={tmp / 'ray'}", "--disable-usage-stats"], check=True, capture_output=True)
+    subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "from ray.scripts.scripts import main; main()",
+            "start",
+            "--head",
+            f"--num-cpus={gpus}",
+            f"--num-gpus={gpus}",
+            "--port=6379",
+            "--include-dashboard=false",
+            f"--temp-dir={tmp / 'ray'}",
+            "--disable-usage-stats",
+        ],
+        check=True,
+        capture_output=True,
+    )
     ray.init(address="127.0.0.1:6379", log_to_driver=False)
 
     # max_calls=0 as in the Ray executor: Ray's default for GPU tasks is one task per worker process,
@@ -194,12 +213,27 @@ def main() -> int:
             print("bench_cluster: needs unshare (util-linux) to keep Ray on loopback", file=sys.stderr)
             return 2
         env = {**os.environ, IN_NAMESPACE: "1", "RAY_USAGE_STATS_ENABLED": "0"}
-        return subprocess.run(["unshare", "-Urnpf", "--mount-proc", "sh", "-c", 'ip link set lo up && exec "$@"',
-                               "sh", sys.executable, *sys.argv], env=env).returncode
+        return subprocess.run(
+            [
+                "unshare",
+                "-Urnpf",
+                "--mount-proc",
+                "sh",
+                "-c",
+                'ip link set lo up && exec "$@"',
+                "sh",
+                sys.executable,
+                *sys.argv,
+            ],
+            env=env,
+        ).returncode
     times = durations(args.hypotheses, args.median_s)
     result: dict[str, Any] = {
-        "hypotheses": args.hypotheses, "gpus": args.gpus, "median_run_s": args.median_s,
-        "run_seconds_total": round(sum(times), 1), "ideal_wall_s": round(sum(times) / args.gpus, 1),
+        "hypotheses": args.hypotheses,
+        "gpus": args.gpus,
+        "median_run_s": args.median_s,
+        "run_seconds_total": round(sum(times), 1),
+        "ideal_wall_s": round(sum(times) / args.gpus, 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
     }
     if args.only != "ray":

@@ -31,16 +31,31 @@ LOAD = (
     "    for _ in range(20): c = a @ b\n"
     "    torch.cuda.synchronize()\n"
 )
-SMI_FIELDS = ["utilization.gpu", "memory.used", "memory.total", "power.draw", "clocks.sm", "clocks.mem",
-              "temperature.gpu"]
+SMI_FIELDS = [
+    "utilization.gpu",
+    "memory.used",
+    "memory.total",
+    "power.draw",
+    "clocks.sm",
+    "clocks.mem",
+    "temperature.gpu",
+]
 
 
 def smi() -> dict:
-    out = subprocess.run(["nvidia-smi", "--query-gpu=" + ",".join(SMI_FIELDS), "--format=csv,noheader,nounits",
-                          "-i", "0"], capture_output=True, text=True, timeout=20).stdout.strip()
+    out = subprocess.run(
+        ["nvidia-smi", "--query-gpu=" + ",".join(SMI_FIELDS), "--format=csv,noheader,nounits", "-i", "0"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    ).stdout.strip()
     vals = [v.strip() for v in out.split(",")]
-    apps = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                          capture_output=True, text=True, timeout=20).stdout.strip()
+    apps = subprocess.run(
+        ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+        capture_output=True,
+        text=True,
+        timeout=20,
+    ).stdout.strip()
     procs = {}
     for line in apps.splitlines():
         pid, mem = [x.strip() for x in line.split(",")]
@@ -73,19 +88,25 @@ def telemetry_vs_smi() -> dict:
     rows = []
     for ours, theirs in pairs:
         proc = next((p for p in ours.processes if p.pid == load.pid), None)
-        rows.append({
-            "util": [ours.util_pct, theirs["utilization.gpu"]],
-            "mem_used_mib": [ours.mem_used_bytes / 2**20, theirs["memory.used"]],
-            "mem_total_mib": [ours.mem_total_bytes / 2**20, theirs["memory.total"]],
-            "power_w": [ours.power_w, theirs["power.draw"]],
-            "sm_clock": [ours.sm_clock_mhz, theirs["clocks.sm"]],
-            "mem_clock": [ours.mem_clock_mhz, theirs["clocks.mem"]],
-            "temp_c": [ours.temperature_c, theirs["temperature.gpu"]],
-            "throttle": ours.throttle_reasons,
-            "load_proc": None if proc is None else {"owner": proc.owner, "mem_mib": None if proc.used_mem_bytes is None
-                                                    else proc.used_mem_bytes / 2**20},
-            "smi_load_proc_mib": theirs["procs_mib"].get(load.pid),
-        })
+        rows.append(
+            {
+                "util": [ours.util_pct, theirs["utilization.gpu"]],
+                "mem_used_mib": [ours.mem_used_bytes / 2**20, theirs["memory.used"]],
+                "mem_total_mib": [ours.mem_total_bytes / 2**20, theirs["memory.total"]],
+                "power_w": [ours.power_w, theirs["power.draw"]],
+                "sm_clock": [ours.sm_clock_mhz, theirs["clocks.sm"]],
+                "mem_clock": [ours.mem_clock_mhz, theirs["clocks.mem"]],
+                "temp_c": [ours.temperature_c, theirs["temperature.gpu"]],
+                "throttle": ours.throttle_reasons,
+                "load_proc": None
+                if proc is None
+                else {
+                    "owner": proc.owner,
+                    "mem_mib": None if proc.used_mem_bytes is None else proc.used_mem_bytes / 2**20,
+                },
+                "smi_load_proc_mib": theirs["procs_mib"].get(load.pid),
+            }
+        )
     # The two reads are ~100 ms apart, not simultaneous: a field agrees when 4 of 5 paired
     # samples are within tolerance (power and clocks move within 100 ms on a ramping GPU).
     agree: dict[str, float] = {}
@@ -111,8 +132,13 @@ def telemetry_vs_smi() -> dict:
         "load_busy": all((r["util"][0] or 0) >= 80 for r in rows),
     }
     tel.close()
-    return {"idle_before": idle.to_dict(), "samples": rows, "checks": checks, "agree_fraction": agree,
-            "ok": all(checks.values())}
+    return {
+        "idle_before": idle.to_dict(),
+        "samples": rows,
+        "checks": checks,
+        "agree_fraction": agree,
+        "ok": all(checks.values()),
+    }
 
 
 def independent_copy_gbps(nbytes: int = 2**30) -> dict:
@@ -146,7 +172,8 @@ def main() -> int:
         med = {c["name"]: c["device"]["median_us"] for c in g["cases"] if c.get("device")}
         host = {c["name"]: c["host"]["median_us"] for c in g["cases"] if c.get("host")}
         ordering[g["label"]] = {
-            "device_us": med, "host_us": host,
+            "device_us": med,
+            "host_us": host,
             "gbps": {c["name"]: c["gbps"] for c in g["cases"]},
             "eager>f_rms_norm>compiled": med["eager"] > med["f_rms_norm"] > med["compiled"],
         }
@@ -161,8 +188,9 @@ def main() -> int:
         "device": result["provenance"].get("device"),
         "telemetry_ok": result["telemetry_vs_nvidia_smi"]["ok"],
         "ordering": ordering,
-        "ordering_ok_rows_ge_4096": all(v["eager>f_rms_norm>compiled"] for k, v in ordering.items()
-                                        if int(k.split("=")[1]) >= 4096),
+        "ordering_ok_rows_ge_4096": all(
+            v["eager>f_rms_norm>compiled"] for k, v in ordering.items() if int(k.split("=")[1]) >= 4096
+        ),
         "harness_device_copy_gbps_1GiB": rms["device_copy"]["gbps"],
         "harness_copy_ceiling_gbps": rms["device_copy"]["peak_gbps"],
         "harness_copy_gbps_at_65536_rows": harness_copy,
@@ -170,12 +198,14 @@ def main() -> int:
         "copy_ratio": harness_copy / result["independent_copy"]["gbps"],
         "cheats_caught": caught,
         "all_cheats_caught": all("incorrect" in v for v in caught.values()),
-        "honest_baselines_pass": all(c["check"] and c["check"]["ok"] for g in cheats["groups"] for c in g["cases"]
-                                     if c["role"] == "baseline"),
+        "honest_baselines_pass": all(
+            c["check"] and c["check"]["ok"] for g in cheats["groups"] for c in g["cases"] if c["role"] == "baseline"
+        ),
         "compile_check": rms["compile_checks"],
         "rmsnorm_run_ok": rms["ok"],
-        "rmsnorm_flags_not_info": sorted({(f["case"], f["shape"], f["kind"]) for f in rms["flags"]
-                                          if f["severity"] != "info"}),
+        "rmsnorm_flags_not_info": sorted(
+            {(f["case"], f["shape"], f["kind"]) for f in rms["flags"] if f["severity"] != "info"}
+        ),
         "wall_s": time.time() - t0,
     }
     out_path.parent.mkdir(parents=True, exist_ok=True)

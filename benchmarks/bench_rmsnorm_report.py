@@ -54,8 +54,18 @@ def _head(*columns: str) -> list[str]:
 
 
 def rms_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[dict]]:
-    lines = _head("rows", "cuda µs", "GB/s", "% of copy", "Δ vs copy µs", "host µs (copy)", "× compile", "× Liger",
-                  "× F.rms_norm", "× eager")
+    lines = _head(
+        "rows",
+        "cuda µs",
+        "GB/s",
+        "% of copy",
+        "Δ vs copy µs",
+        "host µs (copy)",
+        "× compile",
+        "× Liger",
+        "× F.rms_norm",
+        "× eager",
+    )
     verdicts = []
     for r, v, c, cu, cp in _rows(res, "rms_norm_bf16_h4096", measure, "cuda"):
         host_c = v["candidates"]
@@ -67,8 +77,13 @@ def rms_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[d
             f"| {r} | {cu:.2f} | {c['cuda']['gb_s']:.0f} | {100 * cp / cu:.1f} | {cu - cp:+.2f} | {host_txt} | "
             f"{x['torch.compile']:.3f} | {x['liger']:.3f} | {x['F.rms_norm']:.2f} | {x['eager_qwen3']:.1f} |"
         )
-        t = {"rows": r, "x_compile": round(x["torch.compile"], 3), "x_liger": round(x["liger"], 3),
-             "vs_compile_ge_1": x["torch.compile"] >= 1.0, "vs_liger_ge_1": x["liger"] >= 1.0}
+        t = {
+            "rows": r,
+            "x_compile": round(x["torch.compile"], 3),
+            "x_liger": round(x["liger"], 3),
+            "vs_compile_ge_1": x["torch.compile"] >= 1.0,
+            "vs_liger_ge_1": x["liger"] >= 1.0,
+        }
         if r >= 4096:
             t["pct_copy"] = round(100 * cp / cu, 1)
             t["pct_copy_ge_95"] = 100 * cp / cu >= 95
@@ -87,14 +102,22 @@ def rms_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[d
 
 
 def fused_table(res: dict, measure: str = "candidates") -> tuple[list[str], list[dict]]:
-    lines = _head("rows", "fused µs", "GB/s (4 tensors)", "% of copy", "× compile (unfused)", "× Liger fused",
-                  "× eager (unfused)")
+    lines = _head(
+        "rows", "fused µs", "GB/s (4 tensors)", "% of copy", "× compile (unfused)", "× Liger fused", "× eager (unfused)"
+    )
     verdicts = []
     for r, _, c, cu, cp in _rows(res, "fused_add_rms_norm_bf16_h4096", measure, "cuda_fused"):
         xc, xl, xe = (_us(c, k) / cu for k in ("torch.compile_unfused", "liger_fused", "eager_unfused"))
-        lines.append(f"| {r} | {cu:.2f} | {c['cuda_fused']['gb_s']:.0f} | {100 * cp / cu:.1f} | {xc:.3f} | {xl:.3f} | {xe:.1f} |")
-        t = {"rows": r, "x_compile": round(xc, 3), "x_eager": round(xe, 2),
-             "vs_compile_ge_1": xc >= 1.0, "vs_eager_ge_5": xe >= 5}
+        lines.append(
+            f"| {r} | {cu:.2f} | {c['cuda_fused']['gb_s']:.0f} | {100 * cp / cu:.1f} | {xc:.3f} | {xl:.3f} | {xe:.1f} |"
+        )
+        t = {
+            "rows": r,
+            "x_compile": round(xc, 3),
+            "x_eager": round(xe, 2),
+            "vs_compile_ge_1": xc >= 1.0,
+            "vs_eager_ge_5": xe >= 5,
+        }
         if r >= 4096:
             t["pct_copy"] = round(100 * cp / cu, 1)
             t["pct_copy_ge_95"] = 100 * cp / cu >= 95
@@ -131,8 +154,10 @@ def main() -> int:
     args = ap.parse_args()
     res = json.loads(args.bench.read_text())
     prov = res["provenance"]
-    print(f"{prov['device']} · driver {prov['nvidia_smi'].split(', ')[1]} · torch {prov['torch']} · "
-          f"CUDA {prov['cuda']} · triton {prov['triton']} · commit {prov['commit']} · {prov['date_utc']}")
+    print(
+        f"{prov['device']} · driver {prov['nvidia_smi'].split(', ')[1]} · torch {prov['torch']} · "
+        f"CUDA {prov['cuda']} · triton {prov['triton']} · commit {prov['commit']} · {prov['date_utc']}"
+    )
     print(f"copy ceiling (1 GiB): {res['copy_peak_gb_s']} GB/s\n")
     out: dict = {"provenance": prov, "measures": MEASURES}
     for measure, label in MEASURES.items():
@@ -140,8 +165,13 @@ def main() -> int:
         fl, fv = fused_table(res, measure)
         if not rv:
             continue
-        print(f"### {label}\n\nrms_norm, bf16, hidden 4096\n\n" + "\n".join(rl)
-              + "\n\nfused_add_rms_norm, bf16, hidden 4096\n\n" + "\n".join(fl) + "\n")
+        print(
+            f"### {label}\n\nrms_norm, bf16, hidden 4096\n\n"
+            + "\n".join(rl)
+            + "\n\nfused_add_rms_norm, bf16, hidden 4096\n\n"
+            + "\n".join(fl)
+            + "\n"
+        )
         out[measure] = {"rms_norm": rv, "fused_add_rms_norm": fv}
     if args.e2e:
         e2e = json.loads(args.e2e.read_text())

@@ -58,8 +58,13 @@ def main() -> int:
         lab.mkdir()
         (lab / "lab.toml").write_text(LAB_TOML)
         (lab / "x.txt").write_text("x\n")
-        env = {**os.environ, "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@b", "GIT_COMMITTER_NAME": "b",
-               "GIT_COMMITTER_EMAIL": "b@b"}
+        env = {
+            **os.environ,
+            "GIT_AUTHOR_NAME": "b",
+            "GIT_AUTHOR_EMAIL": "b@b",
+            "GIT_COMMITTER_NAME": "b",
+            "GIT_COMMITTER_EMAIL": "b@b",
+        }
         for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
             subprocess.run(cmd, cwd=lab, check=True, env=env)
         repo = LabRepo(lab)
@@ -72,7 +77,7 @@ def main() -> int:
             executors[mode] = ex
         times: dict[str, list[float]] = {"bwrap": [], "degraded": []}
         for i in range(args.runs):
-            for mode in (("bwrap", "degraded") if i % 2 else ("degraded", "bwrap")):  # interleaved: drift hits both
+            for mode in ("bwrap", "degraded") if i % 2 else ("degraded", "bwrap"):  # interleaved: drift hits both
                 t0 = time.perf_counter()
                 outcome, _ = executors[mode].run_once(RunRequest(f"b{i}-{mode}", "h", "candidate", sha, 0, {}))
                 times[mode].append(time.perf_counter() - t0)
@@ -82,14 +87,28 @@ def main() -> int:
     med = {mode: statistics.median(ts) for mode, ts in times.items()}
     extra = med["bwrap"] - med["degraded"]
     ratio = med["bwrap"] / med["degraded"]
-    print(f"run (checkout + objective + verify), median of {args.runs}: unsandboxed {med['degraded'] * 1000:.1f} ms, "
-          f"sandboxed {med['bwrap'] * 1000:.1f} ms")
+    print(
+        f"run (checkout + objective + verify), median of {args.runs}: unsandboxed {med['degraded'] * 1000:.1f} ms, "
+        f"sandboxed {med['bwrap'] * 1000:.1f} ms"
+    )
     print(f"extra per run start: {extra * 1000:.1f} ms (target <= {TARGET_EXTRA_S * 1000:.0f} ms); ratio {ratio:.2f}x")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({
-        "host": platform.node(), "cpus": os.cpu_count(), "runs": args.runs, "median_s": med,
-        "extra_s": round(extra, 4), "ratio": round(ratio, 3), "target_extra_s": TARGET_EXTRA_S,
-        "samples_s": {k: [round(t, 4) for t in v] for k, v in times.items()}}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "host": platform.node(),
+                "cpus": os.cpu_count(),
+                "runs": args.runs,
+                "median_s": med,
+                "extra_s": round(extra, 4),
+                "ratio": round(ratio, 3),
+                "target_extra_s": TARGET_EXTRA_S,
+                "samples_s": {k: [round(t, 4) for t in v] for k, v in times.items()},
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
     return 0 if extra <= TARGET_EXTRA_S else 1
 

@@ -49,15 +49,26 @@ RATE = 2_000  # events/s, all agents together
 
 
 def seed(lab: Lab) -> None:
-    lab.append(K.SESSION_STARTED, "console", {"session_id": "bench", "lab": "bench", "lab_root": "/bench",
-                                              "baseline_sha": "0" * 40, "budget": {"usd": 50, "tokens": 10_000_000},
-                                              "objective": {"name": "val_bpb", "direction": "minimize"}})
+    lab.append(
+        K.SESSION_STARTED,
+        "console",
+        {
+            "session_id": "bench",
+            "lab": "bench",
+            "lab_root": "/bench",
+            "baseline_sha": "0" * 40,
+            "budget": {"usd": 50, "tokens": 10_000_000},
+            "objective": {"name": "val_bpb", "direction": "minimize"},
+        },
+    )
     for i in range(AGENTS):
         aid = f"worker-{i + 1}"
         lab.append(K.AGENT_STARTED, "console", {"agent_id": aid, "role": "worker", "backend": "sweep", "pid": 1000 + i})
         lab.append(K.AGENT_HELLO, f"agent:{aid}", {"agent_id": aid, "protocol": 1})
     for j in range(30):
-        lab.append(K.HYP_PROPOSED, "agent:researcher", {"hyp_id": f"h{j:03d}", "title": f"hypothesis {j}", "params": {}})
+        lab.append(
+            K.HYP_PROPOSED, "agent:researcher", {"hyp_id": f"h{j:03d}", "title": f"hypothesis {j}", "params": {}}
+        )
         lab.append(K.HYP_QUEUED, "agent:planner", {"hyp_id": f"h{j:03d}", "priority": random.random()})
 
 
@@ -75,14 +86,34 @@ def agent_loop(lab: Lab, aid: str, rate: float, stop: threading.Event, counter: 
             carry -= 1
             r = rng.random()
             if r < 0.6:
-                lab.append(K.AGENT_LOG, f"agent:{aid}", {"agent_id": aid, "level": "info", "text": f"step {n} loss {rng.random():.4f}"})
+                lab.append(
+                    K.AGENT_LOG,
+                    f"agent:{aid}",
+                    {"agent_id": aid, "level": "info", "text": f"step {n} loss {rng.random():.4f}"},
+                )
             elif r < 0.75:
-                lab.append(K.AGENT_STATUS, f"agent:{aid}", {"agent_id": aid, "state": rng.choice(["working", "waiting", "idle"]),
-                                                            "hypothesis": f"h{rng.randrange(30):03d}", "detail": "editing"})
+                lab.append(
+                    K.AGENT_STATUS,
+                    f"agent:{aid}",
+                    {
+                        "agent_id": aid,
+                        "state": rng.choice(["working", "waiting", "idle"]),
+                        "hypothesis": f"h{rng.randrange(30):03d}",
+                        "detail": "editing",
+                    },
+                )
             elif r < 0.9:
-                lab.append(K.AGENT_USAGE, f"agent:{aid}", {"agent_id": aid, "input_tokens": 120, "output_tokens": 30, "cost_usd": 0.0004})
+                lab.append(
+                    K.AGENT_USAGE,
+                    f"agent:{aid}",
+                    {"agent_id": aid, "input_tokens": 120, "output_tokens": 30, "cost_usd": 0.0004},
+                )
             else:
-                lab.append(K.AGENT_TOOL_CALL, f"agent:{aid}", {"agent_id": aid, "tool": "bash", "input": "pytest -q", "ok": True})
+                lab.append(
+                    K.AGENT_TOOL_CALL,
+                    f"agent:{aid}",
+                    {"agent_id": aid, "tool": "bash", "input": "pytest -q", "ok": True},
+                )
             n += 1
         next_at += period
         delay = next_at - time.perf_counter()
@@ -100,8 +131,10 @@ def make_lab(tmp: Path, name: str) -> Lab:
 
 
 def start_agents(lab: Lab, stop: threading.Event, counter: list[int]) -> list[threading.Thread]:
-    threads = [threading.Thread(target=agent_loop, args=(lab, f"worker-{i + 1}", RATE / AGENTS, stop, counter), daemon=True)
-               for i in range(AGENTS)]
+    threads = [
+        threading.Thread(target=agent_loop, args=(lab, f"worker-{i + 1}", RATE / AGENTS, stop, counter), daemon=True)
+        for i in range(AGENTS)
+    ]
     for t in threads:
         t.start()
     return threads
@@ -135,6 +168,7 @@ async def live_run(tmp: Path, seconds: float) -> dict:
         nonlocal updates
         if type(message).__name__ == "StateUpdated":
             updates += 1
+
     async with app.run_test(size=(160, 48), headless=True, message_hook=hook) as pilot:
         await pilot.pause(0.5)
         app.screen.query_one("#agents").focus()
@@ -143,10 +177,13 @@ async def live_run(tmp: Path, seconds: float) -> dict:
         threads = start_agents(lab, stop, counter)
         # Each key with the change it must cause: cursor moves in the agents table, screen switches.
         table = app.screen.query_one("#agents")
-        plan = [("down", lambda r: table.cursor_row == r + 1), ("up", lambda r: table.cursor_row == r - 1),
-                ("2", lambda r: type(app.screen).__name__ == "ReviewScreen"),
-                ("3", lambda r: type(app.screen).__name__ == "AgentScreen"),
-                ("1", lambda r: type(app.screen).__name__ == "OverviewScreen")]
+        plan = [
+            ("down", lambda r: table.cursor_row == r + 1),
+            ("up", lambda r: table.cursor_row == r - 1),
+            ("2", lambda r: type(app.screen).__name__ == "ReviewScreen"),
+            ("3", lambda r: type(app.screen).__name__ == "AgentScreen"),
+            ("1", lambda r: type(app.screen).__name__ == "OverviewScreen"),
+        ]
         i = 0
         next_rss = t0
         while time.perf_counter() - t0 < seconds:
@@ -178,17 +215,26 @@ async def live_run(tmp: Path, seconds: float) -> dict:
     switches = [x for k in "123" for x in by_key.get(k, [])]
     in_screen = [x for k in ("up", "down") for x in by_key.get(k, [])]
     return {
-        "seconds": round(wall, 2), "events": sum(counter), "events_per_s": round(sum(counter) / wall),
+        "seconds": round(wall, 2),
+        "events": sum(counter),
+        "events_per_s": round(sum(counter) / wall),
         "keypresses": len(latencies),
-        "latency_ms": {"p50": round(1000 * statistics.median(latencies), 1),
-                       "p95": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1),
-                       "max": round(1000 * latencies[-1], 1)},
+        "latency_ms": {
+            "p50": round(1000 * statistics.median(latencies), 1),
+            "p95": round(1000 * latencies[int(0.95 * (len(latencies) - 1))], 1),
+            "max": round(1000 * latencies[-1], 1),
+        },
         "latency_p50_ms_by_key": {k: round(1000 * statistics.median(v), 1) for k, v in by_key.items()},
-        "screen_switch_p95_ms": p95_ms(switches), "key_render_p95_ms": p95_ms(in_screen),
-        "state_renders": updates, "renders_per_s": round(updates / wall, 1),
+        "screen_switch_p95_ms": p95_ms(switches),
+        "key_render_p95_ms": p95_ms(in_screen),
+        "state_renders": updates,
+        "renders_per_s": round(updates / wall, 1),
         "cpu_cores_total": round(cpu / wall, 3),
-        "rss_mb": {"peak": round(max(r for _, r in rss) / 2**20, 1),
-                   "after_warmup_first": round(warm[0] / 2**20, 1), "after_warmup_last": round(warm[-1] / 2**20, 1)},
+        "rss_mb": {
+            "peak": round(max(r for _, r in rss) / 2**20, 1),
+            "after_warmup_first": round(warm[0] / 2**20, 1),
+            "after_warmup_last": round(warm[-1] / 2**20, 1),
+        },
         "last_seq_shown": shown,
     }
 
@@ -204,7 +250,11 @@ def write_big_session(path: Path, events: int) -> float:
     t0 = time.perf_counter()
     log = EventLog.open(path)
     rng = random.Random(1)
-    log.append(K.SESSION_STARTED, "console", {"session_id": "big", "lab": "bench", "objective": {"name": "m", "direction": "minimize"}})
+    log.append(
+        K.SESSION_STARTED,
+        "console",
+        {"session_id": "big", "lab": "bench", "objective": {"name": "m", "direction": "minimize"}},
+    )
     for i in range(AGENTS):
         log.append(K.AGENT_STARTED, "console", {"agent_id": f"worker-{i + 1}", "role": "worker", "backend": "sweep"})
     n = log.last.seq + 1
@@ -223,7 +273,11 @@ def write_big_session(path: Path, events: int) -> float:
         elif r < 0.85:
             log.append(K.AGENT_STATUS, f"agent:{aid}", {"agent_id": aid, "state": "working", "detail": "x"})
         else:
-            log.append(K.AGENT_USAGE, f"agent:{aid}", {"agent_id": aid, "input_tokens": 10, "output_tokens": 2, "cost_usd": 0.0})
+            log.append(
+                K.AGENT_USAGE,
+                f"agent:{aid}",
+                {"agent_id": aid, "input_tokens": 10, "output_tokens": 2, "cost_usd": 0.0},
+            )
         n += 1
     log.close()
     return time.perf_counter() - t0
@@ -296,9 +350,14 @@ async def open_big_log(path: Path) -> dict:
         jump = time.perf_counter() - k0
         lines = view.line_count
         rss = psutil.Process().memory_info().rss / 2**20
-    return {"log_gb": round(path.stat().st_size / 2**30, 2), "lines": lines, "first_screen_s": round(first, 3),
-            "fully_indexed_s": round(indexed, 2), "jump_to_end_render_ms": round(1000 * jump, 1),
-            "rss_mb_after": round(rss, 1)}
+    return {
+        "log_gb": round(path.stat().st_size / 2**30, 2),
+        "lines": lines,
+        "first_screen_s": round(first, 3),
+        "fully_indexed_s": round(indexed, 2),
+        "jump_to_end_render_ms": round(1000 * jump, 1),
+        "rss_mb_after": round(rss, 1),
+    }
 
 
 def write_big_log(path: Path, gigabytes: float) -> None:
@@ -319,11 +378,17 @@ def measure_replay(tmp: Path, events: int) -> dict:
     first_cold, cold = asyncio.run(open_replay_to_end(big))
     first_warm, warm = asyncio.run(open_replay_to_end(big))
     closed_s, after_close = replay_after_console_close(big)
-    replay = {"events": events, "log_mb": round(size_mb, 1), "write_s": round(write_s, 1),
-              "first_screen_cold_s": round(first_cold, 3), "first_screen_warm_s": round(first_warm, 3),
-              "open_and_jump_to_end_cold_s": round(cold, 2), "open_and_jump_to_end_warm_s": round(warm, 2),
-              "console_close_s": round(closed_s, 2),
-              "open_and_jump_to_end_after_console_close_s": round(after_close, 2)}
+    replay = {
+        "events": events,
+        "log_mb": round(size_mb, 1),
+        "write_s": round(write_s, 1),
+        "first_screen_cold_s": round(first_cold, 3),
+        "first_screen_warm_s": round(first_warm, 3),
+        "open_and_jump_to_end_cold_s": round(cold, 2),
+        "open_and_jump_to_end_warm_s": round(warm, 2),
+        "console_close_s": round(closed_s, 2),
+        "open_and_jump_to_end_after_console_close_s": round(after_close, 2),
+    }
     print(json.dumps(replay), flush=True)
     return replay
 
@@ -335,7 +400,9 @@ def main() -> int:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--log-gb", type=float, default=1.0, help="size of the agent log for the log-view figure")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tui_cpu.json")
-    parser.add_argument("--replay-only", action="store_true", help="only the 1M-event replay figures (merged into --out)")
+    parser.add_argument(
+        "--replay-only", action="store_true", help="only the 1M-event replay figures (merged into --out)"
+    )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tui-"))
     if args.replay_only:
@@ -363,25 +430,40 @@ def main() -> int:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     result = {
-        "benchmark": "bench_tui", "host": platform.node(), "python": platform.python_version(),
-        "cpus": psutil.cpu_count(), "load_avg_at_end": [round(x, 2) for x in psutil.getloadavg()],
-        "live": live, "baseline_without_app": base,
+        "benchmark": "bench_tui",
+        "host": platform.node(),
+        "python": platform.python_version(),
+        "cpus": psutil.cpu_count(),
+        "load_avg_at_end": [round(x, 2) for x in psutil.getloadavg()],
+        "live": live,
+        "baseline_without_app": base,
         "console_cpu_cores_app_share": round(live["cpu_cores_total"] - base["cpu_cores"], 3),
         "replay": replay,
         "log_view": log_view,
-        "targets": {"p95_latency_ms": 100, "cpu_cores": 0.5, "peak_rss_mb": 300, "replay_end_s": 2.0,
-                    "screen_switch_p95_ms": 100, "key_render_p95_ms": 50, "replay_first_screen_s": 0.5},
+        "targets": {
+            "p95_latency_ms": 100,
+            "cpu_cores": 0.5,
+            "peak_rss_mb": 300,
+            "replay_end_s": 2.0,
+            "screen_switch_p95_ms": 100,
+            "key_render_p95_ms": 50,
+            "replay_first_screen_s": 0.5,
+        },
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
-    print(f"\nscreen switch p95 {live['screen_switch_p95_ms']} ms (target < 100) · key→render p95 "
-          f"{live['key_render_p95_ms']} ms (target < 50) · replay 1M → first screen {replay['first_screen_cold_s']} s "
-          f"cold, {replay['first_screen_warm_s']} s warm (target < 0.5 s)")
-    print(f"p95 keypress→render {live['latency_ms']['p95']} ms (target < 100) · console CPU {live['cpu_cores_total']:.0%} "
-          f"of a core in total, {result['console_cpu_cores_app_share']:.0%} for the app itself (target < 50%) · "
-          f"peak RSS {live['rss_mb']['peak']} MB (target < 300) · replay 1M → end cold {replay['open_and_jump_to_end_cold_s']} s, "
-          f"warm {replay['open_and_jump_to_end_warm_s']} s (target < 2 s) · {log_view['log_gb']} GB log: first screen "
-          f"{log_view['first_screen_s']} s, indexed {log_view['fully_indexed_s']} s, jump to end {log_view['jump_to_end_render_ms']} ms")
+    print(
+        f"\nscreen switch p95 {live['screen_switch_p95_ms']} ms (target < 100) · key→render p95 "
+        f"{live['key_render_p95_ms']} ms (target < 50) · replay 1M → first screen {replay['first_screen_cold_s']} s "
+        f"cold, {replay['first_screen_warm_s']} s warm (target < 0.5 s)"
+    )
+    print(
+        f"p95 keypress→render {live['latency_ms']['p95']} ms (target < 100) · console CPU {live['cpu_cores_total']:.0%} "
+        f"of a core in total, {result['console_cpu_cores_app_share']:.0%} for the app itself (target < 50%) · "
+        f"peak RSS {live['rss_mb']['peak']} MB (target < 300) · replay 1M → end cold {replay['open_and_jump_to_end_cold_s']} s, "
+        f"warm {replay['open_and_jump_to_end_warm_s']} s (target < 2 s) · {log_view['log_gb']} GB log: first screen "
+        f"{log_view['first_screen_s']} s, indexed {log_view['fully_indexed_s']} s, jump to end {log_view['jump_to_end_render_ms']} ms"
+    )
     print(f"wrote {args.out}")
     return 0
 

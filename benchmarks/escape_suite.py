@@ -41,8 +41,15 @@ def one(name: str, runner, cases: tuple[str, ...], *args) -> dict:
         mp.undo()
     escaped = sorted(c for c in cases if results.get(c) == "escaped")
     not_tried = sorted(c for c in cases if c not in results)
-    return {"backend": name, "tried": len(cases) - len(not_tried), "blocked": sum(results.get(c) == "blocked" for c in cases),
-            "escaped": escaped, "not_tried": not_tried, "damage": damage, "seconds": round(time.monotonic() - started, 2)}
+    return {
+        "backend": name,
+        "tried": len(cases) - len(not_tried),
+        "blocked": sum(results.get(c) == "blocked" for c in cases),
+        "escaped": escaped,
+        "not_tried": not_tried,
+        "damage": damage,
+        "seconds": round(time.monotonic() - started, 2),
+    }
 
 
 def main() -> int:
@@ -67,8 +74,10 @@ def main() -> int:
         extra = f"  escaped: {', '.join(row['escaped'])}" if row["escaped"] else ""
         print(f"{row['backend']:12s} blocked {row['blocked']}/{row['tried']}{extra}")
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"host": platform.node(), "bwrap": bwrap_path(), "cases": list(CASES),
-                                    "backends": rows}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps({"host": platform.node(), "bwrap": bwrap_path(), "cases": list(CASES), "backends": rows}, indent=2)
+        + "\n"
+    )
     print(f"wrote {args.out}")
     return 0 if all(not r.get("escaped") and not r.get("damage") for r in rows if "skipped" not in r) else 1
 

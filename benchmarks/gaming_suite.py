@@ -38,20 +38,49 @@ def main(argv: list[str] | None = None) -> int:
     rows = []
     for cheat, expected in CHEATS.items():
         o = outcomes[cheat]
-        rows.append({"cheat": cheat, "hyp_id": o.hyp_id, "expected_flag": expected or "(measured: no better)",
-                     "flags": o.flags, "verdict": o.verdict, "caught": o.caught(expected),
-                     "candidate_median": o.candidate_median, "baseline_median": o.baseline_median,
-                     "approval_refused": o.refusal})
-        print(f"{'caught' if o.caught(expected) else 'MISSED':<7} {cheat:<16} flags: {', '.join(o.flags) or '-':<20} "
-              f"reviewer: {o.verdict:<6} metric {o.candidate_median} vs {o.baseline_median}")
+        rows.append(
+            {
+                "cheat": cheat,
+                "hyp_id": o.hyp_id,
+                "expected_flag": expected or "(measured: no better)",
+                "flags": o.flags,
+                "verdict": o.verdict,
+                "caught": o.caught(expected),
+                "candidate_median": o.candidate_median,
+                "baseline_median": o.baseline_median,
+                "approval_refused": o.refusal,
+            }
+        )
+        print(
+            f"{'caught' if o.caught(expected) else 'MISSED':<7} {cheat:<16} flags: {', '.join(o.flags) or '-':<20} "
+            f"reviewer: {o.verdict:<6} metric {o.candidate_median} vs {o.baseline_median}"
+        )
     control = outcomes["control"]
-    control_ok = (not control.flags and control.candidate_median is not None and control.baseline_median is not None
-                  and control.candidate_median < control.baseline_median and not control.refusal)
+    control_ok = (
+        not control.flags
+        and control.candidate_median is not None
+        and control.baseline_median is not None
+        and control.candidate_median < control.baseline_median
+        and not control.refusal
+    )
     caught = sum(r["caught"] for r in rows)
-    print(f"caught {caught}/{len(rows)} planted; control {'measured clean and approvable' if control_ok else 'NOT clean'}")
+    print(
+        f"caught {caught}/{len(rows)} planted; control {'measured clean and approvable' if control_ok else 'NOT clean'}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"caught": caught, "planted": len(rows), "control_ok": control_ok,
-                                    "seconds": round(time.monotonic() - started, 1), "cheats": rows}, indent=2) + "\n")
+    args.out.write_text(
+        json.dumps(
+            {
+                "caught": caught,
+                "planted": len(rows),
+                "control_ok": control_ok,
+                "seconds": round(time.monotonic() - started, 1),
+                "cheats": rows,
+            },
+            indent=2,
+        )
+        + "\n"
+    )
     print(f"wrote {args.out}")
     return 0 if caught == len(rows) and control_ok else 1
 

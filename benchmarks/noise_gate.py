@@ -91,14 +91,23 @@ class Candidate:
             if repeat % 2:
                 order.reverse()
             for role, value in order:
-                new.append(RunOutcome(f"{self.hyp_id}-m{measurement}-{role[0]}{repeat}", role, repeat, "ok",
-                                      obj.run(value), 1.0))
+                new.append(
+                    RunOutcome(
+                        f"{self.hyp_id}-m{measurement}-{role[0]}{repeat}", role, repeat, "ok", obj.run(value), 1.0
+                    )
+                )
         self.runs += new
         return new
 
 
-def adaptive(cand: Candidate, obj: Objective, floor: NoiseFloor, plan: SequentialPlan,
-             session_p: dict[str, float | None], measurement: int = 1) -> Comparison:
+def adaptive(
+    cand: Candidate,
+    obj: Objective,
+    floor: NoiseFloor,
+    plan: SequentialPlan,
+    session_p: dict[str, float | None],
+    measurement: int = 1,
+) -> Comparison:
     """Phase 2's loop: start pairs, then more while the plan asks; the floor learns each measurement."""
     before = len(cand.runs)
     cand.measure(obj, plan.start, measurement)
@@ -120,8 +129,15 @@ def adaptive(cand: Candidate, obj: Objective, floor: NoiseFloor, plan: Sequentia
     return cmp
 
 
-def session(rng: np.random.Generator, effects: list[float], sigma: float, start: int, *, heavy: bool = False,
-            drift: bool = False) -> dict[str, Any]:
+def session(
+    rng: np.random.Generator,
+    effects: list[float],
+    sigma: float,
+    start: int,
+    *,
+    heavy: bool = False,
+    drift: bool = False,
+) -> dict[str, Any]:
     obj = Objective(rng, sigma, heavy)
     plan = SequentialPlan(start, default_cap(start))
     if drift:  # ≈ the runs a session of 20 makes at this plan
@@ -148,8 +164,16 @@ def session(rng: np.random.Generator, effects: list[float], sigma: float, start:
     }
 
 
-def scenario(name: str, seed: int, n_candidates: int, sigma: float, start: int, effect: float = 0.0,
-             real_share: float = 0.0, **kw: Any) -> dict[str, Any]:
+def scenario(
+    name: str,
+    seed: int,
+    n_candidates: int,
+    sigma: float,
+    start: int,
+    effect: float = 0.0,
+    real_share: float = 0.0,
+    **kw: Any,
+) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     rows: dict[str, list[Any]] = {"new": [], "today": [], "pairs": [], "real": []}
     sessions_fp = {"new": 0, "today": 0}
@@ -162,8 +186,15 @@ def scenario(name: str, seed: int, n_candidates: int, sigma: float, start: int, 
         for rule in ("new", "today"):
             sessions_fp[rule] += any(lab and not real for lab, real in zip(out[rule], out["real"], strict=True))
     real = np.array(rows["real"])
-    res: dict[str, Any] = {"scenario": name, "sigma": sigma, "start_repeats": start, "effect_sigmas": effect,
-                           "candidates": len(real), "sessions": n_sessions, "real": int(real.sum())}
+    res: dict[str, Any] = {
+        "scenario": name,
+        "sigma": sigma,
+        "start_repeats": start,
+        "effect_sigmas": effect,
+        "candidates": len(real),
+        "sessions": n_sessions,
+        "real": int(real.sum()),
+    }
     for rule in ("new", "today"):
         lab = np.array(rows[rule])
         ci = binomtest(sessions_fp[rule], n_sessions).proportion_ci(0.95, method="wilson")
@@ -190,13 +221,32 @@ def scenarios(n: int) -> list[dict[str, Any]]:
             seed += 1
         for effect in (1.0, 2.0, 4.0):
             # A quarter of the session's candidates are real: BH works against the noise around them.
-            out.append(dict(name="effect", seed=seed, n_candidates=n * 2, sigma=0.01, start=start,
-                            effect=effect, real_share=0.25))
+            out.append(
+                dict(
+                    name="effect",
+                    seed=seed,
+                    n_candidates=n * 2,
+                    sigma=0.01,
+                    start=start,
+                    effect=effect,
+                    real_share=0.25,
+                )
+            )
             seed += 1
         out.append(dict(name="heavy-tailed", seed=seed, n_candidates=n, sigma=0.01, start=start, heavy=True))
         out.append(dict(name="drift", seed=seed + 1, n_candidates=n, sigma=0.01, start=start, drift=True))
-        out.append(dict(name="effect+heavy", seed=seed + 2, n_candidates=n * 2, sigma=0.01, start=start,
-                        effect=2.0, real_share=0.25, heavy=True))
+        out.append(
+            dict(
+                name="effect+heavy",
+                seed=seed + 2,
+                n_candidates=n * 2,
+                sigma=0.01,
+                start=start,
+                effect=2.0,
+                real_share=0.25,
+                heavy=True,
+            )
+        )
         seed += 3
     return out
 
@@ -210,8 +260,10 @@ def _range(ci: list[float]) -> str:
 
 
 def table(results: list[dict[str, Any]]) -> str:
-    head = (f"{'scenario':<13}{'σ':>6}{'eff':>5}{'r':>3}{'cands':>7} | {'today: FP/cand':>14}{'FP/sess':>8}"
-            f"{'power':>8} | {'new: FP/cand':>12}{'FP/sess':>8}{'(95% CI)':>14}{'power':>8}{'pairs':>7}{'pairs(real)':>12}")
+    head = (
+        f"{'scenario':<13}{'σ':>6}{'eff':>5}{'r':>3}{'cands':>7} | {'today: FP/cand':>14}{'FP/sess':>8}"
+        f"{'power':>8} | {'new: FP/cand':>12}{'FP/sess':>8}{'(95% CI)':>14}{'power':>8}{'pairs':>7}{'pairs(real)':>12}"
+    )
     lines = [head, "-" * len(head)]
     for r in results:
         t, n = r["today"], r["new"]
@@ -221,27 +273,35 @@ def table(results: list[dict[str, Any]]) -> str:
             f"{_pct(t['false_per_candidate']):>14}{_pct(t['false_per_session']):>8}{_pct(t['power']):>8} | "
             f"{_pct(n['false_per_candidate']):>12}{_pct(n['false_per_session']):>8}"
             f"{_range(n['false_per_session_ci95']):>14}{_pct(n['power']):>8}"
-            f"{n['mean_pairs']:>7.2f}{'' if n['mean_pairs_real'] is None else format(n['mean_pairs_real'], '.2f'):>12}")
+            f"{n['mean_pairs']:>7.2f}{'' if n['mean_pairs_real'] is None else format(n['mean_pairs_real'], '.2f'):>12}"
+        )
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--candidates", type=int, default=2000,
-                    help="candidates per noise scenario, in sessions of 20 (500 = 25 sessions pins a 5%% session "
-                         "rate only to ±9%%; the default's 100 sessions to ±4%%)")
+    ap.add_argument(
+        "--candidates",
+        type=int,
+        default=2000,
+        help="candidates per noise scenario, in sessions of 20 (500 = 25 sessions pins a 5%% session "
+        "rate only to ±9%%; the default's 100 sessions to ±4%%)",
+    )
     ap.add_argument("--out", type=Path, default=Path(__file__).parent / "results" / "noise_gate.json")
     args = ap.parse_args(argv)
     t0 = time.perf_counter()
     results = [scenario(**s) for s in scenarios(args.candidates)]
     elapsed = time.perf_counter() - t0
     print(table(results))
-    print(f"\n{elapsed:.0f} s; FP = noise candidates labelled improved (per candidate, and sessions of {SESSION} "
-          f"with any); power = real candidates labelled improved; pairs = candidate/baseline pairs per decision "
-          f"(new rule: adaptive, cap {default_cap(2)}/{default_cap(3)} for start 2/3, incl. the best's re-measure)")
+    print(
+        f"\n{elapsed:.0f} s; FP = noise candidates labelled improved (per candidate, and sessions of {SESSION} "
+        f"with any); power = real candidates labelled improved; pairs = candidate/baseline pairs per decision "
+        f"(new rule: adaptive, cap {default_cap(2)}/{default_cap(3)} for start 2/3, incl. the best's re-measure)"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"elapsed_s": round(elapsed, 1), "session": SESSION, "results": results},
-                                   indent=1) + "\n")
+    args.out.write_text(
+        json.dumps({"elapsed_s": round(elapsed, 1), "session": SESSION, "results": results}, indent=1) + "\n"
+    )
     return 0
 
 

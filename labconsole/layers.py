@@ -21,12 +21,14 @@ LAYERS: tuple[tuple[str, ...], ...] = (
 )
 
 # Same-layer imports that are allowed, as (importer, imported). Every other same-layer edge is a violation.
-SIBLING_IMPORTS: frozenset[tuple[str, str]] = frozenset({
-    ("agents", "skills"),  # a role's prompt carries the skills installed for it
-    ("runs", "gpu"),  # a run leases GPUs and records their telemetry
-    ("cli", "tui"),  # `labconsole run|attach|replay|demo` open the console
-    ("cli", "demo"),  # `labconsole demo` builds the demo lab
-})
+SIBLING_IMPORTS: frozenset[tuple[str, str]] = frozenset(
+    {
+        ("agents", "skills"),  # a role's prompt carries the skills installed for it
+        ("runs", "gpu"),  # a run leases GPUs and records their telemetry
+        ("cli", "tui"),  # `labconsole run|attach|replay|demo` open the console
+        ("cli", "demo"),  # `labconsole demo` builds the demo lab
+    }
+)
 
 
 def layer_of(package: str) -> int:

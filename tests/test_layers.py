@@ -66,8 +66,13 @@ def imports_of(module: str, path: Path, modules: dict[str, Path]) -> list[Edge]:
     tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
     is_package = path.name == "__init__.py"
     package = module if is_package else module.rpartition(".")[0]
-    typing_only = {id(n) for block in ast.walk(tree) if _is_type_checking_block(block)
-                   for stmt in block.body for n in ast.walk(stmt)}
+    typing_only = {
+        id(n)
+        for block in ast.walk(tree)
+        if _is_type_checking_block(block)
+        for stmt in block.body
+        for n in ast.walk(stmt)
+    }
     edges = []
     for node in ast.walk(tree):
         if not isinstance(node, ast.Import | ast.ImportFrom):
@@ -97,7 +102,8 @@ def _is_type_checking_block(node: ast.AST) -> TypeGuard[ast.If]:
         return False
     test = node.test
     return (isinstance(test, ast.Name) and test.id == "TYPE_CHECKING") or (
-        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING")
+        isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"
+    )
 
 
 def import_graph(root: Path = ROOT) -> list[Edge]:
@@ -212,39 +218,48 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
 
 
 def test_checker_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "__init__.py": "",
-        "lab/__init__.py": "",
-        "lab/a.py": "from labconsole.lab import b\n",
-        "lab/b.py": "def f():\n    from labconsole.lab.a import x\n",
-        "lab/c.py": "from . import a\n",
-        # a cycle through a typing-only import is not one
-        "lab/d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from labconsole.lab.c import C\n",
-        "lab/e.py": "from labconsole.lab.d import D\nimport labconsole.lab.c\n",
-    })
+    root = _tree(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "lab/__init__.py": "",
+            "lab/a.py": "from labconsole.lab import b\n",
+            "lab/b.py": "def f():\n    from labconsole.lab.a import x\n",
+            "lab/c.py": "from . import a\n",
+            # a cycle through a typing-only import is not one
+            "lab/d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from labconsole.lab.c import C\n",
+            "lab/e.py": "from labconsole.lab.d import D\nimport labconsole.lab.c\n",
+        },
+    )
     assert cycles(import_graph(root)) == [["labconsole.lab.a", "labconsole.lab.b"]]
     assert any(e.typing_only and e.importer == "labconsole.lab.d" for e in import_graph(root))
 
 
 def test_checker_finds_an_upward_import_and_resolves_relative_ones(tmp_path: Path) -> None:
-    root = _tree(tmp_path, {
-        "__init__.py": "",
-        "events/__init__.py": "",
-        "events/log.py": "from ..lab.state import S\nfrom .kinds import K\n",
-        "events/kinds.py": "",
-        "lab/__init__.py": "",
-        "lab/state.py": "from labconsole.events import log\n",
-    })
+    root = _tree(
+        tmp_path,
+        {
+            "__init__.py": "",
+            "events/__init__.py": "",
+            "events/log.py": "from ..lab.state import S\nfrom .kinds import K\n",
+            "events/kinds.py": "",
+            "lab/__init__.py": "",
+            "lab/state.py": "from labconsole.events import log\n",
+        },
+    )
     edges = import_graph(root)
     assert {(e.importer, e.imported) for e in edges} == {
-        ("labconsole.events.log", "labconsole.lab.state"), ("labconsole.events.log", "labconsole.events.kinds"),
-        ("labconsole.lab.state", "labconsole.events.log")}
-    assert [e.where() for e in layer_violations(edges)] == [
-        "labconsole.events.log:1 imports labconsole.lab.state"]
+        ("labconsole.events.log", "labconsole.lab.state"),
+        ("labconsole.events.log", "labconsole.events.kinds"),
+        ("labconsole.lab.state", "labconsole.events.log"),
+    }
+    assert [e.where() for e in layer_violations(edges)] == ["labconsole.events.log:1 imports labconsole.lab.state"]
 
 
-@pytest.mark.parametrize("importer,imported,ok", [("cli", "lab", True), ("lab", "tui", False),
-                                                  ("runs", "agents", False), ("tui", "tui", True)])
+@pytest.mark.parametrize(
+    "importer,imported,ok",
+    [("cli", "lab", True), ("lab", "tui", False), ("runs", "agents", False), ("tui", "tui", True)],
+)
 def test_checker_layer_rule(importer: str, imported: str, ok: bool) -> None:
     edge = Edge(f"labconsole.{importer}.x", f"labconsole.{imported}.y", 1)
     assert (layer_violations([edge]) == []) is ok

@@ -12,8 +12,9 @@ import subprocess
 
 def fixture_commit() -> str:
     """The first commit of the repo in the cwd: the fixture as the agent received it."""
-    out = subprocess.run(["git", "rev-list", "--max-parents=0", "HEAD"], capture_output=True, text=True,
-                         check=True).stdout.split()
+    out = subprocess.run(
+        ["git", "rev-list", "--max-parents=0", "HEAD"], capture_output=True, text=True, check=True
+    ).stdout.split()
     return out[0]
 
 

@@ -26,9 +26,9 @@ EXHAUSTED = "exhausted"
 
 @dataclass(frozen=True)
 class BudgetSignal:
-    scope: str            # "session" | "role"
-    resource: str         # tokens | usd | gpu_hours
-    level: str            # warning | exhausted
+    scope: str  # "session" | "role"
+    resource: str  # tokens | usd | gpu_hours
+    level: str  # warning | exhausted
     used: float
     limit: float
     role: str | None = None
@@ -43,8 +43,7 @@ class BudgetSignal:
         return "budget.warning" if self.level == WARNING else "budget.exhausted"
 
     def event_data(self) -> dict[str, Any]:
-        data: dict[str, Any] = {"scope": self.scope, "resource": self.resource,
-                                "used": self.used, "limit": self.limit}
+        data: dict[str, Any] = {"scope": self.scope, "resource": self.resource, "used": self.used, "limit": self.limit}
         if self.role is not None:
             data["role"] = self.role
         return data
@@ -58,8 +57,9 @@ def _number(value: Any, where: str) -> float | None:
     return float(value)
 
 
-def _scope_signals(limits: Mapping[str, Any], used: Mapping[str, Any], scope: str,
-                   role: str | None, warn_at: float) -> list[BudgetSignal]:
+def _scope_signals(
+    limits: Mapping[str, Any], used: Mapping[str, Any], scope: str, role: str | None, warn_at: float
+) -> list[BudgetSignal]:
     where = "session" if role is None else f"roles.{role}"
     signals = []
     for resource in RESOURCES:

@@ -44,12 +44,19 @@ class Emitter:
     def tool_call(self, tool: str, input: str, ok: bool = True, error: str | None = None) -> None:
         self.write(P.ToolCall(tool=tool, input=input[:500], ok=ok, error=error))
 
-    def proposal(self, title: str, params: dict[str, Any], rationale: str, source: str,
-                 priority: float | None = None) -> None:
+    def proposal(
+        self, title: str, params: dict[str, Any], rationale: str, source: str, priority: float | None = None
+    ) -> None:
         self.write(P.Proposal(title=title, params=params, rationale=rationale, source=source, priority=priority))
 
-    def plan(self, hypothesis: str, decision: str, priority: float | None = None,
-             of: str | None = None, similarity: float | None = None) -> None:
+    def plan(
+        self,
+        hypothesis: str,
+        decision: str,
+        priority: float | None = None,
+        of: str | None = None,
+        similarity: float | None = None,
+    ) -> None:
         self.write(P.Plan(hypothesis=hypothesis, decision=decision, priority=priority, of=of, similarity=similarity))
 
     def commit(self, hypothesis: str, sha: str, message: str) -> None:
@@ -61,10 +68,21 @@ class Emitter:
     def report(self, path: str) -> None:
         self.write(P.Report(path=path))
 
-    def usage(self, input_tokens: int = 0, output_tokens: int = 0, cached_tokens: int = 0,
-              cost_usd: float = 0.0, model: str = "", tool_calls: int = 0, repair_attempts: int = 0) -> None:
-        self.write(P.UsageReport(Usage(input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls,
-                                       repair_attempts), model=model))
+    def usage(
+        self,
+        input_tokens: int = 0,
+        output_tokens: int = 0,
+        cached_tokens: int = 0,
+        cost_usd: float = 0.0,
+        model: str = "",
+        tool_calls: int = 0,
+        repair_attempts: int = 0,
+    ) -> None:
+        self.write(
+            P.UsageReport(
+                Usage(input_tokens, output_tokens, cached_tokens, cost_usd, tool_calls, repair_attempts), model=model
+            )
+        )
 
     def done(self, task: str, summary: str = "") -> None:
         self.write(P.Done(task=task, summary=summary))

@@ -57,8 +57,7 @@ def _opt_str(data: Mapping[str, Any], kind: str, key: str) -> str | None:
     return None if data.get(key) is None else _str(data, kind, key)
 
 
-def _choice(data: Mapping[str, Any], kind: str, key: str, allowed: tuple[str, ...],
-            default: Any = _MISSING) -> str:
+def _choice(data: Mapping[str, Any], kind: str, key: str, allowed: tuple[str, ...], default: Any = _MISSING) -> str:
     value = _str(data, kind, key, default)
     if value not in allowed:
         raise ProtocolError(f"{kind}: field {key!r} must be one of {', '.join(allowed)}, got {value!r}")
@@ -140,8 +139,12 @@ class Hello(_Message):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Hello:
-        return cls(role=_str(d, cls.TYPE, "role"), backend=_str(d, cls.TYPE, "backend"),
-                   model=_str(d, cls.TYPE, "model", ""), protocol=_int(d, cls.TYPE, "protocol"))
+        return cls(
+            role=_str(d, cls.TYPE, "role"),
+            backend=_str(d, cls.TYPE, "backend"),
+            model=_str(d, cls.TYPE, "model", ""),
+            protocol=_int(d, cls.TYPE, "protocol"),
+        )
 
 
 @dataclass(frozen=True)
@@ -166,8 +169,11 @@ class Status(_Message):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Status:
-        return cls(state=_choice(d, cls.TYPE, "state", STATUS_STATES), hypothesis=_opt_str(d, cls.TYPE, "hypothesis"),
-                   detail=_str(d, cls.TYPE, "detail", "") if d.get("detail") is not None else "")
+        return cls(
+            state=_choice(d, cls.TYPE, "state", STATUS_STATES),
+            hypothesis=_opt_str(d, cls.TYPE, "hypothesis"),
+            detail=_str(d, cls.TYPE, "detail", "") if d.get("detail") is not None else "",
+        )
 
 
 @dataclass(frozen=True)
@@ -191,8 +197,12 @@ class ToolCall(_Message):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> ToolCall:
-        return cls(tool=_str(d, cls.TYPE, "tool"), input=_str(d, cls.TYPE, "input", ""),
-                   ok=_bool(d, cls.TYPE, "ok", True), error=_opt_str(d, cls.TYPE, "error"))
+        return cls(
+            tool=_str(d, cls.TYPE, "tool"),
+            input=_str(d, cls.TYPE, "input", ""),
+            ok=_bool(d, cls.TYPE, "ok", True),
+            error=_opt_str(d, cls.TYPE, "error"),
+        )
 
 
 @dataclass(frozen=True)
@@ -207,8 +217,13 @@ class Proposal(_Message):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Proposal:
         t = cls.TYPE
-        return cls(title=_str(d, t, "title"), params=_object(d, t, "params"), rationale=_str(d, t, "rationale"),
-                   source=_str(d, t, "source"), priority=_opt_number(d, t, "priority"))
+        return cls(
+            title=_str(d, t, "title"),
+            params=_object(d, t, "params"),
+            rationale=_str(d, t, "rationale"),
+            source=_str(d, t, "source"),
+            priority=_opt_number(d, t, "priority"),
+        )
 
 
 @dataclass(frozen=True)
@@ -223,9 +238,13 @@ class Plan(_Message):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Plan:
         t = cls.TYPE
-        return cls(hypothesis=_str(d, t, "hypothesis"), decision=_choice(d, t, "decision", PLAN_DECISIONS),
-                   priority=_opt_number(d, t, "priority"), of=_opt_str(d, t, "of"),
-                   similarity=_opt_number(d, t, "similarity"))
+        return cls(
+            hypothesis=_str(d, t, "hypothesis"),
+            decision=_choice(d, t, "decision", PLAN_DECISIONS),
+            priority=_opt_number(d, t, "priority"),
+            of=_opt_str(d, t, "of"),
+            similarity=_opt_number(d, t, "similarity"),
+        )
 
 
 @dataclass(frozen=True)
@@ -251,8 +270,11 @@ class Verdict(_Message):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
         t = cls.TYPE
-        return cls(hypothesis=_str(d, t, "hypothesis"), verdict=_choice(d, t, "verdict", VERDICTS),
-                   reasons=_str_list(d, t, "reasons"))
+        return cls(
+            hypothesis=_str(d, t, "hypothesis"),
+            verdict=_choice(d, t, "verdict", VERDICTS),
+            reasons=_str_list(d, t, "reasons"),
+        )
 
 
 @dataclass(frozen=True)
@@ -280,11 +302,25 @@ class UsageReport(_Message):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> UsageReport:
         t = cls.TYPE
-        usage = Usage(input_tokens=_int(d, t, "input_tokens", 0), output_tokens=_int(d, t, "output_tokens", 0),
-                      cached_tokens=_int(d, t, "cached_tokens", 0), cost_usd=_number(d, t, "cost_usd", 0.0),
-                      tool_calls=_int(d, t, "tool_calls", 0), repair_attempts=_int(d, t, "repair_attempts", 0))
-        if min(usage.input_tokens, usage.output_tokens, usage.cached_tokens, usage.tool_calls,
-               usage.repair_attempts, usage.cost_usd) < 0:
+        usage = Usage(
+            input_tokens=_int(d, t, "input_tokens", 0),
+            output_tokens=_int(d, t, "output_tokens", 0),
+            cached_tokens=_int(d, t, "cached_tokens", 0),
+            cost_usd=_number(d, t, "cost_usd", 0.0),
+            tool_calls=_int(d, t, "tool_calls", 0),
+            repair_attempts=_int(d, t, "repair_attempts", 0),
+        )
+        if (
+            min(
+                usage.input_tokens,
+                usage.output_tokens,
+                usage.cached_tokens,
+                usage.tool_calls,
+                usage.repair_attempts,
+                usage.cost_usd,
+            )
+            < 0
+        ):
             raise ProtocolError("usage: counts and cost_usd must not be negative")
         return cls(usage=usage, model=_str(d, t, "model", "") if d.get("model") is not None else "")
 
@@ -297,8 +333,10 @@ class Done(_Message):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Done:
-        return cls(task=_str(d, cls.TYPE, "task"),
-                   summary=_str(d, cls.TYPE, "summary", "") if d.get("summary") is not None else "")
+        return cls(
+            task=_str(d, cls.TYPE, "task"),
+            summary=_str(d, cls.TYPE, "summary", "") if d.get("summary") is not None else "",
+        )
 
 
 @dataclass(frozen=True)
@@ -311,16 +349,47 @@ class Error(_Message):
 
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Error:
-        return cls(message=_str(d, cls.TYPE, "message"), task=_opt_str(d, cls.TYPE, "task"),
-                   fatal=_bool(d, cls.TYPE, "fatal", False), infra=_bool(d, cls.TYPE, "infra", False))
+        return cls(
+            message=_str(d, cls.TYPE, "message"),
+            task=_opt_str(d, cls.TYPE, "task"),
+            fatal=_bool(d, cls.TYPE, "fatal", False),
+            infra=_bool(d, cls.TYPE, "infra", False),
+        )
 
 
-AgentMessage = (Hello | Heartbeat | Status | Log | ToolCall | Proposal | Plan | Commit | Verdict | Report
-                | UsageReport | Done | Error)
+AgentMessage = (
+    Hello
+    | Heartbeat
+    | Status
+    | Log
+    | ToolCall
+    | Proposal
+    | Plan
+    | Commit
+    | Verdict
+    | Report
+    | UsageReport
+    | Done
+    | Error
+)
 
 AGENT_MESSAGES: dict[str, type[AgentMessage]] = {
-    m.TYPE: m for m in (Hello, Heartbeat, Status, Log, ToolCall, Proposal, Plan, Commit, Verdict, Report,
-                        UsageReport, Done, Error)
+    m.TYPE: m
+    for m in (
+        Hello,
+        Heartbeat,
+        Status,
+        Log,
+        ToolCall,
+        Proposal,
+        Plan,
+        Commit,
+        Verdict,
+        Report,
+        UsageReport,
+        Done,
+        Error,
+    )
 }
 AGENT_TYPES: frozenset[str] = frozenset(AGENT_MESSAGES)
 # Lines the console may drop under a flood (counted); every other type is a decision and never dropped.
@@ -434,9 +503,23 @@ class AgentLaunch:
     options: dict[str, Any] = field(default_factory=dict)
 
     def runner_argv(self, heartbeat_s: float) -> list[str]:
-        cmd = [sys.executable, "-m", "labconsole.agents.runner", "--role", self.role, "--backend", self.backend,
-               "--model", self.model, "--agent-id", self.agent_id, "--lab-root", str(self.lab_root),
-               "--heartbeat-s", str(heartbeat_s)]
+        cmd = [
+            sys.executable,
+            "-m",
+            "labconsole.agents.runner",
+            "--role",
+            self.role,
+            "--backend",
+            self.backend,
+            "--model",
+            self.model,
+            "--agent-id",
+            self.agent_id,
+            "--lab-root",
+            str(self.lab_root),
+            "--heartbeat-s",
+            str(heartbeat_s),
+        ]
         for key, value in self.options.items():
             cmd += ["--option", f"{key}={json.dumps(value)}"]
         return cmd

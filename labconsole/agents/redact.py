@@ -10,11 +10,30 @@ from dataclasses import fields, replace
 
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.protocol import AgentMessage
-from labconsole.core.redact import (KEY_PATTERNS, MASK, MIN_SECRET_LEN, NOT_SECRET_NAMES, PREFIXED_PATTERNS,
-                                    SECRET_NAME, Redactor, redact, secret_env_values)
+from labconsole.core.redact import (
+    KEY_PATTERNS,
+    MASK,
+    MIN_SECRET_LEN,
+    NOT_SECRET_NAMES,
+    PREFIXED_PATTERNS,
+    SECRET_NAME,
+    Redactor,
+    redact,
+    secret_env_values,
+)
 
-__all__ = ["KEY_PATTERNS", "MASK", "MIN_SECRET_LEN", "NOT_SECRET_NAMES", "PREFIXED_PATTERNS", "SECRET_NAME",
-           "RedactingEmitter", "Redactor", "redact", "secret_env_values"]
+__all__ = [
+    "KEY_PATTERNS",
+    "MASK",
+    "MIN_SECRET_LEN",
+    "NOT_SECRET_NAMES",
+    "PREFIXED_PATTERNS",
+    "SECRET_NAME",
+    "RedactingEmitter",
+    "Redactor",
+    "redact",
+    "secret_env_values",
+]
 
 
 class RedactingEmitter(Emitter):

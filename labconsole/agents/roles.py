@@ -17,11 +17,24 @@ from labconsole.errors import ConfigError
 
 ROLES = ("researcher", "planner", "worker", "reviewer", "reporter")
 # Tool names a spec may list (the SDK backends' tools; the CLI backends map them onto theirs).
-TOOLS = frozenset({"read_file", "list_files", "search", "write_file", "edit_file", "run_command",
-                   "propose", "decide", "verdict", "commit"})
+TOOLS = frozenset(
+    {
+        "read_file",
+        "list_files",
+        "search",
+        "write_file",
+        "edit_file",
+        "run_command",
+        "propose",
+        "decide",
+        "verdict",
+        "commit",
+    }
+)
 PERMISSION_MODES = frozenset({"default", "acceptEdits", "plan", "bypassPermissions", "dontAsk"})
-KNOWN_KEYS = frozenset({"name", "description", "tools", "model", "backend", "read-only", "skills",
-                        "permission-mode", "max-turns", "color"})
+KNOWN_KEYS = frozenset(
+    {"name", "description", "tools", "model", "backend", "read-only", "skills", "permission-mode", "max-turns", "color"}
+)
 BUILTIN_DIR = Path(__file__).resolve().parent.parent / "data" / "agents"
 
 
@@ -46,7 +59,7 @@ def _split_front_matter(text: str, path: Path) -> tuple[str, str]:
         raise ConfigError(f"{path}: role spec must start with a '---' YAML front matter line")
     for i, line in enumerate(lines[1:], start=1):
         if line.strip() == "---":
-            return "".join(lines[1:i]), "".join(lines[i + 1:])
+            return "".join(lines[1:i]), "".join(lines[i + 1 :])
     raise ConfigError(f"{path}: front matter is not closed by a '---' line")
 
 
@@ -104,7 +117,9 @@ def parse_role_spec(path: Path, expected_role: str | None = None) -> RoleSpec:
         raise ConfigError(f"{path}: field 'read-only' must be true or false, got {read_only!r}")
     mode = meta.get("permission-mode")
     if mode is not None and mode not in PERMISSION_MODES:
-        raise ConfigError(f"{path}: field 'permission-mode' is {mode!r}; allowed: {', '.join(sorted(PERMISSION_MODES))}")
+        raise ConfigError(
+            f"{path}: field 'permission-mode' is {mode!r}; allowed: {', '.join(sorted(PERMISSION_MODES))}"
+        )
     max_turns = meta.get("max-turns")
     if max_turns is not None and (isinstance(max_turns, bool) or not isinstance(max_turns, int) or max_turns < 1):
         raise ConfigError(f"{path}: field 'max-turns' must be a positive integer, got {max_turns!r}")
@@ -113,9 +128,17 @@ def parse_role_spec(path: Path, expected_role: str | None = None) -> RoleSpec:
     if not body.strip():
         raise ConfigError(f"{path}: the role prompt (after the front matter) is empty")
     return RoleSpec(
-        name=name, description=description.strip(), tools=tools, prompt=body.strip() + "\n", path=path,
-        model=meta.get("model"), backend=backend, read_only=read_only,
-        skills=_str_list(meta.get("skills", []), path, "skills"), permission_mode=mode, max_turns=max_turns,
+        name=name,
+        description=description.strip(),
+        tools=tools,
+        prompt=body.strip() + "\n",
+        path=path,
+        model=meta.get("model"),
+        backend=backend,
+        read_only=read_only,
+        skills=_str_list(meta.get("skills", []), path, "skills"),
+        permission_mode=mode,
+        max_turns=max_turns,
     )
 
 

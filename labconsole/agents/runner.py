@@ -34,8 +34,12 @@ def run(argv: list[str] | None = None) -> int:
 
     emit = Emitter()
     ctx = AgentContext(
-        agent_id=args.agent_id, role=args.role, backend=args.backend, model=args.model,
-        lab_root=Path(args.lab_root), options=P.parse_options(args.option),
+        agent_id=args.agent_id,
+        role=args.role,
+        backend=args.backend,
+        model=args.model,
+        lab_root=Path(args.lab_root),
+        options=P.parse_options(args.option),
     )
     try:
         backend = load_backend(args.backend)(ctx)
@@ -68,8 +72,13 @@ def run(argv: list[str] | None = None) -> int:
                     return
                 task = tasks.pop(0)
             ctx.wait_if_paused()
-            emit.status("working", hypothesis=task.payload.get("hypothesis", {}).get("id")
-                        if isinstance(task.payload.get("hypothesis"), dict) else None, detail=task.kind)
+            emit.status(
+                "working",
+                hypothesis=task.payload.get("hypothesis", {}).get("id")
+                if isinstance(task.payload.get("hypothesis"), dict)
+                else None,
+                detail=task.kind,
+            )
             try:
                 backend.handle(task, emit)
                 emit.done(task.id)

@@ -32,8 +32,17 @@ from pathlib import Path
 from labconsole.core.redact import SECRET_NAME
 from labconsole.core.sandbox import SandboxSpec, bwrap_argv, bwrap_path, console_python_dirs, user_private_dirs
 
-__all__ = ["CommandResult", "CommandSandbox", "PathPolicy", "Refused", "Workspace", "bwrap_path", "command_refusal",
-           "is_protected", "scrubbed_env"]
+__all__ = [
+    "CommandResult",
+    "CommandSandbox",
+    "PathPolicy",
+    "Refused",
+    "Workspace",
+    "bwrap_path",
+    "command_refusal",
+    "is_protected",
+    "scrubbed_env",
+]
 
 
 class Refused(Exception):
@@ -42,11 +51,11 @@ class Refused(Exception):
 
 @dataclass(frozen=True)
 class Workspace:
-    root: Path                                    # the agent's cwd (worktree, lab root, session dir)
-    writable: bool = False                        # may write anywhere inside root
-    protected: tuple[str, ...] = ()               # globs relative to root that are never written
-    write_files: tuple[Path, ...] = ()            # single files writable even when not `writable`
-    read_roots: tuple[Path, ...] = ()             # extra directories that may be read
+    root: Path  # the agent's cwd (worktree, lab root, session dir)
+    writable: bool = False  # may write anywhere inside root
+    protected: tuple[str, ...] = ()  # globs relative to root that are never written
+    write_files: tuple[Path, ...] = ()  # single files writable even when not `writable`
+    read_roots: tuple[Path, ...] = ()  # extra directories that may be read
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "root", Path(self.root).resolve())
@@ -109,14 +118,42 @@ class PathPolicy:
 
 # ---------------------------------------------------------------------------------- commands
 
-READ_ONLY_COMMANDS = frozenset({
-    "ls", "cat", "head", "tail", "wc", "grep", "rg", "find", "file", "stat", "du", "diff", "cmp",
-    "sort", "uniq", "cut", "tr", "echo", "printf", "pwd", "tree", "sha256sum", "md5sum", "nl", "true",
-    "python", "python3", "git",
-})
+READ_ONLY_COMMANDS = frozenset(
+    {
+        "ls",
+        "cat",
+        "head",
+        "tail",
+        "wc",
+        "grep",
+        "rg",
+        "find",
+        "file",
+        "stat",
+        "du",
+        "diff",
+        "cmp",
+        "sort",
+        "uniq",
+        "cut",
+        "tr",
+        "echo",
+        "printf",
+        "pwd",
+        "tree",
+        "sha256sum",
+        "md5sum",
+        "nl",
+        "true",
+        "python",
+        "python3",
+        "git",
+    }
+)
 READ_ONLY_GIT = frozenset({"log", "show", "diff", "status", "blame", "ls-files", "rev-parse", "grep", "branch"})
-WRITE_COMMANDS = frozenset({"rm", "mv", "cp", "touch", "mkdir", "rmdir", "ln", "chmod", "chown", "tee",
-                            "truncate", "dd", "install", "rsync"})
+WRITE_COMMANDS = frozenset(
+    {"rm", "mv", "cp", "touch", "mkdir", "rmdir", "ln", "chmod", "chown", "tee", "truncate", "dd", "install", "rsync"}
+)
 REDIRECTS = frozenset({">", ">>", ">|", "&>", "&>>"})
 
 
@@ -231,8 +268,12 @@ class CommandSandbox:
             cwd=ws.root,
             writable=(ws.root,) if ws.writable else (),
             # The repo's git dir read-only: `git log`/`git diff` work, nothing in it changes.
-            read_only=(*(() if ws.writable else (ws.root,)), *ws.read_roots, *([common] if common else []),
-                       *console_python_dirs()),
+            read_only=(
+                *(() if ws.writable else (ws.root,)),
+                *ws.read_roots,
+                *([common] if common else []),
+                *console_python_dirs(),
+            ),
             read_only_files=(ws.root / ".git",) if ws.writable else (),  # the console runs git here later
             hidden=(*user_private_dirs(), *labs),
         )
@@ -240,8 +281,12 @@ class CommandSandbox:
 
     def _git_common_dir(self) -> Path | None:
         try:
-            common = subprocess.run(["git", "-C", str(self.workspace.root), "rev-parse", "--path-format=absolute",
-                                     "--git-common-dir"], capture_output=True, text=True, timeout=10)
+            common = subprocess.run(
+                ["git", "-C", str(self.workspace.root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+                capture_output=True,
+                text=True,
+                timeout=10,
+            )
         except (OSError, subprocess.TimeoutExpired):
             return None
         out = common.stdout.strip()
@@ -255,9 +300,16 @@ class CommandSandbox:
             if reason:
                 raise Refused(reason)
         try:
-            proc = subprocess.run(self.argv(command), cwd=self.workspace.root, env=self.env,
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                  timeout=timeout_s, start_new_session=True)
+            proc = subprocess.run(
+                self.argv(command),
+                cwd=self.workspace.root,
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                timeout=timeout_s,
+                start_new_session=True,
+            )
         except subprocess.TimeoutExpired as exc:
             out = (exc.stdout or b"").decode("utf-8", "replace")
             return CommandResult(124, out + f"\n[timed out after {timeout_s:.0f} s]", sandboxed, True)

@@ -30,8 +30,15 @@ from typing import IO, Any
 
 import psutil  # type: ignore[import-untyped]
 
-from labconsole.agents.protocol import (AGENT_TYPES, CHATTER_TYPES, AgentLaunch, AgentMessage, ConsoleMessage,
-                                        Shutdown, parse_agent)
+from labconsole.agents.protocol import (
+    AGENT_TYPES,
+    CHATTER_TYPES,
+    AgentLaunch,
+    AgentMessage,
+    ConsoleMessage,
+    Shutdown,
+    parse_agent,
+)
 
 MAX_LINE = 1 << 20  # 1 MiB
 QUEUE_MAX = 10_000
@@ -84,10 +91,18 @@ class _Proc:
 
 
 class Supervisor:
-    def __init__(self, log_dir: Path, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
-                 max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0),
-                 grace_s: float = 3.0, queue_max: int = QUEUE_MAX,
-                 stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S) -> None:
+    def __init__(
+        self,
+        log_dir: Path,
+        *,
+        hang_timeout_s: float = 30.0,
+        heartbeat_s: float = 2.0,
+        max_restarts: int = 5,
+        backoff_s: tuple[float, float] = (1.0, 30.0),
+        grace_s: float = 3.0,
+        queue_max: int = QUEUE_MAX,
+        stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
+    ) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         self.hang_timeout_s = hang_timeout_s
@@ -116,8 +131,12 @@ class Supervisor:
         log_file = open(log_path, "ab", buffering=0)
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         popen = subprocess.Popen(
-            spec.command(self.heartbeat_s), cwd=spec.cwd or spec.lab_root, env=env,
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            spec.command(self.heartbeat_s),
+            cwd=spec.cwd or spec.lab_root,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             start_new_session=True,  # own process group: killpg reaches the whole tree
         )
         now = time.monotonic()
@@ -125,8 +144,13 @@ class Supervisor:
         with self._lock:
             self._procs[spec.agent_id] = proc
             self._specs[spec.agent_id] = (spec, attempt)
-        self._emit(Message(spec.agent_id, "started", {
-            "pid": popen.pid, "role": spec.role, "backend": spec.backend, "model": spec.model, "attempt": attempt}))
+        self._emit(
+            Message(
+                spec.agent_id,
+                "started",
+                {"pid": popen.pid, "role": spec.role, "backend": spec.backend, "model": spec.model, "attempt": attempt},
+            )
+        )
         for stream, reader in ((popen.stdout, self._read_stdout), (popen.stderr, self._read_stderr)):
             thread = threading.Thread(target=reader, args=(proc, stream), name=f"{spec.agent_id}-reader", daemon=True)
             thread.start()
@@ -162,7 +186,8 @@ class Supervisor:
         """Running, or about to be restarted: work for it may wait."""
         with self._lock:
             return agent_id in self._pending_restarts or (
-                agent_id in self._procs and self._procs[agent_id].popen.poll() is None)
+                agent_id in self._procs and self._procs[agent_id].popen.poll() is None
+            )
 
     def running(self, agent_id: str) -> bool:
         with self._lock:
@@ -199,9 +224,19 @@ class Supervisor:
             for reader in proc.readers:
                 reader.join(timeout=1)
             proc.log_file.close()
-            self._emit(Message(agent_id, "exited", {"reason": "stopped", "returncode": proc.popen.returncode,
-                                                    "signal": None, "detail": "stopped by the person",
-                                                    "attempt": proc.attempt}))
+            self._emit(
+                Message(
+                    agent_id,
+                    "exited",
+                    {
+                        "reason": "stopped",
+                        "returncode": proc.popen.returncode,
+                        "signal": None,
+                        "detail": "stopped by the person",
+                        "attempt": proc.attempt,
+                    },
+                )
+            )
         if restart:
             self.start(proc.spec, attempt=proc.attempt + 1)
 
@@ -261,14 +296,18 @@ class Supervisor:
                 msg = None
         if not (isinstance(msg, dict) and msg.get("type") in KNOWN_TYPES):
             text = raw.decode("utf-8", errors="replace")
-            self._chatter(proc, Message(agent_id, "raw", {"text": text[:4096], "truncated": truncated or len(text) > 4096}))
+            self._chatter(
+                proc, Message(agent_id, "raw", {"text": text[:4096], "truncated": truncated or len(text) > 4096})
+            )
             return
         kind = msg.pop("type")
         if kind == "hello":
             proc.hello = True
         if kind == "heartbeat":
             waiting = msg.get("waiting_s", 0.0)  # hostile input: only a plain number counts
-            proc.waiting_s = float(waiting) if isinstance(waiting, (int, float)) and not isinstance(waiting, bool) else 0.0
+            proc.waiting_s = (
+                float(waiting) if isinstance(waiting, (int, float)) and not isinstance(waiting, bool) else 0.0
+            )
         if kind in CHATTER:
             if kind != "heartbeat":
                 self._chatter(proc, Message(agent_id, kind, msg))
@@ -321,9 +360,18 @@ class Supervisor:
         stalled = code is None and not proc.stopping and proc.waiting_s >= stall_limit
         if stalled:
             # Seen first as its own event, then handled like a hang: killed, restarted by the same rules.
-            self._emit(Message(agent_id, "stalled", {
-                "waited_s": round(proc.waiting_s, 1), "limit_s": stall_limit, "attempt": proc.attempt,
-                "detail": f"the model sent no token for {proc.waiting_s:.0f} s (limit {stall_limit:.0f} s)"}))
+            self._emit(
+                Message(
+                    agent_id,
+                    "stalled",
+                    {
+                        "waited_s": round(proc.waiting_s, 1),
+                        "limit_s": stall_limit,
+                        "attempt": proc.attempt,
+                        "detail": f"the model sent no token for {proc.waiting_s:.0f} s (limit {stall_limit:.0f} s)",
+                    },
+                )
+            )
         if code is None and (stalled or now - proc.last_seen > self.hang_timeout_s) and not proc.stopping:
             reason = "hung"
             self._terminate(proc, polite=False)
@@ -340,26 +388,44 @@ class Supervisor:
         for reader in proc.readers:
             reader.join(timeout=1)
         proc.log_file.close()
-        detail = {"hung": (f"stalled: the model sent no token for {stall_limit:.0f} s" if stalled
-                           else f"no output for {self.hang_timeout_s:.0f} s"),
-                  "crashed": _exit_detail(code)}.get(reason, "")
-        self._emit(Message(agent_id, "exited", {
-            "reason": reason, "returncode": code, "signal": -code if code and code < 0 else None,
-            "detail": detail, "attempt": proc.attempt}))
+        detail = {
+            "hung": (
+                f"stalled: the model sent no token for {stall_limit:.0f} s"
+                if stalled
+                else f"no output for {self.hang_timeout_s:.0f} s"
+            ),
+            "crashed": _exit_detail(code),
+        }.get(reason, "")
+        self._emit(
+            Message(
+                agent_id,
+                "exited",
+                {
+                    "reason": reason,
+                    "returncode": code,
+                    "signal": -code if code and code < 0 else None,
+                    "detail": detail,
+                    "attempt": proc.attempt,
+                },
+            )
+        )
         if reason in ("hung", "crashed") and not self._closed.is_set():
             attempt = proc.attempt + 1
             if attempt > self.max_restarts:
                 self._emit(Message(agent_id, "gave_up", {"message": f"gave up after {self.max_restarts} restarts"}))
                 return
-            backoff = min(self.backoff_s[1], self.backoff_s[0] * 2 ** proc.attempt)
+            backoff = min(self.backoff_s[1], self.backoff_s[0] * 2**proc.attempt)
             self._emit(Message(agent_id, "restarting", {"attempt": attempt, "backoff_s": backoff}))
             with self._lock:
                 self._pending_restarts[agent_id] = (time.monotonic() + backoff, proc.spec, attempt)
 
     def _stall_limit(self, spec: AgentSpec) -> float:
         value = spec.options.get("stall_timeout_s")
-        return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0 \
+        return (
+            float(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
             else self.stall_timeout_s
+        )
 
     def _terminate(self, proc: _Proc, *, polite: bool) -> None:
         popen = proc.popen

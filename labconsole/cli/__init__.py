@@ -53,6 +53,5 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-
 if __name__ == "__main__":  # pragma: no cover
     sys.exit(main())

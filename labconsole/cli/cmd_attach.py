@@ -10,7 +10,9 @@ from labconsole.lab.remote import RemoteLab
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("attach", help="open the console on a session another process is running (closing it stops nothing)")
+    p = sub.add_parser(
+        "attach", help="open the console on a session another process is running (closing it stops nothing)"
+    )
     add_lab_args(p)
     p.add_argument("--readonly", action="store_true", help="watch only: no decisions, no agent controls")
     p.set_defaults(func=run)

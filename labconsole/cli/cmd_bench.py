@@ -14,21 +14,37 @@ from labconsole.errors import LabError
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser("bench", help="benchmark a kernel repo: interleaved baselines, copy-bandwidth yardstick, "
-                                     "fresh-input correctness, anti-gaming flags")
-    p.add_argument("kernel_dir", metavar="KERNEL_DIR", type=Path, help="kernel repository (has benchmarks/benchmark*.py)")
+    p = sub.add_parser(
+        "bench",
+        help="benchmark a kernel repo: interleaved baselines, copy-bandwidth yardstick, "
+        "fresh-input correctness, anti-gaming flags",
+    )
+    p.add_argument(
+        "kernel_dir", metavar="KERNEL_DIR", type=Path, help="kernel repository (has benchmarks/benchmark*.py)"
+    )
     p.add_argument("--json", dest="json_out", metavar="OUT", type=Path, help="write the JSON results here")
-    p.add_argument("--shapes", action="append", metavar="NAME=V1,V2",
-                   help="sweep these values (repeat for a product), e.g. --shapes rows=1,16,4096")
+    p.add_argument(
+        "--shapes",
+        action="append",
+        metavar="NAME=V1,V2",
+        help="sweep these values (repeat for a product), e.g. --shapes rows=1,16,4096",
+    )
     p.add_argument("--only", action="append", metavar="VARIANT", help="run only these benchmark_<VARIANT> methods")
     p.add_argument("--prev", type=Path, metavar="DIR", help="previous approved kernel repo: timed as a baseline")
-    p.add_argument("--session", type=Path, metavar="DIR",
-                   help="session directory: also store the JSON under DIR/evidence/ as run evidence")
+    p.add_argument(
+        "--session",
+        type=Path,
+        metavar="DIR",
+        help="session directory: also store the JSON under DIR/evidence/ as run evidence",
+    )
     p.add_argument("--trackio", metavar="PROJECT", help="log the results to this Trackio project")
     p.add_argument("--budget", type=float, default=3.0, help="seconds of timed rounds per shape (default 3)")
     p.add_argument("--no-compile-check", action="store_true", help="skip the torch.compile(fullgraph=True) check")
-    p.add_argument("--cpu-smoke", action="store_true",
-                   help="run the harness logic on CPU (tests/CI): checks files and correctness, numbers meaningless")
+    p.add_argument(
+        "--cpu-smoke",
+        action="store_true",
+        help="run the harness logic on CPU (tests/CI): checks files and correctness, numbers meaningless",
+    )
     p.set_defaults(func=run)
 
 

@@ -13,7 +13,9 @@ from labconsole.lab.service import Lab
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("demo", help="run the offline demo lab (tiny char-LM, sweep agents, no keys, no GPU)")
-    p.add_argument("--dir", type=Path, default=None, help="where to create the demo lab (default: ~/.cache/labconsole/demos/…)")
+    p.add_argument(
+        "--dir", type=Path, default=None, help="where to create the demo lab (default: ~/.cache/labconsole/demos/…)"
+    )
     p.add_argument("--headless", action="store_true", help="print progress instead of opening the console")
     p.add_argument("--budget", type=int, default=None, help="how many hypotheses the researcher may propose")
     p.add_argument("--timeout", type=float, default=None, help="stop the headless run after this many seconds")
@@ -30,8 +32,20 @@ def run(args: argparse.Namespace) -> int:
         toml.write_text(re.sub(r"(?m)^budget\s*=\s*\d+", f"budget = {args.budget}", text), encoding="utf-8")
         import subprocess
 
-        subprocess.run(["git", "-c", "user.name=LabConsole demo", "-c", "user.email=demo@labconsole.invalid",
-                        "commit", "-qam", f"Demo: search budget {args.budget}"], cwd=lab_dir, check=True)
+        subprocess.run(
+            [
+                "git",
+                "-c",
+                "user.name=LabConsole demo",
+                "-c",
+                "user.email=demo@labconsole.invalid",
+                "commit",
+                "-qam",
+                f"Demo: search budget {args.budget}",
+            ],
+            cwd=lab_dir,
+            check=True,
+        )
     print(f"Demo lab: {lab_dir}")
     exit_on_hangup()
     lab = Lab.start_session(lab_dir)
@@ -54,8 +68,11 @@ def run(args: argparse.Namespace) -> int:
     print()
     if waiting:
         # Suggest the best candidate the reviewer passed; the person still decides.
-        passed = [h.hyp_id for h in state.leaderboard()
-                  if h.hyp_id in waiting and h.reviews and h.reviews[-1].verdict == "pass"]
+        passed = [
+            h.hyp_id
+            for h in state.leaderboard()
+            if h.hyp_id in waiting and h.reviews and h.reviews[-1].verdict == "pass"
+        ]
         suggest = (passed or waiting)[0]
         print(f"{len(waiting)} candidate(s) await your review. Nothing is merged without you:")
         print(f"  labconsole review list --lab {lab_dir}")

@@ -26,25 +26,44 @@ from labconsole.skills.install import default_skills_root
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("eval", help="measure a skill: cases x models x {with skill, without}")
-    p.add_argument("skill", nargs="?", default="",
-                   help="skill name (skills/<name>/ and evals/<name>/), or 'show' to print stored results")
-    p.add_argument("--compare", nargs=2, type=Path, metavar=("A", "B"),
-                   help="show what changed between two result folders (provenance, pass rates, cases)")
-    p.add_argument("--allow-errors", action="store_true",
-                   help="exit 0 even when attempts ended in infrastructure errors")
+    p.add_argument(
+        "skill",
+        nargs="?",
+        default="",
+        help="skill name (skills/<name>/ and evals/<name>/), or 'show' to print stored results",
+    )
+    p.add_argument(
+        "--compare",
+        nargs=2,
+        type=Path,
+        metavar=("A", "B"),
+        help="show what changed between two result folders (provenance, pass rates, cases)",
+    )
+    p.add_argument(
+        "--allow-errors", action="store_true", help="exit 0 even when attempts ended in infrastructure errors"
+    )
     p.add_argument("--models", default="", help="comma-separated backend:model[@base_url] specs")
     p.add_argument("--cases", default="", help="comma-separated case ids (default: all)")
     p.add_argument("--repeats", type=int, default=None, help="repeats per cell (default: each case's own)")
     p.add_argument("--concurrency", type=int, default=2, help="attempts running at once (default 2)")
     p.add_argument("--out", type=Path, default=None, help="results folder (default: sessions/eval-<skill>)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted run; completed attempts are kept")
-    p.add_argument("--gpu", choices=("auto", "yes", "no"), default="auto",
-                   help="run GPU checks (auto: only where a GPU is visible); otherwise they are reported not-run")
+    p.add_argument(
+        "--gpu",
+        choices=("auto", "yes", "no"),
+        default="auto",
+        help="run GPU checks (auto: only where a GPU is visible); otherwise they are reported not-run",
+    )
     p.add_argument("--skills-root", type=Path, default=None)
     p.add_argument("--evals-root", type=Path, default=Path("evals"))
     p.add_argument("--no-trackio", action="store_true", help="do not record Trackio runs")
-    p.add_argument("--agent-option", action="append", default=[], metavar="KEY=JSON",
-                   help="backend option passed to every agent (repeatable), e.g. max_turns=30")
+    p.add_argument(
+        "--agent-option",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="backend option passed to every agent (repeatable), e.g. max_turns=30",
+    )
     p.add_argument("--agent-cmd", default=None, help=argparse.SUPPRESS)  # tests: a runner with extra backends
     fmt = p.add_mutually_exclusive_group()
     fmt.add_argument("--csv", action="store_true", help="print one CSV row per attempt")
@@ -88,10 +107,12 @@ def _errors_exit(res: EvalResults, args: argparse.Namespace, ids: set[str] | Non
     if not errors:
         return 0
     first = errors[0]
-    print(f"labconsole: {len(errors)} attempt(s) ended in an infrastructure error, so the skill was not measured "
-          f"there (excluded from the pass rates); first: {first.attempt_id}: {first.agent_error}"
-          + ("" if args.allow_errors else " — fix it and rerun with --resume, or pass --allow-errors"),
-          file=sys.stderr)
+    print(
+        f"labconsole: {len(errors)} attempt(s) ended in an infrastructure error, so the skill was not measured "
+        f"there (excluded from the pass rates); first: {first.attempt_id}: {first.agent_error}"
+        + ("" if args.allow_errors else " — fix it and rerun with --resume, or pass --allow-errors"),
+        file=sys.stderr,
+    )
     return 0 if args.allow_errors else 1
 
 
@@ -115,10 +136,20 @@ def _eval(args: argparse.Namespace) -> int:
     cases = load_cases(args.evals_root, args.skill, [c for c in args.cases.split(",") if c] or None)
     out = args.out or Path("sessions") / f"eval-{args.skill}"
     gpu = gpu_available(args.gpu)
-    cfg = EvalConfig(skill=skill, cases=cases, models=models, out_dir=out, repeats=args.repeats,
-                     concurrency=args.concurrency, resume=args.resume, gpu=gpu, trackio=not args.no_trackio)
-    executor = AgentProcessExecutor(agent_cmd=args.agent_cmd.split() if args.agent_cmd else None,
-                                    options=_options(args.agent_option))
+    cfg = EvalConfig(
+        skill=skill,
+        cases=cases,
+        models=models,
+        out_dir=out,
+        repeats=args.repeats,
+        concurrency=args.concurrency,
+        resume=args.resume,
+        gpu=gpu,
+        trackio=not args.no_trackio,
+    )
+    executor = AgentProcessExecutor(
+        agent_cmd=args.agent_cmd.split() if args.agent_cmd else None, options=_options(args.agent_option)
+    )
 
     ran: set[str] = set()
 

@@ -15,8 +15,12 @@ def register(sub: Any) -> None:
     p = sub.add_parser("gpu", help="show GPU telemetry (utilization, memory, power, clocks, processes)")
     p.add_argument("--json", action="store_true", help="print the snapshot as JSON (one object per line with --watch)")
     p.add_argument("--watch", action="store_true", help="refresh until interrupted")
-    p.add_argument("--interval", type=float, default=DEFAULT_INTERVAL_S,
-                   help=f"seconds between refreshes with --watch (minimum {MIN_INTERVAL_S})")
+    p.add_argument(
+        "--interval",
+        type=float,
+        default=DEFAULT_INTERVAL_S,
+        help=f"seconds between refreshes with --watch (minimum {MIN_INTERVAL_S})",
+    )
     p.add_argument("--count", type=int, default=0, help=argparse.SUPPRESS)  # --watch: stop after N (tests)
     p.set_defaults(func=run)
 

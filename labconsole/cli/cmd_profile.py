@@ -24,8 +24,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         ),
     )
     p.add_argument("target", nargs="?", help="what to profile (omit with --load)")
-    p.add_argument("--shape", action="append", metavar="K=V[,K=V]",
-                   help="target shape, e.g. context=2048 or batch=1,seq=2048 (repeatable)")
+    p.add_argument(
+        "--shape",
+        action="append",
+        metavar="K=V[,K=V]",
+        help="target shape, e.g. context=2048 or batch=1,seq=2048 (repeatable)",
+    )
     p.add_argument("--steps", type=int, default=20, help="profiled steps (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="unprofiled warm-up steps first (default 5)")
     p.add_argument("--device", choices=("cuda", "cpu"), help="default: cuda for qwen3-8b-*, else cuda if present")
@@ -36,7 +40,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--trace", metavar="OUT.json", help="write a Chrome trace (chrome://tracing, Perfetto)")
     p.add_argument("--top", type=int, default=25, help="rows in the table (default 25)")
     p.add_argument("--load", metavar="PROFILE.json", help="show/propose from a saved profile instead of running")
-    p.add_argument("--propose", action="store_true", help="turn the top memory/overhead-bound operators into hypotheses")
+    p.add_argument(
+        "--propose", action="store_true", help="turn the top memory/overhead-bound operators into hypotheses"
+    )
     p.add_argument("--hypotheses", type=int, default=5, help="how many hypotheses with --propose (default 5)")
     p.add_argument("--lab", metavar="PATH", help="lab to hand the hypotheses to (with --propose)")
     p.add_argument("--session", metavar="ID", help="session of that lab (default: its latest)")
@@ -60,9 +66,15 @@ def handle(args: argparse.Namespace) -> int:
             spec = spec.replace("qwen3-8b-", "qwen3-tiny-")
         compile_mode = args.compile_mode or ("default" if args.compile else None)
         profile = api.profile_target(
-            spec, shape=targets.parse_shape(args.shape), steps=args.steps, warmup=args.warmup,
-            device=args.device, compile_mode=compile_mode, trace_path=args.trace,
-            refresh_peaks=args.refresh_peaks, command=shlex.join(["labconsole", *sys.argv[1:]]),
+            spec,
+            shape=targets.parse_shape(args.shape),
+            steps=args.steps,
+            warmup=args.warmup,
+            device=args.device,
+            compile_mode=compile_mode,
+            trace_path=args.trace,
+            refresh_peaks=args.refresh_peaks,
+            command=shlex.join(["labconsole", *sys.argv[1:]]),
         )
     if args.json and args.json != "-":
         report.write_json(profile, args.json)
@@ -92,8 +104,9 @@ def _propose(profile: dict, args: argparse.Namespace) -> None:
         lab = Path(args.lab)
         if not lab.is_dir():
             raise LabError(f"--lab {args.lab!r} is not a directory")
-        items, ids = profile_proposals.propose(profile, lab_root=lab, top=args.hypotheses, session_id=args.session,
-                                                actor="console")
+        items, ids = profile_proposals.propose(
+            profile, lab_root=lab, top=args.hypotheses, session_id=args.session, actor="console"
+        )
     if not items:
         print("\nno memory- or overhead-bound operator worth a hypothesis", file=out)
         return

@@ -22,9 +22,13 @@ from labconsole.publish.upload import hub_token, upload
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("publish", help="publish an approved kernel repository (assemble, check it loads, upload)")
     p.add_argument("kernel_dir", type=Path)
-    p.add_argument("--lab", type=Path, default=None, help="the lab whose sessions hold the approval (default: the repo)")
+    p.add_argument(
+        "--lab", type=Path, default=None, help="the lab whose sessions hold the approval (default: the repo)"
+    )
     p.add_argument("--session", default=None, help="look only in this session")
-    p.add_argument("--out", type=Path, default=None, help="where to assemble (default: <lab>/dist/kernels/<name>-<sha>)")
+    p.add_argument(
+        "--out", type=Path, default=None, help="where to assemble (default: <lab>/dist/kernels/<name>-<sha>)"
+    )
     p.add_argument("--repo-id", default=None, help="Hub repository to upload to, e.g. my-org/rmsnorm-h100")
     p.add_argument("--who", default=None, help="your name in the log (default: your user name)")
     p.set_defaults(func=run)
@@ -47,22 +51,28 @@ def run(args: argparse.Namespace) -> int:
     head = _git(repo_root, "rev-parse", "HEAD")
     dirty = _git(repo_root, "status", "--porcelain", "--", str(kernel_dir))
     if dirty:
-        raise GateError(f"{kernel_dir.relative_to(repo_root)} has uncommitted changes; only an approved commit "
-                        f"is published: commit them and take them through review")
+        raise GateError(
+            f"{kernel_dir.relative_to(repo_root)} has uncommitted changes; only an approved commit "
+            f"is published: commit them and take them through review"
+        )
     lab_root = (args.lab or repo_root).resolve()
     sessions = [resolve_session(lab_root, args.session)] if args.session else list_sessions(lab_root)
     approval = find_approval(sessions, head, _trust(lab_root))
     out = args.out or lab_root / "dist" / "kernels" / f"{name}-{head[:12]}"
     folder = assemble(kernel_dir, approval, out.resolve())
-    print(f"approved: {approval.hyp_id} in session {approval.session_dir.name} by {approval.who} "
-          f"(commit {approval.approved_sha[:12]}, evidence {approval.evidence_hash[:12]})")
+    print(
+        f"approved: {approval.hyp_id} in session {approval.session_dir.name} by {approval.who} "
+        f"(commit {approval.approved_sha[:12]}, evidence {approval.evidence_hash[:12]})"
+    )
     print(f"assembled: {folder}")
     load = check_loads(folder)
     print(f"load check (kernels.get_local_kernel): {'ok — ' if load.loaded else 'not possible here — '}{load.detail}")
     destination = str(folder)
     token = hub_token()
     if args.repo_id and token:
-        destination = upload(folder, args.repo_id, token, f"{name} at {head[:12]} (evidence {approval.evidence_hash[:12]})")
+        destination = upload(
+            folder, args.repo_id, token, f"{name} at {head[:12]} (evidence {approval.evidence_hash[:12]})"
+        )
         print(f"uploaded: {destination}")
     elif args.repo_id:
         print(f"not uploaded: no Hugging Face token (set HF_TOKEN); the folder is ready at {folder}")
@@ -78,9 +88,18 @@ def _record(approval: PublishApproval, head: str, destination: str, loaded: bool
     if session_lock_holder(approval.session_dir):
         print(f"note: session {approval.session_dir.name} is open in a console; the publish is not logged there")
         return
-    Lab.record_publish(approval.session_dir, who, K.PublishCompleted(
-        sha=approval.approved_sha, evidence_hash=approval.evidence_hash, hyp_id=approval.hyp_id,
-        published_sha=head, destination=destination, load_check=loaded))
+    Lab.record_publish(
+        approval.session_dir,
+        who,
+        K.PublishCompleted(
+            sha=approval.approved_sha,
+            evidence_hash=approval.evidence_hash,
+            hyp_id=approval.hyp_id,
+            published_sha=head,
+            destination=destination,
+            load_check=loaded,
+        ),
+    )
 
 
 def _trust(lab_root: Path) -> TrustStore:

@@ -18,7 +18,9 @@ from labconsole.events.log import LOG_NAME
 def register(sub: Any) -> None:
     p = sub.add_parser("replay", help="replay a recorded session in the console (same screens, a cursor, REPLAY)")
     p.add_argument("session", metavar="SESSION", help="a session directory, or a session id under LAB/sessions/")
-    p.add_argument("--lab", type=Path, default=None, help="the lab the session belongs to (default: . if it has sessions/)")
+    p.add_argument(
+        "--lab", type=Path, default=None, help="the lab the session belongs to (default: . if it has sessions/)"
+    )
     p.add_argument("--summary", action="store_true", help="print a one-screen summary instead of opening the console")
     p.set_defaults(func=run)
 
@@ -30,8 +32,7 @@ def resolve(session: str, lab: Path | None) -> Path:
     for cand in candidates:
         if (cand / LOG_NAME).is_file():
             return cand.resolve()
-    raise LabError(f"no session log for {session!r}: looked for {LOG_NAME} in "
-                   + ", ".join(str(c) for c in candidates))
+    raise LabError(f"no session log for {session!r}: looked for {LOG_NAME} in " + ", ".join(str(c) for c in candidates))
 
 
 def summary(session_dir: Path) -> str:
@@ -40,12 +41,17 @@ def summary(session_dir: Path) -> str:
     src = ReplaySource(session_dir)
     try:
         state = src.state_at(src.count - 1)
-        lines = [f"{session_dir.name}: {src.count} events, {len(src.decisions())} decision points, "
-                 f"{len(state.agents)} agents, {len(state.hypotheses)} hypotheses"]
+        lines = [
+            f"{session_dir.name}: {src.count} events, {len(src.decisions())} decision points, "
+            f"{len(state.agents)} agents, {len(state.hypotheses)} hypotheses"
+        ]
         from labconsole.events.signing import lab_trust, signed_by
 
-        signers = signed_by(session_dir, [d.seq for h in state.hypotheses.values() for d in h.decisions],
-                            lab_trust(session_dir.parent.parent))
+        signers = signed_by(
+            session_dir,
+            [d.seq for h in state.hypotheses.values() for d in h.decisions],
+            lab_trust(session_dir.parent.parent),
+        )
         for h in sorted(state.hypotheses.values(), key=lambda h: h.hyp_id):
             lines.append(f"  {h.hyp_id} {h.status:<15} {h.title}")
             lines += [f"      {d.kind} by {signers.get(d.seq, d.who)}" for d in h.decisions]

@@ -6,7 +6,13 @@ import argparse
 import json
 
 from labconsole.cli.common import (
-    add_lab_args, fmt_metric, gate_line, lab_root, leaderboard_lines, run_marks, sandbox_line,
+    add_lab_args,
+    fmt_metric,
+    gate_line,
+    lab_root,
+    leaderboard_lines,
+    run_marks,
+    sandbox_line,
 )
 from labconsole.errors import GateError
 from labconsole.events.log import get_blob, session_lock_holder
@@ -41,11 +47,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--reason", default="", help="why (goes to the log)")
     p.add_argument("--who", default=None, help="your name in the log (default: your user name)")
     p.add_argument("--yes", action="store_true", help="approve even though the reviewer flagged something")
-    p.add_argument("--override-outside-editable", action="store_true",
-                   help="approve a candidate that changes files outside [objective] editable (needs --reason)")
-    p.add_argument("--override", action="append", default=[], metavar="FLAG",
-                   help="approve over a flagged change (e.g. changes-lab-rules, startup-hook); repeat per flag; "
-                        "needs --reason")
+    p.add_argument(
+        "--override-outside-editable",
+        action="store_true",
+        help="approve a candidate that changes files outside [objective] editable (needs --reason)",
+    )
+    p.add_argument(
+        "--override",
+        action="append",
+        default=[],
+        metavar="FLAG",
+        help="approve over a flagged change (e.g. changes-lab-rules, startup-hook); repeat per flag; needs --reason",
+    )
     p.set_defaults(func=cmd_approve)
 
     p = actions.add_parser("reject", help="reject a candidate")
@@ -64,9 +77,12 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_lab_args(merge)
     merge.add_argument("hyp")
     merge.add_argument("--who", default=None)
-    merge.add_argument("--confirm-rules-change", action="store_true",
-                       help="merge a candidate that changes the lab's rules (lab.toml, role specs, skills), "
-                            "after reading the change `review show` prints")
+    merge.add_argument(
+        "--confirm-rules-change",
+        action="store_true",
+        help="merge a candidate that changes the lab's rules (lab.toml, role specs, skills), "
+        "after reading the change `review show` prints",
+    )
     merge.set_defaults(func=cmd_merge)
 
 
@@ -114,8 +130,10 @@ def cmd_list(args: argparse.Namespace) -> int:
             for line in flag_lines(h):
                 print(f"        FLAGGED {line}")
             print(f"        {gate_line(state, gate, h)}")
-            print(f"        reviewer: {verdict.verdict if verdict else '-'}"
-                  + (f" ({'; '.join(verdict.reasons)})" if verdict and verdict.reasons else ""))
+            print(
+                f"        reviewer: {verdict.verdict if verdict else '-'}"
+                + (f" ({'; '.join(verdict.reasons)})" if verdict and verdict.reasons else "")
+            )
         if args.all:
             print()
             for line in leaderboard_lines(state):
@@ -131,19 +149,27 @@ def cmd_show(args: argparse.Namespace) -> int:
             return 0
         print(f"{h.hyp_id}: {h.title}  [{h.status}]")
         print(f"  rationale: {h.rationale}\n  source:    {h.source}")
-        print(f"  branch {h.branch} at {str(h.sha)[:12]} on base {str(h.base_sha)[:12]}; evidence {str(h.evidence_hash)[:12]}")
+        print(
+            f"  branch {h.branch} at {str(h.sha)[:12]} on base {str(h.base_sha)[:12]}; evidence {str(h.evidence_hash)[:12]}"
+        )
         print(f"  {gate_line(lab.state, session_gate(lab.state), h)}")
         ev = h.evidence
         if ev.get("threshold") is not None:
-            print(f"  repeats used {ev.get('repeats_used', '-')} of at most {ev.get('max_repeats', '-')}; "
-                  f"threshold {ev['threshold']:.2%}; p (better, over the looks) "
-                  f"{'-' if ev.get('p_value') is None else format(ev['p_value'], '.3g')}")
+            print(
+                f"  repeats used {ev.get('repeats_used', '-')} of at most {ev.get('max_repeats', '-')}; "
+                f"threshold {ev['threshold']:.2%}; p (better, over the looks) "
+                f"{'-' if ev.get('p_value') is None else format(ev['p_value'], '.3g')}"
+            )
         unsandboxed = lab.state.runs_without_sandbox(h.run_ids)
-        print(f"  {sandbox_line(lab.state)}" + (f"; {len(unsandboxed)} of this candidate's runs ran without one"
-                                                 if unsandboxed else ""))
+        print(
+            f"  {sandbox_line(lab.state)}"
+            + (f"; {len(unsandboxed)} of this candidate's runs ran without one" if unsandboxed else "")
+        )
         for m in h.evidence.get("metrics", []):
-            print(f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}"
-                  f"{run_marks(lab.state.runs.get(m['run_id']))}")
+            print(
+                f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}"
+                f"{run_marks(lab.state.runs.get(m['run_id']))}"
+            )
         for r in h.reviews:
             print(f"  reviewer {r.reviewer}: {r.verdict} — {'; '.join(r.reasons)}")
         signers = signed_by(lab.session_dir, [d.seq for d in h.decisions], lab_trust(lab_root(args)))
@@ -176,10 +202,13 @@ def cmd_approve(args: argparse.Namespace) -> int:
         flags = gate.needs_confirmation(h)
     if flags and not args.yes:
         raise GateError(f"{args.hyp}: {flags[0]} — re-run with --yes to approve anyway")
-    data = _decide(args, Approve(args.hyp, who=args.who, reason=args.reason, confirm_flags=args.yes,
-                                 overrides=overrides))
-    print(f"approved {args.hyp} at {data['sha'][:12]} (evidence {data['evidence_hash'][:12]}); "
-          f"merge with: labconsole merge {args.hyp}")
+    data = _decide(
+        args, Approve(args.hyp, who=args.who, reason=args.reason, confirm_flags=args.yes, overrides=overrides)
+    )
+    print(
+        f"approved {args.hyp} at {data['sha'][:12]} (evidence {data['evidence_hash'][:12]}); "
+        f"merge with: labconsole merge {args.hyp}"
+    )
     return 0
 
 
@@ -205,12 +234,16 @@ def cmd_remeasure(args: argparse.Namespace) -> int:
         print(f"re-measuring {args.hyp} in the live console; it comes back for review when done")
         return 0
     with _open(args) as lab:
-        print(f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats, "
-              f"more while undecided)…")
+        print(
+            f"re-measuring {args.hyp} on {lab.repo.main_branch} ({lab.config.objective.repeats} interleaved repeats, "
+            f"more while undecided)…"
+        )
         lab.remeasure(args.hyp)
         h = lab.state.hypotheses[args.hyp]
         ev = h.evidence
         verdict = h.reviews[-1] if h.reviews else None
-        print(f"{args.hyp}: {h.status}; {lab.state.objective.get('name', 'metric')} {fmt_metric(ev.get('candidate_median'))} "
-              f"vs baseline {fmt_metric(ev.get('baseline_median'))}; reviewer: {verdict.verdict if verdict else '-'}")
+        print(
+            f"{args.hyp}: {h.status}; {lab.state.objective.get('name', 'metric')} {fmt_metric(ev.get('candidate_median'))} "
+            f"vs baseline {fmt_metric(ev.get('baseline_median'))}; reviewer: {verdict.verdict if verdict else '-'}"
+        )
     return 0

@@ -13,11 +13,16 @@ from labconsole.lab.service import Lab
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="start a lab session (or --resume one) and supervise it")
     add_lab_args(p)
-    p.add_argument("--resume", action="store_true", help="resume --session (default: the newest) instead of starting a new one")
+    p.add_argument(
+        "--resume", action="store_true", help="resume --session (default: the newest) instead of starting a new one"
+    )
     p.add_argument("--headless", action="store_true", help="print progress instead of opening the console")
     p.add_argument("--timeout", type=float, default=None, help="stop a headless run after this many seconds")
-    p.add_argument("--accept-config-change", action="store_true",
-                   help="resume even though lab.toml changed since the session started")
+    p.add_argument(
+        "--accept-config-change",
+        action="store_true",
+        help="resume even though lab.toml changed since the session started",
+    )
     p.set_defaults(func=run)
 
 

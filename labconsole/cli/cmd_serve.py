@@ -30,19 +30,27 @@ COOKIE = "labconsole_token"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("serve", help="open the console in a browser (localhost, token in the URL; read-only by default)")
+    p = sub.add_parser(
+        "serve", help="open the console in a browser (localhost, token in the URL; read-only by default)"
+    )
     add_lab_args(p)
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    p.add_argument("--allow-control", action="store_true",
-                   help="let the browser decide (approve, merge, agent controls); default: watch only")
+    p.add_argument(
+        "--allow-control",
+        action="store_true",
+        help="let the browser decide (approve, merge, agent controls); default: watch only",
+    )
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     root, session_dir = running_session(args, "start one with `labconsole run` (or `--headless`)")
     server = make_server(root, session_dir, port=args.port or free_port(), allow_control=args.allow_control)
-    print(f"labconsole serve: {server.url}  ({'control allowed' if args.allow_control else 'read-only'}; "
-          "Ctrl-C stops serving, not the session)", flush=True)
+    print(
+        f"labconsole serve: {server.url}  ({'control allowed' if args.allow_control else 'read-only'}; "
+        "Ctrl-C stops serving, not the session)",
+        flush=True,
+    )
     server.serve()
     return 0
 
@@ -73,8 +81,15 @@ def child(argv: list[str]) -> int:
         remote.close()
 
 
-def make_server(root: Path, session_dir: Path, *, port: int, allow_control: bool = False,
-                token: str | None = None, command: str | None = None) -> Any:
+def make_server(
+    root: Path,
+    session_dir: Path,
+    *,
+    port: int,
+    allow_control: bool = False,
+    token: str | None = None,
+    command: str | None = None,
+) -> Any:
     """A textual-serve Server whose aiohttp app checks the token; ``.url`` is the URL to open."""
     try:
         from aiohttp import web
@@ -108,5 +123,10 @@ def make_server(root: Path, session_dir: Path, *, port: int, allow_control: bool
         async def on_startup(self, app: web.Application) -> None:
             pass  # our own line is printed instead of textual-serve's banner (which has no token)
 
-    return TokenServer(command or child_command(root, session_dir, readonly=not allow_control),
-                       host=HOST, port=port, title="LabConsole", public_url=origin)
+    return TokenServer(
+        command or child_command(root, session_dir, readonly=not allow_control),
+        host=HOST,
+        port=port,
+        title="LabConsole",
+        public_url=origin,
+    )

@@ -28,8 +28,10 @@ def cmd_sessions(args: argparse.Namespace) -> int:
         state, _ = final_state(path)
         holder = session_lock_holder(path)
         live = f"open in pid {holder}" if holder else ("stopped" if state.stopped else "not running")
-        print(f"{path.name}  events {state.last_seq + 1:>7}  hypotheses {len(state.hypotheses):>3}  "
-              f"awaiting review {len(state.awaiting_review()):>2}  {live}")
+        print(
+            f"{path.name}  events {state.last_seq + 1:>7}  hypotheses {len(state.hypotheses):>3}  "
+            f"awaiting review {len(state.awaiting_review()):>2}  {live}"
+        )
     return 0
 
 

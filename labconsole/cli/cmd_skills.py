@@ -38,6 +38,7 @@ def _help(parser: argparse.ArgumentParser):
     def show(_: argparse.Namespace) -> int:
         parser.print_help()
         return 2
+
     return show
 
 

@@ -31,8 +31,10 @@ def running_session(args: argparse.Namespace, how_to_start: str) -> tuple[Path, 
     root = lab_root(args)
     session_dir = resolve_session(root, args.session)
     if not session_lock_holder(session_dir):
-        raise LabError(f"no console is running session {session_dir.name}: {how_to_start}, "
-                       f"or look back with `labconsole replay {session_dir.name}`")
+        raise LabError(
+            f"no console is running session {session_dir.name}: {how_to_start}, "
+            f"or look back with `labconsole replay {session_dir.name}`"
+        )
     return root, session_dir
 
 
@@ -92,26 +94,32 @@ def leaderboard_lines(state: LabState) -> list[str]:
     obj = state.objective.get("name", "metric")
     gate = session_gate(state)
     noise = state.noise_floor.sigma
-    lines = [f"session noise floor: {'not measured yet' if noise is None else f'{noise:.2%} of the metric per run'}",
-             f"{'hyp':<6} {'status':<15} {obj:>10} {'baseline':>10} {'effect (better)':>16} {'n':>3} "
-             f"{'decision':<14} {'verdict':<7} change"]
+    lines = [
+        f"session noise floor: {'not measured yet' if noise is None else f'{noise:.2%} of the metric per run'}",
+        f"{'hyp':<6} {'status':<15} {obj:>10} {'baseline':>10} {'effect (better)':>16} {'n':>3} "
+        f"{'decision':<14} {'verdict':<7} change",
+    ]
     for h in state.leaderboard():
         ev = h.evidence
         cmp = gate.comparisons.get(h.hyp_id)
         verdict = h.reviews[-1].verdict if h.reviews else "-"
         decision = gate.label(h.hyp_id).replace(" (awaiting confirmation)", "?")
         n = ev.get("repeats_used", "-")
-        lines.append(f"{h.hyp_id:<6} {h.status:<15} {fmt_metric(ev.get('candidate_median')):>10} "
-                     f"{fmt_metric(ev.get('baseline_median')):>10} {effect_text(cmp):>16} {n:>3} "
-                     f"{decision:<14} {verdict:<7} {h.title}{unsandboxed_mark(state, h)}")
+        lines.append(
+            f"{h.hyp_id:<6} {h.status:<15} {fmt_metric(ev.get('candidate_median')):>10} "
+            f"{fmt_metric(ev.get('baseline_median')):>10} {effect_text(cmp):>16} {n:>3} "
+            f"{decision:<14} {verdict:<7} {h.title}{unsandboxed_mark(state, h)}"
+        )
     others = [h for h in state.hypotheses.values() if h.evidence.get("candidate_median") is None]
     for h in sorted(others, key=lambda h: h.hyp_id):
         extra = f" (= {h.duplicate_of})" if h.duplicate_of else (f" ({h.failure})" if h.failure else "")
-        lines.append(f"{h.hyp_id:<6} {h.status:<15} {'-':>10} {'-':>10} {'-':>16} {'-':>3} {'-':<14} {'-':<7} "
-                     f"{h.title}{extra}")
+        lines.append(
+            f"{h.hyp_id:<6} {h.status:<15} {'-':>10} {'-':>10} {'-':>16} {'-':>3} {'-':<14} {'-':<7} {h.title}{extra}"
+        )
     if gate.awaiting:
-        lines.append(f"?: improved on its own measurement, awaiting its re-measure against main "
-                     f"({', '.join(gate.awaiting)})")
+        lines.append(
+            f"?: improved on its own measurement, awaiting its re-measure against main ({', '.join(gate.awaiting)})"
+        )
     return lines
 
 

@@ -17,16 +17,40 @@ from labconsole.lab.service import Lab
 from labconsole.lab.state import AWAITING_HUMAN, FAILED, MERGED, PUBLISHED, REJECTED, LabState
 
 # Kinds worth a line in a headless run; the rest is in the log.
-SHOWN = frozenset({
-    K.SESSION_STARTED, K.SANDBOX_STATUS, K.HYP_PROPOSED, K.HYP_QUEUED, K.HYP_DUPLICATE, K.HYP_COMMITTED, K.HYP_FAILED,
-    K.RUN_FINISHED, K.REVIEW_VERDICT, K.AGENT_EXITED, K.AGENT_STALLED, K.AGENT_RESTARTING, K.AGENT_ERROR, K.REPORT_WRITTEN,
-    K.BUDGET_WARNING, K.BUDGET_EXHAUSTED, K.DECISION_APPROVED, K.DECISION_REJECTED, K.MERGE_COMPLETED, K.NOTE,
-})
+SHOWN = frozenset(
+    {
+        K.SESSION_STARTED,
+        K.SANDBOX_STATUS,
+        K.HYP_PROPOSED,
+        K.HYP_QUEUED,
+        K.HYP_DUPLICATE,
+        K.HYP_COMMITTED,
+        K.HYP_FAILED,
+        K.RUN_FINISHED,
+        K.REVIEW_VERDICT,
+        K.AGENT_EXITED,
+        K.AGENT_STALLED,
+        K.AGENT_RESTARTING,
+        K.AGENT_ERROR,
+        K.REPORT_WRITTEN,
+        K.BUDGET_WARNING,
+        K.BUDGET_EXHAUSTED,
+        K.DECISION_APPROVED,
+        K.DECISION_REJECTED,
+        K.MERGE_COMPLETED,
+        K.NOTE,
+    }
+)
 
 
 def _amount(resource: str, value: float) -> str:
-    return f"${value:.2f}" if resource == "usd" else f"{value:.2f} GPU-hours" if resource == "gpu_hours" \
+    return (
+        f"${value:.2f}"
+        if resource == "usd"
+        else f"{value:.2f} GPU-hours"
+        if resource == "gpu_hours"
         else f"{value:,.0f} tokens"
+    )
 
 
 def event_line(event: Event) -> str:
@@ -49,10 +73,14 @@ def summary_lines(state: LabState) -> list[str]:
     """The end of a session as it is: candidates by outcome, and spend against the budget with numbers."""
     counts = Counter(h.status for h in state.hypotheses.values())
     awaiting = counts[AWAITING_HUMAN]
-    lines = [f"Candidates: {awaiting} awaiting review, {counts[MERGED] + counts[PUBLISHED]} merged, "
-             f"{counts[REJECTED]} rejected, {counts[FAILED]} failed (of {len(state.hypotheses)} hypotheses)"]
+    lines = [
+        f"Candidates: {awaiting} awaiting review, {counts[MERGED] + counts[PUBLISHED]} merged, "
+        f"{counts[REJECTED]} rejected, {counts[FAILED]} failed (of {len(state.hypotheses)} hypotheses)"
+    ]
     if awaiting:
-        lines.append("  review them: labconsole review show <hyp> (" + ", ".join(h.hyp_id for h in state.awaiting_review()) + ")")
+        lines.append(
+            "  review them: labconsole review show <hyp> (" + ", ".join(h.hyp_id for h in state.awaiting_review()) + ")"
+        )
     b = state.budget
     for resource in ("usd", "tokens", "gpu_hours"):
         used, limit = float(b.used.get(resource, 0.0)), float(b.limits.get(resource) or 0.0)
@@ -67,8 +95,11 @@ def summary_lines(state: LabState) -> list[str]:
 
 def stop_reason(state: LabState) -> str:
     awaiting = len(state.awaiting_review())
-    return (f"headless run finished: {awaiting} candidate(s) await a person's review" if awaiting
-            else "headless run finished: no candidate awaits review")
+    return (
+        f"headless run finished: {awaiting} candidate(s) await a person's review"
+        if awaiting
+        else "headless run finished: no candidate awaits review"
+    )
 
 
 def exit_on_hangup() -> None:

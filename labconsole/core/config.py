@@ -211,7 +211,14 @@ class _Reader:
 
 def _type_names(types: type | tuple[type, ...]) -> str:
     types = types if isinstance(types, tuple) else (types,)
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false", list: "a list", dict: "a table"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a table",
+    }
     return " or ".join(names.get(t, t.__name__) for t in types)
 
 
@@ -228,9 +235,28 @@ def _table(path: Path, data: dict[str, Any], key: str, required: bool = False) -
 
 def _objective(path: Path, data: dict[str, Any]) -> Objective:
     r = _Reader(path, _table(path, data, "objective", required=True), "objective")
-    r.unknown({"name", "direction", "command", "metric", "timeout_s", "repeats", "max_repeats", "protected", "min_effect", "artifacts",
-               "network", "read_paths", "env", "memory_mb", "max_processes", "require_sandbox",
-               "editable", "measure_outside_editable"})
+    r.unknown(
+        {
+            "name",
+            "direction",
+            "command",
+            "metric",
+            "timeout_s",
+            "repeats",
+            "max_repeats",
+            "protected",
+            "min_effect",
+            "artifacts",
+            "network",
+            "read_paths",
+            "env",
+            "memory_mb",
+            "max_processes",
+            "require_sandbox",
+            "editable",
+            "measure_outside_editable",
+        }
+    )
     read_paths = r.get("read_paths", list, [])
     if not all(isinstance(p, str) and p.startswith(("/", "~")) for p in read_paths):
         raise r.fail("read_paths", "must be a list of absolute directories, e.g. ['~/.cache/huggingface']")
@@ -239,7 +265,9 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
         raise r.fail("env", "must be a list of environment variable names, e.g. ['WANDB_MODE']")
     artifacts = r.get("artifacts", list, [])
     if not all(isinstance(a, str) and a and not a.startswith("/") and ".." not in a for a in artifacts):
-        raise r.fail("artifacts", "must be a list of relative file paths inside the run's checkout, e.g. ['bench.json']")
+        raise r.fail(
+            "artifacts", "must be a list of relative file paths inside the run's checkout, e.g. ['bench.json']"
+        )
     direction = r.get("direction", str, "minimize")
     if direction not in ("minimize", "maximize"):
         raise r.fail("direction", f"is {direction!r}; allowed: 'minimize' or 'maximize'")
@@ -283,7 +311,9 @@ def _objective(path: Path, data: dict[str, Any]) -> Objective:
 def _param(path: Path, name: str, spec: Any) -> ParamSpec:
     r = _Reader(path, spec if isinstance(spec, dict) else {}, f"search.space.{name}")
     if not isinstance(spec, dict):
-        raise ConfigError(f"{path.name}: [search.space] {name} must be a table like {{ type = \"float\", low = 0.001, high = 0.1 }}")
+        raise ConfigError(
+            f'{path.name}: [search.space] {name} must be a table like {{ type = "float", low = 0.001, high = 0.1 }}'
+        )
     kind = r.get("type", str, allowed="'float', 'int' or 'categorical'")
     if kind == "categorical":
         r.unknown({"type", "choices"})
@@ -333,7 +363,7 @@ def _agents(path: Path, data: dict[str, Any]) -> dict[str, RoleConfig]:
     for role in ROLES:
         spec = table.get(role, {"backend": defaults[role]})
         if not isinstance(spec, dict):
-            raise ConfigError(f"{path.name}: [agents] {role} must be a table like {{ backend = \"sweep\" }}")
+            raise ConfigError(f'{path.name}: [agents] {role} must be a table like {{ backend = "sweep" }}')
         r = _Reader(path, spec, f"agents.{role}")
         r.unknown({"backend", "model", "count", "options", *TIMEOUT_FIELDS})
         backend = r.get("backend", str, defaults[role])
@@ -365,8 +395,13 @@ def _executor(path: Path, data: dict[str, Any], legacy: str) -> ExecutorConfig:
     if kind == "ray" and not address.strip():
         raise r.fail("address", "is empty; give 'auto', 'HOST:PORT' of the Ray head, or 'ray://HOST:PORT'")
     return ExecutorConfig(
-        kind=kind, address=address, namespace=r.get("namespace", str, ""), flavor=r.get("flavor", str, "cpu-basic"),
-        timeout_s=float(r.number("timeout_s", 0.0, minimum=0)), image=r.get("image", str, ""))
+        kind=kind,
+        address=address,
+        namespace=r.get("namespace", str, ""),
+        flavor=r.get("flavor", str, "cpu-basic"),
+        timeout_s=float(r.number("timeout_s", 0.0, minimum=0)),
+        image=r.get("image", str, ""),
+    )
 
 
 def load_config(path: Path) -> LabConfig:
@@ -398,7 +433,9 @@ def load_config(path: Path) -> LabConfig:
         if not isinstance(table, dict):
             raise ConfigError(f"{path.name}: [budget.roles] {role} must be a table like {{ usd = 5.0 }}")
         rb.unknown({"usd", "tokens", "gpu_hours"})
-        role_budgets[role] = {k: float(rb.number(k, 0.0, minimum=0)) for k in ("usd", "tokens", "gpu_hours") if k in table}
+        role_budgets[role] = {
+            k: float(rb.number(k, 0.0, minimum=0)) for k in ("usd", "tokens", "gpu_hours") if k in table
+        }
     res = _Reader(path, _table(path, data, "resources"), "resources")
     res.unknown({"gpus_per_run", "executor", "max_parallel_runs"})
     executor = res.get("executor", str, "local")
@@ -411,7 +448,9 @@ def load_config(path: Path) -> LabConfig:
     if agents["researcher"].backend == "sweep" and not search.params:
         raise ConfigError(f"{path.name}: [search.space] is empty; the sweep researcher needs at least one parameter")
     if search.params and not search.file:
-        raise ConfigError(f"{path.name}: [search] file is missing; name the file whose NAME = value lines the sweep worker edits")
+        raise ConfigError(
+            f"{path.name}: [search] file is missing; name the file whose NAME = value lines the sweep worker edits"
+        )
     return LabConfig(
         path=path,
         name=lab.get("name", str, path.parent.name),

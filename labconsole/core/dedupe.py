@@ -45,8 +45,9 @@ def _same_change(a: dict[str, Any], b: dict[str, Any]) -> bool:
     return True
 
 
-def find_duplicate(title: str, params: dict[str, Any], earlier: list[dict[str, Any]],
-                   threshold: float = TEXT_THRESHOLD) -> DuplicateMatch | None:
+def find_duplicate(
+    title: str, params: dict[str, Any], earlier: list[dict[str, Any]], threshold: float = TEXT_THRESHOLD
+) -> DuplicateMatch | None:
     """The best earlier match for this hypothesis, or None. ``earlier`` items carry hyp_id, title, params."""
     best: DuplicateMatch | None = None
     mine = normalize(title)

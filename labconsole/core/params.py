@@ -17,8 +17,9 @@ _QUOTED = r"'(?:[^'\\\n]|\\.)*'|\"(?:[^\"\\\n]|\\.)*\""
 def _line(name: str) -> re.Pattern[str]:
     # A module-level assignment at column 0; a trailing comment is kept. A '#' inside a quoted string
     # is part of the value, not a comment.
-    return re.compile(rf"^(?P<lhs>{re.escape(name)}\s*=\s*)(?P<value>(?:{_QUOTED}|[^#\n'\"])*?)(?P<tail>\s*(#.*)?)$",
-                      re.MULTILINE)
+    return re.compile(
+        rf"^(?P<lhs>{re.escape(name)}\s*=\s*)(?P<value>(?:{_QUOTED}|[^#\n'\"])*?)(?P<tail>\s*(#.*)?)$", re.MULTILINE
+    )
 
 
 def read_params(text: str, names: list[str]) -> dict[str, Any]:

@@ -17,22 +17,28 @@ from typing import Any
 MASK = "[REDACTED]"
 
 # Ordered most-specific first so `sk-ant-…` is not half-matched by the generic `sk-…`.
-KEY_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p) for p in (
-    r"sk-ant-[A-Za-z0-9_\-]{8,}",                  # Anthropic
-    r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{16,}",  # OpenAI
-    r"gh[pousr]_[A-Za-z0-9]{20,}",                 # GitHub tokens
-    r"github_pat_[A-Za-z0-9_]{20,}",
-    r"hf_[A-Za-z0-9]{20,}",                        # Hugging Face
-    r"(?:AKIA|ASIA)[A-Z0-9]{16}",                  # AWS access key id
-    r"xox[abprs]-[A-Za-z0-9\-]{10,}",              # Slack
-    r"AIza[0-9A-Za-z_\-]{35}",                     # Google API key
-))
+KEY_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p)
+    for p in (
+        r"sk-ant-[A-Za-z0-9_\-]{8,}",  # Anthropic
+        r"sk-(?:proj-|svcacct-)?[A-Za-z0-9_\-]{16,}",  # OpenAI
+        r"gh[pousr]_[A-Za-z0-9]{20,}",  # GitHub tokens
+        r"github_pat_[A-Za-z0-9_]{20,}",
+        r"hf_[A-Za-z0-9]{20,}",  # Hugging Face
+        r"(?:AKIA|ASIA)[A-Z0-9]{16}",  # AWS access key id
+        r"xox[abprs]-[A-Za-z0-9\-]{10,}",  # Slack
+        r"AIza[0-9A-Za-z_\-]{35}",  # Google API key
+    )
+)
 # Keep the prefix (useful context), hide the credential.
-PREFIXED_PATTERNS: tuple[re.Pattern[str], ...] = tuple(re.compile(p, re.IGNORECASE) for p in (
-    r"(bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*",
-    r"(aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+]{30,}",
-    r"((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9._\-]{12,}",
-))
+PREFIXED_PATTERNS: tuple[re.Pattern[str], ...] = tuple(
+    re.compile(p, re.IGNORECASE)
+    for p in (
+        r"(bearer\s+)[A-Za-z0-9._~+/\-]{8,}=*",
+        r"(aws_secret_access_key\s*[=:]\s*)[A-Za-z0-9/+]{30,}",
+        r"((?:api[_-]?key|x-api-key|authorization)[\"']?\s*[=:]\s*[\"']?)[A-Za-z0-9._\-]{12,}",
+    )
+)
 
 SECRET_NAME = re.compile(r"KEY|TOKEN|SECRET|PASSWORD|PASSWD|CREDENTIAL", re.IGNORECASE)
 # Names that match SECRET_NAME but hold no secret (and whose values are short, common words).
@@ -43,8 +49,11 @@ MIN_SECRET_LEN = 6  # shorter values ("1", "true") would redact half the log
 def secret_env_values(env: Mapping[str, str] | None = None) -> list[str]:
     """Values of environment variables whose names look secret."""
     env = os.environ if env is None else env
-    return [v for k, v in env.items()
-            if SECRET_NAME.search(k) and k.upper() not in NOT_SECRET_NAMES and len(v) >= MIN_SECRET_LEN]
+    return [
+        v
+        for k, v in env.items()
+        if SECRET_NAME.search(k) and k.upper() not in NOT_SECRET_NAMES and len(v) >= MIN_SECRET_LEN
+    ]
 
 
 def redact(text: str, extra_secrets: Iterable[str] = ()) -> str:

@@ -39,8 +39,24 @@ def bwrap_path() -> str | None:
     if not exe:
         return None
     try:
-        probe = subprocess.run([exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-all",
-                                "--die-with-parent", "--", "true"], capture_output=True, timeout=10)
+        probe = subprocess.run(
+            [
+                exe,
+                "--ro-bind",
+                "/",
+                "/",
+                "--dev",
+                "/dev",
+                "--proc",
+                "/proc",
+                "--unshare-all",
+                "--die-with-parent",
+                "--",
+                "true",
+            ],
+            capture_output=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     return exe if probe.returncode == 0 else None
@@ -64,8 +80,12 @@ def user_private_dirs(env: Mapping[str, str] | None = None) -> list[Path]:
 
 def console_python_dirs() -> list[Path]:
     """What ``python`` (the console's interpreter, first on PATH) needs: its bin dir, the venv, the stdlib."""
-    dirs = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).parent,
-            Path(os.path.realpath(sys.executable)).parent}
+    dirs = {
+        Path(sys.prefix),
+        Path(sys.base_prefix),
+        Path(sys.executable).parent,
+        Path(os.path.realpath(sys.executable)).parent,
+    }
     return sorted(Path(os.path.realpath(d)) for d in dirs)
 
 
@@ -110,14 +130,14 @@ class SandboxSpec:
     at the same place inside; later (deeper) mounts win over earlier ones."""
 
     cwd: Path
-    writable: tuple[Path, ...] = ()      # bound read-write (the run's checkout, the agent's worktree)
-    read_only: tuple[Path, ...] = ()     # bound back read-only on top of hidden dirs (the venv, data caches)
+    writable: tuple[Path, ...] = ()  # bound read-write (the run's checkout, the agent's worktree)
+    read_only: tuple[Path, ...] = ()  # bound back read-only on top of hidden dirs (the venv, data caches)
     read_only_files: tuple[Path, ...] = ()  # single files made read-only inside a writable dir (a checkout's .git)
-    hidden: tuple[Path, ...] = ()        # replaced by an empty tmpfs (HOME, the config dir, the lab root)
-    devices: tuple[Path, ...] = ()       # device nodes bound in (GPUs)
-    staged: tuple[StagedDir, ...] = ()   # read-only dirs where named files may be created (see StagedDir)
-    network: bool = False                # share the host's network namespace
-    home: str = SANDBOX_HOME             # created empty; the caller sets HOME to it
+    hidden: tuple[Path, ...] = ()  # replaced by an empty tmpfs (HOME, the config dir, the lab root)
+    devices: tuple[Path, ...] = ()  # device nodes bound in (GPUs)
+    staged: tuple[StagedDir, ...] = ()  # read-only dirs where named files may be created (see StagedDir)
+    network: bool = False  # share the host's network namespace
+    home: str = SANDBOX_HOME  # created empty; the caller sets HOME to it
 
     def __post_init__(self) -> None:
         def real(paths: Iterable[Path]) -> tuple[Path, ...]:
@@ -169,12 +189,16 @@ class AllowedEnv:
     """An environment built from an allow-list, and the names that were let through (for the log)."""
 
     env: dict[str, str] = field(default_factory=dict)
-    passed: list[str] = field(default_factory=list)      # names taken from the console's environment
-    refused: list[str] = field(default_factory=list)     # secret-looking names not named explicitly
+    passed: list[str] = field(default_factory=list)  # names taken from the console's environment
+    refused: list[str] = field(default_factory=list)  # secret-looking names not named explicitly
 
 
-def allowed_env(source: Mapping[str, str], names: Iterable[str] = (), explicit: Iterable[str] = (),
-                set_vars: Mapping[str, str] | None = None) -> AllowedEnv:
+def allowed_env(
+    source: Mapping[str, str],
+    names: Iterable[str] = (),
+    explicit: Iterable[str] = (),
+    set_vars: Mapping[str, str] | None = None,
+) -> AllowedEnv:
     """Take from ``source`` only the base names, ``LC_*`` and ``names``; a secret-looking name
     (:data:`~labconsole.core.redact.SECRET_NAME`) only when it is in ``explicit`` (the lab or the
     backend named it on purpose). ``set_vars`` are set as given (the run's own variables)."""
@@ -191,4 +215,3 @@ def allowed_env(source: Mapping[str, str], names: Iterable[str] = (), explicit: 
         out.passed.append(name)
     out.env.update(set_vars or {})
     return out
-

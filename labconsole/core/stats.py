@@ -174,8 +174,10 @@ class Comparison:
                 spread = f" ± {(hi - lo) / 2:.1%}"
             else:
                 spread = f" [{lo:+.1%}, {hi:+.1%}]"
-        return (f"{name} {_num(self.baseline_center)} → {_num(self.candidate_center)}, "
-                f"{abs(self.effect):.1%} {word}{spread} (n={self.n}, {noise}): {self.decision}")
+        return (
+            f"{name} {_num(self.baseline_center)} → {_num(self.candidate_center)}, "
+            f"{abs(self.effect):.1%} {word}{spread} (n={self.n}, {noise}): {self.decision}"
+        )
 
 
 def _num(x: float) -> str:
@@ -186,9 +188,16 @@ def _threshold(min_effect: float, noise: float | None) -> float:
     return min_effect if min_effect > 0 else (noise or 0.0)
 
 
-def compare_paired(candidate: Sequence[float], baseline: Sequence[float], *, direction: str = "minimize",
-                   floor: NoiseFloor | None = None, min_effect: float = 0.0, looks: int = 1,
-                   alpha: float = ALPHA) -> Comparison:
+def compare_paired(
+    candidate: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    direction: str = "minimize",
+    floor: NoiseFloor | None = None,
+    min_effect: float = 0.0,
+    looks: int = 1,
+    alpha: float = ALPHA,
+) -> Comparison:
     """Paired candidate/baseline metrics (``candidate[i]`` ran with ``baseline[i]``'s seed, interleaved).
 
     The differences get a t interval whose variance pools the candidate's own
@@ -210,8 +219,9 @@ def compare_paired(candidate: Sequence[float], baseline: Sequence[float], *, dir
     threshold = _threshold(min_effect, noise)
     level = 1.0 - alpha / looks
     if n == 0:
-        return Comparison(INCONCLUSIVE, 0, None, None, None, None, noise, threshold, level, looks, None, None,
-                          direction)
+        return Comparison(
+            INCONCLUSIVE, 0, None, None, None, None, noise, threshold, level, looks, None, None, direction
+        )
     c_mid, b_mid = float(np.median(c)), float(np.median(b))
     scale = (abs(c_mid) + abs(b_mid)) / 2  # symmetric in the two arms: swapping flips the decision exactly
     base_scale = abs(b_mid) or scale or 1.0
@@ -227,8 +237,21 @@ def compare_paired(candidate: Sequence[float], baseline: Sequence[float], *, dir
             df = own_df + floor.df
             var = (own_df * own_var + floor.df * floor_var) / df
     if df <= 0:
-        return Comparison(INCONCLUSIVE, n, mean / base_scale, None, None, None, noise, threshold, level, looks,
-                          c_mid, b_mid, direction)
+        return Comparison(
+            INCONCLUSIVE,
+            n,
+            mean / base_scale,
+            None,
+            None,
+            None,
+            noise,
+            threshold,
+            level,
+            looks,
+            c_mid,
+            b_mid,
+            direction,
+        )
     se = math.sqrt(var / n)
     half = float(st.t.ppf(1 - (1 - level) / 2, df)) * se
     lo, hi = mean - half, mean + half
@@ -237,13 +260,33 @@ def compare_paired(candidate: Sequence[float], baseline: Sequence[float], *, dir
     else:
         p_better = 0.0 if mean > 0 else (0.5 if mean == 0 else 1.0)
     decision = decide(mean, lo, hi, threshold * scale, n)
-    return Comparison(decision, n, mean / base_scale, lo / base_scale, hi / base_scale,
-                      min(1.0, p_better * looks), noise, threshold, level, looks, c_mid, b_mid, direction)
+    return Comparison(
+        decision,
+        n,
+        mean / base_scale,
+        lo / base_scale,
+        hi / base_scale,
+        min(1.0, p_better * looks),
+        noise,
+        threshold,
+        level,
+        looks,
+        c_mid,
+        b_mid,
+        direction,
+    )
 
 
-def compare_samples(candidate: Sequence[float], baseline: Sequence[float], *, direction: str = "minimize",
-                    floor: NoiseFloor | None = None, min_effect: float = 0.0, looks: int = 1,
-                    alpha: float = ALPHA) -> Comparison:
+def compare_samples(
+    candidate: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    direction: str = "minimize",
+    floor: NoiseFloor | None = None,
+    min_effect: float = 0.0,
+    looks: int = 1,
+    alpha: float = ALPHA,
+) -> Comparison:
     """Unpaired samples (e.g. kernel timings): a rank test and a rank-based interval, no normality assumed.
 
     The effect is the Hodges–Lehmann shift (median of all candidate/baseline
@@ -259,9 +302,22 @@ def compare_samples(candidate: Sequence[float], baseline: Sequence[float], *, di
     level = 1.0 - alpha / looks
     n = min(len(c), len(b))
     if n == 0:
-        return Comparison(INCONCLUSIVE, 0, None, None, None, None, noise, threshold, level, looks,
-                          float(np.median(c)) if len(c) else None, float(np.median(b)) if len(b) else None,
-                          direction, "rank")
+        return Comparison(
+            INCONCLUSIVE,
+            0,
+            None,
+            None,
+            None,
+            None,
+            noise,
+            threshold,
+            level,
+            looks,
+            float(np.median(c)) if len(c) else None,
+            float(np.median(b)) if len(b) else None,
+            direction,
+            "rank",
+        )
     c_mid, b_mid = float(np.median(c)), float(np.median(b))
     scale = (abs(c_mid) + abs(b_mid)) / 2
     base_scale = abs(b_mid) or scale or 1.0
@@ -281,9 +337,22 @@ def compare_samples(candidate: Sequence[float], baseline: Sequence[float], *, di
         p_better = float(st.mannwhitneyu(c, b, alternative=alt).pvalue)
     decision = decide(shift, lo, hi, threshold * scale, n)
     finite = math.isfinite(lo) and math.isfinite(hi)
-    return Comparison(decision, n, shift / base_scale, lo / base_scale if finite else None,
-                      hi / base_scale if finite else None, min(1.0, p_better * looks), noise, threshold, level, looks,
-                      c_mid, b_mid, direction, "rank")
+    return Comparison(
+        decision,
+        n,
+        shift / base_scale,
+        lo / base_scale if finite else None,
+        hi / base_scale if finite else None,
+        min(1.0, p_better * looks),
+        noise,
+        threshold,
+        level,
+        looks,
+        c_mid,
+        b_mid,
+        direction,
+        "rank",
+    )
 
 
 # ---------------------------------------------------------------------------
@@ -374,22 +443,23 @@ def select(p_values: Mapping[str, float | None], q: float = FDR_Q, family: int =
     return {k for k, a in zip(ids, adjusted[: len(ids)], strict=True) if a <= q}
 
 
-def would_be_selected(candidate: str, p_value: float | None, session: Mapping[str, float | None],
-                      q: float = FDR_Q, family: int = FAMILY) -> bool:
+def would_be_selected(
+    candidate: str, p_value: float | None, session: Mapping[str, float | None], q: float = FDR_Q, family: int = FAMILY
+) -> bool:
     """Whether ``candidate`` with ``p_value`` survives selection among the session's other p-values now."""
     return candidate in select({**session, candidate: p_value}, q, family)
 
 
-def session_decisions(comparisons: Mapping[str, Comparison], q: float = FDR_Q,
-                      family: int = FAMILY) -> dict[str, str]:
+def session_decisions(comparisons: Mapping[str, Comparison], q: float = FDR_Q, family: int = FAMILY) -> dict[str, str]:
     """Each candidate's decision after selection: ``improved`` only if it also survives BH over the session.
 
     A candidate whose own test says improved but whose p-value does not survive
     the session's correction is shown ``inconclusive`` (more repeats could tell).
     """
     selected = select({k: c.p_value for k, c in comparisons.items()}, q, family)
-    return {k: (c.decision if c.decision != IMPROVED or k in selected else INCONCLUSIVE)
-            for k, c in comparisons.items()}
+    return {
+        k: (c.decision if c.decision != IMPROVED or k in selected else INCONCLUSIVE) for k, c in comparisons.items()
+    }
 
 
 def best_candidate(comparisons: Mapping[str, Comparison], q: float = FDR_Q, family: int = FAMILY) -> str | None:

@@ -26,10 +26,18 @@ def create_demo_lab(dest: Path) -> Path:
     if shutil.which("git") is None:
         raise GitStateError("git not found on PATH: install git")
     shutil.copytree(demo_source(), dest, ignore=_SKIP, dirs_exist_ok=True)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "LabConsole demo", "GIT_AUTHOR_EMAIL": "demo@labconsole.invalid",
-           "GIT_COMMITTER_NAME": "LabConsole demo", "GIT_COMMITTER_EMAIL": "demo@labconsole.invalid"}
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"],
-                ["git", "commit", "-q", "-m", "Demo lab: tiny char-LM baseline"]):
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "LabConsole demo",
+        "GIT_AUTHOR_EMAIL": "demo@labconsole.invalid",
+        "GIT_COMMITTER_NAME": "LabConsole demo",
+        "GIT_COMMITTER_EMAIL": "demo@labconsole.invalid",
+    }
+    for cmd in (
+        ["git", "init", "-q", "-b", "main"],
+        ["git", "add", "-A"],
+        ["git", "commit", "-q", "-m", "Demo lab: tiny char-LM baseline"],
+    ):
         result = subprocess.run(cmd, cwd=dest, env=env, capture_output=True, text=True)
         if result.returncode != 0:
             raise GitStateError(f"{' '.join(cmd)} failed in {dest}: {result.stderr.strip()}")

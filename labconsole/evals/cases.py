@@ -43,10 +43,35 @@ from typing import Any
 from labconsole.errors import ConfigError
 
 CHECK_KINDS = ("command", "diff", "expect")
-_CASE_KEYS = {"title", "prompt", "prompt_file", "fixture", "extra_files", "protected", "timeout_s", "max_tokens",
-              "repeats", "checks", "tags", "payload"}
-_CHECK_KEYS = {"name", "kind", "run", "requires_gpu", "timeout_s", "metric", "threshold", "allow", "protect",
-               "require_change", "path", "expected", "contains"}
+_CASE_KEYS = {
+    "title",
+    "prompt",
+    "prompt_file",
+    "fixture",
+    "extra_files",
+    "protected",
+    "timeout_s",
+    "max_tokens",
+    "repeats",
+    "checks",
+    "tags",
+    "payload",
+}
+_CHECK_KEYS = {
+    "name",
+    "kind",
+    "run",
+    "requires_gpu",
+    "timeout_s",
+    "metric",
+    "threshold",
+    "allow",
+    "protect",
+    "require_change",
+    "path",
+    "expected",
+    "contains",
+}
 
 
 @dataclass(frozen=True)
@@ -56,8 +81,8 @@ class Check:
     run: str = ""
     requires_gpu: bool = False
     timeout_s: float = 300.0
-    metric: str | None = None       # "json:<file>#<key>[.<key>]" or "regex:<pattern>" on stdout
-    threshold: str | None = None    # "<op> <number>", op one of >= > <= < ==
+    metric: str | None = None  # "json:<file>#<key>[.<key>]" or "regex:<pattern>" on stdout
+    threshold: str | None = None  # "<op> <number>", op one of >= > <= < ==
     allow: tuple[str, ...] = ()
     protect: tuple[str, ...] = ()
     require_change: bool = False
@@ -113,12 +138,19 @@ def _check(path: Path, i: int, raw: Any) -> Check:
     if "threshold" in raw:
         parse_threshold(raw["threshold"], path, where)
     return Check(
-        name=str(raw["name"]), kind=kind, run=str(raw.get("run", "")),
-        requires_gpu=bool(raw.get("requires_gpu", False)), timeout_s=float(raw.get("timeout_s", 300)),
-        metric=raw.get("metric"), threshold=raw.get("threshold"),
-        allow=tuple(raw.get("allow", ())), protect=tuple(raw.get("protect", ())),
-        require_change=bool(raw.get("require_change", False)), path=raw.get("path"),
-        expected=raw.get("expected"), contains=tuple(raw.get("contains", ())),
+        name=str(raw["name"]),
+        kind=kind,
+        run=str(raw.get("run", "")),
+        requires_gpu=bool(raw.get("requires_gpu", False)),
+        timeout_s=float(raw.get("timeout_s", 300)),
+        metric=raw.get("metric"),
+        threshold=raw.get("threshold"),
+        allow=tuple(raw.get("allow", ())),
+        protect=tuple(raw.get("protect", ())),
+        require_change=bool(raw.get("require_change", False)),
+        path=raw.get("path"),
+        expected=raw.get("expected"),
+        contains=tuple(raw.get("contains", ())),
     )
 
 
@@ -130,7 +162,7 @@ def parse_threshold(text: str, path: Path | None = None, where: str = "threshold
     for op in _OPS:
         if s.startswith(op):
             try:
-                return op, float(s[len(op):])
+                return op, float(s[len(op) :])
             except ValueError:
                 break
     raise _err(path or Path("?"), where, f"{text!r}; write '<op> <number>' with op one of {' '.join(_OPS)}")
@@ -165,10 +197,19 @@ def load_case(case_dir: Path, skill: str) -> EvalCase:
     if not checks:
         raise _err(path, "checks", "a case needs at least one check")
     return EvalCase(
-        id=case_dir.name, skill=skill, title=str(raw.get("title", case_dir.name)), prompt=prompt,
-        case_dir=case_dir, fixture=fixture, checks=checks, protected=tuple(raw.get("protected", ())),
-        timeout_s=float(raw.get("timeout_s", 900)), max_tokens=int(raw.get("max_tokens", 300_000)),
-        repeats=int(raw.get("repeats", 1)), tags=tuple(raw.get("tags", ())), extra_files=extra,
+        id=case_dir.name,
+        skill=skill,
+        title=str(raw.get("title", case_dir.name)),
+        prompt=prompt,
+        case_dir=case_dir,
+        fixture=fixture,
+        checks=checks,
+        protected=tuple(raw.get("protected", ())),
+        timeout_s=float(raw.get("timeout_s", 900)),
+        max_tokens=int(raw.get("max_tokens", 300_000)),
+        repeats=int(raw.get("repeats", 1)),
+        tags=tuple(raw.get("tags", ())),
+        extra_files=extra,
         payload=dict(raw.get("payload", {})),
     )
 
@@ -182,8 +223,7 @@ def load_cases(evals_root: Path, skill: str, only: list[str] | None = None) -> l
     if only:
         missing = set(only) - {c.id for c in cases}
         if missing:
-            raise ConfigError(f"unknown case(s) {', '.join(sorted(missing))}; known: "
-                              f"{', '.join(c.id for c in cases)}")
+            raise ConfigError(f"unknown case(s) {', '.join(sorted(missing))}; known: {', '.join(c.id for c in cases)}")
         cases = [c for c in cases if c.id in only]
     if not cases:
         raise ConfigError(f"no cases (case.toml) under {skill_dir}")

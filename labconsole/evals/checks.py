@@ -81,16 +81,29 @@ def read_metric(spec: str, workdir: Path, stdout: str) -> float:
 
 def _compare(value: float, threshold: str) -> bool:
     op, target = parse_threshold(threshold)
-    return {">=": value >= target, ">": value > target, "<=": value <= target, "<": value < target,
-            "==": value == target}[op]
+    return {
+        ">=": value >= target,
+        ">": value > target,
+        "<=": value <= target,
+        "<": value < target,
+        "==": value == target,
+    }[op]
 
 
 def _run_command(check: Check, workdir: Path, case_dir: Path) -> CheckResult:
     res = CheckResult(check.name, check.kind, FAIL, requires_gpu=check.requires_gpu)
     try:
         cmd = check.run.replace("{case_dir}", shlex.quote(str(case_dir)))
-        proc = subprocess.run(cmd, shell=True, cwd=workdir, env=check_env(workdir), capture_output=True, text=True,
-                              timeout=check.timeout_s, start_new_session=True)
+        proc = subprocess.run(
+            cmd,
+            shell=True,
+            cwd=workdir,
+            env=check_env(workdir),
+            capture_output=True,
+            text=True,
+            timeout=check.timeout_s,
+            start_new_session=True,
+        )
     except subprocess.TimeoutExpired:
         res.detail = f"timed out after {check.timeout_s:g} s"
         return res
@@ -120,8 +133,10 @@ def _run_diff(check: Check, workdir: Path, base: str, case: EvalCase) -> CheckRe
     if check.allow:
         bad += [p for p in changed if not matches(p, check.allow) and p not in bad]
     if bad:
-        res.detail = f"changed files outside the rule: {', '.join(bad)} (allowed: {', '.join(check.allow) or 'any'}" \
-                     f"; protected: {', '.join(protect) or 'none'})"
+        res.detail = (
+            f"changed files outside the rule: {', '.join(bad)} (allowed: {', '.join(check.allow) or 'any'}"
+            f"; protected: {', '.join(protect) or 'none'})"
+        )
     elif check.require_change and not changed:
         res.detail = "nothing changed"
     else:

@@ -38,12 +38,17 @@ def compare_lines(a: EvalResults, b: EvalResults) -> list[str]:
         if case_a.get(case) != case_b.get(case):
             changed.append(f"  case {case}: {case_a.get(case, 'absent')} -> {case_b.get(case, 'absent')}")
     lines += (["what changed:"] + changed) if changed else ["measured with the same commit, skill, harness and cases"]
-    arms_a = {(s.model, arm): st for s in a.summaries for arm, st in (("with", s.with_skill), ("without", s.without_skill))}
-    arms_b = {(s.model, arm): st for s in b.summaries for arm, st in (("with", s.with_skill), ("without", s.without_skill))}
+    arms_a = {
+        (s.model, arm): st for s in a.summaries for arm, st in (("with", s.with_skill), ("without", s.without_skill))
+    }
+    arms_b = {
+        (s.model, arm): st for s in b.summaries for arm, st in (("with", s.with_skill), ("without", s.without_skill))
+    }
     rows = [["model", "arm", "A", "B", "change"]]
     for arm in dict.fromkeys([*arms_a, *arms_b]):
-        rows.append([arm[0], arm[1], _rate(arms_a.get(arm)), _rate(arms_b.get(arm)),
-                     _delta(arms_a.get(arm), arms_b.get(arm))])
+        rows.append(
+            [arm[0], arm[1], _rate(arms_a.get(arm)), _rate(arms_b.get(arm)), _delta(arms_a.get(arm), arms_b.get(arm))]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines += [""] + ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     cells_a = {(r.case, r.model, r.arm): r for r in a.case_rows}

@@ -133,8 +133,13 @@ class _Tally:
 class AgentProcessExecutor:
     """Runs ``labconsole.agents.runner`` as a subprocess, one task, one attempt."""
 
-    def __init__(self, agent_cmd: list[str] | None = None, extra_env: dict[str, str] | None = None,
-                 options: dict[str, object] | None = None, grace_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        agent_cmd: list[str] | None = None,
+        extra_env: dict[str, str] | None = None,
+        options: dict[str, object] | None = None,
+        grace_s: float = 5.0,
+    ) -> None:
         # agent_cmd lets tests start a runner with extra backends registered.
         self.agent_cmd = agent_cmd or [sys.executable, "-m", "labconsole.agents.runner"]
         self.extra_env = extra_env or {}
@@ -142,8 +147,19 @@ class AgentProcessExecutor:
         self.grace_s = grace_s
 
     def command(self, req: AttemptRequest) -> list[str]:
-        cmd = [*self.agent_cmd, "--role", "worker", "--backend", req.model.backend, "--model", req.model.model,
-               "--agent-id", f"eval-{req.attempt_id}", "--lab-root", str(req.lab_root or req.workdir)]
+        cmd = [
+            *self.agent_cmd,
+            "--role",
+            "worker",
+            "--backend",
+            req.model.backend,
+            "--model",
+            req.model.model,
+            "--agent-id",
+            f"eval-{req.attempt_id}",
+            "--lab-root",
+            str(req.lab_root or req.workdir),
+        ]
         options = dict(self.options)
         if req.model.base_url:
             options.setdefault("base_url", req.model.base_url)
@@ -168,10 +184,20 @@ class AgentProcessExecutor:
         t0 = time.monotonic()
         task_id = f"eval-{req.attempt_id}"
         req.transcript.parent.mkdir(parents=True, exist_ok=True)
-        with open(req.transcript, "w", encoding="utf-8") as log, \
-                open(req.transcript.with_suffix(".stderr.log"), "w", encoding="utf-8") as err:
-            proc = subprocess.Popen(self.command(req), cwd=req.workdir, env=self._env(req), stdin=subprocess.PIPE,
-                                    stdout=subprocess.PIPE, stderr=err, text=True, start_new_session=True)
+        with (
+            open(req.transcript, "w", encoding="utf-8") as log,
+            open(req.transcript.with_suffix(".stderr.log"), "w", encoding="utf-8") as err,
+        ):
+            proc = subprocess.Popen(
+                self.command(req),
+                cwd=req.workdir,
+                env=self._env(req),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=err,
+                text=True,
+                start_new_session=True,
+            )
             lines: queue.Queue[str | None] = queue.Queue()
 
             def pump() -> None:

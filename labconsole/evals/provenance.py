@@ -25,9 +25,15 @@ def tree_hash(*roots: Path) -> str:
     h = hashlib.sha256()
     for root in roots:
         root = Path(root)
-        files = [root] if root.is_file() else sorted(p for p in root.rglob("*") if p.is_file()
-                                                     and not SKIP.intersection(p.relative_to(root).parts)
-                                                     and p.suffix != ".pyc")
+        files = (
+            [root]
+            if root.is_file()
+            else sorted(
+                p
+                for p in root.rglob("*")
+                if p.is_file() and not SKIP.intersection(p.relative_to(root).parts) and p.suffix != ".pyc"
+            )
+        )
         for p in files:
             h.update(str(p.relative_to(root) if p != root else p.name).encode() + b"\0")
             h.update(p.read_bytes() + b"\0")
@@ -36,9 +42,12 @@ def tree_hash(*roots: Path) -> str:
 
 def repo_commit(path: Path) -> str:
     """The commit ``path`` is checked out at, with ``+dirty`` for uncommitted changes; '' outside git."""
+
     def git(*args: str) -> str:
-        return subprocess.run(["git", "-C", str(path), *args], capture_output=True, text=True,
-                              timeout=10).stdout.strip()
+        return subprocess.run(
+            ["git", "-C", str(path), *args], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
+
     try:
         sha = git("rev-parse", "HEAD")
         if not sha:

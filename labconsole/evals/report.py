@@ -23,22 +23,45 @@ def _money(x: float | None) -> str:
 
 
 def table(res: EvalResults) -> str:
-    head = ["model", "with skill", "without skill", "lift", "errors w/wo", "tools w/wo", "repairs w/wo",
-            "$/pass w", "$/pass w/o", "tokens in/out w", "time w (s)"]
+    head = [
+        "model",
+        "with skill",
+        "without skill",
+        "lift",
+        "errors w/wo",
+        "tools w/wo",
+        "repairs w/wo",
+        "$/pass w",
+        "$/pass w/o",
+        "tokens in/out w",
+        "time w (s)",
+    ]
     rows = [head]
     for s in res.summaries:
         w, wo = s.with_skill, s.without_skill
-        rows.append([s.model, _rate(w), _rate(wo), "-" if s.lift is None else f"{s.lift:+.0%}",
-                     f"{w.errors}/{wo.errors}", f"{w.tool_calls}/{wo.tool_calls}",
-                     f"{w.repair_attempts}/{wo.repair_attempts}",
-                     _money(w.cost_per_pass), _money(wo.cost_per_pass),
-                     f"{w.input_tokens}/{w.output_tokens}", f"{w.mean_wall_s:.1f}"])
+        rows.append(
+            [
+                s.model,
+                _rate(w),
+                _rate(wo),
+                "-" if s.lift is None else f"{s.lift:+.0%}",
+                f"{w.errors}/{wo.errors}",
+                f"{w.tool_calls}/{wo.tool_calls}",
+                f"{w.repair_attempts}/{wo.repair_attempts}",
+                _money(w.cost_per_pass),
+                _money(wo.cost_per_pass),
+                f"{w.input_tokens}/{w.output_tokens}",
+                f"{w.mean_wall_s:.1f}",
+            ]
+        )
     widths = [max(len(r[i]) for r in rows) for i in range(len(head))]
     lines = ["  ".join(c.ljust(widths[i]) for i, c in enumerate(r)).rstrip() for r in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     cases = ["", "per case (passes/decided):"]
     for row in res.case_rows:
-        extra = (f" +{row.incomplete} not run" if row.incomplete else "") + (f" +{row.errors} error" if row.errors else "")
+        extra = (f" +{row.incomplete} not run" if row.incomplete else "") + (
+            f" +{row.errors} error" if row.errors else ""
+        )
         cases.append(f"  {row.case:<28} {row.model:<32} {row.arm:<8} {row.passes}/{row.decided}{extra}")
     return "\n".join(lines + cases + error_lines(res) + provenance_lines(res))
 
@@ -49,32 +72,63 @@ def error_lines(res: EvalResults) -> list[str]:
     if not errors:
         return []
     return ["", f"infrastructure errors ({len(errors)}, excluded from the pass rates):"] + [
-        f"  {r.attempt_id}: {r.agent_error or 'no reason recorded'}" for r in errors]
+        f"  {r.attempt_id}: {r.agent_error or 'no reason recorded'}" for r in errors
+    ]
 
 
 def provenance_lines(res: EvalResults) -> list[str]:
     p = provenance(res)
-    return ["", "measured with: " + "  ".join(f"{k} {', '.join(v) if v else '-'}" for k, v in p.items()
-                                               if k != "cases")]
+    return [
+        "",
+        "measured with: " + "  ".join(f"{k} {', '.join(v) if v else '-'}" for k, v in p.items() if k != "cases"),
+    ]
 
 
 def provenance(res: EvalResults) -> dict[str, list[str]]:
     """What the result set was measured with: each value seen among its attempts (several after a
     ``--resume`` across a change)."""
+
     def seen(attr: str) -> list[str]:
         return sorted({getattr(r, attr) for r in res.records if getattr(r, attr)})
+
     cases: dict[str, list[str]] = {}
     for r in res.records:
         if r.case_hash and r.case_hash not in cases.setdefault(r.case, []):
             cases[r.case].append(r.case_hash)
-    return {"commit": seen("repo_commit"), "skill": seen("skill_hash"), "harness": seen("harness"),
-            "cases": [f"{c}={'/'.join(h)}" for c, h in sorted(cases.items())]}
+    return {
+        "commit": seen("repo_commit"),
+        "skill": seen("skill_hash"),
+        "harness": seen("harness"),
+        "cases": [f"{c}={'/'.join(h)}" for c, h in sorted(cases.items())],
+    }
 
 
-CSV_FIELDS = ["attempt_id", "case", "model", "with_skill", "repeat", "status", "agent_ok", "agent_error",
-              "infra_error", "input_tokens", "output_tokens", "cached_tokens", "cost_usd", "tool_calls",
-              "repair_attempts", "wall_s", "checks_s", "checks", "transcript", "backend", "repo_commit",
-              "skill_hash", "case_hash", "harness"]
+CSV_FIELDS = [
+    "attempt_id",
+    "case",
+    "model",
+    "with_skill",
+    "repeat",
+    "status",
+    "agent_ok",
+    "agent_error",
+    "infra_error",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "cost_usd",
+    "tool_calls",
+    "repair_attempts",
+    "wall_s",
+    "checks_s",
+    "checks",
+    "transcript",
+    "backend",
+    "repo_commit",
+    "skill_hash",
+    "case_hash",
+    "harness",
+]
 
 
 def to_csv(res: EvalResults) -> str:
@@ -91,10 +145,19 @@ def to_csv(res: EvalResults) -> str:
 
 
 def to_json(res: EvalResults) -> str:
-    return json.dumps({
-        "skill": res.skill, "models": res.models, "cases": res.cases, "finished": res.finished,
-        "summary": [asdict(s) for s in res.summaries], "provenance": provenance(res),
-        "errors": [{"attempt_id": r.attempt_id, "error": r.agent_error} for r in res.records if r.status == "error"],
-        "cases_grid": [asdict(r) for r in res.case_rows],
-        "attempts": [r.to_dict() for r in sorted(res.records, key=lambda r: r.attempt_id)],
-    }, indent=2)
+    return json.dumps(
+        {
+            "skill": res.skill,
+            "models": res.models,
+            "cases": res.cases,
+            "finished": res.finished,
+            "summary": [asdict(s) for s in res.summaries],
+            "provenance": provenance(res),
+            "errors": [
+                {"attempt_id": r.attempt_id, "error": r.agent_error} for r in res.records if r.status == "error"
+            ],
+            "cases_grid": [asdict(r) for r in res.case_rows],
+            "attempts": [r.to_dict() for r in sorted(res.records, key=lambda r: r.attempt_id)],
+        },
+        indent=2,
+    )

@@ -19,8 +19,9 @@ from labconsole.skills.format import Skill, split_front_matter
 from labconsole.skills.install import copy_skill
 
 
-def make_role_lab(lab_root: Path, skill: Skill, with_skill: bool, role: str = "worker",
-                  base_lab: Path | None = None) -> Path:
+def make_role_lab(
+    lab_root: Path, skill: Skill, with_skill: bool, role: str = "worker", base_lab: Path | None = None
+) -> Path:
     """Write ``lab_root/agents/<role>.md`` (+ ``skills/<name>``); return ``lab_root``."""
     if lab_root.exists():
         shutil.rmtree(lab_root)

@@ -18,8 +18,15 @@ from labconsole.evals.executor import AgentOutcome, AttemptExecutor, AttemptRequ
 from labconsole.evals.provenance import Provenance, tree_hash
 from labconsole.evals.rolelab import make_role_lab
 from labconsole.evals.results import (
-    ATTEMPT_FINISHED, ATTEMPT_INTERRUPTED, ATTEMPT_STARTED, ATTEMPT_TRACKED, EVAL_FINISHED, EVAL_STARTED, EvalResults,
-    ResultStore, load_results,
+    ATTEMPT_FINISHED,
+    ATTEMPT_INTERRUPTED,
+    ATTEMPT_STARTED,
+    ATTEMPT_TRACKED,
+    EVAL_FINISHED,
+    EVAL_STARTED,
+    EvalResults,
+    ResultStore,
+    load_results,
 )
 from labconsole.evals.summary import AttemptRecord, summarize, summary_dict
 from labconsole.evals.tracking import log_attempt
@@ -84,8 +91,9 @@ def plan_attempts(cfg: EvalConfig) -> list[AttemptPlan]:
 
 
 class EvalRunner:
-    def __init__(self, cfg: EvalConfig, executor: AttemptExecutor,
-                 on_attempt: Callable[[AttemptRecord], None] | None = None) -> None:
+    def __init__(
+        self, cfg: EvalConfig, executor: AttemptExecutor, on_attempt: Callable[[AttemptRecord], None] | None = None
+    ) -> None:
         if cfg.concurrency < 1:
             raise LabError("--concurrency must be at least 1")
         cfg.out_dir = Path(cfg.out_dir).resolve()  # agents get absolute worktree paths
@@ -102,8 +110,10 @@ class EvalRunner:
         plans = plan_attempts(cfg)
         existing = load_results(cfg.out_dir)
         if existing.records and not cfg.resume:
-            raise LabError(f"{cfg.out_dir} already holds {len(existing.records)} attempts; "
-                           "pass --resume to continue it or choose another --out")
+            raise LabError(
+                f"{cfg.out_dir} already holds {len(existing.records)} attempts; "
+                "pass --resume to continue it or choose another --out"
+            )
         store = ResultStore(cfg.out_dir)
         try:
             for attempt_id in store.unfinished:
@@ -113,19 +123,37 @@ class EvalRunner:
                     if rec.attempt_id not in store.prior.tracked:
                         self._track(store, rec)
             todo = [p for p in plans if p.attempt_id not in store.done]
-            store.append(EVAL_STARTED, {
-                "skill": cfg.skill.name, "models": [m.label for m in cfg.models],
-                "cases": [c.id for c in cfg.cases], "repeats": cfg.repeats, "concurrency": cfg.concurrency,
-                "gpu": cfg.gpu, "resumed": cfg.resume, "planned": len(plans), "to_run": len(todo),
-                "repo_commit": self.provenance.repo_commit, "skill_hash": self.provenance.skill_hash,
-                "case_hashes": self.case_hashes, "harness": self.provenance.harness,
-            })
+            store.append(
+                EVAL_STARTED,
+                {
+                    "skill": cfg.skill.name,
+                    "models": [m.label for m in cfg.models],
+                    "cases": [c.id for c in cfg.cases],
+                    "repeats": cfg.repeats,
+                    "concurrency": cfg.concurrency,
+                    "gpu": cfg.gpu,
+                    "resumed": cfg.resume,
+                    "planned": len(plans),
+                    "to_run": len(todo),
+                    "repo_commit": self.provenance.repo_commit,
+                    "skill_hash": self.provenance.skill_hash,
+                    "case_hashes": self.case_hashes,
+                    "harness": self.provenance.harness,
+                },
+            )
             with ThreadPoolExecutor(max_workers=cfg.concurrency, thread_name_prefix="eval") as pool:
                 for fut in [pool.submit(self._attempt, store, p) for p in todo]:
                     fut.result()  # re-raise a bug in the runner itself
             results = load_results(cfg.out_dir)
-            store.append(EVAL_FINISHED, {"planned": len(plans), "ran": len(todo), "skipped": len(plans) - len(todo),
-                                         "summary": summary_dict(summarize(results.records))})
+            store.append(
+                EVAL_FINISHED,
+                {
+                    "planned": len(plans),
+                    "ran": len(todo),
+                    "skipped": len(plans) - len(todo),
+                    "summary": summary_dict(summarize(results.records)),
+                },
+            )
         finally:
             store.close()
         return RunReport(len(plans), len(todo), len(plans) - len(todo), load_results(cfg.out_dir), self.warnings)
@@ -145,8 +173,16 @@ class EvalRunner:
     def _attempt(self, store: ResultStore, plan: AttemptPlan) -> AttemptRecord:
         cfg = self.cfg
         aid = plan.attempt_id
-        store.append(ATTEMPT_STARTED, {"attempt_id": aid, "case": plan.case.id, "model": plan.model.label,
-                                       "with_skill": plan.with_skill, "repeat": plan.repeat})
+        store.append(
+            ATTEMPT_STARTED,
+            {
+                "attempt_id": aid,
+                "case": plan.case.id,
+                "model": plan.model.label,
+                "with_skill": plan.with_skill,
+                "repeat": plan.repeat,
+            },
+        )
         workdir = cfg.out_dir / "work" / aid
         transcript = cfg.out_dir / "transcripts" / f"{aid}.jsonl"
         base = prepare_workdir(plan.case, workdir)
@@ -161,23 +197,40 @@ class EvalRunner:
         checks: list[CheckResult] = []
         if not outcome.infra:  # nothing was measured when the machinery failed: no verdict on the work
             if plan.case.protected:
-                checks.append(CheckResult("protected-files", "diff", "fail" if touched else "pass",
-                                          f"edited protected files: {', '.join(touched)}" if touched
-                                          else "protected files untouched"))
+                checks.append(
+                    CheckResult(
+                        "protected-files",
+                        "diff",
+                        "fail" if touched else "pass",
+                        f"edited protected files: {', '.join(touched)}" if touched else "protected files untouched",
+                    )
+                )
             checks += run_checks(plan.case, workdir, base, cfg.gpu)
         checks_s = round(time.monotonic() - t0, 3)
         sha = ""
         if transcript.exists():
             sha = store.put_blob(transcript.read_bytes())
         rec = AttemptRecord(
-            attempt_id=aid, case=plan.case.id, model=plan.model.label, with_skill=plan.with_skill,
-            repeat=plan.repeat, status=outcome_status(outcome, checks),
-            checks=checks, agent_ok=outcome.ok, agent_error=outcome.error, infra_error=outcome.infra,
-            usage=outcome.usage, wall_s=outcome.wall_s, checks_s=checks_s,
+            attempt_id=aid,
+            case=plan.case.id,
+            model=plan.model.label,
+            with_skill=plan.with_skill,
+            repeat=plan.repeat,
+            status=outcome_status(outcome, checks),
+            checks=checks,
+            agent_ok=outcome.ok,
+            agent_error=outcome.error,
+            infra_error=outcome.infra,
+            usage=outcome.usage,
+            wall_s=outcome.wall_s,
+            checks_s=checks_s,
             transcript=str(transcript.relative_to(cfg.out_dir)) if transcript.exists() else "",
-            transcript_sha256=sha, protected_touched=touched,
-            backend=plan.model.backend, repo_commit=self.provenance.repo_commit,
-            skill_hash=self.provenance.skill_hash, case_hash=self.case_hashes[plan.case.id],
+            transcript_sha256=sha,
+            protected_touched=touched,
+            backend=plan.model.backend,
+            repo_commit=self.provenance.repo_commit,
+            skill_hash=self.provenance.skill_hash,
+            case_hash=self.case_hashes[plan.case.id],
             harness=self.provenance.harness,
         )
         store.append(ATTEMPT_FINISHED, rec.to_dict())

@@ -47,9 +47,9 @@ class AttemptRecord:
     agent_error: str = ""
     infra_error: bool = False  # agent_error is the machinery's, not the agent's work
     usage: Usage = field(default_factory=Usage)  # flat in the event data, as it always was
-    wall_s: float = 0.0      # the agent's time
-    checks_s: float = 0.0    # the checks' time
-    transcript: str = ""     # path relative to the results folder
+    wall_s: float = 0.0  # the agent's time
+    checks_s: float = 0.0  # the checks' time
+    transcript: str = ""  # path relative to the results folder
     transcript_sha256: str = ""
     protected_touched: list[str] = field(default_factory=list)
     # What it was measured with (labconsole/evals/provenance.py).
@@ -75,8 +75,10 @@ class AttemptRecord:
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> AttemptRecord:
         known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__ and k != "usage"}
-        known["checks"] = [CheckRecord(**{k: v for k, v in c.items() if k in CheckRecord.__dataclass_fields__})
-                           for c in d.get("checks", [])]
+        known["checks"] = [
+            CheckRecord(**{k: v for k, v in c.items() if k in CheckRecord.__dataclass_fields__})
+            for c in d.get("checks", [])
+        ]
         return cls(**known, usage=Usage.from_dict(d))
 
 
@@ -98,10 +100,10 @@ class ArmStats(Usage):
     attempts: int = 0
     passes: int = 0
     fails: int = 0
-    incomplete: int = 0       # not-run (a GPU check could not run here): excluded from the pass rate
-    errors: int = 0           # infrastructure errors: excluded from the pass rate, listed apart
+    incomplete: int = 0  # not-run (a GPU check could not run here): excluded from the pass rate
+    errors: int = 0  # infrastructure errors: excluded from the pass rate, listed apart
     agent_errors: int = 0
-    pass_rate: float | None = None   # passes / (passes + fails)
+    pass_rate: float | None = None  # passes / (passes + fails)
     ci_low: float = 0.0
     ci_high: float = 1.0
     cost_per_pass: float | None = None
@@ -172,9 +174,17 @@ def case_rows(records: list[AttemptRecord]) -> list[CaseRow]:
     rows = []
     for case, model, arm in keys:
         rs = [r for r in records if (r.case, r.model, r.arm) == (case, model, arm)]
-        rows.append(CaseRow(case, model, arm, sum(r.status == "pass" for r in rs),
-                            sum(r.status in ("pass", "fail") for r in rs), sum(r.not_run for r in rs),
-                            sum(r.status == "error" for r in rs)))
+        rows.append(
+            CaseRow(
+                case,
+                model,
+                arm,
+                sum(r.status == "pass" for r in rs),
+                sum(r.status in ("pass", "fail") for r in rs),
+                sum(r.not_run for r in rs),
+                sum(r.status == "error" for r in rs),
+            )
+        )
     return rows
 
 

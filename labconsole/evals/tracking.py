@@ -22,15 +22,25 @@ def log_attempt(project: str, rec: AttemptRecord, result_set: str = "") -> str |
         import trackio
     except ImportError as exc:
         return f"trackio unavailable: {exc}"
-    config = {"case": rec.case, "model": rec.model, "with_skill": rec.with_skill, "repeat": rec.repeat,
-              "attempt_id": rec.attempt_id, "result_set": result_set, "status": rec.status,
-              "repo_commit": rec.repo_commit, "skill_hash": rec.skill_hash, "case_hash": rec.case_hash,
-              "harness": rec.harness}
+    config = {
+        "case": rec.case,
+        "model": rec.model,
+        "with_skill": rec.with_skill,
+        "repeat": rec.repeat,
+        "attempt_id": rec.attempt_id,
+        "result_set": result_set,
+        "status": rec.status,
+        "repo_commit": rec.repo_commit,
+        "skill_hash": rec.skill_hash,
+        "case_hash": rec.case_hash,
+        "harness": rec.harness,
+    }
     metrics = {
         "infra_error": 1.0 if rec.status == "error" else 0.0,
         "checks_passed": float(sum(c.status == "pass" for c in rec.checks)),
         "checks_not_run": float(sum(c.status == "not-run" for c in rec.checks)),
-        **{name: float(value) for name, value in rec.usage.as_dict().items()}, "wall_s": rec.wall_s,
+        **{name: float(value) for name, value in rec.usage.as_dict().items()},
+        "wall_s": rec.wall_s,
     }
     if rec.status in ("pass", "fail"):  # an error or not-run attempt is no evidence either way
         metrics["passed"] = 1.0 if rec.status == "pass" else 0.0
@@ -38,8 +48,9 @@ def log_attempt(project: str, rec: AttemptRecord, result_set: str = "") -> str |
         try:
             # trackio prints progress to stdout; keep stdout for the table / --json.
             with contextlib.redirect_stdout(sys.stderr):
-                trackio.init(project=project, name=run_name(result_set, rec), group=f"{rec.model} {rec.arm}-skill",
-                             config=config)
+                trackio.init(
+                    project=project, name=run_name(result_set, rec), group=f"{rec.model} {rec.arm}-skill", config=config
+                )
                 trackio.log(metrics)
                 trackio.finish()
         except Exception as exc:  # never lose an attempt because tracking failed

@@ -11,9 +11,12 @@ from labconsole.lab.gitops import run_git
 
 # Fixed identity and dates so the fixture commit is the same in every attempt.
 _GIT_ENV = {
-    "GIT_AUTHOR_NAME": "labconsole-eval", "GIT_AUTHOR_EMAIL": "eval@labconsole.invalid",
-    "GIT_COMMITTER_NAME": "labconsole-eval", "GIT_COMMITTER_EMAIL": "eval@labconsole.invalid",
-    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z", "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
+    "GIT_AUTHOR_NAME": "labconsole-eval",
+    "GIT_AUTHOR_EMAIL": "eval@labconsole.invalid",
+    "GIT_COMMITTER_NAME": "labconsole-eval",
+    "GIT_COMMITTER_EMAIL": "eval@labconsole.invalid",
+    "GIT_AUTHOR_DATE": "2026-01-01T00:00:00Z",
+    "GIT_COMMITTER_DATE": "2026-01-01T00:00:00Z",
     "GIT_CONFIG_NOSYSTEM": "1",
 }
 # Skill install folders of every harness: never part of the candidate's diff.
@@ -33,8 +36,7 @@ def prepare_workdir(case: EvalCase, workdir: Path) -> str:
     if workdir.exists():
         shutil.rmtree(workdir)  # a half-made attempt from an interrupted run starts over
     if case.fixture is not None:
-        shutil.copytree(case.fixture, workdir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc",
-                                                                              ".pytest_cache"))
+        shutil.copytree(case.fixture, workdir, ignore=shutil.ignore_patterns("__pycache__", "*.pyc", ".pytest_cache"))
     else:
         workdir.mkdir(parents=True)
     for extra in case.extra_files:

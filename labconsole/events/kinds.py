@@ -18,10 +18,28 @@ from dataclasses import dataclass
 from typing import Any
 
 from labconsole.events.agent_fields import (
-    AgentStarted, AgentHello, AgentStatus, AgentLog, AgentRaw, AgentDropped, AgentToolCall, AgentUsage, AgentError, AgentExited, AgentStalled, AgentRestarting, AgentMessage, AgentControl,
+    AgentStarted,
+    AgentHello,
+    AgentStatus,
+    AgentLog,
+    AgentRaw,
+    AgentDropped,
+    AgentToolCall,
+    AgentUsage,
+    AgentError,
+    AgentExited,
+    AgentStalled,
+    AgentRestarting,
+    AgentMessage,
+    AgentControl,
 )
 from labconsole.events.eval_fields import (
-    EvalAttempt, EvalAttemptInterrupted, EvalAttemptStarted, EvalAttemptTracked, EvalFinished, EvalStarted,
+    EvalAttempt,
+    EvalAttemptInterrupted,
+    EvalAttemptStarted,
+    EvalAttemptTracked,
+    EvalFinished,
+    EvalStarted,
 )
 from labconsole.events.schema import EVAL_LOG, SESSION_LOG, KindSpec, KindTable, check_event, data_of
 

@@ -196,7 +196,7 @@ def _last_lines(f: BinaryIO, size: int, want: int) -> list[tuple[int, bytes]]:
         nl = buf.rfind(b"\n", 0, end - 1)
         if nl < 0 and pos > 0:
             break
-        lines.append((pos + nl + 1, buf[nl + 1:end]))
+        lines.append((pos + nl + 1, buf[nl + 1 : end]))
         end = nl + 1
     return list(reversed(lines))
 
@@ -274,8 +274,7 @@ class EventLog:
     fsynced by a background thread at most ``FSYNC_INTERVAL_S`` later.
     """
 
-    def __init__(self, session_dir: Path, lock_fd: int, fd: int, last: Event | None,
-                 log: str | None = None) -> None:
+    def __init__(self, session_dir: Path, lock_fd: int, fd: int, last: Event | None, log: str | None = None) -> None:
         self.session_dir = session_dir
         self.log_kinds = log  # which log's declared kinds it may hold (events/kinds.py); None: any declared kind
         self.path = session_dir / LOG_NAME
@@ -317,8 +316,11 @@ class EventLog:
             raise
         writer = cls(session_dir, lock_fd, fd, tail.last, log)
         if tail.cut_reason is not None:
-            writer.append(kinds.LOG_REPAIRED, "console",
-                       {"cut_bytes": old_size - tail.size, "offset": tail.size, "reason": tail.cut_reason})
+            writer.append(
+                kinds.LOG_REPAIRED,
+                "console",
+                {"cut_bytes": old_size - tail.size, "offset": tail.size, "reason": tail.cut_reason},
+            )
         return writer
 
     def close(self) -> None:
@@ -363,7 +365,7 @@ class EventLog:
             start = os.lseek(self._fd, 0, os.SEEK_END)
             try:
                 while buf:  # O_APPEND: a single write(2) per line in practice
-                    buf = buf[os.write(self._fd, buf):]
+                    buf = buf[os.write(self._fd, buf) :]
             except OSError as exc:
                 # A full disk (or any write error) must not leave half a line for the next append
                 # to follow: cut back to the last whole event, then say what to do.
@@ -373,7 +375,8 @@ class EventLog:
                     pass
                 raise LogWriteError(
                     f"cannot write the session log {self.path} ({exc.strerror or exc}): free disk space, then "
-                    f"`labconsole run --resume`; every event before this one is intact") from exc
+                    f"`labconsole run --resume`; every event before this one is intact"
+                ) from exc
             ev = Event(seq, ts, kind, actor, data, prev, digest)
             self.last = ev
             if durable:

@@ -50,7 +50,7 @@ SNAPSHOT_FORMAT = 1  # the header/payload layout of snap-*.json (the state's own
 SNAPSHOT_SUFFIX = ".json"
 CURSOR_MIN_APPLIED = 1_000  # keep an in-memory checkpoint when a state_at call applied at least this many events
 _KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line (data sorts before kind;
-                          # a quote inside a string value is always escaped)
+# a quote inside a string value is always escaped)
 
 
 def _file_loader(path: Path) -> Callable[[], bytes]:
@@ -68,9 +68,17 @@ def _loader(blob: bytes) -> Callable[[], bytes]:
 
 
 class Replay(Generic[S]):
-    def __init__(self, session_dir: Path | str, *, initial: Callable[[], S], apply: Callable[[S, Event], None],
-                 snapshot_every: int = 50_000, version: str | None = None,
-                 to_data: Callable[[S], Any] | None = None, from_data: Callable[[Any], S] | None = None) -> None:
+    def __init__(
+        self,
+        session_dir: Path | str,
+        *,
+        initial: Callable[[], S],
+        apply: Callable[[S, Event], None],
+        snapshot_every: int = 50_000,
+        version: str | None = None,
+        to_data: Callable[[S], Any] | None = None,
+        from_data: Callable[[Any], S] | None = None,
+    ) -> None:
         """``version`` names the reducer code; snapshots from another version are discarded.
         By default it is derived from the source of ``apply``'s module and the state's module,
         so editing the reducer or the state class never resurrects a stale snapshot.
@@ -265,7 +273,7 @@ class Replay(Generic[S]):
             j = raw.rfind(_KIND_MARK)
             if j >= 0:
                 k = j + len(_KIND_MARK)
-                kind = raw[k:raw.index(b'"', k)]
+                kind = raw[k : raw.index(b'"', k)]
                 kid = lookup.get(kind)
                 kind_ids.append(kid if kid is not None else kind_id(kind))
             else:
@@ -299,7 +307,7 @@ class Replay(Generic[S]):
             offsets, kind_ids = array("Q"), array("H")
             split = count * offsets.itemsize
             offsets.frombytes(body[:split])
-            kind_ids.frombytes(body[split:split + count * kind_ids.itemsize])
+            kind_ids.frombytes(body[split : split + count * kind_ids.itemsize])
             if len(offsets) != count or len(kind_ids) != count:
                 raise ValueError("index truncated")
             kind_names = [str(k) for k in header["kinds"]]
@@ -316,8 +324,14 @@ class Replay(Generic[S]):
         self._index_stale = False
 
     def _save_index(self) -> None:
-        header = {"version": INDEX_VERSION, "byteorder": sys.byteorder, "count": self.count, "end": self._end,
-                  "last_hash": self._last_hash, "kinds": self._kind_names}
+        header = {
+            "version": INDEX_VERSION,
+            "byteorder": sys.byteorder,
+            "count": self.count,
+            "end": self._end,
+            "last_hash": self._last_hash,
+            "kinds": self._kind_names,
+        }
         payload = [json.dumps(header).encode() + b"\n", self._offsets.tobytes(), self._kind_ids.tobytes()]
         if not self._read_only:
             try:
@@ -407,12 +421,18 @@ class Replay(Generic[S]):
         """Header line + canonical JSON of the state's data; None when the state cannot be data."""
         assert self._to_data is not None
         try:
-            payload = json.dumps(self._to_data(state), sort_keys=True, separators=(",", ":"),
-                                 ensure_ascii=False).encode("utf-8")
+            payload = json.dumps(
+                self._to_data(state), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+            ).encode("utf-8")
         except (TypeError, ValueError):
             return None  # not representable as data: no snapshot rather than a lossy one
-        header = {"format": SNAPSHOT_FORMAT, "version": self.version, "seq": seq, "event_hash": digest,
-                  "sha256": hashlib.sha256(payload).hexdigest()}
+        header = {
+            "format": SNAPSHOT_FORMAT,
+            "version": self.version,
+            "seq": seq,
+            "event_hash": digest,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
         return json.dumps(header, sort_keys=True).encode() + b"\n" + payload
 
     def _decode(self, seq: int, digest: str, blob: bytes) -> S:
@@ -423,8 +443,13 @@ class Replay(Generic[S]):
         header = json.loads(line) if sep else None
         if not isinstance(header, dict):
             raise SnapshotError("no snapshot header")
-        expected = {"format": SNAPSHOT_FORMAT, "version": self.version, "seq": seq, "event_hash": digest,
-                    "sha256": hashlib.sha256(payload).hexdigest()}
+        expected = {
+            "format": SNAPSHOT_FORMAT,
+            "version": self.version,
+            "seq": seq,
+            "event_hash": digest,
+            "sha256": hashlib.sha256(payload).hexdigest(),
+        }
         if header != expected:
             raise SnapshotError(f"snapshot of seq {seq} does not match its name, the log or its digest")
         return self._from_data(json.loads(payload))
@@ -453,7 +478,7 @@ def _parse_snapshot_name(name: str) -> tuple[int, str, str] | None:
     if not name.endswith(SNAPSHOT_SUFFIX):
         return None
     try:
-        seq_s, digest, version = name[5:-len(SNAPSHOT_SUFFIX)].split("-")
+        seq_s, digest, version = name[5 : -len(SNAPSHOT_SUFFIX)].split("-")
         return int(seq_s), digest, version
     except ValueError:
         return None

@@ -46,13 +46,17 @@ class KindSpec:
         """Raise :class:`EventSchemaError` naming what is wrong with ``data`` for this kind."""
         missing = sorted(self.required - data.keys())
         if missing:
-            raise EventSchemaError(f"event {self.kind}: missing required field(s) {', '.join(missing)} "
-                                   f"(declared in labconsole/events/kinds.py as {self.fields.__name__})")
+            raise EventSchemaError(
+                f"event {self.kind}: missing required field(s) {', '.join(missing)} "
+                f"(declared in labconsole/events/kinds.py as {self.fields.__name__})"
+            )
         if not self.open:
             extra = sorted(str(k) for k in data.keys() - self.declared)
             if extra:
-                raise EventSchemaError(f"event {self.kind}: undeclared field(s) {', '.join(extra)}; declare them "
-                                       f"in {self.fields.__name__} (labconsole/events/kinds.py) or fix the name")
+                raise EventSchemaError(
+                    f"event {self.kind}: undeclared field(s) {', '.join(extra)}; declare them "
+                    f"in {self.fields.__name__} (labconsole/events/kinds.py) or fix the name"
+                )
 
 
 class KindTable(Mapping[str, KindSpec]):
@@ -62,8 +66,17 @@ class KindTable(Mapping[str, KindSpec]):
         self._specs: dict[str, KindSpec] = {}
         self._by_type: dict[type, KindSpec] = {}
 
-    def declare(self, kind: str, fields: type, *, version: int = 1, open: bool = False, durable: bool = False,
-                decision: bool = False, logs: Iterable[str] = (SESSION_LOG,)) -> str:
+    def declare(
+        self,
+        kind: str,
+        fields: type,
+        *,
+        version: int = 1,
+        open: bool = False,
+        durable: bool = False,
+        decision: bool = False,
+        logs: Iterable[str] = (SESSION_LOG,),
+    ) -> str:
         """Register ``kind`` with its fields dataclass; returns the kind string for the module constant."""
         if kind in self._specs:
             raise ValueError(f"event kind {kind} is declared twice")
@@ -74,8 +87,9 @@ class KindTable(Mapping[str, KindSpec]):
         for f in dataclasses.fields(fields):
             no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
             (required if no_default else optional).add(f.name)
-        spec = KindSpec(kind, fields, version, frozenset(required), frozenset(optional), open, durable, decision,
-                        frozenset(logs))
+        spec = KindSpec(
+            kind, fields, version, frozenset(required), frozenset(optional), open, durable, decision, frozenset(logs)
+        )
         self._specs[kind] = spec
         self._by_type[fields] = spec
         return kind
@@ -104,8 +118,9 @@ def check_event(table: Mapping[str, KindSpec], kind: str, data: Mapping[str, Any
     spec = table.get(kind)
     if spec is None or (log is not None and log not in spec.logs):
         where = f" for the {log} log" if log is not None else ""
-        raise EventSchemaError(f"event kind {kind!r} is not declared{where}: declare it in "
-                               "labconsole/events/kinds.py or fix the name")
+        raise EventSchemaError(
+            f"event kind {kind!r} is not declared{where}: declare it in labconsole/events/kinds.py or fix the name"
+        )
     if not isinstance(data, Mapping):
         raise EventSchemaError(f"event {kind}: data must be a JSON object, got {type(data).__name__}")
     spec.check(data)

@@ -58,9 +58,24 @@ from labconsole.gpu.bench_stats import (
 
 # The harness's public names: callers import them from here, wherever they are defined.
 __all__ = [
-    "SCHEMA", "BenchCase", "BenchConfig", "BenchDevice", "BenchReport", "CaseResult", "GroupResult",
-    "apply_bandwidth_flags", "compile_check", "format_report", "log_report_to_trackio", "measure_device_copy",
-    "method_description", "provenance", "require_cuda", "run_bench", "run_group", "trackio_rows",
+    "SCHEMA",
+    "BenchCase",
+    "BenchConfig",
+    "BenchDevice",
+    "BenchReport",
+    "CaseResult",
+    "GroupResult",
+    "apply_bandwidth_flags",
+    "compile_check",
+    "format_report",
+    "log_report_to_trackio",
+    "measure_device_copy",
+    "method_description",
+    "provenance",
+    "require_cuda",
+    "run_bench",
+    "run_group",
+    "trackio_rows",
 ]
 
 # ---------------------------------------------------------------------------
@@ -82,8 +97,9 @@ def _call_output(inst: Any, fn: Callable[[], Any]) -> Any:
     return result if isinstance(result, torch.Tensor) else getattr(inst, spec.output_names(inst)[0], None)
 
 
-def _check_case(inst: Any, group: spec.Group, case: BenchCase, dev: BenchDevice, cfg: BenchConfig,
-                trial_seed: int) -> tuple[CheckResult | None, list[Flag]]:
+def _check_case(
+    inst: Any, group: spec.Group, case: BenchCase, dev: BenchDevice, cfg: BenchConfig, trial_seed: int
+) -> tuple[CheckResult | None, list[Flag]]:
     import torch
 
     ref_fn = _reference_fn(inst, group, case.name)
@@ -125,13 +141,20 @@ def apply_bandwidth_flags(report: BenchReport) -> float | None:
             if r.gbps is not None and peak:
                 r.pct_of_peak_copy = 100.0 * r.gbps / peak
             if r.role != "copy":
-                r.flags += bandwidth_flags(r.name, r.gbps, g.copy_gbps, margin, r.device,
-                                           None if copy is None else copy.device, peak)
+                r.flags += bandwidth_flags(
+                    r.name, r.gbps, g.copy_gbps, margin, r.device, None if copy is None else copy.device, peak
+                )
     return peak
 
 
-def run_group(group: spec.Group, kernel: Any, dev: BenchDevice, cfg: BenchConfig, prev_kernel: Any = None,
-              log: Callable[[str], None] = lambda s: None) -> GroupResult:
+def run_group(
+    group: spec.Group,
+    kernel: Any,
+    dev: BenchDevice,
+    cfg: BenchConfig,
+    prev_kernel: Any = None,
+    log: Callable[[str], None] = lambda s: None,
+) -> GroupResult:
     import torch
 
     inst = spec.make_instance(group, kernel, dev.name)
@@ -146,8 +169,13 @@ def run_group(group: spec.Group, kernel: Any, dev: BenchDevice, cfg: BenchConfig
         if not dev.cpu:  # inductor on CPU needs a C++ toolchain and seconds per shape: not for smoke tests
             cases.append(BenchCase("ref_compiled", "baseline", torch.compile(ref_fn, dynamic=False)))
     if prev_kernel is not None:
-        cases.append(BenchCase(f"prev:{group.candidate}", "prev",
-                           _with_kernel(inst, prev_kernel, getattr(inst, f"benchmark_{group.candidate}"))))
+        cases.append(
+            BenchCase(
+                f"prev:{group.candidate}",
+                "prev",
+                _with_kernel(inst, prev_kernel, getattr(inst, f"benchmark_{group.candidate}")),
+            )
+        )
     # The yardstick: a device copy moving the same bytes (half read, half written), in the output's
     # element type so the copy kernel vectorises as the op's own loads and stores can (x.clone()).
     out0 = getattr(inst, spec.output_names(inst)[0], None)
@@ -232,8 +260,16 @@ def run_group(group: spec.Group, kernel: Any, dev: BenchDevice, cfg: BenchConfig
     for c in cases:  # graphs hold memory from their private pools
         c.graph = None
     log(f"  {group.bench_id} {group.label}: {reps} reps, copy {copy_gbps or 0:.0f} GB/s")
-    return GroupResult(bench=group.bench_id, shape=group.shape, label=group.label, bytes=nbytes,
-                       candidate=group.candidate, copy_gbps=copy_gbps, reps=reps, cases=list(results.values()))
+    return GroupResult(
+        bench=group.bench_id,
+        shape=group.shape,
+        label=group.label,
+        bytes=nbytes,
+        candidate=group.candidate,
+        copy_gbps=copy_gbps,
+        reps=reps,
+        cases=list(results.values()),
+    )
 
 
 def _with_kernel(inst: Any, kernel: Any, method: Callable[[], Any]) -> Callable[[], Any]:
@@ -256,8 +292,15 @@ def compile_check(group: spec.Group, kernel: Any, dev: BenchDevice, cfg: BenchCo
     """Compile a module using the op (``compile_module()``) — or the candidate call — with fullgraph=True."""
     import torch
 
-    record: dict[str, Any] = {"bench": group.bench_id, "shape": group.label, "case": group.candidate,
-                              "mode": "", "ok": False, "error": None, "check": None}
+    record: dict[str, Any] = {
+        "bench": group.bench_id,
+        "shape": group.label,
+        "case": group.candidate,
+        "mode": "",
+        "ok": False,
+        "error": None,
+        "check": None,
+    }
     try:
         torch._dynamo.reset()
         inst = spec.make_instance(group, kernel, dev.name)
@@ -276,6 +319,7 @@ def compile_check(group: spec.Group, kernel: Any, dev: BenchDevice, cfg: BenchCo
 
             def call_candidate() -> Any:
                 return _call_output(inst, method)
+
             compiled = torch.compile(call_candidate, fullgraph=True)
             spec.refresh_inputs(inst, cfg.seed + 7)
             for name in spec.output_names(inst):
@@ -297,8 +341,12 @@ def compile_check(group: spec.Group, kernel: Any, dev: BenchDevice, cfg: BenchCo
     return record
 
 
-def run_bench(kernel_dir: Path, cfg: BenchConfig | None = None, prev_dir: Path | None = None,
-              log: Callable[[str], None] = lambda s: print(s, file=sys.stderr)) -> BenchReport:
+def run_bench(
+    kernel_dir: Path,
+    cfg: BenchConfig | None = None,
+    prev_dir: Path | None = None,
+    log: Callable[[str], None] = lambda s: print(s, file=sys.stderr),
+) -> BenchReport:
     cfg = cfg or BenchConfig()
     kernel_dir = Path(kernel_dir).resolve()
     if not kernel_dir.is_dir():
@@ -327,9 +375,19 @@ def run_bench(kernel_dir: Path, cfg: BenchConfig | None = None, prev_dir: Path |
                     try:
                         report.groups.append(run_group(group, kernel, dev, cfg, prev_kernel, log))
                     except Exception as exc:
-                        report.groups.append(GroupResult(group.bench_id, group.shape, group.label, 0,
-                                                         group.candidate, None, 0, [],
-                                                         error=f"{type(exc).__name__}: {exc}".splitlines()[0]))
+                        report.groups.append(
+                            GroupResult(
+                                group.bench_id,
+                                group.shape,
+                                group.label,
+                                0,
+                                group.candidate,
+                                None,
+                                0,
+                                [],
+                                error=f"{type(exc).__name__}: {exc}".splitlines()[0],
+                            )
+                        )
                 if cfg.compile_check and groups:
                     shared = [g for g in groups if g.setup_name == "setup"] or groups
                     report.compile_checks.append(compile_check(shared[len(shared) // 2], kernel, dev, cfg))
@@ -337,4 +395,3 @@ def run_bench(kernel_dir: Path, cfg: BenchConfig | None = None, prev_dir: Path |
         os.chdir(cwd)
     apply_bandwidth_flags(report)
     return report
-

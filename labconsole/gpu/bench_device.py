@@ -136,5 +136,10 @@ def measure_device_copy(dev: BenchDevice, cfg: BenchConfig) -> dict[str, Any]:
         dev.device_round([case])
     stats = summarize(case.device_samples)
     case.graph = None
-    return {"bytes": nbytes, "dtype": "float32", "method": case.method, "device": stats.to_dict(),
-            "gbps": gbps(nbytes, stats.median_us)}
+    return {
+        "bytes": nbytes,
+        "dtype": "float32",
+        "method": case.method,
+        "device": stats.to_dict(),
+        "gbps": gbps(nbytes, stats.median_us),
+    }

@@ -66,8 +66,12 @@ def provenance(kernel_dir: Path, cpu_smoke: bool, kernel_note: str = "") -> dict
     info["driver"] = snap.driver_version
     if snap.available and snap.gpus:
         g = snap.gpus[0]
-        info["clocks_at_start"] = {"sm_mhz": g.sm_clock_mhz, "mem_mhz": g.mem_clock_mhz,
-                                   "power_limit_w": g.power_limit_w, "temp_c": g.temperature_c}
+        info["clocks_at_start"] = {
+            "sm_mhz": g.sm_clock_mhz,
+            "mem_mhz": g.mem_clock_mhz,
+            "power_limit_w": g.power_limit_w,
+            "temp_c": g.temperature_c,
+        }
     return info
 
 

@@ -8,14 +8,20 @@ from typing import Any
 def format_report(data: dict[str, Any]) -> str:
     """A compact table of a report dict (``BenchReport.to_dict()`` or loaded JSON)."""
     prov = data.get("provenance", {})
-    lines = [f"{prov.get('device')}  driver {prov.get('driver')}  torch {prov.get('torch')}  "
-             f"cuda {prov.get('cuda')}  commit {str(prov.get('git_commit'))[:10]}  {prov.get('date')}"]
+    lines = [
+        f"{prov.get('device')}  driver {prov.get('driver')}  torch {prov.get('torch')}  "
+        f"cuda {prov.get('cuda')}  commit {str(prov.get('git_commit'))[:10]}  {prov.get('date')}"
+    ]
     dc = data.get("device_copy") or {}
     if dc.get("gbps"):
-        lines.append(f"device copy: {dc['gbps']:.0f} GB/s over {dc['bytes'] / 2**20:.0f} MiB; "
-                     f"ceiling used (best copy in run) {dc.get('peak_gbps') or 0:.0f} GB/s")
-    lines.append(f"{'shape':<22} {'case':<18} {'device µs':>10} {'±IQR':>8} {'host µs':>9} {'GB/s':>8} "
-                 f"{'%copy':>6} {'%peak':>6}  check  flags")
+        lines.append(
+            f"device copy: {dc['gbps']:.0f} GB/s over {dc['bytes'] / 2**20:.0f} MiB; "
+            f"ceiling used (best copy in run) {dc.get('peak_gbps') or 0:.0f} GB/s"
+        )
+    lines.append(
+        f"{'shape':<22} {'case':<18} {'device µs':>10} {'±IQR':>8} {'host µs':>9} {'GB/s':>8} "
+        f"{'%copy':>6} {'%peak':>6}  check  flags"
+    )
     for g in data.get("groups", []):
         if g.get("error"):
             lines.append(f"{g['label']:<22} error: {g['error']}")
@@ -33,8 +39,10 @@ def format_report(data: dict[str, Any]) -> str:
                 f"{ok:<5}  {flags}"
             )
     for cc in data.get("compile_checks", []):
-        lines.append(f"torch.compile(fullgraph=True) {cc['bench']} {cc['shape']} [{cc['mode']}]: "
-                     f"{'ok' if cc['ok'] else 'FAIL ' + str(cc.get('error'))}")
+        lines.append(
+            f"torch.compile(fullgraph=True) {cc['bench']} {cc['shape']} [{cc['mode']}]: "
+            f"{'ok' if cc['ok'] else 'FAIL ' + str(cc.get('error'))}"
+        )
     lines.append("result: " + ("ok" if data.get("ok") else "NOT OK (see flags)"))
     return "\n".join(lines)
 
@@ -51,8 +59,12 @@ def trackio_rows(data: dict[str, Any]) -> list[dict[str, float]]:
         row["bytes"] = float(g["bytes"])
         for c in g["cases"]:
             d, h = c.get("device") or {}, c.get("host") or {}
-            for key, value in (("device_us", d.get("median_us")), ("host_us", h.get("median_us")),
-                               ("gbps", c.get("gbps")), ("pct_of_copy", c.get("pct_of_copy"))):
+            for key, value in (
+                ("device_us", d.get("median_us")),
+                ("host_us", h.get("median_us")),
+                ("gbps", c.get("gbps")),
+                ("pct_of_copy", c.get("pct_of_copy")),
+            ):
                 if isinstance(value, (int, float)):
                     row[f"{c['name']}/{key}"] = float(value)
         rows.append(row)

@@ -94,9 +94,17 @@ class GroupResult:
         return next(c for c in self.cases if c.name == name)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"bench": self.bench, "shape": self.shape, "label": self.label, "bytes": self.bytes,
-                "candidate": self.candidate, "copy_gbps": round_or_none(self.copy_gbps), "reps": self.reps,
-                "cases": [c.to_dict() for c in self.cases], "error": self.error}
+        return {
+            "bench": self.bench,
+            "shape": self.shape,
+            "label": self.label,
+            "bytes": self.bytes,
+            "candidate": self.candidate,
+            "copy_gbps": round_or_none(self.copy_gbps),
+            "reps": self.reps,
+            "cases": [c.to_dict() for c in self.cases],
+            "error": self.error,
+        }
 
 
 @dataclass
@@ -116,8 +124,13 @@ class BenchReport:
                 out.extend({**f.to_dict(), "bench": g.bench, "shape": g.label} for f in c.flags)
         for cc in self.compile_checks:
             if not cc["ok"]:
-                out.append({**Flag("compile_check_failed", cc["case"], cc.get("error") or "mismatch").to_dict(),
-                            "bench": cc["bench"], "shape": cc["shape"]})
+                out.append(
+                    {
+                        **Flag("compile_check_failed", cc["case"], cc.get("error") or "mismatch").to_dict(),
+                        "bench": cc["bench"],
+                        "shape": cc["shape"],
+                    }
+                )
         return out
 
     @property
@@ -151,15 +164,17 @@ def round_or_none(x: float | None, nd: int = 4) -> float | None:
 
 def method_description(cfg: BenchConfig) -> dict[str, str]:
     if cfg.cpu_smoke:
-        return {"device_time": "cpu wall clock (smoke test: logic only, numbers meaningless)",
-                "host_time": "cpu wall clock"}
+        return {
+            "device_time": "cpu wall clock (smoke test: logic only, numbers meaningless)",
+            "host_time": "cpu wall clock",
+        }
     return {
         "device_time": "CUDA events around one CUDA-graph replay per rep (events around an eager call where "
-                       "capture fails); L2 flushed before each rep; median of reps until ±1% CI",
+        "capture fails); L2 flushed before each rep; median of reps until ±1% CI",
         "host_time": "wall clock over a batch of eager back-to-back calls closed by a synchronize, per call",
         "interleaving": "every rep runs all cases once, order rotated each rep, in one process",
         "bandwidth": "bytes = inputs read once + outputs written once; % of a same-size device copy (a case in "
-                     "every group) and % of the device's copy bandwidth (a 1 GiB copy), both timed in this run",
+        "every group) and % of the device's copy bandwidth (a 1 GiB copy), both timed in this run",
         "correctness": "after timing; inputs redrawn in place; outputs poisoned with NaN; fp32 reference; "
-                       "dtype-aware atol/rtol and relative-norm tolerance",
+        "dtype-aware atol/rtol and relative-norm tolerance",
     }

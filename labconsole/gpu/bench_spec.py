@@ -102,9 +102,15 @@ def load_classes(script: Path) -> list[type]:
     finally:
         sys.path.remove(str(script.parent))
     # A leading underscore marks a shared base class, not a benchmark.
-    classes = [obj for obj in vars(module).values()
-               if isinstance(obj, type) and issubclass(obj, base) and obj is not base
-               and obj.__module__ == mod_name and not obj.__name__.startswith("_")]
+    classes = [
+        obj
+        for obj in vars(module).values()
+        if isinstance(obj, type)
+        and issubclass(obj, base)
+        and obj is not base
+        and obj.__module__ == mod_name
+        and not obj.__name__.startswith("_")
+    ]
     if not classes:
         raise LabError(f"{script}: no kernels.benchmark.Benchmark subclass defined")
     return classes
@@ -158,8 +164,9 @@ class Group:
         return f"{self.script}:{self.cls.__name__}"
 
 
-def plan_groups(script: Path, cls: type, shapes_override: list[dict[str, Any]] | None = None,
-                only: list[str] | None = None) -> list[Group]:
+def plan_groups(
+    script: Path, cls: type, shapes_override: list[dict[str, Any]] | None = None, only: list[str] | None = None
+) -> list[Group]:
     names = workload_names(cls)
     if not names:
         raise LabError(f"{script.name}:{cls.__name__}: no benchmark_* methods")
@@ -211,8 +218,9 @@ def input_tensors(inst: Any) -> dict[str, Any]:
     import torch
 
     outs = set(output_names(inst))
-    return {k: v for k, v in vars(inst).items()
-            if isinstance(v, torch.Tensor) and not k.startswith("_") and k not in outs}
+    return {
+        k: v for k, v in vars(inst).items() if isinstance(v, torch.Tensor) and not k.startswith("_") and k not in outs
+    }
 
 
 def default_bytes_moved(inst: Any) -> int:

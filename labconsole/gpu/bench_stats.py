@@ -78,8 +78,9 @@ def summarize(samples_us: Sequence[float]) -> TimingStats:
 FASTER_MIN_EFFECT = 0.02
 
 
-def compare_timings(candidate_us: Sequence[float], baseline_us: Sequence[float],
-                    min_effect: float = FASTER_MIN_EFFECT) -> Comparison:
+def compare_timings(
+    candidate_us: Sequence[float], baseline_us: Sequence[float], min_effect: float = FASTER_MIN_EFFECT
+) -> Comparison:
     """Candidate vs baseline timings through the gate's statistics (rank test, smaller is better).
 
     The decision reads as the experiment gate's: ``improved`` = faster by at least
@@ -195,8 +196,7 @@ def check_output(out: Any, ref: Any, tol: Tolerance | None = None) -> CheckResul
     if not isinstance(ref, torch.Tensor):
         return CheckResult(ok=False, dtype=dtype, detail="the reference is not a tensor")
     if out.numel() != ref.numel():
-        return CheckResult(ok=False, dtype=dtype,
-                           detail=f"shape {tuple(out.shape)} vs reference {tuple(ref.shape)}")
+        return CheckResult(ok=False, dtype=dtype, detail=f"shape {tuple(out.shape)} vs reference {tuple(ref.shape)}")
     # fp64 on the reference's device: exact enough to judge bf16/fp32, and fast for 10^8 elements on a GPU.
     r = ref.detach().reshape(-1).to(torch.float64)
     o = out.detach().reshape(-1).to(r.device, torch.float64)
@@ -220,8 +220,17 @@ def check_output(out: Any, ref: Any, tol: Tolerance | None = None) -> CheckResul
         detail = f"{mismatched} of {o.numel()} outputs outside atol {tol.atol:g} + rtol {tol.rtol:g}"
     elif rel_norm > tol.rel_norm:
         detail = f"relative norm error {rel_norm:.2e} > {tol.rel_norm:g}"
-    return CheckResult(ok=ok, dtype=dtype, max_abs_err=max_abs, max_rel_err=max_rel, rel_norm_err=rel_norm,
-                       mismatched=mismatched, nonfinite=nonfinite, tolerance=tol.to_dict(), detail=detail)
+    return CheckResult(
+        ok=ok,
+        dtype=dtype,
+        max_abs_err=max_abs,
+        max_rel_err=max_rel,
+        rel_norm_err=rel_norm,
+        mismatched=mismatched,
+        nonfinite=nonfinite,
+        tolerance=tol.to_dict(),
+        detail=detail,
+    )
 
 
 def poison_(t: Any) -> bool:
@@ -279,9 +288,15 @@ REVIEW_SPEEDUP = 10.0
 NOISY_SPREAD = 0.20
 
 
-def bandwidth_flags(case: str, case_gbps: float | None, copy_gbps: float | None,
-                    margin: float = IMPOSSIBLE_MARGIN, case_stats: TimingStats | None = None,
-                    copy_stats: TimingStats | None = None, peak_copy_gbps: float | None = None) -> list[Flag]:
+def bandwidth_flags(
+    case: str,
+    case_gbps: float | None,
+    copy_gbps: float | None,
+    margin: float = IMPOSSIBLE_MARGIN,
+    case_stats: TimingStats | None = None,
+    copy_stats: TimingStats | None = None,
+    peak_copy_gbps: float | None = None,
+) -> list[Flag]:
     """Flag a case that moves its bytes faster than a copy can.
 
     * beyond the device's copy bandwidth (a large copy measured in this run, ``peak_copy_gbps``):
@@ -294,17 +309,27 @@ def bandwidth_flags(case: str, case_gbps: float | None, copy_gbps: float | None,
     if case_gbps is None:
         return []
     if peak_copy_gbps and case_gbps > peak_copy_gbps * margin:
-        return [Flag("impossible_bandwidth", case,
-                     f"{case_gbps:.0f} GB/s is {case_gbps / peak_copy_gbps:.2f}x the device's {peak_copy_gbps:.0f} GB/s "
-                     f"copy bandwidth measured in this run")]
+        return [
+            Flag(
+                "impossible_bandwidth",
+                case,
+                f"{case_gbps:.0f} GB/s is {case_gbps / peak_copy_gbps:.2f}x the device's {peak_copy_gbps:.0f} GB/s "
+                f"copy bandwidth measured in this run",
+            )
+        ]
     if copy_gbps is None or copy_gbps <= 0:
         return []
     separated = case_stats is None or copy_stats is None or faster(case_stats, copy_stats)
     if case_gbps > copy_gbps * margin and separated:
         kind = "faster_than_copy" if peak_copy_gbps else "impossible_bandwidth"
-        return [Flag(kind, case,
-                     f"{case_gbps:.0f} GB/s is {case_gbps / copy_gbps:.2f}x the {copy_gbps:.0f} GB/s "
-                     f"device copy of the same bytes measured in this run")]
+        return [
+            Flag(
+                kind,
+                case,
+                f"{case_gbps:.0f} GB/s is {case_gbps / copy_gbps:.2f}x the {copy_gbps:.0f} GB/s "
+                f"device copy of the same bytes measured in this run",
+            )
+        ]
     return []
 
 

@@ -86,9 +86,15 @@ class Lease:
         self.release()
 
     def to_dict(self) -> dict[str, Any]:
-        return {"gpus": list(self.gpus), "run_id": self.run_id, "priority": self.priority,
-                "requested_at": self.requested_at, "acquired_at": self.acquired_at,
-                "released_at": self.released_at, "wait_seconds": self.wait_seconds}
+        return {
+            "gpus": list(self.gpus),
+            "run_id": self.run_id,
+            "priority": self.priority,
+            "requested_at": self.requested_at,
+            "acquired_at": self.acquired_at,
+            "released_at": self.released_at,
+            "wait_seconds": self.wait_seconds,
+        }
 
 
 @dataclass(eq=False)
@@ -118,8 +124,9 @@ class PoolState:
 
 
 class GpuLeasePool:
-    def __init__(self, gpu_indices: Sequence[GpuId], clock: Callable[[], float] = time.monotonic,
-                 max_gap_records: int = 1000) -> None:
+    def __init__(
+        self, gpu_indices: Sequence[GpuId], clock: Callable[[], float] = time.monotonic, max_gap_records: int = 1000
+    ) -> None:
         if len(set(gpu_indices)) != len(gpu_indices):
             raise ValueError(f"duplicate GPU ids: {list(gpu_indices)}")
         self.gpus: tuple[GpuId, ...] = tuple(gpu_indices)
@@ -216,8 +223,10 @@ class GpuLeasePool:
     def queued(self) -> list[dict[str, Any]]:
         with self._cond:
             now = self._clock()
-            return [{"run_id": w.run_id, "priority": w.priority, "gpus": w.n, "waiting_s": now - w.since}
-                    for w in self._queue]
+            return [
+                {"run_id": w.run_id, "priority": w.priority, "gpus": w.n, "waiting_s": now - w.since}
+                for w in self._queue
+            ]
 
     def idle_gaps(self) -> list[IdleGap]:
         with self._cond:
@@ -230,8 +239,9 @@ class GpuLeasePool:
             total = sum(self._idle_total[g] for g in gpus)
             if include_open:
                 now = self._clock()
-                total += sum(now - freed for g in gpus
-                             if self._holder[g] is None and (freed := self._freed_at[g]) is not None)
+                total += sum(
+                    now - freed for g in gpus if self._holder[g] is None and (freed := self._freed_at[g]) is not None
+                )
             return total
 
     def state(self) -> PoolState:
@@ -240,14 +250,18 @@ class GpuLeasePool:
             gpus = []
             for g in self.gpus:
                 lease = self._holder[g]
-                gpus.append({
-                    "gpu": g,
-                    "run_id": None if lease is None else lease.run_id,
-                    "held_s": None if lease is None else now - lease.acquired_at,
-                    "idle_s": self._idle_total[g],
-                })
-            queue = [{"run_id": w.run_id, "priority": w.priority, "gpus": w.n, "waiting_s": now - w.since}
-                     for w in self._queue]
+                gpus.append(
+                    {
+                        "gpu": g,
+                        "run_id": None if lease is None else lease.run_id,
+                        "held_s": None if lease is None else now - lease.acquired_at,
+                        "idle_s": self._idle_total[g],
+                    }
+                )
+            queue = [
+                {"run_id": w.run_id, "priority": w.priority, "gpus": w.n, "waiting_s": now - w.since}
+                for w in self._queue
+            ]
             gaps = [gap.to_dict() for gap in self._gaps[-20:]]
             return PoolState(gpus=gpus, queue=queue, idle_seconds=sum(self._idle_total.values()), recent_gaps=gaps)
 
@@ -292,8 +306,9 @@ def detect_gpu_count() -> tuple[int, str]:
     return 0, reason
 
 
-def pool_for_machine(gpus_needed: int, detect: Callable[[], tuple[int, str]] = detect_gpu_count,
-                     env: dict[str, str] | None = None) -> GpuLeasePool:
+def pool_for_machine(
+    gpus_needed: int, detect: Callable[[], tuple[int, str]] = detect_gpu_count, env: dict[str, str] | None = None
+) -> GpuLeasePool:
     """The pool for this machine; a lab that needs GPUs on a machine without enough fails here, before agents start."""
     count, how = detect()
     ids = visible_gpu_ids(count, env) if count else []

@@ -88,18 +88,20 @@ class GpuSnapshot:
             return {"gpus": [], "available": False, "reason": self.reason}
         gpus = []
         for g in self.gpus:
-            gpus.append({
-                "index": g.index,
-                "util": g.util_pct,
-                "mem_used": g.mem_used_bytes,
-                "mem_total": g.mem_total_bytes,
-                "power_w": None if g.power_w is None else round(g.power_w, 1),
-                "sm_clock": g.sm_clock_mhz,
-                "mem_clock": g.mem_clock_mhz,
-                "temp_c": g.temperature_c,
-                "throttle": g.throttle_reasons,
-                "procs": [{"pid": p.pid, "owner": p.owner, "mem": p.used_mem_bytes} for p in g.processes],
-            })
+            gpus.append(
+                {
+                    "index": g.index,
+                    "util": g.util_pct,
+                    "mem_used": g.mem_used_bytes,
+                    "mem_total": g.mem_total_bytes,
+                    "power_w": None if g.power_w is None else round(g.power_w, 1),
+                    "sm_clock": g.sm_clock_mhz,
+                    "mem_clock": g.mem_clock_mhz,
+                    "temp_c": g.temperature_c,
+                    "throttle": g.throttle_reasons,
+                    "procs": [{"pid": p.pid, "owner": p.owner, "mem": p.used_mem_bytes} for p in g.processes],
+                }
+            )
         return {"gpus": gpus}
 
     @classmethod
@@ -113,13 +115,28 @@ class GpuSnapshot:
         for g in data.get("gpus") or []:
             if not isinstance(g, dict) or not isinstance(g.get("index"), int):
                 continue
-            procs = [GpuProcess(pid=p["pid"], used_mem_bytes=p.get("mem"), owner=p.get("owner"))
-                     for p in g.get("procs") or [] if isinstance(p, dict) and isinstance(p.get("pid"), int)]
-            gpus.append(GpuSample(
-                index=g["index"], util_pct=g.get("util"), mem_used_bytes=g.get("mem_used"),
-                mem_total_bytes=g.get("mem_total"), power_w=g.get("power_w"), sm_clock_mhz=g.get("sm_clock"),
-                mem_clock_mhz=g.get("mem_clock"), temperature_c=g.get("temp_c"),
-                throttle_reasons=g.get("throttle"), processes=procs,
-            ))
-        return cls(ts=data.get("ts", 0.0) if ts is None else ts, available=data.get("available", True) is not False,
-                   reason=data.get("reason"), gpus=gpus)
+            procs = [
+                GpuProcess(pid=p["pid"], used_mem_bytes=p.get("mem"), owner=p.get("owner"))
+                for p in g.get("procs") or []
+                if isinstance(p, dict) and isinstance(p.get("pid"), int)
+            ]
+            gpus.append(
+                GpuSample(
+                    index=g["index"],
+                    util_pct=g.get("util"),
+                    mem_used_bytes=g.get("mem_used"),
+                    mem_total_bytes=g.get("mem_total"),
+                    power_w=g.get("power_w"),
+                    sm_clock_mhz=g.get("sm_clock"),
+                    mem_clock_mhz=g.get("mem_clock"),
+                    temperature_c=g.get("temp_c"),
+                    throttle_reasons=g.get("throttle"),
+                    processes=procs,
+                )
+            )
+        return cls(
+            ts=data.get("ts", 0.0) if ts is None else ts,
+            available=data.get("available", True) is not False,
+            reason=data.get("reason"),
+            gpus=gpus,
+        )

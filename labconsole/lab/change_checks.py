@@ -22,33 +22,56 @@ from labconsole.runs.outcome import RunOutcome
 from labconsole.runs.run_sandbox import SANDBOX_DEGRADED as RUN_DEGRADED
 
 # Flag names: what a person sees in review, the report and the log.
-PROTECTED = "protected"                  # a file `protected` lists was added, changed or removed
+PROTECTED = "protected"  # a file `protected` lists was added, changed or removed
 SHADOWS_PROTECTED = "shadows-protected"  # something importable under a protected module's name
-STARTUP_HOOK = "startup-hook"            # code the interpreter runs before the objective
-TEST_CONFIG = "test-config"              # pytest's conftest.py / pytest.ini
-PROJECT_CONFIG = "project-config"        # environment, dependencies, interpreter version
-GIT_CONFIG = "git-config"                # attributes/filters that change what a checkout contains
-OUTSIDE_EDITABLE = "outside-editable"    # a path the `editable` allow-list does not name
-LAB_RULES = "changes-lab-rules"          # lab.toml, role specs, skills, the objective's own scripts
-RUN_TAMPERING = "run-tampering"          # a measured run modified protected files
-SANDBOX_DEGRADED = "sandbox-degraded"    # measured without a sandbox: the candidate's code ran as the user
+STARTUP_HOOK = "startup-hook"  # code the interpreter runs before the objective
+TEST_CONFIG = "test-config"  # pytest's conftest.py / pytest.ini
+PROJECT_CONFIG = "project-config"  # environment, dependencies, interpreter version
+GIT_CONFIG = "git-config"  # attributes/filters that change what a checkout contains
+OUTSIDE_EDITABLE = "outside-editable"  # a path the `editable` allow-list does not name
+LAB_RULES = "changes-lab-rules"  # lab.toml, role specs, skills, the objective's own scripts
+RUN_TAMPERING = "run-tampering"  # a measured run modified protected files
+SANDBOX_DEGRADED = "sandbox-degraded"  # measured without a sandbox: the candidate's code ran as the user
 
 # Paths by what they can do to a run, whatever the lab lists (unless `editable` names them).
 STARTUP_HOOKS = ("**/sitecustomize.py", "**/usercustomize.py", "**/*.pth")
 TEST_CONFIGS = ("**/conftest.py", "**/pytest.ini")
-PROJECT_CONFIGS = ("pyproject.toml", "setup.cfg", "setup.py", "**/requirements*", "uv.lock", "uv.toml",
-                   ".python-version", "pip.conf", "**/.env", "**/.env.*", ".envrc")
+PROJECT_CONFIGS = (
+    "pyproject.toml",
+    "setup.cfg",
+    "setup.py",
+    "**/requirements*",
+    "uv.lock",
+    "uv.toml",
+    ".python-version",
+    "pip.conf",
+    "**/.env",
+    "**/.env.*",
+    ".envrc",
+)
 GIT_CONFIGS = ("**/.gitattributes", ".gitmodules", ".lfsconfig", ".gitconfig")
 LAB_RULE_FILES = ("lab.toml", "agents/*.md", "skills/**")
 
-_HOOK_GROUPS = ((STARTUP_HOOK, STARTUP_HOOKS, "the interpreter runs it before the objective"),
-                (TEST_CONFIG, TEST_CONFIGS, "test configuration the objective may load"),
-                (PROJECT_CONFIG, PROJECT_CONFIGS, "environment, dependencies or interpreter of the run"),
-                (GIT_CONFIG, GIT_CONFIGS, "git attributes or filters change what a checkout holds"))
+_HOOK_GROUPS = (
+    (STARTUP_HOOK, STARTUP_HOOKS, "the interpreter runs it before the objective"),
+    (TEST_CONFIG, TEST_CONFIGS, "test configuration the objective may load"),
+    (PROJECT_CONFIG, PROJECT_CONFIGS, "environment, dependencies or interpreter of the run"),
+    (GIT_CONFIG, GIT_CONFIGS, "git attributes or filters change what a checkout holds"),
+)
 
 # Every form a module ``name`` can take in one directory of the import path (extensions load before sources).
-_MODULE_FORMS = ("{n}.py", "{n}.pyc", "{n}.pyo", "{n}.pyw", "{n}.pyd", "{n}.so", "{n}.*.so", "{n}.*.pyd",
-                 "{n}/**", "__pycache__/{n}.*")
+_MODULE_FORMS = (
+    "{n}.py",
+    "{n}.pyc",
+    "{n}.pyo",
+    "{n}.pyw",
+    "{n}.pyd",
+    "{n}.so",
+    "{n}.*.so",
+    "{n}.*.pyd",
+    "{n}/**",
+    "__pycache__/{n}.*",
+)
 
 Tree = Mapping[str, tuple[str, str]]  # path -> (mode, object id)
 
@@ -94,8 +117,12 @@ class TrustRules:
         else:
             scripts = []  # deny-list lab without a search file: the command's script is what agents tune
         roots = {""} | {posixpath.dirname(s) for s in command_scripts(obj.command) if s.endswith(".py")}
-        return cls(protected=tuple(obj.protected), editable=obj.editable,
-                   rules_files=LAB_RULE_FILES + tuple(scripts), import_roots=tuple(sorted(roots)))
+        return cls(
+            protected=tuple(obj.protected),
+            editable=obj.editable,
+            rules_files=LAB_RULE_FILES + tuple(scripts),
+            import_roots=tuple(sorted(roots)),
+        )
 
 
 def command_scripts(command: str) -> list[str]:
@@ -159,16 +186,17 @@ def check_changes(rules: TrustRules, base: Tree, cand: Tree) -> list[ChangeFlag]
     add(PROTECTED, protected, "the lab lists them as protected")
     protected_files = [p for p in base if matches_any(p, rules.protected)]
     shadows = shadow_globs(protected_files, rules.import_roots)
-    add(SHADOWS_PROTECTED, [p for p in changed if p not in protected and matches_any(p, shadows)],
-        "importable under a protected module's name")
+    add(
+        SHADOWS_PROTECTED,
+        [p for p in changed if p not in protected and matches_any(p, shadows)],
+        "importable under a protected module's name",
+    )
     allowed = rules.editable or ()
     for flag, globs, why in _HOOK_GROUPS:
         add(flag, [p for p in changed if matches_any(p, globs) and not matches_any(p, allowed)], why)
     if rules.editable is not None:
-        add(OUTSIDE_EDITABLE, [p for p in changed if not matches_any(p, rules.editable)],
-            "not in [objective] editable")
-    add(LAB_RULES, [p for p in changed if matches_any(p, rules.rules_files)],
-        "the console reads it as the lab's rules")
+        add(OUTSIDE_EDITABLE, [p for p in changed if not matches_any(p, rules.editable)], "not in [objective] editable")
+    add(LAB_RULES, [p for p in changed if matches_any(p, rules.rules_files)], "the console reads it as the lab's rules")
     return flags
 
 
@@ -179,11 +207,15 @@ def sandbox_flag(runs: Iterable[RunOutcome]) -> ChangeFlag | None:
     degraded = [r.run_id for r in runs if r.sandbox == RUN_DEGRADED]
     if not degraded:
         return None
-    return ChangeFlag(SANDBOX_DEGRADED, tuple(degraded),
-                      "measured without a sandbox (no working bubblewrap): the runs were not contained")
+    return ChangeFlag(
+        SANDBOX_DEGRADED,
+        tuple(degraded),
+        "measured without a sandbox (no working bubblewrap): the runs were not contained",
+    )
 
 
 # --- the lab's rules, as a diff a person reads ---------------------------------------------------------
+
 
 def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     if isinstance(value, dict):
@@ -195,9 +227,14 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
 
 
 def _short(key: str) -> str:
-    return {"objective.name": "metric", "objective.protected": "protected", "objective.editable": "editable",
-            "objective.metric": "metric spec", "objective.command": "command",
-            "objective.direction": "direction"}.get(key, key)
+    return {
+        "objective.name": "metric",
+        "objective.protected": "protected",
+        "objective.editable": "editable",
+        "objective.metric": "metric spec",
+        "objective.command": "command",
+        "objective.direction": "direction",
+    }.get(key, key)
 
 
 def rules_diff(old: Mapping[str, Any], new: Mapping[str, Any]) -> list[str]:
@@ -242,6 +279,7 @@ def rules_diff_of_texts(old_toml: str, new_toml: str | None) -> list[str]:
 
 # --- patterns against the lab's files (session start) ------------------------------------------------
 
+
 def check_patterns(config: LabConfig, files: Sequence[str]) -> tuple[list[str], list[str]]:
     """(errors, warnings) for ``editable``/``protected`` against the files of main.
 
@@ -258,12 +296,15 @@ def check_patterns(config: LabConfig, files: Sequence[str]) -> tuple[list[str], 
             if hit is None and matches_glob(p, e):
                 hit = p  # a literal protected path the editable glob covers, even when it is not in git yet
             if hit is not None:
-                errors.append(f"{config.path.name}: [objective] editable pattern {e!r} includes {hit!r}, which "
-                              f"protected pattern {p!r} protects; narrow editable or drop it from protected")
+                errors.append(
+                    f"{config.path.name}: [objective] editable pattern {e!r} includes {hit!r}, which "
+                    f"protected pattern {p!r} protects; narrow editable or drop it from protected"
+                )
                 break
     for field_name, patterns in (("protected", obj.protected), ("editable", editable)):
         for pattern in patterns:
             if not any(matches_glob(f, pattern) for f in files):
-                warnings.append(f"warning: {config.path.name} [objective] {field_name} pattern {pattern!r} "
-                                f"matches no file in main")
+                warnings.append(
+                    f"warning: {config.path.name} [objective] {field_name} pattern {pattern!r} matches no file in main"
+                )
     return errors, warnings

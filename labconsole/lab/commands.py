@@ -102,13 +102,23 @@ class Stop:
     reason: str = "stopped by the person"
 
 
-Command = (Approve | Reject | Merge | Remeasure | AgentControl | SendMessage | ResumeAfterBudget | ProposeExternal
-           | Ping | Stop)
+Command = (
+    Approve
+    | Reject
+    | Merge
+    | Remeasure
+    | AgentControl
+    | SendMessage
+    | ResumeAfterBudget
+    | ProposeExternal
+    | Ping
+    | Stop
+)
 
 # What the control socket accepts, by wire name (Stop is missing on purpose: see its docstring).
 REMOTE_COMMANDS: dict[str, type[Command]] = {
-    cls.name: cls for cls in (Approve, Reject, Merge, Remeasure, AgentControl, SendMessage, ResumeAfterBudget,
-                              ProposeExternal, Ping)
+    cls.name: cls
+    for cls in (Approve, Reject, Merge, Remeasure, AgentControl, SendMessage, ResumeAfterBudget, ProposeExternal, Ping)
 }
 
 
@@ -120,8 +130,9 @@ def to_wire(command: Command) -> dict[str, Any]:
     """``{"cmd": name, "args": {field: value}}``; blob bytes become text and their keys strings (JSON)."""
     args = {f.name: getattr(command, f.name) for f in dataclasses.fields(command)}
     if isinstance(command, ProposeExternal) and command.evidence_blobs is not None:
-        args["evidence_blobs"] = {str(k): (v.decode() if isinstance(v, bytes) else v)
-                                  for k, v in command.evidence_blobs.items()}
+        args["evidence_blobs"] = {
+            str(k): (v.decode() if isinstance(v, bytes) else v) for k, v in command.evidence_blobs.items()
+        }
     return {"cmd": command.name, "args": args}
 
 
@@ -176,8 +187,7 @@ def _fits(value: object, hint: Any) -> bool:
         return isinstance(value, list) and all(_fits(v, item) for v in value)
     if origin in (dict, Mapping):
         key_hint, value_hint = typing.get_args(hint)
-        return isinstance(value, dict) and all(_fits(k, key_hint) and _fits(v, value_hint)
-                                               for k, v in value.items())
+        return isinstance(value, dict) and all(_fits(k, key_hint) and _fits(v, value_hint) for k, v in value.items())
     return False
 
 

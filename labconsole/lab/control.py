@@ -150,8 +150,10 @@ class ControlClient:
                 sock.connect(self.path)
             except (ConnectionRefusedError, FileNotFoundError):
                 # A console killed without its clean-up (kill -9) leaves the socket file; nobody listens.
-                raise LabError("the console that held this session is gone (its control socket is left over); "
-                               "decide without it, or resume the session with `labconsole run --resume`") from None
+                raise LabError(
+                    "the console that held this session is gone (its control socket is left over); "
+                    "decide without it, or resume the session with `labconsole run --resume`"
+                ) from None
             except OSError as exc:
                 raise LabError(f"cannot reach the console holding this session ({exc})") from None
             sock.sendall((json.dumps(to_wire(command)) + "\n").encode())

@@ -47,12 +47,17 @@ def approve(lab: Lab, command: Approve) -> Event:
         flags = gate.needs_confirmation(h)
         if flags and not command.confirm_flags:
             raise GateError(f"{hyp_id}: {flags[0]}; confirm to approve anyway")
-        data: dict[str, Any] = {"hyp_id": hyp_id, "sha": h.sha, "evidence_hash": h.evidence_hash, "who": who,
-                                "reason": command.reason, "flags": flags}
+        data: dict[str, Any] = {
+            "hyp_id": hyp_id,
+            "sha": h.sha,
+            "evidence_hash": h.evidence_hash,
+            "who": who,
+            "reason": command.reason,
+            "flags": flags,
+        }
         if command.overrides:
             # The override and its reason are part of the decision the log (and its chain) holds.
-            data["overrides"] = [{"flag": f["flag"], "paths": list(f.get("paths") or [])}
-                                 for f in gate.change_flags(h)]
+            data["overrides"] = [{"flag": f["flag"], "paths": list(f.get("paths") or [])} for f in gate.change_flags(h)]
         return lab.append_signed(K.DECISION_APPROVED, who, data)
 
 
@@ -62,8 +67,7 @@ def reject(lab: Lab, command: Reject) -> Event:
         raise GateError("a rejection needs a reason (it goes to the planner's do-not-repeat list)")
     with lab.locked():
         gate.check_reject(lab.state, hyp_id)
-        event = lab.append_signed(K.DECISION_REJECTED, who, {
-            "hyp_id": hyp_id, "who": who, "reason": reason})
+        event = lab.append_signed(K.DECISION_REJECTED, who, {"hyp_id": hyp_id, "who": who, "reason": reason})
     lab.cleanup_worktree(hyp_id)
     return event
 
@@ -80,10 +84,15 @@ def merge(lab: Lab, command: Merge) -> Event:
             lab.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": str(exc)})
             raise
         if gate.is_stale(h, main_head):
-            how = ("re-measuring on the new main now" if lab.orchestrator is not None
-                   else f"re-measure it on the new main with `labconsole review remeasure {hyp_id}`")
-            reason = (f"main moved since {hyp_id} was measured (measured on {str(h.base_sha)[:12]}, main is now "
-                      f"{main_head[:12]}): {how}, then approve again")
+            how = (
+                "re-measuring on the new main now"
+                if lab.orchestrator is not None
+                else f"re-measure it on the new main with `labconsole review remeasure {hyp_id}`"
+            )
+            reason = (
+                f"main moved since {hyp_id} was measured (measured on {str(h.base_sha)[:12]}, main is now "
+                f"{main_head[:12]}): {how}, then approve again"
+            )
             lab.append(K.MERGE_REFUSED, f"human:{who}", {"hyp_id": hyp_id, "reason": reason})
             if lab.orchestrator is not None:
                 lab.orchestrator.remeasure(hyp_id)
@@ -95,10 +104,18 @@ def merge(lab: Lab, command: Merge) -> Event:
             raise
         approval = h.approval
         assert approval is not None and approval.sha is not None
-        merge_sha = lab.repo.merge(hyp_id, approval.sha, f"Merge {hyp_id}: {h.title}\n\n"
-                                    f"Approved by {approval.who}; evidence {approval.evidence_hash}")
-        merged: dict[str, Any] = {"hyp_id": hyp_id, "sha": approval.sha, "merge_sha": merge_sha,
-                                  "into": lab.repo.main_branch, "evidence_hash": approval.evidence_hash}
+        merge_sha = lab.repo.merge(
+            hyp_id,
+            approval.sha,
+            f"Merge {hyp_id}: {h.title}\n\nApproved by {approval.who}; evidence {approval.evidence_hash}",
+        )
+        merged: dict[str, Any] = {
+            "hyp_id": hyp_id,
+            "sha": approval.sha,
+            "merge_sha": merge_sha,
+            "into": lab.repo.main_branch,
+            "evidence_hash": approval.evidence_hash,
+        }
         change = gate.rules_change(h)
         if change:
             merged["rules_change"] = change  # confirmed by the person: the next session starts under it
@@ -159,10 +176,20 @@ def propose_external(lab: Lab, command: ProposeExternal) -> list[str]:
             # Keys are indexes into ``hypotheses`` (strings when they came through the control channel).
             evidence = (evidence_blobs or {}).get(i, (evidence_blobs or {}).get(str(i)))
             blob = lab.put_blob(evidence) if evidence is not None else None
-            lab.append(K.HYP_PROPOSED, actor, {
-                "hyp_id": hyp_id, "title": item["title"], "params": item.get("params", {}),
-                "rationale": item.get("rationale", ""), "source": item.get("source", actor),
-                "priority": item.get("priority"), "proposer": actor, "evidence_blob": blob,
-                "evidence": item.get("evidence")})
+            lab.append(
+                K.HYP_PROPOSED,
+                actor,
+                {
+                    "hyp_id": hyp_id,
+                    "title": item["title"],
+                    "params": item.get("params", {}),
+                    "rationale": item.get("rationale", ""),
+                    "source": item.get("source", actor),
+                    "priority": item.get("priority"),
+                    "proposer": actor,
+                    "evidence_blob": blob,
+                    "evidence": item.get("evidence"),
+                },
+            )
             ids.append(hyp_id)
     return ids

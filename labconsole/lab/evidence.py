@@ -16,8 +16,19 @@ from labconsole.runs.outcome import RunOutcome
 
 # The gate's fields of a summary (see :func:`summarize`): the orchestrator copies them into the logged
 # evidence summary, so the log alone (review list/show, the report, a resumed session) has the decision.
-GATE_FIELDS = ("effect", "ci_low", "ci_high", "ci_level", "repeats_used", "noise_floor", "threshold", "p_value",
-               "decision", "significant", "comparison")
+GATE_FIELDS = (
+    "effect",
+    "ci_low",
+    "ci_high",
+    "ci_level",
+    "repeats_used",
+    "noise_floor",
+    "threshold",
+    "p_value",
+    "decision",
+    "significant",
+    "comparison",
+)
 
 
 def _spread(values: list[float]) -> float | None:
@@ -69,8 +80,11 @@ def baseline_groups_of_rows(rows: Any) -> list[list[float]]:
             repeat = int(m.get("repeat", 0))
         except (TypeError, ValueError):
             continue
-        runs.append(RunOutcome(str(m.get("run_id", "")), str(m.get("role", "")), repeat, str(m.get("status", "")),
-                               ok_metric, 0.0))
+        runs.append(
+            RunOutcome(
+                str(m.get("run_id", "")), str(m.get("role", "")), repeat, str(m.get("status", "")), ok_metric, 0.0
+            )
+        )
     return baseline_groups(runs)
 
 
@@ -81,8 +95,9 @@ def floor_from_metrics(rows: list[dict[str, Any]]) -> NoiseFloor:
 
 def metric_rows(runs: list[RunOutcome]) -> list[dict[str, Any]]:
     """The runs as the log's evidence summaries carry them (what :func:`floor_from_metrics` reads back)."""
-    return [{"run_id": r.run_id, "role": r.role, "repeat": r.repeat, "status": r.status, "metric": r.metric}
-            for r in runs]
+    return [
+        {"run_id": r.run_id, "role": r.role, "repeat": r.repeat, "status": r.status, "metric": r.metric} for r in runs
+    ]
 
 
 def comparison_of(summary: dict[str, Any]) -> Comparison | None:
@@ -100,8 +115,9 @@ def comparison_of(summary: dict[str, Any]) -> Comparison | None:
         return None
 
 
-def compare_runs(runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *,
-                 floor: NoiseFloor | None = None, looks: int = 1) -> Comparison:
+def compare_runs(
+    runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *, floor: NoiseFloor | None = None, looks: int = 1
+) -> Comparison:
     """The gate's comparison of one candidate's runs: the paired test on the pairs where both runs succeeded.
 
     ``floor`` is the session's noise floor; without one, these runs' own baseline repeats make it.
@@ -113,8 +129,9 @@ def compare_runs(runs: list[RunOutcome], direction: str, min_effect: float = 0.0
     return compare_paired(pc, pb, direction=direction, floor=floor, min_effect=min_effect, looks=looks)
 
 
-def summarize(runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *,
-              floor: NoiseFloor | None = None, looks: int = 1) -> dict[str, Any]:
+def summarize(
+    runs: list[RunOutcome], direction: str, min_effect: float = 0.0, *, floor: NoiseFloor | None = None, looks: int = 1
+) -> dict[str, Any]:
     """Medians, spreads and the gate's comparison over interleaved candidate/baseline runs.
 
     The comparison (:func:`labconsole.core.stats.compare_paired`) runs on the pairs
@@ -164,11 +181,25 @@ def evidence_hash(bundle: dict[str, Any]) -> str:
     return hashlib.sha256(canonical(bundle)).hexdigest()
 
 
-def build_bundle(*, hyp_id: str, sha: str, base_sha: str, main_sha: str, diff_sha256: str,
-                 protected_changes: list[str], run_tampering: list[str], runs: list[RunOutcome],
-                 objective: dict[str, Any], min_effect: float, params: dict[str, Any],
-                 floor: NoiseFloor | None = None, looks: int = 1, flags: list[dict[str, Any]] | None = None,
-                 rules_diff: list[str] | None = None, measured: bool = True) -> dict[str, Any]:
+def build_bundle(
+    *,
+    hyp_id: str,
+    sha: str,
+    base_sha: str,
+    main_sha: str,
+    diff_sha256: str,
+    protected_changes: list[str],
+    run_tampering: list[str],
+    runs: list[RunOutcome],
+    objective: dict[str, Any],
+    min_effect: float,
+    params: dict[str, Any],
+    floor: NoiseFloor | None = None,
+    looks: int = 1,
+    flags: list[dict[str, Any]] | None = None,
+    rules_diff: list[str] | None = None,
+    measured: bool = True,
+) -> dict[str, Any]:
     """``flags`` are the change checks' (labconsole.lab.change_checks), ``rules_diff`` what the candidate
     would change in the lab's rules, ``measured`` False when the lab chose not to run it (outside editable)."""
     summary = summarize(runs, objective.get("direction", "minimize"), min_effect, floor=floor, looks=looks)

@@ -25,8 +25,10 @@ def require_person(environ: dict[str, str] | None = None) -> None:
     env = os.environ if environ is None else environ
     for name in (AGENT_ENV, RUN_ENV):
         if env.get(name):
-            raise GateError(f"decisions come from a person, and this process runs inside {name}={env[name]}: "
-                            f"approve, reject, merge and publish from your own shell")
+            raise GateError(
+                f"decisions come from a person, and this process runs inside {name}={env[name]}: "
+                f"approve, reject, merge and publish from your own shell"
+            )
 
 
 def hypothesis(state: LabState, hyp_id: str) -> HypothesisState:
@@ -68,30 +70,38 @@ def check_overrides(h: HypothesisState, overrides: Sequence[str], reason: str) -
         first = next(f for f in flags if f["flag"] == missing[0])
         paths = ", ".join(str(p) for p in first.get("paths") or [])
         options = " ".join(override_option(n) for n in missing)
-        raise GateError(f"{h.hyp_id} is flagged {missing[0]} ({paths}); approving it needs an explicit override: "
-                        f"labconsole review approve {h.hyp_id} {options} --reason {shlex.quote('why this is safe')}")
+        raise GateError(
+            f"{h.hyp_id} is flagged {missing[0]} ({paths}); approving it needs an explicit override: "
+            f"labconsole review approve {h.hyp_id} {options} --reason {shlex.quote('why this is safe')}"
+        )
     unknown = [o for o in overrides if o not in names]
     if unknown:
-        raise GateError(f"{h.hyp_id} is not flagged {unknown[0]}; override only the flags it has "
-                        f"({', '.join(names) or 'none'})")
+        raise GateError(
+            f"{h.hyp_id} is not flagged {unknown[0]}; override only the flags it has ({', '.join(names) or 'none'})"
+        )
     if names and not reason.strip():
         raise GateError(f"{h.hyp_id}: overriding {', '.join(names)} needs a reason (--reason …); the log records it")
     return names
 
 
-def check_approve(state: LabState, hyp_id: str, branch_head: str | None, overrides: Sequence[str] = (),
-                  reason: str = "") -> HypothesisState:
+def check_approve(
+    state: LabState, hyp_id: str, branch_head: str | None, overrides: Sequence[str] = (), reason: str = ""
+) -> HypothesisState:
     h = hypothesis(state, hyp_id)
     if h.status != S.AWAITING_HUMAN:
         raise GateError(f"{hyp_id} is {h.status}; only a candidate awaiting review can be approved")
     if not h.sha or not h.evidence_hash:
         raise GateError(f"{hyp_id} has no measured commit and evidence to approve")
     if h.evidence.get("sha") != h.sha:
-        raise GateError(f"{hyp_id}: the evidence is for {str(h.evidence.get('sha'))[:12]}, not the current commit "
-                        f"{h.sha[:12]}; it must be re-measured before approval")
+        raise GateError(
+            f"{hyp_id}: the evidence is for {str(h.evidence.get('sha'))[:12]}, not the current commit "
+            f"{h.sha[:12]}; it must be re-measured before approval"
+        )
     if branch_head != h.sha:
-        raise GateError(f"{hyp_id}: branch {h.branch} is at {str(branch_head)[:12]}, not the measured commit "
-                        f"{h.sha[:12]}; it must be re-measured before approval")
+        raise GateError(
+            f"{hyp_id}: branch {h.branch} is at {str(branch_head)[:12]}, not the measured commit "
+            f"{h.sha[:12]}; it must be re-measured before approval"
+        )
     check_overrides(h, overrides, reason)
     return h
 
@@ -107,7 +117,9 @@ def needs_confirmation(h: HypothesisState) -> list[str]:
 def check_reject(state: LabState, hyp_id: str) -> HypothesisState:
     h = hypothesis(state, hyp_id)
     if h.status not in (S.AWAITING_HUMAN, S.APPROVED, S.AUTO_REVIEWED):
-        raise GateError(f"{hyp_id} is {h.status}; only a candidate under review or approved and not merged can be rejected")
+        raise GateError(
+            f"{hyp_id} is {h.status}; only a candidate under review or approved and not merged can be rejected"
+        )
     return h
 
 
@@ -118,8 +130,9 @@ def rules_change(h: HypothesisState) -> list[str] | None:
     return [str(line) for line in h.evidence.get("rules_diff") or []] or ["the lab's rule files change"]
 
 
-def check_merge(state: LabState, hyp_id: str, branch_head: str | None, main_head: str,
-                confirm_rules_change: bool = False) -> HypothesisState:
+def check_merge(
+    state: LabState, hyp_id: str, branch_head: str | None, main_head: str, confirm_rules_change: bool = False
+) -> HypothesisState:
     h = hypothesis(state, hyp_id)
     if h.status == S.MERGED:
         raise GateError(f"{hyp_id} is already merged ({str(h.merge_sha)[:12]})")
@@ -127,14 +140,18 @@ def check_merge(state: LabState, hyp_id: str, branch_head: str | None, main_head
     if h.status != S.APPROVED or approval is None:
         raise GateError(f"{hyp_id} is {h.status}: a person must approve it first (labconsole review approve {hyp_id})")
     if branch_head != approval.sha:
-        raise GateError(f"{hyp_id}: branch moved after approval (approved {str(approval.sha)[:12]}, "
-                        f"now {str(branch_head)[:12]}); it needs a new review")
+        raise GateError(
+            f"{hyp_id}: branch moved after approval (approved {str(approval.sha)[:12]}, "
+            f"now {str(branch_head)[:12]}); it needs a new review"
+        )
     if approval.evidence_hash != h.evidence_hash:
         raise GateError(f"{hyp_id}: the evidence changed after approval; it needs a new review")
     change = rules_change(h)
     if change and not confirm_rules_change:
-        raise GateError(f"{hyp_id} changes the lab's rules: {'; '.join(change)} — merging it needs the person to "
-                        f"confirm that rules change (labconsole merge {hyp_id} --confirm-rules-change)")
+        raise GateError(
+            f"{hyp_id} changes the lab's rules: {'; '.join(change)} — merging it needs the person to "
+            f"confirm that rules change (labconsole merge {hyp_id} --confirm-rules-change)"
+        )
     return h
 
 

@@ -25,8 +25,10 @@ class LabLock:
             os.close(self._fd)
             self._fd = None
             pid, session = (holder + ["?", "?"])[:2]
-            raise LabError(f"another console (pid {pid}, session {session}) is running this lab: decide there or "
-                           f"with `labconsole review …`, or stop it before starting another") from None
+            raise LabError(
+                f"another console (pid {pid}, session {session}) is running this lab: decide there or "
+                f"with `labconsole review …`, or stop it before starting another"
+            ) from None
         os.ftruncate(self._fd, 0)
         os.pwrite(self._fd, f"{os.getpid()} {session_id}\n".encode(), 0)
 

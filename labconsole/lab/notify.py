@@ -39,13 +39,20 @@ class NeedsYou:
 
 
 def needs_you(state: LabState) -> list[NeedsYou]:
-    items = [NeedsYou(f"review:{h.hyp_id}:{h.sha or ''}", REVIEW, f"{h.hyp_id} awaits your review")
-             for h in sorted(state.awaiting_review(), key=lambda h: h.hyp_id)]
+    items = [
+        NeedsYou(f"review:{h.hyp_id}:{h.sha or ''}", REVIEW, f"{h.hyp_id} awaits your review")
+        for h in sorted(state.awaiting_review(), key=lambda h: h.hyp_id)
+    ]
     if state.budget.paused:
         exhausted = ", ".join(sorted(state.budget.exhausted)) or "budget"
         # Keyed by what ran out, so a second exhaustion after a resume fires again.
-        items.append(NeedsYou(f"budget:{len(state.budget.signalled)}", BUDGET,
-                              f"budget exhausted ({exhausted}): agents paused until you resume (B)"))
+        items.append(
+            NeedsYou(
+                f"budget:{len(state.budget.signalled)}",
+                BUDGET,
+                f"budget exhausted ({exhausted}): agents paused until you resume (B)",
+            )
+        )
     for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
         if a.state == "waiting":
             # Keyed by the agent alone: one waiting spell is one event, however often it says so meanwhile.
@@ -58,8 +65,9 @@ def summary(items: list[NeedsYou]) -> str:
     n = {k: sum(1 for i in items if i.kind == k) for k in (REVIEW, BUDGET, INPUT)}
     parts = []
     if n[REVIEW]:
-        parts.append(f"{n[REVIEW]} candidate{'s' if n[REVIEW] != 1 else ''} await{'s' if n[REVIEW] == 1 else ''} "
-                     "your review (2)")
+        parts.append(
+            f"{n[REVIEW]} candidate{'s' if n[REVIEW] != 1 else ''} await{'s' if n[REVIEW] == 1 else ''} your review (2)"
+        )
     if n[BUDGET]:
         parts.append("budget paused the agents (B resumes)")
     if n[INPUT]:
@@ -70,8 +78,14 @@ def summary(items: list[NeedsYou]) -> str:
 # --- agent states as a supervisor reads them ---------------------------------------------------------
 
 WORKING, WAITING_MEASUREMENT, WAITING_YOU = "working", "waiting for measurement", "waiting for you"
-_BY_HYP_STATUS = {S.CLAIMED: WORKING, S.IMPLEMENTING: WORKING, S.MEASURING: WAITING_MEASUREMENT,
-                  S.AUTO_REVIEWED: WAITING_MEASUREMENT, S.AWAITING_HUMAN: WAITING_YOU, S.APPROVED: WAITING_YOU}
+_BY_HYP_STATUS = {
+    S.CLAIMED: WORKING,
+    S.IMPLEMENTING: WORKING,
+    S.MEASURING: WAITING_MEASUREMENT,
+    S.AUTO_REVIEWED: WAITING_MEASUREMENT,
+    S.AWAITING_HUMAN: WAITING_YOU,
+    S.APPROVED: WAITING_YOU,
+}
 
 
 def agent_activity(a: AgentState, state: LabState) -> tuple[str, HypothesisState | None]:
@@ -96,6 +110,7 @@ def agent_activity(a: AgentState, state: LabState) -> tuple[str, HypothesisState
 
 
 # --- delivery ----------------------------------------------------------------------------------------
+
 
 @dataclass
 class NotifyConfig:
@@ -138,6 +153,7 @@ def apprise_sender(urls: list[str]) -> Callable[[str, str], bool]:
 
     def send(title: str, body: str) -> bool:
         return bool(sink.notify(title=title, body=body))
+
     return send
 
 

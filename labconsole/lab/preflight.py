@@ -23,8 +23,10 @@ def preflight(config: LabConfig) -> None:
         try:
             from labconsole.agents.backends.ready import probe_backend
         except ImportError:
-            raise ConfigError(f"role {role.role} uses backend {role.backend!r}, which this installation "
-                              f"does not include; use backend = \"sweep\"") from None
+            raise ConfigError(
+                f"role {role.role} uses backend {role.backend!r}, which this installation "
+                f'does not include; use backend = "sweep"'
+            ) from None
         # The real thing, once (a tiny request / the CLI's --version as the agent will run it): one line a role.
         ready = probe_backend(role.role, role.backend, {"model": role.model, **role.options}, role.model)
         if not ready.ok:

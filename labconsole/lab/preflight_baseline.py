@@ -108,14 +108,18 @@ def measure_baseline(
         return digest
 
     # A lab whose runs go to Ray or HF Jobs measures its baseline there too (executor_factory builds it).
-    executor = executor_factory(record, store) if executor_factory is not None else LocalExecutor(
-        repo,
-        config,
-        record,
-        store,
-        runs_dir or repo.root / ".labconsole" / "runs",
-        lease_pool=lease_pool,
-        owners=owners,
+    executor = (
+        executor_factory(record, store)
+        if executor_factory is not None
+        else LocalExecutor(
+            repo,
+            config,
+            record,
+            store,
+            runs_dir or repo.root / ".labconsole" / "runs",
+            lease_pool=lease_pool,
+            owners=owners,
+        )
     )
     done = executor.run(RunRequest(run_id, "", "baseline", sha, 0, {}))
     log_blob = finished.get("log_blob")

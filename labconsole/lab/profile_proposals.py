@@ -12,8 +12,9 @@ from labconsole.lab.service import propose_hypotheses
 from labconsole.profile.hypotheses import hypotheses_from_profile, profile_bytes
 
 
-def propose(profile: dict[str, Any], *, lab_root: Path, top: int = 5, session_id: str | None = None,
-            actor: str = "console") -> tuple[list[dict[str, Any]], list[str]]:
+def propose(
+    profile: dict[str, Any], *, lab_root: Path, top: int = 5, session_id: str | None = None, actor: str = "console"
+) -> tuple[list[dict[str, Any]], list[str]]:
     """Hand the profile's hypotheses to the Lab service; the profile JSON goes with them as evidence."""
     hypotheses = hypotheses_from_profile(profile, top=top)
     if not hypotheses:

@@ -17,7 +17,14 @@ from labconsole.lab.evidence import baseline_groups_of_rows
 from labconsole.core.usage import Usage
 from labconsole.runs.run_sandbox import SANDBOX_DEGRADED
 from labconsole.lab.state import (
-    AgentState, Decision, FeedItem, HypothesisState, LabState, Review, RunState, SandboxInfo,
+    AgentState,
+    Decision,
+    FeedItem,
+    HypothesisState,
+    LabState,
+    Review,
+    RunState,
+    SandboxInfo,
 )
 
 FEED_MAX = 300
@@ -31,6 +38,7 @@ def _on(kind: str) -> Callable[[Handler], Handler]:
     def register(fn: Handler) -> Handler:
         _HANDLERS[kind] = fn
         return fn
+
     return register
 
 
@@ -59,6 +67,7 @@ _QUIET = frozenset({K.GPU_SAMPLE, K.AGENT_USAGE, K.AGENT_RAW, K.AGENT_LOG, K.AGE
 
 
 # --- session ----------------------------------------------------------------------------------------
+
 
 @_on(K.SESSION_STARTED)
 def _session_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
@@ -101,6 +110,7 @@ def _baseline_moved(s: LabState, e: Any, d: dict[str, Any]) -> None:
 
 
 # --- agents -----------------------------------------------------------------------------------------
+
 
 def _agent(s: LabState, d: dict[str, Any]) -> AgentState:
     agent_id = d["agent_id"]
@@ -214,6 +224,7 @@ def _agent_control(s: LabState, e: Any, d: dict[str, Any]) -> None:
 
 # --- hypotheses -------------------------------------------------------------------------------------
 
+
 def _hyp(s: LabState, d: dict[str, Any], ts: float) -> HypothesisState:
     h = s.hypotheses[d["hyp_id"]]
     h.updated_ts = ts
@@ -223,9 +234,15 @@ def _hyp(s: LabState, d: dict[str, Any], ts: float) -> HypothesisState:
 @_on(K.HYP_PROPOSED)
 def _hyp_proposed(s: LabState, e: Any, d: dict[str, Any]) -> None:
     s.hypotheses[d["hyp_id"]] = HypothesisState(
-        hyp_id=d["hyp_id"], title=d.get("title", ""), params=dict(d.get("params", {})),
-        rationale=d.get("rationale", ""), source=d.get("source", ""), proposer=d.get("proposer", e.actor),
-        priority=float(d.get("priority") or 0.0), proposed_ts=e.ts, updated_ts=e.ts,
+        hyp_id=d["hyp_id"],
+        title=d.get("title", ""),
+        params=dict(d.get("params", {})),
+        rationale=d.get("rationale", ""),
+        source=d.get("source", ""),
+        proposer=d.get("proposer", e.actor),
+        priority=float(d.get("priority") or 0.0),
+        proposed_ts=e.ts,
+        updated_ts=e.ts,
         evidence_blob=d.get("evidence_blob"),
     )
 
@@ -286,13 +303,24 @@ def _worktree_removed(s: LabState, e: Any, d: dict[str, Any]) -> None:
 
 # --- runs and evidence ------------------------------------------------------------------------------
 
+
 @_on(K.RUN_STARTED)
 def _run_started(s: LabState, e: Any, d: dict[str, Any]) -> None:
-    run = RunState(d["run_id"], d.get("hyp_id"), d.get("role", "candidate"), d.get("commit", ""),
-                   int(d.get("repeat", 0)), d.get("command", ""), e.ts, gpus=list(d.get("gpus", [])),
-                   gpu_wait_s=float(d.get("gpu_wait_s", 0.0)), gpu_idle_before_s=float(d.get("gpu_idle_before_s", 0.0)),
-                   sandbox=str(d.get("sandbox") or ""), env_names=[str(n) for n in d.get("env_names") or []],
-                   executor=d.get("executor") or "local")
+    run = RunState(
+        d["run_id"],
+        d.get("hyp_id"),
+        d.get("role", "candidate"),
+        d.get("commit", ""),
+        int(d.get("repeat", 0)),
+        d.get("command", ""),
+        e.ts,
+        gpus=list(d.get("gpus", [])),
+        gpu_wait_s=float(d.get("gpu_wait_s", 0.0)),
+        gpu_idle_before_s=float(d.get("gpu_idle_before_s", 0.0)),
+        sandbox=str(d.get("sandbox") or ""),
+        env_names=[str(n) for n in d.get("env_names") or []],
+        executor=d.get("executor") or "local",
+    )
     s.runs[run.run_id] = run
     if run.hyp_id in s.hypotheses:
         h = s.hypotheses[run.hyp_id]
@@ -325,9 +353,15 @@ def _sandbox_status(s: LabState, e: Any, d: dict[str, Any]) -> None:
 
 
 def _sandbox_info(d: dict[str, Any]) -> SandboxInfo:
-    return SandboxInfo(str(d.get("mode", "")), str(d.get("reason") or ""), bool(d.get("network")),
-                       [str(n) for n in d.get("env") or []], [str(p) for p in d.get("read_paths") or []],
-                       int(d.get("memory_mb") or 0), int(d.get("max_processes") or 0))
+    return SandboxInfo(
+        str(d.get("mode", "")),
+        str(d.get("reason") or ""),
+        bool(d.get("network")),
+        [str(n) for n in d.get("env") or []],
+        [str(p) for p in d.get("read_paths") or []],
+        int(d.get("memory_mb") or 0),
+        int(d.get("max_processes") or 0),
+    )
 
 
 @_on(K.EVIDENCE_RECORDED)
@@ -376,9 +410,18 @@ def _awaiting(s: LabState, e: Any, d: dict[str, Any]) -> None:
 @_on(K.DECISION_APPROVED)
 def _approved(s: LabState, e: Any, d: dict[str, Any]) -> None:
     h = _hyp(s, d, e.ts)
-    h.decisions.append(Decision("approved", d.get("who", e.actor), d.get("reason", ""), e.ts,
-                                d.get("sha"), d.get("evidence_hash"), e.seq,
-                                [str(o.get("flag")) for o in d.get("overrides") or [] if isinstance(o, dict)]))
+    h.decisions.append(
+        Decision(
+            "approved",
+            d.get("who", e.actor),
+            d.get("reason", ""),
+            e.ts,
+            d.get("sha"),
+            d.get("evidence_hash"),
+            e.seq,
+            [str(o.get("flag")) for o in d.get("overrides") or [] if isinstance(o, dict)],
+        )
+    )
     h.status = S.APPROVED
 
 
@@ -406,6 +449,7 @@ def _published(s: LabState, e: Any, d: dict[str, Any]) -> None:
 
 
 # --- budget, gpu, reports ---------------------------------------------------------------------------
+
 
 @_on(K.BUDGET_WARNING)
 def _budget_warning(s: LabState, e: Any, d: dict[str, Any]) -> None:
@@ -438,6 +482,7 @@ def _report(s: LabState, e: Any, d: dict[str, Any]) -> None:
 
 # --- one-line descriptions for the event feed --------------------------------------------------------
 
+
 def describe(event: Any) -> str:
     d, k = event.data, event.kind
     hyp = d.get("hyp_id", "")
@@ -454,8 +499,10 @@ def describe(event: Any) -> str:
         shown = f"{metric:.4f}" if isinstance(metric, (int, float)) else "-"
         return f"run {d.get('run_id')} {d.get('status')} metric={shown}{_unsandboxed(d)}"
     if k == K.RUN_STARTED:
-        return (f"run {d.get('run_id')} started ({d.get('role')} {str(d.get('commit', ''))[:8]} #{d.get('repeat')})"
-                f"{_unsandboxed(d)}")
+        return (
+            f"run {d.get('run_id')} started ({d.get('role')} {str(d.get('commit', ''))[:8]} #{d.get('repeat')})"
+            f"{_unsandboxed(d)}"
+        )
     if k == K.SANDBOX_STATUS:
         return _sandbox_info(d).line()
     if k == K.EVIDENCE_CONFIRMED:

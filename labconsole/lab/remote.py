@@ -95,8 +95,15 @@ class RemoteLab:
             raise LabError("read-only view: decisions and agent controls are disabled here")
         return SimpleNamespace(data=self._client.send(command) or {})
 
-    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
-                overrides: list[str] | None = None) -> Any:
+    def approve(
+        self,
+        hyp_id: str,
+        who: str | None = None,
+        reason: str = "",
+        *,
+        confirm_flags: bool = True,
+        overrides: list[str] | None = None,
+    ) -> Any:
         return self._call(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Any:
@@ -114,8 +121,9 @@ class RemoteLab:
     def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
         self._call(SendMessage(agent_id, text, who))
 
-    def propose_external(self, hypotheses: list[dict[str, Any]], actor: str,
-                         evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+    def propose_external(
+        self, hypotheses: list[dict[str, Any]], actor: str, evidence_blobs: dict[int, bytes] | None = None
+    ) -> list[str]:
         # Blob bytes travel as text (to_wire decodes them), keyed by the hypothesis' index.
         return list(self._call(ProposeExternal(hypotheses, actor, evidence_blobs)).data)
 

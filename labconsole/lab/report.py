@@ -27,24 +27,34 @@ def _effect(cmp: Comparison | None, ev: dict[str, Any]) -> str:
 
 def _gate_summary(state: LabState, gate: SessionGate) -> str:
     noise = state.noise_floor.sigma
-    floor = ("not measured yet" if noise is None
-             else f"{noise:.2%} of the metric per run, from {state.noise_floor.groups} baseline measurement(s)")
-    return (f"Session noise floor: {floor}. Effects are relative, positive = better. A candidate is **improved** "
-            f"when its interval excludes 0, its effect reaches the threshold (min_effect, else the noise floor), "
-            f"it survives Benjamini–Hochberg over the session's {len(gate.comparisons)} measured candidate(s), "
-            f"and — when it would be the best — a fresh re-measure against main agrees; never with one repeat.")
+    floor = (
+        "not measured yet"
+        if noise is None
+        else f"{noise:.2%} of the metric per run, from {state.noise_floor.groups} baseline measurement(s)"
+    )
+    return (
+        f"Session noise floor: {floor}. Effects are relative, positive = better. A candidate is **improved** "
+        f"when its interval excludes 0, its effect reaches the threshold (min_effect, else the noise floor), "
+        f"it survives Benjamini–Hochberg over the session's {len(gate.comparisons)} measured candidate(s), "
+        f"and — when it would be the best — a fresh re-measure against main agrees; never with one repeat."
+    )
 
 
 def _sandbox_summary(state: LabState) -> str:
     """The session's Sandbox line: how runs were contained, what the lab let in by name, and how many ran bare."""
-    info = "not recorded (a session from before runs were sandboxed)" if state.sandbox is None else \
-        state.sandbox.line().removeprefix("sandbox: ")
+    info = (
+        "not recorded (a session from before runs were sandboxed)"
+        if state.sandbox is None
+        else state.sandbox.line().removeprefix("sandbox: ")
+    )
     bare = state.runs_without_sandbox()
     if state.sandbox is not None and state.sandbox.degraded:
         info = f"**{info}**"
     if bare:
-        info += (f". **{len(bare)} of {len(state.runs)} run(s) ran without a sandbox** (marked *sandbox: degraded*; "
-                 f"their candidates are flagged sandbox-degraded)")
+        info += (
+            f". **{len(bare)} of {len(state.runs)} run(s) ran without a sandbox** (marked *sandbox: degraded*; "
+            f"their candidates are flagged sandbox-degraded)"
+        )
     return f"Sandbox: {info}."
 
 
@@ -65,8 +75,11 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
         f"Baseline commit: `{(state.baseline_sha or '')[:12]}`; baseline {obj.get('name', 'metric')}: {_fmt(state.baseline_metric)}.",
         f"Events in the log: {state.last_seq + 1}. Generated {time.strftime('%Y-%m-%d %H:%M:%S UTC', time.gmtime())} from the log alone.",
         _sandbox_summary(state),
-        *([f"**Lab rules changed** since session {state.rules_changed_since}: {'; '.join(state.rules_changed)}."]
-          if state.rules_changed else []),
+        *(
+            [f"**Lab rules changed** since session {state.rules_changed_since}: {'; '.join(state.rules_changed)}."]
+            if state.rules_changed
+            else []
+        ),
         "",
         "## Leaderboard (measured by the console)",
         "",
@@ -81,21 +94,28 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
         lines.append(
             f"| {rank} | {h.hyp_id} | {h.title}{_unsandboxed(state, h.run_ids)} | {_fmt(ev.get('candidate_median'))} | {_fmt(ev.get('baseline_median'))} "
             f"| {_effect(gate.comparisons.get(h.hyp_id), ev)} | {ev.get('repeats_used', '-')} | {gate.label(h.hyp_id)} "
-            f"| {verdict} | {h.status} |")
+            f"| {verdict} | {h.status} |"
+        )
     confirmed = [h for h in state.hypotheses.values() if confirmation_of(h) is not None]
     if confirmed:
         lines += ["", "Re-measured against main before being shown as the session's best:", ""]
         for h in confirmed:
             fresh = confirmation_of(h)
             assert fresh is not None
-            lines.append(f"- {h.hyp_id} on main `{str(h.confirmation.get('main_sha', ''))[:12]}`: "
-                         f"{fresh.line(obj.get('name', 'metric'))} → **{gate.label(h.hyp_id)}**")
+            lines.append(
+                f"- {h.hyp_id} on main `{str(h.confirmation.get('main_sha', ''))[:12]}`: "
+                f"{fresh.line(obj.get('name', 'metric'))} → **{gate.label(h.hyp_id)}**"
+            )
     flagged = [(h, f) for h in state.hypotheses.values() for f in h.evidence.get("flags") or [] if isinstance(f, dict)]
     lines += ["", f"## Flagged changes ({len(flagged)}) — never recommended; approval needs an explicit override", ""]
-    lines += [f"- {h.hyp_id}: {f.get('flag')}: {', '.join(str(p) for p in f.get('paths') or [])}"
-              for h, f in flagged] or ["- none"]
-    lines += [f"- {h.hyp_id} would change the lab's rules: {'; '.join(str(x) for x in h.evidence['rules_diff'])}"
-              for h in state.hypotheses.values() if h.evidence.get("rules_diff")]
+    lines += [
+        f"- {h.hyp_id}: {f.get('flag')}: {', '.join(str(p) for p in f.get('paths') or [])}" for h, f in flagged
+    ] or ["- none"]
+    lines += [
+        f"- {h.hyp_id} would change the lab's rules: {'; '.join(str(x) for x in h.evidence['rules_diff'])}"
+        for h in state.hypotheses.values()
+        if h.evidence.get("rules_diff")
+    ]
     counts: dict[str, int] = {}
     for h in state.hypotheses.values():
         counts[h.status] = counts.get(h.status, 0) + 1
@@ -103,23 +123,33 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
     lines += [f"- {status}: {n}" for status, n in sorted(counts.items())]
     failed_runs = [r for r in state.runs.values() if r.status != "ok"]
     lines += ["", f"## Failed runs ({len(failed_runs)}) — kept visible", ""]
-    lines += [f"- {r.run_id} ({r.role}, {r.commit[:8]}, repeat {r.repeat}{', on ' + r.where if r.where else ''}): "
-              f"{r.status} {r.error}".rstrip() + _unsandboxed(state, [r.run_id]) for r in failed_runs] or ["- none"]
+    lines += [
+        f"- {r.run_id} ({r.role}, {r.commit[:8]}, repeat {r.repeat}{', on ' + r.where if r.where else ''}): "
+        f"{r.status} {r.error}".rstrip()
+        + _unsandboxed(state, [r.run_id])
+        for r in failed_runs
+    ] or ["- none"]
     dupes = [h for h in state.hypotheses.values() if h.status == S.DUPLICATE]
     lines += ["", f"## Duplicates caught by the planner ({len(dupes)})", ""]
     lines += [f"- {h.hyp_id} “{h.title}” = {h.duplicate_of}" for h in dupes] or ["- none"]
     decided = [(h, d) for h in state.hypotheses.values() for d in h.decisions]
     lines += ["", "## Human decisions", ""]
-    lines += [f"- {h.hyp_id}: {d.kind} by {(signers or {}).get(d.seq, d.who)}"
-              + (f" OVERRIDING {', '.join(d.overrides)}" if d.overrides else "")
-              + f" ({d.reason or 'no reason given'})"
-              + (f", commit `{d.sha[:12]}`, evidence `{(d.evidence_hash or '')[:12]}`" if d.sha else "")
-              for h, d in decided] or ["- none yet: candidates await review (`labconsole review list`)"]
+    lines += [
+        f"- {h.hyp_id}: {d.kind} by {(signers or {}).get(d.seq, d.who)}"
+        + (f" OVERRIDING {', '.join(d.overrides)}" if d.overrides else "")
+        + f" ({d.reason or 'no reason given'})"
+        + (f", commit `{d.sha[:12]}`, evidence `{(d.evidence_hash or '')[:12]}`" if d.sha else "")
+        for h, d in decided
+    ] or ["- none yet: candidates await review (`labconsole review list`)"]
     spent = state.budget.used
-    lines += ["", "## Spend", "",
-              f"- tokens: {int(spent.get('tokens', 0))}, cost: ${spent.get('usd', 0.0):.4f}, GPU-hours: {spent.get('gpu_hours', 0.0):.4f}",
-              f"- agents: {len(state.agents)}, restarts: {sum(a.restarts for a in state.agents.values())}",
-              f"- GPU idle between leased runs: {state.gpu_idle_seconds():.1f} s"]
+    lines += [
+        "",
+        "## Spend",
+        "",
+        f"- tokens: {int(spent.get('tokens', 0))}, cost: ${spent.get('usd', 0.0):.4f}, GPU-hours: {spent.get('gpu_hours', 0.0):.4f}",
+        f"- agents: {len(state.agents)}, restarts: {sum(a.restarts for a in state.agents.values())}",
+        f"- GPU idle between leased runs: {state.gpu_idle_seconds():.1f} s",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -27,11 +27,15 @@ def rules_change_since_last_session(lab_root: Path, config: LabConfig) -> dict[s
         return None
     old = started.data.get("config")
     changes = rules_diff(old, config.raw) if isinstance(old, dict) else []
-    return {"since_session": earlier[-1].name, "previous_sha256": previous,
-            "changes": changes or ["lab.toml changed (same values: formatting or comments)"]}
+    return {
+        "since_session": earlier[-1].name,
+        "previous_sha256": previous,
+        "changes": changes or ["lab.toml changed (same values: formatting or comments)"],
+    }
 
 
 def rules_changed_line(rules_changed: dict[str, Any]) -> str:
     """The line a person sees at the start of the first session after a rules change."""
-    return (f"lab rules changed since session {rules_changed.get('since_session')}: "
-            + "; ".join(str(c) for c in rules_changed.get("changes") or []))
+    return f"lab rules changed since session {rules_changed.get('since_session')}: " + "; ".join(
+        str(c) for c in rules_changed.get("changes") or []
+    )

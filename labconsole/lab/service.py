@@ -22,7 +22,12 @@ from labconsole.events import kinds as K
 from labconsole.events.log import GENESIS, Event, EventLog, LogWriteError, get_blob, read_events
 from labconsole.events.seal import Sealer
 from labconsole.events.signing import (
-    SigningKeyError, TrustStore, check_decision, load_signer, load_trust, sign_decision,
+    SigningKeyError,
+    TrustStore,
+    check_decision,
+    load_signer,
+    load_trust,
+    sign_decision,
 )
 from labconsole.events.replay import Replay
 from labconsole.lab import decisions, gate
@@ -111,16 +116,34 @@ class Lab:
         lab = cls(config, repo, log, LabState())
         lab.lab_lock = lab_lock
         lab._sealer = Sealer(signer, session_id, lab_root)
-        lab.append(K.SESSION_STARTED, "console", {
-            "session_id": session_id, "lab": config.name, "lab_root": str(lab_root), "baseline_sha": baseline,
-            "main_branch": repo.main_branch, "config_sha256": config.digest(), "config": config.raw,
-            "objective": {"name": config.objective.name, "direction": config.objective.direction,
-                          "command": config.objective.command, "repeats": config.objective.repeats,
-                          "metric": str(config.objective.metric), "protected": list(config.objective.protected)},
-            "budget": config.budget.limits(), "pid": os.getpid(), "host": socket.gethostname(),
-            "hyp_offset": hyp_offset, "warnings": warnings, "rules_changed": rules_changed,
-            "signing_key": signer.public_hex,
-        })
+        lab.append(
+            K.SESSION_STARTED,
+            "console",
+            {
+                "session_id": session_id,
+                "lab": config.name,
+                "lab_root": str(lab_root),
+                "baseline_sha": baseline,
+                "main_branch": repo.main_branch,
+                "config_sha256": config.digest(),
+                "config": config.raw,
+                "objective": {
+                    "name": config.objective.name,
+                    "direction": config.objective.direction,
+                    "command": config.objective.command,
+                    "repeats": config.objective.repeats,
+                    "metric": str(config.objective.metric),
+                    "protected": list(config.objective.protected),
+                },
+                "budget": config.budget.limits(),
+                "pid": os.getpid(),
+                "host": socket.gethostname(),
+                "hyp_offset": hyp_offset,
+                "warnings": warnings,
+                "rules_changed": rules_changed,
+                "signing_key": signer.public_hex,
+            },
+        )
         for line in warnings:
             lab.append(K.NOTE, "console", {"text": line})
         if rules_changed:
@@ -151,8 +174,10 @@ class Lab:
             if event.kind in (K.SESSION_STARTED, K.SESSION_RESUMED) and event.data.get("config_sha256"):
                 recorded = event.data["config_sha256"]
         if recorded and recorded != self.config.digest() and not accept_config_change:
-            raise LabError(f"{self.config.path.name} changed since session {self.session_id} started: restore it, "
-                           f"start a new session, or resume with --accept-config-change")
+            raise LabError(
+                f"{self.config.path.name} changed since session {self.session_id} started: restore it, "
+                f"start a new session, or resume with --accept-config-change"
+            )
 
     # --- the one write path -----------------------------------------------------------------------
 
@@ -180,8 +205,12 @@ class Lab:
             last = self.log.last  # only this Lab appends, under this lock: the next seq and prev are known
             seq, prev = (0, GENESIS) if last is None else (last.seq + 1, last.hash)
             actor = f"human:{who}"
-            signed = {**data, "signature": sign_decision(sealer.signer, session_id=self.session_id, seq=seq,
-                                                         prev=prev, kind=kind, actor=actor, data=data)}
+            signed = {
+                **data,
+                "signature": sign_decision(
+                    sealer.signer, session_id=self.session_id, seq=seq, prev=prev, kind=kind, actor=actor, data=data
+                ),
+            }
             return self.append(kind, actor, signed, durable=durable)
 
     def _ensure_sealer(self) -> Sealer:
@@ -211,11 +240,13 @@ class Lab:
         event = next(read_events(self.session_dir, start_seq=approval.seq), None)
         if event is None or event.seq != approval.seq or event.kind != K.DECISION_APPROVED:
             raise GateError(f"{hyp_id}: the approval at seq {approval.seq} is not in the log; approve it again")
-        error, _ = check_decision(self.session_id, event.seq, event.prev, event.kind, event.actor, event.data,
-                                  self.trust())
+        error, _ = check_decision(
+            self.session_id, event.seq, event.prev, event.kind, event.actor, event.data, self.trust()
+        )
         if error is not None:
-            raise GateError(f"{hyp_id}: the approval at seq {event.seq} does not count: {error}; "
-                            "a person must approve it again")
+            raise GateError(
+                f"{hyp_id}: the approval at seq {event.seq} does not count: {error}; a person must approve it again"
+            )
         return event
 
     def put_blob(self, data: bytes | str) -> str:
@@ -378,8 +409,9 @@ class Lab:
                 self._stop(command)
         return None
 
-    def propose_external(self, hypotheses: list[dict[str, Any]], actor: str,
-                         evidence_blobs: Mapping[Any, bytes | str] | None = None) -> list[str]:
+    def propose_external(
+        self, hypotheses: list[dict[str, Any]], actor: str, evidence_blobs: Mapping[Any, bytes | str] | None = None
+    ) -> list[str]:
         """Append hypotheses from outside the agents (a profile, a person) as ``hypothesis.proposed``; their ids.
 
         The one write path for them: :func:`propose_hypotheses` (another process) and a console that holds
@@ -389,8 +421,15 @@ class Lab:
 
     # --- human decisions --------------------------------------------------------------------------
 
-    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
-                overrides: list[str] | None = None) -> Event:
+    def approve(
+        self,
+        hyp_id: str,
+        who: str | None = None,
+        reason: str = "",
+        *,
+        confirm_flags: bool = True,
+        overrides: list[str] | None = None,
+    ) -> Event:
         """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True; flagged
         changes need each flag in ``overrides`` and a ``reason`` (see :func:`gate.check_overrides`)."""
         return self.execute(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
@@ -427,8 +466,11 @@ class Lab:
         try:
             ref = self.repo.archive_and_remove(hyp_id)
         except WorktreeTamperedError as exc:  # its .git was repointed: archived from the branch ref, files moved aside
-            self.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": hyp_id, "ref": exc.archived_ref, "sha": h.sha,
-                                                         "reason": str(exc)})
+            self.append(
+                K.WORKTREE_ARCHIVED,
+                "console",
+                {"hyp_id": hyp_id, "ref": exc.archived_ref, "sha": h.sha, "reason": str(exc)},
+            )
             if h.status in S.OPEN_STATUSES:
                 self.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "cleanup", "reason": str(exc)})
             return
@@ -453,8 +495,9 @@ class Lab:
         with EventLog.open(session_dir, create=False) as log:
             last = log.last
             seq, prev = (0, GENESIS) if last is None else (last.seq + 1, last.hash)
-            data["signature"] = sign_decision(signer, session_id=session_id, seq=seq, prev=prev, kind=kind,
-                                              actor=actor, data=data)
+            data["signature"] = sign_decision(
+                signer, session_id=session_id, seq=seq, prev=prev, kind=kind, actor=actor, data=data
+            )
             event = log.append(kind, actor, data)
             checkpoint = log.append(K.SEAL_CHECKPOINT, "console", sealer.checkpoint(event.seq, event.hash, "close"))
             sealer.sealed(checkpoint.seq, checkpoint.hash)
@@ -462,8 +505,13 @@ class Lab:
             return event
 
 
-def propose_hypotheses(lab_root: Path, hypotheses: list[dict[str, Any]], actor: str,
-                       session_id: str | None = None, evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+def propose_hypotheses(
+    lab_root: Path,
+    hypotheses: list[dict[str, Any]],
+    actor: str,
+    session_id: str | None = None,
+    evidence_blobs: dict[int, bytes] | None = None,
+) -> list[str]:
     """Hand hypotheses from outside the agents (e.g. a profile) into a session; returns their ids.
 
     Opens the session as its writer, so it refuses while a console holds it.

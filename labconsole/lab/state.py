@@ -113,8 +113,10 @@ class SandboxInfo:
             return f"sandbox: degraded — runs and agent commands are not contained: {self.reason or 'no reason logged'}"
         # What the lab opened on purpose is spelled out: network and secret-looking names above all.
         env = [f"{n} (secret-looking)" if SECRET_NAME.search(n) else n for n in self.env]
-        parts = ["network ON (network = true)" if self.network else "no network",
-                 f"env by name: {', '.join(env)}" if env else "no env beyond the allow-list"]
+        parts = [
+            "network ON (network = true)" if self.network else "no network",
+            f"env by name: {', '.join(env)}" if env else "no env beyond the allow-list",
+        ]
         if self.read_paths:
             parts.append(f"read-only: {', '.join(self.read_paths)}")
         if self.memory_mb:
@@ -199,8 +201,11 @@ class BudgetState:
 
     def _labels(self, level: str) -> set[str]:
         # "session:usd" or "role worker:tokens": short names for the views
-        return {f"{f'role {role}' if role else scope}:{resource}"
-                for scope, role, resource, lvl in self.signalled if lvl == level}
+        return {
+            f"{f'role {role}' if role else scope}:{resource}"
+            for scope, role, resource, lvl in self.signalled
+            if lvl == level
+        }
 
     @property
     def warned(self) -> set[str]:

@@ -23,6 +23,7 @@ class Subscribers:
             with self._lock:
                 if fn in self._fns:
                     self._fns.remove(fn)
+
         return remove
 
     def notify(self, event: Any, state: Any) -> None:

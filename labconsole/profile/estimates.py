@@ -34,38 +34,186 @@ OTHER = "other"
 
 # Profiler dtype names -> bytes per element. "Scalar" (a Python number) is not a tensor.
 _ITEMSIZE = {
-    "double": 8, "float": 4, "c10::Half": 2, "c10::BFloat16": 2,
-    "c10::Float8_e4m3fn": 1, "c10::Float8_e5m2": 1,
-    "long int": 8, "long": 8, "int": 4, "short int": 2, "short": 2,
-    "signed char": 1, "unsigned char": 1, "bool": 1,
-    "c10::complex<float>": 8, "c10::complex<double>": 16,
+    "double": 8,
+    "float": 4,
+    "c10::Half": 2,
+    "c10::BFloat16": 2,
+    "c10::Float8_e4m3fn": 1,
+    "c10::Float8_e5m2": 1,
+    "long int": 8,
+    "long": 8,
+    "int": 4,
+    "short int": 2,
+    "short": 2,
+    "signed char": 1,
+    "unsigned char": 1,
+    "bool": 1,
+    "c10::complex<float>": 8,
+    "c10::complex<double>": 16,
 }
 # ScalarType enum values, for a ``dtype=`` argument seen among concrete inputs.
 _SCALAR_TYPE_ITEMSIZE = {0: 1, 1: 1, 2: 2, 3: 4, 4: 8, 5: 2, 6: 4, 7: 8, 11: 1, 15: 2}
 
-_MATMUL_OPS = {"mm", "addmm", "bmm", "baddbmm", "matmul", "linear", "addmv", "mv", "dot", "_scaled_mm", "_addmm_activation"}
+_MATMUL_OPS = {
+    "mm",
+    "addmm",
+    "bmm",
+    "baddbmm",
+    "matmul",
+    "linear",
+    "addmv",
+    "mv",
+    "dot",
+    "_scaled_mm",
+    "_addmm_activation",
+}
 _ATTENTION_OPS = {
-    "scaled_dot_product_attention", "_scaled_dot_product_flash_attention",
-    "_scaled_dot_product_efficient_attention", "_scaled_dot_product_cudnn_attention",
-    "_scaled_dot_product_flash_attention_for_cpu", "_flash_attention_forward",
-    "_efficient_attention_forward", "_scaled_dot_product_attention_math",
-    "_scaled_dot_product_fused_attention_overrideable", "_cudnn_attention_forward",
+    "scaled_dot_product_attention",
+    "_scaled_dot_product_flash_attention",
+    "_scaled_dot_product_efficient_attention",
+    "_scaled_dot_product_cudnn_attention",
+    "_scaled_dot_product_flash_attention_for_cpu",
+    "_flash_attention_forward",
+    "_efficient_attention_forward",
+    "_scaled_dot_product_attention_math",
+    "_scaled_dot_product_fused_attention_overrideable",
+    "_cudnn_attention_forward",
 }
-_NORM_OPS = {"layer_norm", "native_layer_norm", "rms_norm", "_fused_rms_norm", "group_norm", "native_group_norm", "batch_norm", "native_batch_norm"}
+_NORM_OPS = {
+    "layer_norm",
+    "native_layer_norm",
+    "rms_norm",
+    "_fused_rms_norm",
+    "group_norm",
+    "native_group_norm",
+    "batch_norm",
+    "native_batch_norm",
+}
 _SOFTMAX_OPS = {"softmax", "_softmax", "log_softmax", "_log_softmax", "_safe_softmax"}
-_REDUCTION_OPS = {"mean", "sum", "amax", "amin", "max", "min", "var", "std", "var_mean", "norm", "linalg_vector_norm", "argmax", "argmin", "prod", "all", "any", "cumsum", "topk", "sort"}
-_EMBEDDING_OPS = {"embedding", "index_select", "gather", "index", "take", "embedding_bag"}
-_COPY_OPS = {"copy_", "_to_copy", "to", "clone", "contiguous", "cat", "stack", "index_copy_", "index_copy", "index_put_", "index_put", "_index_put_impl_", "slice_scatter", "select_scatter", "scatter_", "scatter", "_local_scalar_dense", "item", "repeat", "repeat_interleave", "flip", "roll", "tril", "triu", "masked_scatter_"}
-_VIEW_OPS = {
-    "view", "reshape", "_reshape_alias", "transpose", "t", "slice", "select", "unsqueeze", "squeeze",
-    "expand", "as_strided", "permute", "_unsafe_view", "alias", "detach", "split", "split_with_sizes",
-    "chunk", "narrow", "unbind", "empty", "empty_like", "empty_strided", "resize_", "lift_fresh",
-    "result_type", "is_nonzero", "view_as", "expand_as", "unflatten", "flatten", "movedim",
-    "_has_compatible_shallow_copy_type", "set_", "zeros_like_meta", "arange", "ones", "zeros", "full",
-    "new_empty", "new_empty_strided", "scalar_tensor", "_unsafe_view_copy", "lift", "resolve_conj", "resolve_neg",
+_REDUCTION_OPS = {
+    "mean",
+    "sum",
+    "amax",
+    "amin",
+    "max",
+    "min",
+    "var",
+    "std",
+    "var_mean",
+    "norm",
+    "linalg_vector_norm",
+    "argmax",
+    "argmin",
+    "prod",
+    "all",
+    "any",
+    "cumsum",
+    "topk",
+    "sort",
 }
-_WRITE_ONLY_OPS = {"fill_", "zero_", "zeros", "ones", "full", "normal_", "uniform_", "random_", "arange", "zeros_like", "ones_like", "full_like"}
-_ELEMENTWISE_FLOPS = {"pow": 1, "rsqrt": 1, "exp": 1, "silu": 4, "gelu": 8, "sigmoid": 4, "tanh": 4, "cos": 1, "sin": 1, "div": 1, "softplus": 4}
+_EMBEDDING_OPS = {"embedding", "index_select", "gather", "index", "take", "embedding_bag"}
+_COPY_OPS = {
+    "copy_",
+    "_to_copy",
+    "to",
+    "clone",
+    "contiguous",
+    "cat",
+    "stack",
+    "index_copy_",
+    "index_copy",
+    "index_put_",
+    "index_put",
+    "_index_put_impl_",
+    "slice_scatter",
+    "select_scatter",
+    "scatter_",
+    "scatter",
+    "_local_scalar_dense",
+    "item",
+    "repeat",
+    "repeat_interleave",
+    "flip",
+    "roll",
+    "tril",
+    "triu",
+    "masked_scatter_",
+}
+_VIEW_OPS = {
+    "view",
+    "reshape",
+    "_reshape_alias",
+    "transpose",
+    "t",
+    "slice",
+    "select",
+    "unsqueeze",
+    "squeeze",
+    "expand",
+    "as_strided",
+    "permute",
+    "_unsafe_view",
+    "alias",
+    "detach",
+    "split",
+    "split_with_sizes",
+    "chunk",
+    "narrow",
+    "unbind",
+    "empty",
+    "empty_like",
+    "empty_strided",
+    "resize_",
+    "lift_fresh",
+    "result_type",
+    "is_nonzero",
+    "view_as",
+    "expand_as",
+    "unflatten",
+    "flatten",
+    "movedim",
+    "_has_compatible_shallow_copy_type",
+    "set_",
+    "zeros_like_meta",
+    "arange",
+    "ones",
+    "zeros",
+    "full",
+    "new_empty",
+    "new_empty_strided",
+    "scalar_tensor",
+    "_unsafe_view_copy",
+    "lift",
+    "resolve_conj",
+    "resolve_neg",
+}
+_WRITE_ONLY_OPS = {
+    "fill_",
+    "zero_",
+    "zeros",
+    "ones",
+    "full",
+    "normal_",
+    "uniform_",
+    "random_",
+    "arange",
+    "zeros_like",
+    "ones_like",
+    "full_like",
+}
+_ELEMENTWISE_FLOPS = {
+    "pow": 1,
+    "rsqrt": 1,
+    "exp": 1,
+    "silu": 4,
+    "gelu": 8,
+    "sigmoid": 4,
+    "tanh": 4,
+    "cos": 1,
+    "sin": 1,
+    "div": 1,
+    "softplus": 4,
+}
 
 
 @dataclass(frozen=True)
@@ -90,7 +238,7 @@ def itemsize(dtype_name: str | None, default: int) -> int:
 
 @dataclass(frozen=True)
 class _Arg:
-    shape: tuple[int, ...] | None   # None: not a tensor (scalar, list of ints, None)
+    shape: tuple[int, ...] | None  # None: not a tensor (scalar, list of ints, None)
     itemsize: int
     numel: int
 
@@ -110,7 +258,7 @@ def _args(shapes: Sequence[Any], dtypes: Sequence[str] | None, default_itemsize:
     for i, shape in enumerate(shapes):
         dtype = dtypes[i] if dtypes and i < len(dtypes) else None
         is_list = isinstance(shape, (list, tuple)) and bool(shape) and all(isinstance(s, (list, tuple)) for s in shape)
-        if is_list:                                             # a TensorList with recorded shapes
+        if is_list:  # a TensorList with recorded shapes
             numel = sum(math.prod(s) for s in shape)
             out.append(_Arg(tuple(shape[0]), itemsize(None, default_itemsize), numel))
             continue
@@ -168,11 +316,56 @@ def category_of(op_name: str) -> str:
 
 def _looks_elementwise(stem: str) -> bool:
     return stem in _ELEMENTWISE_FLOPS or stem in {
-        "add", "sub", "mul", "div", "neg", "sqrt", "relu", "where", "masked_fill", "clamp", "clamp_min",
-        "clamp_max", "abs", "reciprocal", "eq", "ne", "lt", "gt", "le", "ge", "bitwise_and", "bitwise_or",
-        "bitwise_not", "logical_and", "logical_or", "logical_not", "fill", "zero", "rsub", "log", "maximum",
-        "minimum", "erf", "floor", "ceil", "round", "sign", "lerp", "addcmul", "addcdiv", "exp2", "square",
-        "zeros_like", "ones_like", "full_like", "normal", "uniform", "isnan", "isinf", "nan_to_num",
+        "add",
+        "sub",
+        "mul",
+        "div",
+        "neg",
+        "sqrt",
+        "relu",
+        "where",
+        "masked_fill",
+        "clamp",
+        "clamp_min",
+        "clamp_max",
+        "abs",
+        "reciprocal",
+        "eq",
+        "ne",
+        "lt",
+        "gt",
+        "le",
+        "ge",
+        "bitwise_and",
+        "bitwise_or",
+        "bitwise_not",
+        "logical_and",
+        "logical_or",
+        "logical_not",
+        "fill",
+        "zero",
+        "rsub",
+        "log",
+        "maximum",
+        "minimum",
+        "erf",
+        "floor",
+        "ceil",
+        "round",
+        "sign",
+        "lerp",
+        "addcmul",
+        "addcdiv",
+        "exp2",
+        "square",
+        "zeros_like",
+        "ones_like",
+        "full_like",
+        "normal",
+        "uniform",
+        "isnan",
+        "isinf",
+        "nan_to_num",
     }
 
 
@@ -256,7 +449,7 @@ def _matmul(name: str, t: list[_Arg]) -> OpCost:
         bias, a, b = None, t[0], t[1]
     else:
         return OpCost(t[0].nbytes, 0, MATMUL)
-    if len(a.dims) == 1 or len(b.dims) == 1:           # mv / dot
+    if len(a.dims) == 1 or len(b.dims) == 1:  # mv / dot
         k = a.dims[-1]
         m = a.numel // max(k, 1)
         n = b.numel // max(k, 1)
@@ -271,9 +464,12 @@ def _matmul(name: str, t: list[_Arg]) -> OpCost:
 
 # Position of ``is_causal`` among each attention op's arguments (a causal call skips half the tiles).
 _IS_CAUSAL_ARG = {
-    "scaled_dot_product_attention": 5, "_scaled_dot_product_flash_attention": 4,
-    "_scaled_dot_product_efficient_attention": 6, "_scaled_dot_product_cudnn_attention": 6,
-    "_cudnn_attention_forward": 6, "_scaled_dot_product_flash_attention_for_cpu": 4,
+    "scaled_dot_product_attention": 5,
+    "_scaled_dot_product_flash_attention": 4,
+    "_scaled_dot_product_efficient_attention": 6,
+    "_scaled_dot_product_cudnn_attention": 6,
+    "_cudnn_attention_forward": 6,
+    "_scaled_dot_product_flash_attention_for_cpu": 4,
 }
 
 
@@ -366,7 +562,11 @@ def _iteration_space(name: str, args: list[_Arg], concrete: Sequence[Any] | None
     """Elements a Triton kernel iterates over, from its trailing ``xnumel`` (``r0_numel``) arguments."""
     if not concrete:
         return None
-    ints = [v for a, v in zip(args, concrete) if a.shape is None and isinstance(v, int) and not isinstance(v, bool) and v > 0]
+    ints = [
+        v
+        for a, v in zip(args, concrete)
+        if a.shape is None and isinstance(v, int) and not isinstance(v, bool) and v > 0
+    ]
     if name.startswith("triton_poi") and ints:
         return ints[-1]
     if name.startswith(("triton_red", "triton_per")) and len(ints) >= 2:

@@ -25,10 +25,10 @@ from typing import Any
 
 
 MEMORY, OVERHEAD = "memory-bound", "overhead-bound"
-KERNEL_TARGET_EFFICIENCY = 0.8   # a good hand-written memory-bound kernel reaches ~80% of copy bandwidth
-KERNEL_CANDIDATE_BELOW = 0.6     # ...so ops already above 60% leave little to win
-IDLE_WORTH_A_GRAPH = 0.2         # idle share of the step above which launch overhead is the first problem
-MIN_SAVING_SHARE = 0.005         # below half a percent of the step a hypothesis is noise
+KERNEL_TARGET_EFFICIENCY = 0.8  # a good hand-written memory-bound kernel reaches ~80% of copy bandwidth
+KERNEL_CANDIDATE_BELOW = 0.6  # ...so ops already above 60% leave little to win
+IDLE_WORTH_A_GRAPH = 0.2  # idle share of the step above which launch overhead is the first problem
+MIN_SAVING_SHARE = 0.005  # below half a percent of the step a hypothesis is noise
 
 
 def hypotheses_from_profile(profile: dict[str, Any], top: int = 5) -> list[dict[str, Any]]:
@@ -71,7 +71,8 @@ def _small_kernel_us(profile: dict[str, Any]) -> float:
     A fused kernel per call costs at least this; taken from the profile itself, not a constant.
     """
     per_launch = sorted(
-        r["time_us"] / r["launches"] for r in profile.get("operators", [])
+        r["time_us"] / r["launches"]
+        for r in profile.get("operators", [])
         if r.get("verdict") == OVERHEAD and r.get("launches") and r.get("time_us")
     )
     return per_launch[len(per_launch) // 2] if per_launch else 0.0
@@ -109,11 +110,21 @@ def _fusions(profile: dict[str, Any]) -> list[dict[str, Any]]:
         saving = time_us - after
         if saving <= 0:
             continue
-        out.append({
-            "kind": "fuse", "scope": scope, "operator": " + ".join(parts), "saving_us": saving,
-            "time_us": time_us, "after_us": after, "rows": fused, "calls": calls, "launches": launches,
-            "floor_us": floor, "invocations": invocations.get(scope),
-        })
+        out.append(
+            {
+                "kind": "fuse",
+                "scope": scope,
+                "operator": " + ".join(parts),
+                "saving_us": saving,
+                "time_us": time_us,
+                "after_us": after,
+                "rows": fused,
+                "calls": calls,
+                "launches": launches,
+                "floor_us": floor,
+                "invocations": invocations.get(scope),
+            }
+        )
     return _merge_same_type(out)
 
 
@@ -129,8 +140,13 @@ def _residual_adds(rows: list[dict[str, Any]], norm_scope: str) -> list[dict[str
     """The ``aten::add`` ops in the norm's parent scope: the residual adds that feed the layer's norms."""
     parent = norm_scope.rsplit(".", 1)[0] if "." in norm_scope else ""
     # Only a layer/block adds residuals (QK-norms sit in the attention module, whose adds are not residual).
-    return [r for r in rows if r["scope"] == parent and r["name"] in ("aten::add", "aten::add_")
-            and any(word in r["scope_type"] for word in ("Layer", "Block"))]
+    return [
+        r
+        for r in rows
+        if r["scope"] == parent
+        and r["name"] in ("aten::add", "aten::add_")
+        and any(word in r["scope_type"] for word in ("Layer", "Block"))
+    ]
 
 
 def _merge_same_type(fusions: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -177,16 +193,34 @@ def _kernels(profile: dict[str, Any]) -> list[dict[str, Any]]:
     for r in profile.get("operators", []):
         if _is_big_copy(r):
             # Already at bandwidth: a faster copy wins little; not copying wins all of it.
-            out.append({"kind": "eliminate", "scope": r["scope"], "operator": r["name"], "saving_us": r["time_us"],
-                        "time_us": r["time_us"], "after_us": 0.0, "rows": [r]})
+            out.append(
+                {
+                    "kind": "eliminate",
+                    "scope": r["scope"],
+                    "operator": r["name"],
+                    "saving_us": r["time_us"],
+                    "time_us": r["time_us"],
+                    "after_us": 0.0,
+                    "rows": [r],
+                }
+            )
             continue
         if r["verdict"] != MEMORY or r["efficiency"] >= KERNEL_CANDIDATE_BELOW or not r["ideal_us"]:
             continue
         after = r["ideal_us"] / KERNEL_TARGET_EFFICIENCY
         saving = r["time_us"] - after
         if saving > 0:
-            out.append({"kind": "kernel", "scope": r["scope"], "operator": r["name"], "saving_us": saving,
-                        "time_us": r["time_us"], "after_us": after, "rows": [r]})
+            out.append(
+                {
+                    "kind": "kernel",
+                    "scope": r["scope"],
+                    "operator": r["name"],
+                    "saving_us": saving,
+                    "time_us": r["time_us"],
+                    "after_us": after,
+                    "rows": [r],
+                }
+            )
     return out
 
 
@@ -199,9 +233,22 @@ def _graph(profile: dict[str, Any]) -> list[dict[str, Any]]:
     # The profiler and scope hooks inflate host time; the device's busy time they barely touch.
     # So the idle a graph would remove is the *unprofiled* step minus the busy time.
     unprofiled = float(profile.get("step_time_us_unprofiled") or profile["step_time_us"])
-    idle = max(unprofiled - float(profile.get("busy_us") or 0.0), 0.0) if "busy_us" in profile else float(profile["idle_us"])
-    return [{"kind": "graph", "scope": "(step)", "operator": "whole step", "saving_us": idle,
-             "time_us": idle, "after_us": 0.0, "rows": []}]
+    idle = (
+        max(unprofiled - float(profile.get("busy_us") or 0.0), 0.0)
+        if "busy_us" in profile
+        else float(profile["idle_us"])
+    )
+    return [
+        {
+            "kind": "graph",
+            "scope": "(step)",
+            "operator": "whole step",
+            "saving_us": idle,
+            "time_us": idle,
+            "after_us": 0.0,
+            "rows": [],
+        }
+    ]
 
 
 def _as_hypothesis(profile: dict[str, Any], c: dict[str, Any], step: float) -> dict[str, Any]:
@@ -247,18 +294,40 @@ def _as_hypothesis(profile: dict[str, Any], c: dict[str, Any], step: float) -> d
         "device": device,
         "step_time_us": step,
         "peaks": profile.get("peaks"),
-        "operators": [{k: r.get(k) for k in ("rank", "name", "scope", "category", "verdict", "time_us", "share",
-                                             "calls", "launches", "mean_us", "bytes", "flops", "gbps", "ideal_us")}
-                      for r in c["rows"]],
+        "operators": [
+            {
+                k: r.get(k)
+                for k in (
+                    "rank",
+                    "name",
+                    "scope",
+                    "category",
+                    "verdict",
+                    "time_us",
+                    "share",
+                    "calls",
+                    "launches",
+                    "mean_us",
+                    "bytes",
+                    "flops",
+                    "gbps",
+                    "ideal_us",
+                )
+            }
+            for r in c["rows"]
+        ],
         "profile_sha256": profile_digest(profile),
     }
     return {
         "title": title,
         "params": {
-            "operator": c["operator"], "scope": c["scope"], "kind": c["kind"],
+            "operator": c["operator"],
+            "scope": c["scope"],
+            "kind": c["kind"],
             "target": profile.get("target", {}).get("spec"),
             "compiled": profile.get("target", {}).get("compiled"),
-            "expected_saving_us": round(saving, 1), "expected_saving_share": round(share, 4),
+            "expected_saving_us": round(saving, 1),
+            "expected_saving_share": round(share, 4),
         },
         "rationale": rationale,
         "source": f"profile:{profile.get('target', {}).get('spec')}@{device}",

@@ -27,22 +27,38 @@ from labconsole.profile.target import ProfileTarget, check_device
 
 # Qwen/Qwen3-8B-Base config.json (see shared/notes/qwen3-8b-and-h100.md).
 QWEN3_8B: dict[str, Any] = {
-    "hidden_size": 4096, "intermediate_size": 12288, "num_hidden_layers": 36,
-    "num_attention_heads": 32, "num_key_value_heads": 8, "head_dim": 128,
-    "vocab_size": 151936, "rms_norm_eps": 1e-6, "rope_theta": 1_000_000.0,
-    "tie_word_embeddings": False, "hidden_act": "silu", "attention_bias": False,
+    "hidden_size": 4096,
+    "intermediate_size": 12288,
+    "num_hidden_layers": 36,
+    "num_attention_heads": 32,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "vocab_size": 151936,
+    "rms_norm_eps": 1e-6,
+    "rope_theta": 1_000_000.0,
+    "tie_word_embeddings": False,
+    "hidden_act": "silu",
+    "attention_bias": False,
     "max_position_embeddings": 32768,
 }
 # Same architecture (GQA 2:1, QK-norm, SwiGLU, two norms per layer), small enough for a CPU test.
 QWEN3_TINY: dict[str, Any] = {
     **QWEN3_8B,
-    "hidden_size": 64, "intermediate_size": 192, "num_hidden_layers": 2,
-    "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 16,
-    "vocab_size": 512, "max_position_embeddings": 4096,
+    "hidden_size": 64,
+    "intermediate_size": 192,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "num_key_value_heads": 2,
+    "head_dim": 16,
+    "vocab_size": 512,
+    "max_position_embeddings": 4096,
 }
 
 _DEFAULTS: dict[str, dict[str, dict[str, Any]]] = {
-    "8b": {"decode": {"batch": 1, "context": 4096, "cache": "static", "room": 128}, "prefill": {"batch": 1, "seq": 2048}},
+    "8b": {
+        "decode": {"batch": 1, "context": 4096, "cache": "static", "room": 128},
+        "prefill": {"batch": 1, "seq": 2048},
+    },
     "tiny": {"decode": {"batch": 1, "context": 64, "cache": "static", "room": 128}, "prefill": {"batch": 1, "seq": 32}},
 }
 
@@ -66,13 +82,15 @@ def build(spec: str, *, shape: dict[str, Any], device: str | None, compile_mode:
 
     # transformers 5.2x renamed past_key_values -> cache; the old name works on every 5.x we meet.
     warnings.filterwarnings("ignore", message=".*past_key_values.*", category=FutureWarning)
-    _, size, phase = spec.split("-")             # qwen3-8b-decode -> ("qwen3", "8b", "decode")
+    _, size, phase = spec.split("-")  # qwen3-8b-decode -> ("qwen3", "8b", "decode")
     device = device or ("cuda" if size == "8b" else "cpu")
     check_device(device)
     dims = {**_DEFAULTS[size][phase], **shape}
     unknown = set(dims) - set(_DEFAULTS[size][phase])
     if unknown:
-        raise LabError(f"{spec}: unknown --shape key(s) {', '.join(sorted(unknown))}; known: {', '.join(_DEFAULTS[size][phase])}")
+        raise LabError(
+            f"{spec}: unknown --shape key(s) {', '.join(sorted(unknown))}; known: {', '.join(_DEFAULTS[size][phase])}"
+        )
     values = QWEN3_8B if size == "8b" else QWEN3_TINY
     # bf16 where it is the real dtype (GPU); float32 on a CPU, where bf16 kernels are slow fallbacks.
     dtype = torch.bfloat16 if device == "cuda" else torch.float32
@@ -84,9 +102,15 @@ def build(spec: str, *, shape: dict[str, Any], device: str | None, compile_mode:
         step, description = _prefill_step(model, config, dims, device, compile_mode)
     annotate = _rotary_annotation()
     return ProfileTarget(
-        spec=spec, step=step, device=device, dtype=str(dtype).removeprefix("torch."), shape=dims,
-        description=description, model=None if compile_mode else model,
-        annotate=[] if compile_mode else annotate, compiled=compile_mode,
+        spec=spec,
+        step=step,
+        device=device,
+        dtype=str(dtype).removeprefix("torch."),
+        shape=dims,
+        description=description,
+        model=None if compile_mode else model,
+        annotate=[] if compile_mode else annotate,
+        compiled=compile_mode,
         config={k: v for k, v in values.items()},
     )
 

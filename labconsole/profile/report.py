@@ -36,8 +36,13 @@ def build(raw: RawProfile, peaks: Peaks, *, command: str | None = None) -> dict[
     return {
         "schema": SCHEMA,
         "target": {
-            "spec": target.spec, "description": target.description, "device": target.device,
-            "dtype": target.dtype, "shape": target.shape, "compiled": target.compiled, "config": target.config,
+            "spec": target.spec,
+            "description": target.description,
+            "device": target.device,
+            "dtype": target.dtype,
+            "shape": target.shape,
+            "compiled": target.compiled,
+            "config": target.config,
         },
         "device": {"kind": peaks.kind, "name": peaks.device},
         "peaks": peaks.to_dict(),
@@ -63,8 +68,9 @@ def _operator_row(op: OperatorStats, steps: int, step_us: float, peaks: Peaks) -
     launches = op.launches / steps
     nbytes = op.bytes / steps
     flops = op.flops / steps
-    verdict = classify(time_us=time_us, launches=launches, nbytes=nbytes, flops=flops,
-                       host_us=op.host_us / steps, peaks=peaks)
+    verdict = classify(
+        time_us=time_us, launches=launches, nbytes=nbytes, flops=flops, host_us=op.host_us / steps, peaks=peaks
+    )
     return {
         "name": op.name,
         "scope": op.scope,
@@ -101,7 +107,9 @@ def _per_step(total: float, steps: int) -> float | int:
     return int(value) if value == int(value) else round(value, 2)
 
 
-def _rollup(rows: list[dict[str, Any]], raw: RawProfile, step_us: float, peaks: Peaks, *, key: str) -> list[dict[str, Any]]:
+def _rollup(
+    rows: list[dict[str, Any]], raw: RawProfile, step_us: float, peaks: Peaks, *, key: str
+) -> list[dict[str, Any]]:
     """Sum operators by module type (``Qwen3RMSNorm``) or by category, with a verdict for the whole."""
     buckets: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for row in rows:
@@ -123,13 +131,20 @@ def _rollup(rows: list[dict[str, Any]], raw: RawProfile, step_us: float, peaks: 
             host = sum(r["host_us"] for r in members)
             invocations = None
         verdict = classify(time_us=time_us, launches=launches, nbytes=nbytes, flops=flops, host_us=host, peaks=peaks)
-        out.append({
-            "name": name, "verdict": verdict.verdict, "reason": verdict.reason,
-            **_rates(time_us, nbytes, flops),
-            "share": round(time_us / step_us, 4) if step_us else 0.0,
-            "launches": round(launches, 2), "invocations": invocations, "host_us": round(host, 2),
-            "ideal_us": round(verdict.ideal_us, 3), "scopes": scopes,
-        })
+        out.append(
+            {
+                "name": name,
+                "verdict": verdict.verdict,
+                "reason": verdict.reason,
+                **_rates(time_us, nbytes, flops),
+                "share": round(time_us / step_us, 4) if step_us else 0.0,
+                "launches": round(launches, 2),
+                "invocations": invocations,
+                "host_us": round(host, 2),
+                "ideal_us": round(verdict.ideal_us, 3),
+                "scopes": scopes,
+            }
+        )
     out.sort(key=lambda r: r["time_us"], reverse=True)
     return out
 
@@ -165,8 +180,9 @@ def _git_sha() -> str | None:
     if os.environ.get("LABCONSOLE_GIT_SHA"):  # a copied tree (a leased GPU) has no .git: the caller says
         return os.environ["LABCONSOLE_GIT_SHA"]
     try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5,
-                             cwd=Path(__file__).resolve().parent)
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, cwd=Path(__file__).resolve().parent
+        )
         return out.stdout.strip() or None
     except (OSError, subprocess.SubprocessError):
         return None
@@ -174,8 +190,12 @@ def _git_sha() -> str | None:
 
 def _nvidia_driver() -> str | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
         return out.stdout.strip().splitlines()[0] if out.stdout.strip() else None
     except (OSError, subprocess.SubprocessError, IndexError):
         return None

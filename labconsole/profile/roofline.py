@@ -53,13 +53,13 @@ CPU_TINY_US = 10.0
 class Peaks:
     """Measured ceilings of one device for one dtype."""
 
-    device: str            # device name, e.g. "NVIDIA H100 80GB HBM3" or the CPU model
-    kind: str              # "cuda" | "cpu"
-    dtype: str             # dtype of the matmul peak, e.g. "bfloat16"
-    copy_gbps: float       # GB/s (1e9 B/s), bytes read + bytes written
-    matmul_tflops: float   # TFLOP/s (1e12), 2*M*N*K per product
-    measured_at: str       # ISO time
-    method: str            # how they were measured, for the record
+    device: str  # device name, e.g. "NVIDIA H100 80GB HBM3" or the CPU model
+    kind: str  # "cuda" | "cpu"
+    dtype: str  # dtype of the matmul peak, e.g. "bfloat16"
+    copy_gbps: float  # GB/s (1e9 B/s), bytes read + bytes written
+    matmul_tflops: float  # TFLOP/s (1e12), 2*M*N*K per product
+    measured_at: str  # ISO time
+    method: str  # how they were measured, for the record
 
     @property
     def ridge(self) -> float:
@@ -75,15 +75,17 @@ class Peaks:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Peaks:
-        fields = {k: data[k] for k in ("device", "kind", "dtype", "copy_gbps", "matmul_tflops", "measured_at", "method")}
+        fields = {
+            k: data[k] for k in ("device", "kind", "dtype", "copy_gbps", "matmul_tflops", "measured_at", "method")
+        }
         return cls(**fields)
 
 
 @dataclass(frozen=True)
 class Verdict:
     verdict: str
-    ideal_us: float        # roofline time: max(bytes / peak B/s, flops / peak FLOP/s)
-    efficiency: float      # ideal_us / measured time (0..1, can exceed 1 if the estimate is off)
+    ideal_us: float  # roofline time: max(bytes / peak B/s, flops / peak FLOP/s)
+    efficiency: float  # ideal_us / measured time (0..1, can exceed 1 if the estimate is off)
     reason: str
 
 
@@ -187,8 +189,11 @@ def measure_peaks(kind: str, dtype: str) -> Peaks:
         copy_gbps, copy_how = _cpu_copy_gbps()
         tflops, mm_how = _cpu_matmul_tflops(torch_dtype)
     return Peaks(
-        device=device_name(kind), kind=kind, dtype=dtype,
-        copy_gbps=round(copy_gbps, 1), matmul_tflops=round(tflops, 4),
+        device=device_name(kind),
+        kind=kind,
+        dtype=dtype,
+        copy_gbps=round(copy_gbps, 1),
+        matmul_tflops=round(tflops, 4),
         measured_at=datetime.now(UTC).isoformat(timespec="seconds"),
         method=f"{copy_how}; {mm_how}; torch {torch.__version__}",
     )

@@ -48,10 +48,10 @@ class OperatorStats:
     scope: str
     scope_type: str
     category: str
-    time_us: float = 0.0          # device (GPU) or self CPU time
-    host_us: float = 0.0          # CPU time spent in the op (GPU targets)
+    time_us: float = 0.0  # device (GPU) or self CPU time
+    host_us: float = 0.0  # CPU time spent in the op (GPU targets)
     calls: int = 0
-    launches: int = 0             # kernels launched (GPU); calls (CPU)
+    launches: int = 0  # kernels launched (GPU); calls (CPU)
     bytes: float = 0.0
     flops: float = 0.0
     kernels: Counter = field(default_factory=Counter)
@@ -63,7 +63,7 @@ class ScopeStats:
     """One module (or annotated function) scope, over all active steps."""
 
     calls: int
-    host_us: float      # host wall time in the module's own forward, inner modules' excluded (profiler overhead included)
+    host_us: float  # host wall time in the module's own forward, inner modules' excluded (profiler overhead included)
 
 
 @dataclass
@@ -71,12 +71,12 @@ class RawProfile:
     target: ProfileTarget
     steps: int
     warmup: int
-    step_times_us: list[float]            # profiled steps, wall clock with a device sync
+    step_times_us: list[float]  # profiled steps, wall clock with a device sync
     unprofiled_step_times_us: list[float]
-    device_busy_us: float | None          # union of device activity over the active steps (GPU)
-    host_op_us: float                     # summed CPU time of top-level ops (CPU targets)
+    device_busy_us: float | None  # union of device activity over the active steps (GPU)
+    host_op_us: float  # summed CPU time of top-level ops (CPU targets)
     operators: list[OperatorStats]
-    scopes: dict[str, ScopeStats]       # module/function scope -> calls and host time, all active steps
+    scopes: dict[str, ScopeStats]  # module/function scope -> calls and host time, all active steps
     trace_path: str | None
     torch_version: str
     cuda_version: str | None
@@ -103,9 +103,15 @@ def run_profile(target: ProfileTarget, *, steps: int, warmup: int, trace_path: s
     step_times: list[float] = []
     handles = _install_scopes(target)
     try:
-        with torch.inference_mode(), profile(
-            activities=activities, schedule=sched, record_shapes=True, on_trace_ready=on_ready,
-        ) as prof:
+        with (
+            torch.inference_mode(),
+            profile(
+                activities=activities,
+                schedule=sched,
+                record_shapes=True,
+                on_trace_ready=on_ready,
+            ) as prof,
+        ):
             for i in range(warmup + 1 + steps):
                 t0 = time.perf_counter()
                 _run_step(target, sync)
@@ -127,9 +133,17 @@ def run_profile(target: ProfileTarget, *, steps: int, warmup: int, trace_path: s
         raise LabError("the profiler returned no events (did the step run?)")
     operators, busy, host_ops, scopes = _group(events, on_gpu=on_gpu, default_itemsize=_itemsize(target.dtype))
     return RawProfile(
-        target=target, steps=steps, warmup=warmup, step_times_us=step_times,
-        unprofiled_step_times_us=unprofiled, device_busy_us=busy, host_op_us=host_ops,
-        operators=operators, scopes=scopes, trace_path=trace_path, torch_version=torch.__version__,
+        target=target,
+        steps=steps,
+        warmup=warmup,
+        step_times_us=step_times,
+        unprofiled_step_times_us=unprofiled,
+        device_busy_us=busy,
+        host_op_us=host_ops,
+        operators=operators,
+        scopes=scopes,
+        trace_path=trace_path,
+        torch_version=torch.__version__,
         cuda_version=torch.version.cuda,
     )
 
@@ -210,7 +224,7 @@ def _scope_of(evt) -> tuple[str, str]:
     parent = evt.cpu_parent
     while parent is not None:
         if parent.name.startswith(SCOPE_PREFIX):
-            scope, _, kind = parent.name[len(SCOPE_PREFIX):].partition("|")
+            scope, _, kind = parent.name[len(SCOPE_PREFIX) :].partition("|")
             return scope, kind
         parent = parent.cpu_parent
     return TOP_SCOPE, ""
@@ -258,7 +272,9 @@ def _owns_estimate(evt, memo: dict[int, frozenset]) -> bool:
     return own is not None and own not in _descendant_work(evt, memo)
 
 
-def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[OperatorStats], float | None, float, dict[str, ScopeStats]]:
+def _group(
+    events, *, on_gpu: bool, default_itemsize: int
+) -> tuple[list[OperatorStats], float | None, float, dict[str, ScopeStats]]:
     ops: dict[tuple[str, str], OperatorStats] = {}
     memo: dict[int, frozenset] = {}
     claimed: Counter = Counter()
@@ -272,7 +288,7 @@ def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[Operato
                 device_events.append(evt)
             continue
         if evt.name.startswith(SCOPE_PREFIX):
-            scope = evt.name[len(SCOPE_PREFIX):].partition("|")[0]
+            scope = evt.name[len(SCOPE_PREFIX) :].partition("|")[0]
             scope_calls[scope] += 1
             scope_host[scope] += float(evt.cpu_time_total) - sum(c.cpu_time_total for c in _inner_scopes(evt))
             continue
@@ -307,8 +323,11 @@ def _group(events, *, on_gpu: bool, default_itemsize: int) -> tuple[list[Operato
             claimed[k.name] += 1
         if with_estimate:
             cost = estimates.estimate(
-                evt.name, evt.input_shapes or [], getattr(evt, "input_dtypes", None),
-                getattr(evt, "concrete_inputs", None), default_itemsize,
+                evt.name,
+                evt.input_shapes or [],
+                getattr(evt, "input_dtypes", None),
+                getattr(evt, "concrete_inputs", None),
+                default_itemsize,
             )
             stats.bytes += cost.bytes
             stats.flops += cost.flops

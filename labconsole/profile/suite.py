@@ -44,8 +44,16 @@ def parse_spec(spec: str) -> tuple[str, str | None]:
     return target, "default" if mode == "compile" else mode
 
 
-def run_suite(specs: list[str], *, out: Path, budget_s: float, steps: int, warmup: int,
-              shape: dict[str, Any] | None = None, compile_cost_s: float = COMPILE_COST_S) -> list[dict[str, Any]]:
+def run_suite(
+    specs: list[str],
+    *,
+    out: Path,
+    budget_s: float,
+    steps: int,
+    warmup: int,
+    shape: dict[str, Any] | None = None,
+    compile_cost_s: float = COMPILE_COST_S,
+) -> list[dict[str, Any]]:
     out.mkdir(parents=True, exist_ok=True)
     start = time.monotonic()
     profiles: list[dict[str, Any]] = []
@@ -61,8 +69,14 @@ def run_suite(specs: list[str], *, out: Path, budget_s: float, steps: int, warmu
         print(f"[suite] {spec} at {elapsed:.0f} s", flush=True)
         t0 = time.monotonic()
         try:
-            profile = api.profile_target(target, shape=shape, steps=steps, warmup=warmup, compile_mode=mode,
-                                         command=f"python -m labconsole.profile.suite {spec}")
+            profile = api.profile_target(
+                target,
+                shape=shape,
+                steps=steps,
+                warmup=warmup,
+                compile_mode=mode,
+                command=f"python -m labconsole.profile.suite {spec}",
+            )
         except LabError as exc:
             notes.append(f"{spec}: {exc}")
             print(f"[suite] {spec} failed: {exc}", flush=True)
@@ -102,11 +116,21 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--budget-s", type=float, default=240.0)
     p.add_argument("--steps", type=int, default=10)
     p.add_argument("--warmup", type=int, default=3)
-    p.add_argument("--compile-cost-s", type=float, default=COMPILE_COST_S,
-                   help="expected wall time of a compiled profile; one that would overrun the budget is skipped")
+    p.add_argument(
+        "--compile-cost-s",
+        type=float,
+        default=COMPILE_COST_S,
+        help="expected wall time of a compiled profile; one that would overrun the budget is skipped",
+    )
     args = p.parse_args(argv)
-    profiles = run_suite(args.specs, out=args.out, budget_s=args.budget_s, steps=args.steps, warmup=args.warmup,
-                         compile_cost_s=args.compile_cost_s)
+    profiles = run_suite(
+        args.specs,
+        out=args.out,
+        budget_s=args.budget_s,
+        steps=args.steps,
+        warmup=args.warmup,
+        compile_cost_s=args.compile_cost_s,
+    )
     return 0 if profiles else 1
 
 

@@ -23,20 +23,29 @@ def norm_and_residual(profile: dict[str, Any]) -> dict[str, float]:
     """
     rows = profile.get("operators", [])
     norm = [r for r in rows if r["category"] == "norm" and (not _is_fused(r) or _has_weight_vector(r))]
-    residual = [r for r in rows if r["name"] in ("aten::add", "aten::add_")
-                and any(w in (r.get("scope_type") or "") for w in ("Layer", "Block"))]
+    residual = [
+        r
+        for r in rows
+        if r["name"] in ("aten::add", "aten::add_")
+        and any(w in (r.get("scope_type") or "") for w in ("Layer", "Block"))
+    ]
     # Every norm kernel has an add (variance + eps); one fused with the residual also reads the
     # residual and writes the sum: three or more hidden-sized tensors instead of two.
     fused_with_add = [r for r in norm if _is_fused(r) and _hidden_sized_args(r) >= 3]
     step = float(profile["step_time_us"]) or 1.0
     norm_us = sum(r["time_us"] for r in norm)
     residual_us = sum(r["time_us"] for r in residual)
-    layer_norm_us = sum(r["time_us"] for r in norm if r["scope"].endswith(("input_layernorm", "post_attention_layernorm")))
+    layer_norm_us = sum(
+        r["time_us"] for r in norm if r["scope"].endswith(("input_layernorm", "post_attention_layernorm"))
+    )
     qk_norm_us = sum(r["time_us"] for r in norm if r["scope"].endswith(("q_norm", "k_norm")))
     return {
-        "norm_us": norm_us, "norm_share": norm_us / step,
-        "layer_norm_us": layer_norm_us, "qk_norm_us": qk_norm_us,
-        "residual_add_us": residual_us, "residual_add_share": residual_us / step,
+        "norm_us": norm_us,
+        "norm_share": norm_us / step,
+        "layer_norm_us": layer_norm_us,
+        "qk_norm_us": qk_norm_us,
+        "residual_add_us": residual_us,
+        "residual_add_share": residual_us / step,
         "norm_kernels_with_add_us": sum(r["time_us"] for r in fused_with_add),
         "norm_launches": sum(r["launches"] for r in norm),
         "together_share": (norm_us + residual_us) / step,
@@ -57,8 +66,12 @@ def _missing_attention(profile: dict[str, Any]) -> list[str]:
     itemsize = {"bfloat16": 2, "float16": 2, "float32": 4}.get(profile["target"].get("dtype"), 2)
     peaks = profile["peaks"]
     for r in profile.get("operators", []):
-        if (estimates.category_of(r["name"]) != estimates.ATTENTION or r["bytes"] or not r.get("shapes")
-                or r["share"] < 0.001):
+        if (
+            estimates.category_of(r["name"]) != estimates.ATTENTION
+            or r["bytes"]
+            or not r.get("shapes")
+            or r["share"] < 0.001
+        ):
             continue
         try:
             shapes = ast.literal_eval(r["shapes"])
@@ -72,8 +85,14 @@ def _missing_attention(profile: dict[str, Any]) -> list[str]:
         if not cost.bytes:
             continue
         nbytes, flops = cost.bytes * r["calls"], cost.flops * r["calls"]
-        v = classify(time_us=r["time_us"], launches=r["launches"], nbytes=nbytes, flops=flops, host_us=0.0,
-                     peaks=Peaks.from_dict(peaks))
+        v = classify(
+            time_us=r["time_us"],
+            launches=r["launches"],
+            nbytes=nbytes,
+            flops=flops,
+            host_us=0.0,
+            peaks=Peaks.from_dict(peaks),
+        )
         out.append(
             f"{r['name']} ({r['time_us']:.0f} µs, {r['share']:.1%}) had no byte estimate in this run; from its "
             f"recorded shapes {r['shapes']}: {cost.bytes / 1e6:.1f} MB and {cost.flops / 1e6:.0f} MFLOP a call, "
@@ -153,36 +172,59 @@ def summarize(profiles: list[dict[str, Any]], *, top: int = 6, notes: list[str] 
         lines.append("|---|---|---|---|---|---|---|---|")
         for r in p["operators"][:top]:
             where = "" if r["scope"].startswith("(") else f"{r['scope']} › "
-            lines.append(f"| {r['rank']} | {where}{r['name']} | {r['share']:.1%} | {r['time_us']:.0f} | {r['calls']} | "
-                         f"{r['gbps']:.0f} | {r['tflops']:.1f} | {r['verdict']} |")
+            lines.append(
+                f"| {r['rank']} | {where}{r['name']} | {r['share']:.1%} | {r['time_us']:.0f} | {r['calls']} | "
+                f"{r['gbps']:.0f} | {r['tflops']:.1f} | {r['verdict']} |"
+            )
         cats = ", ".join(f"{c['name']} {c['share']:.1%} ({c['verdict']})" for c in p["categories"][:6])
         lines += ["", f"By category: {cats}.", ""]
         mem = [r for r in p["operators"] if r["verdict"] == MEMORY][:top]
         if mem:
-            lines.append("Memory-bound: " + "; ".join(
-                f"{'' if r['scope'].startswith('(') else r['scope'] + ' › '}{r['name']} {r['share']:.1%} at "
-                f"{r['gbps']:.0f} GB/s ({r['efficiency']:.0%} of roofline)" for r in mem) + ".")
+            lines.append(
+                "Memory-bound: "
+                + "; ".join(
+                    f"{'' if r['scope'].startswith('(') else r['scope'] + ' › '}{r['name']} {r['share']:.1%} at "
+                    f"{r['gbps']:.0f} GB/s ({r['efficiency']:.0%} of roofline)"
+                    for r in mem
+                )
+                + "."
+            )
         for r in _missing_attention(p):
             lines.append(r)
         over = [r for r in p["operators"] if r.get("efficiency", 0) > 1.05 and r["share"] >= 0.001]
         if over:
-            lines.append(f"{len(over)} operator(s) show more than 100% of the roofline (bytes over-counted, or "
-                         "reads served from L2): their GB/s is an upper bound, not a measurement.")
+            lines.append(
+                f"{len(over)} operator(s) show more than 100% of the roofline (bytes over-counted, or "
+                "reads served from L2): their GB/s is an upper bound, not a measurement."
+            )
         verdicts: dict[str, float] = {}
         for r in p["operators"]:
             verdicts[r["verdict"]] = verdicts.get(r["verdict"], 0.0) + r["share"]
-        lines.append("Share of the step by verdict: " + ", ".join(
-            f"{v} {s:.1%}" for v, s in sorted(verdicts.items(), key=lambda kv: -kv[1])) + ".")
+        lines.append(
+            "Share of the step by verdict: "
+            + ", ".join(f"{v} {s:.1%}" for v, s in sorted(verdicts.items(), key=lambda kv: -kv[1]))
+            + "."
+        )
         lines.append(
             f"RMSNorm: {n['norm_us']:.0f} µs ({n['norm_share']:.1%}) in {n['norm_launches']:.0f} launches "
-            + (f"(layer norms {n['layer_norm_us']:.0f} µs, QK-norms {n['qk_norm_us']:.0f} µs)"
-               if n["layer_norm_us"] or n["qk_norm_us"] else "(no module scopes in compiled code)")
+            + (
+                f"(layer norms {n['layer_norm_us']:.0f} µs, QK-norms {n['qk_norm_us']:.0f} µs)"
+                if n["layer_norm_us"] or n["qk_norm_us"]
+                else "(no module scopes in compiled code)"
+            )
             + "; residual adds "
             f"{n['residual_add_us']:.0f} µs ({n['residual_add_share']:.1%})"
-            + (f"; of the norm kernels, {n['norm_kernels_with_add_us']:.0f} µs are fused with the residual add "
-               "(≥ 3 hidden-sized tensors)" if n["norm_kernels_with_add_us"] else "")
-            + (f"; host time inside the norm modules {n['norm_host_us']:.0f} µs a step (under the profiler)"
-               if n["norm_host_us"] else "")
+            + (
+                f"; of the norm kernels, {n['norm_kernels_with_add_us']:.0f} µs are fused with the residual add "
+                "(≥ 3 hidden-sized tensors)"
+                if n["norm_kernels_with_add_us"]
+                else ""
+            )
+            + (
+                f"; host time inside the norm modules {n['norm_host_us']:.0f} µs a step (under the profiler)"
+                if n["norm_host_us"]
+                else ""
+            )
             + "."
         )
         hyps = hypotheses_from_profile(p, top=3)

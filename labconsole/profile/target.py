@@ -16,16 +16,16 @@ from labconsole.errors import LabError
 class ProfileTarget:
     """One repeatable step and what the report needs to know about it."""
 
-    spec: str                                  # as given on the command line
+    spec: str  # as given on the command line
     step: Callable[[], Any]
-    device: str                                # "cuda" | "cpu"
-    dtype: str                                 # parameter dtype, e.g. "bfloat16"
+    device: str  # "cuda" | "cpu"
+    dtype: str  # parameter dtype, e.g. "bfloat16"
     shape: dict[str, Any] = field(default_factory=dict)
     description: str = ""
-    model: Any = None                          # nn.Module for scope annotation (None: no scopes)
+    model: Any = None  # nn.Module for scope annotation (None: no scopes)
     # Plain functions worth their own scope: (owner module/object, attribute, label).
     annotate: list[tuple[Any, str, str]] = field(default_factory=list)
-    compiled: str | None = None                # torch.compile mode, None for eager
+    compiled: str | None = None  # torch.compile mode, None for eager
     config: dict[str, Any] = field(default_factory=dict)  # model config values, for the record
 
 

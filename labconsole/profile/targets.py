@@ -92,7 +92,9 @@ def _default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def _from_script(spec: str, path: Path, func: str | None, shape: dict[str, Any], device: str, compile_mode: str | None) -> ProfileTarget:
+def _from_script(
+    spec: str, path: Path, func: str | None, shape: dict[str, Any], device: str, compile_mode: str | None
+) -> ProfileTarget:
     if not path.is_file():
         raise LabError(f"profile script {str(path)!r} does not exist")
     sys.path.insert(0, str(path.resolve().parent))  # so the script's sibling imports work, as with `python script.py`
@@ -109,12 +111,18 @@ def _from_script(spec: str, path: Path, func: str | None, shape: dict[str, Any],
     if compile_mode:
         raise LabError(f"--compile needs a builder: script {str(path)!r} defines no profile_target()")
     return ProfileTarget(
-        spec=spec, step=lambda: runpy.run_path(str(path), run_name="__main__"), device=device,
-        dtype="float32", shape=shape, description=f"script {path} re-run each step",
+        spec=spec,
+        step=lambda: runpy.run_path(str(path), run_name="__main__"),
+        device=device,
+        dtype="float32",
+        shape=shape,
+        description=f"script {path} re-run each step",
     )
 
 
-def _from_builder(spec: str, builder: Callable[..., Any], shape: dict[str, Any], device: str, compile_mode: str | None) -> ProfileTarget:
+def _from_builder(
+    spec: str, builder: Callable[..., Any], shape: dict[str, Any], device: str, compile_mode: str | None
+) -> ProfileTarget:
     kwargs = dict(shape)
     params = inspect.signature(builder).parameters
     if "device" in params or any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
@@ -131,9 +139,14 @@ def _from_builder(spec: str, builder: Callable[..., Any], shape: dict[str, Any],
     call = _maybe_compile(model, compile_mode)
     step = _make_step(call, inputs)
     return ProfileTarget(
-        spec=spec, step=step, device=device, dtype=dtype or _param_dtype(model), shape=shape,
+        spec=spec,
+        step=step,
+        device=device,
+        dtype=dtype or _param_dtype(model),
+        shape=shape,
         description=f"builder {getattr(builder, '__qualname__', builder)}",
-        model=model if compile_mode is None and _is_module(model) else None, compiled=compile_mode,
+        model=model if compile_mode is None and _is_module(model) else None,
+        compiled=compile_mode,
     )
 
 
@@ -188,7 +201,9 @@ def _guard_oom(spec: str, fn: Callable[[], Any]) -> Any:
     try:
         return fn()
     except torch.cuda.OutOfMemoryError as exc:
-        raise LabError(f"out of GPU memory while building {spec!r}: try a smaller --shape ({_first_line(exc)})") from exc
+        raise LabError(
+            f"out of GPU memory while building {spec!r}: try a smaller --shape ({_first_line(exc)})"
+        ) from exc
 
 
 def _first_line(exc: BaseException) -> str:

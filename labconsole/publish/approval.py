@@ -42,8 +42,9 @@ def find_approval(session_dirs: list[Path], head_sha: str, trust: TrustStore | N
     for session_dir in sorted(session_dirs, reverse=True):
         events = list(read_events(session_dir))
         session_id = str((events[0].data.get("session_id") if events else None) or session_dir.name)
-        approvals = {e.data["hyp_id"]: e for e in events
-                     if e.kind == K.DECISION_APPROVED and e.actor.startswith("human:")}
+        approvals = {
+            e.data["hyp_id"]: e for e in events if e.kind == K.DECISION_APPROVED and e.actor.startswith("human:")
+        }
         rejected_after = {e.data["hyp_id"]: e.seq for e in events if e.kind == K.DECISION_REJECTED}
         merged = {e.data["hyp_id"]: e.data.get("merge_sha") for e in events if e.kind == K.MERGE_COMPLETED}
         evidence = {e.data["evidence_hash"]: e.data.get("blob") for e in events if e.kind == K.EVIDENCE_RECORDED}
@@ -54,8 +55,9 @@ def find_approval(session_dirs: list[Path], head_sha: str, trust: TrustStore | N
             if rejected_after.get(hyp_id, -1) > approval.seq:
                 problems.append(f"{session_dir.name}/{hyp_id}: rejected after its approval")
                 continue
-            error, _ = check_decision(session_id, approval.seq, approval.prev, approval.kind, approval.actor,
-                                      approval.data, trust)
+            error, _ = check_decision(
+                session_id, approval.seq, approval.prev, approval.kind, approval.actor, approval.data, trust
+            )
             if error is not None:
                 problems.append(f"{session_dir.name}/{hyp_id}: the approval does not count ({error})")
                 continue
@@ -68,11 +70,21 @@ def find_approval(session_dirs: list[Path], head_sha: str, trust: TrustStore | N
             if report is None:
                 problems.append(f"{session_dir.name}/{hyp_id}: {why}")
                 continue
-            return PublishApproval(session_dir, hyp_id, sha, head_sha, approval.data["evidence_hash"],
-                                   approval.data.get("who", approval.actor), report, report_blob)
+            return PublishApproval(
+                session_dir,
+                hyp_id,
+                sha,
+                head_sha,
+                approval.data["evidence_hash"],
+                approval.data.get("who", approval.actor),
+                report,
+                report_blob,
+            )
     detail = f" ({'; '.join(problems)})" if problems else ""
-    raise GateError(f"no human approval of commit {head_sha[:12]} with passing benchmark evidence in any session"
-                    f"{detail}: run the kernel lab, review the candidate, `labconsole review approve` it, then publish")
+    raise GateError(
+        f"no human approval of commit {head_sha[:12]} with passing benchmark evidence in any session"
+        f"{detail}: run the kernel lab, review the candidate, `labconsole review approve` it, then publish"
+    )
 
 
 def _passing_bench(session_dir: Path, bundle: dict[str, Any], sha: str) -> tuple[dict[str, Any] | None, str, str]:

@@ -38,7 +38,9 @@ def variants(kernel_dir: Path) -> list[Path]:
     build = kernel_dir / "build"
     found = sorted(p for p in build.iterdir() if p.is_dir() and (p / "__init__.py").exists()) if build.is_dir() else []
     if not found:
-        raise LabError(f"{kernel_dir}/build has no variant folders (build/<variant>/__init__.py): build the kernel first")
+        raise LabError(
+            f"{kernel_dir}/build has no variant folders (build/<variant>/__init__.py): build the kernel first"
+        )
     return found
 
 
@@ -58,9 +60,14 @@ def assemble(kernel_dir: Path, approval: PublishApproval, out_dir: Path) -> Path
     (out_dir / "benchmarks").mkdir(exist_ok=True)
     (out_dir / "benchmarks" / "approved_results.json").write_text(json.dumps(approval.bench, indent=2))
     provenance: dict[str, Any] = {
-        "kernel": name, "commit": approval.head_sha, "approved_commit": approval.approved_sha,
-        "evidence_hash": approval.evidence_hash, "approved_by": approval.who, "hypothesis": approval.hyp_id,
-        "session": approval.session_dir.name, "bench_blob": approval.bench_blob,
+        "kernel": name,
+        "commit": approval.head_sha,
+        "approved_commit": approval.approved_sha,
+        "evidence_hash": approval.evidence_hash,
+        "approved_by": approval.who,
+        "hypothesis": approval.hyp_id,
+        "session": approval.session_dir.name,
+        "bench_blob": approval.bench_blob,
         "device": (approval.bench.get("provenance") or {}).get("device"),
         "assembled": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }

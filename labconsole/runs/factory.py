@@ -13,8 +13,9 @@ from labconsole.runs.preflight import preflight
 __all__ = ["build_executor", "preflight"]
 
 
-def build_executor(config: LabConfig, repo: Any, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path,
-                   **local_options: Any) -> Any:
+def build_executor(
+    config: LabConfig, repo: Any, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path, **local_options: Any
+) -> Any:
     """The executor for ``config``; call :func:`preflight` first. ``local_options`` go to the local executor
     (tracker, lease pool, GPU owners, sampler)."""
     kind = config.executor.kind

@@ -68,8 +68,15 @@ exit $rc
 class HfJobsExecutor:
     """The :class:`~labconsole.runs.executor.Executor` that runs each run as a Hugging Face Job."""
 
-    def __init__(self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str],
-                 runs_dir: Path, api: Any = None) -> None:
+    def __init__(
+        self,
+        repo: Any,
+        config: LabConfig,
+        append: Append,
+        put_blob: Callable[[bytes], str],
+        runs_dir: Path,
+        api: Any = None,
+    ) -> None:
         self.repo = repo
         self.config = config
         self.append = append
@@ -85,11 +92,20 @@ class HfJobsExecutor:
 
     def announce_sandbox(self) -> None:
         obj = self.config.objective
-        self.append(K.SANDBOX_STATUS, "console", {
-            "mode": "remote", "reason": f"runs execute as Hugging Face Jobs ({self.config.executor.flavor}); "
-                                        "the job's container is their sandbox",
-            "network": True, "env": [], "read_paths": [], "memory_mb": obj.memory_mb,
-            "max_processes": obj.max_processes})
+        self.append(
+            K.SANDBOX_STATUS,
+            "console",
+            {
+                "mode": "remote",
+                "reason": f"runs execute as Hugging Face Jobs ({self.config.executor.flavor}); "
+                "the job's container is their sandbox",
+                "network": True,
+                "env": [],
+                "read_paths": [],
+                "memory_mb": obj.memory_mb,
+                "max_processes": obj.max_processes,
+            },
+        )
 
     def cancel(self) -> None:
         self._cancelled.set()
@@ -122,9 +138,20 @@ class HfJobsExecutor:
         if self._cancelled.is_set():
             raise RunCancelled(req.run_id)
         obj, ex = self.config.objective, self.config.executor
-        self.append(K.RUN_STARTED, "console", {
-            "run_id": req.run_id, "hyp_id": req.hyp_id, "role": req.role, "commit": req.sha, "repeat": req.repeat,
-            "command": obj.command, "gpus": [], "executor": "hf-jobs"})
+        self.append(
+            K.RUN_STARTED,
+            "console",
+            {
+                "run_id": req.run_id,
+                "hyp_id": req.hyp_id,
+                "role": req.role,
+                "commit": req.sha,
+                "repeat": req.repeat,
+                "command": obj.command,
+                "gpus": [],
+                "executor": "hf-jobs",
+            },
+        )
         started = time.monotonic()
         where = f"hf-jobs:{ex.flavor}"
         status, returncode, error, output = "failed", None, "", b""
@@ -132,13 +159,25 @@ class HfJobsExecutor:
         touched: list[str] = []
         try:
             job = self.api.run_job(
-                image=ex.image or DEFAULT_IMAGE, command=["sh", "-c", self._script()],
-                env={"LABCONSOLE_COMMIT": req.sha, "LABCONSOLE_SEED": str(req.repeat),
-                     "LABCONSOLE_RUN_ID": req.run_id, "LABCONSOLE_BUNDLE_B64": self._bundle(req.sha),
-                     "PYTHONUNBUFFERED": "1"},
-                flavor=ex.flavor, timeout=int(ex.timeout_s or obj.timeout_s + SETUP_S), namespace=self.namespace,
-                labels={"labconsole-lab": self.config.name, "labconsole-hypothesis": req.hyp_id,
-                        "labconsole-run": req.run_id, "labconsole-commit": req.sha})
+                image=ex.image or DEFAULT_IMAGE,
+                command=["sh", "-c", self._script()],
+                env={
+                    "LABCONSOLE_COMMIT": req.sha,
+                    "LABCONSOLE_SEED": str(req.repeat),
+                    "LABCONSOLE_RUN_ID": req.run_id,
+                    "LABCONSOLE_BUNDLE_B64": self._bundle(req.sha),
+                    "PYTHONUNBUFFERED": "1",
+                },
+                flavor=ex.flavor,
+                timeout=int(ex.timeout_s or obj.timeout_s + SETUP_S),
+                namespace=self.namespace,
+                labels={
+                    "labconsole-lab": self.config.name,
+                    "labconsole-hypothesis": req.hyp_id,
+                    "labconsole-run": req.run_id,
+                    "labconsole-commit": req.sha,
+                },
+            )
             where = f"hf-jobs:{job.id}"
             with self._lock:
                 self._jobs[req.run_id] = job.id
@@ -154,7 +193,10 @@ class HfJobsExecutor:
         except LabError:
             raise
         except Exception as exc:  # the Hub refused the job or went away: a visible failed run
-            metric, error = None, f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+            metric, error = (
+                None,
+                f"{type(exc).__name__}: {str(exc).strip().splitlines()[0] if str(exc).strip() else ''}",
+            )
         finally:
             with self._lock:
                 self._jobs.pop(req.run_id, None)
@@ -163,14 +205,29 @@ class HfJobsExecutor:
         duration = round(time.monotonic() - started, 3)
         error = self.redactor.text(error)[:500]
         log_blob = self.put_blob(self.redactor.data(output)) if output else None
-        artifacts = {name: self.put_blob(self.redactor.data(data)) for name, data in files.items()
-                     if name in obj.artifacts}
-        self.append(K.RUN_FINISHED, "console", {
-            "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
-            "returncode": returncode, "duration_s": duration, "log_blob": log_blob, "error": error,
-            "artifacts": artifacts, "sandbox": SANDBOX_HF, "where": where})
-        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, SANDBOX_HF,
-                             where)
+        artifacts = {
+            name: self.put_blob(self.redactor.data(data)) for name, data in files.items() if name in obj.artifacts
+        }
+        self.append(
+            K.RUN_FINISHED,
+            "console",
+            {
+                "run_id": req.run_id,
+                "hyp_id": req.hyp_id,
+                "status": status,
+                "metric": metric,
+                "returncode": returncode,
+                "duration_s": duration,
+                "log_blob": log_blob,
+                "error": error,
+                "artifacts": artifacts,
+                "sandbox": SANDBOX_HF,
+                "where": where,
+            },
+        )
+        outcome = RunOutcome(
+            req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, SANDBOX_HF, where
+        )
         return ExecutedRun(outcome, where, tuple(touched))
 
     # --- parts ------------------------------------------------------------------------------------
@@ -183,10 +240,18 @@ class HfJobsExecutor:
         if obj.protected:
             specs = " ".join(shlex.quote(f":(glob){g}") for g in obj.protected)
             # Stage by content (git add hashes files), so a run that restores size and mtime is still caught.
-            check = (f"git add -A -- {specs} 2>/dev/null; for p in $(git diff --cached --name-only HEAD -- {specs}); "
-                     f"do echo \"{MARK}PROTECTED $p\"; done")
-        return JOB_SCRIPT.format(ref=SHIP_REF, mark=MARK, refused=REFUSED_RC, command=shlex.quote(obj.command),
-                                 files=" ".join(shlex.quote(f) for f in files) or "''", protected_check=check)
+            check = (
+                f"git add -A -- {specs} 2>/dev/null; for p in $(git diff --cached --name-only HEAD -- {specs}); "
+                f'do echo "{MARK}PROTECTED $p"; done'
+            )
+        return JOB_SCRIPT.format(
+            ref=SHIP_REF,
+            mark=MARK,
+            refused=REFUSED_RC,
+            command=shlex.quote(obj.command),
+            files=" ".join(shlex.quote(f) for f in files) or "''",
+            protected_check=check,
+        )
 
     def _bundle(self, sha: str) -> str:
         with self._lock:
@@ -196,9 +261,11 @@ class HfJobsExecutor:
         with tempfile.TemporaryDirectory(prefix="labconsole-ship-") as tmp:
             data = make_bundle(self.repo.root, sha, Path(tmp) / "commit.bundle").read_bytes()
         if len(data) > MAX_INLINE_BUNDLE:
-            raise LabError(f"hf-jobs: the bundle of {sha[:12]} is {len(data) >> 10} KiB, over the "
-                           f"{MAX_INLINE_BUNDLE >> 10} KiB a job's environment carries; keep large data out of the lab "
-                           "repository (read it from the Hub in the objective)")
+            raise LabError(
+                f"hf-jobs: the bundle of {sha[:12]} is {len(data) >> 10} KiB, over the "
+                f"{MAX_INLINE_BUNDLE >> 10} KiB a job's environment carries; keep large data out of the lab "
+                "repository (read it from the Hub in the objective)"
+            )
         encoded = base64.b64encode(data).decode("ascii")
         with self._lock:
             self._bundles[sha] = encoded
@@ -216,8 +283,9 @@ class HfJobsExecutor:
                 return "TIMEOUT", f"no end within {limit_s:g} s"
             time.sleep(POLL_S)
 
-    def _read(self, stage: str, message: str,
-              lines: list[str]) -> tuple[str, int | None, str, bytes, dict[str, bytes], list[str]]:
+    def _read(
+        self, stage: str, message: str, lines: list[str]
+    ) -> tuple[str, int | None, str, bytes, dict[str, bytes], list[str]]:
         """(status, returncode, error, the objective's output, files, protected files it changed) from the
         job's end and its log. The marker lines are the job script's; the objective's own lines are kept."""
         files: dict[str, bytes] = {}
@@ -227,14 +295,14 @@ class HfJobsExecutor:
         refused = ""
         for line in lines:
             if line.startswith(MARK + "FILE "):
-                name, _, data = line[len(MARK) + 5:].partition(" ")
+                name, _, data = line[len(MARK) + 5 :].partition(" ")
                 files[name] = base64.b64decode(data.strip() or b"")
             elif line.startswith(MARK + "EXIT "):
                 returncode = int(line.split()[-1])
             elif line.startswith(MARK + "PROTECTED "):
-                protected.append(line[len(MARK) + 10:].strip())
+                protected.append(line[len(MARK) + 10 :].strip())
             elif line.startswith(MARK + "REFUSED "):
-                refused = line[len(MARK) + 8:]
+                refused = line[len(MARK) + 8 :]
             else:
                 kept.append(line)
         output = "\n".join(kept).encode() + (b"\n" if kept else b"")

@@ -77,7 +77,9 @@ class Cgroup:
     def wrap(self, argv: list[str]) -> list[str]:
         """``argv`` started by a shell that first moves itself (so the run's whole tree) into the cgroup:
         no Python between fork and exec, and no child can fork before the move."""
-        moves = " && ".join(f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))}" for p in dict.fromkeys(self.dirs.values()))
+        moves = " && ".join(
+            f"echo $$ > {shlex.quote(str(p / 'cgroup.procs'))}" for p in dict.fromkeys(self.dirs.values())
+        )
         return ["/bin/sh", "-c", f'{moves} && exec "$@"', "labconsole-run", *argv]
 
     def hit(self, limits: RunLimits) -> str:

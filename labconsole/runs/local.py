@@ -39,9 +39,18 @@ MAX_LOG_BYTES = 4 << 20  # keep at most the last 4 MiB of a run's output as its 
 class LocalExecutor:
     """The :class:`~labconsole.runs.executor.Executor` that runs on this machine (its GPUs through leases)."""
 
-    def __init__(self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str],
-                 runs_dir: Path, tracker: TrackioSink | None = None, lease_pool: Any = None,
-                 owners: Any = None, sampler: Any = None) -> None:
+    def __init__(
+        self,
+        repo: Any,
+        config: LabConfig,
+        append: Append,
+        put_blob: Callable[[bytes], str],
+        runs_dir: Path,
+        tracker: TrackioSink | None = None,
+        lease_pool: Any = None,
+        owners: Any = None,
+        sampler: Any = None,
+    ) -> None:
         self.repo = repo
         self.config = config
         self.append = append
@@ -64,13 +73,23 @@ class LocalExecutor:
         obj = self.config.objective
         if self.sandbox.mode == SANDBOX_DEGRADED and obj.require_sandbox:
             raise LabError(f"[objective] require_sandbox = true but {self.sandbox.reason}")
-        self.append(K.SANDBOX_STATUS, "console", {
-            "mode": self.sandbox.mode, "reason": self.sandbox.reason, "network": obj.network,
-            "env": list(obj.env), "read_paths": list(obj.read_paths),
-            "memory_mb": obj.memory_mb, "max_processes": obj.max_processes})
+        self.append(
+            K.SANDBOX_STATUS,
+            "console",
+            {
+                "mode": self.sandbox.mode,
+                "reason": self.sandbox.reason,
+                "network": obj.network,
+                "env": list(obj.env),
+                "read_paths": list(obj.read_paths),
+                "memory_mb": obj.memory_mb,
+                "max_processes": obj.max_processes,
+            },
+        )
 
-    def measure(self, hyp_id: str, sha: str, base_sha: str, params: dict[str, Any], measurement: int,
-                priority: float = 0.0) -> tuple[list[RunOutcome], list[str]]:
+    def measure(
+        self, hyp_id: str, sha: str, base_sha: str, params: dict[str, Any], measurement: int, priority: float = 0.0
+    ) -> tuple[list[RunOutcome], list[str]]:
         """Run ``repeats`` interleaved pairs. Returns the outcomes and any protected-file tampering seen."""
         outcomes: list[RunOutcome] = []
         tampering: set[str] = set()
@@ -81,8 +100,14 @@ class LocalExecutor:
             for role, commit in pair:
                 if self._cancelled.is_set():
                     return outcomes, sorted(tampering)
-                request = RunRequest(f"{hyp_id}-m{measurement}-{role[0]}{repeat}", hyp_id, role, commit, repeat,
-                                     params if role == "candidate" else {})
+                request = RunRequest(
+                    f"{hyp_id}-m{measurement}-{role[0]}{repeat}",
+                    hyp_id,
+                    role,
+                    commit,
+                    repeat,
+                    params if role == "candidate" else {},
+                )
                 try:
                     outcome, touched = self.run_once(request, priority)
                 except RunCancelled:
@@ -135,16 +160,31 @@ class LocalExecutor:
                 lease.release()
                 raise RunCancelled(req.run_id)
             idle = sum(gap.seconds for gap in self.lease_pool.idle_gaps() if gap.before_run == req.run_id)
-            gpu_info = {"gpus": list(lease.gpus), "gpu_wait_s": round(lease.wait_seconds, 3),
-                        "gpu_idle_before_s": round(idle, 3)}
+            gpu_info = {
+                "gpus": list(lease.gpus),
+                "gpu_wait_s": round(lease.wait_seconds, 3),
+                "gpu_idle_before_s": round(idle, 3),
+            }
         workdir = self.runs_dir / req.run_id
         run_vars = {"LABCONSOLE_SEED": str(req.repeat), "LABCONSOLE_RUN_ID": req.run_id}
-        prepared = prepare(obj, obj.command, workdir, self.repo.root, run_vars,
-                           lease.env() if lease is not None else {}, self.sandbox)
-        self.append(K.RUN_STARTED, "console", {
-            "run_id": req.run_id, "hyp_id": req.hyp_id, "role": req.role, "commit": req.sha,
-            "repeat": req.repeat, "command": obj.command, **gpu_info,
-            "sandbox": prepared.sandbox, "env_names": prepared.env_names})
+        prepared = prepare(
+            obj, obj.command, workdir, self.repo.root, run_vars, lease.env() if lease is not None else {}, self.sandbox
+        )
+        self.append(
+            K.RUN_STARTED,
+            "console",
+            {
+                "run_id": req.run_id,
+                "hyp_id": req.hyp_id,
+                "role": req.role,
+                "commit": req.sha,
+                "repeat": req.repeat,
+                "command": obj.command,
+                **gpu_info,
+                "sandbox": prepared.sandbox,
+                "env_names": prepared.env_names,
+            },
+        )
         started = time.monotonic()
         started_wall = time.time()
         status, metric, returncode, error, output = "failed", None, None, "", b""
@@ -161,8 +201,11 @@ class LocalExecutor:
                     metric = extract_metric(obj.metric, workdir, output.decode("utf-8", "replace"))
                 except MetricError as exc:
                     status, error = "failed", f"metric: {exc}"
-            artifacts = {name: self.put_blob(self.redactor.data((workdir / name).read_bytes()))
-                         for name in obj.artifacts if (workdir / name).is_file()}
+            artifacts = {
+                name: self.put_blob(self.redactor.data((workdir / name).read_bytes()))
+                for name in obj.artifacts
+                if (workdir / name).is_file()
+            }
             touched = self.repo.verify_checkout(workdir, req.sha, list(obj.protected))
             if touched:
                 status, error = "invalid", "run modified protected files: " + ", ".join(touched)
@@ -183,18 +226,42 @@ class LocalExecutor:
         except OSError as exc:  # the run still ends in the log (no hidden runs), without its output
             log_blob = None
             error = f"{error}; log not stored: {exc.strerror or exc}".lstrip("; ")
-        self.append(K.RUN_FINISHED, "console", {
-            "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
-            "returncode": returncode, "duration_s": round(duration, 3), "log_blob": log_blob, "error": error,
-            "artifacts": artifacts, "sandbox": prepared.sandbox})
+        self.append(
+            K.RUN_FINISHED,
+            "console",
+            {
+                "run_id": req.run_id,
+                "hyp_id": req.hyp_id,
+                "status": status,
+                "metric": metric,
+                "returncode": returncode,
+                "duration_s": round(duration, 3),
+                "log_blob": log_blob,
+                "error": error,
+                "artifacts": artifacts,
+                "sandbox": prepared.sandbox,
+            },
+        )
         if self.tracker is not None:
-            self.tracker.record(TrackedRun(
-                project=self.config.name, name=req.run_id, group=req.hyp_id,
-                config=self.redactor.value({"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params}),
-                metrics={obj.name: metric, "duration_s": duration} if metric is not None else {"duration_s": duration},
-                failed=status != "ok", error=error, system=self._gpu_metrics_since(started_wall)))
-        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts,
-                             prepared.sandbox)
+            self.tracker.record(
+                TrackedRun(
+                    project=self.config.name,
+                    name=req.run_id,
+                    group=req.hyp_id,
+                    config=self.redactor.value(
+                        {"commit": req.sha, "role": req.role, "repeat": req.repeat, **req.params}
+                    ),
+                    metrics={obj.name: metric, "duration_s": duration}
+                    if metric is not None
+                    else {"duration_s": duration},
+                    failed=status != "ok",
+                    error=error,
+                    system=self._gpu_metrics_since(started_wall),
+                )
+            )
+        outcome = RunOutcome(
+            req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts, prepared.sandbox
+        )
         where = "local" + (":gpu" + ",".join(str(g) for g in gpu_info["gpus"]) if gpu_info["gpus"] else "")
         return ExecutedRun(outcome, where, tuple(touched))
 
@@ -203,11 +270,13 @@ class LocalExecutor:
             return []
         from labconsole.gpu.telemetry import trackio_metrics
 
-        return [m for snap in self.sampler.history() if snap.available and snap.ts >= since
-                if (m := trackio_metrics(snap))]
+        return [
+            m for snap in self.sampler.history() if snap.available and snap.ts >= since if (m := trackio_metrics(snap))
+        ]
 
-    def _execute(self, run_id: str, prepared: PreparedRun, cwd: Path,
-                 timeout_s: float) -> tuple[str, int | None, bytes, str]:
+    def _execute(
+        self, run_id: str, prepared: PreparedRun, cwd: Path, timeout_s: float
+    ) -> tuple[str, int | None, bytes, str]:
         obj = self.config.objective
         limiter = Limiter(run_id, RunLimits(obj.memory_mb, obj.max_processes))
         try:
@@ -218,12 +287,20 @@ class LocalExecutor:
         finally:
             limiter.close()
 
-    def _wait(self, run_id: str, prepared: PreparedRun, cwd: Path, timeout_s: float,
-              limiter: Limiter) -> tuple[str, int | None, bytes, str]:
+    def _wait(
+        self, run_id: str, prepared: PreparedRun, cwd: Path, timeout_s: float, limiter: Limiter
+    ) -> tuple[str, int | None, bytes, str]:
         argv = prepared.prefix + limiter.inner(prepared.command, prepared.sandbox != SANDBOX_DEGRADED)
-        proc = subprocess.Popen(limiter.outer(argv), cwd=cwd, env=prepared.env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=limiter.preexec if limiter.how == "rlimit" else None)
+        proc = subprocess.Popen(
+            limiter.outer(argv),
+            cwd=cwd,
+            env=prepared.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=limiter.preexec if limiter.how == "rlimit" else None,
+        )
         with self._lock:
             self._procs[run_id] = proc
         # If the console dies (kill -9), the next one finds and ends this process group.

@@ -59,8 +59,10 @@ def check_ray_address(address: str) -> str:
     if address == "auto":
         resolved = os.environ.get("RAY_ADDRESS", "") or ray_current_cluster()
         if not resolved:
-            raise LabError("[executor] address = \"auto\" but no Ray cluster runs here (no RAY_ADDRESS, nothing from "
-                           "`ray start --head`); start one or set address = \"HOST:PORT\"")
+            raise LabError(
+                '[executor] address = "auto" but no Ray cluster runs here (no RAY_ADDRESS, nothing from '
+                '`ray start --head`); start one or set address = "HOST:PORT"'
+            )
     hostport = resolved.removeprefix("ray://")
     host, sep, port = hostport.rpartition(":")
     if not sep or not host or not port.isdigit():
@@ -74,8 +76,10 @@ def check_ray_address(address: str) -> str:
         with socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT_S):
             pass
     except OSError as exc:
-        raise LabError(f"[executor] address {resolved!r}: no Ray cluster answers there "
-                       f"({exc.strerror or exc}); is `ray start --head` running?") from None
+        raise LabError(
+            f"[executor] address {resolved!r}: no Ray cluster answers there "
+            f"({exc.strerror or exc}); is `ray start --head` running?"
+        ) from None
     return resolved
 
 
@@ -89,19 +93,21 @@ def hf_jobs_namespace(ex: ExecutorConfig) -> str:
 
     token = get_token()
     if not token:
-        raise LabError("[executor] kind = \"hf-jobs\" needs a Hugging Face token: set HF_TOKEN or run `hf auth login`")
+        raise LabError('[executor] kind = "hf-jobs" needs a Hugging Face token: set HF_TOKEN or run `hf auth login`')
     if constants.HF_HUB_OFFLINE:
-        raise LabError("[executor] kind = \"hf-jobs\" needs the Hub, but HF_HUB_OFFLINE is set; unset it to run jobs")
+        raise LabError('[executor] kind = "hf-jobs" needs the Hub, but HF_HUB_OFFLINE is set; unset it to run jobs')
     api = hub_api()
     try:
         name = str(api.whoami()["name"])
     except HfHubHTTPError as exc:
         status = exc.response.status_code if exc.response is not None else "?"
-        raise LabError(f"[executor] hf-jobs: {api.endpoint} refused the Hugging Face token (HTTP {status}); "
-                       "set a valid HF_TOKEN") from None
+        raise LabError(
+            f"[executor] hf-jobs: {api.endpoint} refused the Hugging Face token (HTTP {status}); set a valid HF_TOKEN"
+        ) from None
     except Exception as exc:  # httpx's transport errors, DNS, TLS: the Hub cannot be reached
-        raise LabError(f"[executor] hf-jobs: cannot reach {api.endpoint} ({type(exc).__name__}); "
-                       "check the network or HF_ENDPOINT") from None
+        raise LabError(
+            f"[executor] hf-jobs: cannot reach {api.endpoint} ({type(exc).__name__}); check the network or HF_ENDPOINT"
+        ) from None
     return ex.namespace or name
 
 

@@ -37,8 +37,9 @@ SETUP_SLACK_S = 120.0
 class RayExecutor:
     """The :class:`~labconsole.runs.executor.Executor` that runs on a Ray cluster (``[executor] kind = "ray"``)."""
 
-    def __init__(self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str],
-                 runs_dir: Path) -> None:
+    def __init__(
+        self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path
+    ) -> None:
         self.repo = repo
         self.config = config
         self.append = append
@@ -59,11 +60,17 @@ class RayExecutor:
         address = check_ray_address(self.config.executor.address)
         try:
             if not ray.is_initialized():
-                ray.init(address=address, namespace=self.config.executor.namespace or "labconsole",
-                         log_to_driver=False, logging_level=logging.WARNING)
+                ray.init(
+                    address=address,
+                    namespace=self.config.executor.namespace or "labconsole",
+                    log_to_driver=False,
+                    logging_level=logging.WARNING,
+                )
         except Exception as exc:
-            raise LabError(f"[executor] address {address!r}: Ray refused the connection: "
-                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}") from None
+            raise LabError(
+                f"[executor] address {address!r}: Ray refused the connection: "
+                f"{str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__}"
+            ) from None
         # max_retries=0: Ray must never re-run a measurement on its own; the one re-queue after a lost
         # node is ours, logged as a new run. max_calls=0: Ray's default for GPU tasks starts a new worker
         # process per task (to free GPU memory); here the run is a subprocess that exits, so the worker
@@ -74,10 +81,19 @@ class RayExecutor:
         """Runs are sandboxed on their node, which the console cannot see from here: each ``run.finished``
         records its node's sandbox; a node without one refuses runs when the lab requires a sandbox."""
         obj = self.config.objective
-        self.append(K.SANDBOX_STATUS, "console", {
-            "mode": "remote", "reason": "runs execute on Ray nodes; each run records its node's sandbox",
-            "network": obj.network, "env": list(obj.env), "read_paths": list(obj.read_paths),
-            "memory_mb": obj.memory_mb, "max_processes": obj.max_processes})
+        self.append(
+            K.SANDBOX_STATUS,
+            "console",
+            {
+                "mode": "remote",
+                "reason": "runs execute on Ray nodes; each run records its node's sandbox",
+                "network": obj.network,
+                "env": list(obj.env),
+                "read_paths": list(obj.read_paths),
+                "memory_mb": obj.memory_mb,
+                "max_processes": obj.max_processes,
+            },
+        )
 
     def cancel(self) -> None:
         import ray
@@ -98,8 +114,9 @@ class RayExecutor:
     def run(self, request: RunRequest, priority: float = 0.0) -> ExecutedRun:
         done = self._attempt(request, requeue_of=None)
         if done.outcome.error.startswith(NODE_LOST) and not self._cancelled.is_set():
-            retry = RunRequest(f"{request.run_id}-requeue", request.hyp_id, request.role, request.sha, request.repeat,
-                               request.params)
+            retry = RunRequest(
+                f"{request.run_id}-requeue", request.hyp_id, request.role, request.sha, request.repeat, request.params
+            )
             done = self._attempt(retry, requeue_of=request.run_id)
         return done
 
@@ -118,10 +135,21 @@ class RayExecutor:
         if (node := self._affinity.get(measurement)) is not None:
             options["scheduling_strategy"] = NodeAffinitySchedulingStrategy(node, soft=True)
         run_vars = {"LABCONSOLE_SEED": str(req.repeat), "LABCONSOLE_RUN_ID": req.run_id}
-        self.append(K.RUN_STARTED, "console", {
-            "run_id": req.run_id, "hyp_id": req.hyp_id, "role": req.role, "commit": req.sha, "repeat": req.repeat,
-            "command": obj.command, "gpus": [], "executor": "ray",
-            **({"requeue_of": requeue_of} if requeue_of else {})})
+        self.append(
+            K.RUN_STARTED,
+            "console",
+            {
+                "run_id": req.run_id,
+                "hyp_id": req.hyp_id,
+                "role": req.role,
+                "commit": req.sha,
+                "repeat": req.repeat,
+                "command": obj.command,
+                "gpus": [],
+                "executor": "ray",
+                **({"requeue_of": requeue_of} if requeue_of else {}),
+            },
+        )
         started = time.monotonic()
         where = "ray"
         try:
@@ -159,13 +187,24 @@ class RayExecutor:
     def _failure(self, exc: Exception, ray: Any) -> dict[str, Any]:
         """What a run that did not come back becomes (a result dict like the remote side's)."""
         errors = ray.exceptions
-        lost = tuple(getattr(errors, n) for n in ("NodeDiedError", "WorkerCrashedError", "OwnerDiedError",
-                                                   "LocalRayletDiedError", "ObjectLostError") if hasattr(errors, n))
+        lost = tuple(
+            getattr(errors, n)
+            for n in (
+                "NodeDiedError",
+                "WorkerCrashedError",
+                "OwnerDiedError",
+                "LocalRayletDiedError",
+                "ObjectLostError",
+            )
+            if hasattr(errors, n)
+        )
         if self._cancelled.is_set():
             return {"status": "crashed", "error": "stopped with the console"}
         if isinstance(exc, errors.GetTimeoutError):
-            return {"status": "timeout",
-                    "error": f"no result within {self.config.objective.timeout_s + SETUP_SLACK_S:g} s"}
+            return {
+                "status": "timeout",
+                "error": f"no result within {self.config.objective.timeout_s + SETUP_SLACK_S:g} s",
+            }
         if isinstance(exc, errors.TaskCancelledError):
             return {"status": "crashed", "error": "the Ray task was cancelled"}
         if isinstance(exc, lost):
@@ -183,16 +222,32 @@ class RayExecutor:
         error = self.redactor.text(str(result.get("error", "")))
         output: bytes = result.get("output", b"")
         log_blob = self.put_blob(self.redactor.data(output)) if output else None
-        artifacts = {name: self.put_blob(self.redactor.data(data))
-                     for name, data in (result.get("artifacts") or {}).items()}
+        artifacts = {
+            name: self.put_blob(self.redactor.data(data)) for name, data in (result.get("artifacts") or {}).items()
+        }
         metric = result.get("metric")
         sandbox = str(result.get("sandbox", ""))
         duration = round(float(result.get("duration_s") or waited), 3)
-        self.append(K.RUN_FINISHED, "console", {
-            "run_id": req.run_id, "hyp_id": req.hyp_id, "status": status, "metric": metric,
-            "returncode": result.get("returncode"), "duration_s": duration, "log_blob": log_blob, "error": error,
-            "artifacts": artifacts, "sandbox": sandbox, "where": where})
-        outcome = RunOutcome(req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, sandbox, where)
+        self.append(
+            K.RUN_FINISHED,
+            "console",
+            {
+                "run_id": req.run_id,
+                "hyp_id": req.hyp_id,
+                "status": status,
+                "metric": metric,
+                "returncode": result.get("returncode"),
+                "duration_s": duration,
+                "log_blob": log_blob,
+                "error": error,
+                "artifacts": artifacts,
+                "sandbox": sandbox,
+                "where": where,
+            },
+        )
+        outcome = RunOutcome(
+            req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, sandbox, where
+        )
         return ExecutedRun(outcome, where, tuple(result.get("tampering") or ()))
 
 

@@ -99,8 +99,9 @@ def protected_changes(checkout: Path, globs: list[str]) -> list[str]:
     return sorted(changed)
 
 
-def run_from_bundle(bundle_bytes: bytes, sha: str, objective: Objective, run_vars: dict[str, str],
-                    gpu_env: dict[str, str]) -> dict[str, Any]:
+def run_from_bundle(
+    bundle_bytes: bytes, sha: str, objective: Objective, run_vars: dict[str, str], gpu_env: dict[str, str]
+) -> dict[str, Any]:
     """The remote half of one run: check out ``sha`` from the bundle, run the objective sandboxed, read the
     metric, check protected files. Every failure is a result, never an exception."""
     import time
@@ -128,16 +129,21 @@ def run_from_bundle(bundle_bytes: bytes, sha: str, objective: Objective, run_var
         prepared = prepare(objective, objective.command, workdir, scratch, run_vars, gpu_env, status)
         result.sandbox = prepared.sandbox
         result.status, result.returncode, result.output, result.error = _execute(
-            run_vars.get("LABCONSOLE_RUN_ID", "remote"), prepared.prefix, prepared.command, prepared.env, workdir,
-            objective)
+            run_vars.get("LABCONSOLE_RUN_ID", "remote"),
+            prepared.prefix,
+            prepared.command,
+            prepared.env,
+            workdir,
+            objective,
+        )
         if result.status == "ok":
             try:
-                result.metric = extract_metric(objective.metric, workdir,
-                                               result.output.decode("utf-8", "replace"))
+                result.metric = extract_metric(objective.metric, workdir, result.output.decode("utf-8", "replace"))
             except MetricError as exc:
                 result.status, result.error = "failed", f"metric: {exc}"
-        result.artifacts = {name: (workdir / name).read_bytes() for name in objective.artifacts
-                            if (workdir / name).is_file()}
+        result.artifacts = {
+            name: (workdir / name).read_bytes() for name in objective.artifacts if (workdir / name).is_file()
+        }
         result.tampering = protected_changes(workdir, list(objective.protected))
         if result.tampering:
             result.status = "invalid"
@@ -171,15 +177,23 @@ def _done(result: RemoteResult, started: float) -> dict[str, Any]:
     return asdict(result)
 
 
-def _execute(run_id: str, prefix: list[str], command: list[str], env: dict[str, str], cwd: Path,
-             objective: Objective) -> tuple[str, int | None, bytes, str]:
+def _execute(
+    run_id: str, prefix: list[str], command: list[str], env: dict[str, str], cwd: Path, objective: Objective
+) -> tuple[str, int | None, bytes, str]:
     """Run the prepared command with the objective's limits and timeout: (status, returncode, output, error)."""
     limiter = Limiter(run_id, RunLimits(objective.memory_mb, objective.max_processes))
     try:
         argv = prefix + limiter.inner(command, bool(prefix))
-        proc = subprocess.Popen(limiter.outer(argv), cwd=cwd, env=env, stdin=subprocess.DEVNULL,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True,
-                                preexec_fn=limiter.preexec if limiter.how == "rlimit" else None)
+        proc = subprocess.Popen(
+            limiter.outer(argv),
+            cwd=cwd,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+            preexec_fn=limiter.preexec if limiter.how == "rlimit" else None,
+        )
         try:
             output, _ = proc.communicate(timeout=objective.timeout_s)
         except subprocess.TimeoutExpired:

@@ -18,8 +18,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labconsole.core.config import Objective
-from labconsole.core.sandbox import (SANDBOX_HOME, AllowedEnv, SandboxSpec, allowed_env, bwrap_argv, bwrap_path,
-                                     console_python_dirs, gpu_devices, unavailable_reason, user_private_dirs)
+from labconsole.core.sandbox import (
+    SANDBOX_HOME,
+    AllowedEnv,
+    SandboxSpec,
+    allowed_env,
+    bwrap_argv,
+    bwrap_path,
+    console_python_dirs,
+    gpu_devices,
+    unavailable_reason,
+    user_private_dirs,
+)
 
 SANDBOX_BWRAP = "bwrap"
 SANDBOX_DEGRADED = "degraded"
@@ -47,8 +57,13 @@ class PreparedRun:
     refused_env: list[str] = field(default_factory=list)  # secret-looking names present but not named by the lab
 
 
-def run_env(objective: Objective, run_vars: Mapping[str, str], gpu_env: Mapping[str, str], sandboxed: bool,
-            source: Mapping[str, str] | None = None) -> AllowedEnv:
+def run_env(
+    objective: Objective,
+    run_vars: Mapping[str, str],
+    gpu_env: Mapping[str, str],
+    sandboxed: bool,
+    source: Mapping[str, str] | None = None,
+) -> AllowedEnv:
     """The run's environment: the allow-list, the lab's named variables, the run's own ``LABCONSOLE_*``,
     ``CUDA_VISIBLE_DEVICES`` of its lease, and the console's Python first on PATH."""
     source = os.environ if source is None else source
@@ -56,13 +71,29 @@ def run_env(objective: Objective, run_vars: Mapping[str, str], gpu_env: Mapping[
     # `python` in the objective means the console's interpreter, with its packages.
     path = os.path.dirname(sys.executable) + os.pathsep + source.get("PATH", os.defpath)
     home = SANDBOX_HOME if sandboxed else source.get("HOME", "")
-    chosen.env.update({"PATH": path, "PYTHONUNBUFFERED": "1", "HOME": home, "TMPDIR": "/tmp" if sandboxed
-                       else source.get("TMPDIR", "/tmp"), **run_vars, **gpu_env})
+    chosen.env.update(
+        {
+            "PATH": path,
+            "PYTHONUNBUFFERED": "1",
+            "HOME": home,
+            "TMPDIR": "/tmp" if sandboxed else source.get("TMPDIR", "/tmp"),
+            **run_vars,
+            **gpu_env,
+        }
+    )
     return chosen
 
 
-def prepare(objective: Objective, command: str, workdir: Path, lab_root: Path, run_vars: Mapping[str, str],
-            gpu_env: Mapping[str, str], status: SandboxStatus, source: Mapping[str, str] | None = None) -> PreparedRun:
+def prepare(
+    objective: Objective,
+    command: str,
+    workdir: Path,
+    lab_root: Path,
+    run_vars: Mapping[str, str],
+    gpu_env: Mapping[str, str],
+    status: SandboxStatus,
+    source: Mapping[str, str] | None = None,
+) -> PreparedRun:
     """The command line and environment of one run under ``status``'s sandbox (or none, degraded)."""
     exe = bwrap_path() if status.mode == SANDBOX_BWRAP else None
     chosen = run_env(objective, run_vars, gpu_env, exe is not None, source)

@@ -58,8 +58,12 @@ class TrackioSink:
 
     def _child(self) -> subprocess.Popen[bytes]:
         if self._proc is None or self._proc.poll() is not None:
-            self._proc = subprocess.Popen([sys.executable, "-m", "labconsole.runs.tracking"], stdin=subprocess.PIPE,
-                                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self._proc = subprocess.Popen(
+                [sys.executable, "-m", "labconsole.runs.tracking"],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.PIPE,
+            )
             threading.Thread(target=self._read_errors, args=(self._proc,), daemon=True, name="trackio-errors").start()
         return self._proc
 
@@ -74,15 +78,22 @@ class TrackioSink:
 def _write(run: dict[str, Any]) -> None:
     import trackio
 
-    trackio.init(project=run["project"], name=run["name"], group=run["group"], config=run["config"],
-                 auto_log_cpu=False, auto_log_gpu=False)
+    trackio.init(
+        project=run["project"],
+        name=run["name"],
+        group=run["group"],
+        config=run["config"],
+        auto_log_cpu=False,
+        auto_log_gpu=False,
+    )
     for sample in run.get("system", []):
         trackio.log_system(sample)
     if run.get("metrics"):
         trackio.log(run["metrics"])
     if run.get("failed"):
-        trackio.alert(f"run {run['name']} failed", text=run.get("error") or "see the session log",
-                      level=trackio.AlertLevel.ERROR)
+        trackio.alert(
+            f"run {run['name']} failed", text=run.get("error") or "see the session log", level=trackio.AlertLevel.ERROR
+        )
     trackio.finish()
 
 

@@ -57,8 +57,11 @@ class Skill:
 
     def files(self) -> list[Path]:
         """Every file of the skill (SKILL.md first), relative to its folder."""
-        rest = sorted(p.relative_to(self.path) for p in self.path.rglob("*")
-                      if p.is_file() and p.name != SKILL_FILE and "__pycache__" not in p.parts)
+        rest = sorted(
+            p.relative_to(self.path)
+            for p in self.path.rglob("*")
+            if p.is_file() and p.name != SKILL_FILE and "__pycache__" not in p.parts
+        )
         return [Path(SKILL_FILE), *rest]
 
 
@@ -69,7 +72,7 @@ def split_front_matter(text: str) -> tuple[str | None, str]:
         return None, text
     for i in range(1, len(lines)):
         if lines[i].strip() == "---":
-            return "".join(lines[1:i]), "".join(lines[i + 1:])
+            return "".join(lines[1:i]), "".join(lines[i + 1 :])
     return None, text
 
 
@@ -80,8 +83,18 @@ def _parse(skill_dir: Path) -> tuple[dict[str, Any] | None, str, list[Problem]]:
     text = md.read_text(encoding="utf-8")
     raw, body = split_front_matter(text)
     if raw is None:
-        return None, body, [Problem(md, "front matter", "missing; start the file with a '---' line, "
-                                    "YAML keys (name, description, ...), then a closing '---' line")]
+        return (
+            None,
+            body,
+            [
+                Problem(
+                    md,
+                    "front matter",
+                    "missing; start the file with a '---' line, "
+                    "YAML keys (name, description, ...), then a closing '---' line",
+                )
+            ],
+        )
     try:
         meta = yaml.safe_load(raw) or {}
     except yaml.YAMLError as exc:
@@ -100,18 +113,30 @@ def check_skill_dir(skill_dir: Path) -> list[Problem]:
         problems += _check_meta(md, meta, skill_dir.name)
         n_lines = len(body.splitlines())
         if n_lines >= BODY_MAX_LINES:
-            problems.append(Problem(md, "body", f"{n_lines} lines; keep it under {BODY_MAX_LINES} lines "
-                                    "and move detail into references/"))
+            problems.append(
+                Problem(
+                    md,
+                    "body",
+                    f"{n_lines} lines; keep it under {BODY_MAX_LINES} lines and move detail into references/",
+                )
+            )
     if skill_dir.is_dir():
         for child in sorted(skill_dir.iterdir()):
             if child.name == SKILL_FILE or child.name.startswith(".") or child.name == "__pycache__":
                 continue
             if child.is_dir() and child.name not in ALLOWED_SUBDIRS:
-                problems.append(Problem(child, "folder", f"unexpected folder {child.name!r}; "
-                                        f"allowed: {', '.join(ALLOWED_SUBDIRS)}"))
+                problems.append(
+                    Problem(child, "folder", f"unexpected folder {child.name!r}; allowed: {', '.join(ALLOWED_SUBDIRS)}")
+                )
             elif child.is_file():
-                problems.append(Problem(child, "file", f"unexpected file {child.name!r} at the skill root; put it "
-                                        f"under one of {', '.join(ALLOWED_SUBDIRS)}"))
+                problems.append(
+                    Problem(
+                        child,
+                        "file",
+                        f"unexpected file {child.name!r} at the skill root; put it "
+                        f"under one of {', '.join(ALLOWED_SUBDIRS)}",
+                    )
+                )
     return problems
 
 
@@ -126,8 +151,14 @@ def _check_meta(md: Path, meta: dict[str, Any], folder: str) -> list[Problem]:
     name = meta.get("name")
     if "name" in meta:
         if not isinstance(name, str) or not NAME_RE.match(name):
-            out.append(Problem(md, "name", f"{name!r} is not allowed; use lowercase letters, digits and single "
-                               "hyphens, not starting or ending with a hyphen"))
+            out.append(
+                Problem(
+                    md,
+                    "name",
+                    f"{name!r} is not allowed; use lowercase letters, digits and single "
+                    "hyphens, not starting or ending with a hyphen",
+                )
+            )
         elif len(name) > NAME_MAX:
             out.append(Problem(md, "name", f"{len(name)} characters; at most {NAME_MAX}"))
         if isinstance(name, str) and name != folder:
@@ -143,8 +174,9 @@ def _check_meta(md: Path, meta: dict[str, Any], folder: str) -> list[Problem]:
     if "compatibility" in meta:
         comp = meta["compatibility"]
         if not isinstance(comp, str) or not comp.strip() or len(comp) > COMPATIBILITY_MAX:
-            out.append(Problem(md, "compatibility", f"must be a non-empty string of at most {COMPATIBILITY_MAX} "
-                               "characters"))
+            out.append(
+                Problem(md, "compatibility", f"must be a non-empty string of at most {COMPATIBILITY_MAX} characters")
+            )
     if "metadata" in meta and not isinstance(meta["metadata"], dict):
         out.append(Problem(md, "metadata", "must be a mapping of keys to values"))
     if "allowed-tools" in meta:
@@ -165,8 +197,12 @@ def load_skill(skill_dir: Path) -> Skill:
     assert meta is not None
     tools = meta.get("allowed-tools") or []
     return Skill(
-        name=meta["name"], description=meta["description"].strip(), path=skill_dir, body=body,
-        license=meta.get("license"), compatibility=meta.get("compatibility"),
+        name=meta["name"],
+        description=meta["description"].strip(),
+        path=skill_dir,
+        body=body,
+        license=meta.get("license"),
+        compatibility=meta.get("compatibility"),
         metadata=dict(meta.get("metadata") or {}),
         allowed_tools=tools.split() if isinstance(tools, str) else list(tools),
     )

@@ -53,8 +53,9 @@ def copy_skill(skill: Skill, dest_root: Path) -> Path:
     return dest
 
 
-def install_skill(name: str, harness: str, skills_root: Path, project: Path | None = None,
-                  global_: bool = False) -> Path:
+def install_skill(
+    name: str, harness: str, skills_root: Path, project: Path | None = None, global_: bool = False
+) -> Path:
     """Validate skill ``name`` under ``skills_root`` and install it for ``harness``."""
     skill = find_skill(name, skills_root)
     return copy_skill(skill, target_dir(harness, project, global_))

@@ -63,8 +63,11 @@ def _continue_headless(lab: Lab) -> None:
     """The person closed the console but left the agents working: wait for them here, Ctrl-C stops."""
     import time
 
-    print("The console is closed; the agents keep working until the lab is idle. Ctrl-C stops them "
-          f"(everything is in {lab.session_dir / 'events.jsonl'}).", flush=True)
+    print(
+        "The console is closed; the agents keep working until the lab is idle. Ctrl-C stops them "
+        f"(everything is in {lab.session_dir / 'events.jsonl'}).",
+        flush=True,
+    )
     try:
         while not _lab_idle(lab):
             time.sleep(0.5)

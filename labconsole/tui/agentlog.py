@@ -42,7 +42,10 @@ def render(line: str) -> tuple[str, str]:
         return f"● {clean(get('state', '?'))}{hyp}{detail}", ACCENT
     if kind == "log":
         level = clean(get("level", "info"), 10)
-        return f"[{level}] {clean(get('text', ''), 2000)}", BAD if level == "error" else WARN if level == "warning" else PLAIN
+        return (
+            f"[{level}] {clean(get('text', ''), 2000)}",
+            BAD if level == "error" else WARN if level == "warning" else PLAIN,
+        )
     if kind == "tool_call":
         ok = get("ok", True) is not False
         tail = "✓" if ok else f"✗ {clean(get('error') or 'failed')}"
@@ -54,8 +57,10 @@ def render(line: str) -> tuple[str, str]:
     if kind == "verdict":
         return f"⚖ verdict on {clean(get('hypothesis', '?'))}: {clean(get('verdict', '?'))}", ACCENT
     if kind == "usage":
-        return (f"$ usage: {clean(get('input_tokens', 0))} in / {clean(get('output_tokens', 0))} out tokens, "
-                f"${clean(get('cost_usd', 0))}"), DIM
+        return (
+            f"$ usage: {clean(get('input_tokens', 0))} in / {clean(get('output_tokens', 0))} out tokens, "
+            f"${clean(get('cost_usd', 0))}"
+        ), DIM
     if kind == "done":
         return f"■ task {clean(get('task', '?'))} done {clean(get('summary') or '')}".rstrip(), GOOD
     if kind == "error":

@@ -54,13 +54,25 @@ class LabConsoleApp(ReplayControls, App[int]):
     BINDINGS = keymap.bindings("app") + keymap.bindings("replay")
     COMMANDS = App.COMMANDS | {LabCommands}
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (110, "-wide")]
-    MODES = {"overview": "overview", "review": "review", "agent": "agent", "bench": "bench", "evals": "evals",
-             "profile": "profile"}
+    MODES = {
+        "overview": "overview",
+        "review": "review",
+        "agent": "agent",
+        "bench": "bench",
+        "evals": "evals",
+        "profile": "profile",
+    }
 
-    def __init__(self, source: Source, *, attached: bool = False, sampler: TelemetrySource | None = None,
-                 own_sampler: bool = False,
-                 keymap_overrides: dict[str, str] | None = None,
-                 notify_config: notify.NotifyConfig | None = None) -> None:
+    def __init__(
+        self,
+        source: Source,
+        *,
+        attached: bool = False,
+        sampler: TelemetrySource | None = None,
+        own_sampler: bool = False,
+        keymap_overrides: dict[str, str] | None = None,
+        notify_config: notify.NotifyConfig | None = None,
+    ) -> None:
         super().__init__()
         self.source = source
         self.attached = attached
@@ -230,8 +242,12 @@ class LabConsoleApp(ReplayControls, App[int]):
             self.post_message(CommandDone(action, False, f"{type(exc).__name__}: {exc}"))
 
     def on_command_done(self, message: CommandDone) -> None:
-        self.notify(message.text, title=message.action, severity="information" if message.ok else "error",
-                    timeout=4 if message.ok else 8)
+        self.notify(
+            message.text,
+            title=message.action,
+            severity="information" if message.ok else "error",
+            timeout=4 if message.ok else 8,
+        )
         self._dirty = True
 
     def command_merge(self, hyp_id: str) -> None:
@@ -290,9 +306,11 @@ class LabConsoleApp(ReplayControls, App[int]):
 
     def confirm_command(self, question: str, yes: str, action: str, call: Callable[[], str]) -> None:
         """Ask ``question`` (what will happen, in words); on yes run ``call`` as the command ``action``."""
+
         def answered(ok: bool | None) -> None:
             if ok:
                 self.run_command(action, call)
+
         self.push_screen(ConfirmDialog(question, yes=f"{yes} (y)", no="Cancel (n)"), answered)
 
     async def action_quit(self) -> None:
@@ -307,6 +325,7 @@ class LabConsoleApp(ReplayControls, App[int]):
             self.quit_choice = choice
             self.stop_agents = choice == "stop"
             self.exit(0)
+
         self.push_screen(QuitDialog(), answered)
 
     # -- read-only and replay gating

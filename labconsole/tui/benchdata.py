@@ -33,8 +33,11 @@ def _sections(data: dict[str, Any]) -> list[Section]:
     for name, value in data.items():
         if not isinstance(value, dict) or not value:
             continue
-        rows = {shape: entry for shape, entry in value.items()
-                if isinstance(entry, dict) and isinstance(entry.get("candidates"), dict)}
+        rows = {
+            shape: entry
+            for shape, entry in value.items()
+            if isinstance(entry, dict) and isinstance(entry.get("candidates"), dict)
+        }
         if not rows:
             continue
         candidates: list[str] = []

@@ -17,29 +17,42 @@ T = TypeVar("T", bound=Callable[..., Any])
 
 
 def merge_question(h: HypothesisState, state: LabState, main_branch: str) -> str:
-    return (f"Merge {h.hyp_id} ({F.short_sha(h.sha)}) into {main_branch} at {F.short_sha(state.baseline_sha)}?\n"
-            f"  {h.title}\n  +{h.additions} -{h.deletions} in {len(h.files)} file{'s' if len(h.files) != 1 else ''}"
-            f"; later candidates are then measured against the new {main_branch}.")
+    return (
+        f"Merge {h.hyp_id} ({F.short_sha(h.sha)}) into {main_branch} at {F.short_sha(state.baseline_sha)}?\n"
+        f"  {h.title}\n  +{h.additions} -{h.deletions} in {len(h.files)} file{'s' if len(h.files) != 1 else ''}"
+        f"; later candidates are then measured against the new {main_branch}."
+    )
 
 
 def remeasure_question(h: HypothesisState, state: LabState, main_branch: str) -> str:
-    where = (f"measured on {F.short_sha(h.base_sha)}, {main_branch} is now {F.short_sha(state.baseline_sha)}"
-             if h.base_sha and h.base_sha != state.baseline_sha else f"measured on {main_branch}'s head")
-    return (f"Re-measure {h.hyp_id} ({F.short_sha(h.sha)}) against {main_branch} at {F.short_sha(state.baseline_sha)}?\n"
-            f"  {where}; the new runs replace its evidence and it is reviewed again.")
+    where = (
+        f"measured on {F.short_sha(h.base_sha)}, {main_branch} is now {F.short_sha(state.baseline_sha)}"
+        if h.base_sha and h.base_sha != state.baseline_sha
+        else f"measured on {main_branch}'s head"
+    )
+    return (
+        f"Re-measure {h.hyp_id} ({F.short_sha(h.sha)}) against {main_branch} at {F.short_sha(state.baseline_sha)}?\n"
+        f"  {where}; the new runs replace its evidence and it is reviewed again."
+    )
 
 
 def reject_question(h: HypothesisState) -> str:
-    return (f"Reject {h.hyp_id} ({F.short_sha(h.sha)})? It will not be merged and the planner will not "
-            f"repeat it.\nWhy? (recorded with the decision)")
+    return (
+        f"Reject {h.hyp_id} ({F.short_sha(h.sha)})? It will not be merged and the planner will not "
+        f"repeat it.\nWhy? (recorded with the decision)"
+    )
 
 
 def resume_question(state: LabState) -> str:
-    spent = ", ".join(f"{name} {_amount(name, state.budget.used.get(name, 0.0))} of "
-                      f"{_amount(name, limit)}" for name, limit in sorted(state.budget.limits.items()))
-    return ("Resume the agents past the budget?\n"
-            f"  spent: {spent or 'no session limits set'}\n"
-            "  They keep spending until you pause or stop them, or quit.")
+    spent = ", ".join(
+        f"{name} {_amount(name, state.budget.used.get(name, 0.0))} of {_amount(name, limit)}"
+        for name, limit in sorted(state.budget.limits.items())
+    )
+    return (
+        "Resume the agents past the budget?\n"
+        f"  spent: {spent or 'no session limits set'}\n"
+        "  They keep spending until you pause or stop them, or quit."
+    )
 
 
 def _amount(name: str, value: float) -> str:
@@ -68,9 +81,12 @@ def decision(label: str) -> Callable[[T], T]:
         def guarded(self: Any, *args: Any, **kwargs: Any) -> Any:
             console = self.app
             if console.readonly:
-                console.notify(readonly_reason(console.replay is not None, label), title="read-only",
-                               severity="warning")
+                console.notify(
+                    readonly_reason(console.replay is not None, label), title="read-only", severity="warning"
+                )
                 return None
             return method(self, *args, **kwargs)
+
         return guarded  # type: ignore[return-value]
+
     return wrap

@@ -19,13 +19,15 @@ class FileDiff:
     protected: bool = False
 
 
-def parse(diff: str, protected_globs: list[str] | tuple[str, ...] = (), flagged: list[str] | tuple = ()) -> list[FileDiff]:
+def parse(
+    diff: str, protected_globs: list[str] | tuple[str, ...] = (), flagged: list[str] | tuple = ()
+) -> list[FileDiff]:
     files: list[FileDiff] = []
     current: FileDiff | None = None
     for line in diff.splitlines():
         if line.startswith("diff --git "):
             parts = line.split(" b/", 1)
-            path = parts[1] if len(parts) == 2 else line[len("diff --git "):]
+            path = parts[1] if len(parts) == 2 else line[len("diff --git ") :]
             current = FileDiff(path)
             files.append(current)
             current.lines.append(line)
@@ -48,7 +50,7 @@ def parse(diff: str, protected_globs: list[str] | tuple[str, ...] = (), flagged:
 def dim(color: str, amount: float = 0.22) -> str:
     """``color`` mixed into black: a quiet background tint that follows the theme."""
     try:
-        r, g, b = (int(color.lstrip("#")[i:i + 2], 16) for i in (0, 2, 4))
+        r, g, b = (int(color.lstrip("#")[i : i + 2], 16) for i in (0, 2, 4))
     except ValueError:
         return "black"
     return "#{:02x}{:02x}{:02x}".format(*(int(v * amount) for v in (r, g, b)))
@@ -68,8 +70,12 @@ def render(files: list[FileDiff], colors: dict[str, str], max_lines: int | None 
     truncated = False
     for f in files:
         header = Text.assemble(
-            (f" {f.path} ", "bold reverse"), " ", (f"+{f.additions}", colors["success"]), " ",
-            (f"-{f.deletions}", colors["error"]), f"  {f.hunks} hunk{'s' if f.hunks != 1 else ''}",
+            (f" {f.path} ", "bold reverse"),
+            " ",
+            (f"+{f.additions}", colors["success"]),
+            " ",
+            (f"-{f.deletions}", colors["error"]),
+            f"  {f.hunks} hunk{'s' if f.hunks != 1 else ''}",
         )
         if f.protected:
             header.append("  PROTECTED FILE CHANGED", style=f"bold {colors['error']}")

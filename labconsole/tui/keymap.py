@@ -26,12 +26,15 @@ class Key:
     priority: bool = False
 
 
-def _next_prev(scope: str, name: str, action: str, noun: str = "", keys: tuple[str, str] = ("n", "p"),
-               show: bool = True) -> list[Key]:
+def _next_prev(
+    scope: str, name: str, action: str, noun: str = "", keys: tuple[str, str] = ("n", "p"), show: bool = True
+) -> list[Key]:
     """The forward/backward pair every list-like screen has (``action(1)`` / ``action(-1)``)."""
     suffix = f"_{name}" if name else ""
-    return [Key(f"{scope}.next{suffix}", keys[0], f"{action}(1)", f"Next {noun}".strip(), show=show),
-            Key(f"{scope}.prev{suffix}", keys[1], f"{action}(-1)", f"Prev {noun}".strip(), show=show)]
+    return [
+        Key(f"{scope}.next{suffix}", keys[0], f"{action}(1)", f"Next {noun}".strip(), show=show),
+        Key(f"{scope}.prev{suffix}", keys[1], f"{action}(-1)", f"Prev {noun}".strip(), show=show),
+    ]
 
 
 def _back(scope: str) -> Key:
@@ -115,13 +118,13 @@ KEYS: dict[str, list[Key]] = {
 }
 
 # Actions that change the lab: hidden and refused in read-only views.
-DECISION_ACTIONS = frozenset({"approve", "reject", "merge", "remeasure", "control", "message", "resume_budget",
-                              "propose"})
+DECISION_ACTIONS = frozenset(
+    {"approve", "reject", "merge", "remeasure", "control", "message", "resume_budget", "propose"}
+)
 
 
 def bindings(scope: str) -> list[BindingType]:
-    return [Binding(k.keys, k.action, k.description, show=k.show, priority=k.priority, id=k.id)
-            for k in KEYS[scope]]
+    return [Binding(k.keys, k.action, k.description, show=k.show, priority=k.priority, id=k.id) for k in KEYS[scope]]
 
 
 def all_ids() -> set[str]:

@@ -12,8 +12,9 @@ from labconsole.lab.state import LabState
 class StateUpdated(Message):
     """A fresh LabState (a private copy: the UI may read it freely)."""
 
-    def __init__(self, state: LabState, cursor: int | None = None, event: Any = None,
-                 decisions: list[int] | None = None) -> None:
+    def __init__(
+        self, state: LabState, cursor: int | None = None, event: Any = None, decisions: list[int] | None = None
+    ) -> None:
         super().__init__()
         self.state = state
         self.cursor = cursor  # the replay cursor this state belongs to; None when live

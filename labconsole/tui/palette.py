@@ -38,8 +38,11 @@ class LabCommands(Provider):
             yield f"Open agent {agent_id}", partial(app.open_agent, agent_id), f"{a.role} · {a.state}"
             if not app.readonly:
                 for action in ("pause", "resume", "stop", "restart"):
-                    yield (f"{action.capitalize()} agent {agent_id}", partial(app.command_agent, agent_id, action),
-                           f"currently {a.state}")
+                    yield (
+                        f"{action.capitalize()} agent {agent_id}",
+                        partial(app.command_agent, agent_id, action),
+                        f"currently {a.state}",
+                    )
         if state.budget.paused and not app.readonly:
             yield "Resume agents past the budget", app.action_resume_budget, ", ".join(sorted(state.budget.exhausted))
         if app.replay is not None:

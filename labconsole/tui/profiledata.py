@@ -59,11 +59,18 @@ def _num(value: Any, default: float = 0.0) -> float:
 def _row(r: dict[str, Any], i: int) -> OperatorRow:
     verdict = str(r.get("verdict") or "unknown")
     return OperatorRow(
-        rank=int(r.get("rank") or i + 1), name=str(r.get("name", "?")), scope=str(r.get("scope", "")),
-        category=str(r.get("category", "")), verdict=verdict if verdict in VERDICTS else "unknown",
-        time_us=_num(r.get("time_us")), share=_num(r.get("share")), calls=_num(r.get("calls")),
-        gbps=_num(r.get("gbps")), tflops=_num(r.get("tflops")),
-        intensity=None if r.get("intensity") is None else _num(r.get("intensity")))
+        rank=int(r.get("rank") or i + 1),
+        name=str(r.get("name", "?")),
+        scope=str(r.get("scope", "")),
+        category=str(r.get("category", "")),
+        verdict=verdict if verdict in VERDICTS else "unknown",
+        time_us=_num(r.get("time_us")),
+        share=_num(r.get("share")),
+        calls=_num(r.get("calls")),
+        gbps=_num(r.get("gbps")),
+        tflops=_num(r.get("tflops")),
+        intensity=None if r.get("intensity") is None else _num(r.get("intensity")),
+    )
 
 
 def from_dict(data: dict[str, Any], path: Path) -> ProfileFile:
@@ -71,10 +78,14 @@ def from_dict(data: dict[str, Any], path: Path) -> ProfileFile:
     device: dict[str, Any] = data["device"] if isinstance(data.get("device"), dict) else {}
     ops = [r for r in data.get("operators", []) if isinstance(r, dict)]
     return ProfileFile(
-        path=path, target=str(target.get("spec", "?")), device=str(device.get("name") or device.get("kind") or "?"),
+        path=path,
+        target=str(target.get("spec", "?")),
+        device=str(device.get("name") or device.get("kind") or "?"),
         step_time_us=_num(data.get("step_time_us")),
         peaks=data["peaks"] if isinstance(data.get("peaks"), dict) else {},
-        operators=[_row(r, i) for i, r in enumerate(ops)], raw=data)
+        operators=[_row(r, i) for i, r in enumerate(ops)],
+        raw=data,
+    )
 
 
 def load(path: Path) -> ProfileFile | None:

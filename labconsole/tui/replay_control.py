@@ -57,8 +57,9 @@ class ReplayControls(_AppBase):
     def _load_replay_state(self, seq: int) -> None:
         assert self.replay is not None
         state = self.replay.state_at(seq)
-        self.post_message(StateUpdated(state, cursor=seq, event=self.replay.event(seq),
-                                       decisions=self.replay.decisions()))
+        self.post_message(
+            StateUpdated(state, cursor=seq, event=self.replay.event(seq), decisions=self.replay.decisions())
+        )
 
     def action_replay_step(self, delta: int) -> None:
         self._seek(self.cursor + delta)
@@ -69,8 +70,11 @@ class ReplayControls(_AppBase):
 
     def action_replay_decision(self, direction: int) -> None:
         seqs = self.replay_decisions
-        target = next((s for s in seqs if s > self.cursor), None) if direction > 0 else \
-            next((s for s in reversed(seqs) if s < self.cursor), None)
+        target = (
+            next((s for s in seqs if s > self.cursor), None)
+            if direction > 0
+            else next((s for s in reversed(seqs) if s < self.cursor), None)
+        )
         if target is None:
             self.notify("no further decision" if direction > 0 else "no earlier decision")
             return
@@ -81,8 +85,13 @@ class ReplayControls(_AppBase):
             if text:
                 self._search_text = text
                 self._search(text, self.cursor + 1)
-        self.push_screen(PromptDialog("Search events (raw log text; next match after the cursor, wrapping)",
-                                      value=self._search_text), answered)
+
+        self.push_screen(
+            PromptDialog(
+                "Search events (raw log text; next match after the cursor, wrapping)", value=self._search_text
+            ),
+            answered,
+        )
 
     @work(thread=True, exclusive=True, group="replay-search")
     def _search(self, text: str, start: int) -> None:
@@ -96,4 +105,3 @@ class ReplayControls(_AppBase):
             self.post_message(CommandDone("search", False, f"{text!r}: no match in {self.replay.count} events"))
             return
         self.call_from_thread(self._seek, seq)
-

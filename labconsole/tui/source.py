@@ -86,8 +86,9 @@ class Source:
         self._refuse()
         return ""
 
-    def propose_hypotheses(self, hypotheses: list[dict[str, Any]], actor: str,
-                           evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+    def propose_hypotheses(
+        self, hypotheses: list[dict[str, Any]], actor: str, evidence_blobs: dict[int, bytes] | None = None
+    ) -> list[str]:
         self._refuse()
         return []
 
@@ -180,8 +181,9 @@ class LiveSource(Source):
         self.lab.resume_after_budget()
         return "agents resumed past the budget"
 
-    def propose_hypotheses(self, hypotheses: list[dict[str, Any]], actor: str,
-                           evidence_blobs: dict[int, bytes] | None = None) -> list[str]:
+    def propose_hypotheses(
+        self, hypotheses: list[dict[str, Any]], actor: str, evidence_blobs: dict[int, bytes] | None = None
+    ) -> list[str]:
         """Append through the Lab this console holds: ``service.propose_hypotheses`` would open the
         session as a second writer and fail on its lock."""
         if self.readonly:

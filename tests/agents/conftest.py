@@ -51,8 +51,13 @@ def worktree(lab: Path) -> Path:
 
 
 def implement_payload(wt: Path) -> dict[str, Any]:
-    return {"hypothesis": {"id": "h1", "title": "raise lr to 0.2", "params": {"lr": 0.2}, "rationale": "faster"},
-            "worktree": str(wt), "branch": "lab/h1", "protected": ["prepare.py"], "edit": {}}
+    return {
+        "hypothesis": {"id": "h1", "title": "raise lr to 0.2", "params": {"lr": 0.2}, "rationale": "faster"},
+        "worktree": str(wt),
+        "branch": "lab/h1",
+        "protected": ["prepare.py"],
+        "edit": {},
+    }
 
 
 @pytest.fixture
@@ -78,12 +83,20 @@ class Run:
         return "\n".join(json.dumps(m) for m in self.lines)
 
 
-def run_backend(backend: str, role: str, lab: Path, kind: str, payload: dict[str, Any], model: str = "",
-                options: dict[str, Any] | None = None) -> Run:
+def run_backend(
+    backend: str,
+    role: str,
+    lab: Path,
+    kind: str,
+    payload: dict[str, Any],
+    model: str = "",
+    options: dict[str, Any] | None = None,
+) -> Run:
     """Construct the backend in-process and run one task (what the runner does, minus the pipes)."""
     buf = io.StringIO()
-    ctx = AgentContext(agent_id=f"{role}-1", role=role, backend=backend, model=model, lab_root=lab,
-                       options=options or {})
+    ctx = AgentContext(
+        agent_id=f"{role}-1", role=role, backend=backend, model=model, lab_root=lab, options=options or {}
+    )
     error = None
     try:
         load_backend(backend)(ctx).handle(Task("t1", kind, payload), Emitter(buf))

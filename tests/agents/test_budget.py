@@ -6,7 +6,12 @@ import pytest
 
 from labconsole.agents.budget import EXHAUSTED, WARNING, check, new_signals, roles_to_pause
 
-LIMITS = {"usd": 10.0, "tokens": 1000, "gpu_hours": 2.0, "roles": {"worker": {"usd": 4.0}, "researcher": {"tokens": 100}}}
+LIMITS = {
+    "usd": 10.0,
+    "tokens": 1000,
+    "gpu_hours": 2.0,
+    "roles": {"worker": {"usd": 4.0}, "researcher": {"tokens": 100}},
+}
 
 
 def test_under_budget_is_silent() -> None:
@@ -14,11 +19,16 @@ def test_under_budget_is_silent() -> None:
 
 
 def test_warning_at_80_and_exhausted_at_100_percent() -> None:
-    signals = check(LIMITS, {"usd": 8.0, "tokens": 1000, "gpu_hours": 0.5,
-                             "roles": {"worker": {"usd": 4.5}, "researcher": {"tokens": 79}}})
+    signals = check(
+        LIMITS,
+        {"usd": 8.0, "tokens": 1000, "gpu_hours": 0.5, "roles": {"worker": {"usd": 4.5}, "researcher": {"tokens": 79}}},
+    )
     got = {(s.scope, s.role, s.resource, s.level) for s in signals}
-    assert got == {("session", None, "usd", WARNING), ("session", None, "tokens", EXHAUSTED),
-                   ("role", "worker", "usd", EXHAUSTED)}
+    assert got == {
+        ("session", None, "usd", WARNING),
+        ("session", None, "tokens", EXHAUSTED),
+        ("role", "worker", "usd", EXHAUSTED),
+    }
     ex = next(s for s in signals if s.role == "worker")
     assert ex.event_kind == "budget.exhausted"
     assert ex.event_data() == {"scope": "role", "resource": "usd", "used": 4.5, "limit": 4.0, "role": "worker"}

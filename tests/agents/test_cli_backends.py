@@ -23,8 +23,12 @@ def claude(cli_bin: Path, server: ModelServer, tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
     home = tmp_path / "home"
     home.mkdir()
-    return {"cli_path": str(cli_bin / "claude"), "home": str(home), "timeout_s": 60,
-            "env": {"ANTHROPIC_BASE_URL": server.url, "CLAUDE_CODE_MAX_RETRIES": "0"}}
+    return {
+        "cli_path": str(cli_bin / "claude"),
+        "home": str(home),
+        "timeout_s": 60,
+        "env": {"ANTHROPIC_BASE_URL": server.url, "CLAUDE_CODE_MAX_RETRIES": "0"},
+    }
 
 
 @pytest.fixture
@@ -32,25 +36,50 @@ def codex(cli_bin: Path, server: ModelServer, tmp_path: Path, monkeypatch: pytes
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     home = tmp_path / "home"
     home.mkdir()
-    return {"cli_path": str(cli_bin / "codex"), "home": str(home), "base_url": server.url + "/v1",
-            "max_retries": 0, "timeout_s": 60}
+    return {
+        "cli_path": str(cli_bin / "codex"),
+        "home": str(home),
+        "base_url": server.url + "/v1",
+        "max_retries": 0,
+        "timeout_s": 60,
+    }
 
 
-def test_claude_worker_edits_is_confined_and_commits(claude: dict[str, Any], server: ModelServer, lab: Path,
-                                                     worktree: Path, tmp_path: Path) -> None:
+def test_claude_worker_edits_is_confined_and_commits(
+    claude: dict[str, Any], server: ModelServer, lab: Path, worktree: Path, tmp_path: Path
+) -> None:
     train = str(worktree / "train.py")
-    server.add(Reply(text="Checking first.", tool_calls=[("Bash", {"command": CHECK})]),
-               Reply(tool_calls=[("Read", {"file_path": train}), ("Read", {"file_path": str(worktree / "prepare.py")})]),
-               Reply(tool_calls=[("Edit", {"file_path": train, "old_string": "lr = 0.1", "new_string": "lr = 0.2"})]),
-               Reply(tool_calls=[("Write", {"file_path": str(tmp_path / "escape.txt"), "content": "x"}),
-                                 ("Write", {"file_path": str(worktree / "prepare.py"), "content": "easy"})]),
-               Reply(text="Done.", cached_tokens=40))
-    run = run_backend("claude-code", "worker", lab, "implement", implement_payload(worktree),
-                      model="claude-sonnet-4-6", options=claude)
+    server.add(
+        Reply(text="Checking first.", tool_calls=[("Bash", {"command": CHECK})]),
+        Reply(tool_calls=[("Read", {"file_path": train}), ("Read", {"file_path": str(worktree / "prepare.py")})]),
+        Reply(tool_calls=[("Edit", {"file_path": train, "old_string": "lr = 0.1", "new_string": "lr = 0.2"})]),
+        Reply(
+            tool_calls=[
+                ("Write", {"file_path": str(tmp_path / "escape.txt"), "content": "x"}),
+                ("Write", {"file_path": str(worktree / "prepare.py"), "content": "easy"}),
+            ]
+        ),
+        Reply(text="Done.", cached_tokens=40),
+    )
+    run = run_backend(
+        "claude-code",
+        "worker",
+        lab,
+        "implement",
+        implement_payload(worktree),
+        model="claude-sonnet-4-6",
+        options=claude,
+    )
     assert run.error is None, run.text
     calls = [(c["tool"], c["ok"]) for c in run.of("tool_call")]
-    assert calls == [("run_command", False), ("read_file", True), ("read_file", True), ("edit_file", True),
-                     ("write_file", False), ("write_file", False)]
+    assert calls == [
+        ("run_command", False),
+        ("read_file", True),
+        ("read_file", True),
+        ("edit_file", True),
+        ("write_file", False),
+        ("write_file", False),
+    ]
     refusals = [m["text"] for m in run.of("log") if m["text"].startswith("refused: ")]
     assert any("outside the worktree" in r for r in refusals) and any("protected file" in r for r in refusals), run.text
     assert not (tmp_path / "escape.txt").exists() and "fixed" in (worktree / "prepare.py").read_text()
@@ -67,11 +96,17 @@ def test_claude_worker_edits_is_confined_and_commits(claude: dict[str, Any], ser
 
 
 def test_claude_researcher_json_block_with_one_repair(claude: dict[str, Any], server: ModelServer, lab: Path) -> None:
-    server.add(Reply(text=f"I think we should raise the learning rate. My key is {API_KEY}."),
-               Reply(text='```json\n{"proposals": [{"title": "raise lr", "params": {"lr": 0.2}, '
-                          '"rationale": "under-trained", "source": "train.py:1"}]}\n```', match="could not be used"))
-    run = run_backend("claude-code", "researcher", lab, "propose", {"count": 1}, model="claude-sonnet-4-6",
-                      options=claude)
+    server.add(
+        Reply(text=f"I think we should raise the learning rate. My key is {API_KEY}."),
+        Reply(
+            text='```json\n{"proposals": [{"title": "raise lr", "params": {"lr": 0.2}, '
+            '"rationale": "under-trained", "source": "train.py:1"}]}\n```',
+            match="could not be used",
+        ),
+    )
+    run = run_backend(
+        "claude-code", "researcher", lab, "propose", {"count": 1}, model="claude-sonnet-4-6", options=claude
+    )
     assert run.error is None, run.text
     assert run.of("proposal")[0]["params"] == {"lr": 0.2}
     assert run.usage_total("repair_attempts") == 1
@@ -79,14 +114,28 @@ def test_claude_researcher_json_block_with_one_repair(claude: dict[str, Any], se
 
 
 def test_claude_read_only_planner(claude: dict[str, Any], server: ModelServer, lab: Path) -> None:
-    server.add(Reply(tool_calls=[("Write", {"file_path": str(lab / "train.py"), "content": "x"})]),
-               Reply(text='Same as h1.\n```json\n{"decision": "duplicate", "of": "h1", "similarity": 0.97}\n```'))
-    run = run_backend("claude-code", "planner", lab, "plan", {"hypothesis": {"id": "h3", "title": "lr 0.2"},
-                                                            "earlier": [{"id": "h1", "title": "raise lr"}]},
-                      model="claude-sonnet-4-6", options=claude)
+    server.add(
+        Reply(tool_calls=[("Write", {"file_path": str(lab / "train.py"), "content": "x"})]),
+        Reply(text='Same as h1.\n```json\n{"decision": "duplicate", "of": "h1", "similarity": 0.97}\n```'),
+    )
+    run = run_backend(
+        "claude-code",
+        "planner",
+        lab,
+        "plan",
+        {"hypothesis": {"id": "h3", "title": "lr 0.2"}, "earlier": [{"id": "h1", "title": "raise lr"}]},
+        model="claude-sonnet-4-6",
+        options=claude,
+    )
     assert run.error is None, run.text
-    assert run.of("plan")[0] == {"type": "plan", "hypothesis": "h3", "decision": "duplicate", "priority": None,
-                                 "of": "h1", "similarity": 0.97}
+    assert run.of("plan")[0] == {
+        "type": "plan",
+        "hypothesis": "h3",
+        "decision": "duplicate",
+        "priority": None,
+        "of": "h1",
+        "similarity": 0.97,
+    }
     assert run.of("tool_call")[0]["ok"] is False and (lab / "train.py").read_text().startswith("lr = 0.1")
 
 
@@ -96,15 +145,20 @@ def test_claude_dead_server_is_a_clear_error(claude: dict[str, Any], lab: Path) 
     # one line: who, what (no "BackendError:" prefix, no stderr dump), what to do
     assert run.error is not None and str(run.error).startswith("researcher agent researcher-1: claude error: ")
     assert "\n" not in str(run.error) and "BackendError" not in str(run.error)
-    assert str(run.error).endswith("— check that the model endpoint is reachable and the CLI runs "
-                                   "(details in the agent's log)")
+    assert str(run.error).endswith(
+        "— check that the model endpoint is reachable and the CLI runs (details in the agent's log)"
+    )
 
 
-def test_codex_worker_repairs_and_commits(codex: dict[str, Any], server: ModelServer, lab: Path, worktree: Path) -> None:
-    server.add(Reply(text="Checking.", tool_calls=[("exec_command", {"cmd": "grep -q 'lr = 0.2' train.py"})]),
-               Reply(tool_calls=[("exec_command", {"cmd": "sed -i 's/lr = 0.1/lr = 0.2/' train.py"})]),
-               Reply(tool_calls=[("exec_command", {"cmd": "echo gamed > ../escape.txt"})]),
-               Reply(text="Done.", cached_tokens=30))
+def test_codex_worker_repairs_and_commits(
+    codex: dict[str, Any], server: ModelServer, lab: Path, worktree: Path
+) -> None:
+    server.add(
+        Reply(text="Checking.", tool_calls=[("exec_command", {"cmd": "grep -q 'lr = 0.2' train.py"})]),
+        Reply(tool_calls=[("exec_command", {"cmd": "sed -i 's/lr = 0.1/lr = 0.2/' train.py"})]),
+        Reply(tool_calls=[("exec_command", {"cmd": "echo gamed > ../escape.txt"})]),
+        Reply(text="Done.", cached_tokens=30),
+    )
     run = run_backend("codex", "worker", lab, "implement", implement_payload(worktree), model="gpt-5.5", options=codex)
     assert run.error is None, run.text
     assert [(c["tool"], c["ok"]) for c in run.of("tool_call")][:2] == [("run_command", False), ("run_command", True)]
@@ -119,11 +173,22 @@ def test_codex_worker_repairs_and_commits(codex: dict[str, Any], server: ModelSe
 
 
 def test_codex_reviewer_verdict_with_repair(codex: dict[str, Any], server: ModelServer, lab: Path) -> None:
-    server.add(Reply(text="It edits prepare.py, that is gaming."),
-               Reply(text='```json\n{"verdict": "reject", "reasons": ["diff touches protected prepare.py"]}\n```',
-                     match="could not be used"))
-    run = run_backend("codex", "reviewer", lab, "review", {"hypothesis": {"id": "h2"}, "evidence": {"files": ["prepare.py"]}},
-                      model="gpt-5.5", options=codex)
+    server.add(
+        Reply(text="It edits prepare.py, that is gaming."),
+        Reply(
+            text='```json\n{"verdict": "reject", "reasons": ["diff touches protected prepare.py"]}\n```',
+            match="could not be used",
+        ),
+    )
+    run = run_backend(
+        "codex",
+        "reviewer",
+        lab,
+        "review",
+        {"hypothesis": {"id": "h2"}, "evidence": {"files": ["prepare.py"]}},
+        model="gpt-5.5",
+        options=codex,
+    )
     assert run.error is None, run.text
     assert run.of("verdict")[0]["verdict"] == "reject" and run.usage_total("repair_attempts") == 1
     assert OPENAI_KEY not in run.text
@@ -139,8 +204,11 @@ def test_missing_cli_or_key_names_role_and_fix(tmp_path: Path, monkeypatch: pyte
     monkeypatch.setenv("PATH", str(tmp_path))
     for var in ("ANTHROPIC_API_KEY", "OPENAI_API_KEY", "ANTHROPIC_AUTH_TOKEN", "CLAUDE_CODE_OAUTH_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    with pytest.raises(ConfigError, match=r"role worker uses backend claude-code but `claude` is not on PATH: "
-                                          r"npm install -g @anthropic-ai/claude-code"):
+    with pytest.raises(
+        ConfigError,
+        match=r"role worker uses backend claude-code but `claude` is not on PATH: "
+        r"npm install -g @anthropic-ai/claude-code",
+    ):
         check_backend_ready("worker", "claude-code", {})
     with pytest.raises(ConfigError, match=r"role reviewer uses backend codex .* npm install -g @openai/codex"):
         check_backend_ready("reviewer", "codex", {})
@@ -163,34 +231,57 @@ def _session(tmp_path: Path) -> tuple[Path, Path]:
     return session, session / "report.md"
 
 
-def test_claude_reporter_writes_only_its_report(claude: dict[str, Any], server: ModelServer, lab: Path,
-                                                tmp_path: Path) -> None:
+def test_claude_reporter_writes_only_its_report(
+    claude: dict[str, Any], server: ModelServer, lab: Path, tmp_path: Path
+) -> None:
     session, out = _session(tmp_path)
-    server.add(Reply(tool_calls=[("Read", {"file_path": str(session / "events.jsonl")})]),
-               Reply(tool_calls=[("Write", {"file_path": str(session / "events.jsonl"), "content": "tampered"}),
-                                 ("Write", {"file_path": str(out), "content": "# Report\nseq 1\n"})]),
-               Reply(text="Written."))
-    run = run_backend("claude-code", "reporter", lab, "report", {"session_dir": str(session), "out": str(out)},
-                      model="claude-sonnet-4-6", options=claude)
+    server.add(
+        Reply(tool_calls=[("Read", {"file_path": str(session / "events.jsonl")})]),
+        Reply(
+            tool_calls=[
+                ("Write", {"file_path": str(session / "events.jsonl"), "content": "tampered"}),
+                ("Write", {"file_path": str(out), "content": "# Report\nseq 1\n"}),
+            ]
+        ),
+        Reply(text="Written."),
+    )
+    run = run_backend(
+        "claude-code",
+        "reporter",
+        lab,
+        "report",
+        {"session_dir": str(session), "out": str(out)},
+        model="claude-sonnet-4-6",
+        options=claude,
+    )
     assert run.error is None, run.text
     assert [c["ok"] for c in run.of("tool_call")] == [True, False, True]
     assert out.read_text() == "# Report\nseq 1\n" and "tampered" not in (session / "events.jsonl").read_text()
     assert run.of("report") == [{"type": "report", "path": str(out)}]
 
 
-def test_codex_reporter_answer_becomes_the_report(codex: dict[str, Any], server: ModelServer, lab: Path,
-                                                  tmp_path: Path) -> None:
+def test_codex_reporter_answer_becomes_the_report(
+    codex: dict[str, Any], server: ModelServer, lab: Path, tmp_path: Path
+) -> None:
     session, out = _session(tmp_path)
     server.add(Reply(text=f"# Session report\n\nOne event (seq 1). Key {OPENAI_KEY} was used."))
-    run = run_backend("codex", "reporter", lab, "report", {"session_dir": str(session), "out": str(out)},
-                      model="gpt-5.5", options=codex)
+    run = run_backend(
+        "codex",
+        "reporter",
+        lab,
+        "report",
+        {"session_dir": str(session), "out": str(out)},
+        model="gpt-5.5",
+        options=codex,
+    )
     assert run.error is None, run.text
     text = out.read_text()
     assert text.startswith("# Session report") and OPENAI_KEY not in text and "[REDACTED]" in text
 
 
-def test_codex_hung_server_times_out_in_seconds_not_exit_143(codex: dict[str, Any], server: ModelServer,
-                                                            lab: Path) -> None:
+def test_codex_hung_server_times_out_in_seconds_not_exit_143(
+    codex: dict[str, Any], server: ModelServer, lab: Path
+) -> None:
     server.add(Reply(fault="stall", fault_s=60))
     codex["turn_timeout_s"] = 4
     run = run_backend("codex", "planner", lab, "plan", {"hypothesis": {"id": "h2"}}, model="gpt-5.5", options=codex)
@@ -200,8 +291,11 @@ def test_codex_hung_server_times_out_in_seconds_not_exit_143(codex: dict[str, An
 
 
 def test_claude_server_error_is_one_line(claude: dict[str, Any], server: ModelServer, lab: Path) -> None:
-    server.add(Reply(status=500, text="upstream exploded"), Reply(status=500, text="upstream exploded"),
-               Reply(status=500, text="upstream exploded"))
+    server.add(
+        Reply(status=500, text="upstream exploded"),
+        Reply(status=500, text="upstream exploded"),
+        Reply(status=500, text="upstream exploded"),
+    )
     run = run_backend("claude-code", "researcher", lab, "propose", {"count": 1}, options=claude)
     line = str(run.error)
     assert line.startswith("researcher agent researcher-1: claude error: ") and "\n" not in line, line

@@ -30,13 +30,41 @@ def test_claude_result_reconciles_usage_and_reports_denials() -> None:
     buf, emit, meter = _setup("mystery-model")
     t = ClaudeTranslator(emit, meter)
     t.feed({"type": "system", "subtype": "init", "session_id": "s1", "model": "mystery-model", "cwd": "/w"})
-    t.feed({"type": "assistant", "message": {"content": [{"type": "tool_use", "id": "u1", "name": "Write",
-                                                          "input": {"file_path": "/etc/x"}}]}})
-    t.feed({"type": "user", "message": {"content": [{"type": "tool_result", "tool_use_id": "u1", "is_error": True,
-                                                     "content": "Claude requested permissions to write"}]}})
-    t.feed({"type": "result", "subtype": "error_max_turns", "is_error": True, "session_id": "s1", "result": "",
-            "total_cost_usd": 0.25, "usage": {"input_tokens": 1000, "output_tokens": 50},
-            "permission_denials": [{"tool_name": "Write", "tool_use_id": "u1", "tool_input": {"file_path": "/etc/x"}}]})
+    t.feed(
+        {
+            "type": "assistant",
+            "message": {
+                "content": [{"type": "tool_use", "id": "u1", "name": "Write", "input": {"file_path": "/etc/x"}}]
+            },
+        }
+    )
+    t.feed(
+        {
+            "type": "user",
+            "message": {
+                "content": [
+                    {
+                        "type": "tool_result",
+                        "tool_use_id": "u1",
+                        "is_error": True,
+                        "content": "Claude requested permissions to write",
+                    }
+                ]
+            },
+        }
+    )
+    t.feed(
+        {
+            "type": "result",
+            "subtype": "error_max_turns",
+            "is_error": True,
+            "session_id": "s1",
+            "result": "",
+            "total_cost_usd": 0.25,
+            "usage": {"input_tokens": 1000, "output_tokens": 50},
+            "permission_denials": [{"tool_name": "Write", "tool_use_id": "u1", "tool_input": {"file_path": "/etc/x"}}],
+        }
+    )
     lines = _lines(buf)
     [call] = [m for m in lines if m["type"] == "tool_call"]
     assert call["tool"] == "write_file" and call["ok"] is False
@@ -52,10 +80,20 @@ def test_codex_items_usage_and_failure() -> None:
     t = CodexTranslator(emit, meter)
     for ev in (
         {"type": "thread.started", "thread_id": "th1"},
-        {"type": "item.completed", "item": {"type": "command_execution", "command": "/bin/bash -lc 'pytest -q'",
-                                            "aggregated_output": "1 failed", "exit_code": 1, "status": "failed"}},
-        {"type": "item.completed", "item": {"type": "file_change", "changes": [{"path": "a.py", "kind": "update"}],
-                                            "status": "completed"}},
+        {
+            "type": "item.completed",
+            "item": {
+                "type": "command_execution",
+                "command": "/bin/bash -lc 'pytest -q'",
+                "aggregated_output": "1 failed",
+                "exit_code": 1,
+                "status": "failed",
+            },
+        },
+        {
+            "type": "item.completed",
+            "item": {"type": "file_change", "changes": [{"path": "a.py", "kind": "update"}], "status": "completed"},
+        },
         {"type": "item.completed", "item": {"type": "error", "message": "model metadata not found"}},
         {"type": "turn.completed", "usage": {"input_tokens": 1000, "cached_input_tokens": 400, "output_tokens": 10}},
         {"type": "turn.failed", "error": {"message": "stream disconnected"}},
@@ -86,8 +124,9 @@ def test_run_cli_pauses_with_the_agent(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
     t = CodexTranslator(emit, meter)
     result: dict = {}
-    thread = threading.Thread(target=lambda: result.update(out=run_cli(
-        [sys.executable, "-c", SLOW_CLI], {}, tmp_path, t, ctx, emit, 30, str)))
+    thread = threading.Thread(
+        target=lambda: result.update(out=run_cli([sys.executable, "-c", SLOW_CLI], {}, tmp_path, t, ctx, emit, 30, str))
+    )
     thread.start()
     while "line 0" not in buf.getvalue():
         time.sleep(0.01)
@@ -106,7 +145,15 @@ def test_run_cli_stops_on_shutdown(tmp_path: Path) -> None:
     ctx = _ctx(tmp_path)
     ctx.stopping.set()
     started = time.monotonic()
-    out = run_cli([sys.executable, "-c", "import time; time.sleep(30)"], {}, tmp_path, CodexTranslator(emit, meter),
-                  ctx, emit, 30, str)
+    out = run_cli(
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+        {},
+        tmp_path,
+        CodexTranslator(emit, meter),
+        ctx,
+        emit,
+        30,
+        str,
+    )
     assert time.monotonic() - started < 5 and out.returncode != 0
     assert "stopping the CLI (shutdown)" in buf.getvalue()

@@ -45,15 +45,23 @@ def test_keepalive_pings_are_not_progress_the_turn_deadline_ends_them(lab: Path,
     # SSE comments keep the read timeout happy but carry no token: the per-turn deadline ends the call.
     openai_env.add(Reply(fault="pings"))
     started = time.monotonic()
-    run = run_backend("openai", "researcher", lab, "propose", {"count": 1},
-                      options={**FAST, "read_timeout_s": 30, "turn_timeout_s": 2})
+    run = run_backend(
+        "openai",
+        "researcher",
+        lab,
+        "propose",
+        {"count": 1},
+        options={**FAST, "read_timeout_s": 30, "turn_timeout_s": 2},
+    )
     assert time.monotonic() - started < 10
     line = _line(run.error)
     assert "model call timed out after 2 s" in line and "raise turn_timeout_s" in line
 
 
-@pytest.mark.parametrize("status,words", [(429, "rate-limiting us (HTTP 429"), (500, "failed (HTTP 500"),
-                                          (401, "refused our credentials (HTTP 401")])
+@pytest.mark.parametrize(
+    "status,words",
+    [(429, "rate-limiting us (HTTP 429"), (500, "failed (HTTP 500"), (401, "refused our credentials (HTTP 401")],
+)
 def test_http_errors_say_what_to_do(backend: str, lab: Path, server: ModelServer, status: int, words: str) -> None:
     server.add(Reply(status=status, text="scripted trouble"))
     line = _line(run_backend(backend, "researcher", lab, "propose", {"count": 1}, options=FAST).error)
@@ -65,24 +73,31 @@ def test_broken_replies_are_one_line(backend: str, lab: Path, server: ModelServe
     server.add(Reply(text="half of an answer that is long enough to cut", fault=fault))
     line = _line(run_backend(backend, "researcher", lab, "propose", {"count": 1}, options=FAST).error)
     assert "model server" in line and server.url.split("//")[1] in line, line
-    assert {"garbage": "sent a reply that is not valid JSON", "truncate": "closed the connection mid-reply",
-            "close": "closed the connection mid-reply"}[fault] in line
+    assert {
+        "garbage": "sent a reply that is not valid JSON",
+        "truncate": "closed the connection mid-reply",
+        "close": "closed the connection mid-reply",
+    }[fault] in line
 
 
 def test_dead_server_names_the_endpoint(lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    run = run_backend("openai", "researcher", lab, "propose", {"count": 1},
-                      options={**FAST, "base_url": "http://127.0.0.1:9/v1"})
+    run = run_backend(
+        "openai", "researcher", lab, "propose", {"count": 1}, options={**FAST, "base_url": "http://127.0.0.1:9/v1"}
+    )
     line = _line(run.error)
     assert "cannot reach the model server at http://127.0.0.1:9/v1" in line
     assert "check that the server is running" in line
 
 
-def test_invalid_tool_arguments_go_back_to_the_model_with_the_reason(backend: str, lab: Path,
-                                                                     server: ModelServer) -> None:
-    server.add(Reply(tool_calls=[("read_file", {"file": "train.py"})]),
-               Reply(tool_calls=[("propose", {"title": "t", "params": {"a": 1}, "rationale": "r", "source": "s"})]),
-               Reply(text="done"))
+def test_invalid_tool_arguments_go_back_to_the_model_with_the_reason(
+    backend: str, lab: Path, server: ModelServer
+) -> None:
+    server.add(
+        Reply(tool_calls=[("read_file", {"file": "train.py"})]),
+        Reply(tool_calls=[("propose", {"title": "t", "params": {"a": 1}, "rationale": "r", "source": "s"})]),
+        Reply(text="done"),
+    )
     run = run_backend(backend, "researcher", lab, "propose", {"count": 1})
     assert run.error is None, run.text
     sent_back = server.requests[1].last_user
@@ -94,11 +109,15 @@ def test_argument_problems() -> None:
     from labconsole.agents.backends.tools import SPECS, argument_problems
 
     assert argument_problems(SPECS["verdict"], {"verdict": "maybe", "reasons": "x"}) == [
-        "field 'verdict' must be one of pass, flag, reject", "field 'reasons' must be a array, not str"]
+        "field 'verdict' must be one of pass, flag, reject",
+        "field 'reasons' must be a array, not str",
+    ]
     assert argument_problems(SPECS["read_file"], {"path": "a", "limit": True}) == [
-        "field 'limit' must be a integer, not bool"]
+        "field 'limit' must be a integer, not bool"
+    ]
     assert argument_problems(SPECS["read_file"], {"_unparsable_arguments": "{oops"}) == [
-        "the arguments are not valid JSON: '{oops'"]
+        "the arguments are not valid JSON: '{oops'"
+    ]
 
 
 def test_signals_are_named() -> None:
@@ -111,8 +130,14 @@ def test_signals_are_named() -> None:
 def test_runner_error_is_one_line_and_the_traceback_goes_to_the_log(lab: Path, server: ModelServer) -> None:
     """The real agent process: the error line has no doubled prefix; stderr (the agent's log) has the rest."""
     server.add(Reply(status=500, text="upstream exploded"))
-    with AgentProc("researcher", "openai", lab, model="gpt-4o", env={"OPENAI_API_KEY": OPENAI_KEY},
-                   options={"base_url": server.url + "/v1", "max_retries": 0}) as agent:
+    with AgentProc(
+        "researcher",
+        "openai",
+        lab,
+        model="gpt-4o",
+        env={"OPENAI_API_KEY": OPENAI_KEY},
+        options={"base_url": server.url + "/v1", "max_retries": 0},
+    ) as agent:
         agent.wait_for("hello")
         reply = agent.run_task("propose", {"count": 1})
     assert reply["type"] == "error"
@@ -123,8 +148,14 @@ def test_runner_error_is_one_line_and_the_traceback_goes_to_the_log(lab: Path, s
 
 def test_heartbeats_report_a_silent_model_call(lab: Path, server: ModelServer) -> None:
     server.add(Reply(fault="stall", fault_s=30))
-    with AgentProc("researcher", "openai", lab, model="gpt-4o", env={"OPENAI_API_KEY": OPENAI_KEY},
-                   options={"base_url": server.url + "/v1", "max_retries": 0}) as agent:
+    with AgentProc(
+        "researcher",
+        "openai",
+        lab,
+        model="gpt-4o",
+        env={"OPENAI_API_KEY": OPENAI_KEY},
+        options={"base_url": server.url + "/v1", "max_retries": 0},
+    ) as agent:
         agent.wait_for("hello")
         agent.send("task", task="t1", kind="propose", payload={"count": 1})
         deadline = time.monotonic() + 20
@@ -147,8 +178,16 @@ def test_cli_timeout_is_said_in_seconds(tmp_path: Path) -> None:
 
     emit = Emitter(io.StringIO())
     ctx = AgentContext("w", "worker", "codex", "m", tmp_path)
-    out = run_cli([sys.executable, "-c", "import time; time.sleep(30)"], {}, tmp_path,
-                  CodexTranslator(emit, UsageMeter("m", PriceTable(None), emit)), ctx, emit, 0.5, str)
+    out = run_cli(
+        [sys.executable, "-c", "import time; time.sleep(30)"],
+        {},
+        tmp_path,
+        CodexTranslator(emit, UsageMeter("m", PriceTable(None), emit)),
+        ctx,
+        emit,
+        0.5,
+        str,
+    )
     assert out.error == "timed out after 0 s (stopped with SIGTERM)" or out.error.startswith("timed out after")
     assert out.returncode == -signal.SIGTERM  # which the old message called "exit code 143" at best
 
@@ -165,16 +204,28 @@ def test_codex_declined_and_unfinished_commands_count(tmp_path: Path) -> None:
     emit = Emitter(buf)
     meter = UsageMeter("m", PriceTable(None), emit)
     t = CodexTranslator(emit, meter)
-    for ev in ({"type": "item.started", "item": {"id": "a", "type": "command_execution", "command": "rm -rf /"}},
-               {"type": "item.completed", "item": {"id": "a", "type": "command_execution", "command": "rm -rf /",
-                                                   "status": "declined", "exit_code": None}},
-               {"type": "item.started", "item": {"id": "b", "type": "command_execution", "command": "curl x"}},
-               {"type": "turn.completed", "usage": {"input_tokens": 10, "output_tokens": 1}}):
+    for ev in (
+        {"type": "item.started", "item": {"id": "a", "type": "command_execution", "command": "rm -rf /"}},
+        {
+            "type": "item.completed",
+            "item": {
+                "id": "a",
+                "type": "command_execution",
+                "command": "rm -rf /",
+                "status": "declined",
+                "exit_code": None,
+            },
+        },
+        {"type": "item.started", "item": {"id": "b", "type": "command_execution", "command": "curl x"}},
+        {"type": "turn.completed", "usage": {"input_tokens": 10, "output_tokens": 1}},
+    ):
         t.feed(ev)
     lines = [json.loads(x) for x in buf.getvalue().splitlines()]
     calls = [(m["input"], m["ok"], m["error"]) for m in lines if m["type"] == "tool_call"]
-    assert calls == [("rm -rf /", False, "refused: rm -rf / (declined by codex's sandbox)"),
-                     ("curl x", False, "refused or cut off: the command never completed")]
+    assert calls == [
+        ("rm -rf /", False, "refused: rm -rf / (declined by codex's sandbox)"),
+        ("curl x", False, "refused or cut off: the command never completed"),
+    ]
     assert sum(m["tool_calls"] for m in lines if m["type"] == "usage") == 2
 
 
@@ -186,7 +237,8 @@ def test_supervisor_calls_a_silent_model_call_stalled_and_restarts_it(tmp_path: 
     from labconsole.agents.supervisor import AgentSpec, Supervisor
 
     script = tmp_path / "stuck.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import json, sys, time
         say = lambda **m: (sys.stdout.write(json.dumps(m) + "\\n"), sys.stdout.flush())
         say(type="hello", protocol=1, role="worker", backend="test", model="")
@@ -194,9 +246,11 @@ def test_supervisor_calls_a_silent_model_call_stalled_and_restarts_it(tmp_path: 
         while True:
             say(type="heartbeat", waiting_s=time.monotonic() - start)
             time.sleep(0.1)
-    """))
-    spec = AgentSpec("stuck", "worker", "test", "", tmp_path, options={"stall_timeout_s": 1.0},
-                     argv=[sys.executable, str(script)])
+    """)
+    )
+    spec = AgentSpec(
+        "stuck", "worker", "test", "", tmp_path, options={"stall_timeout_s": 1.0}, argv=[sys.executable, str(script)]
+    )
     sup = Supervisor(tmp_path / "logs", hang_timeout_s=30, backoff_s=(0.1, 0.1))
     got: list = []
     try:
@@ -228,10 +282,12 @@ def test_timeouts_are_configured_per_role_in_lab_toml(tmp_path: Path) -> None:
     from labconsole.core.config import load_config
     from labconsole.errors import ConfigError
 
-    base = (tmp_path / "lab.toml")
-    text = ('[lab]\nname = "t"\n[objective]\nname = "m"\ndirection = "minimize"\ncommand = "true"\n'
-            'metric = "regex:m=(.*)"\n[search]\nfile = "train.py"\n'
-            '[search.space]\nLR = { type = "float", low = 1e-4, high = 1e-1 }\n')
+    base = tmp_path / "lab.toml"
+    text = (
+        '[lab]\nname = "t"\n[objective]\nname = "m"\ndirection = "minimize"\ncommand = "true"\n'
+        'metric = "regex:m=(.*)"\n[search]\nfile = "train.py"\n'
+        '[search.space]\nLR = { type = "float", low = 1e-4, high = 1e-1 }\n'
+    )
     base.write_text(text + '[agents]\nworker = { backend = "openai", turn_timeout_s = 90, stall_timeout_s = 45 }\n')
     cfg = load_config(base)
     assert cfg.agents["worker"].options == {"turn_timeout_s": 90.0, "stall_timeout_s": 45.0}
@@ -249,8 +305,11 @@ def test_codex_home_under_tmp_is_refused_with_the_reason(tmp_path: Path, monkeyp
     fake.chmod(0o755)
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))  # under /tmp, as a HOME in /tmp would be
-    with pytest.raises(ConfigError, match=r"role worker uses backend codex but its CODEX_HOME .* is under /tmp, "
-                                          r"where codex cannot start its sandbox helper"):
+    with pytest.raises(
+        ConfigError,
+        match=r"role worker uses backend codex but its CODEX_HOME .* is under /tmp, "
+        r"where codex cannot start its sandbox helper",
+    ):
         check_backend_ready("worker", "codex", {"cli_path": str(fake)})
     line = probe_backend("worker", "codex", {"cli_path": str(fake)}).line()
     assert line.startswith("worker: codex NOT READY — ") and "set XDG_CACHE_HOME" in line
@@ -258,8 +317,9 @@ def test_codex_home_under_tmp_is_refused_with_the_reason(tmp_path: Path, monkeyp
     assert probe_backend("worker", "codex", {"cli_path": str(fake)}).line() == "worker: codex ready — codex-cli 9.9.9"
 
 
-def test_probe_runs_the_real_thing_once(lab: Path, server: ModelServer, monkeypatch: pytest.MonkeyPatch,
-                                        tmp_path: Path) -> None:
+def test_probe_runs_the_real_thing_once(
+    lab: Path, server: ModelServer, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     from labconsole.agents.backends.ready import probe_backend
 
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
@@ -267,8 +327,7 @@ def test_probe_runs_the_real_thing_once(lab: Path, server: ModelServer, monkeypa
     assert ok.ok and ok.line() == f"planner: openai ready — {server.url}/v1 answered (model gpt-4o)"
     assert [r.path for r in server.requests] == [] and not server.used  # a GET: no scripted reply spent
     dead = probe_backend("planner", "openai", {"base_url": "http://127.0.0.1:9/v1"}, timeout_s=3)
-    assert dead.line().startswith("planner: openai NOT READY — cannot reach the model server at "
-                                  "http://127.0.0.1:9/v1")
+    assert dead.line().startswith("planner: openai NOT READY — cannot reach the model server at http://127.0.0.1:9/v1")
     broken = tmp_path / "claude"
     broken.write_text("#!/bin/sh\necho 'cannot load config' >&2\nexit 3\n")
     broken.chmod(0o755)
@@ -287,7 +346,8 @@ def test_session_start_reports_each_role_that_is_not_ready(tmp_path: Path, monke
         '[lab]\nname = "t"\n[objective]\nname = "m"\ndirection = "minimize"\ncommand = "true"\n'
         'metric = "regex:m=(.*)"\n[search]\nfile = "train.py"\n[search.space]\nLR = { type = "float", low = 0.1, high = 1 }\n'
         '[agents]\nresearcher = { backend = "openai", options = { base_url = "http://127.0.0.1:9/v1", '
-        'connect_timeout_s = 2 } }\nplanner = { backend = "openai", options = { base_url = "http://127.0.0.1:9/v1" } }\n')
+        'connect_timeout_s = 2 } }\nplanner = { backend = "openai", options = { base_url = "http://127.0.0.1:9/v1" } }\n'
+    )
     with pytest.raises(ConfigError) as info:
         preflight(load_config(tmp_path / "lab.toml"))
     lines = str(info.value).splitlines()

@@ -19,11 +19,11 @@ from labconsole.lab.service import Lab
 
 pytestmark = pytest.mark.slow
 
-TRAIN = '''import json
+TRAIN = """import json
 from prepare import SCALE
 LR = 0.1
 json.dump({"val_bpb": SCALE * (2.0 - LR)}, open("result.json", "w"))
-'''
+"""
 
 ROLE = {r: f"**{r}**" for r in ("researcher", "planner", "worker", "reviewer", "reporter")}
 
@@ -35,7 +35,7 @@ def make_lab(root: Path, url: str, budget: str = "") -> Path:
     (root / ".gitignore").write_text("result.json\n__pycache__/\n")
     anthropic = f'options = {{ base_url = "{url}", max_retries = 0 }}'
     openai = f'options = {{ base_url = "{url}/v1", max_retries = 0 }}'
-    (root / "lab.toml").write_text(f'''[lab]
+    (root / "lab.toml").write_text(f"""[lab]
 name = "scripted"
 [objective]
 name = "val_bpb"
@@ -55,46 +55,80 @@ planner = {{ backend = "openai", model = "gpt-4o", {openai} }}
 worker = {{ backend = "anthropic", model = "claude-sonnet-4-6", {anthropic} }}
 reviewer = {{ backend = "openai", model = "gpt-4o", {openai} }}
 reporter = {{ backend = "anthropic", model = "claude-sonnet-4-6", {anthropic} }}
-''')
-    for args in (["init", "-q", "-b", "main"], ["add", "."],
-                 ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "baseline"]):
+""")
+    for args in (
+        ["init", "-q", "-b", "main"],
+        ["add", "."],
+        ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "baseline"],
+    ):
         subprocess.run(["git", *args], cwd=root, check=True, capture_output=True)
     return root
 
 
 def propose(title: str, params: dict) -> Reply:
-    return Reply(context=ROLE["researcher"], match="(propose) for the researcher",
-                 tool_calls=[("propose", {"title": title, "params": params, "rationale": "why", "source": "train.py"})])
+    return Reply(
+        context=ROLE["researcher"],
+        match="(propose) for the researcher",
+        tool_calls=[("propose", {"title": title, "params": params, "rationale": "why", "source": "train.py"})],
+    )
 
 
 def script() -> list[Reply]:
-    first_turn = {r: f"({k}) for the {r}" for r, k in (("planner", "plan"), ("worker", "implement"),
-                                                         ("reviewer", "review"), ("reporter", "report"))}
+    first_turn = {
+        r: f"({k}) for the {r}"
+        for r, k in (("planner", "plan"), ("worker", "implement"), ("reviewer", "review"), ("reporter", "report"))
+    }
     return [
         propose("raise LR to 0.2", {"LR": 0.2}),
         propose("LR 0.2 once more", {"LR": 0.2}),
         propose("rescale the loss", {"SCALE": 0.5}),
-        Reply(context=ROLE["planner"], match=first_turn["planner"],
-              tool_calls=[("decide", {"decision": "queue", "priority": 0.8, "reason": "new"})]),
-        Reply(context=ROLE["planner"], match=first_turn["planner"],
-              tool_calls=[("decide", {"decision": "duplicate", "of": "h001", "similarity": 1.0, "reason": "same LR"})]),
-        Reply(context=ROLE["planner"], match=first_turn["planner"],
-              tool_calls=[("decide", {"decision": "queue", "priority": 0.5, "reason": "new"})]),
+        Reply(
+            context=ROLE["planner"],
+            match=first_turn["planner"],
+            tool_calls=[("decide", {"decision": "queue", "priority": 0.8, "reason": "new"})],
+        ),
+        Reply(
+            context=ROLE["planner"],
+            match=first_turn["planner"],
+            tool_calls=[("decide", {"decision": "duplicate", "of": "h001", "similarity": 1.0, "reason": "same LR"})],
+        ),
+        Reply(
+            context=ROLE["planner"],
+            match=first_turn["planner"],
+            tool_calls=[("decide", {"decision": "queue", "priority": 0.5, "reason": "new"})],
+        ),
         # worker, h001: a clean edit; h003: games the metric by editing protected prepare.py from the shell
-        Reply(context=ROLE["worker"], match=first_turn["worker"],
-              tool_calls=[("edit_file", {"path": "train.py", "old_string": "LR = 0.1", "new_string": "LR = 0.2"})]),
-        Reply(context=ROLE["worker"], match=first_turn["worker"],
-              tool_calls=[("run_command", {"command": "sed -i 's/SCALE = 1.0/SCALE = 0.5/' prepare.py"})]),
+        Reply(
+            context=ROLE["worker"],
+            match=first_turn["worker"],
+            tool_calls=[("edit_file", {"path": "train.py", "old_string": "LR = 0.1", "new_string": "LR = 0.2"})],
+        ),
+        Reply(
+            context=ROLE["worker"],
+            match=first_turn["worker"],
+            tool_calls=[("run_command", {"command": "sed -i 's/SCALE = 1.0/SCALE = 0.5/' prepare.py"})],
+        ),
         Reply(context=ROLE["worker"], match="edited train.py", tool_calls=[("commit", {"message": "LR 0.2"})]),
         Reply(context=ROLE["worker"], match="exit code 0", tool_calls=[("commit", {"message": "rescale"})]),
         # reviewer: its verdict follows the evidence the console measured
-        Reply(context=ROLE["reviewer"], match='"protected_changes": []',
-              tool_calls=[("verdict", {"verdict": "pass", "reasons": ["better than baseline, protected files intact"]})]),
-        Reply(context=ROLE["reviewer"], match=first_turn["reviewer"],
-              tool_calls=[("verdict", {"verdict": "reject", "reasons": ["gamed: the diff edits protected prepare.py"]})]),
-        Reply(context=ROLE["reporter"], match=first_turn["reporter"],
-              tool_calls=[("read_file", {"path": "events.jsonl", "limit": 5}),
-                          ("write_file", {"path": "report.md", "content": "# Report\nh001 measured; h003 gamed.\n"})]),
+        Reply(
+            context=ROLE["reviewer"],
+            match='"protected_changes": []',
+            tool_calls=[("verdict", {"verdict": "pass", "reasons": ["better than baseline, protected files intact"]})],
+        ),
+        Reply(
+            context=ROLE["reviewer"],
+            match=first_turn["reviewer"],
+            tool_calls=[("verdict", {"verdict": "reject", "reasons": ["gamed: the diff edits protected prepare.py"]})],
+        ),
+        Reply(
+            context=ROLE["reporter"],
+            match=first_turn["reporter"],
+            tool_calls=[
+                ("read_file", {"path": "events.jsonl", "limit": 5}),
+                ("write_file", {"path": "report.md", "content": "# Report\nh001 measured; h003 gamed.\n"}),
+            ],
+        ),
     ]
 
 
@@ -146,9 +180,14 @@ def test_budget_pauses_agents(tmp_path: Path, keys: None) -> None:
         lab.subscribe(lambda event, state: seen.append(event))
         try:
             lab.start()
+
             def paused() -> set[str]:
-                return {e.data["agent_id"] for e in list(seen)
-                        if e.kind == "agent.status" and e.data.get("state") == "paused"}
+                return {
+                    e.data["agent_id"]
+                    for e in list(seen)
+                    if e.kind == "agent.status" and e.data.get("state") == "paused"
+                }
+
             deadline = time.monotonic() + 30
             while not {"researcher", "planner", "worker-1", "reviewer", "reporter"} <= paused():
                 assert time.monotonic() < deadline, [e.kind for e in seen]

@@ -11,11 +11,14 @@ from helpers.model_server import ModelServer, Reply
 
 
 def test_rules_order_and_default() -> None:
-    with ModelServer([Reply(text="for b", match="bravo"), Reply(text="first"), Reply(text="second")],
-                     default=Reply(text="fallback")) as srv:
+    with ModelServer(
+        [Reply(text="for b", match="bravo"), Reply(text="first"), Reply(text="second")], default=Reply(text="fallback")
+    ) as srv:
         client = anthropic.Anthropic(api_key="k", base_url=srv.url, max_retries=0)
+
         def ask(text: str):
             return client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": text}])
+
         answers = [ask(q).content[0].text for q in ("alpha", "bravo", "charlie", "delta")]
         assert answers == ["first", "for b", "second", "fallback"]
         assert [r.last_user for r in srv.requests] == ["alpha", "bravo", "charlie", "delta"]
@@ -24,8 +27,17 @@ def test_rules_order_and_default() -> None:
 
 
 def test_anthropic_non_streaming_tool_use_and_usage() -> None:
-    with ModelServer([Reply(text="calling", tool_calls=[("read_file", {"path": "a"})], input_tokens=7,
-                            output_tokens=3, cached_tokens=2)]) as srv:
+    with ModelServer(
+        [
+            Reply(
+                text="calling",
+                tool_calls=[("read_file", {"path": "a"})],
+                input_tokens=7,
+                output_tokens=3,
+                cached_tokens=2,
+            )
+        ]
+    ) as srv:
         client = anthropic.Anthropic(api_key="k", base_url=srv.url, max_retries=0)
         msg = client.messages.create(model="m", max_tokens=5, messages=[{"role": "user", "content": "x"}])
         assert [b.type for b in msg.content] == ["text", "tool_use"] and msg.stop_reason == "tool_use"

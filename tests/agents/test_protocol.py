@@ -25,15 +25,19 @@ AGENT_SAMPLES: list[P.AgentMessage] = [
     P.Commit(hypothesis="h001", sha="a" * 40, message="m"),
     P.Verdict(hypothesis="h001", verdict="flag", reasons=["small effect"]),
     P.Report(path="/tmp/report.md"),
-    P.UsageReport(Usage(input_tokens=10, output_tokens=2, cached_tokens=3, cost_usd=0.5, tool_calls=1,
-                        repair_attempts=1), model="gpt-5"),
+    P.UsageReport(
+        Usage(input_tokens=10, output_tokens=2, cached_tokens=3, cost_usd=0.5, tool_calls=1, repair_attempts=1),
+        model="gpt-5",
+    ),
     P.Done(task="t1", summary="ok"),
     P.Error(message="boom", task="t1", fatal=True),
 ]
 CONSOLE_SAMPLES: list[P.ConsoleMessage] = [
     P.TaskMessage(id="t1", kind="implement", payload={"worktree": "/w"}),
     P.PersonMessage(text="try smaller steps"),
-    P.Pause(), P.Resume(), P.Shutdown(),
+    P.Pause(),
+    P.Resume(),
+    P.Shutdown(),
 ]
 
 
@@ -59,8 +63,16 @@ def test_every_documented_type_is_declared_once() -> None:
 
 def test_usage_travels_flat_on_the_wire() -> None:
     wire = json.loads(AGENT_SAMPLES[10].to_json())
-    assert wire == {"type": "usage", "input_tokens": 10, "output_tokens": 2, "cached_tokens": 3, "cost_usd": 0.5,
-                    "tool_calls": 1, "repair_attempts": 1, "model": "gpt-5"}
+    assert wire == {
+        "type": "usage",
+        "input_tokens": 10,
+        "output_tokens": 2,
+        "cached_tokens": 3,
+        "cost_usd": 0.5,
+        "tool_calls": 1,
+        "repair_attempts": 1,
+        "model": "gpt-5",
+    }
 
 
 def test_task_id_is_task_on_the_wire() -> None:
@@ -68,19 +80,27 @@ def test_task_id_is_task_on_the_wire() -> None:
     assert P.parse_console('{"type":"task","task":7,"kind":"plan"}') == P.TaskMessage(id="7", kind="plan")
 
 
-@pytest.mark.parametrize(("line", "says"), [
-    ("not json", "not a JSON line"),
-    ("[1, 2]", "JSON object"),
-    ('{"type": "approve"}', "unknown agent message type 'approve'"),
-    ('{"type": "proposal", "title": "t", "rationale": "r", "source": "s"}', "proposal: missing field 'params'"),
-    ('{"type": "proposal", "title": 3, "params": {}, "rationale": "r", "source": "s"}',
-     "proposal: field 'title' must be a string"),
-    ('{"type": "verdict", "hypothesis": "h", "verdict": "merge", "reasons": []}', "must be one of pass, flag, reject"),
-    ('{"type": "verdict", "hypothesis": "h", "verdict": "pass", "reasons": [1]}', "list of strings"),
-    ('{"type": "usage", "input_tokens": true}', "must be an integer"),
-    ('{"type": "usage", "cost_usd": -1}', "must not be negative"),
-    ('{"type": "error", "message": "m", "fatal": "yes"}', "true or false"),
-])
+@pytest.mark.parametrize(
+    ("line", "says"),
+    [
+        ("not json", "not a JSON line"),
+        ("[1, 2]", "JSON object"),
+        ('{"type": "approve"}', "unknown agent message type 'approve'"),
+        ('{"type": "proposal", "title": "t", "rationale": "r", "source": "s"}', "proposal: missing field 'params'"),
+        (
+            '{"type": "proposal", "title": 3, "params": {}, "rationale": "r", "source": "s"}',
+            "proposal: field 'title' must be a string",
+        ),
+        (
+            '{"type": "verdict", "hypothesis": "h", "verdict": "merge", "reasons": []}',
+            "must be one of pass, flag, reject",
+        ),
+        ('{"type": "verdict", "hypothesis": "h", "verdict": "pass", "reasons": [1]}', "list of strings"),
+        ('{"type": "usage", "input_tokens": true}', "must be an integer"),
+        ('{"type": "usage", "cost_usd": -1}', "must not be negative"),
+        ('{"type": "error", "message": "m", "fatal": "yes"}', "true or false"),
+    ],
+)
 def test_hostile_agent_lines_are_refused_with_one_clear_line(line: str, says: str) -> None:
     with pytest.raises(P.ProtocolError, match=None) as info:
         P.parse_agent(line)
@@ -116,8 +136,14 @@ def test_launch_argv_is_what_the_runner_reads(tmp_path: Path) -> None:
 def test_runner_ignores_a_malformed_console_line_with_a_warning(tmp_path: Path) -> None:
     launch = P.AgentLaunch("p-1", "planner", "sweep", "", tmp_path)
     lines = ['{"type": "task", "kind": "plan"}', "garbage", P.Shutdown().to_json()]
-    out = subprocess.run(launch.runner_argv(heartbeat_s=30), input="\n".join(lines) + "\n", capture_output=True,
-                         text=True, timeout=60, cwd=tmp_path)
+    out = subprocess.run(
+        launch.runner_argv(heartbeat_s=30),
+        input="\n".join(lines) + "\n",
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
     assert out.returncode == 0, out.stderr
     said = [P.parse_agent(line) for line in out.stdout.splitlines()]
     warnings = [m.text for m in said if isinstance(m, P.Log) and m.level == "warning"]

@@ -12,14 +12,17 @@ from labconsole.agents.emitter import Emitter
 from labconsole.agents.redact import MASK, RedactingEmitter, Redactor, redact, secret_env_values
 
 
-@pytest.mark.parametrize("secret", [
-    "sk-ant-api03-abcdefghijklmnop_QRST-uvwx",
-    "sk-proj-abcdefghijklmnopqrstuvwx",
-    "sk-abcdefghijklmnopqrstuvwx1234",
-    "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
-    "hf_abcdefghijklmnopqrstuvwxyzABCD",
-    "AKIAIOSFODNN7EXAMPLE",
-])
+@pytest.mark.parametrize(
+    "secret",
+    [
+        "sk-ant-api03-abcdefghijklmnop_QRST-uvwx",
+        "sk-proj-abcdefghijklmnopqrstuvwx",
+        "sk-abcdefghijklmnopqrstuvwx1234",
+        "ghp_abcdefghijklmnopqrstuvwxyz0123456789",
+        "hf_abcdefghijklmnopqrstuvwxyzABCD",
+        "AKIAIOSFODNN7EXAMPLE",
+    ],
+)
 def test_known_key_formats(secret: str) -> None:
     out = redact(f"using key {secret} now")
     assert secret not in out and MASK in out and out.startswith("using key")
@@ -31,8 +34,7 @@ def test_bearer_and_assignments_keep_their_prefix() -> None:
 
 
 def test_secret_env_values_and_extras() -> None:
-    env = {"MY_SERVICE_TOKEN": "plain-value-123", "DB_PASSWORD": "hunter2hunter2", "HOME": "/root",
-           "SHORT_KEY": "1"}
+    env = {"MY_SERVICE_TOKEN": "plain-value-123", "DB_PASSWORD": "hunter2hunter2", "HOME": "/root", "SHORT_KEY": "1"}
     assert sorted(secret_env_values(env)) == ["hunter2hunter2", "plain-value-123"]
     r = Redactor(extra_secrets=["custom-secret-xyz"], env=env)
     out = r.text("a plain-value-123 b hunter2hunter2 c custom-secret-xyz /root")

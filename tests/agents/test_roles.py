@@ -33,7 +33,8 @@ def test_lab_overrides_one_role(tmp_path: Path) -> None:
     (tmp_path / "agents").mkdir()
     (tmp_path / "agents" / "planner.md").write_text(
         "---\nname: planner\ndescription: strict planner\ntools: read_file, decide\nmodel: m1\n"
-        "backend: openai\nread-only: true\n---\nBe strict.\n")
+        "backend: openai\nread-only: true\n---\nBe strict.\n"
+    )
     specs = load_roles(tmp_path)
     assert specs["planner"].description == "strict planner" and specs["planner"].tools == ("read_file", "decide")
     assert specs["planner"].backend == "openai" and specs["planner"].path.parent == tmp_path / "agents"
@@ -43,19 +44,22 @@ def test_lab_overrides_one_role(tmp_path: Path) -> None:
 GOOD = "name: worker\ndescription: d\ntools: [read_file]\n"
 
 
-@pytest.mark.parametrize("front, field", [
-    ("description: d\ntools: [read_file]\n", "'name'"),
-    ("name: worker\ntools: [read_file]\n", "'description'"),
-    (GOOD + "read_only: true\n", "'read_only'"),
-    (GOOD.replace("[read_file]", "[read_file, teleport]"), "'tools'"),
-    (GOOD.replace("[read_file]", "42"), "'tools'"),
-    (GOOD + "backend: gpt-magic\n", "'backend'"),
-    (GOOD + "read-only: maybe\n", "'read-only'"),
-    (GOOD + "permission-mode: yolo\n", "'permission-mode'"),
-    (GOOD + "max-turns: 0\n", "'max-turns'"),
-    (GOOD.replace("name: worker", "name: planner"), "'name'"),
-    (GOOD.replace("[read_file]", "[write_file]") + "read-only: true\n", "'tools'"),
-])
+@pytest.mark.parametrize(
+    "front, field",
+    [
+        ("description: d\ntools: [read_file]\n", "'name'"),
+        ("name: worker\ntools: [read_file]\n", "'description'"),
+        (GOOD + "read_only: true\n", "'read_only'"),
+        (GOOD.replace("[read_file]", "[read_file, teleport]"), "'tools'"),
+        (GOOD.replace("[read_file]", "42"), "'tools'"),
+        (GOOD + "backend: gpt-magic\n", "'backend'"),
+        (GOOD + "read-only: maybe\n", "'read-only'"),
+        (GOOD + "permission-mode: yolo\n", "'permission-mode'"),
+        (GOOD + "max-turns: 0\n", "'max-turns'"),
+        (GOOD.replace("name: worker", "name: planner"), "'name'"),
+        (GOOD.replace("[read_file]", "[write_file]") + "read-only: true\n", "'tools'"),
+    ],
+)
 def test_bad_front_matter_names_file_and_field(tmp_path: Path, front: str, field: str) -> None:
     path = tmp_path / "worker.md"
     path.write_text(f"---\n{front}---\nprompt\n")
@@ -64,13 +68,16 @@ def test_bad_front_matter_names_file_and_field(tmp_path: Path, front: str, field
     assert str(path) in str(err.value) and field in str(err.value)
 
 
-@pytest.mark.parametrize("text, words", [
-    ("no front matter\n", "must start"),
-    ("---\nname: worker\n", "not closed"),
-    ("---\nname: [unclosed\n---\nx\n", "not valid YAML"),
-    ("---\n- a\n- b\n---\nx\n", "mapping"),
-    ("---\n" + GOOD + "---\n\n", "prompt"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ("no front matter\n", "must start"),
+        ("---\nname: worker\n", "not closed"),
+        ("---\nname: [unclosed\n---\nx\n", "not valid YAML"),
+        ("---\n- a\n- b\n---\nx\n", "mapping"),
+        ("---\n" + GOOD + "---\n\n", "prompt"),
+    ],
+)
 def test_malformed_spec_files(tmp_path: Path, text: str, words: str) -> None:
     path = tmp_path / "worker.md"
     path.write_text(text)
@@ -91,6 +98,7 @@ def test_builtin_skills_exist_and_reach_the_prompt(tmp_path: Path) -> None:
         assert missing == [] and "# Skill: lab-protocol" in text
     (tmp_path / "agents").mkdir()
     (tmp_path / "agents" / "worker.md").write_text(
-        "---\nname: worker\ndescription: d\ntools: [read_file]\nskills: [lab-protocol, no-such-skill]\n---\nWork.\n")
+        "---\nname: worker\ndescription: d\ntools: [read_file]\nskills: [lab-protocol, no-such-skill]\n---\nWork.\n"
+    )
     text, missing = skills_prompt(load_role("worker", tmp_path), tmp_path)
     assert missing == ["no-such-skill"] and "lab-protocol" in text

@@ -9,8 +9,16 @@ import pytest
 
 from agents.conftest import git  # noqa: F401 (fixtures lab/worktree come from conftest)
 from labconsole.agents.backends.claude_hook import decide
-from labconsole.agents.sandbox import (CommandSandbox, PathPolicy, Refused, Workspace, bwrap_path, command_refusal,
-                                       is_protected, scrubbed_env)
+from labconsole.agents.sandbox import (
+    CommandSandbox,
+    PathPolicy,
+    Refused,
+    Workspace,
+    bwrap_path,
+    command_refusal,
+    is_protected,
+    scrubbed_env,
+)
 
 
 @pytest.fixture
@@ -25,8 +33,13 @@ def ws(tmp_path: Path) -> Workspace:
 def test_writes_confined_to_worktree(ws: Workspace, tmp_path: Path) -> None:
     policy = PathPolicy(ws)
     assert policy.write("src/a.py") == ws.root / "src" / "a.py"
-    for bad, why in (("../outside.txt", "outside"), (str(tmp_path / "x"), "outside"), ("prepare.py", "protected"),
-                     ("bench/data/x.bin", "protected"), (".git/config", "git metadata")):
+    for bad, why in (
+        ("../outside.txt", "outside"),
+        (str(tmp_path / "x"), "outside"),
+        ("prepare.py", "protected"),
+        ("bench/data/x.bin", "protected"),
+        (".git/config", "git metadata"),
+    ):
         with pytest.raises(Refused, match=why):
             policy.write(bad)
 
@@ -54,30 +67,33 @@ def test_protected_globs() -> None:
     assert not is_protected("train.py", ["prepare.py", "bench/**"])
 
 
-@pytest.mark.parametrize("cmd, writable, refused", [
-    ("python -m pytest -q", True, False),
-    ("echo hi > out.txt && cat out.txt", True, False),
-    ("echo hi > /etc/passwd", True, True),
-    ("echo hi >> ../sibling.txt", True, True),
-    ("cd /tmp && ls", True, True),
-    ("rm -rf /work", True, True),
-    ("cp src/a.py ~/a.py", True, True),
-    ("sed -i s/a/b/ /etc/hosts", True, True),
-    ("git -C /elsewhere commit -m x", True, True),
-    ("ls 2>&1 | grep a > /dev/null", True, False),
-    ("grep -rn lr . | head", False, False),
-    ("git diff HEAD~1", False, False),
-    ("git commit -m x", False, True),
-    ("echo x > notes.txt", False, True),
-    ("python train.py", False, True),
-    ("find . -delete", False, True),
-    ("touch x", False, True),
-    ("python3 -c \"import sys; sys.exit('a; b' > 'c')\"", True, False),
-    ("echo 'a > /etc/x'", True, False),
-    ("echo hi>/etc/x", True, True),
-    ("ls; rm -rf ../..", True, True),
-    ("echo 'unbalanced", True, True),
-])
+@pytest.mark.parametrize(
+    "cmd, writable, refused",
+    [
+        ("python -m pytest -q", True, False),
+        ("echo hi > out.txt && cat out.txt", True, False),
+        ("echo hi > /etc/passwd", True, True),
+        ("echo hi >> ../sibling.txt", True, True),
+        ("cd /tmp && ls", True, True),
+        ("rm -rf /work", True, True),
+        ("cp src/a.py ~/a.py", True, True),
+        ("sed -i s/a/b/ /etc/hosts", True, True),
+        ("git -C /elsewhere commit -m x", True, True),
+        ("ls 2>&1 | grep a > /dev/null", True, False),
+        ("grep -rn lr . | head", False, False),
+        ("git diff HEAD~1", False, False),
+        ("git commit -m x", False, True),
+        ("echo x > notes.txt", False, True),
+        ("python train.py", False, True),
+        ("find . -delete", False, True),
+        ("touch x", False, True),
+        ("python3 -c \"import sys; sys.exit('a; b' > 'c')\"", True, False),
+        ("echo 'a > /etc/x'", True, False),
+        ("echo hi>/etc/x", True, True),
+        ("ls; rm -rf ../..", True, True),
+        ("echo 'unbalanced", True, True),
+    ],
+)
 def test_command_policy(ws: Workspace, cmd: str, writable: bool, refused: bool) -> None:
     w = Workspace(ws.root, writable=writable, protected=ws.protected)
     assert (command_refusal(cmd, w) is not None) == refused, command_refusal(cmd, w)
@@ -98,11 +114,11 @@ def test_bwrap_argv_mounts_root_read_only(ws: Workspace, monkeypatch: pytest.Mon
     monkeypatch.setattr("labconsole.agents.sandbox.bwrap_path", lambda: "/usr/bin/bwrap")
     argv = CommandSandbox(ws).argv("make test")
     assert argv[:5] == ["/usr/bin/bwrap", "--ro-bind", "/", "/", "--dev"]
-    assert ["--bind", str(ws.root), str(ws.root)] == argv[argv.index("--bind"):argv.index("--bind") + 3]
+    assert ["--bind", str(ws.root), str(ws.root)] == argv[argv.index("--bind") : argv.index("--bind") + 3]
     assert "--unshare-all" in argv and "--share-net" not in argv and argv[-3:] == ["/bin/sh", "-c", "make test"]
     ro = CommandSandbox(Workspace(ws.root, writable=False)).argv("ls")
     # read-only: the workspace bound back read-only (it is under the private /tmp), nothing writable
-    assert "--bind" not in ro and ["--ro-bind-try", str(ws.root), str(ws.root)] == ro[ro.index(str(ws.root)) - 1:][:3]
+    assert "--bind" not in ro and ["--ro-bind-try", str(ws.root), str(ws.root)] == ro[ro.index(str(ws.root)) - 1 :][:3]
 
 
 def test_claude_hook_applies_the_same_policy(ws: Workspace) -> None:
@@ -127,7 +143,8 @@ def test_real_bwrap_confines_writes_and_network(lab: Path, worktree: Path) -> No
         box = CommandSandbox(Workspace(worktree, writable=True))
         result = box.run(
             f"echo ok > here.txt && cat here.txt; echo x > {lab}/escape.txt; echo y > /usr/escape.txt; git log --oneline | wc -l; "
-            f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 1)\" 2>&1 | tail -1")
+            f"python3 -c \"import socket; socket.create_connection(('127.0.0.1', {port}), 1)\" 2>&1 | tail -1"
+        )
     finally:
         listener.close()
     assert result.sandboxed and (worktree / "here.txt").read_text() == "ok\n"
@@ -143,6 +160,10 @@ def test_agents_cannot_run_labconsole(tmp_path) -> None:
     from labconsole.agents.sandbox import Workspace, command_refusal
 
     ws = Workspace(root=tmp_path, writable=True)
-    for cmd in ("labconsole review approve h001 --yes", "cd . && labconsole merge h001",
-                "python -m labconsole.cli merge h001", "/usr/bin/labconsole publish kernels/x"):
+    for cmd in (
+        "labconsole review approve h001 --yes",
+        "cd . && labconsole merge h001",
+        "python -m labconsole.cli merge h001",
+        "/usr/bin/labconsole publish kernels/x",
+    ):
         assert "agents cannot run labconsole" in (command_refusal(cmd, ws) or ""), cmd

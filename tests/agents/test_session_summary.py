@@ -37,19 +37,27 @@ def test_awaiting_candidates_are_counted_and_named() -> None:
 
 
 def test_budget_lines_carry_numbers() -> None:
-    warn = SimpleNamespace(kind=K.BUDGET_WARNING, data={"scope": "session", "resource": "usd", "used": 1.6,
-                                                          "limit": 2.0})
+    warn = SimpleNamespace(
+        kind=K.BUDGET_WARNING, data={"scope": "session", "resource": "usd", "used": 1.6, "limit": 2.0}
+    )
     assert event_line(warn) == "budget warning: session spent $1.60 of $2.00 (80%)"
-    out = SimpleNamespace(kind=K.BUDGET_EXHAUSTED, data={"scope": "role", "role": "worker", "resource": "tokens",
-                                                          "used": 120000, "limit": 100000})
-    assert event_line(out) == "budget exhausted, agents paused: role worker spent 120,000 tokens of 100,000 tokens (120%)"
+    out = SimpleNamespace(
+        kind=K.BUDGET_EXHAUSTED,
+        data={"scope": "role", "role": "worker", "resource": "tokens", "used": 120000, "limit": 100000},
+    )
+    assert (
+        event_line(out) == "budget exhausted, agents paused: role worker spent 120,000 tokens of 100,000 tokens (120%)"
+    )
 
 
 def test_stall_and_exit_lines_say_why() -> None:
-    stalled = SimpleNamespace(kind=K.AGENT_STALLED, data={"agent_id": "worker-1", "detail":
-                                                         "the model sent no token for 121 s (limit 120 s)"})
-    assert event_line(stalled) == ("worker-1 stalled: the model sent no token for 121 s (limit 120 s); "
-                                   "it is stopped and restarted")
-    exited = SimpleNamespace(kind=K.AGENT_EXITED, data={"agent_id": "worker-1", "reason": "crashed",
-                                                        "detail": "killed by SIGKILL"})
+    stalled = SimpleNamespace(
+        kind=K.AGENT_STALLED, data={"agent_id": "worker-1", "detail": "the model sent no token for 121 s (limit 120 s)"}
+    )
+    assert event_line(stalled) == (
+        "worker-1 stalled: the model sent no token for 121 s (limit 120 s); it is stopped and restarted"
+    )
+    exited = SimpleNamespace(
+        kind=K.AGENT_EXITED, data={"agent_id": "worker-1", "reason": "crashed", "detail": "killed by SIGKILL"}
+    )
     assert event_line(exited) == "worker-1 exited (crashed): killed by SIGKILL"

@@ -24,8 +24,11 @@ LAB = Path(labconsole.__file__).resolve().parent / "demo" / "lab"
 VOCAB_SIZE = len(set((LAB / "data" / "corpus.txt").read_text(encoding="utf-8")))
 
 
-def run_lab(tmp_path: Path, overrides: dict[str, str] | None = None, seed: int | None = None,
-            ) -> subprocess.CompletedProcess[str]:
+def run_lab(
+    tmp_path: Path,
+    overrides: dict[str, str] | None = None,
+    seed: int | None = None,
+) -> subprocess.CompletedProcess[str]:
     """Copy the lab, rewrite constants the way the sweep worker does, and run train.py in it."""
     lab = tmp_path / "lab"
     shutil.copytree(LAB, lab, ignore=shutil.ignore_patterns("result.json", "__pycache__"))
@@ -38,8 +41,7 @@ def run_lab(tmp_path: Path, overrides: dict[str, str] | None = None, seed: int |
     env = {k: v for k, v in os.environ.items() if k != "LABCONSOLE_SEED"}
     if seed is not None:
         env["LABCONSOLE_SEED"] = str(seed)
-    return subprocess.run([sys.executable, "train.py"], cwd=lab, env=env, capture_output=True,
-                          text=True, timeout=60)
+    return subprocess.run([sys.executable, "train.py"], cwd=lab, env=env, capture_output=True, text=True, timeout=60)
 
 
 def val_bpb(tmp_path: Path, proc: subprocess.CompletedProcess[str]) -> float:

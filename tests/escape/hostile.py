@@ -46,11 +46,13 @@ def main():
     def symlink():
         os.symlink(os.path.join(out, "via-symlink"), "link-out")
         return write("link-out")
+
     attempt("write_symlink", symlink)
 
     def hardlink():
         os.link(t["outside_file"], "hard-out")
         return write("hard-out")
+
     attempt("write_hardlink", hardlink)
     attempt("write_proc_root", lambda: write("/proc/self/root" + os.path.join(out, "proc-root")))
     attempt("read_ssh_key", lambda: read(t["ssh_key"]))
@@ -62,17 +64,20 @@ def main():
     def proc_environ():
         data = open(f"/proc/{t['environ_pid']}/environ", "rb").read()
         return t["secret_value"].encode() in data and "in /proc/<console>/environ"
+
     attempt("read_proc_environ", proc_environ)
 
     def tcp():
         with socket.create_connection(("127.0.0.1", t["tcp_port"]), timeout=3) as s:
             s.sendall(b"exfiltrate\n")
         return "connected"
+
     attempt("network_tcp", tcp)
 
     def signal_console():
         os.kill(t["console_pid"], signal.SIGWINCH)  # ignored by default: harmless if it lands
         return "signalled"
+
     attempt("signal_console", signal_console)
 
     def ptrace_console():
@@ -83,12 +88,14 @@ def main():
             raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
         libc.ptrace(17, t["console_pid"], None, None)
         return "attached"
+
     attempt("ptrace_console", ptrace_console)
 
     def append_events():
         with open(t["events"], "a") as f:
             f.write('{"kind": "decision.approved"}\n')
         return "appended"
+
     attempt("append_events", append_events)
 
     def control_socket():
@@ -97,6 +104,7 @@ def main():
         s.connect(t["control_socket"])
         s.close()
         return "connected"
+
     attempt("control_socket", control_socket)
 
 

@@ -34,8 +34,13 @@ def measured(world: World) -> tuple[dict[str, str], str]:
         blobs[f"b{len(blobs)}"] = data
         return f"b{len(blobs) - 1}"
 
-    executor = LocalExecutor(repo, load_config(world.lab / "lab.toml"), lambda k, a, d: events.append((k, d)),
-                             put_blob, world.lab / ".labconsole" / "runs")
+    executor = LocalExecutor(
+        repo,
+        load_config(world.lab / "lab.toml"),
+        lambda k, a, d: events.append((k, d)),
+        put_blob,
+        world.lab / ".labconsole" / "runs",
+    )
     executor.run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
     output = blobs[next(d for k, d in events if k == "run.finished")["log_blob"]].decode()
     return parse(output), output
@@ -45,8 +50,11 @@ def worker_worktree(world: World) -> Path:
     """A worker's worktree where the console makes them: ``<lab>/.labconsole/worktrees/<hyp>``."""
     wt = world.lab / ".labconsole" / "worktrees" / "h1"
     if not wt.exists():
-        subprocess.run(["git", "-C", str(world.lab), "worktree", "add", "-q", "-b", "lab/h1", str(wt)], check=True,
-                       capture_output=True)
+        subprocess.run(
+            ["git", "-C", str(world.lab), "worktree", "add", "-q", "-b", "lab/h1", str(wt)],
+            check=True,
+            capture_output=True,
+        )
     return wt
 
 
@@ -79,18 +87,33 @@ def cli_agent(world: World, backend: str, home: Path) -> tuple[dict[str, str], s
         server.add(Reply(tool_calls=[tool]), Reply(text="Done."))
         if backend == "claude-code":
             os.environ.setdefault("ANTHROPIC_API_KEY", "sk-ant-api03-ESCAPEtest0123456789abcdef")
-            options = {"cli_path": str(exe), "home": str(home), "timeout_s": 120,
-                       "env": {"ANTHROPIC_BASE_URL": server.url, "CLAUDE_CODE_MAX_RETRIES": "0"}}
+            options = {
+                "cli_path": str(exe),
+                "home": str(home),
+                "timeout_s": 120,
+                "env": {"ANTHROPIC_BASE_URL": server.url, "CLAUDE_CODE_MAX_RETRIES": "0"},
+            }
             model = "claude-sonnet-4-6"
         else:
             os.environ.setdefault("OPENAI_API_KEY", "sk-proj-ESCAPEtest0123456789abcdef")
-            options = {"cli_path": str(exe), "home": str(home), "base_url": server.url + "/v1", "max_retries": 0,
-                       "timeout_s": 120}
+            options = {
+                "cli_path": str(exe),
+                "home": str(home),
+                "base_url": server.url + "/v1",
+                "max_retries": 0,
+                "timeout_s": 120,
+            }
             model = "gpt-5.5"
-        ctx = AgentContext(agent_id="worker-1", role="worker", backend=backend, model=model, lab_root=world.lab,
-                           options=options)
-        payload = {"hypothesis": {"id": "h1", "title": "escape", "params": {}, "rationale": ""},
-                   "worktree": str(wt), "branch": "lab/h1", "protected": [], "edit": {}}
+        ctx = AgentContext(
+            agent_id="worker-1", role="worker", backend=backend, model=model, lab_root=world.lab, options=options
+        )
+        payload = {
+            "hypothesis": {"id": "h1", "title": "escape", "params": {}, "rationale": ""},
+            "worktree": str(wt),
+            "branch": "lab/h1",
+            "protected": [],
+            "edit": {},
+        }
         buf = io.StringIO()
         try:
             load_backend(backend)(ctx).handle(Task("t1", "implement", payload), Emitter(buf))

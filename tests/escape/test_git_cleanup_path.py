@@ -23,12 +23,16 @@ def test_cleanup_of_a_repointed_worktree_fails_the_hypothesis_and_archives(tmp_p
     try:
         lab.append(K.HYP_PROPOSED, "console", {"hyp_id": "h001", "title": "t", "params": {}})
         wt = lab.repo.create_worktree("h001", lab.repo.head_sha())
-        lab.append(K.WORKTREE_CREATED, "console", {"hyp_id": "h001", "path": str(wt.path), "branch": wt.branch,
-                                                   "base_sha": wt.base_sha})
+        lab.append(
+            K.WORKTREE_CREATED,
+            "console",
+            {"hyp_id": "h001", "path": str(wt.path), "branch": wt.branch, "base_sha": wt.base_sha},
+        )
         (wt.path / "notes.txt").write_text("agent work\n")
         subprocess.run(["git", "add", "-A"], cwd=wt.path, check=True)
-        subprocess.run(["git", "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-qm", "work"],
-                       cwd=wt.path, check=True)
+        subprocess.run(
+            ["git", "-c", "user.name=w", "-c", "user.email=w@w", "commit", "-qm", "work"], cwd=wt.path, check=True
+        )
         own = tmp_path / "agent-repo"
         subprocess.run(["git", "init", "-q", str(own)], check=True)
         subprocess.run(["git", "config", "core.fsmonitor", str(evil)], cwd=own, check=True)
@@ -44,6 +48,11 @@ def test_cleanup_of_a_repointed_worktree_fails_the_hypothesis_and_archives(tmp_p
     archived = [e for e in read_events(lab.session_dir) if e.kind == K.WORKTREE_ARCHIVED]
     assert len(archived) == 1 and archived[0].data["ref"].startswith("refs/labconsole/archive/h001/")
     assert "tampered with" in archived[0].data["reason"]
-    out = subprocess.run(["git", "show", f"{archived[0].data['ref']}:notes.txt"], cwd=lab_root,
-                         capture_output=True, text=True, check=True).stdout
+    out = subprocess.run(
+        ["git", "show", f"{archived[0].data['ref']}:notes.txt"],
+        cwd=lab_root,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
     assert out == "agent work\n"

@@ -62,8 +62,9 @@ def _worker_commit(repo: LabRepo, hyp: str, text: str = "lr = 0.2\n") -> tuple[P
     return wt.path, sh(wt.path, "rev-parse", "HEAD")
 
 
-def test_repointed_dot_git_with_fsmonitor_is_refused_and_archived(lab: Path, tmp_path: Path, evil: Path,
-                                                                   marker: Path) -> None:
+def test_repointed_dot_git_with_fsmonitor_is_refused_and_archived(
+    lab: Path, tmp_path: Path, evil: Path, marker: Path
+) -> None:
     repo = LabRepo(lab)
     wt, head = _worker_commit(repo, "h001")
     (wt / "notes.txt").write_text("uncommitted\n")  # so a cleanup has to look at the worktree's status
@@ -122,8 +123,15 @@ def test_hooks_planted_in_git_dirs_do_not_run(lab: Path, evil: Path, marker: Pat
     admin = repo.common_dir / "worktrees" / "h004"
     for hooks in (repo.common_dir / "hooks", admin / "hooks"):
         hooks.mkdir(exist_ok=True)
-        for name in ("post-index-change", "post-checkout", "pre-commit", "post-commit", "post-merge",
-                     "reference-transaction", "pre-auto-gc"):
+        for name in (
+            "post-index-change",
+            "post-checkout",
+            "pre-commit",
+            "post-commit",
+            "post-merge",
+            "reference-transaction",
+            "pre-auto-gc",
+        ):
             (hooks / name).symlink_to(evil)
     (wt / "train.py").write_text("lr = 0.4\n")
     assert repo.commit_all(wt, "hooked?") is not None  # git add writes the index: post-index-change
@@ -192,8 +200,9 @@ def test_ssh_command_is_never_run(lab: Path, evil: Path, marker: Path) -> None:
     assert status != 0 and not marker.exists()
 
 
-def test_inherited_git_dir_is_ignored(lab: Path, tmp_path: Path, evil: Path, marker: Path,
-                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_inherited_git_dir_is_ignored(
+    lab: Path, tmp_path: Path, evil: Path, marker: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     repo = LabRepo(lab)
     other = tmp_path / "other"
     sh(tmp_path, "init", "-q", str(other))
@@ -247,8 +256,9 @@ def test_a_candidate_naming_drivers_in_gitattributes_is_flagged(lab: Path) -> No
     assert repo.protected_changes(base, flagged, ["train.py"]) == [".gitattributes", "sub/.gitattributes"]
 
 
-def test_an_eval_workdir_whose_git_config_the_agent_wrote_runs_nothing(tmp_path: Path, evil: Path,
-                                                                     marker: Path) -> None:
+def test_an_eval_workdir_whose_git_config_the_agent_wrote_runs_nothing(
+    tmp_path: Path, evil: Path, marker: Path
+) -> None:
     from labconsole.evals.workspace import changed_files, git
 
     workdir = tmp_path / "attempt"

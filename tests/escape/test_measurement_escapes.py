@@ -29,8 +29,13 @@ def measured():
             blobs[f"b{len(blobs)}"] = data
             return f"b{len(blobs) - 1}"
 
-        executor = LocalExecutor(repo, load_config(world.lab / "lab.toml"), lambda k, a, d: events.append((k, d)),
-                                 put_blob, world.lab / ".labconsole" / "runs")
+        executor = LocalExecutor(
+            repo,
+            load_config(world.lab / "lab.toml"),
+            lambda k, a, d: events.append((k, d)),
+            put_blob,
+            world.lab / ".labconsole" / "runs",
+        )
         executor.run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
         finished = next(d for k, d in events if k == "run.finished")
         output = blobs[finished["log_blob"]].decode()

@@ -68,8 +68,9 @@ READERS = {
 
 
 @pytest.mark.parametrize("reader", sorted(READERS))
-def test_a_planted_pickle_is_never_loaded(reader: str, hostile_lab: tuple[Path, Path], tmp_path: Path,
-                                          capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_planted_pickle_is_never_loaded(
+    reader: str, hostile_lab: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     lab, session = hostile_lab
     marker = tmp_path / "PWNED"
     _plant(session, marker)

@@ -19,9 +19,24 @@ from pathlib import Path
 HOSTILE = Path(__file__).with_name("hostile.py")
 SECRET_NAME = "LABCONSOLE_ESCAPE_API_KEY"
 SECRET_VALUE = "escape-secret-value-0123456789"
-CASES = ("write_direct", "write_dotdot", "write_symlink", "write_hardlink", "write_proc_root", "read_ssh_key",
-         "read_signing_key", "read_other_worktree", "read_session_dir", "read_env_secret", "read_proc_environ",
-         "network_tcp", "signal_console", "ptrace_console", "append_events", "control_socket")
+CASES = (
+    "write_direct",
+    "write_dotdot",
+    "write_symlink",
+    "write_hardlink",
+    "write_proc_root",
+    "read_ssh_key",
+    "read_signing_key",
+    "read_other_worktree",
+    "read_session_dir",
+    "read_env_secret",
+    "read_proc_environ",
+    "network_tcp",
+    "signal_console",
+    "ptrace_console",
+    "append_events",
+    "control_socket",
+)
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
 
 
@@ -79,7 +94,9 @@ def make_world(monkeypatch, lab_toml: str = "") -> World:
 
     lab.mkdir()
     shutil.copy(HOSTILE, lab / "hostile.py")
-    (lab / "lab.toml").write_text(lab_toml or """
+    (lab / "lab.toml").write_text(
+        lab_toml
+        or """
 [lab]
 name = "escape"
 [objective]
@@ -92,7 +109,8 @@ repeats = 1
 file = "hostile.py"
 [search.space]
 X = { type = "int", low = 1, high = 3 }
-""")
+"""
+    )
     session = lab / "sessions" / "s1"
     session.mkdir(parents=True)
     (session / "events.jsonl").write_text("{}\n")
@@ -103,8 +121,9 @@ X = { type = "int", low = 1, high = 3 }
     world = World(base, home, lab, session, outside)
     # /proc/<pid>/environ shows a process's environment as it started, so the console whose environ is
     # read is a stand-in started with the secret (the test process got it too late, by setenv).
-    stand_in = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"],
-                                env={**os.environ, SECRET_NAME: SECRET_VALUE})
+    stand_in = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(600)"], env={**os.environ, SECRET_NAME: SECRET_VALUE}
+    )
     world.closers += [stand_in.kill, stand_in.wait]
     server = socket.create_server(("127.0.0.1", 0))
     server.settimeout(0.5)
@@ -127,12 +146,19 @@ X = { type = "int", low = 1, high = 3 }
     world.closers += [stop.set, server.close, ctl.close, lambda: ctl_path.unlink(missing_ok=True)]
 
     world.targets = {
-        "outside_dir": str(outside), "outside_file": str(outside / "file"),
-        "ssh_key": str(home / ".ssh" / "id_ed25519"), "signing_key": str(keys / "person.key"),
-        "other_worktree_file": str(other / "secret.txt"), "events": str(session / "events.jsonl"),
-        "secret_name": SECRET_NAME, "secret_value": SECRET_VALUE, "console_pid": os.getpid(),
+        "outside_dir": str(outside),
+        "outside_file": str(outside / "file"),
+        "ssh_key": str(home / ".ssh" / "id_ed25519"),
+        "signing_key": str(keys / "person.key"),
+        "other_worktree_file": str(other / "secret.txt"),
+        "events": str(session / "events.jsonl"),
+        "secret_name": SECRET_NAME,
+        "secret_value": SECRET_VALUE,
+        "console_pid": os.getpid(),
         "environ_pid": stand_in.pid,
-        "tcp_port": server.getsockname()[1], "control_socket": str(ctl_path)}
+        "tcp_port": server.getsockname()[1],
+        "control_socket": str(ctl_path),
+    }
     (lab / "targets.json").write_text(json.dumps(world.targets))
     (lab / ".gitignore").write_text("sessions/\n.labconsole/\n")
     env = {**os.environ, **GIT_ENV}

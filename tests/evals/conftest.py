@@ -17,8 +17,9 @@ def write_suite(root: Path, gpu_case: bool = False) -> tuple[Path, Path]:
     skills, evals = root / "skills", root / "evals"
     sk = skills / "answer-skill"
     (sk / "references").mkdir(parents=True)
-    (sk / "SKILL.md").write_text(f"---\nname: answer-skill\ndescription: knows the answer\n---\n"
-                                 f"The answer is 42. {MARKER}\n")
+    (sk / "SKILL.md").write_text(
+        f"---\nname: answer-skill\ndescription: knows the answer\n---\nThe answer is 42. {MARKER}\n"
+    )
     (sk / "references" / "why.md").write_text("Because.\n")
     for case in ("answer-a", "answer-b"):
         d = evals / "answer-skill" / case
@@ -31,8 +32,12 @@ def write_suite(root: Path, gpu_case: bool = False) -> tuple[Path, Path]:
             '[[checks]]\nname = "scope"\nkind = "diff"\nallow = ["answer.txt"]\nrequire_change = true\n\n'
             '[[checks]]\nname = "answer"\nkind = "expect"\npath = "answer.txt"\ncontains = ["42"]\n\n'
             '[[checks]]\nname = "number"\nrun = "python -c \\"import sys; sys.exit(int(open(\'answer.txt\').read()) != 42)\\""\n'
-            + ('\n[[checks]]\nname = "gpu-bench"\nrun = "true"\nrequires_gpu = true\n' if gpu_case and case == "answer-b"
-               else ""))
+            + (
+                '\n[[checks]]\nname = "gpu-bench"\nrun = "true"\nrequires_gpu = true\n'
+                if gpu_case and case == "answer-b"
+                else ""
+            )
+        )
     return skills, evals
 
 

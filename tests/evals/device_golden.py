@@ -39,16 +39,27 @@ def main() -> int:
                     t0 = time.time()
                     checks = run_checks(case, wd, base, gpu=True)
                     bench = json.loads((wd / "bench.json").read_text()) if (wd / "bench.json").exists() else None
-                row = {"case": f"{skill}/{case.id}", "variant": variant, "status": attempt_status(checks),
-                       "seconds": round(time.time() - t0, 1),
-                       "checks": [{"name": c.name, "status": c.status, "value": c.value, "detail": c.detail[-600:]}
-                                  for c in checks],
-                       "bench": {k: v for k, v in (bench or {}).items() if k != "rows"} or None,
-                       "bench_rows": (bench or {}).get("rows")}
+                row = {
+                    "case": f"{skill}/{case.id}",
+                    "variant": variant,
+                    "status": attempt_status(checks),
+                    "seconds": round(time.time() - t0, 1),
+                    "checks": [
+                        {"name": c.name, "status": c.status, "value": c.value, "detail": c.detail[-600:]}
+                        for c in checks
+                    ],
+                    "bench": {k: v for k, v in (bench or {}).items() if k != "rows"} or None,
+                    "bench_rows": (bench or {}).get("rows"),
+                }
                 report.append(row)
-                print(f"{row['case']:<36} {variant:<9} {row['status']:<10} {row['seconds']:>6}s "
-                      + " ".join(f"{c['name']}={c['status']}" + (f"({c['value']:.3g})" if c["value"] is not None
-                                                                 else "") for c in row["checks"]), flush=True)
+                print(
+                    f"{row['case']:<36} {variant:<9} {row['status']:<10} {row['seconds']:>6}s "
+                    + " ".join(
+                        f"{c['name']}={c['status']}" + (f"({c['value']:.3g})" if c["value"] is not None else "")
+                        for c in row["checks"]
+                    ),
+                    flush=True,
+                )
     out.write_text(json.dumps(report, indent=2))
     return 0
 

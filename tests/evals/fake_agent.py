@@ -34,8 +34,13 @@ class SkillCheckBackend:
         (wt / "answer.txt").write_text("42\n" if with_skill else "41\n")
         emit.tool_call("write_file", "answer.txt", ok=True)
         emit.tool_call("run_command", "cat answer.txt", ok=True)
-        emit.usage(input_tokens=1000 if with_skill else 600, output_tokens=50, cached_tokens=200,
-                   cost_usd=0.003 if with_skill else 0.002, model=self.ctx.model)
+        emit.usage(
+            input_tokens=1000 if with_skill else 600,
+            output_tokens=50,
+            cached_tokens=200,
+            cost_usd=0.003 if with_skill else 0.002,
+            model=self.ctx.model,
+        )
         time.sleep(float(os.environ.get("FAKE_AGENT_DELAY", "0")))
 
 

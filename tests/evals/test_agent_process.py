@@ -22,15 +22,37 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def eval_args(skills: Path, evals: Path, out: Path, *extra: str) -> list[str]:
-    return ["eval", "answer-skill", "--skills-root", str(skills), "--evals-root", str(evals), "--out", str(out),
-            "--agent-cmd", AGENT_CMD, *extra]
+    return [
+        "eval",
+        "answer-skill",
+        "--skills-root",
+        str(skills),
+        "--evals-root",
+        str(evals),
+        "--out",
+        str(out),
+        "--agent-cmd",
+        AGENT_CMD,
+        *extra,
+    ]
 
 
 def test_agent_processes_measure_a_positive_lift(tmp_path, capsys):
     skills, evals = write_suite(tmp_path)
     out = tmp_path / "out"
-    rc = main(eval_args(skills, evals, out, "--models", "skillcheck:m1,skillcheck:m2", "--concurrency", "3",
-                        "--no-trackio", "--json"))
+    rc = main(
+        eval_args(
+            skills,
+            evals,
+            out,
+            "--models",
+            "skillcheck:m1,skillcheck:m2",
+            "--concurrency",
+            "3",
+            "--no-trackio",
+            "--json",
+        )
+    )
     assert rc == 0
     data = json.loads(capsys.readouterr().out)
     assert [s["lift"] for s in data["summary"]] == [1.0, 1.0]
@@ -58,10 +80,13 @@ def _attempt_events(out: Path, kind: str) -> list[str]:
 def test_resume_after_the_runner_is_killed(tmp_path):
     skills, evals = write_suite(tmp_path)
     out = tmp_path / "out"
-    env = {**os.environ, "FAKE_AGENT_DELAY": "0.6", "TRACKIO_DIR": str(tmp_path / "trackio"),
-           "PYTHONPATH": str(ROOT)}
-    cmd = [sys.executable, "-c", "import sys; from labconsole.cli import main; sys.exit(main(sys.argv[1:]))",
-           *eval_args(skills, evals, out, "--models", "skillcheck:m", "--concurrency", "1")]
+    env = {**os.environ, "FAKE_AGENT_DELAY": "0.6", "TRACKIO_DIR": str(tmp_path / "trackio"), "PYTHONPATH": str(ROOT)}
+    cmd = [
+        sys.executable,
+        "-c",
+        "import sys; from labconsole.cli import main; sys.exit(main(sys.argv[1:]))",
+        *eval_args(skills, evals, out, "--models", "skillcheck:m", "--concurrency", "1"),
+    ]
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
     deadline = time.monotonic() + 30
     done_before: list[str] = []

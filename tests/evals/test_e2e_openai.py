@@ -14,30 +14,63 @@ from labconsole.cli import main
 from labconsole.evals import load_results
 
 ROOT = Path(__file__).resolve().parents[2]
-GOOD = {"type": "proposal", "title": "Weight decay 0.1", "params": {"weight_decay": 0.1},
-        "rationale": "untested axis after h-2 and h-3", "source": "history h-2, h-3"}
-BAD = {"type": "proposal", "title": "Tune lr and decay", "params": {"lr": 0.01, "weight_decay": 0.1},
-       "rationale": "both look off", "source": "intuition"}
+GOOD = {
+    "type": "proposal",
+    "title": "Weight decay 0.1",
+    "params": {"weight_decay": 0.1},
+    "rationale": "untested axis after h-2 and h-3",
+    "source": "history h-2, h-3",
+}
+BAD = {
+    "type": "proposal",
+    "title": "Tune lr and decay",
+    "params": {"lr": 0.01, "weight_decay": 0.1},
+    "rationale": "both look off",
+    "source": "intuition",
+}
 SKILL = "# Skill: lab-protocol"  # skill_text() heads the payload's skill block with this
 
 
 def script(server: ModelServer) -> None:
     for ctx, proposal in ((SKILL, GOOD), (None, BAD)):
-        server.add(Reply(context=ctx, tool_calls=[("write_file", {"path": "proposal.jsonl",
-                                                                   "content": json.dumps(proposal) + "\n"})]),
-                   Reply(context=ctx, tool_calls=[("commit", {"message": "t-41: proposal"})]),
-                   Reply(context=ctx, text="Proposal written."))
+        server.add(
+            Reply(
+                context=ctx,
+                tool_calls=[("write_file", {"path": "proposal.jsonl", "content": json.dumps(proposal) + "\n"})],
+            ),
+            Reply(context=ctx, tool_calls=[("commit", {"message": "t-41: proposal"})]),
+            Reply(context=ctx, text="Proposal written."),
+        )
 
 
 def test_openai_backend_against_scripted_server_shows_lift(tmp_path, monkeypatch, capsys):
     monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
     with ModelServer() as server:
         script(server)
-        rc = main(["eval", "lab-protocol", "--cases", "emit-proposal", "--models",
-                   f"openai:scripted-model@{server.url}/v1", "--out", str(tmp_path / "out"),
-                   "--skills-root", str(ROOT / "skills"), "--evals-root", str(ROOT / "evals"),
-                   "--concurrency", "2", "--no-trackio", "--agent-option", "bwrap=false",
-                   "--agent-option", "stream=true", "--json"])
+        rc = main(
+            [
+                "eval",
+                "lab-protocol",
+                "--cases",
+                "emit-proposal",
+                "--models",
+                f"openai:scripted-model@{server.url}/v1",
+                "--out",
+                str(tmp_path / "out"),
+                "--skills-root",
+                str(ROOT / "skills"),
+                "--evals-root",
+                str(ROOT / "evals"),
+                "--concurrency",
+                "2",
+                "--no-trackio",
+                "--agent-option",
+                "bwrap=false",
+                "--agent-option",
+                "stream=true",
+                "--json",
+            ]
+        )
         assert rc == 0
         requests = list(server.requests)
     data = json.loads(capsys.readouterr().out)
@@ -56,9 +89,28 @@ def test_openai_backend_against_scripted_server_shows_lift(tmp_path, monkeypatch
 
 
 def _eval(tmp_path: Path, model: str, *extra: str) -> int:
-    return main(["eval", "lab-protocol", "--cases", "emit-proposal", "--models", model, "--out", str(tmp_path / "out"),
-                 "--skills-root", str(ROOT / "skills"), "--evals-root", str(ROOT / "evals"), "--no-trackio",
-                 "--agent-option", "bwrap=false", "--agent-option", "max_retries=0", *extra])
+    return main(
+        [
+            "eval",
+            "lab-protocol",
+            "--cases",
+            "emit-proposal",
+            "--models",
+            model,
+            "--out",
+            str(tmp_path / "out"),
+            "--skills-root",
+            str(ROOT / "skills"),
+            "--evals-root",
+            str(ROOT / "evals"),
+            "--no-trackio",
+            "--agent-option",
+            "bwrap=false",
+            "--agent-option",
+            "max_retries=0",
+            *extra,
+        ]
+    )
 
 
 def test_unreachable_server_is_an_infra_error_not_a_skill_failure(tmp_path, monkeypatch, capsys):
@@ -83,6 +135,6 @@ def test_server_errors_with_allow_errors_exit_zero(tmp_path, monkeypatch, capsys
 def test_missing_key_is_an_infra_error(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("OPENAI_API_KEY", raising=False)
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
-    assert _eval(tmp_path, "codex:gpt-5.5", "--agent-option", "cli_path=\"/nonexistent/codex\"") == 1
+    assert _eval(tmp_path, "codex:gpt-5.5", "--agent-option", 'cli_path="/nonexistent/codex"') == 1
     err = capsys.readouterr().err
     assert "infrastructure error" in err and "npm install -g @openai/codex" in err

@@ -15,7 +15,13 @@ from labconsole.cli import main
 from labconsole.core.usage import Usage
 from labconsole.errors import LabError
 from labconsole.evals import (
-    AgentOutcome, EvalConfig, EvalRunner, ModelSpec, list_eval_runs, load_cases, load_results,
+    AgentOutcome,
+    EvalConfig,
+    EvalRunner,
+    ModelSpec,
+    list_eval_runs,
+    load_cases,
+    load_results,
 )
 from labconsole.evals.report import table, to_csv, to_json
 from labconsole.evals.results import ATTEMPT_FINISHED, ATTEMPT_STARTED, EVAL_FINISHED, EVAL_STARTED
@@ -50,8 +56,13 @@ class CountingExecutor:
             (req.workdir / "answer.txt").write_text("42\n" if req.with_skill else "41\n")
             req.transcript.parent.mkdir(parents=True, exist_ok=True)
             req.transcript.write_text(json.dumps({"skill_seen": req.with_skill}) + "\n")
-            usage = Usage(input_tokens=100, output_tokens=10, cost_usd=0.01, tool_calls=2,
-                          repair_attempts=1 if req.with_skill else 0)
+            usage = Usage(
+                input_tokens=100,
+                output_tokens=10,
+                cost_usd=0.01,
+                tool_calls=2,
+                repair_attempts=1 if req.with_skill else 0,
+            )
             return AgentOutcome(ok=True, usage=usage, wall_s=self.delay)
         finally:
             with self.lock:
@@ -60,9 +71,14 @@ class CountingExecutor:
 
 def config(root: Path, out: Path, **kw) -> EvalConfig:
     skills, evals = root / "skills", root / "evals"
-    return EvalConfig(skill=load_skill(skills / "answer-skill"), cases=load_cases(evals, "answer-skill"),
-                      models=[ModelSpec.parse("fake:a"), ModelSpec.parse("fake:b@http://127.0.0.1:1/v1")],
-                      out_dir=out, trackio=False, **kw)
+    return EvalConfig(
+        skill=load_skill(skills / "answer-skill"),
+        cases=load_cases(evals, "answer-skill"),
+        models=[ModelSpec.parse("fake:a"), ModelSpec.parse("fake:b@http://127.0.0.1:1/v1")],
+        out_dir=out,
+        trackio=False,
+        **kw,
+    )
 
 
 def test_matrix_concurrency_and_lift(tmp_path):
@@ -81,7 +97,11 @@ def test_matrix_concurrency_and_lift(tmp_path):
         assert s.with_skill.repair_attempts == 6
     failed = next(r for r in res.records if not r.with_skill)
     assert {c.name: c.status for c in failed.checks} == {
-        "protected-files": "pass", "scope": "pass", "answer": "fail", "number": "fail"}
+        "protected-files": "pass",
+        "scope": "pass",
+        "answer": "fail",
+        "number": "fail",
+    }
     ok = next(r for r in res.records if r.with_skill)
     assert (cfg.out_dir / ok.transcript).is_file() and len(ok.transcript_sha256) == 64
     # Session events: one started + one result per attempt, a valid hash chain.
@@ -168,8 +188,12 @@ class ScriptedExecutor(CountingExecutor):
 
     def run(self, req):
         (req.workdir / "answer.txt").write_text("42\n")
-        return AgentOutcome(ok=self.outcome.ok, error=self.outcome.error, infra=self.outcome.infra,
-                            usage=Usage(tool_calls=3, repair_attempts=1))
+        return AgentOutcome(
+            ok=self.outcome.ok,
+            error=self.outcome.error,
+            infra=self.outcome.infra,
+            usage=Usage(tool_calls=3, repair_attempts=1),
+        )
 
 
 def test_an_agent_error_never_passes_even_when_the_checks_do(tmp_path):
@@ -183,8 +207,11 @@ def test_an_agent_error_never_passes_even_when_the_checks_do(tmp_path):
 def test_infra_errors_exit_non_zero_unless_allowed(tmp_path, capsys):
     write_suite(tmp_path)
     out = tmp_path / "out"
-    ex = ScriptedExecutor(AgentOutcome(ok=False, infra=True,
-                                       error="worker agent w: backend openai failed to start: OPENAI_API_KEY is not set"))
+    ex = ScriptedExecutor(
+        AgentOutcome(
+            ok=False, infra=True, error="worker agent w: backend openai failed to start: OPENAI_API_KEY is not set"
+        )
+    )
     EvalRunner(config(tmp_path, out), ex).run()
     assert main(["eval", "show", "--out", str(out)]) == 1
     err = capsys.readouterr().err
@@ -218,7 +245,11 @@ def test_compare_names_what_changed(tmp_path, capsys):
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "b")]) == 0
     out = capsys.readouterr().out
     assert "  case answer-b: " in out and "  case answer-a" not in out
-    assert "what changed:" in out and "  skill: " in out and "harness" not in out.split("what changed:")[1].split("\n\n")[0]
+    assert (
+        "what changed:" in out
+        and "  skill: " in out
+        and "harness" not in out.split("what changed:")[1].split("\n\n")[0]
+    )
     assert "fake:a  without  0% (0/2)    100% (2/2)  +100%" in out
     assert "answer-a  fake:a  without: 0/1 -> 1/1" in out
     assert main(["eval", "--compare", str(tmp_path / "a"), str(tmp_path / "nothing")]) == 2
@@ -242,8 +273,12 @@ def test_cli_show_csv_json(tmp_path, capsys):
 
 def test_model_spec_parsing():
     spec = ModelSpec.parse("openai:gpt-4.1@http://127.0.0.1:9/v1")
-    assert (spec.backend, spec.model, spec.base_url, spec.label) == ("openai", "gpt-4.1", "http://127.0.0.1:9/v1",
-                                                                     "openai:gpt-4.1")
+    assert (spec.backend, spec.model, spec.base_url, spec.label) == (
+        "openai",
+        "gpt-4.1",
+        "http://127.0.0.1:9/v1",
+        "openai:gpt-4.1",
+    )
     assert ModelSpec.parse("codex:gpt-5.5").base_url is None
     with pytest.raises(LabError):
         ModelSpec.parse("no-colon")

@@ -9,9 +9,17 @@ from labconsole.evals.summary import AttemptRecord, case_rows, summarize, wilson
 
 
 def rec(model: str, with_skill: bool, status: str, cost: float = 0.01, i: int = 0) -> AttemptRecord:
-    return AttemptRecord(attempt_id=f"{model}{with_skill}{i}{status}", case=f"c{i % 2}", model=model,
-                         with_skill=with_skill, repeat=i, status=status, agent_ok=status != "fail",
-                         usage=Usage(cost_usd=cost, input_tokens=100, output_tokens=10), wall_s=2.0)
+    return AttemptRecord(
+        attempt_id=f"{model}{with_skill}{i}{status}",
+        case=f"c{i % 2}",
+        model=model,
+        with_skill=with_skill,
+        repeat=i,
+        status=status,
+        agent_ok=status != "fail",
+        usage=Usage(cost_usd=cost, input_tokens=100, output_tokens=10),
+        wall_s=2.0,
+    )
 
 
 def test_wilson_known_values():

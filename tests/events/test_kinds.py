@@ -19,8 +19,10 @@ from labconsole.events.schema import EVAL_LOG, SESSION_LOG, EventSchemaError
 ROOT = Path(__file__).resolve().parents[2]
 PACKAGE = ROOT / "labconsole"
 # A string that names an event kind: a known namespace, a dot, lower-case words (not a file name).
-KIND_LITERAL = re.compile(r"^(session|log|agent|hypothesis|worktree|run|evidence|review|decision|merge|baseline|"
-                          r"publish|budget|gpu|report|eval)\.[a-z_]+(\.[a-z_]+)?$")
+KIND_LITERAL = re.compile(
+    r"^(session|log|agent|hypothesis|worktree|run|evidence|review|decision|merge|baseline|"
+    r"publish|budget|gpu|report|eval)\.[a-z_]+(\.[a-z_]+)?$"
+)
 FILE_SUFFIXES = (".py", ".sh", ".json", ".jsonl", ".toml", ".md", ".txt", ".log", ".yaml", ".yml", ".csv")
 
 
@@ -32,8 +34,12 @@ def _constant_names() -> set[str]:
     """Names of module constants that hold a declared kind: kinds.py's, and the eval results' re-exports."""
     from labconsole.evals import results
 
-    return {name for module in (K, results) for name, value in vars(module).items()
-            if name.isupper() and isinstance(value, str) and value in K.KINDS}
+    return {
+        name
+        for module in (K, results)
+        for name, value in vars(module).items()
+        if name.isupper() and isinstance(value, str) and value in K.KINDS
+    }
 
 
 def test_every_kind_constant_is_declared() -> None:
@@ -48,13 +54,20 @@ def test_every_appended_kind_in_the_source_is_declared() -> None:
     appends = 0
     for path, tree in _sources():
         for node in ast.walk(tree):
-            if not (isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute)
-                    and node.func.attr == "append" and node.args):
+            if not (
+                isinstance(node, ast.Call)
+                and isinstance(node.func, ast.Attribute)
+                and node.func.attr == "append"
+                and node.args
+            ):
                 continue
             first = node.args[0]
             where = f"{path.relative_to(ROOT)}:{node.lineno}"
-            if isinstance(first, ast.Constant) and isinstance(first.value, str) \
-                    and (len(node.args) >= 3 or KIND_LITERAL.match(first.value)):  # not list/Text.append
+            if (
+                isinstance(first, ast.Constant)
+                and isinstance(first.value, str)
+                and (len(node.args) >= 3 or KIND_LITERAL.match(first.value))
+            ):  # not list/Text.append
                 appends += 1
                 if first.value not in K.KINDS:
                     undeclared.append(f"{where}: {first.value!r}")
@@ -90,8 +103,15 @@ def test_derived_sets_come_from_the_declarations() -> None:
     assert K.DURABLE_KINDS == {k for k, s in K.KINDS.items() if s.durable}
     assert K.DECISION_APPROVED in K.DURABLE_KINDS and K.AGENT_LOG not in K.DURABLE_KINDS
     assert K.DECISION_KINDS >= {K.DECISION_APPROVED, K.MERGE_COMPLETED, K.PUBLISH_COMPLETED, K.HYP_AWAITING}
-    assert set(K.EVAL_KINDS) == {K.EVAL_STARTED, K.EVAL_ATTEMPT_STARTED, K.EVAL_ATTEMPT, K.EVAL_ATTEMPT_INTERRUPTED,
-                                 K.EVAL_ATTEMPT_TRACKED, K.EVAL_FINISHED, K.LOG_REPAIRED}
+    assert set(K.EVAL_KINDS) == {
+        K.EVAL_STARTED,
+        K.EVAL_ATTEMPT_STARTED,
+        K.EVAL_ATTEMPT,
+        K.EVAL_ATTEMPT_INTERRUPTED,
+        K.EVAL_ATTEMPT_TRACKED,
+        K.EVAL_FINISHED,
+        K.LOG_REPAIRED,
+    }
     assert not set(K.EVAL_KINDS) - {K.LOG_REPAIRED} & set(K.SESSION_KINDS)
 
 
@@ -104,12 +124,15 @@ def test_eval_attempt_declaration_matches_the_record() -> None:
     K.validate(K.EVAL_ATTEMPT, record.to_dict(), log=EVAL_LOG)
 
 
-@pytest.mark.parametrize("kind,data,message", [
-    ("hypothesis.propsed", {"hyp_id": "h1"}, "event kind 'hypothesis.propsed' is not declared"),
-    (K.HYP_PROPOSED, {"title": "x"}, "event hypothesis.proposed: missing required field(s) hyp_id"),
-    (K.HYP_PROPOSED, {"hyp_id": "h1", "titel": "x"}, "event hypothesis.proposed: undeclared field(s) titel"),
-    (K.EVAL_STARTED, {"skill": "s"}, "event kind 'eval.started' is not declared for the session log"),
-])
+@pytest.mark.parametrize(
+    "kind,data,message",
+    [
+        ("hypothesis.propsed", {"hyp_id": "h1"}, "event kind 'hypothesis.propsed' is not declared"),
+        (K.HYP_PROPOSED, {"title": "x"}, "event hypothesis.proposed: missing required field(s) hyp_id"),
+        (K.HYP_PROPOSED, {"hyp_id": "h1", "titel": "x"}, "event hypothesis.proposed: undeclared field(s) titel"),
+        (K.EVAL_STARTED, {"skill": "s"}, "event kind 'eval.started' is not declared for the session log"),
+    ],
+)
 def test_bad_appends_are_refused_before_writing(tmp_path: Path, kind: str, data: dict, message: str) -> None:
     session = tmp_path / "s"
     with EventLog.open(session, log=SESSION_LOG) as log:
@@ -136,8 +159,14 @@ def test_typed_constructor_gives_the_same_data() -> None:
     assert K.event(K.HypFailed(hyp_id="h2", step="plan")) == (K.HYP_FAILED, {"hyp_id": "h2", "step": "plan"})
 
 
-@pytest.mark.parametrize("log_path", sorted(str(p.relative_to(ROOT)) for p in ROOT.glob("**/events.jsonl")
-                                            if ".git" not in p.parts and ".venv" not in p.parts))
+@pytest.mark.parametrize(
+    "log_path",
+    sorted(
+        str(p.relative_to(ROOT))
+        for p in ROOT.glob("**/events.jsonl")
+        if ".git" not in p.parts and ".venv" not in p.parts
+    ),
+)
 def test_recorded_logs_fit_the_declarations(log_path: str) -> None:
     """Old data stays valid: every event of every log kept in the repository fits its declaration."""
     for line in (ROOT / log_path).read_text(encoding="utf-8").splitlines():
@@ -172,14 +201,18 @@ def _opens_a_log_for_writing(node: ast.AST) -> bool:
     if not isinstance(node, ast.Call):
         return False
     f = node.func
-    return (isinstance(f, ast.Attribute) and f.attr == "open" and isinstance(f.value, ast.Name)
-            and f.value.id == "EventLog") or (isinstance(f, ast.Name) and f.id == "EventLog")
+    return (
+        isinstance(f, ast.Attribute) and f.attr == "open" and isinstance(f.value, ast.Name) and f.value.id == "EventLog"
+    ) or (isinstance(f, ast.Name) and f.id == "EventLog")
 
 
 def test_only_the_lab_service_and_the_eval_results_writer_open_a_log() -> None:
     """One writer per log: the Lab service writes sessions, ResultStore writes eval results."""
     allowed = {"labconsole/lab/service.py", "labconsole/evals/results.py"}
-    writers = {str(path.relative_to(ROOT)) for path, tree in _sources()
-               if any(_opens_a_log_for_writing(node) for node in ast.walk(tree))}
+    writers = {
+        str(path.relative_to(ROOT))
+        for path, tree in _sources()
+        if any(_opens_a_log_for_writing(node) for node in ast.walk(tree))
+    }
     assert writers - allowed == set(), f"modules that open an event log for writing: {sorted(writers - allowed)}"
     assert writers == allowed  # the scan finds the two writers it allows (it is not looking at nothing)

@@ -18,7 +18,15 @@ from labconsole.errors import SessionLockedError
 from labconsole.events import kinds
 from labconsole.events.audit import verify_session
 from labconsole.events.log import (
-    GENESIS, LOG_NAME, BlobError, Event, EventLog, LogCorruptError, compute_hash, get_blob, read_events,
+    GENESIS,
+    LOG_NAME,
+    BlobError,
+    Event,
+    EventLog,
+    LogCorruptError,
+    compute_hash,
+    get_blob,
+    read_events,
     session_lock_holder,
 )
 
@@ -30,14 +38,19 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_chain_round_trip(session: Path) -> None:
     with EventLog.open(session) as log:
         # agent.log is declared open (it carries an agent's message), so arbitrary nested data round-trips
-        first = log.append(kinds.AGENT_LOG, "console",
-                           {"agent_id": "w1", "text": "héllo ✓", "nested": {"b": 1, "a": [1, 2.5, None]}})
+        first = log.append(
+            kinds.AGENT_LOG, "console", {"agent_id": "w1", "text": "héllo ✓", "nested": {"b": 1, "a": [1, 2.5, None]}}
+        )
         second = log.append(kinds.AGENT_LOG, "agent:w1", {"agent_id": "w1", "level": "info", "text": "x"})
         assert log.last == second
     assert first.seq == 0 and first.prev == GENESIS
     assert second.seq == 1 and second.prev == first.hash
-    canonical = json.dumps({"seq": 0, "ts": first.ts, "kind": first.kind, "actor": "console", "data": first.data},
-                           sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    canonical = json.dumps(
+        {"seq": 0, "ts": first.ts, "kind": first.kind, "actor": "console", "data": first.data},
+        sort_keys=True,
+        separators=(",", ":"),
+        ensure_ascii=False,
+    )
     assert first.hash == compute_hash(GENESIS, canonical)
     lines = read_lines(session)
     assert lines == [first.to_json(), second.to_json()]
@@ -58,15 +71,18 @@ def test_reopen_continues_chain(session: Path) -> None:
 
 def test_open_without_create_fails_cleanly(tmp_path: Path) -> None:
     from labconsole.errors import LabError
+
     with pytest.raises(LabError, match="no session log"):
         EventLog.open(tmp_path / "nope", create=False)
 
 
 def test_concurrent_appends_keep_the_chain(session: Path) -> None:
     with EventLog.open(session) as log:
+
         def worker(n: int) -> None:
             for i in range(300):
                 log.append(kinds.AGENT_LOG, f"agent:{n}", {"agent_id": str(n), "i": i}, durable=(i % 50 == 0))
+
         threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
         for t in threads:
             t.start()
@@ -91,7 +107,10 @@ def test_non_json_data_is_rejected_before_writing(session: Path) -> None:
 def test_second_writer_in_process_is_refused(session: Path) -> None:
     log = EventLog.open(session)
     try:
-        with pytest.raises(SessionLockedError, match=rf"session s-test is already open by another console \(pid {os.getpid()}\); use --readonly"):
+        with pytest.raises(
+            SessionLockedError,
+            match=rf"session s-test is already open by another console \(pid {os.getpid()}\); use --readonly",
+        ):
             EventLog.open(session)
         assert session_lock_holder(session) == os.getpid()
     finally:
@@ -112,8 +131,13 @@ _HOLDER = textwrap.dedent("""
 
 
 def test_second_writer_across_processes_is_refused(session: Path) -> None:
-    proc = subprocess.Popen([sys.executable, "-c", _HOLDER, str(session)], stdin=subprocess.PIPE,
-                            stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _HOLDER, str(session)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=ROOT,
+    )
     try:
         assert proc.stdout.readline().strip() == "ready"
         assert session_lock_holder(session) == proc.pid
@@ -135,13 +159,18 @@ def _events(session: Path, n: int = 5) -> list[str]:
     return write_session(session, [(kinds.NOTE, "console", {"text": f"event {i}"}) for i in range(n)])
 
 
-@pytest.mark.parametrize("damage, reason", [
-    (lambda lines: ("\n".join(lines) + "\n" + lines[-1][:37]).encode(), "no trailing newline"),
-    (lambda lines: ("\n".join(lines) + "\n" + '{"not": "an event"}\n').encode(), "invalid JSON or bad hash"),
-    (lambda lines: ("\n".join(lines[:-1]) + "\n" + lines[-1].replace("event 4", "event X") + "\n").encode(),
-     "invalid JSON or bad hash"),
-    (lambda lines: ("\n".join(lines) + "\n").encode() + b"\x00" * 300, "no trailing newline"),
-])
+@pytest.mark.parametrize(
+    "damage, reason",
+    [
+        (lambda lines: ("\n".join(lines) + "\n" + lines[-1][:37]).encode(), "no trailing newline"),
+        (lambda lines: ("\n".join(lines) + "\n" + '{"not": "an event"}\n').encode(), "invalid JSON or bad hash"),
+        (
+            lambda lines: ("\n".join(lines[:-1]) + "\n" + lines[-1].replace("event 4", "event X") + "\n").encode(),
+            "invalid JSON or bad hash",
+        ),
+        (lambda lines: ("\n".join(lines) + "\n").encode() + b"\x00" * 300, "no trailing newline"),
+    ],
+)
 def test_torn_last_line_is_cut_and_recorded(session: Path, damage, reason: str) -> None:
     lines = _events(session)
     good = ("\n".join(lines) + "\n").encode()
@@ -230,6 +259,7 @@ def test_kill_9_mid_stream_keeps_every_durable_event(session: Path) -> None:
 
 def test_background_fsync_clears_dirty(session: Path) -> None:
     import time
+
     with EventLog.open(session) as log:
         log.append(kinds.AGENT_LOG, "agent:w", {"agent_id": "w", "text": "x"})
         assert log._dirty

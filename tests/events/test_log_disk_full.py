@@ -26,7 +26,9 @@ def test_disk_full_cuts_the_partial_line_and_says_what_to_do(tmp_path: Path, mon
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(os, "write", half_then_enospc)
-    with pytest.raises(LogWriteError, match=r"No space left on device\): free disk space, then `labconsole run --resume`"):
+    with pytest.raises(
+        LogWriteError, match=r"No space left on device\): free disk space, then `labconsole run --resume`"
+    ):
         log.append("note", "console", {"text": "lost"})
     monkeypatch.setattr(os, "write", real_write)
     # the next append follows the last whole event, and the chain is intact

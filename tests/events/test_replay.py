@@ -27,8 +27,12 @@ def _append(log: EventLog, i: int) -> None:
         log.append(kinds.DECISION_APPROVED, "console", {"hyp_id": f"h{i}", "reason": f"line {i} ✓"}, durable=False)
     else:
         # agent.log is open, so the nested "kind" keys (which must not confuse the kind index) are allowed
-        log.append(kinds.AGENT_LOG, "console", {"agent_id": "w", "i": i, "text": f"line {i} ✓",
-                                                "inner": {"kind": "decoy", "seq": 1}}, durable=False)
+        log.append(
+            kinds.AGENT_LOG,
+            "console",
+            {"agent_id": "w", "i": i, "text": f"line {i} ✓", "inner": {"kind": "decoy", "seq": 1}},
+            durable=False,
+        )
 
 
 def _write(session: Path, n: int, start: int = 0) -> None:
@@ -121,7 +125,9 @@ def test_edit_invalidates_index_and_snapshots(session: Path) -> None:
         assert r.state_at(299) == _expected(session, 299)
         assert r.state_at(299)[kinds.NOTE] == 150
     names = _snaps(session)
-    assert len(names) == 3 and all(n.startswith(("snap-000000000099", "snap-000000000199", "snap-000000000299")) for n in names)
+    assert len(names) == 3 and all(
+        n.startswith(("snap-000000000099", "snap-000000000199", "snap-000000000299")) for n in names
+    )
 
 
 def test_rewritten_history_drops_later_snapshots(session: Path) -> None:
@@ -141,6 +147,7 @@ def test_unwritable_cache_still_replays(session: Path, monkeypatch: pytest.Monke
 
     def refuse(path: Path, parts: list[bytes]) -> None:
         raise PermissionError(f"read-only: {path}")
+
     monkeypatch.setattr("labconsole.events.replay._atomic_write", refuse)
     with _replay(session) as r:
         assert r.state_at(249) == _expected(session, 249)
@@ -164,6 +171,7 @@ def test_snapshots_from_other_reducer_code_are_discarded(session: Path) -> None:
 
     def apply_v2(state: Counter, ev) -> None:
         state["v2"] += 1
+
     with Replay(session, initial=Counter, apply=apply_v2, snapshot_every=100, version="new", **CODEC) as r:
         assert r.state_at(299) == Counter({"v2": 300})
     assert len(_snaps(session)) == 3 and all(n.endswith("-new.json") for n in _snaps(session))

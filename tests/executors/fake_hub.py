@@ -47,12 +47,19 @@ class FakeJob:
 
     def info(self) -> dict[str, Any]:
         stage = self.stage()
-        return {"id": self.id, "createdAt": self.created, "dockerImage": self.spec.get("dockerImage"),
-                "command": self.spec["command"], "arguments": self.spec.get("arguments", []),
-                "environment": {k: "…" for k in self.spec.get("environment", {})}, "secrets": {},
-                "flavor": self.spec.get("flavor"), "labels": self.spec.get("labels"),
-                "status": {"stage": stage, "message": f"exit code {self.proc.returncode}" if stage == "ERROR" else None},
-                "owner": {"id": "5e9e", "name": self.namespace, "type": "user"}}
+        return {
+            "id": self.id,
+            "createdAt": self.created,
+            "dockerImage": self.spec.get("dockerImage"),
+            "command": self.spec["command"],
+            "arguments": self.spec.get("arguments", []),
+            "environment": {k: "…" for k in self.spec.get("environment", {})},
+            "secrets": {},
+            "flavor": self.spec.get("flavor"),
+            "labels": self.spec.get("labels"),
+            "status": {"stage": stage, "message": f"exit code {self.proc.returncode}" if stage == "ERROR" else None},
+            "owner": {"id": "5e9e", "name": self.namespace, "type": "user"},
+        }
 
 
 class FakeHub:
@@ -96,8 +103,9 @@ class FakeHub:
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
                     self.end_headers()
-                    self.wfile.write(b'data: {"timestamp": "%s", "data": "===== Job started ====="}\n\n'
-                                     % job.created.encode())
+                    self.wfile.write(
+                        b'data: {"timestamp": "%s", "data": "===== Job started ====="}\n\n' % job.created.encode()
+                    )
                     for ts, line in list(job.output):
                         self.wfile.write(b"data: " + json.dumps({"timestamp": ts, "data": line}).encode() + b"\n\n")
                     self.wfile.flush()
@@ -129,10 +137,19 @@ class FakeHub:
 
     def start(self, namespace: str, spec: dict[str, Any]) -> FakeJob:
         self.specs.append(spec)
-        env = {"PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
-               "HOME": os.environ.get("HOME", "/tmp"), **spec.get("environment", {})}
-        proc = subprocess.Popen(spec["command"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        env = {
+            "PATH": os.path.dirname(sys.executable) + os.pathsep + os.environ.get("PATH", ""),
+            "HOME": os.environ.get("HOME", "/tmp"),
+            **spec.get("environment", {}),
+        }
+        proc = subprocess.Popen(
+            spec["command"],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
         job = FakeJob(uuid.uuid4().hex[:24], namespace, spec, proc, _now())
         self.jobs[job.id] = job
 

@@ -22,6 +22,7 @@ from lab_fixture import make_lab, sh  # this script's own directory is first on 
 RAY = [sys.executable, "-c", "from ray.scripts.scripts import main; main()"]
 HEAD = "127.0.0.1:6379"
 
+
 def emit(**fields: Any) -> None:
     print(json.dumps(fields), flush=True)
 
@@ -29,15 +30,31 @@ def emit(**fields: Any) -> None:
 def start_cluster(tmp: Path) -> subprocess.Popen[bytes]:
     """The head (detached; the PID namespace ends it) and a worker node we can kill (``--block``)."""
     common = ["--disable-usage-stats", "--include-dashboard=false"]
-    subprocess.run([*RAY, "start", "--head", "--num-cpus=2", "--port=6379", f"--temp-dir={tmp / 'ray'}", *common],
-                   check=True, capture_output=True)
-    worker = subprocess.Popen([*RAY, "start", "--block", f"--address={HEAD}", "--num-cpus=1",
-                               "--node-manager-port=6400", "--object-manager-port=6401",
-                               "--min-worker-port=11000", "--max-worker-port=11999",
-                               "--dashboard-agent-listen-port=6402", "--dashboard-agent-grpc-port=6405",
-                               "--metrics-export-port=6403", "--runtime-env-agent-port=6404",
-                               "--disable-usage-stats"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    subprocess.run(
+        [*RAY, "start", "--head", "--num-cpus=2", "--port=6379", f"--temp-dir={tmp / 'ray'}", *common],
+        check=True,
+        capture_output=True,
+    )
+    worker = subprocess.Popen(
+        [
+            *RAY,
+            "start",
+            "--block",
+            f"--address={HEAD}",
+            "--num-cpus=1",
+            "--node-manager-port=6400",
+            "--object-manager-port=6401",
+            "--min-worker-port=11000",
+            "--max-worker-port=11999",
+            "--dashboard-agent-listen-port=6402",
+            "--dashboard-agent-grpc-port=6405",
+            "--metrics-export-port=6403",
+            "--runtime-env-agent-port=6404",
+            "--disable-usage-stats",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     import ray
 
     deadline = time.monotonic() + 90
@@ -105,10 +122,18 @@ def main() -> None:
     runs = []
     for repeat in range(2):
         pair = [("baseline", "ok"), ("candidate", "better")]
-        for role, mode in (pair if repeat % 2 == 0 else pair[::-1]):
+        for role, mode in pair if repeat % 2 == 0 else pair[::-1]:
             done = ex.run(req(f"h1-m1-{role[0]}{repeat}", role, mode, repeat))
-            runs.append({"role": role, "status": done.outcome.status, "metric": done.outcome.metric,
-                         "where": done.where, "sandbox": done.outcome.sandbox, "error": done.outcome.error})
+            runs.append(
+                {
+                    "role": role,
+                    "status": done.outcome.status,
+                    "metric": done.outcome.metric,
+                    "where": done.where,
+                    "sandbox": done.outcome.sandbox,
+                    "error": done.outcome.error,
+                }
+            )
     logs = [blobs[d["log_blob"]].decode() for k, d in events if k == "run.finished" and d.get("log_blob")]
     emit(scenario="measure", runs=runs, logs=logs, seconds=round(time.monotonic() - t0, 1))
 
@@ -160,9 +185,15 @@ def main() -> None:
     thread.join(timeout=150)
     finished = {d["run_id"]: d for k, d in events if k == "run.finished"}
     started = {d["run_id"]: d for k, d in events if k == "run.started"}
-    emit(scenario="node_lost", result=result, first=finished.get("h2-m1-c0"),
-         requeued=started.get("h2-m1-c0-requeue"), retry=finished.get("h2-m1-c0-requeue"), head=head,
-         seconds=round(time.monotonic() - t0, 1))
+    emit(
+        scenario="node_lost",
+        result=result,
+        first=finished.get("h2-m1-c0"),
+        requeued=started.get("h2-m1-c0-requeue"),
+        retry=finished.get("h2-m1-c0-requeue"),
+        head=head,
+        seconds=round(time.monotonic() - t0, 1),
+    )
     ray.get(blockers)
 
     # 5. Cancelling a run in flight ends it as crashed, promptly, and refuses new runs.
@@ -225,8 +256,7 @@ def session_on_ray(dest: Path) -> None:
     text = re.sub(r"(?m)^budget\s*=\s*\d+", "budget = 2", toml.read_text())
     text = re.sub(r"(?m)^repeats\s*=\s*\d+", "repeats = 2", text)
     toml.write_text(text + f'\n[executor]\nkind = "ray"\naddress = "{HEAD}"\n')
-    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "fast objective, runs on ray",
-       cwd=lab_dir)
+    sh("git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "fast objective, runs on ray", cwd=lab_dir)
     t0 = time.monotonic()
     lab = Lab.start_session(lab_dir)
     session_dir = lab.session_dir
@@ -240,17 +270,33 @@ def session_on_ray(dest: Path) -> None:
     merged = False
     if waiting:
         best = waiting[0]
-        approve = ["review", "approve", best.hyp_id, "--lab", str(lab_dir), "--yes", "--reason", "test",
-                   "--who", "tester"]
+        approve = [
+            "review",
+            "approve",
+            best.hyp_id,
+            "--lab",
+            str(lab_dir),
+            "--yes",
+            "--reason",
+            "test",
+            "--who",
+            "tester",
+        ]
         merged = cli(approve) == 0 and cli(["merge", best.hyp_id, "--lab", str(lab_dir), "--who", "tester"]) == 0
-    emit(scenario="session", statuses=sorted(h.status for h in state.hypotheses.values()),
-         runs=len(finished), ok=sum(1 for d in finished if d["status"] == "ok"),
-         wheres=sorted({d.get("where") or "" for d in finished}),
-         executors=sorted({e.data.get("executor") or "" for e in events if e.kind == "run.started"}),
-         sandbox=[e.data["mode"] for e in events if e.kind == "sandbox.status"], merged=merged,
-         not_ok=[(d["run_id"], d["status"], d.get("error")) for d in finished if d["status"] != "ok"],
-         notes=[e.data.get("text") for e in events if e.kind == "note"][-5:],
-         audit_ok=verify_session(session_dir).ok, seconds=round(time.monotonic() - t0, 1))
+    emit(
+        scenario="session",
+        statuses=sorted(h.status for h in state.hypotheses.values()),
+        runs=len(finished),
+        ok=sum(1 for d in finished if d["status"] == "ok"),
+        wheres=sorted({d.get("where") or "" for d in finished}),
+        executors=sorted({e.data.get("executor") or "" for e in events if e.kind == "run.started"}),
+        sandbox=[e.data["mode"] for e in events if e.kind == "sandbox.status"],
+        merged=merged,
+        not_ok=[(d["run_id"], d["status"], d.get("error")) for d in finished if d["status"] != "ok"],
+        notes=[e.data.get("text") for e in events if e.kind == "note"][-5:],
+        audit_ok=verify_session(session_dir).ok,
+        seconds=round(time.monotonic() - t0, 1),
+    )
 
 
 if __name__ == "__main__":

@@ -142,7 +142,10 @@ def test_a_token_the_hub_refuses_is_one_line(hub: FakeHub, lab: Any, monkeypatch
     monkeypatch.setenv("HF_TOKEN", "hf_wrong")
     with pytest.raises(LabError) as err:
         preflight(load_config(lab[0] / "lab.toml"))
-    assert str(err.value) == f"[executor] hf-jobs: {hub.endpoint} refused the Hugging Face token (HTTP 401); set a valid HF_TOKEN"
+    assert (
+        str(err.value)
+        == f"[executor] hf-jobs: {hub.endpoint} refused the Hugging Face token (HTTP 401); set a valid HF_TOKEN"
+    )
 
 
 def test_an_unreachable_hub_is_one_line(lab: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -27,8 +27,9 @@ SCRIPT = Path(__file__).with_name("ray_cluster_script.py")
 def namespace_problem() -> str:
     if not shutil.which("unshare") or not shutil.which("ip"):
         return "needs unshare and ip (util-linux, iproute2) for a loopback-only network namespace"
-    probe = subprocess.run(["unshare", "-Urnpf", "--mount-proc", "sh", "-c", "ip link set lo up"],
-                           capture_output=True, text=True)
+    probe = subprocess.run(
+        ["unshare", "-Urnpf", "--mount-proc", "sh", "-c", "ip link set lo up"], capture_output=True, text=True
+    )
     return "" if probe.returncode == 0 else f"cannot make a private network namespace: {probe.stderr.strip()}"
 
 
@@ -41,13 +42,32 @@ def scenarios(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, A
         pytest.skip(problem)
     tmp = tmp_path_factory.mktemp("ray")
     repo = str(Path(__file__).resolve().parents[2])
-    env = {**os.environ, "HOME": str(tmp), "RAY_USAGE_STATS_ENABLED": "0", "RAY_health_check_period_ms": "500",
-           "RAY_health_check_failure_threshold": "4",
-           "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p)}
+    env = {
+        **os.environ,
+        "HOME": str(tmp),
+        "RAY_USAGE_STATS_ENABLED": "0",
+        "RAY_health_check_period_ms": "500",
+        "RAY_health_check_failure_threshold": "4",
+        "PYTHONPATH": os.pathsep.join(p for p in (repo, os.environ.get("PYTHONPATH", "")) if p),
+    }
     env.pop("RAY_ADDRESS", None)
-    proc = subprocess.run(["unshare", "-Urnpf", "--mount-proc", "sh", "-c",
-                           'ip link set lo up && exec "$0" "$1" "$2"', sys.executable, str(SCRIPT), str(tmp)],
-                          env=env, capture_output=True, text=True, timeout=280)
+    proc = subprocess.run(
+        [
+            "unshare",
+            "-Urnpf",
+            "--mount-proc",
+            "sh",
+            "-c",
+            'ip link set lo up && exec "$0" "$1" "$2"',
+            sys.executable,
+            str(SCRIPT),
+            str(tmp),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=280,
+    )
     found = {}
     for line in proc.stdout.splitlines():
         if line.startswith("{"):
@@ -64,7 +84,11 @@ pytestmark = pytest.mark.slow
 def test_a_measurement_runs_on_the_cluster_interleaved_on_one_node(scenarios: dict[str, dict[str, Any]]) -> None:
     m = scenarios["measure"]
     assert [(r["role"], r["status"], r["metric"]) for r in m["runs"]] == [
-        ("baseline", "ok", 1.0), ("candidate", "ok", 1.5), ("candidate", "ok", 2.5), ("baseline", "ok", 2.0)]
+        ("baseline", "ok", 1.0),
+        ("candidate", "ok", 1.5),
+        ("candidate", "ok", 2.5),
+        ("baseline", "ok", 2.0),
+    ]
     wheres = {r["where"] for r in m["runs"]}
     assert len(wheres) == 1 and next(iter(wheres)).startswith("ray:127.0.0.1/")  # the measurement stays on a node
     assert {r["sandbox"] for r in m["runs"]} <= {"bwrap", "degraded"}

@@ -34,8 +34,9 @@ def suite(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("cheat", list(CHEATS))
-def test_each_cheat_is_flagged_refused_and_named(suite: dict[str, Any], cheat: str,
-                                                  capsys: pytest.CaptureFixture[str]) -> None:
+def test_each_cheat_is_flagged_refused_and_named(
+    suite: dict[str, Any], cheat: str, capsys: pytest.CaptureFixture[str]
+) -> None:
     o: Outcome = suite["outcomes"][cheat]
     root = str(suite["root"])
     assert o.status == S.AWAITING_HUMAN, o
@@ -67,17 +68,23 @@ def test_the_two_holes_of_issue_24(suite: dict[str, Any]) -> None:
     # The shadow measured better (its package is what `import prepare` loads): the flag is what stops it.
     assert shadow.candidate_median < shadow.baseline_median and shadow.flags == ["shadows-protected"]
     h = suite["state"].hypotheses[rules.hyp_id]
-    assert sorted(h.evidence["rules_diff"]) == ["metric spec json:result.json#val_loss → json:result.json#train_loss",
-                                                "metric val_loss → train_loss", "protected loses prepare.py"]
+    assert sorted(h.evidence["rules_diff"]) == [
+        "metric spec json:result.json#val_loss → json:result.json#train_loss",
+        "metric val_loss → train_loss",
+        "protected loses prepare.py",
+    ]
 
 
 def test_control_is_measured_approved_and_merged_then_a_rules_change_needs_confirmation(
-        suite: dict[str, Any], capsys: pytest.CaptureFixture[str]) -> None:
+    suite: dict[str, Any], capsys: pytest.CaptureFixture[str]
+) -> None:
     root, outcomes = str(suite["root"]), suite["outcomes"]
     control = outcomes["control"]
     assert control.flags == [] and control.candidate_median < control.baseline_median
-    assert main(["review", "approve", control.hyp_id, "--lab", root, "--reason", "honest lr change",
-                 "--who", "tester"]) == 0
+    assert (
+        main(["review", "approve", control.hyp_id, "--lab", root, "--reason", "honest lr change", "--who", "tester"])
+        == 0
+    )
     assert main(["merge", control.hyp_id, "--lab", root, "--who", "tester"]) == 0
     assert git(suite["root"], "rev-parse", "HEAD^2") == suite["state"].hypotheses[control.hyp_id].sha
 
@@ -87,8 +94,25 @@ def test_control_is_measured_approved_and_merged_then_a_rules_change_needs_confi
     capsys.readouterr()
     assert main(["review", "approve", rules, "--lab", root, "--yes", "--override", "changes-lab-rules"]) == 2
     assert "needs a reason" in capsys.readouterr().err
-    assert main(["review", "approve", rules, "--lab", root, "--yes", "--override", "changes-lab-rules",
-                 "--reason", "the person wants train_loss", "--who", "tester"]) == 0
+    assert (
+        main(
+            [
+                "review",
+                "approve",
+                rules,
+                "--lab",
+                root,
+                "--yes",
+                "--override",
+                "changes-lab-rules",
+                "--reason",
+                "the person wants train_loss",
+                "--who",
+                "tester",
+            ]
+        )
+        == 0
+    )
     assert main(["merge", rules, "--lab", root]) == 2
     err = capsys.readouterr().err
     assert "metric val_loss → train_loss" in err and "protected loses prepare.py" in err
@@ -106,9 +130,12 @@ def test_control_is_measured_approved_and_merged_then_a_rules_change_needs_confi
     try:
         started = next(e for e in read_events(nxt.session_dir) if e.kind == "session.started")
         assert "metric val_loss → train_loss" in started.data["rules_changed"]["changes"]
-        assert any(e.kind == "note" and e.data["text"].startswith("lab rules changed since session")
-                   for e in read_events(nxt.session_dir))
+        assert any(
+            e.kind == "note" and e.data["text"].startswith("lab rules changed since session")
+            for e in read_events(nxt.session_dir)
+        )
         from labconsole.lab.report import render_report
+
         assert "Lab rules changed" in render_report(nxt.state)
     finally:
         nxt.close()

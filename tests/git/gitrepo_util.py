@@ -10,9 +10,7 @@ PROTECTED = ["prepare.py", "bench/**", "data/**"]
 
 def sh(cwd: Path, *args: str) -> str:
     """Run git in cwd and return stripped stdout (raises on failure)."""
-    return subprocess.run(
-        ["git", *args], cwd=cwd, check=True, capture_output=True, text=True
-    ).stdout.strip()
+    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
 
 
 def write(path: Path, text: str) -> Path:

@@ -217,7 +217,9 @@ def test_protected_changes_modify_add_delete(lab: Path) -> None:
     sha = repo.commit_all(wt.path, "game the metric")
     assert sha is not None
     assert repo.protected_changes(base, sha, PROTECTED) == [
-        "bench/suite/new.txt", "data/corpus.txt", "prepare.py",
+        "bench/suite/new.txt",
+        "data/corpus.txt",
+        "prepare.py",
     ]
     assert repo.protected_changes(base, sha, ["train.py"]) == ["train.py"]
     assert repo.protected_changes(base, sha, []) == []

@@ -33,8 +33,9 @@ class FakeNvml:
     NVML_CLOCK_MEM = NVML_CLOCK_MEM
     NVML_TEMPERATURE_GPU = NVML_TEMPERATURE_GPU
 
-    def __init__(self, devices: list[dict[str, Any]], driver: str = "580.159.04",
-                 init_error: Exception | None = None) -> None:
+    def __init__(
+        self, devices: list[dict[str, Any]], driver: str = "580.159.04", init_error: Exception | None = None
+    ) -> None:
         self.devices = devices
         self.driver = driver
         self.init_error = init_error

@@ -116,7 +116,10 @@ def test_flags() -> None:
 
 def test_parse_shapes_product() -> None:
     assert spec.parse_shapes(None) is None
-    assert spec.parse_shapes(["rows=1,16", "hidden=4096"]) == [{"rows": 1, "hidden": 4096}, {"rows": 16, "hidden": 4096}]
+    assert spec.parse_shapes(["rows=1,16", "hidden=4096"]) == [
+        {"rows": 1, "hidden": 4096},
+        {"rows": 16, "hidden": 4096},
+    ]
     assert spec.parse_shapes(["rows=1;eps=1e-6"]) == [{"rows": 1, "eps": 1e-6}]
     with pytest.raises(LabError, match="NAME=V1"):
         spec.parse_shapes(["rows"])
@@ -133,7 +136,9 @@ def test_plan_groups_for_both_layouts(tmp_path: Path) -> None:
     [kcls] = spec.load_classes(script)
     kgroups = spec.plan_groups(script, kcls)
     assert [(g.label, g.variants, g.setup_name) for g in kgroups] == [
-        ("small", ["small"], "setup_small"), ("large", ["large"], "setup_large")]
+        ("small", ["small"], "setup_small"),
+        ("large", ["large"], "setup_large"),
+    ]
 
 
 def test_missing_benchmarks_dir_is_a_clear_error(tmp_path: Path) -> None:
@@ -151,7 +156,8 @@ def _write_kernels_style(root: Path) -> Path:
     bench = root / "benchmarks"
     bench.mkdir(parents=True, exist_ok=True)
     script = bench / "benchmark_scale.py"
-    script.write_text(textwrap.dedent('''
+    script.write_text(
+        textwrap.dedent("""
         import torch
         from kernels.benchmark import Benchmark
 
@@ -177,14 +183,22 @@ def _write_kernels_style(root: Path) -> Path:
 
             def verify_large(self):
                 return self.x * 2.0
-    '''))
+    """)
+    )
     return script
 
 
 # -- whole runs on CPU (smoke mode) ---------------------------------------------------
 
-SMOKE = dict(cpu_smoke=True, compile_check=False, min_reps=5, max_reps=15, budget_s=0.2, host_reps=4,
-             shapes=[{"rows": 8, "hidden": 64}])
+SMOKE = dict(
+    cpu_smoke=True,
+    compile_check=False,
+    min_reps=5,
+    max_reps=15,
+    budget_s=0.2,
+    host_reps=4,
+    shapes=[{"rows": 8, "hidden": 64}],
+)
 
 
 def test_smoke_run_of_rmsnorm_fixture_is_clean_and_serialisable() -> None:

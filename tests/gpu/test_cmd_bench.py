@@ -27,9 +27,25 @@ def test_bench_missing_dir_is_user_error(capsys, tmp_path: Path) -> None:
 
 def test_cpu_smoke_writes_json_and_session_evidence(capsys, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
-    rc = main(["bench", str(FIXTURES / "rmsnorm_bench"), "--cpu-smoke", "--budget", "0.1",
-               "--shapes", "rows=4", "--shapes", "hidden=32", "--only", "f_rms_norm",
-               "--json", str(out), "--session", str(tmp_path / "sess")])
+    rc = main(
+        [
+            "bench",
+            str(FIXTURES / "rmsnorm_bench"),
+            "--cpu-smoke",
+            "--budget",
+            "0.1",
+            "--shapes",
+            "rows=4",
+            "--shapes",
+            "hidden=32",
+            "--only",
+            "f_rms_norm",
+            "--json",
+            str(out),
+            "--session",
+            str(tmp_path / "sess"),
+        ]
+    )
     data = json.loads(out.read_text())
     assert rc == (0 if data["ok"] else 1)
     assert [g["label"] for g in data["groups"]] == ["rows=4,hidden=32"]
@@ -38,5 +54,19 @@ def test_cpu_smoke_writes_json_and_session_evidence(capsys, tmp_path: Path) -> N
 
 
 def test_cpu_smoke_exit_code_is_1_when_a_cheat_is_caught(tmp_path: Path) -> None:
-    assert main(["bench", str(FIXTURES / "planted_cheats"), "--cpu-smoke", "--budget", "0.1",
-                 "--shapes", "rows=4", "--shapes", "hidden=32"]) == 1
+    assert (
+        main(
+            [
+                "bench",
+                str(FIXTURES / "planted_cheats"),
+                "--cpu-smoke",
+                "--budget",
+                "0.1",
+                "--shapes",
+                "rows=4",
+                "--shapes",
+                "hidden=32",
+            ]
+        )
+        == 1
+    )

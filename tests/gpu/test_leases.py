@@ -24,14 +24,26 @@ CHILD = (
 )
 
 
-def _run_with_lease(pool: GpuLeasePool, run_id: str, priority: int, sleep_s: float, out: list[dict],
-                    exit_code: int = 0, timeout: float | None = None) -> None:
+def _run_with_lease(
+    pool: GpuLeasePool,
+    run_id: str,
+    priority: int,
+    sleep_s: float,
+    out: list[dict],
+    exit_code: int = 0,
+    timeout: float | None = None,
+) -> None:
     lease = pool.acquire(1, priority, run_id)
     try:
         env = dict(os.environ)
         env.update(lease.env())
-        proc = subprocess.run([sys.executable, "-c", CHILD, run_id, str(sleep_s), str(exit_code)],
-                              env=env, capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(
+            [sys.executable, "-c", CHILD, run_id, str(sleep_s), str(exit_code)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
         if proc.stdout.strip():
             out.append(json.loads(proc.stdout))
     finally:

@@ -102,8 +102,9 @@ def test_process_memory_attributed_through_real_process_tree() -> None:
     # A real child of a registered root (this test process); NVML (fake) reports the child's pid.
     child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
     try:
-        nv = FakeNvml([h100(procs=[(child.pid, 3 * 2**30), (999_999_999, None)],
-                            graphics_procs=[(child.pid, 3 * 2**30)])])
+        nv = FakeNvml(
+            [h100(procs=[(child.pid, 3 * 2**30), (999_999_999, None)], graphics_procs=[(child.pid, 3 * 2**30)])]
+        )
         reg = OwnerRegistry()
         reg.register(os.getpid(), "agent:trainer")
         snap = GpuTelemetry(nvml=nv, owners=reg).snapshot()
@@ -151,7 +152,11 @@ def test_logged_event_builds_the_same_snapshot_shape() -> None:
     assert back.ts == 5.0 and back.available
     g, want = back.gpus[0], snap.gpus[0]
     assert (g.index, g.util_pct, g.mem_used_bytes, g.mem_total_bytes) == (
-        0, want.util_pct, want.mem_used_bytes, want.mem_total_bytes)
+        0,
+        want.util_pct,
+        want.mem_used_bytes,
+        want.mem_total_bytes,
+    )
     assert g.name is None  # not logged: n/a, never invented
     assert [(p.pid, p.owner, p.used_mem_bytes) for p in g.processes] == [(4242, "run:r1", 2**30)]
     off = GpuSnapshot.from_event_data({"gpus": [], "available": False, "reason": "no GPU: x"})

@@ -27,15 +27,29 @@ class AgentProc:
     stderr: str = ""
 
     def __post_init__(self) -> None:
-        argv = [sys.executable, "-m", "labconsole.agents.runner", "--role", self.role, "--backend", self.backend,
-                "--agent-id", f"{self.role}-1", "--lab-root", str(self.lab_root), "--heartbeat-s", "0.5"]
+        argv = [
+            sys.executable,
+            "-m",
+            "labconsole.agents.runner",
+            "--role",
+            self.role,
+            "--backend",
+            self.backend,
+            "--agent-id",
+            f"{self.role}-1",
+            "--lab-root",
+            str(self.lab_root),
+            "--heartbeat-s",
+            "0.5",
+        ]
         if self.model:
             argv += ["--model", self.model]
         for k, v in self.options.items():
             argv += ["--option", f"{k}={json.dumps(v)}"]
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
-        self.proc = subprocess.Popen(argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                                     text=True, env=env, cwd=ROOT)
+        self.proc = subprocess.Popen(
+            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT
+        )
         self._cond = threading.Condition()
         threading.Thread(target=self._read, daemon=True).start()
         threading.Thread(target=self._read_err, daemon=True).start()

@@ -31,13 +31,13 @@ class Reply:
     tool_calls: list[tuple[str, dict[str, Any]]] = field(default_factory=list)  # (name, input)
     match: str | None = None
     context: str | None = None
-    input_tokens: int = 100   # uncached input
+    input_tokens: int = 100  # uncached input
     output_tokens: int = 20
     cached_tokens: int = 0
-    status: int = 200         # != 200: answer an API error instead
+    status: int = 200  # != 200: answer an API error instead
     delay_s: float = 0.0
-    fault: str = ""           # "" | stall | pings | trickle | garbage | truncate | close (see the module doc)
-    fault_s: float = 60.0     # how long a stall/pings lasts (the server's stop ends it sooner); trickle's pace
+    fault: str = ""  # "" | stall | pings | trickle | garbage | truncate | close (see the module doc)
+    fault_s: float = 60.0  # how long a stall/pings lasts (the server's stop ends it sooner); trickle's pace
 
     def matches(self, last_user: str, raw: str) -> bool:
         return (self.match is None or self.match in last_user) and (self.context is None or self.context in raw)
@@ -76,10 +76,18 @@ def _blocks_text(content: Any) -> str:
 def last_user_text(path: str, body: dict[str, Any]) -> str:
     """The newest user-side input: everything after the last assistant turn."""
     if path.startswith("/v1/responses"):
-        items = body.get("input") if isinstance(body.get("input"), list) else [{"role": "user", "content": body.get("input", "")}]
+        items = (
+            body.get("input")
+            if isinstance(body.get("input"), list)
+            else [{"role": "user", "content": body.get("input", "")}]
+        )
         tail: list[Any] = []
         for item in items:
-            if item.get("role") == "assistant" or item.get("type") in ("function_call", "reasoning", "custom_tool_call"):
+            if item.get("role") == "assistant" or item.get("type") in (
+                "function_call",
+                "reasoning",
+                "custom_tool_call",
+            ):
                 tail = []
             elif item.get("role") in ("user", None) or item.get("type") == "function_call_output":
                 tail.append(item)
@@ -138,7 +146,10 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.fault and self._fault(reply):
             return
         if reply.status != 200:
-            self._json(reply.status, {"type": "error", "error": {"type": "api_error", "message": reply.text or "scripted error"}})
+            self._json(
+                reply.status,
+                {"type": "error", "error": {"type": "api_error", "message": reply.text or "scripted error"}},
+            )
         elif path.endswith("/messages"):
             self._anthropic(body, reply, model)
         elif path.endswith("/chat/completions"):
@@ -178,8 +189,13 @@ class _Handler(BaseHTTPRequestHandler):
                         self.wfile.write(b": ping\n\n")
                         self.wfile.flush()
                     elif r.fault == "trickle":
-                        chunk = {"id": "chatcmpl-t", "object": "chat.completion.chunk", "created": 0, "model": "m",
-                                 "choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": None}]}
+                        chunk = {
+                            "id": "chatcmpl-t",
+                            "object": "chat.completion.chunk",
+                            "created": 0,
+                            "model": "m",
+                            "choices": [{"index": 0, "delta": {"content": "."}, "finish_reason": None}],
+                        }
                         self.wfile.write(f"data: {json.dumps(chunk)}\n\n".encode())
                         self.wfile.flush()
                     owner.stopped.wait(r.fault_s if r.fault == "trickle" else 0.5)
@@ -232,33 +248,90 @@ class _Handler(BaseHTTPRequestHandler):
         for i, (name, inp) in enumerate(r.tool_calls):
             blocks.append({"type": "tool_use", "id": f"toolu_{n}_{i}", "name": name, "input": inp})
         stop = "tool_use" if r.tool_calls else "end_turn"
-        usage = {"input_tokens": r.input_tokens, "output_tokens": r.output_tokens,
-                 "cache_read_input_tokens": r.cached_tokens, "cache_creation_input_tokens": 0}
-        message = {"id": f"msg_{n}", "type": "message", "role": "assistant", "model": model,
-                   "stop_reason": stop, "stop_sequence": None}
+        usage = {
+            "input_tokens": r.input_tokens,
+            "output_tokens": r.output_tokens,
+            "cache_read_input_tokens": r.cached_tokens,
+            "cache_creation_input_tokens": 0,
+        }
+        message = {
+            "id": f"msg_{n}",
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "stop_reason": stop,
+            "stop_sequence": None,
+        }
         if not body.get("stream"):
             self._json(200, {**message, "content": blocks, "usage": usage})
             return
         events: list[tuple[str | None, Any]] = [
-            ("message_start", {"type": "message_start", "message": {**message, "content": [], "stop_reason": None,
-                                                                   "usage": {**usage, "output_tokens": 1}}})]
+            (
+                "message_start",
+                {
+                    "type": "message_start",
+                    "message": {**message, "content": [], "stop_reason": None, "usage": {**usage, "output_tokens": 1}},
+                },
+            )
+        ]
         for i, block in enumerate(blocks):
             if block["type"] == "text":
-                events.append(("content_block_start", {"type": "content_block_start", "index": i,
-                                                       "content_block": {"type": "text", "text": ""}}))
+                events.append(
+                    (
+                        "content_block_start",
+                        {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}},
+                    )
+                )
                 half = len(block["text"]) // 2 or len(block["text"])
                 for piece in (block["text"][:half], block["text"][half:]):
                     if piece:
-                        events.append(("content_block_delta", {"type": "content_block_delta", "index": i,
-                                                               "delta": {"type": "text_delta", "text": piece}}))
+                        events.append(
+                            (
+                                "content_block_delta",
+                                {
+                                    "type": "content_block_delta",
+                                    "index": i,
+                                    "delta": {"type": "text_delta", "text": piece},
+                                },
+                            )
+                        )
             else:
-                events.append(("content_block_start", {"type": "content_block_start", "index": i, "content_block":
-                                                       {"type": "tool_use", "id": block["id"], "name": block["name"], "input": {}}}))
-                events.append(("content_block_delta", {"type": "content_block_delta", "index": i, "delta":
-                                                       {"type": "input_json_delta", "partial_json": json.dumps(block["input"])}}))
+                events.append(
+                    (
+                        "content_block_start",
+                        {
+                            "type": "content_block_start",
+                            "index": i,
+                            "content_block": {
+                                "type": "tool_use",
+                                "id": block["id"],
+                                "name": block["name"],
+                                "input": {},
+                            },
+                        },
+                    )
+                )
+                events.append(
+                    (
+                        "content_block_delta",
+                        {
+                            "type": "content_block_delta",
+                            "index": i,
+                            "delta": {"type": "input_json_delta", "partial_json": json.dumps(block["input"])},
+                        },
+                    )
+                )
             events.append(("content_block_stop", {"type": "content_block_stop", "index": i}))
-        events.append(("message_delta", {"type": "message_delta", "delta": {"stop_reason": stop, "stop_sequence": None},
-                                         "usage": {"output_tokens": r.output_tokens}}))
+        events.append(
+            (
+                "message_delta",
+                {
+                    "type": "message_delta",
+                    "delta": {"stop_reason": stop, "stop_sequence": None},
+                    "usage": {"output_tokens": r.output_tokens},
+                },
+            )
+        )
         events.append(("message_stop", {"type": "message_stop"}))
         self._sse(events)
 
@@ -266,31 +339,87 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _chat(self, body: dict[str, Any], r: Reply, model: str) -> None:
         n = next(self.server.owner.ids)
-        calls = [{"id": f"call_{n}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(inp)}}
-                 for i, (name, inp) in enumerate(r.tool_calls)]
+        calls = [
+            {"id": f"call_{n}_{i}", "type": "function", "function": {"name": name, "arguments": json.dumps(inp)}}
+            for i, (name, inp) in enumerate(r.tool_calls)
+        ]
         finish = "tool_calls" if calls else "stop"
-        usage = {"prompt_tokens": r.input_tokens + r.cached_tokens, "completion_tokens": r.output_tokens,
-                 "total_tokens": r.input_tokens + r.cached_tokens + r.output_tokens,
-                 "prompt_tokens_details": {"cached_tokens": r.cached_tokens}}
+        usage = {
+            "prompt_tokens": r.input_tokens + r.cached_tokens,
+            "completion_tokens": r.output_tokens,
+            "total_tokens": r.input_tokens + r.cached_tokens + r.output_tokens,
+            "prompt_tokens_details": {"cached_tokens": r.cached_tokens},
+        }
         base = {"id": f"chatcmpl-{n}", "created": int(time.time()), "model": model}
         if not body.get("stream"):
             message: dict[str, Any] = {"role": "assistant", "content": r.text or None}
             if calls:
                 message["tool_calls"] = calls
-            self._json(200, {**base, "object": "chat.completion", "usage": usage,
-                             "choices": [{"index": 0, "message": message, "finish_reason": finish}]})
+            self._json(
+                200,
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                },
+            )
             return
         chunk = {**base, "object": "chat.completion.chunk"}
         events: list[tuple[str | None, Any]] = [
-            (None, {**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}]})]
-        for piece in (r.text[: len(r.text) // 2], r.text[len(r.text) // 2:]) if r.text else ():
-            events.append((None, {**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]}))
+            (
+                None,
+                {
+                    **chunk,
+                    "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": None}],
+                },
+            )
+        ]
+        for piece in (r.text[: len(r.text) // 2], r.text[len(r.text) // 2 :]) if r.text else ():
+            events.append(
+                (None, {**chunk, "choices": [{"index": 0, "delta": {"content": piece}, "finish_reason": None}]})
+            )
         for i, call in enumerate(calls):
             args = call["function"]["arguments"]
-            events.append((None, {**chunk, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
-                {"index": i, "id": call["id"], "type": "function", "function": {"name": call["function"]["name"], "arguments": args[:5]}}]}}]}))
-            events.append((None, {**chunk, "choices": [{"index": 0, "finish_reason": None, "delta": {"tool_calls": [
-                {"index": i, "function": {"arguments": args[5:]}}]}}]}))
+            events.append(
+                (
+                    None,
+                    {
+                        **chunk,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": None,
+                                "delta": {
+                                    "tool_calls": [
+                                        {
+                                            "index": i,
+                                            "id": call["id"],
+                                            "type": "function",
+                                            "function": {"name": call["function"]["name"], "arguments": args[:5]},
+                                        }
+                                    ]
+                                },
+                            }
+                        ],
+                    },
+                )
+            )
+            events.append(
+                (
+                    None,
+                    {
+                        **chunk,
+                        "choices": [
+                            {
+                                "index": 0,
+                                "finish_reason": None,
+                                "delta": {"tool_calls": [{"index": i, "function": {"arguments": args[5:]}}]},
+                            }
+                        ],
+                    },
+                )
+            )
         events.append((None, {**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]}))
         if (body.get("stream_options") or {}).get("include_usage"):
             events.append((None, {**chunk, "choices": [], "usage": usage}))
@@ -302,51 +431,155 @@ class _Handler(BaseHTTPRequestHandler):
     def _responses(self, r: Reply, model: str) -> None:
         n = next(self.server.owner.ids)
         seq = itertools.count()
-        resp = {"id": f"resp_{n}", "object": "response", "created_at": int(time.time()), "model": model,
-                "status": "in_progress", "output": []}
+        resp = {
+            "id": f"resp_{n}",
+            "object": "response",
+            "created_at": int(time.time()),
+            "model": model,
+            "status": "in_progress",
+            "output": [],
+        }
         events: list[tuple[str | None, Any]] = [
-            ("response.created", {"type": "response.created", "sequence_number": next(seq), "response": resp})]
+            ("response.created", {"type": "response.created", "sequence_number": next(seq), "response": resp})
+        ]
         output: list[dict[str, Any]] = []
         if r.text:
             item = {"id": f"msg_{n}", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
             idx = len(output)
-            events.append(("response.output_item.added", {"type": "response.output_item.added", "sequence_number": next(seq),
-                                                          "output_index": idx, "item": item}))
+            events.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "type": "response.output_item.added",
+                        "sequence_number": next(seq),
+                        "output_index": idx,
+                        "item": item,
+                    },
+                )
+            )
             where = {"item_id": item["id"], "output_index": idx, "content_index": 0}
             part = {"type": "output_text", "text": "", "annotations": []}
-            events.append(("response.content_part.added", {"type": "response.content_part.added",
-                                                           "sequence_number": next(seq), **where, "part": part}))
-            events.append(("response.output_text.delta", {"type": "response.output_text.delta", "sequence_number": next(seq),
-                                                         **where, "delta": r.text}))
-            events.append(("response.output_text.done", {"type": "response.output_text.done", "sequence_number": next(seq),
-                                                        **where, "text": r.text}))
-            events.append(("response.content_part.done", {"type": "response.content_part.done", "sequence_number": next(seq),
-                                                         **where, "part": {**part, "text": r.text}}))
-            done = {**item, "status": "completed", "content": [{"type": "output_text", "text": r.text, "annotations": []}]}
-            events.append(("response.output_item.done", {"type": "response.output_item.done", "sequence_number": next(seq),
-                                                        "output_index": idx, "item": done}))
+            events.append(
+                (
+                    "response.content_part.added",
+                    {"type": "response.content_part.added", "sequence_number": next(seq), **where, "part": part},
+                )
+            )
+            events.append(
+                (
+                    "response.output_text.delta",
+                    {"type": "response.output_text.delta", "sequence_number": next(seq), **where, "delta": r.text},
+                )
+            )
+            events.append(
+                (
+                    "response.output_text.done",
+                    {"type": "response.output_text.done", "sequence_number": next(seq), **where, "text": r.text},
+                )
+            )
+            events.append(
+                (
+                    "response.content_part.done",
+                    {
+                        "type": "response.content_part.done",
+                        "sequence_number": next(seq),
+                        **where,
+                        "part": {**part, "text": r.text},
+                    },
+                )
+            )
+            done = {
+                **item,
+                "status": "completed",
+                "content": [{"type": "output_text", "text": r.text, "annotations": []}],
+            }
+            events.append(
+                (
+                    "response.output_item.done",
+                    {
+                        "type": "response.output_item.done",
+                        "sequence_number": next(seq),
+                        "output_index": idx,
+                        "item": done,
+                    },
+                )
+            )
             output.append(done)
         for i, (name, inp) in enumerate(r.tool_calls):
             idx = len(output)
-            item = {"id": f"fc_{n}_{i}", "type": "function_call", "status": "in_progress", "call_id": f"call_{n}_{i}",
-                    "name": name, "arguments": ""}
-            events.append(("response.output_item.added", {"type": "response.output_item.added", "sequence_number": next(seq),
-                                                          "output_index": idx, "item": item}))
+            item = {
+                "id": f"fc_{n}_{i}",
+                "type": "function_call",
+                "status": "in_progress",
+                "call_id": f"call_{n}_{i}",
+                "name": name,
+                "arguments": "",
+            }
+            events.append(
+                (
+                    "response.output_item.added",
+                    {
+                        "type": "response.output_item.added",
+                        "sequence_number": next(seq),
+                        "output_index": idx,
+                        "item": item,
+                    },
+                )
+            )
             done = {**item, "status": "completed", "arguments": json.dumps(inp)}
-            events.append(("response.function_call_arguments.delta", {
-                "type": "response.function_call_arguments.delta", "sequence_number": next(seq), "item_id": item["id"],
-                "output_index": idx, "delta": done["arguments"]}))
-            events.append(("response.function_call_arguments.done", {
-                "type": "response.function_call_arguments.done", "sequence_number": next(seq), "item_id": item["id"],
-                "output_index": idx, "arguments": done["arguments"]}))
-            events.append(("response.output_item.done", {"type": "response.output_item.done", "sequence_number": next(seq),
-                                                        "output_index": idx, "item": done}))
+            events.append(
+                (
+                    "response.function_call_arguments.delta",
+                    {
+                        "type": "response.function_call_arguments.delta",
+                        "sequence_number": next(seq),
+                        "item_id": item["id"],
+                        "output_index": idx,
+                        "delta": done["arguments"],
+                    },
+                )
+            )
+            events.append(
+                (
+                    "response.function_call_arguments.done",
+                    {
+                        "type": "response.function_call_arguments.done",
+                        "sequence_number": next(seq),
+                        "item_id": item["id"],
+                        "output_index": idx,
+                        "arguments": done["arguments"],
+                    },
+                )
+            )
+            events.append(
+                (
+                    "response.output_item.done",
+                    {
+                        "type": "response.output_item.done",
+                        "sequence_number": next(seq),
+                        "output_index": idx,
+                        "item": done,
+                    },
+                )
+            )
             output.append(done)
-        usage = {"input_tokens": r.input_tokens + r.cached_tokens, "input_tokens_details": {"cached_tokens": r.cached_tokens},
-                 "output_tokens": r.output_tokens, "output_tokens_details": {"reasoning_tokens": 0},
-                 "total_tokens": r.input_tokens + r.cached_tokens + r.output_tokens}
-        events.append(("response.completed", {"type": "response.completed", "sequence_number": next(seq),
-                                              "response": {**resp, "status": "completed", "output": output, "usage": usage}}))
+        usage = {
+            "input_tokens": r.input_tokens + r.cached_tokens,
+            "input_tokens_details": {"cached_tokens": r.cached_tokens},
+            "output_tokens": r.output_tokens,
+            "output_tokens_details": {"reasoning_tokens": 0},
+            "total_tokens": r.input_tokens + r.cached_tokens + r.output_tokens,
+        }
+        events.append(
+            (
+                "response.completed",
+                {
+                    "type": "response.completed",
+                    "sequence_number": next(seq),
+                    "response": {**resp, "status": "completed", "output": output, "usage": usage},
+                },
+            )
+        )
         self._sse(events)
 
 
@@ -372,7 +605,9 @@ class ModelServer:
     def pick(self, last_user: str, raw: str) -> Reply:
         with self._lock:
             order = [i for i in range(len(self.replies)) if i not in self.used]
-            chosen = next((i for i in order if self.replies[i].has_rules and self.replies[i].matches(last_user, raw)), None)
+            chosen = next(
+                (i for i in order if self.replies[i].has_rules and self.replies[i].matches(last_user, raw)), None
+            )
             if chosen is None:
                 chosen = next((i for i in order if not self.replies[i].has_rules), None)
             if chosen is None:
@@ -385,7 +620,9 @@ class ModelServer:
             self.replies.extend(replies)
 
     def start(self) -> ModelServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, args=(0.05,), name="model-server", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, args=(0.05,), name="model-server", daemon=True
+        )
         self._thread.start()
         return self
 

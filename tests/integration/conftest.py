@@ -9,8 +9,9 @@ import pytest
 from labconsole.demo import create_demo_lab
 
 
-def make_demo_lab(dest: Path, budget: int = 2, repeats: int = 2, workers: int = 2,
-                  max_repeats: int | None = None) -> Path:
+def make_demo_lab(
+    dest: Path, budget: int = 2, repeats: int = 2, workers: int = 2, max_repeats: int | None = None
+) -> Path:
     """The demo lab, small. ``max_repeats`` defaults to ``repeats``: no adaptive extra pairs, so tests that
     are not about the gate's statistics keep their run count (and CI its time)."""
     lab = create_demo_lab(dest)
@@ -20,10 +21,11 @@ def make_demo_lab(dest: Path, budget: int = 2, repeats: int = 2, workers: int = 
     text = re.sub(r"(?m)^repeats\s*=\s*\d+", f"repeats = {repeats}", text)
     text = re.sub(r"(?m)^max_repeats\s*=.*\n", "", text)
     text = text.replace(f"repeats = {repeats}\n", f"repeats = {repeats}\nmax_repeats = {max_repeats or repeats}\n", 1)
-    text = re.sub(r'(?m)^worker\s*=.*$', f'worker = {{ backend = "sweep", count = {workers} }}', text)
+    text = re.sub(r"(?m)^worker\s*=.*$", f'worker = {{ backend = "sweep", count = {workers} }}', text)
     toml.write_text(text)
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "test settings"],
-                   cwd=lab, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "test settings"], cwd=lab, check=True
+    )
     return lab
 
 

@@ -29,8 +29,9 @@ def _until(predicate, timeout: float = 10.0) -> None:
 pytestmark = pytest.mark.slow
 
 
-def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.CaptureFixture[str],
-                                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cli_decides_through_the_live_console(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     lab_dir = make_demo_lab(tmp_path / "lab", budget=1, workers=1)
     lab = Lab.start_session(lab_dir)
     lab.start()
@@ -71,8 +72,11 @@ def test_cli_decides_through_the_live_console(tmp_path: Path, capsys: pytest.Cap
                 watcher.merge(hyp)
             assert remote.merge(hyp, "remote").data["merge_sha"]
             # hypotheses from a profile reach the running session through the same channel
-            ids = remote.propose_external([{"title": "fuse residual add + RMSNorm", "params": {"operator": "rms"}}],
-                                          "human:remote", {0: b'{"schema": "labconsole.profile/1"}'})
+            ids = remote.propose_external(
+                [{"title": "fuse residual add + RMSNorm", "params": {"operator": "rms"}}],
+                "human:remote",
+                {0: b'{"schema": "labconsole.profile/1"}'},
+            )
             with lab.locked():
                 assert lab.state.hypotheses[ids[0]].evidence_blob
             _until(lambda: watcher.snapshot().hypotheses[hyp].status == S.MERGED)

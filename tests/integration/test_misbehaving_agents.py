@@ -37,8 +37,24 @@ WRAPPER = textwrap.dedent("""
 def argv(tmp_path: Path, mode: str, agent_id: str, role: str, backend: str, lab: Path) -> list[str]:
     script = tmp_path / "wrapper.py"
     script.write_text(WRAPPER)
-    return [sys.executable, str(script), mode, str(tmp_path / f"{agent_id}.marker"), "--role", role, "--backend",
-            backend, "--model", "", "--agent-id", agent_id, "--lab-root", str(lab), "--heartbeat-s", "0.5"]
+    return [
+        sys.executable,
+        str(script),
+        mode,
+        str(tmp_path / f"{agent_id}.marker"),
+        "--role",
+        role,
+        "--backend",
+        backend,
+        "--model",
+        "",
+        "--agent-id",
+        agent_id,
+        "--lab-root",
+        str(lab),
+        "--heartbeat-s",
+        "0.5",
+    ]
 
 
 def test_session_completes_despite_garbage_hang_and_crash(demo_lab: Path, tmp_path: Path) -> None:

@@ -43,14 +43,19 @@ def test_headless_session_then_cli_approval_and_merge(demo_lab: Path, capsys: py
             runs = [state.runs[r] for r in h.run_ids]
             assert {r.commit for r in runs if r.role == "candidate"} == {h.sha}
             assert {r.commit for r in runs if r.role == "baseline"} == {h.base_sha}
-            assert [r.role for r in runs][:2] == ["baseline", "candidate"] and [r.role for r in runs][2:4] == ["candidate", "baseline"]
+            assert [r.role for r in runs][:2] == ["baseline", "candidate"] and [r.role for r in runs][2:4] == [
+                "candidate",
+                "baseline",
+            ]
     # agents are gone, every agent has its own log
     assert all(a.state in ("stopped", "crashed") for a in state.agents.values())
     assert (session_dir / "agents" / "worker-1.log").exists()
 
     waiting = [h for h in state.leaderboard() if h.status == S.AWAITING_HUMAN]
     best = waiting[0]
-    rc = main(["review", "approve", best.hyp_id, "--lab", str(demo_lab), "--yes", "--reason", "test", "--who", "tester"])
+    rc = main(
+        ["review", "approve", best.hyp_id, "--lab", str(demo_lab), "--yes", "--reason", "test", "--who", "tester"]
+    )
     assert rc == 0
     rc = main(["merge", best.hyp_id, "--lab", str(demo_lab), "--who", "tester"])
     assert rc == 0
@@ -101,6 +106,7 @@ def test_approval_binds_the_commit_and_agents_cannot_approve(demo_lab: Path) -> 
             lab.approve(h.hyp_id, "tester", confirm_flags=True)
         # the protocol has no message an agent could use to decide
         from labconsole.agents.supervisor import KNOWN_TYPES
+
         assert not {"approve", "merge", "decision", "reject"} & KNOWN_TYPES
     finally:
         lab.close()
@@ -158,6 +164,7 @@ def test_kill_9_of_the_console_then_resume_loses_nothing(demo_lab: Path) -> None
     finished = {e.data["run_id"] for e in events if e.kind == "run.finished"}
     assert started == finished
     from labconsole.lab.reducer import reduce
+
     state = reduce(events)
     assert len(state.hypotheses) == 2
     assert all(h.status in (S.AWAITING_HUMAN, S.FAILED, S.DUPLICATE) for h in state.hypotheses.values())

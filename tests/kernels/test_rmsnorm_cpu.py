@@ -24,7 +24,11 @@ def _x(shape=(4, 64), dtype=torch.bfloat16) -> torch.Tensor:
 @pytest.mark.parametrize(
     ("x", "w", "needle"),
     [
-        (_x(dtype=torch.float64), torch.ones(64, dtype=torch.float64), "supported dtypes are bfloat16, float16 and float32"),
+        (
+            _x(dtype=torch.float64),
+            torch.ones(64, dtype=torch.float64),
+            "supported dtypes are bfloat16, float16 and float32",
+        ),
         (_x(), torch.ones(64, dtype=torch.float32), "weight dtype torch.float32 != x dtype torch.bfloat16"),
         (_x(), torch.ones(32, dtype=torch.bfloat16), "weight shape (32,) does not match hidden size 64"),
         (_x((64, 4)).t(), torch.ones(64, dtype=torch.bfloat16), "x is not contiguous; call .contiguous() first"),
@@ -140,7 +144,8 @@ def test_variant_python_files_link_to_sources() -> None:
             link = variant / name
             # Relative links, so the checkout works wherever it lies (device copies, worktrees).
             assert link.is_symlink() and not Path(os.readlink(link)).is_absolute(), (
-                f"{link} is not a relative link: rerun scripts/build_variants.py assemble")
+                f"{link} is not a relative link: rerun scripts/build_variants.py assemble"
+            )
             assert link.resolve() == (src / name).resolve(), link
         meta = json.loads((variant / "metadata.json").read_text())
         assert meta == build.metadata(variant.name)

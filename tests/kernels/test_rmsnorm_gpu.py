@@ -64,7 +64,7 @@ def test_row_counts_hidden_4096(kernel: ModuleType, rows: int) -> None:
     out = kernel.rms_norm(x.view(1, rows, 4096), w, 1e-6)  # leading dims are flattened
     assert rel_err(out.view(rows, 4096), reference(x, w, 1e-6)) < TOL[torch.bfloat16]
     # Every row is written: compare per row, not only in aggregate.
-    row_err = ((out.view(rows, 4096).double() - reference(x, w, 1e-6)).norm(dim=-1))
+    row_err = (out.view(rows, 4096).double() - reference(x, w, 1e-6)).norm(dim=-1)
     assert (row_err < 0.05 * 64).all()
 
 
@@ -285,8 +285,15 @@ def test_kernelize_swaps_qwen3_norms() -> None:
     from rmsnorm_helpers import ensure_qwen3_norm_extensible
 
     ensure_qwen3_norm_extensible()
-    cfg = Qwen3Config(vocab_size=1000, hidden_size=512, intermediate_size=1024, num_hidden_layers=2,
-                      num_attention_heads=8, num_key_value_heads=2, head_dim=64)
+    cfg = Qwen3Config(
+        vocab_size=1000,
+        hidden_size=512,
+        intermediate_size=1024,
+        num_hidden_layers=2,
+        num_attention_heads=8,
+        num_key_value_heads=2,
+        head_dim=64,
+    )
     torch.manual_seed(0)
     model = Qwen3ForCausalLM(cfg).cuda().to(torch.bfloat16).eval()
     for mod in model.modules():

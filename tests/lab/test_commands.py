@@ -48,16 +48,19 @@ def test_blob_bytes_travel_as_text_keyed_by_index() -> None:
     assert wire["args"]["evidence_blobs"] == {"0": '{"x": 1}'}
 
 
-@pytest.mark.parametrize("request_, message", [
-    ([], "one JSON object"),
-    ({"cmd": "format_disk"}, "unknown command 'format_disk'"),
-    ({"cmd": "approve", "args": []}, "args must be an object"),
-    ({"cmd": "approve", "args": {}}, "missing argument 'hyp_id'"),
-    ({"cmd": "approve", "args": {"hyp_id": "h1", "confirm_flags": "yes"}}, "confirm_flags must be bool"),
-    ({"cmd": "approve", "args": {"hyp_id": 7}}, "hyp_id must be str, not int"),
-    ({"cmd": "merge", "args": {"hyp_id": "h1", "force": True}}, "unknown argument 'force'"),
-    ({"cmd": "propose_external", "args": {"hypotheses": ["x"], "actor": "p"}}, "hypotheses must be"),
-])
+@pytest.mark.parametrize(
+    "request_, message",
+    [
+        ([], "one JSON object"),
+        ({"cmd": "format_disk"}, "unknown command 'format_disk'"),
+        ({"cmd": "approve", "args": []}, "args must be an object"),
+        ({"cmd": "approve", "args": {}}, "missing argument 'hyp_id'"),
+        ({"cmd": "approve", "args": {"hyp_id": "h1", "confirm_flags": "yes"}}, "confirm_flags must be bool"),
+        ({"cmd": "approve", "args": {"hyp_id": 7}}, "hyp_id must be str, not int"),
+        ({"cmd": "merge", "args": {"hyp_id": "h1", "force": True}}, "unknown argument 'force'"),
+        ({"cmd": "propose_external", "args": {"hypotheses": ["x"], "actor": "p"}}, "hypotheses must be"),
+    ],
+)
 def test_bad_requests_are_refused_with_what_to_fix(request_: object, message: str) -> None:
     with pytest.raises(C.CommandError, match=message):
         C.from_wire(request_)
@@ -77,9 +80,17 @@ def test_lab_methods_build_their_command() -> None:
     lab.resume_after_budget()
     lab.propose_external([{"title": "t"}], "profile")
     lab.stop(reason="done")
-    assert seen == [C.Approve("h001", "ana", "fast", False), C.Reject("h002", None, "slower"), C.Merge("h001"),
-                    C.Remeasure("h003"), C.AgentControl("worker-1", "pause"), C.SendMessage("planner", "hi", "ana"),
-                    C.ResumeAfterBudget(), C.ProposeExternal([{"title": "t"}], "profile"), C.Stop(True, "done")]
+    assert seen == [
+        C.Approve("h001", "ana", "fast", False),
+        C.Reject("h002", None, "slower"),
+        C.Merge("h001"),
+        C.Remeasure("h003"),
+        C.AgentControl("worker-1", "pause"),
+        C.SendMessage("planner", "hi", "ana"),
+        C.ResumeAfterBudget(),
+        C.ProposeExternal([{"title": "t"}], "profile"),
+        C.Stop(True, "done"),
+    ]
 
 
 class _Target:
@@ -92,8 +103,15 @@ class _Target:
     def execute(self, command: C.Command) -> Event | list[str] | dict[str, Any] | None:
         self.seen.append(command)
         if isinstance(command, C.Approve):
-            return Event(seq=0, ts=0.0, kind="decision.approved", actor="human:ana", data={"hyp_id": command.hyp_id},
-                         prev="", hash="")
+            return Event(
+                seq=0,
+                ts=0.0,
+                kind="decision.approved",
+                actor="human:ana",
+                data={"hyp_id": command.hyp_id},
+                prev="",
+                hash="",
+            )
         if isinstance(command, C.Merge):
             raise LabError("h001: a person must approve it first")
         return None

@@ -41,11 +41,20 @@ def _router() -> tuple[MessageRouter, _Lab, _Parts, OwnerRegistry, list[str]]:
     return router, lab, parts, owners, budget
 
 
-@pytest.mark.parametrize("kind,handler", [
-    ("proposal", "on_proposal"), ("plan", "on_plan"), ("commit", "on_commit"), ("verdict", "on_verdict"),
-    ("report", "on_report"), ("error", "on_error"), ("done", "on_done"), ("exited", "on_exited"),
-    ("gave_up", "on_gave_up"),
-])
+@pytest.mark.parametrize(
+    "kind,handler",
+    [
+        ("proposal", "on_proposal"),
+        ("plan", "on_plan"),
+        ("commit", "on_commit"),
+        ("verdict", "on_verdict"),
+        ("report", "on_report"),
+        ("error", "on_error"),
+        ("done", "on_done"),
+        ("exited", "on_exited"),
+        ("gave_up", "on_gave_up"),
+    ],
+)
 def test_each_protocol_message_reaches_its_handler(kind: str, handler: str) -> None:
     router, lab, parts, _, _ = _router()
     router.handle(Message("worker-1", kind, {"x": 1}))
@@ -55,8 +64,9 @@ def test_each_protocol_message_reaches_its_handler(kind: str, handler: str) -> N
 def test_usage_is_logged_then_the_budget_checked() -> None:
     router, lab, _, _, budget = _router()
     router.handle(Message("worker-1", "usage", {"input_tokens": 5}))
-    assert lab.appended == [(K.AGENT_USAGE, "agent:worker-1",
-                             {"agent_id": "worker-1", "role": "worker", "input_tokens": 5})]
+    assert lab.appended == [
+        (K.AGENT_USAGE, "agent:worker-1", {"agent_id": "worker-1", "role": "worker", "input_tokens": 5})
+    ]
     assert budget == ["checked"]
 
 
@@ -65,8 +75,10 @@ def test_started_registers_the_process_and_hello_resends_work() -> None:
     router.handle(Message("worker-1", "started", {"pid": 4242}))
     router.handle(Message("worker-1", "hello", {}))
     assert owners.owner_of(4242) == "agent:worker-1"
-    assert [(k, actor) for k, actor, _ in lab.appended] == [(K.AGENT_STARTED, "console"),
-                                                            (K.AGENT_HELLO, "agent:worker-1")]
+    assert [(k, actor) for k, actor, _ in lab.appended] == [
+        (K.AGENT_STARTED, "console"),
+        (K.AGENT_HELLO, "agent:worker-1"),
+    ]
     assert parts.calls == [("on_hello", ("worker-1",))]
 
 
@@ -75,6 +87,7 @@ def test_a_message_type_outside_the_table_is_only_logged(kind: str) -> None:
     """The old getattr dispatch ran any ``_on_<type>`` method an agent named (``_on_gpu_snapshot`` too)."""
     router, lab, parts, _, budget = _router()
     router.handle(Message("researcher", kind, {"anything": True}))
-    assert lab.appended == [(K.AGENT_RAW, "agent:researcher",
-                             {"agent_id": "researcher", "text": f"unhandled message type {kind}"})]
+    assert lab.appended == [
+        (K.AGENT_RAW, "agent:researcher", {"agent_id": "researcher", "text": f"unhandled message type {kind}"})
+    ]
     assert parts.calls == [] and budget == []

@@ -24,7 +24,7 @@ def readme_example() -> str:
 def test_readme_lab_toml_parses_and_lists_every_objective_field(tmp_path: Path) -> None:
     example = readme_example()
     shutil.copy(ROOT / "labconsole" / "demo" / "lab" / "train.py", tmp_path / "train.py")
-    (tmp_path / "lab.toml").write_text("[lab]\nname = \"readme\"\n" + example)
+    (tmp_path / "lab.toml").write_text('[lab]\nname = "readme"\n' + example)
     obj = load_config(tmp_path / "lab.toml").objective
     documented = set(tomllib.loads(example)["objective"])
     assert documented == {f.name for f in dataclasses.fields(Objective)}

@@ -32,16 +32,18 @@ def no_bwrap(monkeypatch: pytest.MonkeyPatch) -> None:
 def set_objective(lab: Path, extra: str) -> None:
     toml = lab / "lab.toml"
     toml.write_text(re.sub(r"(?m)^(repeats\s*=.*)$", lambda m: f"{m.group(1)}\n{extra}", toml.read_text(), count=1))
-    subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "sandbox settings"],
-                   cwd=lab, check=True)
+    subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "sandbox settings"], cwd=lab, check=True
+    )
 
 
 def newest_session(lab: Path) -> Path:
     return max(sessions_dir(lab).iterdir(), key=lambda p: p.stat().st_mtime)
 
 
-def test_degraded_session_says_so_everywhere(tmp_path: Path, no_bwrap: None, monkeypatch: pytest.MonkeyPatch,
-                                             capsys: pytest.CaptureFixture[str]) -> None:
+def test_degraded_session_says_so_everywhere(
+    tmp_path: Path, no_bwrap: None, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     lab = make_demo_lab(tmp_path / "lab", budget=1, repeats=2, workers=1)
     set_objective(lab, f"env = {list(PASSED)!r}".replace("'", '"'))
     for name in PASSED:
@@ -81,8 +83,9 @@ def test_degraded_session_says_so_everywhere(tmp_path: Path, no_bwrap: None, mon
     assert f"| {hyp} | " in report and "*(sandbox: degraded)*" in report.split(f"| {hyp} | ", 1)[1].split("\n", 1)[0]
 
 
-def test_require_sandbox_refuses_in_one_line_before_any_agent(tmp_path: Path, no_bwrap: None,
-                                                              capsys: pytest.CaptureFixture[str]) -> None:
+def test_require_sandbox_refuses_in_one_line_before_any_agent(
+    tmp_path: Path, no_bwrap: None, capsys: pytest.CaptureFixture[str]
+) -> None:
     lab = make_demo_lab(tmp_path / "lab", budget=1, repeats=2, workers=1)
     set_objective(lab, "require_sandbox = true")
     rc = main(["run", "--headless", "--lab", str(lab), "--timeout", "60"])

@@ -24,30 +24,98 @@ REASON = "bubblewrap (bwrap) is not installed: install it (Debian/Ubuntu: apt-ge
 def log(mode: str, *, env: list[str] | None = None, network: bool = False) -> list[Event]:
     degraded = mode == "degraded"
     run_env = ["PATH", "LANG", "LC_ALL", *(env or [])]
-    flags = ([change_checks.sandbox_flag([RunOutcome("r-b0", "baseline", 0, "ok", 2.0, 1.0, sandbox=mode),
-                                          RunOutcome("r-c0", "candidate", 0, "ok", 1.5, 1.0, sandbox=mode)])]
-             if degraded else [])
+    flags = (
+        [
+            change_checks.sandbox_flag(
+                [
+                    RunOutcome("r-b0", "baseline", 0, "ok", 2.0, 1.0, sandbox=mode),
+                    RunOutcome("r-c0", "candidate", 0, "ok", 1.5, 1.0, sandbox=mode),
+                ]
+            )
+        ]
+        if degraded
+        else []
+    )
     items: list[tuple[str, dict[str, Any]]] = [
-        (K.SESSION_STARTED, {"session_id": "s1", "lab": "demo", "baseline_sha": "base",
-                             "objective": {"name": "loss", "direction": "minimize"}}),
-        (K.SANDBOX_STATUS, {"mode": mode, "reason": REASON if degraded else "", "network": network,
-                            "env": env or [], "read_paths": [], "memory_mb": 2048, "max_processes": 0}),
+        (
+            K.SESSION_STARTED,
+            {
+                "session_id": "s1",
+                "lab": "demo",
+                "baseline_sha": "base",
+                "objective": {"name": "loss", "direction": "minimize"},
+            },
+        ),
+        (
+            K.SANDBOX_STATUS,
+            {
+                "mode": mode,
+                "reason": REASON if degraded else "",
+                "network": network,
+                "env": env or [],
+                "read_paths": [],
+                "memory_mb": 2048,
+                "max_processes": 0,
+            },
+        ),
         (K.HYP_PROPOSED, {"hyp_id": "h001", "title": "Set LR to 0.01", "params": {"LR": 0.01}}),
         (K.HYP_COMMITTED, {"hyp_id": "h001", "sha": "c1", "branch": "lab/h001", "base_sha": "base"}),
-        (K.RUN_STARTED, {"run_id": "r-b0", "hyp_id": "h001", "role": "baseline", "commit": "base", "repeat": 0,
-                         "sandbox": mode, "env_names": run_env}),
+        (
+            K.RUN_STARTED,
+            {
+                "run_id": "r-b0",
+                "hyp_id": "h001",
+                "role": "baseline",
+                "commit": "base",
+                "repeat": 0,
+                "sandbox": mode,
+                "env_names": run_env,
+            },
+        ),
         (K.RUN_FINISHED, {"run_id": "r-b0", "status": "ok", "metric": 2.0, "duration_s": 1.0, "sandbox": mode}),
-        (K.RUN_STARTED, {"run_id": "r-c0", "hyp_id": "h001", "role": "candidate", "commit": "c1", "repeat": 0,
-                         "sandbox": mode, "env_names": run_env}),
-        (K.RUN_FINISHED, {"run_id": "r-c0", "status": "crashed", "metric": None, "duration_s": 1.0,
-                          "error": "killed", "sandbox": mode}),
-        (K.EVIDENCE_RECORDED, {"hyp_id": "h001", "evidence_hash": "ev1", "blob": "b1", "summary": {
-            "sha": "c1", "candidate_median": 1.5, "baseline_median": 2.0, "effect": 0.25,
-            "flags": [f.to_dict() for f in flags if f is not None]}}),
+        (
+            K.RUN_STARTED,
+            {
+                "run_id": "r-c0",
+                "hyp_id": "h001",
+                "role": "candidate",
+                "commit": "c1",
+                "repeat": 0,
+                "sandbox": mode,
+                "env_names": run_env,
+            },
+        ),
+        (
+            K.RUN_FINISHED,
+            {
+                "run_id": "r-c0",
+                "status": "crashed",
+                "metric": None,
+                "duration_s": 1.0,
+                "error": "killed",
+                "sandbox": mode,
+            },
+        ),
+        (
+            K.EVIDENCE_RECORDED,
+            {
+                "hyp_id": "h001",
+                "evidence_hash": "ev1",
+                "blob": "b1",
+                "summary": {
+                    "sha": "c1",
+                    "candidate_median": 1.5,
+                    "baseline_median": 2.0,
+                    "effect": 0.25,
+                    "flags": [f.to_dict() for f in flags if f is not None],
+                },
+            },
+        ),
         (K.HYP_AWAITING, {"hyp_id": "h001"}),
     ]
-    return [Event(seq=i, ts=float(i), kind=k, actor="console", data=d, prev="", hash="")
-            for i, (k, d) in enumerate(items)]
+    return [
+        Event(seq=i, ts=float(i), kind=k, actor="console", data=d, prev="", hash="") for i, (k, d) in enumerate(items)
+    ]
 
 
 def test_degraded_session_is_said_on_every_affected_run() -> None:
@@ -91,13 +159,23 @@ def test_a_log_without_sandbox_status_says_not_recorded() -> None:
 
 
 def test_unsandboxed_measurement_is_flagged_and_approval_needs_a_named_override() -> None:
-    runs = [RunOutcome("r-b0", "baseline", 0, "ok", 2.0, 1.0, sandbox="bwrap"),
-            RunOutcome("r-c0", "candidate", 0, "ok", 1.5, 1.0, sandbox="degraded")]
+    runs = [
+        RunOutcome("r-b0", "baseline", 0, "ok", 2.0, 1.0, sandbox="bwrap"),
+        RunOutcome("r-c0", "candidate", 0, "ok", 1.5, 1.0, sandbox="degraded"),
+    ]
     flag = change_checks.sandbox_flag(runs)
     assert flag is not None and flag.flag == change_checks.SANDBOX_DEGRADED and flag.paths == ("r-c0",)
     assert change_checks.sandbox_flag(runs[:1]) is None
-    verdict, reasons = review({"flags": [flag.to_dict()], "candidate_ok": 2, "candidate_runs": 2, "baseline_ok": 2,
-                               "effect": 0.25, "decision": "improved"})
+    verdict, reasons = review(
+        {
+            "flags": [flag.to_dict()],
+            "candidate_ok": 2,
+            "candidate_runs": 2,
+            "baseline_ok": 2,
+            "effect": 0.25,
+            "decision": "improved",
+        }
+    )
     assert verdict != "pass" and any("sandbox-degraded" in r for r in reasons)
     state = reduce(log("degraded"))
     h = state.hypotheses["h001"]

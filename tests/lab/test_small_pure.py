@@ -18,7 +18,11 @@ SRC = "import x\nLEARNING_RATE = 0.001  # too low\nN_EMBD = 16\nNAME = 'a'\n"
 
 
 def test_params_round_trip_keeps_comments() -> None:
-    assert read_params(SRC, ["LEARNING_RATE", "N_EMBD", "NAME", "MISSING"]) == {"LEARNING_RATE": 0.001, "N_EMBD": 16, "NAME": "a"}
+    assert read_params(SRC, ["LEARNING_RATE", "N_EMBD", "NAME", "MISSING"]) == {
+        "LEARNING_RATE": 0.001,
+        "N_EMBD": 16,
+        "NAME": "a",
+    }
     out = write_params(SRC, {"LEARNING_RATE": 0.0123456789, "N_EMBD": 48})
     assert "LEARNING_RATE = 0.0123456789  # too low" in out  # written in full: a rounded value is another experiment
     assert "LEARNING_RATE = 0.02  # too low" in write_params(SRC, {"LEARNING_RATE": 0.02})  # short where exact
@@ -44,15 +48,29 @@ def _space_and_values(draw: st.DrawFn) -> dict[str, object]:
             value: object = draw(st.floats(a, b))
         elif kind == "log":
             exp = draw(st.floats(-300, 300))
-            low = 10.0 ** exp
+            low = 10.0**exp
             value = math.exp(draw(st.floats(math.log(low), math.log(low) + draw(st.floats(0.01, 20)))))
         elif kind == "int":
-            a, b = sorted(draw(st.lists(st.integers(-10**12, 10**12), min_size=2, max_size=2, unique=True)))
+            a, b = sorted(draw(st.lists(st.integers(-(10**12), 10**12), min_size=2, max_size=2, unique=True)))
             value = draw(st.integers(a, b))
         else:
-            value = draw(st.sampled_from(draw(st.lists(
-                st.one_of(st.text(max_size=8), st.text(alphabet="#'\"\\ a", max_size=6), st.booleans(), st.integers(), st.floats(allow_nan=False)),
-                min_size=1, max_size=4))))
+            value = draw(
+                st.sampled_from(
+                    draw(
+                        st.lists(
+                            st.one_of(
+                                st.text(max_size=8),
+                                st.text(alphabet="#'\"\\ a", max_size=6),
+                                st.booleans(),
+                                st.integers(),
+                                st.floats(allow_nan=False),
+                            ),
+                            min_size=1,
+                            max_size=4,
+                        )
+                    )
+                )
+            )
         values[f"P{i}"] = value
     return values
 
@@ -74,8 +92,10 @@ def test_format_value_refuses_nan() -> None:
 
 
 def test_dedupe_same_change_and_reworded_idea() -> None:
-    earlier = [{"hyp_id": "h001", "title": "Set LR to 0.01", "params": {"LR": 0.01}},
-               {"hyp_id": "h002", "title": "Fuse the residual add into RMSNorm for decode", "params": {}}]
+    earlier = [
+        {"hyp_id": "h001", "title": "Set LR to 0.01", "params": {"LR": 0.01}},
+        {"hyp_id": "h002", "title": "Fuse the residual add into RMSNorm for decode", "params": {}},
+    ]
     same = find_duplicate("Use learning rate 1e-2", {"LR": 0.010000000001}, earlier)
     assert same is not None and same.of == "h001" and same.similarity == 1.0
     # Different values are different experiments, however alike the titles read.

@@ -12,8 +12,22 @@ from labconsole.cli import main
 from labconsole.errors import LabError
 from labconsole.profile import report, roofline, targets
 
-FIELDS = {"name", "category", "verdict", "time_us", "share", "calls", "mean_us", "bytes", "flops", "gbps",
-          "tflops", "intensity", "scope", "launches"}
+FIELDS = {
+    "name",
+    "category",
+    "verdict",
+    "time_us",
+    "share",
+    "calls",
+    "mean_us",
+    "bytes",
+    "flops",
+    "gbps",
+    "tflops",
+    "intensity",
+    "scope",
+    "launches",
+}
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +35,9 @@ def _peaks_cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.M
     """Known CPU peaks in a private cache: no measuring in every test, and nothing under ~/.cache."""
     cache = tmp_path_factory.mktemp("peaks")
     key = f"{roofline.device_name('cpu')}|float32"
-    peaks = roofline.Peaks(roofline.device_name("cpu"), "cpu", "float32", 20.0, 0.1, "2026-11-25T00:00:00+00:00", "test")
+    peaks = roofline.Peaks(
+        roofline.device_name("cpu"), "cpu", "float32", 20.0, 0.1, "2026-11-25T00:00:00+00:00", "test"
+    )
     (cache / "peaks.json").write_text(json.dumps({key: peaks.to_dict()}))
     monkeypatch.setenv("LABCONSOLE_CACHE_DIR", str(cache))
     return cache
@@ -40,8 +56,21 @@ def decode_profile(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict, Path
     old = os.environ.get("LABCONSOLE_CACHE_DIR")
     os.environ["LABCONSOLE_CACHE_DIR"] = str(cache)
     try:
-        rc = main(["profile", "qwen3-8b-decode", "--tiny", "--steps", "3", "--warmup", "1",
-                   "--json", str(out / "p.json"), "--trace", str(out / "trace.json")])
+        rc = main(
+            [
+                "profile",
+                "qwen3-8b-decode",
+                "--tiny",
+                "--steps",
+                "3",
+                "--warmup",
+                "1",
+                "--json",
+                str(out / "p.json"),
+                "--trace",
+                str(out / "trace.json"),
+            ]
+        )
     finally:
         if old is None:
             os.environ.pop("LABCONSOLE_CACHE_DIR", None)
@@ -91,13 +120,15 @@ def test_prefill_and_builder_target(tmp_path: Path) -> None:
     p = api.profile_target("qwen3-tiny-prefill", shape={"seq": 8}, steps=2, warmup=1)
     assert p["target"]["shape"] == {"batch": 1, "seq": 8}
     script = tmp_path / "mymodel.py"
-    script.write_text(textwrap.dedent("""
+    script.write_text(
+        textwrap.dedent("""
         import torch
 
         def profile_target(n=32, device="cpu"):
             model = torch.nn.Sequential(torch.nn.Linear(n, n), torch.nn.ReLU(), torch.nn.Linear(n, 4))
             return model.to(device), (torch.randn(8, n, device=device),)
-    """))
+    """)
+    )
     p = api.profile_target(str(script), shape={"n": 16}, steps=2, warmup=1, device="cpu")
     names = {(r["scope"], r["name"]) for r in p["operators"]}
     assert ("0", "aten::addmm") in names and ("2", "aten::addmm") in names
@@ -142,8 +173,9 @@ def test_gpu_asked_without_cuda_is_a_clear_error(capsys: pytest.CaptureFixture) 
 def test_suite_writes_profiles_and_a_summary(tmp_path: Path) -> None:
     from labconsole.profile import suite
 
-    profiles = suite.run_suite(["qwen3-tiny-decode", "qwen3-tiny-prefill:compile"], out=tmp_path, budget_s=30.0,
-                               steps=2, warmup=1, shape=None)
+    profiles = suite.run_suite(
+        ["qwen3-tiny-decode", "qwen3-tiny-prefill:compile"], out=tmp_path, budget_s=30.0, steps=2, warmup=1, shape=None
+    )
     # The compiled spec does not fit the budget's estimate for a compile: skipped, and said so.
     assert [p["target"]["spec"] for p in profiles] == ["qwen3-tiny-decode"]
     saved = json.loads((tmp_path / "profile_qwen3_tiny_decode.json").read_text())

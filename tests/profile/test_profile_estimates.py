@@ -66,8 +66,12 @@ def test_scalars_are_not_tensors() -> None:
 
 def test_to_copy_uses_the_target_dtype_from_concrete_inputs() -> None:
     # bf16 -> fp32 (ScalarType 6): read 2 bytes, write 4 bytes per element.
-    c = E.estimate("aten::_to_copy", [[1, 1, 4096], [], [], [], [], [], []],
-                   [BF16, "Scalar", "", "", "", "Scalar", ""], [None, 6, None, None, None, False, None])
+    c = E.estimate(
+        "aten::_to_copy",
+        [[1, 1, 4096], [], [], [], [], [], []],
+        [BF16, "Scalar", "", "", "", "Scalar", ""],
+        [None, 6, None, None, None, False, None],
+    )
     assert c.category == E.COPY
     assert c.bytes == 4096 * 2 + 4096 * 4
     c = E.estimate("aten::copy_", [[4096], [4096]], [F32, BF16])
@@ -113,8 +117,9 @@ def test_fused_kernels_touch_no_more_than_they_iterate_over() -> None:
     c = E.estimate("triton_red_fused_embedding_mean_mul_pow_rsqrt_0", shapes, dtypes, [None, None, None, 1, 4096])
     assert c.bytes == 1 * 8 + 4096 * 2 + 4096 * 2
     # A pointwise cache write: xnumel = 1024 elements of the [1, 8, 4224, 128] cache.
-    c = E.estimate("triton_poi_fused_index_copy_5", [[1, 1024], [1, 8, 4224, 128], []], [BF16, BF16, "Scalar"],
-                   [None, None, 1024])
+    c = E.estimate(
+        "triton_poi_fused_index_copy_5", [[1, 1024], [1, 8, 4224, 128], []], [BF16, BF16, "Scalar"], [None, None, 1024]
+    )
     assert c.bytes == 2 * 1024 * 2
     # Without the scalars recorded, each argument counts whole.
     c = E.estimate("triton_poi_fused_index_copy_5", [[1, 1024], [1, 8, 4224, 128]], [BF16, BF16])
@@ -126,7 +131,11 @@ def test_causal_attention_counts_half_the_scores() -> None:
     k = [1, 8, 2048, 128]
     full = E.estimate("aten::_cudnn_attention_forward", [q, k, k], [BF16] * 3)
     concrete = [None, None, None, None, False, 0.0, True, False, None]
-    causal = E.estimate("aten::_cudnn_attention_forward", [q, k, k, [], [], [], [], [], []],
-                        [BF16] * 3 + ["", "Scalar", "Scalar", "Scalar", "Scalar", ""], concrete)
+    causal = E.estimate(
+        "aten::_cudnn_attention_forward",
+        [q, k, k, [], [], [], [], [], []],
+        [BF16] * 3 + ["", "Scalar", "Scalar", "Scalar", "Scalar", ""],
+        concrete,
+    )
     assert full.flops == 4 * 32 * 2048 * 2048 * 128 and causal.flops == full.flops // 2
     assert causal.bytes == full.bytes

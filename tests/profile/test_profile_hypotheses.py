@@ -12,14 +12,40 @@ from labconsole.profile import hypotheses as H
 from labconsole.profile.hypotheses import hypotheses_from_profile
 
 
-def _row(name: str, scope: str, scope_type: str, category: str, verdict: str, time_us: float, launches: float,
-         ideal_us: float, calls: float | None = None, efficiency: float | None = None) -> dict[str, Any]:
+def _row(
+    name: str,
+    scope: str,
+    scope_type: str,
+    category: str,
+    verdict: str,
+    time_us: float,
+    launches: float,
+    ideal_us: float,
+    calls: float | None = None,
+    efficiency: float | None = None,
+) -> dict[str, Any]:
     calls = launches if calls is None else calls
-    return {"name": name, "scope": scope, "scope_type": scope_type, "category": category, "verdict": verdict,
-            "time_us": time_us, "share": time_us / 2000.0, "calls": calls, "launches": launches,
-            "mean_us": time_us / calls, "bytes": 1, "flops": 1, "gbps": 1.0, "tflops": 0.0, "intensity": 1.0,
-            "reason": "", "ideal_us": ideal_us,
-            "efficiency": efficiency if efficiency is not None else ideal_us / time_us, "rank": 0}
+    return {
+        "name": name,
+        "scope": scope,
+        "scope_type": scope_type,
+        "category": category,
+        "verdict": verdict,
+        "time_us": time_us,
+        "share": time_us / 2000.0,
+        "calls": calls,
+        "launches": launches,
+        "mean_us": time_us / calls,
+        "bytes": 1,
+        "flops": 1,
+        "gbps": 1.0,
+        "tflops": 0.0,
+        "intensity": 1.0,
+        "reason": "",
+        "ideal_us": ideal_us,
+        "efficiency": efficiency if efficiency is not None else ideal_us / time_us,
+        "rank": 0,
+    }
 
 
 def decode_like_profile(idle_us: float = 200.0) -> dict[str, Any]:
@@ -31,24 +57,43 @@ def decode_like_profile(idle_us: float = 200.0) -> dict[str, Any]:
         _row("aten::mul", "model.layers.*.input_layernorm", norm, "norm", "overhead-bound", 150.0, 108, 1.0),
         _row("aten::_to_copy", "model.layers.*.input_layernorm", norm, "norm", "overhead-bound", 110.0, 72, 1.0),
         _row("aten::mul", "model.layers.*.post_attention_layernorm", norm, "norm", "overhead-bound", 150.0, 108, 1.0),
-        _row("aten::_to_copy", "model.layers.*.post_attention_layernorm", norm, "norm", "overhead-bound", 110.0, 72, 1.0),
+        _row(
+            "aten::_to_copy", "model.layers.*.post_attention_layernorm", norm, "norm", "overhead-bound", 110.0, 72, 1.0
+        ),
         _row("aten::add", "model.layers.*", "Qwen3DecoderLayer", "elementwise", "overhead-bound", 150.0, 72, 0.5),
         # attention's own add (not a residual) must not join the QK-norm fusion
         _row("aten::add", "model.layers.*.self_attn", "Qwen3Attention", "elementwise", "overhead-bound", 60.0, 36, 0.1),
         _row("aten::mul", "model.layers.*.self_attn.q_norm", norm, "norm", "overhead-bound", 100.0, 108, 0.5),
         # a slow memory-bound copy: a kernel candidate
-        _row("aten::index_copy_", "model.layers.*.self_attn", "Qwen3Attention", "copy", "memory-bound", 120.0, 72, 20.0),
+        _row(
+            "aten::index_copy_", "model.layers.*.self_attn", "Qwen3Attention", "copy", "memory-bound", 120.0, 72, 20.0
+        ),
         # a fast memory-bound op is not worth a kernel
         _row("aten::mm", "lm_head", "Linear", "matmul", "memory-bound", 300.0, 1, 280.0),
     ]
     for rank, r in enumerate(sorted(ops, key=lambda r: -r["time_us"]), 1):
         r["rank"] = rank
-    groups = [{"name": norm, "scopes": ["model.layers.*.input_layernorm", "model.layers.*.post_attention_layernorm",
-                                        "model.layers.*.self_attn.q_norm"], "invocations": 108}]
+    groups = [
+        {
+            "name": norm,
+            "scopes": [
+                "model.layers.*.input_layernorm",
+                "model.layers.*.post_attention_layernorm",
+                "model.layers.*.self_attn.q_norm",
+            ],
+            "invocations": 108,
+        }
+    ]
     return {
-        "schema": "labconsole.profile/1", "step_time_us": 2000.0, "idle_us": idle_us, "idle_share": idle_us / 2000.0,
-        "target": {"spec": "qwen3-8b-decode", "compiled": None}, "device": {"kind": "cuda", "name": "NVIDIA H100"},
-        "peaks": {"copy_gbps": 3000.0, "matmul_tflops": 750.0}, "operators": ops, "groups": groups,
+        "schema": "labconsole.profile/1",
+        "step_time_us": 2000.0,
+        "idle_us": idle_us,
+        "idle_share": idle_us / 2000.0,
+        "target": {"spec": "qwen3-8b-decode", "compiled": None},
+        "device": {"kind": "cuda", "name": "NVIDIA H100"},
+        "peaks": {"copy_gbps": 3000.0, "matmul_tflops": 750.0},
+        "operators": ops,
+        "groups": groups,
     }
 
 
@@ -68,7 +113,10 @@ def test_norm_and_residual_add_become_one_fusion_hypothesis() -> None:
     assert main["priority"] == main["params"]["expected_saving_share"]
     assert main["source"] == "profile:qwen3-8b-decode@NVIDIA H100"
     assert {r["scope"] for r in main["evidence"]["operators"]} == {
-        "model.layers.*.input_layernorm", "model.layers.*.post_attention_layernorm", "model.layers.*"}
+        "model.layers.*.input_layernorm",
+        "model.layers.*.post_attention_layernorm",
+        "model.layers.*",
+    }
     assert len(main["evidence"]["profile_sha256"]) == 64
     qk = next(h for h in fuse if "q_norm" in h["title"])
     assert "residual" not in qk["title"]
@@ -98,8 +146,13 @@ def test_no_idle_no_graph_and_empty_profile() -> None:
 def test_hand_off_passes_hypotheses_and_profile_blob(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     seen: dict[str, Any] = {}
 
-    def fake_propose(lab_root: Path, hypotheses: list[dict], actor: str, session_id: str | None = None,
-                     evidence_blobs: dict | None = None) -> list[str]:
+    def fake_propose(
+        lab_root: Path,
+        hypotheses: list[dict],
+        actor: str,
+        session_id: str | None = None,
+        evidence_blobs: dict | None = None,
+    ) -> list[str]:
         seen.update(lab_root=lab_root, hypotheses=hypotheses, actor=actor, session_id=session_id, blobs=evidence_blobs)
         return [f"h{i + 1:03d}" for i in range(len(hypotheses))]
 
@@ -112,17 +165,26 @@ def test_hand_off_passes_hypotheses_and_profile_blob(monkeypatch: pytest.MonkeyP
     assert set(seen["blobs"]) == {0, 1, 2} and seen["blobs"][0] == H.profile_bytes(profile)
 
 
-def test_cli_propose_from_a_saved_profile(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
-                                          capsys: pytest.CaptureFixture) -> None:
+def test_cli_propose_from_a_saved_profile(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
     import json
 
     from labconsole.cli import main
     from labconsole.profile import report
 
     profile = decode_like_profile()
-    profile.update({"steps": 1, "warmup": 0, "step_time_us_unprofiled": 1900.0, "busy_us": 1800.0,
-                    "idle_means": "device idle", "categories": [],
-                    "peaks": {"copy_gbps": 3000.0, "matmul_tflops": 750.0, "ridge_flop_per_byte": 250.0}})
+    profile.update(
+        {
+            "steps": 1,
+            "warmup": 0,
+            "step_time_us_unprofiled": 1900.0,
+            "busy_us": 1800.0,
+            "idle_means": "device idle",
+            "categories": [],
+            "peaks": {"copy_gbps": 3000.0, "matmul_tflops": 750.0, "ridge_flop_per_byte": 250.0},
+        }
+    )
     profile["target"].update({"dtype": "bfloat16", "description": "decode"})
     profile["device"]["name"] = "NVIDIA H100"
     for g in profile["groups"]:

@@ -21,8 +21,9 @@ KERNEL = Path(__file__).resolve().parents[2] / "kernels" / "rmsnorm"
 
 
 def git(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True,
-                          capture_output=True, text=True).stdout.strip()
+    return subprocess.run(
+        ["git", "-c", "user.name=t", "-c", "user.email=t@t", *args], cwd=cwd, check=True, capture_output=True, text=True
+    ).stdout.strip()
 
 
 @pytest.fixture
@@ -37,31 +38,54 @@ def repo(tmp_path: Path) -> Path:
 
 
 def bench_report(sha: str, ok: bool = True, cuda: str | None = "13.0") -> dict:
-    return {"schema": "labconsole.bench/1", "ok": ok, "groups": [], "flags": [],
-            "provenance": {"git_commit": sha, "cuda": cuda, "device": "NVIDIA H100 80GB HBM3", "driver": "580.159.04"}}
+    return {
+        "schema": "labconsole.bench/1",
+        "ok": ok,
+        "groups": [],
+        "flags": [],
+        "provenance": {"git_commit": sha, "cuda": cuda, "device": "NVIDIA H100 80GB HBM3", "driver": "580.159.04"},
+    }
 
 
-def record_session(root: Path, sha: str, report: dict | None, approve: bool = True, approve_sha: str | None = None,
-                   sign: bool = True) -> Path:
+def record_session(
+    root: Path, sha: str, report: dict | None, approve: bool = True, approve_sha: str | None = None, sign: bool = True
+) -> Path:
     """A session log as the console writes it: measured candidate, evidence with the bench artifact, approval."""
     session = root / "sessions" / "s1"
     with EventLog.open(session) as log:
         log.append(K.SESSION_STARTED, "console", {"session_id": "s1", "lab": "kernels", "baseline_sha": sha})
         log.append(K.HYP_PROPOSED, "agent:researcher", {"hyp_id": "h001", "title": "vectorized RMSNorm", "params": {}})
         artifacts = {"bench.json": log.put_blob(json.dumps(report))} if report is not None else {}
-        run = {"run_id": "h001-m1-c0", "role": "candidate", "repeat": 0, "status": "ok", "metric": 2600.0,
-               "duration_s": 30.0, "error": "", "artifacts": artifacts}
+        run = {
+            "run_id": "h001-m1-c0",
+            "role": "candidate",
+            "repeat": 0,
+            "status": "ok",
+            "metric": 2600.0,
+            "duration_s": 30.0,
+            "error": "",
+            "artifacts": artifacts,
+        }
         bundle = {"hyp_id": "h001", "sha": sha, "runs": [run]}
         digest = evidence_hash(bundle)
-        log.append(K.EVIDENCE_RECORDED, "console", {"hyp_id": "h001", "evidence_hash": digest,
-                                                    "blob": log.put_blob(canonical(bundle)), "summary": {}})
+        log.append(
+            K.EVIDENCE_RECORDED,
+            "console",
+            {"hyp_id": "h001", "evidence_hash": digest, "blob": log.put_blob(canonical(bundle)), "summary": {}},
+        )
         if approve:
             data = {"hyp_id": "h001", "sha": approve_sha or sha, "evidence_hash": digest, "who": "ana"}
             if sign:  # as the console does: the person's key signs the decision where it sits in the log
                 assert log.last is not None
-                data["signature"] = sign_decision(load_signer(), session_id="s1", seq=log.last.seq + 1,
-                                                  prev=log.last.hash, kind=K.DECISION_APPROVED, actor="human:ana",
-                                                  data=data)
+                data["signature"] = sign_decision(
+                    load_signer(),
+                    session_id="s1",
+                    seq=log.last.seq + 1,
+                    prev=log.last.hash,
+                    kind=K.DECISION_APPROVED,
+                    actor="human:ana",
+                    data=data,
+                )
             log.append(K.DECISION_APPROVED, "human:ana", data)
     return session
 
@@ -73,16 +97,19 @@ def publish(root: Path, capsys: pytest.CaptureFixture[str], *extra: str) -> tupl
     return rc, out.out, out.err
 
 
-@pytest.mark.parametrize("case,expected", [
-    ("no-session", "no human approval of commit"),
-    ("not-approved", "no human approval of commit"),
-    ("other-commit", "no human approval of commit"),
-    ("no-bench", "its evidence has no benchmark report"),
-    ("bench-failed", "its benchmark report did not pass on a GPU"),
-    ("cpu-smoke", "its benchmark report did not pass on a GPU"),
-    ("unsigned", "the approval does not count (no signature)"),
-    ("forged-signature", "the approval does not count (invalid signature"),
-])
+@pytest.mark.parametrize(
+    "case,expected",
+    [
+        ("no-session", "no human approval of commit"),
+        ("not-approved", "no human approval of commit"),
+        ("other-commit", "no human approval of commit"),
+        ("no-bench", "its evidence has no benchmark report"),
+        ("bench-failed", "its benchmark report did not pass on a GPU"),
+        ("cpu-smoke", "its benchmark report did not pass on a GPU"),
+        ("unsigned", "the approval does not count (no signature)"),
+        ("forged-signature", "the approval does not count (invalid signature"),
+    ],
+)
 def test_refusals(repo: Path, capsys: pytest.CaptureFixture[str], case: str, expected: str) -> None:
     sha = git(repo, "rev-parse", "HEAD")
     if case == "not-approved":
@@ -102,8 +129,12 @@ def test_refusals(repo: Path, capsys: pytest.CaptureFixture[str], case: str, exp
         lines = (session / "events.jsonl").read_text().splitlines()
         approval = json.loads(lines[-1])
         approval["data"]["reason"] = "forged"
-        body = json.dumps({k: approval[k] for k in ("seq", "ts", "kind", "actor", "data")}, sort_keys=True,
-                          separators=(",", ":"), ensure_ascii=False)
+        body = json.dumps(
+            {k: approval[k] for k in ("seq", "ts", "kind", "actor", "data")},
+            sort_keys=True,
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
         lines[-1] = f'{body[:-1]},"prev":"{approval["prev"]}","hash":"{compute_hash(approval["prev"], body)}"}}'
         (session / "events.jsonl").write_text("\n".join(lines) + "\n")
     rc, out, err = publish(repo, capsys)
@@ -119,8 +150,9 @@ def test_dirty_kernel_dir_is_refused(repo: Path, capsys: pytest.CaptureFixture[s
     assert rc == 2 and "has uncommitted changes; only an approved commit is published" in err
 
 
-def test_approved_commit_is_assembled_checked_and_logged(repo: Path, capsys: pytest.CaptureFixture[str],
-                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+def test_approved_commit_is_assembled_checked_and_logged(
+    repo: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.delenv("HF_TOKEN", raising=False)
     sha = git(repo, "rev-parse", "HEAD")
     session = record_session(repo, sha, bench_report(sha))
@@ -135,7 +167,10 @@ def test_approved_commit_is_assembled_checked_and_logged(repo: Path, capsys: pyt
     assert provenance["commit"] == sha and provenance["approved_by"] == "ana" and provenance["hypothesis"] == "h001"
     assert json.loads((folder / "benchmarks" / "approved_results.json").read_text())["ok"] is True
     # Without a GPU the kernels loader finds no variant for this machine, and says so.
-    assert "load check (kernels.get_local_kernel): not possible here" in out or "load check (kernels.get_local_kernel): ok" in out
+    assert (
+        "load check (kernels.get_local_kernel): not possible here" in out
+        or "load check (kernels.get_local_kernel): ok" in out
+    )
     assert "not uploaded: pass --repo-id" in out
     published = [e for e in read_events(session) if e.kind == K.PUBLISH_COMPLETED]
     assert len(published) == 1 and published[0].actor == "human:bo" and published[0].data["sha"] == sha

@@ -48,7 +48,13 @@ file = "objective.py"
 [search.space]
 X = {{ type = "int", low = 1, high = 3 }}
 """)
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
         subprocess.run(cmd, cwd=lab, check=True, env=env)
     return lab, LabRepo(lab)
@@ -56,7 +62,13 @@ X = {{ type = "int", low = 1, high = 3 }}
 
 def commit_mode(lab: Path, repo: LabRepo, mode: str) -> str:
     (lab / "mode.txt").write_text(mode + "\n")
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@t",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@t",
+    }
     subprocess.run(["git", "commit", "-qam", mode], cwd=lab, check=True, env=env)
     return repo.head_sha()
 
@@ -74,8 +86,9 @@ def setup(tmp_path: Path):
         return key
 
     tracker = TrackioSink()
-    executor = LocalExecutor(repo, load_config(lab), lambda k, a, d: events.append((k, d)), put_blob,
-                             tmp_path / "runs", tracker=tracker)
+    executor = LocalExecutor(
+        repo, load_config(lab), lambda k, a, d: events.append((k, d)), put_blob, tmp_path / "runs", tracker=tracker
+    )
     return lab, repo, executor, events, blobs, tracker, project
 
 
@@ -111,7 +124,12 @@ def test_measure_interleaves_and_pairs_seeds(setup) -> None:
     base = repo.head_sha()
     cand = commit_mode(lab, repo, "ok2")  # same objective, different commit
     outcomes, tampering = executor.measure("h1", cand, base, {"X": 1}, measurement=1)
-    assert [(o.role, o.repeat) for o in outcomes] == [("baseline", 0), ("candidate", 0), ("candidate", 1), ("baseline", 1)]
+    assert [(o.role, o.repeat) for o in outcomes] == [
+        ("baseline", 0),
+        ("candidate", 0),
+        ("candidate", 1),
+        ("baseline", 1),
+    ]
     assert [o.metric for o in outcomes] == [1.0, 1.0, 2.0, 2.0]
     started = [d for k, d in events if k == "run.started"]
     assert [d["commit"] for d in started] == [base, cand, cand, base]
@@ -127,15 +145,22 @@ def test_gpu_runs_lease_and_measure_idle_time(tmp_path: Path) -> None:
     lab, repo = make_lab(tmp_path, f"gpu-{uuid.uuid4().hex[:8]}")
     (lab / "objective.py").write_text(
         "import json, os\nprint('cvd', os.environ.get('CUDA_VISIBLE_DEVICES'))\n"
-        "json.dump({'loss': {'value': 1.0}}, open('result.json', 'w'))\n")
+        "json.dump({'loss': {'value': 1.0}}, open('result.json', 'w'))\n"
+    )
     subprocess.run(["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "gpu"], cwd=lab, check=True)
     config = load_config(lab)
     config = replace(config, resources=replace(config.resources, gpus_per_run=1))
     events: list[tuple[str, dict]] = []
     logs: list[bytes] = []
     pool = GpuLeasePool(["3"])
-    executor = LocalExecutor(repo, config, lambda k, a, d: events.append((k, d)), lambda b: logs.append(b) or "x",
-                             tmp_path / "runs", lease_pool=pool)
+    executor = LocalExecutor(
+        repo,
+        config,
+        lambda k, a, d: events.append((k, d)),
+        lambda b: logs.append(b) or "x",
+        tmp_path / "runs",
+        lease_pool=pool,
+    )
     sha = repo.head_sha()
     executor.run_once(RunRequest("g0", "h1", "candidate", sha, 0, {}))
     executor.run_once(RunRequest("g1", "h1", "candidate", sha, 0, {}))

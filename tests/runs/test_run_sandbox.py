@@ -64,8 +64,13 @@ def run(lab: Path, repo: LabRepo) -> tuple[dict, dict, bytes, LocalExecutor, lis
         blobs[f"b{len(blobs)}"] = data
         return f"b{len(blobs) - 1}"
 
-    executor = LocalExecutor(repo, load_config(lab / "lab.toml"), lambda k, a, d: events.append((k, d)), put_blob,
-                             lab / ".labconsole" / "runs")
+    executor = LocalExecutor(
+        repo,
+        load_config(lab / "lab.toml"),
+        lambda k, a, d: events.append((k, d)),
+        put_blob,
+        lab / ".labconsole" / "runs",
+    )
     executor.run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
     started = next(d for k, d in events if k == "run.started")
     finished = next(d for k, d in events if k == "run.finished")
@@ -93,8 +98,11 @@ def test_secret_is_not_passed_unless_named_and_never_stored(monkeypatch) -> None
 
 
 def test_without_bubblewrap_runs_degraded_and_require_sandbox_refuses(monkeypatch) -> None:
-    monkeypatch.setattr(run_sandbox.SandboxStatus, "here",
-                        classmethod(lambda cls: cls("degraded", "bubblewrap (bwrap) is not installed")))
+    monkeypatch.setattr(
+        run_sandbox.SandboxStatus,
+        "here",
+        classmethod(lambda cls: cls("degraded", "bubblewrap (bwrap) is not installed")),
+    )
     lab, repo = lab_with(PRINT_SECRET)
     started, finished, log, executor, events = run(lab, repo)
     assert started["sandbox"] == finished["sandbox"] == "degraded" and finished["status"] == "ok"
@@ -116,8 +124,10 @@ def test_network_only_when_the_lab_sets_it() -> None:
     server = socket.create_server(("127.0.0.1", 0))
     threading.Thread(target=lambda: server.accept(), daemon=True).start()
     port = server.getsockname()[1]
-    code = (f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('net yes')\n"
-            "except OSError as e:\n    print('net no', e)\nprint('loss 1.0')\n")
+    code = (
+        f"import socket\ntry:\n    socket.create_connection(('127.0.0.1', {port}), timeout=3); print('net yes')\n"
+        "except OSError as e:\n    print('net no', e)\nprint('loss 1.0')\n"
+    )
     try:
         _, _, log, _, _ = run(*lab_with(code))
         assert b"net no" in log
@@ -136,7 +146,6 @@ def test_memory_limit_is_the_recorded_reason() -> None:
 
 @needs_bwrap
 def test_process_limit_is_the_recorded_reason() -> None:
-    code = ("import subprocess\nprocs = [subprocess.Popen(['sleep', '5']) for _ in range(60)]\n"
-            "print('loss 1.0')\n")
+    code = "import subprocess\nprocs = [subprocess.Popen(['sleep', '5']) for _ in range(60)]\nprint('loss 1.0')\n"
     _, finished, _, _, _ = run(*lab_with(code, "max_processes = 20"))
     assert finished["status"] != "ok" and finished["error"] == "killed: process limit 20", finished

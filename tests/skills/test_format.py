@@ -34,8 +34,12 @@ def test_shipped_skills_are_valid():
 
 
 def test_good_skill_with_all_optional_fields(tmp_path):
-    d = make(tmp_path, "my-skill-2", "name: my-skill-2\ndescription: does x\nlicense: MIT\n"
-             "compatibility: any\nmetadata:\n  a: b\nallowed-tools: Bash Read\n")
+    d = make(
+        tmp_path,
+        "my-skill-2",
+        "name: my-skill-2\ndescription: does x\nlicense: MIT\n"
+        "compatibility: any\nmetadata:\n  a: b\nallowed-tools: Bash Read\n",
+    )
     (d / "scripts").mkdir()
     (d / "references").mkdir()
     (d / "references" / "r.md").write_text("ref text")
@@ -45,16 +49,19 @@ def test_good_skill_with_all_optional_fields(tmp_path):
     assert "ref text" in skill_text(skill)
 
 
-@pytest.mark.parametrize("front,field,fragment", [
-    ("name: Bad_Name\ndescription: d\n", "name", "lowercase"),
-    ("name: -x\ndescription: d\n", "name", "hyphen"),
-    ("name: other\ndescription: d\n", "name", "differs from its folder"),
-    ("description: d\n", "name", "missing"),
-    ("name: {f}\n", "description", "missing"),
-    ("name: {f}\ndescription: " + "x" * 1025 + "\n", "description", "at most 1024"),
-    ("name: {f}\ndescription: d\ncolour: red\n", "colour", "unknown key"),
-    ("name: {f}\ndescription: d\nmetadata: [1, 2]\n", "metadata", "mapping"),
-])
+@pytest.mark.parametrize(
+    "front,field,fragment",
+    [
+        ("name: Bad_Name\ndescription: d\n", "name", "lowercase"),
+        ("name: -x\ndescription: d\n", "name", "hyphen"),
+        ("name: other\ndescription: d\n", "name", "differs from its folder"),
+        ("description: d\n", "name", "missing"),
+        ("name: {f}\n", "description", "missing"),
+        ("name: {f}\ndescription: " + "x" * 1025 + "\n", "description", "at most 1024"),
+        ("name: {f}\ndescription: d\ncolour: red\n", "colour", "unknown key"),
+        ("name: {f}\ndescription: d\nmetadata: [1, 2]\n", "metadata", "mapping"),
+    ],
+)
 def test_bad_front_matter(tmp_path, front, field, fragment):
     folder = "-x" if "-x" in front else ("Bad_Name" if "Bad_Name" in front else "skill-a")
     d = make(tmp_path, folder, front.replace("{f}", folder))

@@ -14,11 +14,14 @@ ROOT = Path(__file__).resolve().parents[2]
 SKILLS = ROOT / "skills"
 
 
-@pytest.mark.parametrize("flag,project_rel,global_rel", [
-    ("--claude", ".claude/skills", ".claude/skills"),
-    ("--codex", ".agents/skills", ".agents/skills"),
-    ("--opencode", ".opencode/skills", ".config/opencode/skills"),
-])
+@pytest.mark.parametrize(
+    "flag,project_rel,global_rel",
+    [
+        ("--claude", ".claude/skills", ".claude/skills"),
+        ("--codex", ".agents/skills", ".agents/skills"),
+        ("--opencode", ".opencode/skills", ".config/opencode/skills"),
+    ],
+)
 def test_install_project_and_global(tmp_path, monkeypatch, flag, project_rel, global_rel):
     home = tmp_path / "home"
     monkeypatch.setenv("HOME", str(home))

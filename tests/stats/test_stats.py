@@ -106,11 +106,17 @@ _metric = hs.floats(0.5, 2.0, allow_nan=False)
 
 
 @settings(max_examples=200, deadline=None)
-@given(hs.integers(2, 8).flatmap(lambda n: hs.tuples(hs.lists(_metric, min_size=n, max_size=n),
-                                                      hs.lists(_metric, min_size=n, max_size=n))),
-       hs.sampled_from(["minimize", "maximize"]), hs.sampled_from([0.0, 0.01]), hs.integers(1, 4))
-def test_swapping_candidate_and_baseline_flips_the_decision(samples: tuple[list[float], list[float]],
-                                                            direction: str, min_effect: float, looks: int) -> None:
+@given(
+    hs.integers(2, 8).flatmap(
+        lambda n: hs.tuples(hs.lists(_metric, min_size=n, max_size=n), hs.lists(_metric, min_size=n, max_size=n))
+    ),
+    hs.sampled_from(["minimize", "maximize"]),
+    hs.sampled_from([0.0, 0.01]),
+    hs.integers(1, 4),
+)
+def test_swapping_candidate_and_baseline_flips_the_decision(
+    samples: tuple[list[float], list[float]], direction: str, min_effect: float, looks: int
+) -> None:
     cand, base = samples
     floor = NoiseFloor.from_groups([[1.0, 1.01], [1.0, 0.99], [1.0, 1.02]])
     flip = {IMPROVED: WORSE, WORSE: IMPROVED, NO_EVIDENCE: NO_EVIDENCE, INCONCLUSIVE: INCONCLUSIVE}
@@ -158,8 +164,11 @@ def test_benjamini_hochberg_over_the_session() -> None:
 
 
 def test_session_decisions_best_and_confirmation() -> None:
-    comps = {"a": _cmp(IMPROVED, 4, 0.05, 0.0001), "b": _cmp(IMPROVED, 4, 0.08, 0.02),
-             "c": _cmp(INCONCLUSIVE, 4, 0.01, 0.3)}
+    comps = {
+        "a": _cmp(IMPROVED, 4, 0.05, 0.0001),
+        "b": _cmp(IMPROVED, 4, 0.08, 0.02),
+        "c": _cmp(INCONCLUSIVE, 4, 0.01, 0.3),
+    }
     assert session_decisions(comps) == {"a": IMPROVED, "b": INCONCLUSIVE, "c": INCONCLUSIVE}
     assert best_candidate(comps) == "a"  # b's larger effect did not survive the selection
     assert best_candidate({"c": comps["c"]}) is None

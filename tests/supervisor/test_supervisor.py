@@ -14,9 +14,10 @@ from labconsole.agents.supervisor import MAX_LINE, AgentSpec, Message, Superviso
 
 def agent(tmp_path: Path, name: str, body: str) -> AgentSpec:
     script = tmp_path / f"{name}.py"
-    script.write_text("import json, sys, time, os, subprocess\n"
-                      "def say(**m):\n    sys.stdout.write(json.dumps(m) + '\\n'); sys.stdout.flush()\n"
-                      + textwrap.dedent(body))
+    script.write_text(
+        "import json, sys, time, os, subprocess\n"
+        "def say(**m):\n    sys.stdout.write(json.dumps(m) + '\\n'); sys.stdout.flush()\n" + textwrap.dedent(body)
+    )
     return AgentSpec(name, "worker", "test", "", tmp_path, argv=[sys.executable, str(script)])
 
 
@@ -48,7 +49,10 @@ def run_until(tmp_path: Path, spec: AgentSpec, until, timeout: float = 15.0, **o
 
 
 def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
-    spec = agent(tmp_path, "garbage", """
+    spec = agent(
+        tmp_path,
+        "garbage",
+        """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         print("this is not json")
         print("{\\"type\\": \\"no-such-type\\"}")
@@ -56,7 +60,8 @@ def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
         say(type="log", level="info", text="still alive")
         sys.stdout.flush()
         time.sleep(30)
-    """)
+    """,
+    )
     got = run_until(tmp_path, spec, lambda g: "log" in types(g), hang_timeout_s=30)
     raws = [m for m in got if m.type == "raw"]
     assert raws[0].data["text"] == "this is not json"
@@ -68,12 +73,23 @@ def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
 
 
 def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
-    spec = agent(tmp_path, "hanger", """
+    spec = agent(
+        tmp_path,
+        "hanger",
+        """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         time.sleep(600)
-    """)
-    got = run_until(tmp_path, spec, lambda g: types(g).count("exited") >= 2 and "gave_up" in types(g), timeout=20,
-                    hang_timeout_s=1.0, backoff_s=(0.2, 1.0), max_restarts=1)
+    """,
+    )
+    got = run_until(
+        tmp_path,
+        spec,
+        lambda g: types(g).count("exited") >= 2 and "gave_up" in types(g),
+        timeout=20,
+        hang_timeout_s=1.0,
+        backoff_s=(0.2, 1.0),
+        max_restarts=1,
+    )
     exits = [m for m in got if m.type == "exited"]
     assert exits[0].data["reason"] == "hung" and "no output" in exits[0].data["detail"]
     restarting = [m for m in got if m.type == "restarting"]
@@ -83,10 +99,14 @@ def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
 
 
 def test_crashing_agent_is_recorded_and_restarted_with_backoff(tmp_path: Path) -> None:
-    spec = agent(tmp_path, "crasher", """
+    spec = agent(
+        tmp_path,
+        "crasher",
+        """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         sys.exit(3)
-    """)
+    """,
+    )
     got = run_until(tmp_path, spec, lambda g: "gave_up" in types(g), backoff_s=(0.1, 0.4), max_restarts=3)
     exits = [m.data for m in got if m.type == "exited"]
     assert all(e["reason"] == "crashed" and e["returncode"] == 3 for e in exits) and len(exits) == 4
@@ -94,25 +114,38 @@ def test_crashing_agent_is_recorded_and_restarted_with_backoff(tmp_path: Path) -
 
 
 def test_flood_cannot_stall_the_console(tmp_path: Path) -> None:
-    flood = agent(tmp_path, "flood", """
+    flood = agent(
+        tmp_path,
+        "flood",
+        """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         for i in range(100_000):
             say(type="log", level="info", text="spam %d" % i)
         say(type="proposal", title="the one that matters", params={}, rationale="r", source="s")
         time.sleep(30)
-    """)
-    calm = agent(tmp_path, "calm", """
+    """,
+    )
+    calm = agent(
+        tmp_path,
+        "calm",
+        """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         time.sleep(1.0)
         say(type="status", state="idle")
         time.sleep(30)
-    """)
+    """,
+    )
     sup = Supervisor(tmp_path / "logs", queue_max=200)
     try:
         sup.start(flood)
         sup.start(calm)
-        got = collect(sup, lambda g: any(m.type == "proposal" for m in g)
-                      and any(m.type == "status" and m.agent_id == "calm" for m in g), timeout=60)
+        got = collect(
+            sup,
+            lambda g: (
+                any(m.type == "proposal" for m in g) and any(m.type == "status" and m.agent_id == "calm" for m in g)
+            ),
+            timeout=60,
+        )
         assert any(m.type == "dropped" for m in got), "chatter beyond the queue is dropped and counted"
         dropped = sum(m.data["count"] for m in got if m.type == "dropped")
         logs = sum(1 for m in got if m.type == "log")
@@ -122,14 +155,18 @@ def test_flood_cannot_stall_the_console(tmp_path: Path) -> None:
 
 
 def test_close_kills_whole_process_trees(tmp_path: Path) -> None:
-    spec = agent(tmp_path, "parent", """
+    spec = agent(
+        tmp_path,
+        "parent",
+        """
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         escaped = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         say(type="log", level="info", text="pids %d %d" % (child.pid, escaped.pid))
         signal_ignored = __import__("signal").signal(__import__("signal").SIGTERM, __import__("signal").SIG_IGN)
         time.sleep(600)
-    """)
+    """,
+    )
     sup = Supervisor(tmp_path / "logs", grace_s=0.5)
     sup.start(spec)
     got = collect(sup, lambda g: "log" in types(g))
@@ -141,14 +178,18 @@ def test_close_kills_whole_process_trees(tmp_path: Path) -> None:
 
 
 def test_send_and_stop(tmp_path: Path) -> None:
-    spec = agent(tmp_path, "echo", """
+    spec = agent(
+        tmp_path,
+        "echo",
+        """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         for line in sys.stdin:
             msg = json.loads(line)
             if msg["type"] == "shutdown":
                 break
             say(type="log", level="info", text="got " + msg["type"])
-    """)
+    """,
+    )
     sup = Supervisor(tmp_path / "logs")
     try:
         sup.start(spec)
@@ -166,12 +207,16 @@ def test_send_and_stop(tmp_path: Path) -> None:
 
 def test_restart_after_stop_starts_the_agent_again(tmp_path: Path) -> None:
     # `x` then `R` in the console: the process is gone, so the restart must start it, not do nothing.
-    spec = agent(tmp_path, "sleepy", """
+    spec = agent(
+        tmp_path,
+        "sleepy",
+        """
         say(type="hello", protocol=1, role="worker", backend="test", model="")
         for line in sys.stdin:
             if json.loads(line)["type"] == "shutdown":
                 break
-    """)
+    """,
+    )
     sup = Supervisor(tmp_path / "logs")
     try:
         first = sup.start(spec)

@@ -72,16 +72,26 @@ class FakeLab:
                 fn(ev, self._state)
             return ev
 
-    def approve(self, hyp_id: str, who: str | None = None, reason: str = "", *, confirm_flags: bool = True,
-                overrides: list[str] | None = None) -> Event:
+    def approve(
+        self,
+        hyp_id: str,
+        who: str | None = None,
+        reason: str = "",
+        *,
+        confirm_flags: bool = True,
+        overrides: list[str] | None = None,
+    ) -> Event:
         h = gate.hypothesis(self._state, hyp_id)
         if gate.needs_confirmation(h) and not confirm_flags:
             raise GateError(f"{hyp_id}: flagged; confirm to approve anyway")
         if h.status != "awaiting-human":
             raise GateError(f"{hyp_id} is {h.status}")
         self.calls.append(("approve", hyp_id, confirm_flags))
-        return self.append("decision.approved", "human:test", {"hyp_id": hyp_id, "sha": h.sha, "who": "test",
-                                                               "evidence_hash": h.evidence_hash, "reason": reason})
+        return self.append(
+            "decision.approved",
+            "human:test",
+            {"hyp_id": hyp_id, "sha": h.sha, "who": "test", "evidence_hash": h.evidence_hash, "reason": reason},
+        )
 
     def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
         self.calls.append(("reject", hyp_id, reason))

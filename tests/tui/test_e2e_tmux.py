@@ -64,16 +64,20 @@ class Tmux:
 @pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (apt-get install tmux)")
 def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
     lab = tmp_path / "lab"
-    cmd = (f"cd {ROOT} && XDG_CONFIG_HOME={tmp_path} {sys.executable} -c "
-           f"'import sys; from labconsole.cli import main; sys.exit(main())' demo --dir {lab} --budget 2"
-           f"; echo $? > {tmp_path}/rc")
+    cmd = (
+        f"cd {ROOT} && XDG_CONFIG_HOME={tmp_path} {sys.executable} -c "
+        f"'import sys; from labconsole.cli import main; sys.exit(main())' demo --dir {lab} --budget 2"
+        f"; echo $? > {tmp_path}/rc"
+    )
     tmux = Tmux(f"lc-e2e-{uuid.uuid4().hex[:8]}")
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run(["tmux", "new-session", "-d", "-s", tmux.name, "-x", "140", "-y", "40", cmd], check=True, env=env)
     try:
-        hyp = _wait_for(lambda: next((e["data"]["hyp_id"] for e in _events(lab)
-                                      if e["kind"] == "hypothesis.awaiting_human"), None), 120,
-                        "a candidate awaiting review")
+        hyp = _wait_for(
+            lambda: next((e["data"]["hyp_id"] for e in _events(lab) if e["kind"] == "hypothesis.awaiting_human"), None),
+            120,
+            "a candidate awaiting review",
+        )
         _wait_for(lambda: "LIVE" in tmux.screen(), 10, "the console")
         tmux.keys("2")
         _wait_for(lambda: "awaiting-human" in tmux.screen(), 10, "the review screen")
@@ -81,22 +85,28 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
         time.sleep(1.0)
         if "Approve anyway?" in tmux.screen():  # the reviewer flagged it: confirm
             tmux.keys("y")
-        approved = _wait_for(lambda: [e for e in _events(lab) if e["kind"] == "decision.approved"], 20,
-                             "the approval in the log")
+        approved = _wait_for(
+            lambda: [e for e in _events(lab) if e["kind"] == "decision.approved"], 20, "the approval in the log"
+        )
         hyp = approved[0]["data"]["hyp_id"]
         assert approved[0]["actor"].startswith("human:")
         time.sleep(0.5)
         tmux.keys("m")
         # Merging confirms with what will happen: the candidate, its commit and main's head.
-        _wait_for(lambda: f"Merge {hyp} (" in tmux.screen() and " into main at " in tmux.screen(), 10,
-                  "the merge confirmation")
+        _wait_for(
+            lambda: f"Merge {hyp} (" in tmux.screen() and " into main at " in tmux.screen(),
+            10,
+            "the merge confirmation",
+        )
         assert not [e for e in _events(lab) if e["kind"] == "merge.completed"]  # nothing merged before the yes
         tmux.keys("y")
-        merged = _wait_for(lambda: [e for e in _events(lab) if e["kind"] == "merge.completed"], 30,
-                           "the merge in the log")
+        merged = _wait_for(
+            lambda: [e for e in _events(lab) if e["kind"] == "merge.completed"], 30, "the merge in the log"
+        )
         assert merged[0]["data"]["hyp_id"] == hyp
-        log = subprocess.run(["git", "-C", str(lab), "log", "--format=%H %s", "main"], capture_output=True,
-                             text=True, check=True).stdout
+        log = subprocess.run(
+            ["git", "-C", str(lab), "log", "--format=%H %s", "main"], capture_output=True, text=True, check=True
+        ).stdout
         assert f"Merge {hyp}:" in log
         assert merged[0]["data"]["merge_sha"] in log
         tmux.keys("q")
@@ -105,8 +115,19 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
         _wait_for(lambda: (tmp_path / "rc").exists(), 60, "the console to exit")
         assert (tmp_path / "rc").read_text().strip() == "0"
         session = sorted(lab.glob("sessions/*/events.jsonl"))[-1].parent
-        audit = subprocess.run([sys.executable, "-c", "import sys; from labconsole.cli import main; sys.exit(main())",
-                                "audit", "verify", str(session)], capture_output=True, text=True, cwd=ROOT)
+        audit = subprocess.run(
+            [
+                sys.executable,
+                "-c",
+                "import sys; from labconsole.cli import main; sys.exit(main())",
+                "audit",
+                "verify",
+                str(session),
+            ],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+        )
         assert audit.returncode == 0, audit.stdout + audit.stderr
     finally:
         if tmux.alive():

@@ -53,7 +53,9 @@ async def test_approve_then_merge(fake_lab: FakeLab) -> None:
         await settle(pilot, LIVE)
         assert isinstance(app.screen, ConfirmDialog)
         h = app.lab_state.hypotheses["h003"]
-        assert app.screen.question.startswith(f"Merge h003 ({h.sha[:8]}) into main at {app.lab_state.baseline_sha[:8]}?")
+        assert app.screen.question.startswith(
+            f"Merge h003 ({h.sha[:8]}) into main at {app.lab_state.baseline_sha[:8]}?"
+        )
         assert not any(c[0] == "merge" for c in fake_lab.calls)
         await pilot.press("y")
         await settle(pilot, LIVE)
@@ -147,8 +149,12 @@ async def test_agent_controls_and_message(fake_lab: FakeLab) -> None:
         await pilot.pause()
         await pilot.press(*"try lr 0.01", "enter")
         await settle(pilot, LIVE)
-        assert fake_lab.calls == [("control", "worker-1", "pause"), ("control", "worker-1", "resume"),
-                                  ("control", "worker-1", "stop"), ("message", "worker-1", "try lr 0.01")]
+        assert fake_lab.calls == [
+            ("control", "worker-1", "pause"),
+            ("control", "worker-1", "resume"),
+            ("control", "worker-1", "stop"),
+            ("message", "worker-1", "try lr 0.01"),
+        ]
 
 
 async def test_quit_owned_session_asks_to_stop_agents(fake_lab: FakeLab) -> None:
@@ -199,6 +205,7 @@ def test_run_app_stops_only_when_asked(fake_lab: FakeLab, monkeypatch: pytest.Mo
         self.quit_choice = choice["value"]
         self.stop_agents = choice["value"] == "stop"
         return 0
+
     monkeypatch.setattr(LabConsoleApp, "run", fake_run)
     monkeypatch.setattr(tui, "_sampler_for", lambda lab: (None, False))
     assert tui.run_app(fake_lab, attached=True) == 0
@@ -210,6 +217,7 @@ def test_run_app_stops_only_when_asked(fake_lab: FakeLab, monkeypatch: pytest.Mo
     class Idle:
         def idle(self) -> bool:
             return True
+
     fake_lab.orchestrator = Idle()
     choice["value"] = "leave"  # agents finish headless, then the session stops
     assert tui.run_app(fake_lab) == 0

@@ -107,8 +107,7 @@ async def test_h_on_an_empty_profile_says_why(fake_lab, tmp_path: Path, monkeypa
         assert any("no profile to propose from" in m and "labconsole profile" in m for m in said), said
 
 
-def test_profile_snapshot(snap_compare, example_session: Path, tmp_path: Path,
-                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_profile_snapshot(snap_compare, example_session: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     results = tmp_path / "benchmarks" / "results"
     results.mkdir(parents=True)
     shutil.copy(FIXTURE, results / "profile_qwen3_tiny_decode.json")

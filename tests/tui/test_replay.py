@@ -161,8 +161,18 @@ async def test_screens_and_navigation(example_session: Path) -> None:
         await settle(pilot)
         assert isinstance(app.screen, TextViewer)
         help_text = plain(app.screen.query_one("#viewer-content"))
-        for key in ("Approve", "Reject", "Merge", "Full diff", "Step back", "Next decision", "Search", "Pause",
-                    "Send message", "Command palette"):
+        for key in (
+            "Approve",
+            "Reject",
+            "Merge",
+            "Full diff",
+            "Step back",
+            "Next decision",
+            "Search",
+            "Pause",
+            "Send message",
+            "Command palette",
+        ):
             assert key in help_text, key
         await pilot.press("escape")
         await pilot.press("q")

@@ -42,8 +42,7 @@ async def _drive(url: str, port: int) -> dict[str, object]:
                 out["ws_other_origin"] = 101
         except aiohttp.WSServerHandshakeError as exc:
             out["ws_other_origin"] = exc.status
-        async with browser.ws_connect(f"ws://127.0.0.1:{port}/ws?width=120&height=36",
-                                      headers={"Origin": base}) as ws:
+        async with browser.ws_connect(f"ws://127.0.0.1:{port}/ws?width=120&height=36", headers={"Origin": base}) as ws:
             await ws.send_json(["resize", {"width": 120, "height": 36}])
             seen = b""
             deadline = time.monotonic() + 60
@@ -70,8 +69,14 @@ def test_serve_over_http_and_websocket(tmp_path: Path) -> None:
     lab = Lab.start_session(lab_dir)  # a running session for the served consoles to attach to
     port = free_port()
     env = {**os.environ, "XDG_CONFIG_HOME": str(tmp_path)}
-    proc = subprocess.Popen([sys.executable, "-m", "labconsole.cli", "serve", "--lab", str(lab_dir), "--port", str(port)],
-                            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "labconsole.cli", "serve", "--lab", str(lab_dir), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     try:
         assert proc.stdout is not None
         line = proc.stdout.readline()
@@ -106,7 +111,12 @@ def test_serve_without_a_running_session_is_one_line(tmp_path: Path) -> None:
 
     lab_dir = create_demo_lab(tmp_path / "lab")
     Lab.start_session(lab_dir).close()
-    out = subprocess.run([sys.executable, "-m", "labconsole.cli", "serve", "--lab", str(lab_dir)], cwd=ROOT,
-                         capture_output=True, text=True, timeout=60)
+    out = subprocess.run(
+        [sys.executable, "-m", "labconsole.cli", "serve", "--lab", str(lab_dir)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
     assert out.returncode != 0
     assert out.stderr.count("\n") == 1 and "no console is running session" in out.stderr, out.stderr

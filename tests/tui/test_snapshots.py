@@ -26,6 +26,7 @@ def _keys_then_settle(*keys: str):
         for key in keys:
             await pilot.press(key)
             await _settled(pilot)
+
     return run_before
 
 
@@ -42,23 +43,31 @@ def test_review_passed_candidate(snap_compare, example_session: Path) -> None:
 
 
 def test_review_flagged_stale_protected(snap_compare, example_session: Path) -> None:
-    assert snap_compare(make_replay_app(example_session), terminal_size=(140, 40),
-                        run_before=_keys_then_settle("2", "n"))
+    assert snap_compare(
+        make_replay_app(example_session), terminal_size=(140, 40), run_before=_keys_then_settle("2", "n")
+    )
 
 
 def test_agent_detail(snap_compare, example_session: Path) -> None:
-    assert snap_compare(make_replay_app(example_session), terminal_size=(140, 40),
-                        run_before=_keys_then_settle("3", "full_stop", "full_stop", "full_stop"))
+    assert snap_compare(
+        make_replay_app(example_session),
+        terminal_size=(140, 40),
+        run_before=_keys_then_settle("3", "full_stop", "full_stop", "full_stop"),
+    )
 
 
 def test_help(snap_compare, example_session: Path) -> None:
-    assert snap_compare(make_replay_app(example_session), terminal_size=(100, 50),
-                        run_before=_keys_then_settle("question_mark"))
+    assert snap_compare(
+        make_replay_app(example_session), terminal_size=(100, 50), run_before=_keys_then_settle("question_mark")
+    )
 
 
 def test_replay_mid_session(snap_compare, example_session: Path) -> None:
-    assert snap_compare(make_replay_app(example_session), terminal_size=(140, 40),
-                        run_before=_keys_then_settle("less_than_sign", "right_curly_bracket", "right_curly_bracket"))
+    assert snap_compare(
+        make_replay_app(example_session),
+        terminal_size=(140, 40),
+        run_before=_keys_then_settle("less_than_sign", "right_curly_bracket", "right_curly_bracket"),
+    )
 
 
 @pytest.mark.parametrize("size", [(80, 24), (100, 30), (200, 60)], ids=lambda s: f"{s[0]}x{s[1]}")

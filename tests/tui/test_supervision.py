@@ -48,8 +48,9 @@ async def test_idle_worker_with_a_candidate_in_review_is_waiting_for_you(fake_la
         assert str(row[1]) == "waiting for you" and row[2] == "h003"
 
 
-async def test_needs_you_banner_and_one_notification_per_event(fake_lab: FakeLab,
-                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_needs_you_banner_and_one_notification_per_event(
+    fake_lab: FakeLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
     rung: list[str] = []
     monkeypatch.setattr(LabConsoleApp, "terminal_notify", lambda self, text: rung.append(text))
     app = live_app(fake_lab)
@@ -58,8 +59,9 @@ async def test_needs_you_banner_and_one_notification_per_event(fake_lab: FakeLab
         banner = plain(app.screen.query_one("NeedsYouBanner"))
         assert "NEEDS YOU 3" in banner and "2 candidates await your review" in banner
         assert rung == []  # what already waited when the console opened is on screen, not rung
-        fake_lab.append("agent.log", "agent:worker-1", {"agent_id": "worker-1", "level": "info",
-                                                         "text": "please look at me"})
+        fake_lab.append(
+            "agent.log", "agent:worker-1", {"agent_id": "worker-1", "level": "info", "text": "please look at me"}
+        )
         await settle(pilot, LIVE)
         assert rung == []  # an agent's own words never ring
         fake_lab.append("budget.exhausted", "console", {"scope": "session", "resource": "usd"})
@@ -115,11 +117,15 @@ async def test_leaderboard_says_better_or_worse_and_marks_an_older_main(fake_lab
 def test_agent_log_lines_read_as_actions_and_stay_inert() -> None:
     from labconsole.tui import agentlog
 
-    assert agentlog.render('{"type":"tool_call","tool":"bash","input":"pytest -q","ok":false,"error":"exit 1"}') == \
-        ("⚙ bash pytest -q  ✗ exit 1", agentlog.BAD)
+    assert agentlog.render('{"type":"tool_call","tool":"bash","input":"pytest -q","ok":false,"error":"exit 1"}') == (
+        "⚙ bash pytest -q  ✗ exit 1",
+        agentlog.BAD,
+    )
     assert agentlog.render('{"type":"heartbeat"}') == ("· heartbeat", agentlog.DIM)
-    assert agentlog.render('{"type":"status","state":"working","hypothesis":"h004","detail":"tests"}')[0] == \
-        "● working h004 — tests"
+    assert (
+        agentlog.render('{"type":"status","state":"working","hypothesis":"h004","detail":"tests"}')[0]
+        == "● working h004 — tests"
+    )
     text, _ = agentlog.render('{"type":"log","level":"info","text":"\\u001b]0;owned\\u0007hi"}')
     assert "\x1b" not in text and "\x07" not in text and text.endswith("hi")
     assert agentlog.render("plain \x1b[2Jtext")[0] == "plain  [2Jtext"
@@ -128,8 +134,10 @@ def test_agent_log_lines_read_as_actions_and_stay_inert() -> None:
 
 async def test_agent_log_is_readable_with_follow_and_raw_visible(fake_lab: FakeLab) -> None:
     log = fake_lab.session_dir / "agents" / "worker-1.log"
-    log.write_text('{"type":"hello","role":"worker","backend":"claude-code","model":"x","protocol":1}\n'
-                   '{"type":"tool_call","tool":"edit","input":"train.py","ok":true}\n')
+    log.write_text(
+        '{"type":"hello","role":"worker","backend":"claude-code","model":"x","protocol":1}\n'
+        '{"type":"tool_call","tool":"edit","input":"train.py","ok":true}\n'
+    )
     app = live_app(fake_lab)
     async with app.run_test(size=(160, 40)) as pilot:
         await settle(pilot, LIVE)
@@ -146,13 +154,17 @@ async def test_agent_log_is_readable_with_follow_and_raw_visible(fake_lab: FakeL
         assert '"tool_call"' in "".join(seg.text for seg in view.render_line(1))
 
 
-@pytest.mark.parametrize("key,body,command", [
-    ("4", "#bench-table", "labconsole bench kernels/rmsnorm --json"),
-    ("5", "#evals-content", "labconsole eval cuda-kernels"),
-    ("6", "#profile-chart", "labconsole profile qwen3-tiny-decode --device cpu --json"),
-])
-async def test_empty_screens_teach(fake_lab: FakeLab, tmp_path, monkeypatch: pytest.MonkeyPatch,
-                                   key: str, body: str, command: str) -> None:
+@pytest.mark.parametrize(
+    "key,body,command",
+    [
+        ("4", "#bench-table", "labconsole bench kernels/rmsnorm --json"),
+        ("5", "#evals-content", "labconsole eval cuda-kernels"),
+        ("6", "#profile-chart", "labconsole profile qwen3-tiny-decode --device cpu --json"),
+    ],
+)
+async def test_empty_screens_teach(
+    fake_lab: FakeLab, tmp_path, monkeypatch: pytest.MonkeyPatch, key: str, body: str, command: str
+) -> None:
     monkeypatch.chdir(tmp_path)  # no results anywhere
     app = live_app(fake_lab)
     async with app.run_test(size=(160, 40)) as pilot:

@@ -68,7 +68,9 @@ def test_keymap_overrides_from_user_file_and_lab(tmp_path: Path) -> None:
     assert shown["Approve"] == "A"
 
 
-async def test_keymap_rebinds_in_the_app(example_session: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+async def test_keymap_rebinds_in_the_app(
+    example_session: Path, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
     user = tmp_path / "keymap.toml"
     user.write_text('"review.next" = "j"\n')
     monkeypatch.setenv("LABCONSOLE_KEYMAP", str(user))
@@ -98,27 +100,39 @@ async def test_palette_commands_come_from_state(example_session: Path) -> None:
 
 
 def test_diff_parse_counts_and_protected() -> None:
-    diff = ("diff --git a/prepare.py b/prepare.py\n--- a/prepare.py\n+++ b/prepare.py\n@@ -1 +1 @@\n-a\n+b\n"
-            "diff --git a/train.py b/train.py\n--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,3 @@\n x\n+y\n+z\n")
+    diff = (
+        "diff --git a/prepare.py b/prepare.py\n--- a/prepare.py\n+++ b/prepare.py\n@@ -1 +1 @@\n-a\n+b\n"
+        "diff --git a/train.py b/train.py\n--- a/train.py\n+++ b/train.py\n@@ -1,2 +1,3 @@\n x\n+y\n+z\n"
+    )
     files = diffs.parse(diff, ["prepare.py"])
     assert [(f.path, f.additions, f.deletions, f.hunks, f.protected) for f in files] == [
-        ("prepare.py", 1, 1, 1, True), ("train.py", 2, 0, 1, False)]
+        ("prepare.py", 1, 1, 1, True),
+        ("train.py", 2, 0, 1, False),
+    ]
     text, truncated = diffs.render(files, {"success": "#00ff00", "error": "#ff0000", "accent": "#ffaa00"}, 3)
     assert truncated and "PROTECTED FILE CHANGED" in text.plain
 
 
-async def test_bench_screen_table_and_chart(example_session: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_bench_screen_table_and_chart(
+    example_session: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from labconsole.tui.screens.bench import BenchScreen
 
     results = tmp_path / "lab" / "benchmarks" / "results"
     results.mkdir(parents=True)
     cand = lambda gbs: {"median_us": 5.0, "gb_s": gbs, "pct_of_copy": gbs / 30}  # noqa: E731
-    (results / "k.json").write_text(json.dumps({
-        "provenance": {"device": "TestGPU"},
-        "rms": {"1": {"candidates": {"copy": cand(3.0), "cuda": cand(2.5)}},
-                "4096": {"candidates": {"copy": cand(2900.0), "cuda": cand(2800.0)}}},
-        "fused": {"1": {"candidates": {"cuda_fused": cand(5.0)}}}}))
+    (results / "k.json").write_text(
+        json.dumps(
+            {
+                "provenance": {"device": "TestGPU"},
+                "rms": {
+                    "1": {"candidates": {"copy": cand(3.0), "cuda": cand(2.5)}},
+                    "4096": {"candidates": {"copy": cand(2900.0), "cuda": cand(2800.0)}},
+                },
+                "fused": {"1": {"candidates": {"cuda_fused": cand(5.0)}}},
+            }
+        )
+    )
     monkeypatch.chdir(tmp_path)  # no results under the cwd but the lab's
     app = LabConsoleApp(ReplaySource(example_session, tmp_path / "lab"))
     async with app.run_test(size=(120, 36)) as pilot:
@@ -127,15 +141,18 @@ async def test_bench_screen_table_and_chart(example_session: Path, tmp_path: Pat
         await settle(pilot)
         screen = app.screen
         assert isinstance(screen, BenchScreen)
-        assert "2800" in plain(screen.query_one("#bench-table")) and "TestGPU" in plain(screen.query_one("#bench-title"))
+        assert "2800" in plain(screen.query_one("#bench-table")) and "TestGPU" in plain(
+            screen.query_one("#bench-title")
+        )
         assert "GB/s vs shape" in plain(screen.query_one("#bench-chart"))
         await pilot.press("full_stop")
         await settle(pilot)
         assert "cuda_fused" in plain(screen.query_one("#bench-table"))
 
 
-async def test_evals_screen_summarizes_runs(example_session: Path, tmp_path: Path,
-                                            monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_evals_screen_summarizes_runs(
+    example_session: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from labconsole.core.usage import Usage
     from labconsole.evals.results import ATTEMPT_FINISHED, EVAL_FINISHED, EVAL_STARTED
     from labconsole.evals.summary import AttemptRecord
@@ -145,10 +162,19 @@ async def test_evals_screen_summarizes_runs(example_session: Path, tmp_path: Pat
     lab = tmp_path / "lab"
     with EventLog.open(lab / "sessions" / "eval-1") as log:
         log.append(EVAL_STARTED, "console", {"skill": "cuda-kernels", "models": ["m1"], "cases": ["c1", "c2"]})
-        for i, (case, with_skill, status) in enumerate([("c1", True, "pass"), ("c2", True, "pass"),
-                                                        ("c1", False, "fail"), ("c2", False, "pass")]):
-            rec = AttemptRecord(f"a{i}", case, "m1", with_skill, 0, status, agent_ok=True,
-                                usage=Usage(cost_usd=0.01, input_tokens=100, output_tokens=10, tool_calls=2))
+        for i, (case, with_skill, status) in enumerate(
+            [("c1", True, "pass"), ("c2", True, "pass"), ("c1", False, "fail"), ("c2", False, "pass")]
+        ):
+            rec = AttemptRecord(
+                f"a{i}",
+                case,
+                "m1",
+                with_skill,
+                0,
+                status,
+                agent_ok=True,
+                usage=Usage(cost_usd=0.01, input_tokens=100, output_tokens=10, tool_calls=2),
+            )
             log.append(ATTEMPT_FINISHED, "console", rec.to_dict())
         log.append(EVAL_FINISHED, "console", {"attempts": 4})
     monkeypatch.chdir(tmp_path)
@@ -182,9 +208,22 @@ async def test_gpu_panel_live_snapshot_and_no_gpu_state() -> None:
         assert "no GPU data" in plain(panel)
         panel.show(LabState(), GpuSnapshot(ts=1.0, available=False, reason="no GPU: NVML missing"))
         assert "NVML missing" in plain(panel)
-        snap = GpuSnapshot(ts=2.0, available=True, gpus=[GpuSample(
-            index=0, name="H100", util_pct=73.0, mem_used_bytes=10**10, mem_total_bytes=8 * 10**10, power_w=350.0,
-            temperature_c=61, processes=[GpuProcess(pid=42, used_mem_bytes=None, owner="run:h003-c0")])])
+        snap = GpuSnapshot(
+            ts=2.0,
+            available=True,
+            gpus=[
+                GpuSample(
+                    index=0,
+                    name="H100",
+                    util_pct=73.0,
+                    mem_used_bytes=10**10,
+                    mem_total_bytes=8 * 10**10,
+                    power_w=350.0,
+                    temperature_c=61,
+                    processes=[GpuProcess(pid=42, used_mem_bytes=None, owner="run:h003-c0")],
+                )
+            ],
+        )
         panel.show(LabState(), snap)
         await pilot.pause()
         text = plain(panel)

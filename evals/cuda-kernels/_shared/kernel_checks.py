@@ -23,14 +23,16 @@ def triton_kernels(source_file: str) -> list[str]:
 
 def imports_without_triton(module: str) -> subprocess.CompletedProcess:
     """Import ``module`` in a fresh interpreter where ``import triton`` fails."""
-    code = ("import builtins\n"
-            "real = builtins.__import__\n"
-            "def fake(name, *a, **k):\n"
-            "    if name == 'triton' or name.startswith('triton.'):\n"
-            "        raise ImportError('no triton here')\n"
-            "    return real(name, *a, **k)\n"
-            "builtins.__import__ = fake\n"
-            f"import {module}\n")
+    code = (
+        "import builtins\n"
+        "real = builtins.__import__\n"
+        "def fake(name, *a, **k):\n"
+        "    if name == 'triton' or name.startswith('triton.'):\n"
+        "        raise ImportError('no triton here')\n"
+        "    return real(name, *a, **k)\n"
+        "builtins.__import__ = fake\n"
+        f"import {module}\n"
+    )
     return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
 
 

@@ -30,9 +30,18 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from run_device import gpu_warmup  # noqa: E402  (sibling script, one warm-up for both)
 
 QWEN3_8B = dict(
-    vocab_size=151936, hidden_size=4096, intermediate_size=12288, num_hidden_layers=36,
-    num_attention_heads=32, num_key_value_heads=8, head_dim=128, rms_norm_eps=1e-6,
-    tie_word_embeddings=False, max_position_embeddings=40960, attention_bias=False, hidden_act="silu",
+    vocab_size=151936,
+    hidden_size=4096,
+    intermediate_size=12288,
+    num_hidden_layers=36,
+    num_attention_heads=32,
+    num_key_value_heads=8,
+    head_dim=128,
+    rms_norm_eps=1e-6,
+    tie_word_embeddings=False,
+    max_position_embeddings=40960,
+    attention_bias=False,
+    hidden_act="silu",
 )
 
 
@@ -85,8 +94,9 @@ def ab_us(fn, setups: dict, reps: int, warmup: int = 2) -> dict[str, float]:
     return {k: round(statistics.median(v), 1) for k, v in times.items()}
 
 
-def compiled_decode(model, config, ids: torch.Tensor, setups: dict, reps: int, res: dict,
-                    mode: str | None = None) -> dict[str, float]:
+def compiled_decode(
+    model, config, ids: torch.Tensor, setups: dict, reps: int, res: dict, mode: str | None = None
+) -> dict[str, float]:
     """Whole-model torch.compile of one decode step against a StaticCache (fixed shapes, so one
     graph per setup and no recompiles while it runs); A/B alternating like the eager runs.
 
@@ -140,10 +150,14 @@ def main() -> int:
     patched = ensure_qwen3_norm_extensible()
     model, config = build_model(args.layers)
     gpu_warmup()
-    res: dict = {"method": __doc__, "config": dict(QWEN3_8B, num_hidden_layers=args.layers),
-                 "params_b": round(sum(p.numel() for p in model.parameters()) / 1e9, 3),
-                 "device": torch.cuda.get_device_name(0), "torch": torch.__version__,
-                 "qwen3_norm_decorator_applied_by_us": patched}
+    res: dict = {
+        "method": __doc__,
+        "config": dict(QWEN3_8B, num_hidden_layers=args.layers),
+        "params_b": round(sum(p.numel() for p in model.parameters()) / 1e9, 3),
+        "device": torch.cuda.get_device_name(0),
+        "torch": torch.__version__,
+        "qwen3_norm_decorator_applied_by_us": patched,
+    }
     mapping = {"RMSNorm": {"cuda": LocalLayerRepository(repo_path=args.kernel_dir, layer_name="RMSNorm")}}
     norms = [m for m in model.modules() if type(m).__name__ == "Qwen3RMSNorm"]
     with use_kernel_mapping(mapping):
@@ -171,7 +185,8 @@ def main() -> int:
             setup()
             logits[k] = model(input_ids=ids[:, :256], use_cache=False).logits.float()
         res["logits_rel_err_kernels_vs_baseline"] = (
-            (logits["kernels"] - logits["baseline"]).norm() / logits["baseline"].norm()).item()
+            (logits["kernels"] - logits["baseline"]).norm() / logits["baseline"].norm()
+        ).item()
         del logits
         # Eager: A/B alternating rep by rep, so drift hits both alike.
         res["eager_prefill_1x2048_us"] = ab_us(lambda: model(input_ids=ids, use_cache=False), setups, args.reps)
@@ -179,7 +194,10 @@ def main() -> int:
         model(input_ids=ids, past_key_values=cache, use_cache=True)
         tok = ids[:, -1:]
         res["eager_decode_1tok_ctx2048_us"] = ab_us(
-            lambda: model(input_ids=tok, past_key_values=cache, use_cache=True), setups, args.reps)  # noqa: F821 (timed before the del)
+            lambda: model(input_ids=tok, past_key_values=cache, use_cache=True),  # noqa: F821 (timed before the del)
+            setups,
+            args.reps,
+        )
         del cache
         print(res, flush=True)
         # Compiled: regional compilation (one compiled decoder layer shared by all 36), prefill.
@@ -205,8 +223,10 @@ def main() -> int:
             layer._compiled_call_impl = None
         # default: inductor kernels launched from Python (host-bound at batch 1);
         # reduce-overhead: the same step replayed as a CUDA graph (host overhead gone).
-        for mode, key in ((None, "compiled_decode_1tok_ctx2048_us"),
-                          ("reduce-overhead", "compiled_cudagraphs_decode_1tok_ctx2048_us")):
+        for mode, key in (
+            (None, "compiled_decode_1tok_ctx2048_us"),
+            ("reduce-overhead", "compiled_cudagraphs_decode_1tok_ctx2048_us"),
+        ):
             if time.time() - t_start > args.budget_s:
                 res[key] = f"skipped: time budget {args.budget_s}s spent"
                 continue

@@ -173,7 +173,8 @@ class Timer:
 def provenance(commit: str | None) -> dict:
     smi = subprocess.run(
         ["nvidia-smi", "--query-gpu=name,driver_version,memory.total,clocks.max.sm", "--format=csv,noheader"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     ).stdout.strip()
     p = torch.cuda.get_device_properties(0)
     import triton
@@ -259,7 +260,7 @@ def tune_shapes(K, timer: Timer, reps: int) -> dict:
                 both = torch.randn(2 * rows, h, device="cuda", dtype=torch.bfloat16) if fused else x
                 fns: dict[str, Fn] = {"copy_sm": lambda: both.neg()}
                 for name, shape in shapes_for(h * 2 // 16).items():
-                    fns[name] = (lambda sh: (lambda: K.ops.rms_norm_config(x, w, EPS, sh[0], sh[1], r, *sh[2:])))(shape)
+                    fns[name] = (lambda sh: lambda: K.ops.rms_norm_config(x, w, EPS, sh[0], sh[1], r, *sh[2:]))(shape)
                 fns["auto"] = (lambda: K.fused_add_rms_norm(x, r, w, EPS)) if fused else (lambda: K.rms_norm(x, w, EPS))
                 key = f"{'fused_' if fused else ''}h{h}_rows{rows}"
                 kt = timer.kernel_us(fns, reps)
@@ -319,7 +320,7 @@ def main() -> int:
         sweep = {}
         for rows in row_list:
             x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
-            w = (torch.rand(hidden, device="cuda", dtype=torch.bfloat16) + 0.5)
+            w = torch.rand(hidden, device="cuda", dtype=torch.bfloat16) + 0.5
             liger.weight.data.copy_(w)
             fns: dict[str, Fn] = {
                 **copy_fns(x),
@@ -335,13 +336,24 @@ def main() -> int:
             dev = timer.device_us(fns, args.reps, eager=("copy_eager",))
             kern = timer.kernel_us({k: f for k, f in fns.items() if k != "copy_eager"}, args.reps)
             host = Timer.host_us({**fns, "cuda_raw_op": lambda: K.ops.rms_norm(x, w, EPS)}) if rows <= 4096 else None
-            sweep[rows] = {"candidates": summarize(dev, host, 2 * x.numel() * 2), "rel_err_vs_fp32": err,
-                           "kernel_time": summarize(kern, None, 2 * x.numel() * 2),
-                           "launch_config": K.ops.launch_config(rows, hidden, "bfloat16")}
+            sweep[rows] = {
+                "candidates": summarize(dev, host, 2 * x.numel() * 2),
+                "rel_err_vs_fp32": err,
+                "kernel_time": summarize(kern, None, 2 * x.numel() * 2),
+                "launch_config": K.ops.launch_config(rows, hidden, "bfloat16"),
+            }
             if host:
                 sweep[rows]["cuda_raw_op_host_us"] = round(host["cuda_raw_op"], 2)
-            print(f"rms_norm rows={rows} events: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["candidates"].items()), flush=True)
-            print(f"rms_norm rows={rows} kernel: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["kernel_time"].items()), flush=True)
+            print(
+                f"rms_norm rows={rows} events: "
+                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["candidates"].items()),
+                flush=True,
+            )
+            print(
+                f"rms_norm rows={rows} kernel: "
+                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["kernel_time"].items()),
+                flush=True,
+            )
             del x, fns
             torch.cuda.empty_cache()
         result["rms_norm_bf16_h4096"] = sweep
@@ -353,7 +365,7 @@ def main() -> int:
             x = torch.randn(rows, hidden, device="cuda", dtype=torch.bfloat16)
             r = torch.randn_like(x)
             x2, r2 = x.clone(), r.clone()
-            w = (torch.rand(hidden, device="cuda", dtype=torch.bfloat16) + 0.5)
+            w = torch.rand(hidden, device="cuda", dtype=torch.bfloat16) + 0.5
             both = torch.randn(2 * rows, hidden, device="cuda", dtype=torch.bfloat16)
             fns = {
                 **copy_fns(both),
@@ -366,10 +378,20 @@ def main() -> int:
             dev = timer.device_us(fns, args.reps, eager=("copy_eager",))
             kern = timer.kernel_us({k: f for k, f in fns.items() if k != "copy_eager"}, args.reps)
             host = Timer.host_us(fns) if rows <= 4096 else None
-            fsweep[rows] = {"candidates": summarize(dev, host, 4 * x.numel() * 2),
-                            "kernel_time": summarize(kern, None, 4 * x.numel() * 2)}
-            print(f"fused rows={rows} events: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["candidates"].items()), flush=True)
-            print(f"fused rows={rows} kernel: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["kernel_time"].items()), flush=True)
+            fsweep[rows] = {
+                "candidates": summarize(dev, host, 4 * x.numel() * 2),
+                "kernel_time": summarize(kern, None, 4 * x.numel() * 2),
+            }
+            print(
+                f"fused rows={rows} events: "
+                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["candidates"].items()),
+                flush=True,
+            )
+            print(
+                f"fused rows={rows} kernel: "
+                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["kernel_time"].items()),
+                flush=True,
+            )
             del x, r, x2, r2, both, fns
             torch.cuda.empty_cache()
         result["fused_add_rms_norm_bf16_h4096"] = fsweep
@@ -395,8 +417,14 @@ def main() -> int:
             }
             dev = timer.device_us(fns, max(20, args.reps // 2), eager=("copy_eager",))
             key = f"{str(dtp).split('.')[-1]}_h{h}_rows{rows}"
-            other[key] = {"path": K.cuda_path(h, dtp), "candidates": summarize(dev, None, 2 * x.numel() * x.element_size())}
-            print(f"{key}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in other[key]["candidates"].items()), flush=True)
+            other[key] = {
+                "path": K.cuda_path(h, dtp),
+                "candidates": summarize(dev, None, 2 * x.numel() * x.element_size()),
+            }
+            print(
+                f"{key}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in other[key]["candidates"].items()),
+                flush=True,
+            )
             del x, fns
         result["other_shapes"] = other
 

@@ -25,8 +25,9 @@ NOARCH_VARIANT = "torch-cuda"
 NVCC_FLAGS = ["-O3", "-std=c++17", "-gencode=arch=compute_90,code=sm_90", "-lineinfo"]
 
 
-def variant_name(torch_version: str, cuda_version: str, cxx11_abi: bool,
-                 machine: str | None = None, os_name: str | None = None) -> str:
+def variant_name(
+    torch_version: str, cuda_version: str, cxx11_abi: bool, machine: str | None = None, os_name: str | None = None
+) -> str:
     """kernels' arch variant name, e.g. torch211-cxx11-cu130-x86_64-linux."""
     major, minor = torch_version.split("+")[0].split(".")[:2]
     cu_major, cu_minor = cuda_version.split(".")[:2]

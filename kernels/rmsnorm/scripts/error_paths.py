@@ -14,13 +14,17 @@ from pathlib import Path
 import torch
 
 CASES = {
-    "fused_residual_shape": lambda k, x, w: k.ops.fused_add_rms_norm(x, torch.randn(2, 4096, device="cuda", dtype=x.dtype), w, 1e-6),
+    "fused_residual_shape": lambda k, x, w: k.ops.fused_add_rms_norm(
+        x, torch.randn(2, 4096, device="cuda", dtype=x.dtype), w, 1e-6
+    ),
     "fused_weight_dtype": lambda k, x, w: k.ops.fused_add_rms_norm(x, x.clone(), w.float(), 1e-6),
     "fused_weight_shape": lambda k, x, w: k.ops.fused_add_rms_norm(x, x.clone(), w[:2048], 1e-6),
     "weight_shape": lambda k, x, w: k.ops.rms_norm(x, w[:2048], 1e-6),
     "zero_hidden": lambda k, x, w: k.ops.rms_norm(x[:, :0], w[:0], 1e-6),
     "weight_dtype": lambda k, x, w: k.ops.rms_norm(x, w.float(), 1e-6),
-    "config_residual_shape": lambda k, x, w: k.ops.rms_norm_config(x, w, 1e-6, 1, 0, torch.randn(2, 4096, device="cuda", dtype=x.dtype)),
+    "config_residual_shape": lambda k, x, w: k.ops.rms_norm_config(
+        x, w, 1e-6, 1, 0, torch.randn(2, 4096, device="cuda", dtype=x.dtype)
+    ),
 }
 
 

@@ -47,7 +47,11 @@ def choose(tune: dict, margin: float) -> dict[tuple[int, bool], list[tuple[int, 
         kind, nv, mb = SHAPE.match(best).groups()
         pick, why = (int(nv), 32 if kind == "w" else 0, int(mb or 0)), f"{best} {shapes[best]:.2f} us"
         auto = auto_shape(str(res.get("auto_is", "")))
-        if auto is not None and isinstance(res.get("auto"), (int, float)) and res["auto"] <= shapes[best] * (1 + margin):
+        if (
+            auto is not None
+            and isinstance(res.get("auto"), (int, float))
+            and res["auto"] <= shapes[best] * (1 + margin)
+        ):
             pick, why = auto, f"rule default kept ({res['auto']:.2f} us vs best {best} {shapes[best]:.2f})"
         table.setdefault((hidden * 2 // 16, fused), []).append((rows, *pick, why))
     for v in table.values():
@@ -79,7 +83,9 @@ def render(table: dict, source: str) -> str:
     for (npack, fused), rows in sorted(table.items()):
         for i, (r, nv, lanes, mb, why) in enumerate(rows):
             upper = INT64_MAX if i == len(rows) - 1 else str(int(math.sqrt(r * rows[i + 1][0])))
-            lines.append(f"    {{{npack}, {'true' if fused else 'false'}, {upper}, {nv}, {lanes}, {mb}}},  // rows {r}: {why}")
+            lines.append(
+                f"    {{{npack}, {'true' if fused else 'false'}, {upper}, {nv}, {lanes}, {mb}}},  // rows {r}: {why}"
+            )
             n += 1
     if n == 0:
         lines.append("    {0, false, 0, 1, 0, 0},  // no sweep yet: never matches (npack 0)")
@@ -102,8 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         source += f" ({prov.get('device')}, commit {prov.get('commit')})"
     args.out.write_text(render(table, source))
     for (npack, fused), rows in sorted(table.items()):
-        print(f"npack {npack} {'fused' if fused else 'plain'}: "
-              + ", ".join(f"{r}->{'w' if lanes else 'b'}{nv}{f'o{mb}' if mb else ''}" for r, nv, lanes, mb, _ in rows))
+        print(
+            f"npack {npack} {'fused' if fused else 'plain'}: "
+            + ", ".join(f"{r}->{'w' if lanes else 'b'}{nv}{f'o{mb}' if mb else ''}" for r, nv, lanes, mb, _ in rows)
+        )
     print(f"wrote {args.out}")
     return 0
 

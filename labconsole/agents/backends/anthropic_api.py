@@ -19,8 +19,16 @@ EPHEMERAL = {"type": "ephemeral"}
 
 
 class AnthropicSession:
-    def __init__(self, client: Any, model: str, system: str, user: str, tools: list[ToolSpec],
-                 max_tokens: int, on_tokens: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        model: str,
+        system: str,
+        user: str,
+        tools: list[ToolSpec],
+        max_tokens: int,
+        on_tokens: Callable[[], None] = lambda: None,
+    ) -> None:
         self.client, self.model, self.max_tokens = client, model, max_tokens
         self.on_tokens = on_tokens
         # Cache breakpoints on the system prompt and the last tool: the stable prefix of every
@@ -32,8 +40,12 @@ class AnthropicSession:
         self.messages: list[dict[str, Any]] = [{"role": "user", "content": [{"type": "text", "text": user}]}]
 
     def step(self) -> ModelTurn:
-        kwargs: dict[str, Any] = {"model": self.model, "max_tokens": self.max_tokens, "system": self.system,
-                                  "messages": self.messages}
+        kwargs: dict[str, Any] = {
+            "model": self.model,
+            "max_tokens": self.max_tokens,
+            "system": self.system,
+            "messages": self.messages,
+        }
         if self.tools:
             kwargs["tools"] = self.tools
         with self.client.messages.stream(**kwargs) as stream:
@@ -52,9 +64,12 @@ class AnthropicSession:
                 content.append({"type": "tool_use", "id": block.id, "name": block.name, "input": block.input})
         self.messages.append({"role": "assistant", "content": content or [{"type": "text", "text": "(no output)"}]})
         u = message.usage
-        usage = TurnUsage(input_tokens=u.input_tokens or 0, output_tokens=u.output_tokens or 0,
-                          cached_tokens=getattr(u, "cache_read_input_tokens", None) or 0,
-                          cache_write_tokens=getattr(u, "cache_creation_input_tokens", None) or 0)
+        usage = TurnUsage(
+            input_tokens=u.input_tokens or 0,
+            output_tokens=u.output_tokens or 0,
+            cached_tokens=getattr(u, "cache_read_input_tokens", None) or 0,
+            cache_write_tokens=getattr(u, "cache_creation_input_tokens", None) or 0,
+        )
         return ModelTurn("\n".join(texts), calls, usage, message.model or self.model, message.stop_reason or "")
 
     def _user_content(self) -> list[dict[str, Any]]:
@@ -63,8 +78,10 @@ class AnthropicSession:
         return self.messages[-1]["content"]
 
     def add_tool_results(self, results: list[ToolResult]) -> None:
-        self._user_content().extend({"type": "tool_result", "tool_use_id": r.call_id, "content": r.content,
-                                     "is_error": not r.ok} for r in results)
+        self._user_content().extend(
+            {"type": "tool_result", "tool_use_id": r.call_id, "content": r.content, "is_error": not r.ok}
+            for r in results
+        )
 
     def add_user(self, text: str) -> None:
         self._user_content().append({"type": "text", "text": text})
@@ -78,9 +95,17 @@ class AnthropicBackend(LoopBackend):
     sdk = "anthropic"
 
     def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
-        return self.sdk_module().Anthropic(api_key=self.api_key(), base_url=base_url, max_retries=max_retries,
-                                           timeout=timeout)
+        return self.sdk_module().Anthropic(
+            api_key=self.api_key(), base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
-        return AnthropicSession(self.client, self.model, system, user, tools,
-                                int(self.ctx.options.get("max_tokens", 8192)), self.ctx.liveness.tokens)
+        return AnthropicSession(
+            self.client,
+            self.model,
+            system,
+            user,
+            tools,
+            int(self.ctx.options.get("max_tokens", 8192)),
+            self.ctx.liveness.tokens,
+        )

@@ -19,8 +19,14 @@ from labconsole.agents.emitter import Emitter
 from labconsole.agents.sandbox import Workspace
 
 # Our tool names → Claude Code's.
-TOOL_MAP = {"read_file": ["Read"], "list_files": ["Glob"], "search": ["Grep"], "write_file": ["Write"],
-            "edit_file": ["Edit", "MultiEdit"], "run_command": ["Bash"]}
+TOOL_MAP = {
+    "read_file": ["Read"],
+    "list_files": ["Glob"],
+    "search": ["Grep"],
+    "write_file": ["Write"],
+    "edit_file": ["Edit", "MultiEdit"],
+    "run_command": ["Bash"],
+}
 ALWAYS_DENIED = ["WebFetch", "WebSearch", "Task", "NotebookEdit"]
 PACKAGE_ROOT = Path(__file__).resolve().parents[3]  # for the hook's `python -m` when not installed
 
@@ -40,19 +46,41 @@ class ClaudeCodeBackend(CliBackend):
     def _hook_settings(self, ws: Workspace) -> str:
         policy = self.scratch / "policy.json"
         policy.write_text(json.dumps(workspace_to_json(ws)))
-        command = (f"PYTHONPATH={shlex.quote(str(PACKAGE_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}} "
-                   f"{shlex.quote(sys.executable)} -m labconsole.agents.backends.claude_hook {shlex.quote(str(policy))}")
-        return json.dumps({"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [{"type": "command", "command": command}]}]}})
+        command = (
+            f"PYTHONPATH={shlex.quote(str(PACKAGE_ROOT))}${{PYTHONPATH:+:$PYTHONPATH}} "
+            f"{shlex.quote(sys.executable)} -m labconsole.agents.backends.claude_hook {shlex.quote(str(policy))}"
+        )
+        return json.dumps(
+            {"hooks": {"PreToolUse": [{"matcher": "*", "hooks": [{"type": "command", "command": command}]}]}}
+        )
 
     def argv(self, prompt: str, ws: Workspace, resume: str | None) -> list[str]:
-        mode = (self.ctx.options.get("permission_mode") or self.spec.permission_mode
-                or ("acceptEdits" if ws.writable or ws.write_files else "default"))
-        argv = [self.exe, "-p", prompt, "--output-format", "stream-json", "--verbose", "--include-partial-messages",
-                "--model", self.model, "--permission-mode", str(mode),
-                "--allowedTools", ",".join(self.allowed_tools(ws)),
-                "--disallowedTools", ",".join(ALWAYS_DENIED),
-                "--append-system-prompt", self.role_prompt(),
-                "--settings", self._hook_settings(ws)]
+        mode = (
+            self.ctx.options.get("permission_mode")
+            or self.spec.permission_mode
+            or ("acceptEdits" if ws.writable or ws.write_files else "default")
+        )
+        argv = [
+            self.exe,
+            "-p",
+            prompt,
+            "--output-format",
+            "stream-json",
+            "--verbose",
+            "--include-partial-messages",
+            "--model",
+            self.model,
+            "--permission-mode",
+            str(mode),
+            "--allowedTools",
+            ",".join(self.allowed_tools(ws)),
+            "--disallowedTools",
+            ",".join(ALWAYS_DENIED),
+            "--append-system-prompt",
+            self.role_prompt(),
+            "--settings",
+            self._hook_settings(ws),
+        ]
         max_turns = self.ctx.options.get("max_turns") or self.spec.max_turns
         if max_turns:
             argv += ["--max-turns", str(max_turns)]

@@ -21,13 +21,23 @@ NETWORK_TOOLS = {"WebFetch", "WebSearch"}
 
 
 def workspace_to_json(ws: Workspace) -> dict[str, Any]:
-    return {"root": str(ws.root), "writable": ws.writable, "protected": list(ws.protected),
-            "write_files": [str(p) for p in ws.write_files], "read_roots": [str(p) for p in ws.read_roots]}
+    return {
+        "root": str(ws.root),
+        "writable": ws.writable,
+        "protected": list(ws.protected),
+        "write_files": [str(p) for p in ws.write_files],
+        "read_roots": [str(p) for p in ws.read_roots],
+    }
 
 
 def workspace_from_json(data: dict[str, Any]) -> Workspace:
-    return Workspace(Path(data["root"]), bool(data["writable"]), tuple(data["protected"]),
-                     tuple(Path(p) for p in data["write_files"]), tuple(Path(p) for p in data["read_roots"]))
+    return Workspace(
+        Path(data["root"]),
+        bool(data["writable"]),
+        tuple(data["protected"]),
+        tuple(Path(p) for p in data["write_files"]),
+        tuple(Path(p) for p in data["read_roots"]),
+    )
 
 
 def decide(ws: Workspace, tool: str, inp: dict[str, Any]) -> str | None:

@@ -38,8 +38,16 @@ from labconsole.agents.backends.role_backend import BackendError, RoleBackend
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.redact import secret_env_values
 from labconsole.agents.sandbox import Workspace
-from labconsole.core.sandbox import (SandboxSpec, StagedDir, allowed_env, bwrap_argv, bwrap_path,
-                                     console_python_dirs, unavailable_reason, user_private_dirs)
+from labconsole.core.sandbox import (
+    SandboxSpec,
+    StagedDir,
+    allowed_env,
+    bwrap_argv,
+    bwrap_path,
+    console_python_dirs,
+    unavailable_reason,
+    user_private_dirs,
+)
 
 DEFAULT_TIMEOUT_S = 3600.0
 PACKAGE_DIR = Path(__file__).resolve().parents[2]  # labconsole/: the claude hook runs it inside the sandbox
@@ -110,8 +118,15 @@ class CliBackend(RoleBackend):
             cwd=ws.root,
             writable=(*((ws.root,) if ws.writable else ()), self.home, *self.config_dirs()),
             staged=tuple(self._staged),
-            read_only=(*(() if ws.writable else (ws.root,)), *ws.read_roots, *_git_dirs(ws.root), *_tool_dirs(argv[0]),
-                       *console_python_dirs(), PACKAGE_DIR, self.scratch),
+            read_only=(
+                *(() if ws.writable else (ws.root,)),
+                *ws.read_roots,
+                *_git_dirs(ws.root),
+                *_tool_dirs(argv[0]),
+                *console_python_dirs(),
+                PACKAGE_DIR,
+                self.scratch,
+            ),
             # The worktree's .git pointer: the console runs git there later, so the agent may not repoint it.
             read_only_files=(ws.root / ".git",) if ws.writable else (),
             hidden=(*user_private_dirs(), lab_root, lab_root / "sessions", lab_root / ".labconsole"),
@@ -134,8 +149,16 @@ class CliBackend(RoleBackend):
 
     def _run(self, prompt: str, ws: Workspace, emit: Emitter, meter: UsageMeter, resume: str | None) -> CliOutcome:
         try:
-            out = run_cli(self.sandboxed(self.argv(prompt, ws, resume), ws, emit), self.env(), ws.root,
-                          self.translator(emit, meter), self.ctx, emit, self.timeout_s, self.redactor.text)
+            out = run_cli(
+                self.sandboxed(self.argv(prompt, ws, resume), ws, emit),
+                self.env(),
+                ws.root,
+                self.translator(emit, meter),
+                self.ctx,
+                emit,
+                self.timeout_s,
+                self.redactor.text,
+            )
         finally:
             for staged in self._staged:
                 staged.collect()
@@ -146,9 +169,13 @@ class CliBackend(RoleBackend):
                 sys.stderr.write(f"[{self.backend} stderr]\n{out.stderr_tail}\n")
             detail = out.error or exit_text(out.returncode)
             what = detail if detail.startswith(("claude ", "codex ")) else f"{self.backend} {detail}"
-            raise BackendError(what
-                               + (f" (stderr: {out.stderr_tail.splitlines()[-1][:200]})" if out.stderr_tail else ""),
-                               role=self.ctx.role, agent=self.ctx.agent_id, fix=self.fix_for(out), infra=True)
+            raise BackendError(
+                what + (f" (stderr: {out.stderr_tail.splitlines()[-1][:200]})" if out.stderr_tail else ""),
+                role=self.ctx.role,
+                agent=self.ctx.agent_id,
+                fix=self.fix_for(out),
+                infra=True,
+            )
         return out
 
     def fix_for(self, out: CliOutcome) -> str:
@@ -195,8 +222,10 @@ class CliBackend(RoleBackend):
             raise OutcomeError(f"{problem} (and no session to resume for a repair)")
         emit.log(f"repair: {problem}; asking the model again", level="warning")
         meter.repairs.attempts += 1
-        ask = (f"Your answer could not be used: {problem}. Answer again with only one fenced ```json block "
-               "of the shape you were given.")
+        ask = (
+            f"Your answer could not be used: {problem}. Answer again with only one fenced ```json block "
+            "of the shape you were given."
+        )
         again = self._run(ask, ws, emit, meter, resume=out.session_id)
         try:
             outcome.apply_json(parse_json_block(again.final_text))
@@ -207,8 +236,12 @@ class CliBackend(RoleBackend):
 def _git_dirs(root: Path) -> list[Path]:
     """The repository a worktree belongs to (read-only inside: ``git diff`` works, nothing is written)."""
     try:
-        got = subprocess.run(["git", "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
-                             capture_output=True, text=True, timeout=10)
+        got = subprocess.run(
+            ["git", "-C", str(root), "rev-parse", "--path-format=absolute", "--git-common-dir"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return []
     return [Path(got.stdout.strip())] if got.returncode == 0 and got.stdout.strip() else []

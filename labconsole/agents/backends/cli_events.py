@@ -31,9 +31,17 @@ from labconsole.agents.backends.pricing import TurnUsage
 from labconsole.agents.emitter import Emitter
 
 # The CLIs' tool names → ours, so the TUI and the repair counter see one vocabulary.
-CLAUDE_TOOLS = {"Bash": "run_command", "Read": "read_file", "Write": "write_file", "Edit": "edit_file",
-                "MultiEdit": "edit_file", "NotebookEdit": "edit_file", "Grep": "search", "Glob": "list_files",
-                "LS": "list_files"}
+CLAUDE_TOOLS = {
+    "Bash": "run_command",
+    "Read": "read_file",
+    "Write": "write_file",
+    "Edit": "edit_file",
+    "MultiEdit": "edit_file",
+    "NotebookEdit": "edit_file",
+    "Grep": "search",
+    "Glob": "list_files",
+    "LS": "list_files",
+}
 
 
 def _summary(inp: Any) -> str:
@@ -57,7 +65,7 @@ def _content_text(content: Any) -> str:
 class CliOutcome:
     final_text: str = ""
     session_id: str = ""
-    error: str = ""          # the CLI said the run failed
+    error: str = ""  # the CLI said the run failed
     returncode: int | None = None
     stderr_tail: str = ""
 
@@ -76,8 +84,11 @@ class ClaudeTranslator:
         kind = ev.get("type")
         if kind == "system" and ev.get("subtype") == "init":
             self.out.session_id = ev.get("session_id", "")
-            self.emit.log(f"claude started: model {ev.get('model')}, cwd {ev.get('cwd')}, "
-                          f"permission mode {ev.get('permissionMode')}", level="debug")
+            self.emit.log(
+                f"claude started: model {ev.get('model')}, cwd {ev.get('cwd')}, "
+                f"permission mode {ev.get('permissionMode')}",
+                level="debug",
+            )
         elif kind == "stream_event":
             self._stream_event(ev.get("event") or {})
         elif kind == "assistant":
@@ -99,9 +110,11 @@ class ClaudeTranslator:
         if event.get("type") == "message_start":
             msg = event.get("message") or {}
             u = msg.get("usage") or {}
-            self._turn = TurnUsage(input_tokens=u.get("input_tokens") or 0,
-                                   cached_tokens=u.get("cache_read_input_tokens") or 0,
-                                   cache_write_tokens=u.get("cache_creation_input_tokens") or 0)
+            self._turn = TurnUsage(
+                input_tokens=u.get("input_tokens") or 0,
+                cached_tokens=u.get("cache_read_input_tokens") or 0,
+                cache_write_tokens=u.get("cache_creation_input_tokens") or 0,
+            )
             self._turn_model = msg.get("model") or ""
         elif event.get("type") == "message_delta" and self._turn is not None:
             self._turn.output_tokens = (event.get("usage") or {}).get("output_tokens") or 0
@@ -133,15 +146,18 @@ class ClaudeTranslator:
             if denial.get("tool_use_id") in self._refused:
                 continue
             name = CLAUDE_TOOLS.get(denial.get("tool_name", ""), denial.get("tool_name", "?"))
-            self.emit.log(f"refused: {name} {_summary(denial.get('tool_input'))} (not permitted for this role)",
-                          level="warning")
+            self.emit.log(
+                f"refused: {name} {_summary(denial.get('tool_input'))} (not permitted for this role)", level="warning"
+            )
         # The result's totals are authoritative: report whatever the per-turn events missed.
         u = ev.get("usage") or {}
         total = self.meter.total
-        missing = TurnUsage(input_tokens=max((u.get("input_tokens") or 0) - total.input_tokens, 0),
-                            output_tokens=max((u.get("output_tokens") or 0) - total.output_tokens, 0),
-                            cached_tokens=max((u.get("cache_read_input_tokens") or 0) - total.cached_tokens, 0),
-                            cache_write_tokens=max((u.get("cache_creation_input_tokens") or 0) - total.cache_write_tokens, 0))
+        missing = TurnUsage(
+            input_tokens=max((u.get("input_tokens") or 0) - total.input_tokens, 0),
+            output_tokens=max((u.get("output_tokens") or 0) - total.output_tokens, 0),
+            cached_tokens=max((u.get("cache_read_input_tokens") or 0) - total.cached_tokens, 0),
+            cache_write_tokens=max((u.get("cache_creation_input_tokens") or 0) - total.cache_write_tokens, 0),
+        )
         cost = None
         if self.meter.prices.lookup(self.meter.model) is None and ev.get("total_cost_usd") is not None:
             cost = max(float(ev["total_cost_usd"]) - self.meter.cost_usd, 0.0)  # the CLI's own pricing
@@ -177,8 +193,13 @@ class CodexTranslator:
             u = ev.get("usage") or {}
             cached = u.get("cached_input_tokens") or 0
             # Codex's input_tokens include the cached ones; ours are disjoint.
-            self.meter.turn(TurnUsage(input_tokens=max((u.get("input_tokens") or 0) - cached, 0),
-                                      output_tokens=u.get("output_tokens") or 0, cached_tokens=cached))
+            self.meter.turn(
+                TurnUsage(
+                    input_tokens=max((u.get("input_tokens") or 0) - cached, 0),
+                    output_tokens=u.get("output_tokens") or 0,
+                    cached_tokens=cached,
+                )
+            )
         elif kind == "turn.failed":
             self.out.error = f"codex turn failed: {(ev.get('error') or {}).get('message', 'unknown error')}"[:1000]
         elif kind == "error":
@@ -219,10 +240,11 @@ class CodexTranslator:
         elif kind == "error":
             self.emit.log(f"codex: {item.get('message', '')}"[:1000], level="warning")
 
-
     def close_open(self) -> None:
         for command in self._open.values():
-            self.emit.tool_call("run_command", command, ok=False, error="refused or cut off: the command never completed")
+            self.emit.tool_call(
+                "run_command", command, ok=False, error="refused or cut off: the command never completed"
+            )
             self.meter.tool_result("run_command", False)
         self._open.clear()
 
@@ -231,23 +253,33 @@ def _codex_command(item: dict[str, Any]) -> str:
     command = str(item.get("command", ""))
     for prefix in ("/bin/bash -lc ", "bash -lc ", "/bin/sh -c "):
         if command.startswith(prefix):
-            command = command[len(prefix):].strip("'\"")
+            command = command[len(prefix) :].strip("'\"")
     return command
 
 
 Translator = ClaudeTranslator | CodexTranslator
 
 
-def run_cli(argv: list[str], env: dict[str, str], cwd: Path, translator: Translator, ctx: AgentContext,
-            emit: Emitter, timeout_s: float, redact: Callable[[str], str]) -> CliOutcome:
+def run_cli(
+    argv: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    translator: Translator,
+    ctx: AgentContext,
+    emit: Emitter,
+    timeout_s: float,
+    redact: Callable[[str], str],
+) -> CliOutcome:
     """Run the CLI to completion; returns what the translator gathered plus the exit code."""
     with tempfile.TemporaryFile() as err, ctx.liveness.model_call():
-        proc = subprocess.Popen(argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                stderr=err, start_new_session=True)
+        proc = subprocess.Popen(
+            argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err, start_new_session=True
+        )
         done = threading.Event()
         timed_out = threading.Event()
-        threading.Thread(target=_watch, args=(proc, ctx, emit, done, time.monotonic() + timeout_s, timed_out),
-                         daemon=True).start()
+        threading.Thread(
+            target=_watch, args=(proc, ctx, emit, done, time.monotonic() + timeout_s, timed_out), daemon=True
+        ).start()
         assert proc.stdout is not None
         try:
             for raw in proc.stdout:
@@ -267,8 +299,13 @@ def run_cli(argv: list[str], env: dict[str, str], cwd: Path, translator: Transla
                 try:
                     translator.feed(event)
                 except Exception as exc:  # noqa: BLE001 - a CLI's odd event costs one line, not the task
-                    emit.log(redact(f"could not read a {type(event.get('type')).__name__} event of the CLI "
-                                    f"({type(exc).__name__}: {exc}): {line[:300]}"), level="warning")
+                    emit.log(
+                        redact(
+                            f"could not read a {type(event.get('type')).__name__} event of the CLI "
+                            f"({type(exc).__name__}: {exc}): {line[:300]}"
+                        ),
+                        level="warning",
+                    )
         finally:
             proc.wait()
             done.set()
@@ -295,8 +332,14 @@ def _starts_tool(ev: dict[str, Any]) -> bool:
     return False
 
 
-def _watch(proc: subprocess.Popen[bytes], ctx: AgentContext, emit: Emitter, done: threading.Event,
-           deadline: float, timed_out: threading.Event) -> None:
+def _watch(
+    proc: subprocess.Popen[bytes],
+    ctx: AgentContext,
+    emit: Emitter,
+    done: threading.Event,
+    deadline: float,
+    timed_out: threading.Event,
+) -> None:
     """Pause (SIGSTOP) / resume (SIGCONT) the CLI's process group with the agent; kill on stop/timeout."""
     stopped = False
     while not done.wait(0.1):

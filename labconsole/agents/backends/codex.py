@@ -51,35 +51,39 @@ class CodexBackend(CliBackend):
         try:
             path.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
-            raise ConfigError(f"role {self.ctx.role} uses backend codex but its CODEX_HOME {path} cannot be "
-                              f"created ({exc.strerror}): set XDG_CACHE_HOME to a writable folder outside /tmp") from None
+            raise ConfigError(
+                f"role {self.ctx.role} uses backend codex but its CODEX_HOME {path} cannot be "
+                f"created ({exc.strerror}): set XDG_CACHE_HOME to a writable folder outside /tmp"
+            ) from None
         atexit.register(shutil.rmtree, path, True)
         return path
 
     def config_toml(self) -> str:
         o = self.ctx.options
         retries = int(o.get("max_retries", 2))
-        return "\n".join([
-            f"model = {_toml(self.model)}",
-            'model_provider = "labconsole"',
-            "[model_providers.labconsole]",
-            'name = "labconsole"',
-            f"base_url = {_toml(str(o.get('base_url') or 'https://api.openai.com/v1'))}",
-            'wire_api = "responses"',
-            f"env_key = {_toml(str(o.get('api_key_env') or 'OPENAI_API_KEY'))}",
-            f"request_max_retries = {retries}",
-            f"stream_max_retries = {retries}",
-            "[sandbox_workspace_write]",  # the worktree only: not /tmp, no network
-            "exclude_slash_tmp = true",
-            "exclude_tmpdir_env_var = true",
-            "network_access = false",
-            "[analytics]",
-            "enabled = false",  # else a ~5 s stall at exit
-            "[features]",
-            "plugins = false",
-            "unbounded_connection_retries = false",  # else a dead server means retrying forever
-            "",
-        ])
+        return "\n".join(
+            [
+                f"model = {_toml(self.model)}",
+                'model_provider = "labconsole"',
+                "[model_providers.labconsole]",
+                'name = "labconsole"',
+                f"base_url = {_toml(str(o.get('base_url') or 'https://api.openai.com/v1'))}",
+                'wire_api = "responses"',
+                f"env_key = {_toml(str(o.get('api_key_env') or 'OPENAI_API_KEY'))}",
+                f"request_max_retries = {retries}",
+                f"stream_max_retries = {retries}",
+                "[sandbox_workspace_write]",  # the worktree only: not /tmp, no network
+                "exclude_slash_tmp = true",
+                "exclude_tmpdir_env_var = true",
+                "network_access = false",
+                "[analytics]",
+                "enabled = false",  # else a ~5 s stall at exit
+                "[features]",
+                "plugins = false",
+                "unbounded_connection_retries = false",  # else a dead server means retrying forever
+                "",
+            ]
+        )
 
     def prompt(self, task: Task) -> str:
         # codex exec has no system-prompt flag: the role prompt leads the message.

@@ -66,42 +66,62 @@ def _message(exc: BaseException) -> str:
     return text[0][:300] if text else type(exc).__name__
 
 
-def explain(exc: BaseException, *, endpoint: str = "", read_timeout_s: float | None = None,
-            key_env: str = "") -> Said:
+def explain(exc: BaseException, *, endpoint: str = "", read_timeout_s: float | None = None, key_env: str = "") -> Said:
     """What ``exc`` means for the person, and what to do about it."""
     name = type(exc).__name__
     where = f" at {endpoint}" if endpoint else ""
     if isinstance(exc, TurnTimeout):
-        return Said(str(exc), "the model server is too slow or stuck; raise turn_timeout_s for this role "
-                              "in lab.toml [agents] if the task needs longer turns")
-    if name in ("APITimeoutError", "ReadTimeout", "TimeoutException", "ConnectTimeout") or isinstance(exc, TimeoutError):
+        return Said(
+            str(exc),
+            "the model server is too slow or stuck; raise turn_timeout_s for this role "
+            "in lab.toml [agents] if the task needs longer turns",
+        )
+    if name in ("APITimeoutError", "ReadTimeout", "TimeoutException", "ConnectTimeout") or isinstance(
+        exc, TimeoutError
+    ):
         after = f" after {read_timeout_s:.0f} s" if read_timeout_s else ""
-        return Said(f"the model server{where} did not answer: timed out{after}",
-                    "check that the server is up and not overloaded, or raise read_timeout_s for this role")
+        return Said(
+            f"the model server{where} did not answer: timed out{after}",
+            "check that the server is up and not overloaded, or raise read_timeout_s for this role",
+        )
     status = _status(exc)
     if status == 429 or name == "RateLimitError":
-        return Said(f"the model server{where} is rate-limiting us (HTTP 429: {_message(exc)})",
-                    "wait, lower the number of agents, or raise max_retries")
+        return Said(
+            f"the model server{where} is rate-limiting us (HTTP 429: {_message(exc)})",
+            "wait, lower the number of agents, or raise max_retries",
+        )
     if status in (401, 403) or name in ("AuthenticationError", "PermissionDeniedError"):
-        return Said(f"the model server{where} refused our credentials (HTTP {status}: {_message(exc)})",
-                    f"check {key_env or 'the API key'} for this role")
+        return Said(
+            f"the model server{where} refused our credentials (HTTP {status}: {_message(exc)})",
+            f"check {key_env or 'the API key'} for this role",
+        )
     if status is not None and status >= 500:
-        return Said(f"the model server{where} failed (HTTP {status}: {_message(exc)})",
-                    "retry later; if it persists, check the server's own log")
+        return Said(
+            f"the model server{where} failed (HTTP {status}: {_message(exc)})",
+            "retry later; if it persists, check the server's own log",
+        )
     if status is not None:
-        return Said(f"the model server{where} rejected the request (HTTP {status}: {_message(exc)})",
-                    "check the model name and options for this role")
+        return Said(
+            f"the model server{where} rejected the request (HTTP {status}: {_message(exc)})",
+            "check the model name and options for this role",
+        )
     if name in ("APIConnectionError", "ConnectError", "RemoteProtocolError") or isinstance(exc, ConnectionError):
         cause = exc.__cause__ or exc.__context__
         cause_name = type(cause).__name__ if cause is not None else name
         if cause_name in ("ConnectError", "ConnectTimeout", "ConnectionRefusedError", "ConnectionError"):
-            return Said(f"cannot reach the model server{where} ({cause_name})",
-                        "check that the server is running and base_url is right")
-        return Said(f"the model server{where} closed the connection mid-reply ({cause_name})",
-                    "retry; if it persists, check the server's own log")
+            return Said(
+                f"cannot reach the model server{where} ({cause_name})",
+                "check that the server is running and base_url is right",
+            )
+        return Said(
+            f"the model server{where} closed the connection mid-reply ({cause_name})",
+            "retry; if it persists, check the server's own log",
+        )
     if isinstance(exc, (json.JSONDecodeError, UnicodeDecodeError)) or name == "APIResponseValidationError":
-        return Said(f"the model server{where} sent a reply that is not valid JSON/UTF-8 ({name})",
-                    "check that base_url points at an API of this backend's kind")
+        return Said(
+            f"the model server{where} sent a reply that is not valid JSON/UTF-8 ({name})",
+            "check that base_url points at an API of this backend's kind",
+        )
     if isinstance(exc, AgentFailure):
         return Said(exc.what, exc.fix, exc.infra)
     if name == "OutcomeError":  # the model's result was unusable: the agent's own failure, said as is
@@ -112,8 +132,16 @@ def explain(exc: BaseException, *, endpoint: str = "", read_timeout_s: float | N
     return Said(f"{name}: {text}" if text else name, infra=False)
 
 
-def describe(exc: BaseException, *, role: str, agent: str = "", backend: str = "", endpoint: str = "",
-             read_timeout_s: float | None = None, key_env: str = "") -> AgentFailure:
+def describe(
+    exc: BaseException,
+    *,
+    role: str,
+    agent: str = "",
+    backend: str = "",
+    endpoint: str = "",
+    read_timeout_s: float | None = None,
+    key_env: str = "",
+) -> AgentFailure:
     """``exc`` as one :class:`AgentFailure` (an ``AgentFailure`` passes through unchanged, not wrapped twice)."""
     if isinstance(exc, AgentFailure):
         return exc

@@ -69,10 +69,15 @@ SessionFactory = Callable[[str, str, list[ToolSpec]], ChatSession]  # (system, f
 
 def system_prompt(spec: RoleSpec, outcome: Outcome, skills: str = "") -> str:
     ws = outcome.workspace
-    access = ("You may write files inside it, except protected ones." if ws.writable
-              else "You are read-only" + (f", except the file {ws.write_files[0]}." if ws.write_files else "."))
-    text = (f"{spec.prompt}\n## Environment\n\nYour workspace is {ws.root}. All paths are relative to it. {access} "
-            "Commands run sandboxed in the workspace without network access.\n")
+    access = (
+        "You may write files inside it, except protected ones."
+        if ws.writable
+        else "You are read-only" + (f", except the file {ws.write_files[0]}." if ws.write_files else ".")
+    )
+    text = (
+        f"{spec.prompt}\n## Environment\n\nYour workspace is {ws.root}. All paths are relative to it. {access} "
+        "Commands run sandboxed in the workspace without network access.\n"
+    )
     return f"{text}\n{skills}\n" if skills else text
 
 
@@ -99,8 +104,15 @@ def timed_step(session: ChatSession, ctx: AgentContext, turn_timeout_s: float) -
     return box["turn"]
 
 
-def run_loop(session: ChatSession, tools: ToolBox, meter: UsageMeter, ctx: AgentContext,
-             emit: Emitter, max_turns: int, turn_timeout_s: float = DEFAULT_TURN_TIMEOUT_S) -> tuple[int, str]:
+def run_loop(
+    session: ChatSession,
+    tools: ToolBox,
+    meter: UsageMeter,
+    ctx: AgentContext,
+    emit: Emitter,
+    max_turns: int,
+    turn_timeout_s: float = DEFAULT_TURN_TIMEOUT_S,
+) -> tuple[int, str]:
     """Call the model until it stops asking for tools (or max_turns). Returns (turns, last text)."""
     nudged = False
     final_text = ""
@@ -135,9 +147,9 @@ class LoopBackend(RoleBackend):
     """Base of the SDK backends: subclasses name their provider and supply ``make_client`` and
     ``make_session``; the client's endpoint, key, retries and timeout are read here, once."""
 
-    api_key_env = ""    # where the key is unless the ``api_key_env`` option says otherwise
-    base_url_env = ""   # where the endpoint is unless the ``base_url`` option says otherwise
-    sdk = ""            # the provider SDK's module name
+    api_key_env = ""  # where the key is unless the ``api_key_env`` option says otherwise
+    base_url_env = ""  # where the endpoint is unless the ``base_url`` option says otherwise
+    sdk = ""  # the provider SDK's module name
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
@@ -151,8 +163,9 @@ class LoopBackend(RoleBackend):
         # timeout_s is the older name of the turn deadline.
         self.turn_timeout_s = float(o.get("turn_timeout_s") or o.get("timeout_s") or DEFAULT_TURN_TIMEOUT_S)
         self.connect_timeout_s = float(o.get("connect_timeout_s") or DEFAULT_CONNECT_TIMEOUT_S)
-        self.client = self.make_client(base_url=base_url, max_retries=int(o.get("max_retries", 2)),
-                                       timeout=self.sdk_timeout())
+        self.client = self.make_client(
+            base_url=base_url, max_retries=int(o.get("max_retries", 2)), timeout=self.sdk_timeout()
+        )
 
     def api_key(self) -> str | None:
         return os.environ.get(str(self.ctx.options.get("api_key_env") or self.api_key_env))
@@ -180,13 +193,20 @@ class LoopBackend(RoleBackend):
         workspace = outcome.workspace
         sandbox = CommandSandbox(workspace, use_bwrap=self.ctx.options.get("bwrap", True) is not False)
         tools = ToolBox(self.spec.tools, PathPolicy(workspace), sandbox, outcome, emit, on_result=meter.tool_result)
-        session = self.make_session(system_prompt(self.spec, outcome, self.skills),
-                                    task_prompt(self.ctx.role, task, json_block=False), tools.specs)
+        session = self.make_session(
+            system_prompt(self.spec, outcome, self.skills),
+            task_prompt(self.ctx.role, task, json_block=False),
+            tools.specs,
+        )
         turns, _ = run_loop(session, tools, meter, self.ctx, emit, self.max_turns, self.turn_timeout_s)
         missing = outcome.missing()
         if missing:
-            raise AgentFailure(f"finished after {turns} turns without a result: {missing}", role=self.ctx.role,
-                               agent=self.ctx.agent_id, fix="see the agent's log for what the model did instead")
+            raise AgentFailure(
+                f"finished after {turns} turns without a result: {missing}",
+                role=self.ctx.role,
+                agent=self.ctx.agent_id,
+                fix="see the agent's log for what the model did instead",
+            )
 
 
 def env_or_option(ctx: AgentContext, option: str, env: str) -> str | None:

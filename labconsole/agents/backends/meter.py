@@ -10,8 +10,20 @@ from labconsole.agents.protocol import UsageReport
 from labconsole.core.usage import Usage
 
 # Tools whose failure is a "problem" and whose later success is a "fix".
-FIXING_TOOLS = frozenset({"run_command", "edit_file", "write_file", "commit",
-                          "Bash", "Edit", "Write", "MultiEdit", "command_execution", "file_change"})
+FIXING_TOOLS = frozenset(
+    {
+        "run_command",
+        "edit_file",
+        "write_file",
+        "commit",
+        "Bash",
+        "Edit",
+        "Write",
+        "MultiEdit",
+        "command_execution",
+        "file_change",
+    }
+)
 
 
 @dataclass
@@ -67,24 +79,36 @@ class UsageMeter:
             if cost_usd is None:
                 cost_usd = 0.0
                 if not self._warned_price:
-                    self.emit.log(f"no price for model {model!r}: cost counted as $0 "
-                                  f"(set --option prices={{\"{model}\": {{\"input\": …, \"output\": …}}}})",
-                                  level="warning")
+                    self.emit.log(
+                        f"no price for model {model!r}: cost counted as $0 "
+                        f'(set --option prices={{"{model}": {{"input": …, "output": …}}}})',
+                        level="warning",
+                    )
                     self._warned_price = True
-        self.total += TurnUsage(input_tokens=usage.input_tokens, output_tokens=usage.output_tokens,
-                                cached_tokens=usage.cached_tokens, cache_write_tokens=usage.cache_write_tokens,
-                                cost_usd=cost_usd)
+        self.total += TurnUsage(
+            input_tokens=usage.input_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cache_write_tokens=usage.cache_write_tokens,
+            cost_usd=cost_usd,
+        )
         self.total.repair_attempts = self.repairs.attempts
         # input_tokens on the wire = everything billed as input except cache reads (cache writes included).
-        sent = Usage(input_tokens=usage.input_tokens + usage.cache_write_tokens, output_tokens=usage.output_tokens,
-                     cached_tokens=usage.cached_tokens, cost_usd=round(cost_usd, 8),
-                     tool_calls=self.total.tool_calls - self._reported.tool_calls,
-                     repair_attempts=self.total.repair_attempts - self._reported.repair_attempts)
+        sent = Usage(
+            input_tokens=usage.input_tokens + usage.cache_write_tokens,
+            output_tokens=usage.output_tokens,
+            cached_tokens=usage.cached_tokens,
+            cost_usd=round(cost_usd, 8),
+            tool_calls=self.total.tool_calls - self._reported.tool_calls,
+            repair_attempts=self.total.repair_attempts - self._reported.repair_attempts,
+        )
         self._reported.tool_calls, self._reported.repair_attempts = self.total.tool_calls, self.total.repair_attempts
         self.emit.write(UsageReport(sent, model=model))
 
     def flush(self) -> None:
         """Report tool calls/repairs made after the last model turn (CLI backends)."""
-        if (self.total.tool_calls != self._reported.tool_calls
-                or self.repairs.attempts != self._reported.repair_attempts):
+        if (
+            self.total.tool_calls != self._reported.tool_calls
+            or self.repairs.attempts != self._reported.repair_attempts
+        ):
             self.turn(TurnUsage(), cost_usd=0.0)

@@ -25,8 +25,11 @@ def _usage(u: Any) -> TurnUsage:
     details = getattr(u, "prompt_tokens_details", None)
     cached = (getattr(details, "cached_tokens", None) or 0) if details else 0
     # OpenAI's prompt_tokens include the cached ones; ours are disjoint.
-    return TurnUsage(input_tokens=max((u.prompt_tokens or 0) - cached, 0),
-                     output_tokens=u.completion_tokens or 0, cached_tokens=cached)
+    return TurnUsage(
+        input_tokens=max((u.prompt_tokens or 0) - cached, 0),
+        output_tokens=u.completion_tokens or 0,
+        cached_tokens=cached,
+    )
 
 
 def _arguments(raw: str) -> dict[str, Any]:
@@ -38,14 +41,24 @@ def _arguments(raw: str) -> dict[str, Any]:
 
 
 class OpenAISession:
-    def __init__(self, client: Any, model: str, system: str, user: str, tools: list[ToolSpec],
-                 max_tokens: int, stream: bool, on_tokens: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        client: Any,
+        model: str,
+        system: str,
+        user: str,
+        tools: list[ToolSpec],
+        max_tokens: int,
+        stream: bool,
+        on_tokens: Callable[[], None] = lambda: None,
+    ) -> None:
         self.client, self.model, self.max_tokens, self.stream = client, model, max_tokens, stream
         self.on_tokens = on_tokens
-        self.tools = [{"type": "function", "function": {"name": t.name, "description": t.description,
-                                                        "parameters": t.schema}} for t in tools]
-        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system},
-                                               {"role": "user", "content": user}]
+        self.tools = [
+            {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema}}
+            for t in tools
+        ]
+        self.messages: list[dict[str, Any]] = [{"role": "system", "content": system}, {"role": "user", "content": user}]
 
     def _request(self) -> dict[str, Any]:
         kwargs: dict[str, Any] = {"model": self.model, "messages": self.messages, "max_tokens": self.max_tokens}
@@ -60,21 +73,29 @@ class OpenAISession:
             resp = self.client.chat.completions.create(**self._request())
             choice = resp.choices[0]
             text = choice.message.content or ""
-            raw_calls = [{"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
-                         for c in choice.message.tool_calls or []]
+            raw_calls = [
+                {"id": c.id, "name": c.function.name, "arguments": c.function.arguments}
+                for c in choice.message.tool_calls or []
+            ]
             usage, model, stop = _usage(resp.usage), resp.model, choice.finish_reason or ""
         assistant: dict[str, Any] = {"role": "assistant", "content": text or None}
         if raw_calls:
-            assistant["tool_calls"] = [{"id": c["id"], "type": "function",
-                                        "function": {"name": c["name"], "arguments": c["arguments"] or "{}"}}
-                                       for c in raw_calls]
+            assistant["tool_calls"] = [
+                {
+                    "id": c["id"],
+                    "type": "function",
+                    "function": {"name": c["name"], "arguments": c["arguments"] or "{}"},
+                }
+                for c in raw_calls
+            ]
         self.messages.append(assistant)
         calls = [ToolCall(c["id"], c["name"], _arguments(c["arguments"])) for c in raw_calls]
         return ModelTurn(text, calls, usage, model or self.model, stop)
 
     def _streamed(self) -> tuple[str, list[dict[str, str]], TurnUsage, str, str]:
-        stream = self.client.chat.completions.create(**self._request(), stream=True,
-                                                     stream_options={"include_usage": True})
+        stream = self.client.chat.completions.create(
+            **self._request(), stream=True, stream_options={"include_usage": True}
+        )
         parts: list[str] = []
         calls: dict[int, dict[str, str]] = {}
         usage, model, stop = TurnUsage(), "", ""
@@ -115,10 +136,18 @@ class OpenAIBackend(LoopBackend):
     sdk = "openai"
 
     def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
-        return self.sdk_module().OpenAI(api_key=self.api_key() or "no-key", base_url=base_url,
-                                        max_retries=max_retries, timeout=timeout)
+        return self.sdk_module().OpenAI(
+            api_key=self.api_key() or "no-key", base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
-        return OpenAISession(self.client, self.model, system, user, tools,
-                             int(self.ctx.options.get("max_tokens", 8192)),
-                             self.ctx.options.get("stream", True) is not False, self.ctx.liveness.tokens)
+        return OpenAISession(
+            self.client,
+            self.model,
+            system,
+            user,
+            tools,
+            int(self.ctx.options.get("max_tokens", 8192)),
+            self.ctx.options.get("stream", True) is not False,
+            self.ctx.liveness.tokens,
+        )

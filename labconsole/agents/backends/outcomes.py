@@ -20,8 +20,13 @@ from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.emitter import Emitter
 from labconsole.agents.sandbox import Workspace, is_protected
 
-TASK_KINDS = {"researcher": "propose", "planner": "plan", "worker": "implement",
-              "reviewer": "review", "reporter": "report"}
+TASK_KINDS = {
+    "researcher": "propose",
+    "planner": "plan",
+    "worker": "implement",
+    "reviewer": "review",
+    "reporter": "report",
+}
 
 
 COMMIT_EXCLUDES = ("**/__pycache__/**", "**/*.pyc", ".claude/**", ".agents/**", ".codex/**")
@@ -64,15 +69,26 @@ def task_prompt(role: str, task: Task, json_block: bool) -> str:
     p = task.payload
     if role == "worker":
         hyp = p.get("hypothesis") or {}
-        lines.append(f"Your working directory is the worktree {p.get('worktree')} on branch {p.get('branch')}. "
-                     f"Implement hypothesis {hyp.get('id')}: {hyp.get('title')} with params "
-                     f"{json.dumps(hyp.get('params', {}), sort_keys=True)}. Protected (never edit): "
-                     f"{', '.join(p.get('protected') or []) or 'none'}.")
-        lines.append("When done, stop; the console commits what you changed." if json_block
-                     else "When done, call the commit tool with a one-line message.")
+        lines.append(
+            f"Your working directory is the worktree {p.get('worktree')} on branch {p.get('branch')}. "
+            f"Implement hypothesis {hyp.get('id')}: {hyp.get('title')} with params "
+            f"{json.dumps(hyp.get('params', {}), sort_keys=True)}. Protected (never edit): "
+            f"{', '.join(p.get('protected') or []) or 'none'}."
+        )
+        lines.append(
+            "When done, stop; the console commits what you changed."
+            if json_block
+            else "When done, call the commit tool with a one-line message."
+        )
     elif role == "reporter":
-        lines.append(f"Write the report to {p.get('out')}." + (" If you cannot write files, answer with the "
-                     "full Markdown report as your final message." if json_block else ""))
+        lines.append(
+            f"Write the report to {p.get('out')}."
+            + (
+                " If you cannot write files, answer with the full Markdown report as your final message."
+                if json_block
+                else ""
+            )
+        )
     elif json_block:
         lines.append("End your answer with exactly one fenced ```json block of this shape (nothing after it):")
         lines.append(JSON_SHAPES[role])
@@ -170,8 +186,9 @@ class Outcome:
         if decision == "duplicate" and not of:
             raise OutcomeError("a duplicate needs 'of': the id of the earlier hypothesis")
         reason = _text(data, "reason", required=False)
-        self.emit.plan(self.hypothesis_id, decision, _unit(data, "priority"), str(of) if of else None,
-                       _unit(data, "similarity"))
+        self.emit.plan(
+            self.hypothesis_id, decision, _unit(data, "priority"), str(of) if of else None, _unit(data, "similarity")
+        )
         if reason:
             self.emit.log(f"plan {self.hypothesis_id}: {decision} — {reason}")
         self.decided = True
@@ -194,7 +211,9 @@ class Outcome:
         """Commit everything changed in the worktree; protected edits are committed but warned
         about (the console's byte-for-byte check and the reviewer are the judges)."""
         wt = self.workspace.root
-        message = (message or "").strip() or f"{self.hypothesis_id}: {(self.task.payload.get('hypothesis') or {}).get('title', '')}"
+        message = (
+            message or ""
+        ).strip() or f"{self.hypothesis_id}: {(self.task.payload.get('hypothesis') or {}).get('title', '')}"
         # Bytecode caches from test runs and harness folders (skills installed for claude/codex)
         # are never part of a candidate.
         git(wt, "add", "-A", "--", ".", *(f":(exclude,glob){p}" for p in COMMIT_EXCLUDES))
@@ -204,8 +223,18 @@ class Outcome:
         touched = [f for f in changed if is_protected(f, self.workspace.protected)]
         if touched:
             self.emit.log(f"worker changed protected files: {', '.join(touched)}", level="warning")
-        git(wt, "-c", "user.name=labconsole-agent", "-c", "user.email=agent@labconsole.invalid",
-            "commit", "-q", "--no-verify", "-m", message)
+        git(
+            wt,
+            "-c",
+            "user.name=labconsole-agent",
+            "-c",
+            "user.email=agent@labconsole.invalid",
+            "commit",
+            "-q",
+            "--no-verify",
+            "-m",
+            message,
+        )
         sha = git(wt, "rev-parse", "HEAD").strip()
         self.emit.commit(self.hypothesis_id, sha, message.splitlines()[0])
         self.commits.append(sha)

@@ -18,14 +18,18 @@ from labconsole.core.usage import Usage
 class Price:
     input: float
     output: float
-    cache_read: float | None = None    # None: 10% of input (Anthropic's cache-read rate)
-    cache_write: float | None = None   # None: 125% of input (Anthropic's 5-minute cache write)
+    cache_read: float | None = None  # None: 10% of input (Anthropic's cache-read rate)
+    cache_write: float | None = None  # None: 125% of input (Anthropic's 5-minute cache write)
 
     def cost(self, usage: TurnUsage) -> float:
         cache_read = self.input * 0.1 if self.cache_read is None else self.cache_read
         cache_write = self.input * 1.25 if self.cache_write is None else self.cache_write
-        return (usage.input_tokens * self.input + usage.output_tokens * self.output
-                + usage.cached_tokens * cache_read + usage.cache_write_tokens * cache_write) / 1_000_000
+        return (
+            usage.input_tokens * self.input
+            + usage.output_tokens * self.output
+            + usage.cached_tokens * cache_read
+            + usage.cache_write_tokens * cache_write
+        ) / 1_000_000
 
 
 @dataclass
@@ -67,13 +71,18 @@ def _price(value: Any, name: str) -> Price:
         return value
     if isinstance(value, Mapping) and "input" in value and "output" in value:
         try:
-            return Price(float(value["input"]), float(value["output"]),
-                         None if value.get("cache_read") is None else float(value["cache_read"]),
-                         None if value.get("cache_write") is None else float(value["cache_write"]))
+            return Price(
+                float(value["input"]),
+                float(value["output"]),
+                None if value.get("cache_read") is None else float(value["cache_read"]),
+                None if value.get("cache_write") is None else float(value["cache_write"]),
+            )
         except (TypeError, ValueError):
             pass
-    raise ValueError(f"price for model {name!r} must be {{input, output[, cache_read, cache_write]}} "
-                     f"in USD per million tokens, got {value!r}")
+    raise ValueError(
+        f"price for model {name!r} must be {{input, output[, cache_read, cache_write]}} "
+        f"in USD per million tokens, got {value!r}"
+    )
 
 
 class PriceTable:

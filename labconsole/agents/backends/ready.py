@@ -62,9 +62,11 @@ def check_codex_home(role: str, codex_home: Path) -> None:
     """codex will not run its Linux sandbox helper from under /tmp: every command it runs then fails,
     and the worker silently does nothing. Say so before it starts."""
     if sys.platform.startswith("linux") and under_tmp(codex_home):
-        raise ConfigError(f"role {role} uses backend codex but its CODEX_HOME {codex_home} is under /tmp, where "
-                          "codex cannot start its sandbox helper and every command would fail: set XDG_CACHE_HOME "
-                          "(or HOME) to a folder outside /tmp, or pass codex_home for this role")
+        raise ConfigError(
+            f"role {role} uses backend codex but its CODEX_HOME {codex_home} is under /tmp, where "
+            "codex cannot start its sandbox helper and every command would fail: set XDG_CACHE_HOME "
+            "(or HOME) to a folder outside /tmp, or pass codex_home for this role"
+        )
 
 
 def check_backend_ready(role: str, backend: str, options: Mapping[str, Any] | None = None) -> None:
@@ -79,34 +81,52 @@ def check_backend_ready(role: str, backend: str, options: Mapping[str, Any] | No
     env = _env(options)
     if backend in ("anthropic", "openai"):
         if importlib.util.find_spec(backend) is None:
-            raise ConfigError(f"role {role} uses backend {backend} but the `{backend}` Python package is not "
-                              f"installed: pip install {backend}")
-        key_env = str(options.get("api_key_env") or ("ANTHROPIC_API_KEY" if backend == "anthropic" else "OPENAI_API_KEY"))
+            raise ConfigError(
+                f"role {role} uses backend {backend} but the `{backend}` Python package is not "
+                f"installed: pip install {backend}"
+            )
+        key_env = str(
+            options.get("api_key_env") or ("ANTHROPIC_API_KEY" if backend == "anthropic" else "OPENAI_API_KEY")
+        )
         # A custom OpenAI-compatible base_url (vLLM, Ollama) often needs no key at all.
         keyless = backend == "openai" and (options.get("base_url") or options.get("no_auth"))
         if not env.get(key_env) and not keyless:
-            raise ConfigError(f"role {role} uses backend {backend} but {key_env} is not set: "
-                              f"export {key_env}=… (or set api_key_env for this role in lab.toml)")
+            raise ConfigError(
+                f"role {role} uses backend {backend} but {key_env} is not set: "
+                f"export {key_env}=… (or set api_key_env for this role in lab.toml)"
+            )
         return
     name, package = CLI_PACKAGES[backend]
     if find_cli(backend, options) is None:
-        where = f"cli_path {options['cli_path']!r} is not an executable" if options.get("cli_path") else f"`{name}` is not on PATH"
+        where = (
+            f"cli_path {options['cli_path']!r} is not an executable"
+            if options.get("cli_path")
+            else f"`{name}` is not on PATH"
+        )
         raise ConfigError(f"role {role} uses backend {backend} but {where}: npm install -g {package}")
     home = Path(str(options.get("home") or env.get("HOME") or "~")).expanduser()
     if backend == "claude-code":
         # macOS keeps a claude login in the Keychain, which we cannot look into: trust it there.
-        logged_in = ((home / ".claude" / ".credentials.json").is_file() or bool(env.get("CLAUDE_CODE_OAUTH_TOKEN"))
-                     or sys.platform == "darwin" or bool(options.get("no_auth")))
+        logged_in = (
+            (home / ".claude" / ".credentials.json").is_file()
+            or bool(env.get("CLAUDE_CODE_OAUTH_TOKEN"))
+            or sys.platform == "darwin"
+            or bool(options.get("no_auth"))
+        )
         if not (env.get("ANTHROPIC_API_KEY") or env.get("ANTHROPIC_AUTH_TOKEN") or logged_in):
-            raise ConfigError(f"role {role} uses backend claude-code but no credentials were found: "
-                              "export ANTHROPIC_API_KEY=… or run `claude` once and log in")
+            raise ConfigError(
+                f"role {role} uses backend claude-code but no credentials were found: "
+                "export ANTHROPIC_API_KEY=… or run `claude` once and log in"
+            )
     else:
         key_env = str(options.get("api_key_env") or "OPENAI_API_KEY")
         codex_home = Path(str(options.get("codex_home") or env.get("CODEX_HOME") or home / ".codex")).expanduser()
         logged_in = bool(options.get("codex_home")) and (codex_home / "auth.json").is_file()
         if not (env.get(key_env) or logged_in or options.get("no_auth")):
-            raise ConfigError(f"role {role} uses backend codex but {key_env} is not set: export {key_env}=… "
-                              "(or pass codex_home pointing at a logged-in ~/.codex)")
+            raise ConfigError(
+                f"role {role} uses backend codex but {key_env} is not set: export {key_env}=… "
+                "(or pass codex_home pointing at a logged-in ~/.codex)"
+            )
         check_codex_home(role, codex_home_for(role, options, env))
 
 
@@ -121,8 +141,9 @@ class Readiness:
         return f"{self.role}: {self.backend} {'ready' if self.ok else 'NOT READY'} — {self.detail}"
 
 
-def probe_backend(role: str, backend: str, options: Mapping[str, Any] | None = None, model: str = "",
-                  timeout_s: float = 20.0) -> Readiness:
+def probe_backend(
+    role: str, backend: str, options: Mapping[str, Any] | None = None, model: str = "", timeout_s: float = 20.0
+) -> Readiness:
     """Run the real thing once (see the module doc); never raises for what the person must fix."""
     options = dict(options or {})
     try:
@@ -142,19 +163,29 @@ def _probe_cli(role: str, backend: str, options: Mapping[str, Any], timeout_s: f
     if options.get("home"):
         env["HOME"] = str(options["home"])
     try:
-        done = subprocess.run([exe, "--version"], env=env, capture_output=True, text=True, timeout=timeout_s,
-                              stdin=subprocess.DEVNULL)
+        done = subprocess.run(
+            [exe, "--version"], env=env, capture_output=True, text=True, timeout=timeout_s, stdin=subprocess.DEVNULL
+        )
     except subprocess.TimeoutExpired:
-        return Readiness(role, backend, False, f"`{exe} --version` timed out after {timeout_s:.0f} s: "
-                                               "reinstall the CLI or check its HOME")
+        return Readiness(
+            role,
+            backend,
+            False,
+            f"`{exe} --version` timed out after {timeout_s:.0f} s: reinstall the CLI or check its HOME",
+        )
     except OSError as exc:
         return Readiness(role, backend, False, f"`{exe} --version` could not start ({exc.strerror}): reinstall it")
     if done.returncode != 0:
         from labconsole.agents.backends.failures import exit_text
 
         last = (done.stderr.strip() or done.stdout.strip()).splitlines()[-1:] or [""]
-        return Readiness(role, backend, False, f"`{exe} --version` failed ({exit_text(done.returncode)}): "
-                                               f"{last[0][:200]} — run it by hand with HOME={env.get('HOME')}")
+        return Readiness(
+            role,
+            backend,
+            False,
+            f"`{exe} --version` failed ({exit_text(done.returncode)}): "
+            f"{last[0][:200]} — run it by hand with HOME={env.get('HOME')}",
+        )
     return Readiness(role, backend, True, f"{done.stdout.strip().splitlines()[0][:80] if done.stdout.strip() else exe}")
 
 
@@ -168,11 +199,16 @@ def _probe_api(role: str, backend: str, options: Mapping[str, Any], model: str, 
     try:
         sdk = __import__(backend)
         client_cls = sdk.Anthropic if backend == "anthropic" else sdk.OpenAI
-        client = client_cls(api_key=env.get(key_env) or "no-key", base_url=base_url, max_retries=0,
-                            timeout=sdk.Timeout(timeout_s, connect=min(timeout_s, 10.0)))
+        client = client_cls(
+            api_key=env.get(key_env) or "no-key",
+            base_url=base_url,
+            max_retries=0,
+            timeout=sdk.Timeout(timeout_s, connect=min(timeout_s, 10.0)),
+        )
         client.models.list()  # the tiniest request there is: no tokens spent
     except Exception as exc:  # noqa: BLE001 - every failure becomes the line that says what to fix
         said = explain(exc, endpoint=base_url or "the default endpoint", read_timeout_s=timeout_s, key_env=key_env)
         return Readiness(role, backend, False, said.what + (f": {said.fix}" if said.fix else ""))
-    return Readiness(role, backend, True, f"{base_url or 'the default endpoint'} answered"
-                                          + (f" (model {model})" if model else ""))
+    return Readiness(
+        role, backend, True, f"{base_url or 'the default endpoint'} answered" + (f" (model {model})" if model else "")
+    )

@@ -27,8 +27,8 @@ class BackendError(AgentFailure):
 
 class RoleBackend:
     default_model = ""
-    backend = ""        # the registry name, for messages and the readiness check
-    endpoint = ""       # where the model is (messages name it)
+    backend = ""  # the registry name, for messages and the readiness check
+    endpoint = ""  # where the model is (messages name it)
     read_timeout_s: float | None = None
     key_env = ""
 
@@ -60,10 +60,22 @@ class RoleBackend:
         if not isinstance(exc, AgentFailure):
             sys.stderr.write(self.redactor.text("".join(traceback.format_exception(exc))))
             sys.stderr.flush()
-        said = describe(exc, role=self.ctx.role, agent=self.ctx.agent_id, backend=self.backend,
-                        endpoint=self.endpoint, read_timeout_s=self.read_timeout_s, key_env=self.key_env)
-        return BackendError(self.redactor.text(said.what), role=said.role, agent=said.agent,
-                            fix=self.redactor.text(said.fix), infra=said.infra)
+        said = describe(
+            exc,
+            role=self.ctx.role,
+            agent=self.ctx.agent_id,
+            backend=self.backend,
+            endpoint=self.endpoint,
+            read_timeout_s=self.read_timeout_s,
+            key_env=self.key_env,
+        )
+        return BackendError(
+            self.redactor.text(said.what),
+            role=said.role,
+            agent=said.agent,
+            fix=self.redactor.text(said.fix),
+            infra=said.infra,
+        )
 
     def run_task(self, task: Task, emit: Emitter) -> None:
         raise NotImplementedError

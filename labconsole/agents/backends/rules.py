@@ -18,8 +18,10 @@ def review(evidence: dict[str, Any]) -> tuple[str, list[str]]:
     change_flags = [f for f in evidence.get("flags") or [] if isinstance(f, dict) and f.get("flag")]
     # A flagged change is never recommended, however good its numbers: the measurement cannot vouch for it.
     for f in change_flags:
-        reject.append(f"flagged {f['flag']}: {', '.join(str(p) for p in f.get('paths') or [])}"
-                      + (f" ({f['why']})" if f.get("why") else ""))
+        reject.append(
+            f"flagged {f['flag']}: {', '.join(str(p) for p in f.get('paths') or [])}"
+            + (f" ({f['why']})" if f.get("why") else "")
+        )
     if evidence.get("rules_diff"):
         reject.append("would change the lab's rules: " + "; ".join(str(x) for x in evidence["rules_diff"]))
     if evidence.get("measured") is False:
@@ -45,11 +47,15 @@ def review(evidence: dict[str, Any]) -> tuple[str, list[str]]:
         if effect <= 0 or decision == "worse":
             reject.append(f"not better than baseline (effect {effect:+.2%}, {decision})")
         elif decision == "no evidence":
-            flag.append(f"improvement {effect:+.2%} is below the threshold {evidence.get('threshold') or 0:.2%} "
-                        f"that matters (no evidence)")
+            flag.append(
+                f"improvement {effect:+.2%} is below the threshold {evidence.get('threshold') or 0:.2%} "
+                f"that matters (no evidence)"
+            )
         elif decision != "improved":
-            flag.append(f"improvement {effect:+.2%} is within run-to-run noise ({decision}, "
-                        f"{evidence.get('repeats_used', cand_ok)} repeats)")
+            flag.append(
+                f"improvement {effect:+.2%} is within run-to-run noise ({decision}, "
+                f"{evidence.get('repeats_used', cand_ok)} repeats)"
+            )
         if effect >= IMPLAUSIBLE_EFFECT:
             flag.append(f"implausibly large improvement ({effect:+.1%}): check for metric gaming")
     if reject:

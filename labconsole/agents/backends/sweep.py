@@ -28,7 +28,10 @@ class SweepBackend:
 
     def handle(self, task: Task, emit: Emitter) -> None:
         handler = {
-            "propose": self._propose, "plan": self._plan, "implement": self._implement, "report": self._report,
+            "propose": self._propose,
+            "plan": self._plan,
+            "implement": self._implement,
+            "report": self._report,
         }.get(task.kind)
         if handler is None:
             raise ValueError(f"the sweep backend cannot do {task.kind!r} tasks (role {self.ctx.role})")
@@ -56,15 +59,22 @@ class SweepBackend:
             for item in history:
                 params = item.get("params") or {}
                 if set(params) == {spec["name"]} and item.get("metric") is not None:
-                    study.add_trial(optuna.trial.create_trial(
-                        params=params, distributions={spec["name"]: dist}, value=float(item["metric"])))
+                    study.add_trial(
+                        optuna.trial.create_trial(
+                            params=params, distributions={spec["name"]: dist}, value=float(item["metric"])
+                        )
+                    )
                     told += 1
             if spec["name"] in baseline and payload.get("baseline_metric") is not None:
                 value = baseline[spec["name"]]
                 if _in_range(spec, value):
-                    study.add_trial(optuna.trial.create_trial(
-                        params={spec["name"]: value}, distributions={spec["name"]: dist},
-                        value=float(payload["baseline_metric"])))
+                    study.add_trial(
+                        optuna.trial.create_trial(
+                            params={spec["name"]: value},
+                            distributions={spec["name"]: dist},
+                            value=float(payload["baseline_metric"]),
+                        )
+                    )
                     told += 1
             current = baseline.get(spec["name"])
             for _ in range(20):  # a value equal to the baseline is no change at all: ask again
@@ -78,13 +88,16 @@ class SweepBackend:
                 else:
                     study.tell(trial, state=optuna.trial.TrialState.PRUNED)
             title = f"Set {spec['name']} to {format_value(value)}" + (
-                f" (from {format_value(current)})" if current is not None else "")
+                f" (from {format_value(current)})" if current is not None else ""
+            )
             emit.tool_call("optuna.ask", f"{spec['name']} given {told} measured trials")
             emit.proposal(
                 title=title,
                 params={spec["name"]: value},
-                rationale=(f"TPE suggestion for {spec['name']} after {told} measured value(s) of it; "
-                           f"one change against the current baseline."),
+                rationale=(
+                    f"TPE suggestion for {spec['name']} after {told} measured value(s) of it; "
+                    f"one change against the current baseline."
+                ),
                 source=f"optuna TPESampler over [search.space] {spec['name']}",
             )
             history = history + [{"params": {spec["name"]: value}, "metric": None, "title": title}]
@@ -124,7 +137,9 @@ class SweepBackend:
         if after == before:
             raise ValueError(f"{target.name} already has {hyp['params']}: this hypothesis changes nothing")
         target.write_text(after, encoding="utf-8")
-        emit.tool_call("edit", f"{target.name}: {', '.join(f'{k}={format_value(v)}' for k, v in hyp['params'].items())}")
+        emit.tool_call(
+            "edit", f"{target.name}: {', '.join(f'{k}={format_value(v)}' for k, v in hyp['params'].items())}"
+        )
         check = read_params(after, list(hyp["params"]))
         if check != {k: v for k, v in hyp["params"].items()} and not _close(check, hyp["params"]):
             raise RuntimeError(f"edit did not take: {check} != {hyp['params']}")
@@ -138,8 +153,16 @@ class SweepBackend:
         # The report is rendered from the log by the console's own `labconsole report` command,
         # the tool a person would use: agents sit below the lab layer and never import it.
         session_dir, out = Path(payload["session_dir"]), Path(payload["out"])
-        argv = [sys.executable, "-m", "labconsole", "report", "--lab", str(self.ctx.lab_root),
-                "--session", str(session_dir)]
+        argv = [
+            sys.executable,
+            "-m",
+            "labconsole",
+            "report",
+            "--lab",
+            str(self.ctx.lab_root),
+            "--session",
+            str(session_dir),
+        ]
         proc = subprocess.run(argv, capture_output=True, text=True, timeout=300)
         if proc.returncode != 0:
             raise RuntimeError(f"labconsole report failed: {(proc.stderr or proc.stdout).strip()[-500:]}")

@@ -37,33 +37,89 @@ def _obj(props: dict[str, Any], required: Iterable[str]) -> dict[str, Any]:
 
 _S = {"type": "string"}
 _NUM01 = {"type": "number", "minimum": 0, "maximum": 1}
-SPECS: dict[str, ToolSpec] = {s.name: s for s in (
-    ToolSpec("read_file", "Read a text file of the workspace (optionally a line range).",
-             _obj({"path": _S, "offset": {"type": "integer", "description": "first line, 1-based"},
-                   "limit": {"type": "integer", "description": "number of lines"}}, ["path"])),
-    ToolSpec("list_files", "List files of the workspace matching a glob (default: all, recursive).",
-             _obj({"pattern": {"type": "string", "description": "glob relative to the workspace, e.g. '**/*.py'"}}, [])),
-    ToolSpec("search", "Search file contents with a regular expression; returns path:line: text.",
-             _obj({"pattern": _S, "glob": {"type": "string", "description": "limit to files matching this glob"}},
-                  ["pattern"])),
-    ToolSpec("write_file", "Create or overwrite a file in the worktree with the given content.",
-             _obj({"path": _S, "content": _S}, ["path", "content"])),
-    ToolSpec("edit_file", "Replace one exact, unique occurrence of old_string with new_string in a file.",
-             _obj({"path": _S, "old_string": _S, "new_string": _S}, ["path", "old_string", "new_string"])),
-    ToolSpec("run_command", "Run a shell command in the workspace (sandboxed, no network). Returns exit code and output.",
-             _obj({"command": _S, "timeout_s": {"type": "number"}}, ["command"])),
-    ToolSpec("propose", "Propose one hypothesis: one change, with params, rationale and source.",
-             _obj({"title": _S, "params": {"type": "object"}, "rationale": _S, "source": _S, "priority": _NUM01},
-                  ["title", "params", "rationale", "source"])),
-    ToolSpec("decide", "Queue the hypothesis (with a priority) or mark it a duplicate of an earlier one.",
-             _obj({"decision": {"type": "string", "enum": ["queue", "duplicate"]}, "of": _S,
-                   "similarity": _NUM01, "priority": _NUM01, "reason": _S}, ["decision", "reason"])),
-    ToolSpec("verdict", "Give your verdict on the evidence: pass, flag or reject, with reasons.",
-             _obj({"verdict": {"type": "string", "enum": ["pass", "flag", "reject"]},
-                   "reasons": {"type": "array", "items": _S}}, ["verdict", "reasons"])),
-    ToolSpec("commit", "Commit every change in the worktree on the hypothesis branch.",
-             _obj({"message": _S}, ["message"])),
-)}
+SPECS: dict[str, ToolSpec] = {
+    s.name: s
+    for s in (
+        ToolSpec(
+            "read_file",
+            "Read a text file of the workspace (optionally a line range).",
+            _obj(
+                {
+                    "path": _S,
+                    "offset": {"type": "integer", "description": "first line, 1-based"},
+                    "limit": {"type": "integer", "description": "number of lines"},
+                },
+                ["path"],
+            ),
+        ),
+        ToolSpec(
+            "list_files",
+            "List files of the workspace matching a glob (default: all, recursive).",
+            _obj({"pattern": {"type": "string", "description": "glob relative to the workspace, e.g. '**/*.py'"}}, []),
+        ),
+        ToolSpec(
+            "search",
+            "Search file contents with a regular expression; returns path:line: text.",
+            _obj(
+                {"pattern": _S, "glob": {"type": "string", "description": "limit to files matching this glob"}},
+                ["pattern"],
+            ),
+        ),
+        ToolSpec(
+            "write_file",
+            "Create or overwrite a file in the worktree with the given content.",
+            _obj({"path": _S, "content": _S}, ["path", "content"]),
+        ),
+        ToolSpec(
+            "edit_file",
+            "Replace one exact, unique occurrence of old_string with new_string in a file.",
+            _obj({"path": _S, "old_string": _S, "new_string": _S}, ["path", "old_string", "new_string"]),
+        ),
+        ToolSpec(
+            "run_command",
+            "Run a shell command in the workspace (sandboxed, no network). Returns exit code and output.",
+            _obj({"command": _S, "timeout_s": {"type": "number"}}, ["command"]),
+        ),
+        ToolSpec(
+            "propose",
+            "Propose one hypothesis: one change, with params, rationale and source.",
+            _obj(
+                {"title": _S, "params": {"type": "object"}, "rationale": _S, "source": _S, "priority": _NUM01},
+                ["title", "params", "rationale", "source"],
+            ),
+        ),
+        ToolSpec(
+            "decide",
+            "Queue the hypothesis (with a priority) or mark it a duplicate of an earlier one.",
+            _obj(
+                {
+                    "decision": {"type": "string", "enum": ["queue", "duplicate"]},
+                    "of": _S,
+                    "similarity": _NUM01,
+                    "priority": _NUM01,
+                    "reason": _S,
+                },
+                ["decision", "reason"],
+            ),
+        ),
+        ToolSpec(
+            "verdict",
+            "Give your verdict on the evidence: pass, flag or reject, with reasons.",
+            _obj(
+                {
+                    "verdict": {"type": "string", "enum": ["pass", "flag", "reject"]},
+                    "reasons": {"type": "array", "items": _S},
+                },
+                ["verdict", "reasons"],
+            ),
+        ),
+        ToolSpec(
+            "commit",
+            "Commit every change in the worktree on the hypothesis branch.",
+            _obj({"message": _S}, ["message"]),
+        ),
+    )
+}
 
 
 @dataclass
@@ -77,8 +133,14 @@ def _clip(text: str, limit: int = MAX_RESULT_CHARS) -> str:
     return text if len(text) <= limit else text[:limit] + f"\n[… {len(text) - limit} more characters cut]"
 
 
-_JSON_TYPES: dict[str, tuple[type, ...]] = {"string": (str,), "integer": (int,), "number": (int, float),
-                                            "object": (dict,), "array": (list,), "boolean": (bool,)}
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "string": (str,),
+    "integer": (int,),
+    "number": (int, float),
+    "object": (dict,),
+    "array": (list,),
+    "boolean": (bool,),
+}
 
 
 def argument_problems(spec: ToolSpec, args: dict[str, Any]) -> list[str]:
@@ -109,19 +171,34 @@ def _summary(name: str, args: dict[str, Any]) -> str:
 
 
 class ToolBox:
-    def __init__(self, tool_names: Iterable[str], policy: PathPolicy, sandbox: CommandSandbox,
-                 outcome: Outcome, emit: Emitter, on_result: Callable[[str, bool], None] | None = None) -> None:
+    def __init__(
+        self,
+        tool_names: Iterable[str],
+        policy: PathPolicy,
+        sandbox: CommandSandbox,
+        outcome: Outcome,
+        emit: Emitter,
+        on_result: Callable[[str, bool], None] | None = None,
+    ) -> None:
         ws = policy.workspace
         # Read-only roles lose the writing tools; the reporter keeps write_file for its one out file.
-        names = [n for n in tool_names if n in SPECS and (ws.writable or n not in WRITING_TOOLS
-                                                            or (n == "write_file" and ws.write_files))]
+        names = [
+            n
+            for n in tool_names
+            if n in SPECS and (ws.writable or n not in WRITING_TOOLS or (n == "write_file" and ws.write_files))
+        ]
         self.specs = [SPECS[n] for n in names]
         self.policy, self.sandbox, self.outcome, self.emit = policy, sandbox, outcome, emit
         self._on_result = on_result or (lambda name, ok: None)
         self._handlers: dict[str, Callable[[dict[str, Any]], tuple[str, bool]]] = {
-            "read_file": self._read, "list_files": self._list, "search": self._search,
-            "write_file": self._write, "edit_file": self._edit, "run_command": self._run,
-            "propose": lambda a: (outcome.propose(a), True), "decide": lambda a: (outcome.decide(a), True),
+            "read_file": self._read,
+            "list_files": self._list,
+            "search": self._search,
+            "write_file": self._write,
+            "edit_file": self._edit,
+            "run_command": self._run,
+            "propose": lambda a: (outcome.propose(a), True),
+            "decide": lambda a: (outcome.decide(a), True),
             "verdict": lambda a: (outcome.verdict(a), True),
             "commit": lambda a: (outcome.commit(str(a.get("message", ""))), True),
         }
@@ -173,7 +250,9 @@ class ToolBox:
         lines = p.read_text(encoding="utf-8", errors="replace").splitlines()
         start = max(int(a.get("offset") or 1), 1)
         end = start - 1 + int(a["limit"]) if a.get("limit") else len(lines)
-        return "\n".join(f"{i:>6}\t{line}" for i, line in enumerate(lines[start - 1:end], start)) or "(empty file)", True
+        return "\n".join(
+            f"{i:>6}\t{line}" for i, line in enumerate(lines[start - 1 : end], start)
+        ) or "(empty file)", True
 
     def _list(self, a: dict[str, Any]) -> tuple[str, bool]:
         pattern = str(a.get("pattern") or "**/*")

@@ -74,8 +74,9 @@ def evaluate_bpb(model: nn.Module, context: int) -> float:
         targets = torch.arange(start, min(start + EVAL_BATCH, len(DATA)))
         logits = model(context_windows(targets, context))
         if logits.shape != (len(targets), VOCAB_SIZE):
-            raise ValueError(f"model returned logits of shape {tuple(logits.shape)}, "
-                             f"expected ({len(targets)}, {VOCAB_SIZE})")
+            raise ValueError(
+                f"model returned logits of shape {tuple(logits.shape)}, expected ({len(targets)}, {VOCAB_SIZE})"
+            )
         total_nats += nn.functional.cross_entropy(logits.float(), DATA[targets], reduction="sum").item()
     model.train(was_training)
     return total_nats / math.log(2) / VAL_BYTES

@@ -38,8 +38,13 @@ def check_hyperparameters() -> None:
     problems: list[str] = []
     if not is_number(LEARNING_RATE) or not 0 < LEARNING_RATE < 1:
         problems.append(f"LEARNING_RATE must be in (0, 1), got {LEARNING_RATE!r}")
-    for name, value, high in [("BATCH_SIZE", BATCH_SIZE, 4096), ("CONTEXT", CONTEXT, 256),
-                              ("N_EMBD", N_EMBD, 1024), ("HIDDEN", HIDDEN, 4096), ("STEPS", STEPS, 100_000)]:
+    for name, value, high in [
+        ("BATCH_SIZE", BATCH_SIZE, 4096),
+        ("CONTEXT", CONTEXT, 256),
+        ("N_EMBD", N_EMBD, 1024),
+        ("HIDDEN", HIDDEN, 4096),
+        ("STEPS", STEPS, 100_000),
+    ]:
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= high:
             problems.append(f"{name} must be an integer in [1, {high}], got {value!r}")
     if not is_number(WEIGHT_DECAY) or not 0 <= WEIGHT_DECAY < 10:

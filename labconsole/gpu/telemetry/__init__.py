@@ -14,7 +14,18 @@ from labconsole.gpu.telemetry.sampler import DEFAULT_INTERVAL_S, EventDownsample
 from labconsole.gpu.telemetry.trackio_export import log_to_trackio, trackio_metrics
 
 __all__ = [
-    "DEFAULT_INTERVAL_S", "MIN_INTERVAL_S", "THROTTLE_REASONS", "EventDownsampler", "GpuProcess", "GpuSample",
-    "GpuSnapshot", "GpuTelemetry", "HostSample", "OwnerRegistry", "TelemetrySampler", "decode_throttle_reasons",
-    "log_to_trackio", "trackio_metrics",
+    "DEFAULT_INTERVAL_S",
+    "MIN_INTERVAL_S",
+    "THROTTLE_REASONS",
+    "EventDownsampler",
+    "GpuProcess",
+    "GpuSample",
+    "GpuSnapshot",
+    "GpuTelemetry",
+    "HostSample",
+    "OwnerRegistry",
+    "TelemetrySampler",
+    "decode_throttle_reasons",
+    "log_to_trackio",
+    "trackio_metrics",
 ]

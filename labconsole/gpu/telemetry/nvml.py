@@ -145,8 +145,7 @@ class GpuTelemetry:
             reason = "no GPU: the NVIDIA driver is loaded but reports no devices"
             if count is None:
                 reason = "no GPU: NVML could not count devices"
-            return GpuSnapshot(ts=time.time(), available=False, reason=reason,
-                                     driver_version=self._driver, host=host)
+            return GpuSnapshot(ts=time.time(), available=False, reason=reason, driver_version=self._driver, host=host)
         gpus = [self._sample_gpu(i) for i in range(int(count))]
         return GpuSnapshot(ts=time.time(), available=True, driver_version=self._driver, gpus=gpus, host=host)
 
@@ -174,15 +173,19 @@ class GpuTelemetry:
         s.power_w = None if power is None else power / 1000.0  # NVML reports milliwatts
         limit = self._call(index, "power_limit", nv.nvmlDeviceGetEnforcedPowerLimit, h)
         s.power_limit_w = None if limit is None else limit / 1000.0
-        s.sm_clock_mhz = self._call(index, "sm_clock", nv.nvmlDeviceGetClockInfo, h,
-                                    getattr(nv, "NVML_CLOCK_SM", _NVML_CLOCK_SM))
-        s.mem_clock_mhz = self._call(index, "mem_clock", nv.nvmlDeviceGetClockInfo, h,
-                                     getattr(nv, "NVML_CLOCK_MEM", _NVML_CLOCK_MEM))
-        s.temperature_c = self._call(index, "temp", nv.nvmlDeviceGetTemperature, h,
-                                     getattr(nv, "NVML_TEMPERATURE_GPU", _NVML_TEMPERATURE_GPU))
+        s.sm_clock_mhz = self._call(
+            index, "sm_clock", nv.nvmlDeviceGetClockInfo, h, getattr(nv, "NVML_CLOCK_SM", _NVML_CLOCK_SM)
+        )
+        s.mem_clock_mhz = self._call(
+            index, "mem_clock", nv.nvmlDeviceGetClockInfo, h, getattr(nv, "NVML_CLOCK_MEM", _NVML_CLOCK_MEM)
+        )
+        s.temperature_c = self._call(
+            index, "temp", nv.nvmlDeviceGetTemperature, h, getattr(nv, "NVML_TEMPERATURE_GPU", _NVML_TEMPERATURE_GPU)
+        )
         # Newer bindings call them "clocks event reasons"; older ones "throttle reasons".
         reasons_fn = getattr(nv, "nvmlDeviceGetCurrentClocksEventReasons", None) or getattr(
-            nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None)
+            nv, "nvmlDeviceGetCurrentClocksThrottleReasons", None
+        )
         mask = self._call(index, "throttle", reasons_fn, h) if reasons_fn else None
         s.throttle_reasons = decode_throttle_reasons(mask)
         s.processes = self._processes(index, h)
@@ -191,8 +194,10 @@ class GpuTelemetry:
     def _processes(self, index: int, handle: Any) -> list[GpuProcess]:
         nv = self._nvml
         found: dict[int, int | None] = {}
-        for key, fn_name in (("compute_procs", "nvmlDeviceGetComputeRunningProcesses"),
-                             ("graphics_procs", "nvmlDeviceGetGraphicsRunningProcesses")):
+        for key, fn_name in (
+            ("compute_procs", "nvmlDeviceGetComputeRunningProcesses"),
+            ("graphics_procs", "nvmlDeviceGetGraphicsRunningProcesses"),
+        ):
             fn = getattr(nv, fn_name, None)
             procs = self._call(index, key, fn, handle) if fn else None
             for p in procs or []:
@@ -202,8 +207,10 @@ class GpuTelemetry:
                     used = None
                 if p.pid not in found or found[p.pid] is None:
                     found[p.pid] = None if used is None else int(used)
-        return [GpuProcess(pid=pid, used_mem_bytes=used, owner=self.owners.owner_of(pid), name=_process_name(pid))
-                for pid, used in sorted(found.items())]
+        return [
+            GpuProcess(pid=pid, used_mem_bytes=used, owner=self.owners.owner_of(pid), name=_process_name(pid))
+            for pid, used in sorted(found.items())
+        ]
 
     def _call(self, index: int, key: str, fn: Callable[..., Any] | None, *args: Any) -> Any:
         """One NVML query; ``None`` on any failure; 'not supported' is remembered and not asked again."""
@@ -233,7 +240,10 @@ def _no_gpu_reason(exc: BaseException) -> str:
 def _host_sample() -> HostSample:
     try:
         vm = psutil.virtual_memory()
-        return HostSample(cpu_pct=psutil.cpu_percent(interval=None), ram_used_bytes=int(vm.total - vm.available),
-                          ram_total_bytes=int(vm.total))
+        return HostSample(
+            cpu_pct=psutil.cpu_percent(interval=None),
+            ram_used_bytes=int(vm.total - vm.available),
+            ram_total_bytes=int(vm.total),
+        )
     except Exception:
         return HostSample()

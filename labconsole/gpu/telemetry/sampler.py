@@ -109,7 +109,8 @@ class EventDownsampler:
         if snap.available:
             data["window"] = {
                 str(i): {"n": len(v), "util_mean": round(sum(v) / len(v), 1), "util_max": max(v)}
-                for i, v in sorted(self._util.items()) if v
+                for i, v in sorted(self._util.items())
+                if v
             }
         self._util.clear()
         return data

@@ -38,7 +38,17 @@ class LabRepo(WorktreeOps, ProtectionOps, MergeOps, ArchiveOps):
 
 
 __all__ = [
-    "ARCHIVE_PREFIX", "DEFAULT_AGENT", "LAB_BRANCH_PREFIX", "STALE_LOCK_S", "WORKTREES_DIR",
-    "DiffStats", "LabRepo", "Worktree", "WorktreeTamperedError", "matches_any", "matches_glob", "run_git",
+    "ARCHIVE_PREFIX",
+    "DEFAULT_AGENT",
+    "LAB_BRANCH_PREFIX",
+    "STALE_LOCK_S",
+    "WORKTREES_DIR",
+    "DiffStats",
+    "LabRepo",
+    "Worktree",
+    "WorktreeTamperedError",
+    "matches_any",
+    "matches_glob",
+    "run_git",
     "validate_hyp_id",
 ]

@@ -41,9 +41,7 @@ class ArchiveOps(GitPlumbing):
             self._git("worktree", "prune")
             entry = self._worktree_at(path)
             if entry is None:  # the worktree might have been moved: find it by branch
-                entry = next(
-                    (e for e in self._worktree_entries() if e.get("branch") == f"refs/heads/{branch}"), None
-                )
+                entry = next((e for e in self._worktree_entries() if e.get("branch") == f"refs/heads/{branch}"), None)
             wt_path = Path(entry["worktree"]) if entry else None
             if wt_path is not None and wt_path.resolve() == self.root:
                 raise GitStateError(f"{branch} is checked out at {self.root}: check out {self.main_branch} first")
@@ -57,8 +55,15 @@ class ArchiveOps(GitPlumbing):
             if wt_path is not None and self._dirty_paths(cwd=wt_path):
                 self._git("add", "-A", cwd=wt_path)
                 self._git(
-                    *NO_HOOKS, "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify",
-                    "-m", f"labconsole: uncommitted work of {hyp_id} at cleanup", cwd=wt_path,
+                    *NO_HOOKS,
+                    "-c",
+                    "commit.gpgsign=false",
+                    "commit",
+                    "-q",
+                    "--no-verify",
+                    "-m",
+                    f"labconsole: uncommitted work of {hyp_id} at cleanup",
+                    cwd=wt_path,
                     env={"GIT_AUTHOR_NAME": "LabConsole", "GIT_AUTHOR_EMAIL": "agent@labconsole"},
                 )
                 entry = self._worktree_at(wt_path)
@@ -96,7 +101,9 @@ class ArchiveOps(GitPlumbing):
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         head = self.branch_head(branch)
         ref = None
-        if head and not (self.branch_head(self.main_branch) and self.is_ancestor(head, f"refs/heads/{self.main_branch}")):
+        if head and not (
+            self.branch_head(self.main_branch) and self.is_ancestor(head, f"refs/heads/{self.main_branch}")
+        ):
             ref = self._archive(hyp_id, head, stamp)
         kept = self.root / QUARANTINE_DIR / f"{hyp_id}-{stamp}"
         kept.parent.mkdir(parents=True, exist_ok=True)
@@ -130,8 +137,14 @@ class ArchiveOps(GitPlumbing):
             head = self._git("rev-parse", "HEAD", cwd=path)
             self._git("add", "-A", cwd=path)
             tree = self._git("write-tree", cwd=path)
-            leftover = self._git("commit-tree", tree, "-p", head, "-m",
-                                 f"Uncommitted work left in {hyp_id}'s worktree by a stopped agent")
+            leftover = self._git(
+                "commit-tree",
+                tree,
+                "-p",
+                head,
+                "-m",
+                f"Uncommitted work left in {hyp_id}'s worktree by a stopped agent",
+            )
             ref = self._archive(hyp_id, leftover, time.strftime("leftover-%Y%m%dT%H%M%SZ", time.gmtime()))
             self._git("reset", "-q", "--hard", head, cwd=path)
             self._git("clean", "-q", "-fd", cwd=path)

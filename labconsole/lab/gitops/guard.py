@@ -35,16 +35,16 @@ from pathlib import Path
 from labconsole.errors import GitStateError
 
 FIXED_OVERRIDES: tuple[str, ...] = (
-    "core.hooksPath=/dev/null",      # no hook runs (post-index-change fires on a mere `git status`)
-    "core.fsmonitor=false",          # an fsmonitor "hook" is a program run by status/add/diff
-    "core.sshCommand=false",         # the console never talks to a remote; if it did, no agent program
+    "core.hooksPath=/dev/null",  # no hook runs (post-index-change fires on a mere `git status`)
+    "core.fsmonitor=false",  # an fsmonitor "hook" is a program run by status/add/diff
+    "core.sshCommand=false",  # the console never talks to a remote; if it did, no agent program
     "core.askPass=",
-    "credential.helper=",            # an empty value resets the list of helpers
+    "credential.helper=",  # an empty value resets the list of helpers
     "core.pager=cat",
     "core.editor=false",
     "sequence.editor=false",
     "core.attributesFile=/dev/null",
-    "protocol.allow=never",          # no transport at all: the console's git never leaves the machine
+    "protocol.allow=never",  # no transport at all: the console's git never leaves the machine
     "submodule.recurse=false",
     "commit.gpgSign=false",
     "tag.gpgSign=false",
@@ -63,15 +63,17 @@ _REFUSED_KEYS = frozenset({"core.worktree"})
 def guarded_env(extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """The environment of a console git command: the caller's minus git's own variables, plus the pins."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("GIT_") or k in _KEPT_ENV}
-    env.update({
-        "GIT_CONFIG_NOSYSTEM": "1",
-        "GIT_CONFIG_GLOBAL": os.devnull,
-        "GIT_ATTR_NOSYSTEM": "1",
-        "GIT_TERMINAL_PROMPT": "0",   # never block a worker thread on a prompt
-        "GIT_OPTIONAL_LOCKS": "0",    # status must not write the index (it triggers index hooks)
-        "LC_ALL": "C",
-        "LANGUAGE": "C",
-    })
+    env.update(
+        {
+            "GIT_CONFIG_NOSYSTEM": "1",
+            "GIT_CONFIG_GLOBAL": os.devnull,
+            "GIT_ATTR_NOSYSTEM": "1",
+            "GIT_TERMINAL_PROMPT": "0",  # never block a worker thread on a prompt
+            "GIT_OPTIONAL_LOCKS": "0",  # status must not write the index (it triggers index hooks)
+            "LC_ALL": "C",
+            "LANGUAGE": "C",
+        }
+    )
     if extra:
         env.update(extra)
     return env
@@ -88,7 +90,7 @@ def guarded_argv(exe: str, where: str, overrides: Sequence[str], args: Sequence[
     while i < len(args) and args[i] == "-c":
         i += 2
     if i < len(args) and args[i] in _DIFF_COMMANDS:
-        args[i + 1:i + 1] = ["--no-ext-diff", "--no-textconv"]
+        args[i + 1 : i + 1] = ["--no-ext-diff", "--no-textconv"]
     return argv + args
 
 
@@ -115,12 +117,17 @@ class ConfigScanner:
                 return hit[1]
         proc = subprocess.run(
             [self._exe, "config", "--file", str(path), "--no-includes", "--list", "--name-only", "-z"],
-            capture_output=True, env=guarded_env(), cwd="/", timeout=30, stdin=subprocess.DEVNULL,
+            capture_output=True,
+            env=guarded_env(),
+            cwd="/",
+            timeout=30,
+            stdin=subprocess.DEVNULL,
         )
         if proc.returncode != 0:
             err = proc.stderr.decode("utf-8", "replace").strip().splitlines()
-            raise GitStateError(f"git config {path} is not readable by git ({err[0] if err else 'no detail'}): fix or "
-                                "restore it")
+            raise GitStateError(
+                f"git config {path} is not readable by git ({err[0] if err else 'no detail'}): fix or restore it"
+            )
         # Git prints section and name lower-cased; a subsection (a driver's name) keeps its case.
         keys = [k.decode("utf-8", "surrogateescape") for k in proc.stdout.split(b"\0") if k]
         with self._lock:
@@ -145,8 +152,12 @@ class ConfigScanner:
                     continue
                 seen.add((section, driver))
                 if section == "filter":
-                    out += [f"filter.{driver}.clean=", f"filter.{driver}.smudge=", f"filter.{driver}.process=",
-                            f"filter.{driver}.required=false"]
+                    out += [
+                        f"filter.{driver}.clean=",
+                        f"filter.{driver}.smudge=",
+                        f"filter.{driver}.process=",
+                        f"filter.{driver}.required=false",
+                    ]
                 else:
                     out.append(f"merge.{driver}.driver=false")
         return out

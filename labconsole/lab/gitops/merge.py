@@ -34,9 +34,7 @@ class MergeOps(GitPlumbing):
             if self.is_ancestor(approved, before):
                 raise GitStateError(f"{branch} at {approved[:12]} is already merged into {self.main_branch}")
             # Merge the SHA, not the branch name: the branch could move between check and merge.
-            status, _, err = self._run(
-                *NO_HOOKS, "merge", "--no-ff", "--no-edit", "-q", "-m", message, approved
-            )
+            status, _, err = self._run(*NO_HOOKS, "merge", "--no-ff", "--no-edit", "-q", "-m", message, approved)
             if status != 0:
                 self._abort_merge_and_raise(branch, err)
             merged = self.head_sha()
@@ -72,12 +70,22 @@ class MergeOps(GitPlumbing):
         with self._lock:
             if not path.exists():
                 raise GitStateError(f"the worktree of {hyp_id} is gone ({path}); it cannot be re-measured")
-            status, _out, err = self._run("-c", "core.hooksPath=/dev/null", "merge", "--no-ff", "--no-edit",
-                                          "-m", f"Bring {hyp_id} onto {self.main_branch} {main_sha[:12]}",
-                                          main_sha, cwd=path)
+            status, _out, err = self._run(
+                "-c",
+                "core.hooksPath=/dev/null",
+                "merge",
+                "--no-ff",
+                "--no-edit",
+                "-m",
+                f"Bring {hyp_id} onto {self.main_branch} {main_sha[:12]}",
+                main_sha,
+                cwd=path,
+            )
             if status != 0:
                 conflicts = split_z(self._gitb("diff", "-z", "--name-only", "--diff-filter=U", cwd=path))
                 self._run("merge", "--abort", cwd=path)
                 shown = ", ".join(conflicts[:5]) or err.strip().splitlines()[-1:]
-                raise GitStateError(f"{hyp_id} conflicts with {self.main_branch} in {shown}: it needs a new implementation")
+                raise GitStateError(
+                    f"{hyp_id} conflicts with {self.main_branch} in {shown}: it needs a new implementation"
+                )
             return self._git("rev-parse", "HEAD", cwd=path)

@@ -45,6 +45,7 @@ def _repo_lock(common_dir: Path) -> threading.RLock:
             lock = _LOCKS[key] = threading.RLock()
         return lock
 
+
 def split_z(out: bytes) -> list[str]:
     """Entries of git's NUL-separated (-z) output."""
     return [p.decode("utf-8", "surrogateescape") for p in out.split(b"\0") if p]
@@ -59,7 +60,7 @@ def _find_git_dir(root: Path) -> tuple[Path, Path]:
         if dotgit.is_file():
             text = dotgit.read_text(encoding="utf-8", errors="replace").strip()
             if text.startswith("gitdir:"):
-                target = Path(text[len("gitdir:"):].strip())
+                target = Path(text[len("gitdir:") :].strip())
                 return top, (target if target.is_absolute() else top / target).resolve()
     raise GitStateError(f"{root} is not a git repository: run `git init` and commit your lab")
 
@@ -75,8 +76,9 @@ def _common_dir(git_dir: Path) -> Path:
 _SCANNERS: dict[str, ConfigScanner] = {}
 
 
-def run_git(cwd: Path, *args: str, timeout: float = 60.0,
-            env: Mapping[str, str] | None = None) -> tuple[int, bytes, str]:
+def run_git(
+    cwd: Path, *args: str, timeout: float = 60.0, env: Mapping[str, str] | None = None
+) -> tuple[int, bytes, str]:
     """One git command outside a LabRepo (a view showing a branch's commits, an eval's workdir), under the
     same guard: fixed overrides, drivers emptied, includes refused, a linked worktree's pointers checked
     first. ``env`` adds variables (an identity). Returns (exit status, stdout, stderr); raises
@@ -96,8 +98,13 @@ def run_git(cwd: Path, *args: str, timeout: float = 60.0,
             config_worktree = admin_dir(top, common) / "config.worktree"
         overrides = scanner.overrides([common / "config", config_worktree])
     try:
-        proc = subprocess.run(guarded_argv(exe, str(cwd), overrides, args), capture_output=True,
-                              env=guarded_env(env), stdin=subprocess.DEVNULL, timeout=timeout)
+        proc = subprocess.run(
+            guarded_argv(exe, str(cwd), overrides, args),
+            capture_output=True,
+            env=guarded_env(env),
+            stdin=subprocess.DEVNULL,
+            timeout=timeout,
+        )
     except subprocess.TimeoutExpired:
         return 124, b"", f"fatal: git timed out after {timeout:.0f}s"
     return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")
@@ -166,14 +173,24 @@ class GitPlumbing:
         running anything (``--no-includes`` for the repository's: an agent may have written it)."""
         home = Path(os.path.expanduser("~"))
         xdg = Path(os.environ.get("XDG_CONFIG_HOME") or home / ".config")
-        sources = [["--file", str(self.common_dir / "config"), "--no-includes"],
-                   ["--file", str(home / ".gitconfig")], ["--file", str(xdg / "git" / "config")]]
+        sources = [
+            ["--file", str(self.common_dir / "config"), "--no-includes"],
+            ["--file", str(home / ".gitconfig")],
+            ["--file", str(xdg / "git" / "config")],
+        ]
         for source in sources:
             if not Path(source[1]).is_file():
                 continue
             try:
-                proc = subprocess.run([self._exe, "config", *source, "--get", key], capture_output=True, text=True,
-                                      env=guarded_env(), cwd="/", timeout=30, stdin=subprocess.DEVNULL)
+                proc = subprocess.run(
+                    [self._exe, "config", *source, "--get", key],
+                    capture_output=True,
+                    text=True,
+                    env=guarded_env(),
+                    cwd="/",
+                    timeout=30,
+                    stdin=subprocess.DEVNULL,
+                )
             except (OSError, subprocess.TimeoutExpired):
                 continue
             if proc.returncode == 0 and proc.stdout.strip():
@@ -192,8 +209,9 @@ class GitPlumbing:
             # "-C" makes git itself fail on a missing directory instead of acting on whatever repository we run in.
             argv = guarded_argv(self._exe, where, overrides, args)
             try:
-                proc = subprocess.run(argv, capture_output=True, env=self._env(env), stdin=subprocess.DEVNULL,
-                                      timeout=GIT_TIMEOUT_S)
+                proc = subprocess.run(
+                    argv, capture_output=True, env=self._env(env), stdin=subprocess.DEVNULL, timeout=GIT_TIMEOUT_S
+                )
             except subprocess.TimeoutExpired:
                 return 124, b"", f"fatal: git timed out after {GIT_TIMEOUT_S:.0f}s"
         return proc.returncode, proc.stdout, proc.stderr.decode("utf-8", "replace")

@@ -19,8 +19,9 @@ from labconsole.errors import GitStateError
 class WorktreeTamperedError(GitStateError):
     """A worktree's ``.git`` pointer or its admin dir's back-pointers are not the ones git created."""
 
-    def __init__(self, worktree: Path, reason: str, *, archived_ref: str | None = None,
-                 kept_at: Path | None = None) -> None:
+    def __init__(
+        self, worktree: Path, reason: str, *, archived_ref: str | None = None, kept_at: Path | None = None
+    ) -> None:
         self.worktree = worktree
         self.reason = reason
         self.archived_ref = archived_ref  # set by cleanup: where the branch's work now is
@@ -57,7 +58,7 @@ def admin_dir(worktree: Path, common_dir: Path) -> Path:
         raise WorktreeTamperedError(worktree, f".git is not the pointer file git wrote ({exc})") from None
     if not text.startswith("gitdir:") or "\n" in text:
         raise WorktreeTamperedError(worktree, ".git does not hold one 'gitdir:' line")
-    gitdir_text = text[len("gitdir:"):].strip()
+    gitdir_text = text[len("gitdir:") :].strip()
     admin = Path(os.path.abspath(worktree / gitdir_text))  # as written; symlinks checked below
     expected_parent = Path(os.path.realpath(common_dir)) / "worktrees"
     if Path(os.path.realpath(admin)) != expected_parent / admin.name or admin.parent.name != "worktrees":
@@ -69,7 +70,9 @@ def admin_dir(worktree: Path, common_dir: Path) -> Path:
         common = _resolve_from(real_admin, _read_small(real_admin / "commondir"))
         back = _resolve_from(real_admin, _read_small(real_admin / "gitdir"))
     except (OSError, ValueError) as exc:
-        raise WorktreeTamperedError(worktree, f"its admin dir {real_admin} is not the one git created ({exc})") from None
+        raise WorktreeTamperedError(
+            worktree, f"its admin dir {real_admin} is not the one git created ({exc})"
+        ) from None
     if common != Path(os.path.realpath(common_dir)):
         raise WorktreeTamperedError(worktree, f"{real_admin}/commondir points to {common}, not {common_dir}")
     if back != Path(os.path.realpath(dotgit)):

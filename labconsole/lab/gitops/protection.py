@@ -25,14 +25,17 @@ class ProtectionOps(GitPlumbing):
 
     # Fixed options so the diff text (hashed into evidence) does not depend on user config.
     _DIFF_OPTS = (
-        "-c", "diff.noprefix=false", "-c", "diff.mnemonicPrefix=false", "-c", "core.quotePath=true",
+        "-c",
+        "diff.noprefix=false",
+        "-c",
+        "diff.mnemonicPrefix=false",
+        "-c",
+        "core.quotePath=true",
     )
 
     def diff(self, base: str, sha: str) -> str:
         a, b = self._resolve(base), self._resolve(sha)
-        out = self._gitb(
-            *self._DIFF_OPTS, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", a, b
-        )
+        out = self._gitb(*self._DIFF_OPTS, "diff", "--no-color", "--no-ext-diff", "--no-textconv", "--no-renames", a, b)
         return out.decode("utf-8", "replace")
 
     def diff_stats(self, base: str, sha: str) -> DiffStats:
@@ -67,8 +70,14 @@ class ProtectionOps(GitPlumbing):
         ``.gitattributes`` the candidate changed to name a filter or merge driver (always flagged: a driver
         is a program git would run on checkout/merge; the console's own git never runs it, see guard)."""
         a, b = self._tree_entries(self._resolve(base)), self._tree_entries(self._resolve(sha))
-        drivers = [p for p in b if (p == ".gitattributes" or p.endswith("/.gitattributes")) and a.get(p) != b.get(p)
-                   and b[p][0].startswith("100") and _names_driver(self._gitb("cat-file", "blob", b[p][1]))]
+        drivers = [
+            p
+            for p in b
+            if (p == ".gitattributes" or p.endswith("/.gitattributes"))
+            and a.get(p) != b.get(p)
+            and b[p][0].startswith("100")
+            and _names_driver(self._gitb("cat-file", "blob", b[p][1]))
+        ]
         if not globs:
             return sorted(drivers)
         # Mode counts too: a regular file swapped for a symlink could keep the same blob bytes.
@@ -114,9 +123,7 @@ class ProtectionOps(GitPlumbing):
                     if status != 0 or out != expected[path][1]:
                         changed.add(path)
             # New files (untracked, or staged/committed by the run itself) under protected globs.
-            present = split_z(
-                self._gitb("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=dest)
-            )
+            present = split_z(self._gitb("ls-files", "-z", "--cached", "--others", "--exclude-standard", cwd=dest))
             for path in present:
                 if path not in expected and matches_any(path, globs) and (dest / path).exists():
                     changed.add(path)

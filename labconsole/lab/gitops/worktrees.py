@@ -73,8 +73,16 @@ class WorktreeOps(GitPlumbing):
             env = {"GIT_AUTHOR_NAME": m["name"], "GIT_AUTHOR_EMAIL": m["email"]}
             # Agent commits are the console's bookkeeping: no hooks, no signing prompts.
             self._git(
-                *NO_HOOKS, "-c", "commit.gpgsign=false",
-                "commit", "-q", "--no-verify", "-m", message, cwd=wt, env=env,
+                *NO_HOOKS,
+                "-c",
+                "commit.gpgsign=false",
+                "commit",
+                "-q",
+                "--no-verify",
+                "-m",
+                message,
+                cwd=wt,
+                env=env,
             )
             return self._git("rev-parse", "HEAD", cwd=wt)
 
@@ -86,8 +94,8 @@ class WorktreeOps(GitPlumbing):
                 ref = entry.get("branch", "")
                 if not ref.startswith("refs/heads/" + LAB_BRANCH_PREFIX):
                     continue
-                branch = ref[len("refs/heads/"):]
-                hyp_id = branch[len(LAB_BRANCH_PREFIX):]
+                branch = ref[len("refs/heads/") :]
+                hyp_id = branch[len(LAB_BRANCH_PREFIX) :]
                 # The original base is not stored in git; the fork point from main is the best record.
                 status, out, _ = self._run("merge-base", f"refs/heads/{self.main_branch}", ref)
                 base = out.decode().strip() if status == 0 else entry.get("HEAD", "")
@@ -150,7 +158,7 @@ class WorktreeOps(GitPlumbing):
         text = marker.read_text(encoding="utf-8", errors="replace").strip()
         if not text.startswith("gitdir:"):
             return False
-        gitdir = Path(text[len("gitdir:"):].strip())
+        gitdir = Path(text[len("gitdir:") :].strip())
         if not gitdir.is_absolute():
             gitdir = dest / gitdir
         admin = gitdir.resolve()

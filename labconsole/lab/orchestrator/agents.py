@@ -60,8 +60,18 @@ class AgentPool:
             for n in range(cfg.count):
                 agent_id = f"{role}-{n + 1}" if cfg.count > 1 or role == "worker" else role
                 env = {"PATH": path, AGENT_ENV: agent_id}
-                specs.append(AgentSpec(agent_id, role, cfg.backend, cfg.model, self.lab.repo.root,
-                                       options=dict(cfg.options), env=env, argv=self.agent_argv.get(agent_id)))
+                specs.append(
+                    AgentSpec(
+                        agent_id,
+                        role,
+                        cfg.backend,
+                        cfg.model,
+                        self.lab.repo.root,
+                        options=dict(cfg.options),
+                        env=env,
+                        argv=self.agent_argv.get(agent_id),
+                    )
+                )
         return specs
 
     def _python_shim(self) -> Path:
@@ -133,9 +143,15 @@ class AgentPool:
         st = self.lab.state
         if role in self.paused_roles:
             return []
-        return [aid for aid, spec in self.specs.items()
-                if spec.role == role and aid not in self.in_flight and aid in st.agents
-                and st.agents[aid].state == "idle" and self.supervisor.running(aid)]
+        return [
+            aid
+            for aid, spec in self.specs.items()
+            if spec.role == role
+            and aid not in self.in_flight
+            and aid in st.agents
+            and st.agents[aid].state == "idle"
+            and self.supervisor.running(aid)
+        ]
 
     def task_for(self, hyp_id: str, kind: str) -> bool:
         return any((t.hyp_id or "") == hyp_id and t.kind == kind for t in self.in_flight.values())
@@ -195,8 +211,11 @@ class AgentPool:
         h = self.lab.state.hypotheses.get(task.hyp_id or "")
         step_open = {"implement": (S.CLAIMED, S.IMPLEMENTING), "plan": (S.PROPOSED,)}.get(task.kind, ())
         if h is not None and h.status in step_open:
-            self.lab.append(K.HYP_FAILED, "console", {
-                "hyp_id": task.hyp_id, "step": task.kind, "reason": str(d.get("message", ""))[:500]})
+            self.lab.append(
+                K.HYP_FAILED,
+                "console",
+                {"hyp_id": task.hyp_id, "step": task.kind, "reason": str(d.get("message", ""))[:500]},
+            )
             self.lab.cleanup_worktree(h.hyp_id)
 
     def on_done(self, aid: str, d: dict[str, Any]) -> None:
@@ -205,6 +224,9 @@ class AgentPool:
             return
         h = self.lab.state.hypotheses.get(task.hyp_id or "")
         if task.kind == "implement" and h is not None and h.status in (S.CLAIMED, S.IMPLEMENTING):
-            self.lab.append(K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "implement",
-                                                      "reason": "the worker finished without a commit"})
+            self.lab.append(
+                K.HYP_FAILED,
+                "console",
+                {"hyp_id": h.hyp_id, "step": "implement", "reason": "the worker finished without a commit"},
+            )
             self.lab.cleanup_worktree(h.hyp_id)

@@ -37,35 +37,61 @@ if TYPE_CHECKING:
 
 
 class Orchestrator:
-    def __init__(self, lab: LabPort, *, hang_timeout_s: float = 30.0, heartbeat_s: float = 2.0,
-                 max_restarts: int = 5, backoff_s: tuple[float, float] = (1.0, 30.0), track: bool = True,
-                 agent_argv: dict[str, list[str]] | None = None, tick_s: float = 0.1,
-                 nvml: Any = None, gpu_sample_period_s: float = 30.0, check_baseline: bool = True) -> None:
+    def __init__(
+        self,
+        lab: LabPort,
+        *,
+        hang_timeout_s: float = 30.0,
+        heartbeat_s: float = 2.0,
+        max_restarts: int = 5,
+        backoff_s: tuple[float, float] = (1.0, 30.0),
+        track: bool = True,
+        agent_argv: dict[str, list[str]] | None = None,
+        tick_s: float = 0.1,
+        nvml: Any = None,
+        gpu_sample_period_s: float = 30.0,
+        check_baseline: bool = True,
+    ) -> None:
         self.lab = lab
         self.config = lab.config
         preflight(self.config)  # an unreachable cluster or a missing token: one line, before anything starts
-        self.supervisor = Supervisor(lab.session_dir / "agents", hang_timeout_s=hang_timeout_s,
-                                     heartbeat_s=heartbeat_s, max_restarts=max_restarts, backoff_s=backoff_s)
+        self.supervisor = Supervisor(
+            lab.session_dir / "agents",
+            hang_timeout_s=hang_timeout_s,
+            heartbeat_s=heartbeat_s,
+            max_restarts=max_restarts,
+            backoff_s=backoff_s,
+        )
         self.tracker = TrackioSink() if track else None
         # GPU telemetry: one sampler for the session (the TUI reads it too); processes are
         # attributed to the agent or run that owns them; the log gets a sample every 30 s.
         self.owners = OwnerRegistry()
-        self.sampler = TelemetrySampler(GpuTelemetry(nvml=nvml, owners=self.owners), interval=1.0, history=600,
-                                        on_snapshot=self._on_gpu_snapshot)
+        self.sampler = TelemetrySampler(
+            GpuTelemetry(nvml=nvml, owners=self.owners), interval=1.0, history=600, on_snapshot=self._on_gpu_snapshot
+        )
         self._gpu_events = EventDownsampler(period_s=gpu_sample_period_s)
         self.runs_dir = lab.repo.root / ".labconsole" / "runs"
         # [executor] kind picks local, Ray or HF Jobs; the local options are unused by the remote ones.
-        self.executor = build_executor(self.config, lab.repo, lab.append, lab.put_blob, self.runs_dir,
-                                       tracker=self.tracker, lease_pool=self._lease_pool(),
-                                       owners=self.owners, sampler=self.sampler)
+        self.executor = build_executor(
+            self.config,
+            lab.repo,
+            lab.append,
+            lab.put_blob,
+            self.runs_dir,
+            tracker=self.tracker,
+            lease_pool=self._lease_pool(),
+            owners=self.owners,
+            sampler=self.sampler,
+        )
         self.tick_s = tick_s
         self.check_baseline = check_baseline
         self.baseline_broken: str | None = None  # why the agents were paused for a broken baseline, until resumed
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
         self.agents = AgentPool(lab, self.supervisor, agent_argv)
-        self.measurements = Measurements(lab, self.executor, self._stop, after_each=self._check_budget,
-                                         on_baseline_broken=self._baseline_broken)
+        self.measurements = Measurements(
+            lab, self.executor, self._stop, after_each=self._check_budget, on_baseline_broken=self._baseline_broken
+        )
         self.gate = GateFlow(lab, self.agents, self.measurements.evidence_of)
         self.scheduler = Scheduler(lab, self.agents, self.measurements, self.gate)
         self.router = MessageRouter(lab, self.agents, self.scheduler, self.gate, self.owners, self._check_budget)
@@ -177,12 +203,24 @@ class Orchestrator:
 
         with self.lab.locked():  # one per start: a resumed session checks again, under a new run id
             n = 1 + sum(run_id.startswith(BASELINE_RUN_PREFIX) for run_id in self.lab.state.runs)
-        remote = None if self.config.executor.kind == "local" else (
-            lambda append, put_blob: build_executor(self.config, self.lab.repo, append, put_blob, self.runs_dir))
-        result = measure_baseline(self.config, self.lab.repo, self.lab.repo.head_sha(), append=self.lab.append,
-                                  put_blob=self.lab.put_blob, read_blob=self.lab.blob, runs_dir=self.runs_dir,
-                                  lease_pool=getattr(self.executor, "lease_pool", None), owners=self.owners,
-                                  run_id=f"{BASELINE_RUN_PREFIX}-{n}", executor_factory=remote)
+        remote = (
+            None
+            if self.config.executor.kind == "local"
+            else (lambda append, put_blob: build_executor(self.config, self.lab.repo, append, put_blob, self.runs_dir))
+        )
+        result = measure_baseline(
+            self.config,
+            self.lab.repo,
+            self.lab.repo.head_sha(),
+            append=self.lab.append,
+            put_blob=self.lab.put_blob,
+            read_blob=self.lab.blob,
+            runs_dir=self.runs_dir,
+            lease_pool=getattr(self.executor, "lease_pool", None),
+            owners=self.owners,
+            run_id=f"{BASELINE_RUN_PREFIX}-{n}",
+            executor_factory=remote,
+        )
         if not result.ok:
             self.lab.append(K.NOTE, "console", {"text": f"no agent started: {result.cause()}"})
         require_baseline(result)
@@ -196,8 +234,9 @@ class Orchestrator:
                 return
             self.agents.pause_roles(roles)
             self.baseline_broken = f"the baseline on {base_sha[:12]} no longer measures ({cause})"
-            self.lab.append(K.NOTE, "console", {"text": f"agents paused: {self.baseline_broken}; fix main, "
-                                                        f"then resume them (B)"})
+            self.lab.append(
+                K.NOTE, "console", {"text": f"agents paused: {self.baseline_broken}; fix main, then resume them (B)"}
+            )
 
     def _check_budget(self) -> None:
         self.gate.check_budget()

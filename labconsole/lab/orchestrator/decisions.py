@@ -17,8 +17,9 @@ from labconsole.lab.state import HypothesisState
 
 
 class GateFlow:
-    def __init__(self, lab: LabPort, agents: AgentPool,
-                 evidence_of: Callable[[HypothesisState], dict[str, Any]]) -> None:
+    def __init__(
+        self, lab: LabPort, agents: AgentPool, evidence_of: Callable[[HypothesisState], dict[str, Any]]
+    ) -> None:
         self.lab = lab
         self.agents = agents
         self._evidence_of = evidence_of
@@ -34,8 +35,9 @@ class GateFlow:
 
     def record_verdict(self, hyp_id: str, actor: str, reviewer: str, verdict: str, reasons: list[str]) -> None:
         """The reviewer's opinion goes into the log; the decision goes to the person."""
-        self.lab.append(K.REVIEW_VERDICT, actor, {"hyp_id": hyp_id, "reviewer": reviewer,
-                                                  "verdict": verdict, "reasons": reasons})
+        self.lab.append(
+            K.REVIEW_VERDICT, actor, {"hyp_id": hyp_id, "reviewer": reviewer, "verdict": verdict, "reasons": reasons}
+        )
         self.lab.append(K.HYP_AWAITING, "console", {"hyp_id": hyp_id})
 
     def review_with_rules(self, hyp_id: str) -> None:
@@ -53,10 +55,13 @@ class GateFlow:
     def on_report(self, aid: str, actor: str, d: dict[str, Any]) -> None:
         path = Path(str(d.get("path", "")))
         if path.exists():
-            self.lab.append(K.REPORT_WRITTEN, actor, {"path": str(path),
-                                                      "sha256": hashlib.sha256(path.read_bytes()).hexdigest()})
+            self.lab.append(
+                K.REPORT_WRITTEN, actor, {"path": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+            )
         else:
-            self.lab.append(K.AGENT_ERROR, actor, {"agent_id": aid, "message": f"reported {path}, which does not exist"})
+            self.lab.append(
+                K.AGENT_ERROR, actor, {"agent_id": aid, "message": f"reported {path}, which does not exist"}
+            )
 
     def report_by_console(self) -> None:
         """No reporter is running: the console renders the same report from the log."""

@@ -19,9 +19,15 @@ from labconsole.lab.orchestrator.scheduling import Scheduler
 
 # Messages that only become an event, with the actor the event is logged under.
 LOGGED_ONLY: dict[str, str] = {
-    "started": K.AGENT_STARTED, "hello": K.AGENT_HELLO, "status": K.AGENT_STATUS, "log": K.AGENT_LOG,
-    "raw": K.AGENT_RAW, "dropped": K.AGENT_DROPPED, "tool_call": K.AGENT_TOOL_CALL,
-    "restarting": K.AGENT_RESTARTING, "stalled": K.AGENT_STALLED,
+    "started": K.AGENT_STARTED,
+    "hello": K.AGENT_HELLO,
+    "status": K.AGENT_STATUS,
+    "log": K.AGENT_LOG,
+    "raw": K.AGENT_RAW,
+    "dropped": K.AGENT_DROPPED,
+    "tool_call": K.AGENT_TOOL_CALL,
+    "restarting": K.AGENT_RESTARTING,
+    "stalled": K.AGENT_STALLED,
 }
 # What the supervisor says about an agent (not the agent itself) is logged as the console's.
 FROM_SUPERVISOR = frozenset({"started", "restarting", "stalled"})
@@ -33,8 +39,15 @@ Handler = Callable[[str, str, str, dict[str, Any]], None]
 class MessageRouter:
     """Callers hold the lab lock."""
 
-    def __init__(self, lab: LabPort, agents: AgentPool, scheduler: Scheduler, gate: GateFlow,
-                 owners: OwnerRegistry, check_budget: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        lab: LabPort,
+        agents: AgentPool,
+        scheduler: Scheduler,
+        gate: GateFlow,
+        owners: OwnerRegistry,
+        check_budget: Callable[[], None],
+    ) -> None:
         self.lab = lab
         self.agents = agents
         self.owners = owners
@@ -59,8 +72,11 @@ class MessageRouter:
         if msg.type == "started":
             self.owners.register(int(d["pid"]), f"agent:{aid}")
         if msg.type in LOGGED_ONLY:
-            self.lab.append(LOGGED_ONLY[msg.type], "console" if msg.type in FROM_SUPERVISOR else actor,
-                            {"agent_id": aid, "role": role, **d})
+            self.lab.append(
+                LOGGED_ONLY[msg.type],
+                "console" if msg.type in FROM_SUPERVISOR else actor,
+                {"agent_id": aid, "role": role, **d},
+            )
             if msg.type == "hello":
                 self.agents.on_hello(aid)
             return

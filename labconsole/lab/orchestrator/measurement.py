@@ -18,12 +18,25 @@ from typing import Any
 from collections.abc import Callable
 
 from labconsole.core.stats import (
-    IMPROVED, WORSE, NoiseFloor, SequentialPlan, confirm, default_cap, would_be_selected,
+    IMPROVED,
+    WORSE,
+    NoiseFloor,
+    SequentialPlan,
+    confirm,
+    default_cap,
+    would_be_selected,
 )
 from labconsole.events import kinds as K
 from labconsole.lab import change_checks
 from labconsole.lab.evidence import (
-    GATE_FIELDS, baseline_groups, build_bundle, canonical, compare_runs, evidence_hash, metric_rows, summarize,
+    GATE_FIELDS,
+    baseline_groups,
+    build_bundle,
+    canonical,
+    compare_runs,
+    evidence_hash,
+    metric_rows,
+    summarize,
 )
 from labconsole.lab.orchestrator.port import LabPort
 from labconsole.lab.selection import session_gate, session_pvalues
@@ -32,9 +45,25 @@ from labconsole.runs.executor import Executor, RunCancelled, RunRequest
 from labconsole.runs.outcome import RunOutcome
 
 # The evidence fields copied into the log event (the whole bundle goes to a blob), the gate's among them.
-SUMMARY_FIELDS = ("sha", "base_sha", "candidate_median", "baseline_median", "candidate_spread", "baseline_spread",
-                  "candidate_ok", "candidate_runs", "baseline_ok", "baseline_runs", "stale",
-                  "protected_changes", "run_tampering", *GATE_FIELDS, "flags", "rules_diff", "measured")
+SUMMARY_FIELDS = (
+    "sha",
+    "base_sha",
+    "candidate_median",
+    "baseline_median",
+    "candidate_spread",
+    "baseline_spread",
+    "candidate_ok",
+    "candidate_runs",
+    "baseline_ok",
+    "baseline_runs",
+    "stale",
+    "protected_changes",
+    "run_tampering",
+    *GATE_FIELDS,
+    "flags",
+    "rules_diff",
+    "measured",
+)
 # Pairs attempted per measurement stop at this multiple of the cap, however many runs fail.
 _ATTEMPTS_PER_CAP = 2
 
@@ -54,9 +83,14 @@ class Measurements:
     """Measures candidates on a worker pool. ``after_each`` runs under the lab lock once a measurement ends
     (runs spend GPU-hours, so the budget is checked then)."""
 
-    def __init__(self, lab: LabPort, executor: Executor, stopping: threading.Event,
-                 after_each: Callable[[], None],
-                 on_baseline_broken: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self,
+        lab: LabPort,
+        executor: Executor,
+        stopping: threading.Event,
+        after_each: Callable[[], None],
+        on_baseline_broken: Callable[[str, str], None] | None = None,
+    ) -> None:
         self.lab = lab
         self.executor = executor
         self._stopping = stopping
@@ -64,8 +98,9 @@ class Measurements:
         self._on_baseline_broken = on_baseline_broken  # (base sha, why): every baseline run failed
         self.measuring: set[str] = set()
         self._unconfirmable: set[tuple[str, str | None]] = set()  # (hyp_id, evidence hash) whose re-measure failed
-        self.pool = ThreadPoolExecutor(max_workers=max(1, lab.config.resources.max_parallel_runs),
-                                       thread_name_prefix="measure")
+        self.pool = ThreadPoolExecutor(
+            max_workers=max(1, lab.config.resources.max_parallel_runs), thread_name_prefix="measure"
+        )
 
     def shutdown(self) -> None:
         self.pool.shutdown(wait=True, cancel_futures=True)
@@ -76,16 +111,28 @@ class Measurements:
         sha = repo.branch_head(h.branch) if h.branch else None
         base = base_sha or h.base_sha
         if not sha or sha == base:
-            self.lab.append(K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "implement",
-                                                      "reason": "no commit on the branch"})
+            self.lab.append(
+                K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "implement", "reason": "no commit on the branch"}
+            )
             return
         assert base is not None  # a claimed hypothesis has its worktree's base
         diff = repo.diff(base, sha)
         stats = repo.diff_stats(base, sha)
-        self.lab.append(K.HYP_COMMITTED, "console", {
-            "hyp_id": h.hyp_id, "sha": sha, "branch": h.branch, "message": message[:500], "base_sha": base,
-            "diff_blob": self.lab.put_blob(diff), "files": stats.files, "additions": stats.additions,
-            "deletions": stats.deletions})
+        self.lab.append(
+            K.HYP_COMMITTED,
+            "console",
+            {
+                "hyp_id": h.hyp_id,
+                "sha": sha,
+                "branch": h.branch,
+                "message": message[:500],
+                "base_sha": base,
+                "diff_blob": self.lab.put_blob(diff),
+                "files": stats.files,
+                "additions": stats.additions,
+                "deletions": stats.deletions,
+            },
+        )
         self.start(h.hyp_id)
 
     def start(self, hyp_id: str) -> None:
@@ -110,19 +157,29 @@ class Measurements:
             protected = lab.repo.protected_changes(base, sha, list(lab.config.objective.protected))
             flags, rules_diff = self.change_flags(base, sha)
             is_measured = lab.config.objective.measure_outside_editable or not any(
-                f.flag == change_checks.OUTSIDE_EDITABLE for f in flags)
+                f.flag == change_checks.OUTSIDE_EDITABLE for f in flags
+            )
             if is_measured:
                 measured = self._adaptive(hyp_id, sha, base, params, n, priority, selection=True)
             else:
                 measured = Measured([], [], NoiseFloor(), self.plan(), False)
                 outside = [p for f in flags if f.flag == change_checks.OUTSIDE_EDITABLE for p in f.paths]
-                lab.append(K.NOTE, "console", {"text": f"{hyp_id} is not measured: it changes files outside "
-                                               f"[objective] editable ({', '.join(outside)}); set "
-                                               f"measure_outside_editable = true in lab.toml to measure such candidates"})
+                lab.append(
+                    K.NOTE,
+                    "console",
+                    {
+                        "text": f"{hyp_id} is not measured: it changes files outside "
+                        f"[objective] editable ({', '.join(outside)}); set "
+                        f"measure_outside_editable = true in lab.toml to measure such candidates"
+                    },
+                )
             runs, tampering = measured.runs, measured.tampering
             if tampering:
-                flags.append(change_checks.ChangeFlag(change_checks.RUN_TAMPERING, tuple(tampering),
-                                                      "a measured run modified protected files"))
+                flags.append(
+                    change_checks.ChangeFlag(
+                        change_checks.RUN_TAMPERING, tuple(tampering), "a measured run modified protected files"
+                    )
+                )
             if (unsandboxed := change_checks.sandbox_flag(runs)) is not None:
                 flags.append(unsandboxed)
             if self._stopping.is_set() or measured.cancelled:
@@ -132,29 +189,54 @@ class Measurements:
                     return  # superseded by a newer commit, which gets its own measurement
             diff_sha = lab.state.hypotheses[hyp_id].diff_blob or ""
             bundle = build_bundle(
-                hyp_id=hyp_id, sha=sha, base_sha=base, main_sha=lab.repo.head_sha(), diff_sha256=diff_sha,
-                protected_changes=protected, run_tampering=tampering, runs=runs,
-                objective=dict(lab.state.objective), min_effect=lab.config.objective.min_effect, params=params,
-                floor=measured.floor, looks=measured.plan.looks,
-                flags=[f.to_dict() for f in flags], rules_diff=rules_diff, measured=is_measured)
+                hyp_id=hyp_id,
+                sha=sha,
+                base_sha=base,
+                main_sha=lab.repo.head_sha(),
+                diff_sha256=diff_sha,
+                protected_changes=protected,
+                run_tampering=tampering,
+                runs=runs,
+                objective=dict(lab.state.objective),
+                min_effect=lab.config.objective.min_effect,
+                params=params,
+                floor=measured.floor,
+                looks=measured.plan.looks,
+                flags=[f.to_dict() for f in flags],
+                rules_diff=rules_diff,
+                measured=is_measured,
+            )
             digest = evidence_hash(bundle)
             blob = lab.put_blob(canonical(bundle))
             summary = {k: bundle[k] for k in SUMMARY_FIELDS}
             summary["max_repeats"] = measured.plan.cap
             summary["metrics"] = metric_rows(runs)
-            lab.append(K.EVIDENCE_RECORDED, "console", {"hyp_id": hyp_id, "evidence_hash": digest,
-                                                        "blob": blob, "summary": summary})
+            lab.append(
+                K.EVIDENCE_RECORDED,
+                "console",
+                {"hyp_id": hyp_id, "evidence_hash": digest, "blob": blob, "summary": summary},
+            )
             baseline_runs = [r for r in runs if r.role == "baseline"]
             if baseline_runs and bundle["baseline_ok"] == 0 and self._on_baseline_broken is not None:
                 self._on_baseline_broken(base, baseline_runs[-1].error or baseline_runs[-1].status)
             if bundle["candidate_ok"] == 0 and is_measured:
-                lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
-                                                     "reason": "no candidate run succeeded (logs kept on the runs)"})
+                lab.append(
+                    K.HYP_FAILED,
+                    "console",
+                    {
+                        "hyp_id": hyp_id,
+                        "step": "measure",
+                        "reason": "no candidate run succeeded (logs kept on the runs)",
+                    },
+                )
                 lab.cleanup_worktree(hyp_id)
         except Exception as exc:
             if not self._stopping.is_set() and not lab.fatal:
-                lab.append(K.HYP_FAILED, "console", {"hyp_id": hyp_id, "step": "measure",
-                                                     "reason": f"{type(exc).__name__}: {exc}"})
+                lab.append(
+                    K.HYP_FAILED,
+                    "console",
+                    {"hyp_id": hyp_id, "step": "measure", "reason": f"{type(exc).__name__}: {exc}"},
+                )
         finally:
             if not lab.fatal and not self._stopping.is_set():
                 with lab.locked():
@@ -190,8 +272,17 @@ class Measurements:
         obj = self.lab.config.objective
         return SequentialPlan(obj.repeats, obj.max_repeats or default_cap(obj.repeats))
 
-    def _adaptive(self, hyp_id: str, sha: str, base: str, params: dict[str, Any], measurement: int,
-                  priority: float, *, selection: bool) -> Measured:
+    def _adaptive(
+        self,
+        hyp_id: str,
+        sha: str,
+        base: str,
+        params: dict[str, Any],
+        measurement: int,
+        priority: float,
+        *,
+        selection: bool,
+    ) -> Measured:
         """Measure pairs until the plan stops (core/stats.py ``SequentialPlan``), judging after each batch.
 
         The noise floor judged against is the session's (from the log) plus this measurement's own baseline
@@ -223,8 +314,17 @@ class Measurements:
             more = min(plan.more(cmp, selected), plan.cap * _ATTEMPTS_PER_CAP - first)
         return Measured(runs, sorted(tampering), floor, plan, False)
 
-    def _pairs(self, hyp_id: str, sha: str, base: str, params: dict[str, Any], measurement: int, first: int,
-               count: int, priority: float) -> tuple[list[RunOutcome], set[str], bool]:
+    def _pairs(
+        self,
+        hyp_id: str,
+        sha: str,
+        base: str,
+        params: dict[str, Any],
+        measurement: int,
+        first: int,
+        count: int,
+        priority: float,
+    ) -> tuple[list[RunOutcome], set[str], bool]:
         """``count`` interleaved pairs from repeat ``first`` on: (outcomes, protected files touched, cancelled).
 
         The same seed (the repeat) within a pair; who goes first alternates every repeat, so drift on the
@@ -239,8 +339,14 @@ class Measurements:
             for role, commit in pair:
                 if self._stopping.is_set():
                     return outcomes, touched, True
-                request = RunRequest(f"{hyp_id}-m{measurement}-{role[0]}{repeat}", hyp_id, role, commit, repeat,
-                                     params if role == "candidate" else {})
+                request = RunRequest(
+                    f"{hyp_id}-m{measurement}-{role[0]}{repeat}",
+                    hyp_id,
+                    role,
+                    commit,
+                    repeat,
+                    params if role == "candidate" else {},
+                )
                 try:
                     done = self.executor.run(request, priority)
                 except RunCancelled:
@@ -276,30 +382,45 @@ class Measurements:
             if self._stopping.is_set() or measured.cancelled:
                 return
             obj = lab.config.objective
-            summary = summarize(measured.runs, obj.direction, obj.min_effect, floor=measured.floor,
-                                looks=measured.plan.looks)
+            summary = summarize(
+                measured.runs, obj.direction, obj.min_effect, floor=measured.floor, looks=measured.plan.looks
+            )
             fields = ("candidate_median", "baseline_median", "candidate_ok", "baseline_ok", *GATE_FIELDS)
             logged = {k: summary[k] for k in fields}
-            logged.update(run_tampering=measured.tampering, max_repeats=measured.plan.cap,
-                          metrics=metric_rows(measured.runs))
+            logged.update(
+                run_tampering=measured.tampering, max_repeats=measured.plan.cap, metrics=metric_rows(measured.runs)
+            )
             with lab.locked():
                 if lab.state.hypotheses[hyp_id].evidence_hash != digest:
                     return  # measured again meanwhile: that evidence gets its own confirmation
-                fresh = compare_runs(measured.runs, obj.direction, obj.min_effect, floor=measured.floor,
-                                     looks=measured.plan.looks)
+                fresh = compare_runs(
+                    measured.runs, obj.direction, obj.min_effect, floor=measured.floor, looks=measured.plan.looks
+                )
                 if measured.tampering:
                     fresh = dataclasses.replace(fresh, decision=WORSE)  # a run that games the metric loses
                 # It is re-measured because its decision after selection was improved (lab/selection.py).
                 selected = dataclasses.replace(session_gate(lab.state).comparisons[hyp_id], decision=IMPROVED)
                 label = confirm(selected, fresh)
-                lab.append(K.EVIDENCE_CONFIRMED, "console", {
-                    "hyp_id": hyp_id, "sha": sha, "main_sha": main, "evidence_hash": digest, "label": label,
-                    "summary": logged})
+                lab.append(
+                    K.EVIDENCE_CONFIRMED,
+                    "console",
+                    {
+                        "hyp_id": hyp_id,
+                        "sha": sha,
+                        "main_sha": main,
+                        "evidence_hash": digest,
+                        "label": label,
+                        "summary": logged,
+                    },
+                )
         except Exception as exc:
             self._unconfirmable.add((hyp_id, digest))  # logged once; not retried until it is measured again
             if not self._stopping.is_set() and not lab.fatal:
-                lab.append(K.NOTE, "console", {"text": f"{hyp_id}: confirmation re-measure failed: "
-                                                       f"{type(exc).__name__}: {exc}"})
+                lab.append(
+                    K.NOTE,
+                    "console",
+                    {"text": f"{hyp_id}: confirmation re-measure failed: {type(exc).__name__}: {exc}"},
+                )
         finally:
             if not lab.fatal and not self._stopping.is_set():
                 with lab.locked():

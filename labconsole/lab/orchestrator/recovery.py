@@ -15,15 +15,33 @@ def recover(lab: LabPort, measurements: Measurements) -> None:
     st = lab.state
     for run in list(st.runs.values()):
         if run.status == "running":
-            lab.append(K.RUN_FINISHED, "console", {
-                "run_id": run.run_id, "hyp_id": run.hyp_id, "status": "crashed", "metric": None,
-                "returncode": None, "duration_s": None, "log_blob": None,
-                "error": "the console stopped during this run; it was not finished"})
+            lab.append(
+                K.RUN_FINISHED,
+                "console",
+                {
+                    "run_id": run.run_id,
+                    "hyp_id": run.hyp_id,
+                    "status": "crashed",
+                    "metric": None,
+                    "returncode": None,
+                    "duration_s": None,
+                    "log_blob": None,
+                    "error": "the console stopped during this run; it was not finished",
+                },
+            )
     for agent in list(st.agents.values()):
         if agent.state not in ("stopped", "crashed", "hung"):
-            lab.append(K.AGENT_EXITED, "console", {"agent_id": agent.agent_id, "role": agent.role,
-                                                   "reason": "killed", "returncode": None,
-                                                   "detail": "the console stopped"})
+            lab.append(
+                K.AGENT_EXITED,
+                "console",
+                {
+                    "agent_id": agent.agent_id,
+                    "role": agent.role,
+                    "reason": "killed",
+                    "returncode": None,
+                    "detail": "the console stopped",
+                },
+            )
     for h in sorted(st.hypotheses.values(), key=lambda h: h.hyp_id):
         if h.status in (S.CLAIMED, S.IMPLEMENTING):
             head = lab.repo.branch_head(h.branch) if h.branch else None

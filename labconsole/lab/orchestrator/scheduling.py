@@ -37,8 +37,12 @@ class Scheduler:
         active = set(S.ACTIVE_STATUSES)
         if not self.agents.role_alive("worker"):
             active.discard(S.QUEUED)  # nobody left to implement it; it stays visible as queued
-        return (self.proposals_left(st) == 0 and not self.agents.in_flight and not self.measurements.measuring
-                and not any(h.status in active for h in st.hypotheses.values()))
+        return (
+            self.proposals_left(st) == 0
+            and not self.agents.in_flight
+            and not self.measurements.measuring
+            and not any(h.status in active for h in st.hypotheses.values())
+        )
 
     def proposals_left(self, st: S.LabState) -> int:
         if self._proposals_exhausted:
@@ -61,8 +65,12 @@ class Scheduler:
             if not self.agents.role_alive("reporter"):
                 self.gate.report_by_console()
             for aid in self.agents.idle_agents("reporter")[:1]:
-                self.agents.send_task(aid, "report", {"session_dir": str(self.lab.session_dir),
-                                                      "out": str(self.lab.session_dir / "report.md")}, None)
+                self.agents.send_task(
+                    aid,
+                    "report",
+                    {"session_dir": str(self.lab.session_dir), "out": str(self.lab.session_dir / "report.md")},
+                    None,
+                )
 
     def _ask_for_proposals(self, st: S.LabState, hyps: list[HypothesisState]) -> None:
         """Researcher: keep a small queue ahead of the workers."""
@@ -84,8 +92,15 @@ class Scheduler:
         for h in hyps:
             if h.status == S.PROPOSED and not self.agents.task_for(h.hyp_id, "plan"):
                 if self.agents.attempts_of(h.hyp_id, "plan") >= MAX_ATTEMPTS:
-                    self.lab.append(K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "plan", "reason":
-                                    f"the planner gave no decision in {MAX_ATTEMPTS} attempts"})
+                    self.lab.append(
+                        K.HYP_FAILED,
+                        "console",
+                        {
+                            "hyp_id": h.hyp_id,
+                            "step": "plan",
+                            "reason": f"the planner gave no decision in {MAX_ATTEMPTS} attempts",
+                        },
+                    )
                     continue
                 if not self.agents.role_alive("planner"):
                     self._plan_with_rules(h)
@@ -97,19 +112,34 @@ class Scheduler:
     def _review_next(self, hyps: list[HypothesisState]) -> None:
         """Reviewer: one measured candidate at a time; the rules review when no reviewer runs."""
         for h in hyps:
-            if (h.status == S.AUTO_REVIEWED and h.hyp_id not in self.measurements.measuring
-                    and not self.agents.task_for(h.hyp_id, "review")):
+            if (
+                h.status == S.AUTO_REVIEWED
+                and h.hyp_id not in self.measurements.measuring
+                and not self.agents.task_for(h.hyp_id, "review")
+            ):
                 if self.agents.attempts_of(h.hyp_id, "review") >= MAX_ATTEMPTS:
                     # The person still decides; they see that the reviewer never answered.
-                    self.gate.record_verdict(h.hyp_id, "console", "console", "flag",
-                                             [f"the reviewer gave no verdict in {MAX_ATTEMPTS} attempts"])
+                    self.gate.record_verdict(
+                        h.hyp_id,
+                        "console",
+                        "console",
+                        "flag",
+                        [f"the reviewer gave no verdict in {MAX_ATTEMPTS} attempts"],
+                    )
                     continue
                 if not self.agents.role_alive("reviewer"):
                     self.gate.review_with_rules(h.hyp_id)
                     continue
                 for aid in self.agents.idle_agents("reviewer")[:1]:
-                    self.agents.send_task(aid, "review", {"hypothesis": {"id": h.hyp_id, "title": h.title},
-                                                          "evidence": self.measurements.evidence_of(h)}, h.hyp_id)
+                    self.agents.send_task(
+                        aid,
+                        "review",
+                        {
+                            "hypothesis": {"id": h.hyp_id, "title": h.title},
+                            "evidence": self.measurements.evidence_of(h),
+                        },
+                        h.hyp_id,
+                    )
                 break
 
     def _give_up_proposing(self, why: str) -> None:
@@ -124,8 +154,9 @@ class Scheduler:
         earlier = self._plan_payload(h)["earlier"]
         match = find_duplicate(h.title, h.params, earlier)
         if match:
-            self.lab.append(K.HYP_DUPLICATE, "console",
-                            {"hyp_id": h.hyp_id, "of": match.of, "similarity": match.similarity})
+            self.lab.append(
+                K.HYP_DUPLICATE, "console", {"hyp_id": h.hyp_id, "of": match.of, "similarity": match.similarity}
+            )
         else:
             self.lab.append(K.HYP_QUEUED, "console", {"hyp_id": h.hyp_id, "priority": h.priority})
 
@@ -138,10 +169,19 @@ class Scheduler:
         with self.lab.locked():
             if self.proposals_left(self.lab.state) <= 0:
                 return
-            self.lab.append(K.HYP_PROPOSED, actor, {
-                "hyp_id": next_hyp_id(self.lab.state), "title": str(d.get("title", ""))[:300],
-                "params": d.get("params") or {}, "rationale": d.get("rationale", ""), "source": d.get("source", ""),
-                "priority": d.get("priority"), "proposer": aid})
+            self.lab.append(
+                K.HYP_PROPOSED,
+                actor,
+                {
+                    "hyp_id": next_hyp_id(self.lab.state),
+                    "title": str(d.get("title", ""))[:300],
+                    "params": d.get("params") or {},
+                    "rationale": d.get("rationale", ""),
+                    "source": d.get("source", ""),
+                    "priority": d.get("priority"),
+                    "proposer": aid,
+                },
+            )
 
     def on_plan(self, aid: str, actor: str, role: str, d: dict[str, Any]) -> None:
         hyp_id = d.get("hypothesis")
@@ -150,8 +190,9 @@ class Scheduler:
             return
         known = set(self.lab.state.hypotheses) | {e["hyp_id"] for e in self._earlier_sessions()}
         if d.get("decision") == "duplicate" and d.get("of") in known:
-            self.lab.append(K.HYP_DUPLICATE, actor,
-                            {"hyp_id": hyp_id, "of": d["of"], "similarity": d.get("similarity")})
+            self.lab.append(
+                K.HYP_DUPLICATE, actor, {"hyp_id": hyp_id, "of": d["of"], "similarity": d.get("similarity")}
+            )
         else:
             self.lab.append(K.HYP_QUEUED, actor, {"hyp_id": hyp_id, "priority": d.get("priority") or 0.0})
 
@@ -159,11 +200,21 @@ class Scheduler:
         hyp_id = d.get("hypothesis")
         h = self.lab.state.hypotheses.get(hyp_id or "")
         task = self.agents.in_flight.get(aid)
-        if (role != "worker" or h is None or h.agent_id != aid or not h.branch
-                or h.status not in (S.CLAIMED, S.IMPLEMENTING) or task is None or task.hyp_id != hyp_id):
+        if (
+            role != "worker"
+            or h is None
+            or h.agent_id != aid
+            or not h.branch
+            or h.status not in (S.CLAIMED, S.IMPLEMENTING)
+            or task is None
+            or task.hyp_id != hyp_id
+        ):
             # One commit per implement task: a later one would swap the commit under a running measurement.
-            self.lab.append(K.AGENT_RAW, actor, {"agent_id": aid, "text": f"ignored a commit for {hyp_id} "
-                                                 f"({h.status if h else 'unknown hypothesis'})"})
+            self.lab.append(
+                K.AGENT_RAW,
+                actor,
+                {"agent_id": aid, "text": f"ignored a commit for {hyp_id} ({h.status if h else 'unknown hypothesis'})"},
+            )
             return
         self.measurements.record_commit(h, str(d.get("message", "")))
 
@@ -178,19 +229,30 @@ class Scheduler:
         except Exception as exc:
             lab.append(K.HYP_FAILED, "console", {"hyp_id": h.hyp_id, "step": "worktree", "reason": str(exc)})
             return
-        lab.append(K.WORKTREE_CREATED, "console", {"hyp_id": h.hyp_id, "path": str(wt.path),
-                                                   "branch": wt.branch, "base_sha": wt.base_sha})
+        lab.append(
+            K.WORKTREE_CREATED,
+            "console",
+            {"hyp_id": h.hyp_id, "path": str(wt.path), "branch": wt.branch, "base_sha": wt.base_sha},
+        )
         leftovers = lab.repo.set_aside_leftovers(h.hyp_id)
         if leftovers:  # a previous worker died mid-edit: its edits are archived, not reused
-            lab.append(K.WORKTREE_ARCHIVED, "console", {"hyp_id": h.hyp_id, "ref": leftovers,
-                                                        "reason": "uncommitted edits of a stopped worker"})
+            lab.append(
+                K.WORKTREE_ARCHIVED,
+                "console",
+                {"hyp_id": h.hyp_id, "ref": leftovers, "reason": "uncommitted edits of a stopped worker"},
+            )
         self.agents.send_task(aid, "implement", self._implement_payload(h), h.hyp_id)
 
     def _implement_payload(self, h: HypothesisState) -> dict[str, Any]:
         config = self.lab.config
-        return {"hypothesis": {"id": h.hyp_id, "title": h.title, "params": h.params, "rationale": h.rationale},
-                "worktree": h.worktree, "branch": h.branch, "protected": list(config.objective.protected),
-                "edit": {"file": config.search.file}, "objective": dict(self.lab.state.objective)}
+        return {
+            "hypothesis": {"id": h.hyp_id, "title": h.title, "params": h.params, "rationale": h.rationale},
+            "worktree": h.worktree,
+            "branch": h.branch,
+            "protected": list(config.objective.protected),
+            "edit": {"file": config.search.file},
+            "objective": dict(self.lab.state.objective),
+        }
 
     def _baseline_params(self) -> dict[str, Any]:
         search = self.lab.config.search
@@ -216,16 +278,31 @@ class Scheduler:
                 if session_dir.name == self.lab.session_dir.name:
                     continue
                 old, _ = final_state(session_dir)
-                self._earlier += [{"hyp_id": h.hyp_id, "title": h.title, "params": h.params, "status": h.status,
-                                   "metric": h.evidence.get("candidate_median"), "session": session_dir.name}
-                                  for h in old.hypotheses.values()]
+                self._earlier += [
+                    {
+                        "hyp_id": h.hyp_id,
+                        "title": h.title,
+                        "params": h.params,
+                        "status": h.status,
+                        "metric": h.evidence.get("candidate_median"),
+                        "session": session_dir.name,
+                    }
+                    for h in old.hypotheses.values()
+                ]
         return self._earlier
 
     def _propose_payload(self) -> dict[str, Any]:
         st = self.lab.state
         history = self._earlier_sessions() + [
-            {"hyp_id": h.hyp_id, "title": h.title, "params": h.params, "status": h.status,
-             "metric": h.evidence.get("candidate_median")} for h in st.hypotheses.values()]
+            {
+                "hyp_id": h.hyp_id,
+                "title": h.title,
+                "params": h.params,
+                "status": h.status,
+                "metric": h.evidence.get("candidate_median"),
+            }
+            for h in st.hypotheses.values()
+        ]
         return {
             "objective": dict(st.objective),
             "search_space": [p.__dict__ | {"choices": list(p.choices)} for p in self.lab.config.search.params],
@@ -239,8 +316,12 @@ class Scheduler:
     def _plan_payload(self, h: HypothesisState) -> dict[str, Any]:
         # Every earlier hypothesis, rejected and earlier sessions' ones included; ids order them.
         earlier = [{k: e[k] for k in ("hyp_id", "title", "params", "status")} for e in self._earlier_sessions()]
-        earlier += [{"hyp_id": o.hyp_id, "title": o.title, "params": o.params, "status": o.status}
-                    for o in sorted(self.lab.state.hypotheses.values(), key=lambda o: o.hyp_id)
-                    if o.hyp_id < h.hyp_id]
-        return {"hypothesis": {"id": h.hyp_id, "title": h.title, "params": h.params, "rationale": h.rationale},
-                "earlier": earlier}
+        earlier += [
+            {"hyp_id": o.hyp_id, "title": o.title, "params": o.params, "status": o.status}
+            for o in sorted(self.lab.state.hypotheses.values(), key=lambda o: o.hyp_id)
+            if o.hyp_id < h.hyp_id
+        ]
+        return {
+            "hypothesis": {"id": h.hyp_id, "title": h.title, "params": h.params, "rationale": h.rationale},
+            "earlier": earlier,
+        }

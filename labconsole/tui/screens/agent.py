@@ -102,15 +102,20 @@ class AgentScreen(LabScreen):
             self.query_one(LogView).open(path if path.exists() else None)
             self._show_log_title()
         u = a.usage
-        info.update(Text.assemble(
-            (f" {a.agent_id} ", "bold reverse"), f"  {a.role} · {a.backend}{'/' + a.model if a.model else ''}  ",
-            (a.state, f"bold {c[AGENT_STATE_COLOR.get(a.state, 'foreground')]}"),
-            f"  {a.detail}" if a.detail else "",
-            f"\n hypothesis {a.hypothesis or '-'} · pid {a.pid or '-'} · restarts {a.restarts} · "
-            f"tokens {F.tokens(u.tokens)} (in {F.tokens(u.input_tokens)} / out {F.tokens(u.output_tokens)}) · "
-            f"{F.usd(u.cost_usd)} · tool calls {u.tool_calls}",
-            (f"\n last error: {a.last_error}" if a.last_error else "", c["error"]),
-            no_wrap=True, overflow="ellipsis"))
+        info.update(
+            Text.assemble(
+                (f" {a.agent_id} ", "bold reverse"),
+                f"  {a.role} · {a.backend}{'/' + a.model if a.model else ''}  ",
+                (a.state, f"bold {c[AGENT_STATE_COLOR.get(a.state, 'foreground')]}"),
+                f"  {a.detail}" if a.detail else "",
+                f"\n hypothesis {a.hypothesis or '-'} · pid {a.pid or '-'} · restarts {a.restarts} · "
+                f"tokens {F.tokens(u.tokens)} (in {F.tokens(u.input_tokens)} / out {F.tokens(u.output_tokens)}) · "
+                f"{F.usd(u.cost_usd)} · tool calls {u.tool_calls}",
+                (f"\n last error: {a.last_error}" if a.last_error else "", c["error"]),
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+        )
         self._show_worktree(a, state)
 
     def _show_worktree(self, a: AgentState, state: LabState) -> None:
@@ -123,8 +128,10 @@ class AgentScreen(LabScreen):
         else:
             text.append(f"{current.hyp_id} ", style="bold")
             text.append(f"{current.status}\n")
-            text.append(f"branch   {current.branch or '-'}\nworktree {current.worktree or '(removed)'}\n"
-                        f"base     {F.short_sha(current.base_sha)}\nhead     {F.short_sha(current.sha)}\n")
+            text.append(
+                f"branch   {current.branch or '-'}\nworktree {current.worktree or '(removed)'}\n"
+                f"base     {F.short_sha(current.base_sha)}\nhead     {F.short_sha(current.sha)}\n"
+            )
             root = self.console.source.lab_root
             if root is not None and current.branch:
                 if self._commits and self._commits[0] == current.branch:
@@ -186,8 +193,10 @@ class AgentScreen(LabScreen):
         """Follow and raw are modes the person must see without pressing anything: in the log's border."""
         log = self.query_one(LogView)
         log.border_title = f"Log · {self._log_for or '-'}"
-        log.border_subtitle = (f"{log.line_count} lines · follow {'ON' if log.follow else 'off'} (f) · "
-                               f"{'raw JSON' if log.raw else 'readable'} (j)")
+        log.border_subtitle = (
+            f"{log.line_count} lines · follow {'ON' if log.follow else 'off'} (f) · "
+            f"{'raw JSON' if log.raw else 'readable'} (j)"
+        )
 
     def on_log_view_indexed(self, message: LogView.Indexed) -> None:
         self._show_log_title()
@@ -199,10 +208,11 @@ class AgentScreen(LabScreen):
             return
         source = self.console.source
         call = lambda: source.agent_control(agent_id, action)  # noqa: E731
-        questions = {"stop": f"Stop {agent_id}? Its process is ended and its task goes back to the queue "
-                             "(R starts it again).",
-                     "restart": f"Restart {agent_id}? Its process is ended if running and started afresh; "
-                                "an unfinished task is sent to it again."}
+        questions = {
+            "stop": f"Stop {agent_id}? Its process is ended and its task goes back to the queue (R starts it again).",
+            "restart": f"Restart {agent_id}? Its process is ended if running and started afresh; "
+            "an unfinished task is sent to it again.",
+        }
         if action in questions:
             self.console.confirm_command(questions[action], action.capitalize(), action, call)
         else:
@@ -217,4 +227,5 @@ class AgentScreen(LabScreen):
         def answered(text: str | None) -> None:
             if text:
                 self.console.run_command("message", lambda: self.console.source.send_message(agent_id, text))
+
         self.app.push_screen(PromptDialog(f"Message to {agent_id}", placeholder="text"), answered)

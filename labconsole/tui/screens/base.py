@@ -60,8 +60,14 @@ class LabScreen(Screen):
         """Header and "needs you" banner: cheap, so the app calls this every second to keep the clock live."""
         console = self.console
         for header in self.query(LabHeader):
-            header.show(state, console.mode_badge, self.TITLE_TEXT, console.header_extra(), now=console.now(),
-                        gpu=console.gpu_live)
+            header.show(
+                state,
+                console.mode_badge,
+                self.TITLE_TEXT,
+                console.header_extra(),
+                now=console.now(),
+                gpu=console.gpu_live,
+            )
         items = notify.needs_you(state)
         for banner in self.query(NeedsYouBanner):
             banner.show(notify.summary(items), len(items))

@@ -21,8 +21,11 @@ EMPTY = EmptyHelp(
     "benchmark results",
     "each kernel variant's GB/s per shape, as a table and a log-scale chart, one file and section at a time",
     "<lab>/benchmarks/results/*.json and ./benchmarks/results/*.json",
-    ("labconsole bench kernels/rmsnorm --json benchmarks/results/rmsnorm.json",
-     "labconsole bench kernels/rmsnorm --cpu-smoke --json benchmarks/results/rmsnorm-cpu.json  # no GPU here"))
+    (
+        "labconsole bench kernels/rmsnorm --json benchmarks/results/rmsnorm.json",
+        "labconsole bench kernels/rmsnorm --cpu-smoke --json benchmarks/results/rmsnorm-cpu.json  # no GPU here",
+    ),
+)
 
 
 class BenchScreen(LabScreen):
@@ -38,8 +41,9 @@ class BenchScreen(LabScreen):
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
         yield Static(id="bench-title")
-        yield box("GB/s per shape", Static(id="bench-table"), Static(id="bench-chart"), id="bench-body",
-                  kind=VerticalScroll)
+        yield box(
+            "GB/s per shape", Static(id="bench-table"), Static(id="bench-chart"), id="bench-body", kind=VerticalScroll
+        )
         yield from self.compose_footer()
 
     def on_mount(self) -> None:
@@ -73,11 +77,16 @@ class BenchScreen(LabScreen):
         assert self.files is not None
         f = self.files[self.file_index]
         section = f.sections[self.section_index]
-        title.update(Text.assemble(
-            (f" {self.file_index + 1}/{len(self.files)} ", "bold reverse"), f" {f.path.name}",
-            (f" · {f.device}" if f.device else "", c["muted"]),
-            "  section ", (f"{self.section_index + 1}/{len(f.sections)} {section.name}", "bold"),
-            ("   n/p file · ,/. section", c["muted"])))
+        title.update(
+            Text.assemble(
+                (f" {self.file_index + 1}/{len(self.files)} ", "bold reverse"),
+                f" {f.path.name}",
+                (f" · {f.device}" if f.device else "", c["muted"]),
+                "  section ",
+                (f"{self.section_index + 1}/{len(f.sections)} {section.name}", "bold"),
+                ("   n/p file · ,/. section", c["muted"]),
+            )
+        )
         table = Table(box=None, padding=(0, 1), header_style="bold")
         table.add_column("shape")
         for cand in section.candidates:

@@ -12,8 +12,10 @@ from textual.widgets import Button, Input, Label
 class ConfirmDialog(ModalScreen[bool]):
     """``y`` confirms, ``n``/escape cancels."""
 
-    BINDINGS = [Binding("y", "answer(True)", "Yes", id="dialog.yes"),
-                Binding("n,escape", "answer(False)", "No", id="dialog.no")]
+    BINDINGS = [
+        Binding("y", "answer(True)", "Yes", id="dialog.yes"),
+        Binding("n,escape", "answer(False)", "No", id="dialog.no"),
+    ]
 
     def __init__(self, question: str, yes: str = "Yes (y)", no: str = "No (n)") -> None:
         super().__init__()
@@ -62,14 +64,19 @@ class PromptDialog(ModalScreen[str | None]):
 class QuitDialog(ModalScreen[str | None]):
     """Quitting a session this console owns: stop the agents, or leave them running?"""
 
-    BINDINGS = [Binding("s", "answer('stop')", "Stop agents", id="quit.stop"),
-                Binding("l", "answer('leave')", "Let them finish", id="quit.leave"),
-                Binding("escape,c", "answer(None)", "Cancel", id="quit.cancel")]
+    BINDINGS = [
+        Binding("s", "answer('stop')", "Stop agents", id="quit.stop"),
+        Binding("l", "answer('leave')", "Let them finish", id="quit.leave"),
+        Binding("escape,c", "answer(None)", "Cancel", id="quit.cancel"),
+    ]
 
     def compose(self) -> ComposeResult:
         with Vertical(classes="dialog"):
-            yield Label("Quit the console. Stop the agents now, or let them finish headless in this terminal "
-                        "(Ctrl-C stops them)?", classes="question")
+            yield Label(
+                "Quit the console. Stop the agents now, or let them finish headless in this terminal "
+                "(Ctrl-C stops them)?",
+                classes="question",
+            )
             with Horizontal(classes="buttons"):
                 yield Button("Stop agents (s)", variant="error", id="stop")
                 yield Button("Let them finish (l)", variant="primary", id="leave")

@@ -28,7 +28,8 @@ EMPTY = EmptyHelp(
     "how often each model passes the skill's cases with and without the skill, the lift, cost per pass and "
     "a per-case grid",
     "<lab>/sessions/ and ./sessions/ (eval run folders)",
-    ("labconsole eval cuda-kernels", "labconsole eval lab-protocol --models MODEL --repeats 3"))
+    ("labconsole eval cuda-kernels", "labconsole eval lab-protocol --models MODEL --repeats 3"),
+)
 
 
 def _pct(x: float | None) -> str:
@@ -82,10 +83,16 @@ class EvalsScreen(LabScreen):
             return
         assert self.runs is not None
         res = self.runs[self.index]
-        title.update(Text.assemble(
-            (f" {self.index + 1}/{len(self.runs)} ", "bold reverse"), f" {res.out_dir.name} · skill ",
-            (res.skill or "-", "bold"), f" · {len(res.records)} attempts",
-            (" · running" if not res.finished else "", c["warning"]), ("   n/p run", c["muted"])))
+        title.update(
+            Text.assemble(
+                (f" {self.index + 1}/{len(self.runs)} ", "bold reverse"),
+                f" {res.out_dir.name} · skill ",
+                (res.skill or "-", "bold"),
+                f" · {len(res.records)} attempts",
+                (" · running" if not res.finished else "", c["warning"]),
+                ("   n/p run", c["muted"]),
+            )
+        )
         models = Table(box=None, padding=(0, 1), header_style="bold")
         for col in ("model", "with skill", "without", "lift", "cost/pass", "tokens", "tool calls", "wall s"):
             models.add_column(col, justify="left" if col == "model" else "right")
@@ -93,11 +100,15 @@ class EvalsScreen(LabScreen):
             w, wo = s.with_skill, s.without_skill
             lift = s.lift
             models.add_row(
-                s.model, f"{_pct(w.pass_rate)} ({w.passes}/{w.decided})", f"{_pct(wo.pass_rate)} ({wo.passes}/{wo.decided})",
+                s.model,
+                f"{_pct(w.pass_rate)} ({w.passes}/{w.decided})",
+                f"{_pct(wo.pass_rate)} ({wo.passes}/{wo.decided})",
                 Text("-" if lift is None else f"{lift:+.0%}", style=c["success"] if (lift or 0) > 0 else c["error"]),
                 "-" if w.cost_per_pass is None else F.usd(w.cost_per_pass),
                 F.tokens(w.input_tokens + w.output_tokens + wo.input_tokens + wo.output_tokens),
-                str(w.tool_calls + wo.tool_calls), f"{w.mean_wall_s:.1f}/{wo.mean_wall_s:.1f}")
+                str(w.tool_calls + wo.tool_calls),
+                f"{w.mean_wall_s:.1f}/{wo.mean_wall_s:.1f}",
+            )
         grid = Table(box=None, padding=(0, 1), header_style="bold", title="per case", title_justify="left")
         grid.add_column("case")
         cols = list(dict.fromkeys((r.model, r.arm) for r in res.case_rows))
@@ -108,6 +119,8 @@ class EvalsScreen(LabScreen):
             row = []
             for model, arm in cols:
                 r = cells.get((case, model, arm))
-                row.append("-" if r is None else f"{r.passes}/{r.decided}" + (f" +{r.incomplete}?" if r.incomplete else ""))
+                row.append(
+                    "-" if r is None else f"{r.passes}/{r.decided}" + (f" +{r.incomplete}?" if r.incomplete else "")
+                )
             grid.add_row(case, *row)
         self.query_one("#evals-content", Static).update(Group(models, Text(""), grid))

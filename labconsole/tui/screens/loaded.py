@@ -38,8 +38,9 @@ class EmptyHelp:
         return text
 
 
-def show_status(items: list[Any] | None, help: EmptyHelp, title: Static, body: Static,
-                c: dict[str, str], loading: str) -> bool:
+def show_status(
+    items: list[Any] | None, help: EmptyHelp, title: Static, body: Static, c: dict[str, str], loading: str
+) -> bool:
     """Loading / empty (teaching) / ready: True when there is something to render."""
     if items is None:
         title.update(Text(f" loading {loading}…", style=c["muted"]))

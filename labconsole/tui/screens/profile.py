@@ -35,10 +35,17 @@ EMPTY = EmptyHelp(
     "where a model's step time goes: each operator's share, achieved GB/s and TFLOP/s and whether it is "
     "memory-, compute- or overhead-bound; h turns the top ones into hypotheses",
     "<lab>/profiles/, <lab>/benchmarks/results/ and ./benchmarks/results/",
-    ("labconsole profile qwen3-tiny-decode --device cpu --json profiles/qwen3-tiny-decode.json",
-     "labconsole profile qwen3-8b-decode --json profiles/qwen3-8b-decode.json  # on a GPU"))
-VERDICT_COLOR = {"memory-bound": "primary", "compute-bound": "success", "overhead-bound": "error",
-                 "unknown": "foreground"}
+    (
+        "labconsole profile qwen3-tiny-decode --device cpu --json profiles/qwen3-tiny-decode.json",
+        "labconsole profile qwen3-8b-decode --json profiles/qwen3-8b-decode.json  # on a GPU",
+    ),
+)
+VERDICT_COLOR = {
+    "memory-bound": "primary",
+    "compute-bound": "success",
+    "overhead-bound": "error",
+    "unknown": "foreground",
+}
 BLOCKS = " ▏▎▍▌▋▊▉"
 
 
@@ -73,7 +80,7 @@ def _num(x: float | None, fmt: str) -> Text:
 
 
 def _clip(text: str, width: int) -> str:
-    return text if len(text) <= width else text[:width - 1] + "…"
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 class ProfileScreen(LabScreen):
@@ -104,9 +111,18 @@ class ProfileScreen(LabScreen):
 
     def on_mount(self) -> None:
         table = self.query_one("#profile-table", DataTable)
-        for label, key in (("#", "rank"), ("operator · scope", "op"), ("category", "cat"), ("verdict", "verdict"),
-                           ("time µs", "time"), ("share", "share"), ("calls", "calls"), ("GB/s", "gbps"),
-                           ("TFLOP/s", "tflops"), ("FLOP/B", "intensity")):
+        for label, key in (
+            ("#", "rank"),
+            ("operator · scope", "op"),
+            ("category", "cat"),
+            ("verdict", "verdict"),
+            ("time µs", "time"),
+            ("share", "share"),
+            ("calls", "calls"),
+            ("GB/s", "gbps"),
+            ("TFLOP/s", "tflops"),
+            ("FLOP/B", "intensity"),
+        ):
             table.add_column(label, key=key)
         self._load(self.console.source.lab_root, Path.cwd())
 
@@ -157,8 +173,9 @@ class ProfileScreen(LabScreen):
         if message.error:
             self.notify(message.error, title="propose", severity="error", timeout=8)
         elif not message.ids:
-            self.notify("no memory- or overhead-bound operator worth a hypothesis here", title="propose",
-                        severity="warning")
+            self.notify(
+                "no memory- or overhead-bound operator worth a hypothesis here", title="propose", severity="warning"
+            )
         else:
             lines = "\n".join(f"{i}: {t}" for i, t in zip(message.ids, message.titles))
             self.notify(f"proposed {', '.join(message.ids)}\n{lines}", title="propose", timeout=6)
@@ -180,18 +197,33 @@ class ProfileScreen(LabScreen):
         for r in f.operators:
             op = _clip(f"{r.name} · {r.scope}" if r.scope else r.name, OP_WIDTH)
             table.add_row(
-                str(r.rank), op, r.category, Text(r.verdict, style=colors[r.verdict]), _num(r.time_us, ",.1f"),
-                _num(r.share, ".1%"), _num(r.calls, "g"), _num(r.gbps, ",.1f"), _num(r.tflops, ".3g"),
-                _num(r.intensity, ".3g"), key=str(r.rank))
+                str(r.rank),
+                op,
+                r.category,
+                Text(r.verdict, style=colors[r.verdict]),
+                _num(r.time_us, ",.1f"),
+                _num(r.share, ".1%"),
+                _num(r.calls, "g"),
+                _num(r.gbps, ",.1f"),
+                _num(r.tflops, ".3g"),
+                _num(r.intensity, ".3g"),
+                key=str(r.rank),
+            )
 
     def _title(self, f: profiledata.ProfileFile, c: dict[str, str]) -> Text:
         assert self.files is not None
         peaks = f.peaks
-        peak_text = (f" · peaks {peaks.get('copy_gbps', 0):,.0f} GB/s, {peaks.get('matmul_tflops', 0):.3g} TFLOP/s"
-                     if peaks else "")
+        peak_text = (
+            f" · peaks {peaks.get('copy_gbps', 0):,.0f} GB/s, {peaks.get('matmul_tflops', 0):.3g} TFLOP/s"
+            if peaks
+            else ""
+        )
         return Text.assemble(
-            (f" {self.index + 1}/{len(self.files)} ", "bold reverse"), f" {f.path.name} ", (f.label, "bold"),
-            (f" · {f.device} · step {f.step_time_us / 1000:,.2f} ms{peak_text}", c["muted"]))
+            (f" {self.index + 1}/{len(self.files)} ", "bold reverse"),
+            f" {f.path.name} ",
+            (f.label, "bold"),
+            (f" · {f.device} · step {f.step_time_us / 1000:,.2f} ms{peak_text}", c["muted"]),
+        )
 
     def _chart(self, f: profiledata.ProfileFile, c: dict[str, str]) -> Text:
         colors = verdict_colors(c)

@@ -27,8 +27,10 @@ DIFF_PREVIEW_LINES = 400  # the pane shows this much; `d` opens the whole diff
 
 def candidates(state: LabState) -> list[HypothesisState]:
     """Awaiting a decision first, then approved ones waiting to be merged."""
-    return sorted((h for h in state.hypotheses.values() if h.status in REVIEWABLE),
-                  key=lambda h: (REVIEWABLE.index(h.status), h.hyp_id))
+    return sorted(
+        (h for h in state.hypotheses.values() if h.status in REVIEWABLE),
+        key=lambda h: (REVIEWABLE.index(h.status), h.hyp_id),
+    )
 
 
 class ReviewScreen(LabScreen):
@@ -77,17 +79,27 @@ class ReviewScreen(LabScreen):
         title = self.query_one("#review-title", Static)
         queue = [x.hyp_id for x in candidates(state)]
         if h is None:
-            title.update(Text(" Nothing awaits review. Candidates appear here once measured and auto-reviewed.",
-                              style=c["muted"]))
+            title.update(
+                Text(
+                    " Nothing awaits review. Candidates appear here once measured and auto-reviewed.", style=c["muted"]
+                )
+            )
             self.query_one("#diff", Static).update("")
             self.query_one("#evidence", Static).update("")
             return
         pos = f"{queue.index(h.hyp_id) + 1}/{len(queue)}" if h.hyp_id in queue else f"-/{len(queue)}"
-        title.update(Text.assemble(
-            (f" {pos} ", "bold reverse"), " ", (h.hyp_id, "bold"), f"  {h.title}  ",
-            (h.status, f"bold {c[HYP_STATUS_COLOR.get(h.status, 'foreground')]}"),
-            f"  +{h.additions} -{h.deletions} in {len(h.files)} file{'s' if len(h.files) != 1 else ''}",
-            no_wrap=True, overflow="ellipsis"))
+        title.update(
+            Text.assemble(
+                (f" {pos} ", "bold reverse"),
+                " ",
+                (h.hyp_id, "bold"),
+                f"  {h.title}  ",
+                (h.status, f"bold {c[HYP_STATUS_COLOR.get(h.status, 'foreground')]}"),
+                f"  +{h.additions} -{h.deletions} in {len(h.files)} file{'s' if len(h.files) != 1 else ''}",
+                no_wrap=True,
+                overflow="ellipsis",
+            )
+        )
         key = (h.hyp_id, h.diff_blob, h.evidence_blob)
         if self._loaded != key:
             self._loaded = key
@@ -122,7 +134,9 @@ class ReviewScreen(LabScreen):
         if self._diff_text:
             text, truncated = diffs.render(self._files(h, state), c, DIFF_PREVIEW_LINES)
             if truncated:
-                text.append(f"… diff truncated at {DIFF_PREVIEW_LINES} lines: press d for all of it", style=c["warning"])
+                text.append(
+                    f"… diff truncated at {DIFF_PREVIEW_LINES} lines: press d for all of it", style=c["warning"]
+                )
             self.query_one("#diff", Static).update(text)
         elif self._loaded and self._loaded[1] is None:
             self.query_one("#diff", Static).update(Text("no diff recorded", style=c["muted"]))
@@ -151,8 +165,9 @@ class ReviewScreen(LabScreen):
         if h is None:
             return
         if h.status != S.AWAITING_HUMAN:
-            self.notify(f"{h.hyp_id} is {h.status}: only a candidate awaiting review can be approved",
-                        severity="warning")
+            self.notify(
+                f"{h.hyp_id} is {h.status}: only a candidate awaiting review can be approved", severity="warning"
+            )
             return
         flags = gate.needs_confirmation(h)
         hyp_id = h.hyp_id
@@ -163,24 +178,40 @@ class ReviewScreen(LabScreen):
 
             def overridden(reason: str | None) -> None:
                 if reason:
-                    self.console.run_command("approve", lambda: self.console.source.approve(
-                        hyp_id, reason, True, overrides=names))
-            self.app.push_screen(PromptDialog(
-                f"{hyp_id} is flagged — the measurement cannot vouch for these changes:\n  "
-                + "\n  ".join(flag_line(f) for f in changes)
-                + f"\n\nApproving overrides {', '.join(names)}; the log records who and why. Reason:",
-                placeholder="why this is safe"), overridden)
+                    self.console.run_command(
+                        "approve", lambda: self.console.source.approve(hyp_id, reason, True, overrides=names)
+                    )
+
+            self.app.push_screen(
+                PromptDialog(
+                    f"{hyp_id} is flagged — the measurement cannot vouch for these changes:\n  "
+                    + "\n  ".join(flag_line(f) for f in changes)
+                    + f"\n\nApproving overrides {', '.join(names)}; the log records who and why. Reason:",
+                    placeholder="why this is safe",
+                ),
+                overridden,
+            )
             return
         if not flags:
-            self.console.run_command("approve", lambda: self.console.source.approve(hyp_id, "approved in console", False))
+            self.console.run_command(
+                "approve", lambda: self.console.source.approve(hyp_id, "approved in console", False)
+            )
             return
 
         def answered(yes: bool | None) -> None:
             if yes:
                 self.console.run_command(
-                    "approve", lambda: self.console.source.approve(hyp_id, "approved over reviewer flags", True))
-        self.app.push_screen(ConfirmDialog(f"The reviewer flagged {hyp_id}:\n  " + "\n  ".join(flags)
-                                           + "\n\nApprove anyway?", yes="Approve (y)", no="Cancel (n)"), answered)
+                    "approve", lambda: self.console.source.approve(hyp_id, "approved over reviewer flags", True)
+                )
+
+        self.app.push_screen(
+            ConfirmDialog(
+                f"The reviewer flagged {hyp_id}:\n  " + "\n  ".join(flags) + "\n\nApprove anyway?",
+                yes="Approve (y)",
+                no="Cancel (n)",
+            ),
+            answered,
+        )
 
     @decision("reject")
     def action_reject(self) -> None:
@@ -192,6 +223,7 @@ class ReviewScreen(LabScreen):
         def answered(reason: str | None) -> None:
             if reason:
                 self.console.run_command("reject", lambda: self.console.source.reject(hyp_id, reason))
+
         self.app.push_screen(PromptDialog(reject_question(h), placeholder="reason"), answered)
 
     @decision("merge")
@@ -203,10 +235,12 @@ class ReviewScreen(LabScreen):
         question = merge_question(h, self.console.lab_state, source.main_branch)
         change = gate.rules_change(h)
         if change:  # the person confirms the rules change itself, shown as what changes
-            question += ("\n\nIt changes the lab's rules:\n  " + "\n  ".join(change)
-                         + "\nThe next session runs under them.")
-        self.console.confirm_command(question, "Merge", "merge",
-                                     lambda: source.merge(hyp_id, confirm_rules_change=bool(change)))
+            question += (
+                "\n\nIt changes the lab's rules:\n  " + "\n  ".join(change) + "\nThe next session runs under them."
+            )
+        self.console.confirm_command(
+            question, "Merge", "merge", lambda: source.merge(hyp_id, confirm_rules_change=bool(change))
+        )
 
     @decision("re-measure")
     def action_remeasure(self) -> None:
@@ -214,8 +248,12 @@ class ReviewScreen(LabScreen):
         if h is None:
             return
         hyp_id, source = h.hyp_id, self.console.source
-        self.console.confirm_command(remeasure_question(h, self.console.lab_state, source.main_branch), "Re-measure",
-                                     "remeasure", lambda: source.remeasure(hyp_id))
+        self.console.confirm_command(
+            remeasure_question(h, self.console.lab_state, source.main_branch),
+            "Re-measure",
+            "remeasure",
+            lambda: source.remeasure(hyp_id),
+        )
 
     def action_full_diff(self) -> None:
         h = self._current()

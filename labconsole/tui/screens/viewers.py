@@ -39,8 +39,11 @@ def help_table(keymap_overrides: dict[str, str], replay: bool) -> Table:
     table.add_column("key", style="bold", no_wrap=True)
     table.add_column("what")
     shown = keymap.effective_keys(keymap_overrides)
-    extra = [("ctrl+p", "Command palette (actions built from the current state)"),
-             ("tab / shift+tab", "Move between panels"), ("enter", "Open the selected agent or hypothesis")]
+    extra = [
+        ("ctrl+p", "Command palette (actions built from the current state)"),
+        ("tab / shift+tab", "Move between panels"),
+        ("enter", "Open the selected agent or hypothesis"),
+    ]
     for scope, title in keymap.SCOPES.items():
         if scope == "replay" and not replay:
             title += " (only in `labconsole replay`)"
@@ -52,19 +55,33 @@ def help_table(keymap_overrides: dict[str, str], replay: bool) -> Table:
                 table.add_row(keys, description)
         table.add_row("", "")
     table.add_row(Text("Dialogs", style="underline"), "")
-    for keys, description in (("y / n, escape", "Confirm / cancel (e.g. approving over reviewer flags, stop, restart)"),
-                              ("enter / escape", "Submit / cancel a typed line (reject reason, message, search)"),
-                              ("s / l / c", "Quit an owned session: stop agents / let them finish headless / cancel")):
+    for keys, description in (
+        ("y / n, escape", "Confirm / cancel (e.g. approving over reviewer flags, stop, restart)"),
+        ("enter / escape", "Submit / cancel a typed line (reject reason, message, search)"),
+        ("s / l / c", "Quit an owned session: stop agents / let them finish headless / cancel"),
+    ):
         table.add_row(keys, description)
     table.add_row("", "")
-    table.add_row(Text("Keymap", style="underline"), f"override by id in {keymap.user_keymap_path()} or the lab's "
-                  "lab.toml [tui.keymap], e.g. \"review.approve\" = \"A\"")
+    table.add_row(
+        Text("Keymap", style="underline"),
+        f"override by id in {keymap.user_keymap_path()} or the lab's "
+        'lab.toml [tui.keymap], e.g. "review.approve" = "A"',
+    )
     return table
 
 
-_NAMES = {"question_mark": "?", "left_square_bracket": "[", "right_square_bracket": "]",
-          "left_curly_bracket": "{", "right_curly_bracket": "}", "slash": "/", "less_than_sign": "<",
-          "greater_than_sign": ">", "full_stop": ".", "comma": ","}
+_NAMES = {
+    "question_mark": "?",
+    "left_square_bracket": "[",
+    "right_square_bracket": "]",
+    "left_curly_bracket": "{",
+    "right_curly_bracket": "}",
+    "slash": "/",
+    "less_than_sign": "<",
+    "greater_than_sign": ">",
+    "full_stop": ".",
+    "comma": ",",
+}
 
 
 def pretty_keys(keys: str) -> str:

@@ -34,7 +34,11 @@ class KeyBar(Static):
         seen: set[str] = set()
         readonly = bool(getattr(self.app, "readonly", False))
         for _node, binding, enabled, _tooltip in screen.active_bindings.values():
-            if not binding.show or binding.action in seen or (readonly and binding.action.split("(")[0] in DECISION_ACTIONS):
+            if (
+                not binding.show
+                or binding.action in seen
+                or (readonly and binding.action.split("(")[0] in DECISION_ACTIONS)
+            ):
                 continue  # a read-only view still answers these keys, with why they are ignored
             seen.add(binding.action)
             into = tail if binding.action in ALWAYS_SHOWN else text

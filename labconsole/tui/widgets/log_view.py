@@ -183,17 +183,28 @@ class LogView(ScrollView, can_focus=True):
         if index >= self.line_count:
             return Strip.blank(width, style)
         number = f"{index + 1:>7} "
-        line, kind = (agentlog.clean(self._line(index), 4096), agentlog.PLAIN) if self.raw else \
-            agentlog.render(self._line(index))
+        line, kind = (
+            (agentlog.clean(self._line(index), 4096), agentlog.PLAIN)
+            if self.raw
+            else agentlog.render(self._line(index))
+        )
         text = line[: max(0, width - len(number))]
-        return Strip([Segment(number, style + Style(dim=True)),
-                      Segment(text.ljust(width - len(number)), style + self._kind_style(kind))])
+        return Strip(
+            [
+                Segment(number, style + Style(dim=True)),
+                Segment(text.ljust(width - len(number)), style + self._kind_style(kind)),
+            ]
+        )
 
     def _kind_style(self, kind: str) -> Style:
         if kind == agentlog.DIM:
             return Style(dim=True)
-        colour = {agentlog.GOOD: "success", agentlog.BAD: "error", agentlog.WARN: "warning",
-                  agentlog.ACCENT: "accent"}.get(kind)
+        colour = {
+            agentlog.GOOD: "success",
+            agentlog.BAD: "error",
+            agentlog.WARN: "warning",
+            agentlog.ACCENT: "accent",
+        }.get(kind)
         return Style(color=theme_colors(self.app)[colour]) if colour else Style()
 
     def on_unmount(self) -> None:

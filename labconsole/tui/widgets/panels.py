@@ -22,9 +22,17 @@ class AgentsTable(KeyedTable):
     ``compact`` (the overview, beside the GPU panel) keeps the columns a supervisor scans; the
     agents screen shows them all."""
 
-    COLUMNS = [("agent", "Agent", 12), ("role", "Role", 10), ("backend", "Backend/model", 16), ("state", "State", 23),
-               ("hyp", "Hyp", 5), ("last", "Last action", 24), ("tokens", "Tokens", 6), ("cost", "Cost", 6),
-               ("age", "Seen", 7)]
+    COLUMNS = [
+        ("agent", "Agent", 12),
+        ("role", "Role", 10),
+        ("backend", "Backend/model", 16),
+        ("state", "State", 23),
+        ("hyp", "Hyp", 5),
+        ("last", "Last action", 24),
+        ("tokens", "Tokens", 6),
+        ("cost", "Cost", 6),
+        ("age", "Seen", 7),
+    ]
     COMPACT = ("agent", "state", "hyp", "last", "cost", "age")
 
     def __init__(self, compact: bool = False, **kwargs: object) -> None:
@@ -37,12 +45,19 @@ class AgentsTable(KeyedTable):
         for a in sorted(state.agents.values(), key=lambda a: a.agent_id):
             label, h = notify.agent_activity(a, state)  # an idle worker whose candidate is measured is waiting
             cells: dict[str, str | Text] = {
-                "agent": a.agent_id, "role": a.role, "backend": f"{a.backend}{'/' + a.model if a.model else ''}",
-                "state": Text(label, style=c[AGENT_STATE_COLOR.get(label, AGENT_STATE_COLOR.get(a.state, "foreground"))]),
-                "hyp": h.hyp_id if h else a.hypothesis or "-", "last": last_action(a),
-                "tokens": F.tokens(a.usage.tokens), "cost": F.usd(a.usage.cost_usd),
+                "agent": a.agent_id,
+                "role": a.role,
+                "backend": f"{a.backend}{'/' + a.model if a.model else ''}",
+                "state": Text(
+                    label, style=c[AGENT_STATE_COLOR.get(label, AGENT_STATE_COLOR.get(a.state, "foreground"))]
+                ),
+                "hyp": h.hyp_id if h else a.hypothesis or "-",
+                "last": last_action(a),
+                "tokens": F.tokens(a.usage.tokens),
+                "cost": F.usd(a.usage.cost_usd),
                 # Against the log's clock, not now(): replays render the same, and live the 10 Hz tick moves it.
-                "age": F.age(state.last_ts - a.last_seen) if a.last_seen else "-"}
+                "age": F.age(state.last_ts - a.last_seen) if a.last_seen else "-",
+            }
             rows.append((a.agent_id, tuple(cells[key] for key, _, _ in self._column_spec)))
         self.sync(rows)
 
@@ -59,21 +74,39 @@ def queue_order(state: LabState) -> list[S.HypothesisState]:
     def key(h: S.HypothesisState) -> tuple:
         open_ = h.status in S.OPEN_STATUSES
         return (0 if open_ else 1, urgency.get(h.status, 2), -h.priority, h.hyp_id)
+
     return sorted(state.hypotheses.values(), key=key)
 
 
 class HypothesisQueue(KeyedTable):
     def __init__(self, **kwargs: object) -> None:
-        super().__init__([("id", "Hyp", 5), ("status", "Status", 14), ("prio", "Prio", 4), ("title", "Title", 22),
-                          ("agent", "Agent", 12)], **kwargs)
+        super().__init__(
+            [
+                ("id", "Hyp", 5),
+                ("status", "Status", 14),
+                ("prio", "Prio", 4),
+                ("title", "Title", 22),
+                ("agent", "Agent", 12),
+            ],
+            **kwargs,
+        )
 
     def show(self, state: LabState) -> None:
         c = theme_colors(self.app)
         rows: list[Row] = []
         for h in queue_order(state):
-            rows.append((h.hyp_id, (
-                h.hyp_id, Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]),
-                f"{h.priority:.2f}", h.title[:48], h.agent_id or "-")))
+            rows.append(
+                (
+                    h.hyp_id,
+                    (
+                        h.hyp_id,
+                        Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]),
+                        f"{h.priority:.2f}",
+                        h.title[:48],
+                        h.agent_id or "-",
+                    ),
+                )
+            )
         self.sync(rows)
 
 
@@ -89,13 +122,27 @@ class Leaderboard(Vertical):
     def compose(self) -> ComposeResult:
         yield Static(id="best-line")
         yield Sparkline([], id="best-spark")
-        yield KeyedTable([("rank", "#", 2), ("hyp", "Hyp", 6), ("median", "Median", 7), ("effect", "vs base", 12),
-                          ("reps", "Reps", 4), ("spread", "Spread", 6), ("sig", "Sig", 3), ("status", "Status", 10)],
-                         id="board")
+        yield KeyedTable(
+            [
+                ("rank", "#", 2),
+                ("hyp", "Hyp", 6),
+                ("median", "Median", 7),
+                ("effect", "vs base", 12),
+                ("reps", "Reps", 4),
+                ("spread", "Spread", 6),
+                ("sig", "Sig", 3),
+                ("status", "Status", 10),
+            ],
+            id="board",
+        )
 
     def show(self, state: LabState) -> None:
-        inputs = (tuple(state.best_history), state.baseline_metric, state.baseline_sha,
-                  tuple((h.hyp_id, h.status, h.base_sha, h.evidence.get("candidate_median")) for h in state.leaderboard()))
+        inputs = (
+            tuple(state.best_history),
+            state.baseline_metric,
+            state.baseline_sha,
+            tuple((h.hyp_id, h.status, h.base_sha, h.evidence.get("candidate_median")) for h in state.leaderboard()),
+        )
         if inputs == getattr(self, "_inputs", None):
             return
         self._inputs = inputs
@@ -103,16 +150,22 @@ class Leaderboard(Vertical):
         name = state.objective.get("name", "metric")
         arrow = "↓" if state.objective.get("direction", "minimize") == "minimize" else "↑"
         best = state.best_history[-1][1] if state.best_history else None
-        line = Text.assemble((f"{name} {arrow} ", "bold"), ("best ", c["muted"]), (F.metric(best), c["success"]),
-                             ("  baseline ", c["muted"]), F.metric(state.baseline_metric))
+        line = Text.assemble(
+            (f"{name} {arrow} ", "bold"),
+            ("best ", c["muted"]),
+            (F.metric(best), c["success"]),
+            ("  baseline ", c["muted"]),
+            F.metric(state.baseline_metric),
+        )
         # Sparkline: lower is better for minimize, so plot the improvement to make "up" good.
         values = [v for _, v in state.best_history]
         if values and state.objective.get("direction", "minimize") == "minimize":
             values = [max(values) - v for v in values]
         if len(values) > 1:  # also inline, for small terminals where the Sparkline widget is hidden
             top = max(values) or 1.0
-            line.append("  " + "".join("▁▂▃▄▅▆▇█"[min(7, int(v / top * 7.999))] for v in values[-20:]),
-                        style=c["success"])
+            line.append(
+                "  " + "".join("▁▂▃▄▅▆▇█"[min(7, int(v / top * 7.999))] for v in values[-20:]), style=c["success"]
+            )
         board = state.leaderboard()
         if any(h.status in S.OPEN_STATUSES and h.base_sha and h.base_sha != state.baseline_sha for h in board):
             line.append("  * measured on an older main", style=c["warning"])
@@ -127,13 +180,25 @@ class Leaderboard(Vertical):
             eff_style = c["success"] if (effect or 0) > 0 else c["error"]
             reps = f"{e.get('candidate_ok', '?')}/{e.get('candidate_runs', '?')}"
             # Measured against an older main: its "vs base" is not against today's main (re-measure: e on review).
-            old = h.status in S.OPEN_STATUSES and bool(h.base_sha and state.baseline_sha
-                                                       and h.base_sha != state.baseline_sha)
+            old = h.status in S.OPEN_STATUSES and bool(
+                h.base_sha and state.baseline_sha and h.base_sha != state.baseline_sha
+            )
             hyp = Text.assemble(h.hyp_id, ("*", f"bold {c['warning']}") if old else "")
-            rows.append((h.hyp_id, (
-                str(rank), hyp, F.metric(e.get("candidate_median")), Text(F.effect(effect), style=eff_style),
-                reps, F.metric(e.get("candidate_spread"), 3), "yes" if e.get("significant") else "no",
-                Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]))))
+            rows.append(
+                (
+                    h.hyp_id,
+                    (
+                        str(rank),
+                        hyp,
+                        F.metric(e.get("candidate_median")),
+                        Text(F.effect(effect), style=eff_style),
+                        reps,
+                        F.metric(e.get("candidate_spread"), 3),
+                        "yes" if e.get("significant") else "no",
+                        Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]),
+                    ),
+                )
+            )
         self.query_one("#board", KeyedTable).sync(rows)
 
 
@@ -161,8 +226,11 @@ class EventFeed(Static):
         for n, item in enumerate(state.feed[-height:]):
             if n:
                 text.append("\n")
-            style = c["warning"] if item.kind.startswith(("decision.", "merge.")) else (
-                c["error"] if item.kind.endswith(("failed", "error", "exited", "refused")) else "")
+            style = (
+                c["warning"]
+                if item.kind.startswith(("decision.", "merge."))
+                else (c["error"] if item.kind.endswith(("failed", "error", "exited", "refused")) else "")
+            )
             text.append(f"{F.clock(item.ts)} ", style=c["muted"])
             text.append(f"{item.actor.removeprefix('agent:')[:12]:<12} ", style=c["primary"])
             text.append(item.text, style=style)

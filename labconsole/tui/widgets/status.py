@@ -40,21 +40,45 @@ class LabHeader(CachedStatic):
     LabHeader { dock: top; height: 1; background: $panel; }
     """
 
-    def show(self, state: LabState, mode: str, screen_title: str, extra: str = "", *, now: float | None = None,
-             gpu: GpuSnapshot | None = None) -> None:
+    def show(
+        self,
+        state: LabState,
+        mode: str,
+        screen_title: str,
+        extra: str = "",
+        *,
+        now: float | None = None,
+        gpu: GpuSnapshot | None = None,
+    ) -> None:
         pulse = pulse_parts(state, now, gpu)
         degraded = state.sandbox is not None and state.sandbox.degraded
-        if not self.changed((state.lab_name, state.session_id, F.clock(state.last_ts), state.stopped, mode,
-                             screen_title, extra, self.size.width, pulse, degraded)):
+        if not self.changed(
+            (
+                state.lab_name,
+                state.session_id,
+                F.clock(state.last_ts),
+                state.stopped,
+                mode,
+                screen_title,
+                extra,
+                self.size.width,
+                pulse,
+                degraded,
+            )
+        ):
             return
         c = theme_colors(self.app)
         badge_bg = {"REPLAY": c["warning"], "READ-ONLY": c["accent"], "LIVE": c["success"]}.get(mode, c["primary"])
         text = Text.assemble(
-            (f" {mode} ", f"bold black on {badge_bg}"), " ",
+            (f" {mode} ", f"bold black on {badge_bg}"),
+            " ",
             # Before anything the width may cut: the runs of this session are not contained.
-            (" SANDBOX: DEGRADED " if degraded else "", f"bold black on {c['error']}"), " " if degraded else "",
-            ("LabConsole", "bold"), f" · {state.lab_name or '-'} · {state.session_id or '-'} · ",
-            (screen_title, "bold"), f" · {F.clock(now if now is not None else state.last_ts)} UTC",
+            (" SANDBOX: DEGRADED " if degraded else "", f"bold black on {c['error']}"),
+            " " if degraded else "",
+            ("LabConsole", "bold"),
+            f" · {state.lab_name or '-'} · {state.session_id or '-'} · ",
+            (screen_title, "bold"),
+            f" · {F.clock(now if now is not None else state.last_ts)} UTC",
             *[f" · {part}" for part in pulse],
             (f" · {extra}" if extra else "", c["warning"]),
             (" · STOPPED" if state.stopped else "", c["error"]),
@@ -90,8 +114,13 @@ class NeedsYouBanner(CachedStatic):
             return
         self.set_class(bool(line), "-active")
         c = theme_colors(self.app)
-        text = Text.assemble((f" NEEDS YOU {count} ", f"bold black on {c['warning']}"), " ", (line, c["warning"]),
-                             no_wrap=True, overflow="ellipsis")
+        text = Text.assemble(
+            (f" NEEDS YOU {count} ", f"bold black on {c['warning']}"),
+            " ",
+            (line, c["warning"]),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
         self.update(text)
 
 
@@ -102,9 +131,15 @@ class BudgetBar(CachedStatic):
 
     def show(self, state: LabState) -> None:
         b = state.budget
-        if not self.changed((tuple(sorted(b.limits.items())), round(b.used.get("usd", 0), 2),
-                             round(b.used.get("tokens", 0), -2), round(b.used.get("gpu_hours", 0), 2),
-                             tuple(sorted(b.exhausted)))):
+        if not self.changed(
+            (
+                tuple(sorted(b.limits.items())),
+                round(b.used.get("usd", 0), 2),
+                round(b.used.get("tokens", 0), -2),
+                round(b.used.get("gpu_hours", 0), 2),
+                tuple(sorted(b.exhausted)),
+            )
+        ):
             return
         c = theme_colors(self.app)
         parts: list[Any] = [("budget ", "bold")]

@@ -36,8 +36,13 @@ class Timeline(Static):
         before = bisect_left(decisions, cursor + 1)
         what = f"{event.kind} · {event.actor}" if event else "-"
         info = Text.assemble(
-            (" REPLAY ", f"bold black on {c['warning']}"), f" event {cursor + 1}/{count}",
-            f" · {F.stamp(event.ts) if event else '-'} · ", (what, "bold"),
-            f" · decision {before}/{len(decisions)}", ("  [ ] step · { } decisions · / search · < > ends", c["muted"]),
-            no_wrap=True, overflow="ellipsis")
+            (" REPLAY ", f"bold black on {c['warning']}"),
+            f" event {cursor + 1}/{count}",
+            f" · {F.stamp(event.ts) if event else '-'} · ",
+            (what, "bold"),
+            f" · decision {before}/{len(decisions)}",
+            ("  [ ] step · { } decisions · / search · < > ends", c["muted"]),
+            no_wrap=True,
+            overflow="ellipsis",
+        )
         self.update(Text("\n").join([info, line]))

@@ -23,12 +23,18 @@ def main() -> int:
         t = Path(tmp)
         (t / "blocked_rmsnorm.py").write_text(buggy)
         shutil.copytree(root / "tests", t / "tests", ignore=shutil.ignore_patterns("__pycache__"))
-        proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                               "tests/test_blocked.py"], cwd=t, capture_output=True, text=True,
-                              env={"PYTHONPATH": str(t), "PATH": "/usr/bin:/bin"})
+        proc = subprocess.run(
+            [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "tests/test_blocked.py"],
+            cwd=t,
+            capture_output=True,
+            text=True,
+            env={"PYTHONPATH": str(t), "PATH": "/usr/bin:/bin"},
+        )
     caught = proc.returncode != 0
-    return verdict([] if caught else ["tests/test_blocked.py passes on the buggy code: it does not catch the bugs"],
-                   "the regression tests fail on the original code, as they should")
+    return verdict(
+        [] if caught else ["tests/test_blocked.py passes on the buggy code: it does not catch the bugs"],
+        "the regression tests fail on the original code, as they should",
+    )
 
 
 if __name__ == "__main__":

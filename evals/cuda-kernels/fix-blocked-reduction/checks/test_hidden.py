@@ -32,5 +32,6 @@ def test_zero_rows():
 
 def test_bf16_odd_size():
     x, w = torch.randn(8, 5000, dtype=torch.bfloat16), torch.randn(5000, dtype=torch.bfloat16)
-    torch.testing.assert_close(rms_norm_blocked(x, w).float(), reference(x, w, 1e-6).bfloat16().float(),
-                               rtol=2e-2, atol=2e-2)
+    torch.testing.assert_close(
+        rms_norm_blocked(x, w).float(), reference(x, w, 1e-6).bfloat16().float(), rtol=2e-2, atol=2e-2
+    )

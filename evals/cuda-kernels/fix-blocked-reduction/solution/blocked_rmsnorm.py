@@ -17,7 +17,7 @@ def blocked_sum_of_squares(x: torch.Tensor, block: int = BLOCK) -> torch.Tensor:
     n = x.shape[-1]
     acc = torch.zeros(x.shape[:-1], dtype=torch.float32)
     for start in range(0, n, block):  # the last chunk may be partial
-        chunk = x[..., start:start + block].float()
+        chunk = x[..., start : start + block].float()
         acc += (chunk * chunk).sum(-1)
     return acc
 

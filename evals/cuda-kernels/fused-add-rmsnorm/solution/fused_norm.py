@@ -26,8 +26,9 @@ if triton is not None:
         tl.store(Y + offs, (hf * rstd * w).to(Y.dtype.element_ty), mask=mask)
 
 
-def fused_add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
-                       eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_add_rms_norm(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
     if not x.is_cuda or triton is None:
         residual.add_(x)
         h = residual.float()

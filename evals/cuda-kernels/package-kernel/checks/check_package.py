@@ -34,8 +34,10 @@ def check_build() -> None:
         return
     need(build.get("general", {}).get("name") == NAME, f"build.toml [general] name must be {NAME!r}")
     torch_src = build.get("torch", {}).get("src", [])
-    need(any(s.startswith("torch-ext/") and s.endswith(".cpp") for s in torch_src),
-         "build.toml [torch] src must list the binding under torch-ext/")
+    need(
+        any(s.startswith("torch-ext/") and s.endswith(".cpp") for s in torch_src),
+        "build.toml [torch] src must list the binding under torch-ext/",
+    )
     kernels = build.get("kernel", {})
     need(bool(kernels), "build.toml needs a [kernel.<name>] table")
     for kname, k in kernels.items():
@@ -73,8 +75,10 @@ def check_card() -> None:
     need(any(k in low for k in ("sm_90", "sm90", "9.0", "h100")), "card: name the GPU architecture")
     need("bf16" in low or "bfloat16" in low, "card: name the supported dtype")
     need("get_kernel" in text or "get_local_kernel" in text, "card: show how to load it with the kernels package")
-    need("l2" in low and ("cuda event" in low or "cuda graph" in low) and "interleav" in low,
-         "card: describe the benchmark method (timing, L2 flush, interleaving)")
+    need(
+        "l2" in low and ("cuda event" in low or "cuda graph" in low) and "interleav" in low,
+        "card: describe the benchmark method (timing, L2 flush, interleaving)",
+    )
     need(any(k in low for k in ("multiple of 8", "contiguous")), "card: state the limits / failure cases")
     bench = json.loads((ROOT / "bench_results.json").read_text())
     big = max(bench["shapes"], key=lambda s: s["rows"])["us"]
@@ -82,8 +86,10 @@ def check_card() -> None:
     for baseline in ("eager", "F.rms_norm", "torch.compile"):
         want = big[baseline] / big["rmsnorm_lab"]
         need(baseline.split(".")[-1].lower() in low, f"card: name the {baseline} baseline")
-        need(any(abs(x - want) <= 0.03 * want for x in found),
-             f"card: state the measured speedup vs {baseline} at the largest shape (~{want:.2f}x)")
+        need(
+            any(abs(x - want) <= 0.03 * want for x in found),
+            f"card: state the measured speedup vs {baseline} at the largest shape (~{want:.2f}x)",
+        )
 
 
 def main() -> int:

@@ -16,7 +16,7 @@ def main() -> int:
     if not any(p.suffix == ".cu" and p.read_bytes() == original for p in files):
         problems.append("the kernel source rmsnorm.cu was changed or removed")
     bindings = [p for p in files if p.suffix == ".cpp" and "torch-ext" in p.parts]
-    if not any('rms_norm(Tensor x, Tensor weight, float eps) -> Tensor' in p.read_text() for p in bindings):
+    if not any("rms_norm(Tensor x, Tensor weight, float eps) -> Tensor" in p.read_text() for p in bindings):
         problems.append("no binding under torch-ext/ defines rms_norm(Tensor x, Tensor weight, float eps) -> Tensor")
     return verdict(problems, "kernel source intact, binding in place")
 

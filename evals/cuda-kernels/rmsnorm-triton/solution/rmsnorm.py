@@ -28,8 +28,7 @@ def _torch_rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.
     return (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + eps) * weight.float()).to(x.dtype)
 
 
-def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6,
-             out: torch.Tensor | None = None) -> torch.Tensor:
+def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6, out: torch.Tensor | None = None) -> torch.Tensor:
     if not x.is_cuda or triton is None:
         y = _torch_rms_norm(x, weight, eps)
         return out.copy_(y) if out is not None else y
@@ -43,6 +42,5 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6,
         return y
     block = triton.next_power_of_2(hidden)
     warps = 4 if block <= 2048 else (8 if block <= 8192 else 16)
-    _rms_norm_fwd[(x2.shape[0],)](x2, weight, y2, x2.stride(0), y2.stride(0), hidden, eps,
-                                  BLOCK=block, num_warps=warps)
+    _rms_norm_fwd[(x2.shape[0],)](x2, weight, y2, x2.stride(0), y2.stride(0), hidden, eps, BLOCK=block, num_warps=warps)
     return y

@@ -49,7 +49,7 @@ def problems() -> list[str]:
     if not isinstance(params, dict) or len(params) != 1:
         out.append("params must hold exactly one change (one hypothesis = one change)")
     else:
-        (name, value), = params.items()
+        ((name, value),) = params.items()
         space = payload["search_space"]
         if name not in space:
             out.append(f"param {name!r} is not in the search space {sorted(space)}")
@@ -57,8 +57,9 @@ def problems() -> list[str]:
             out.append(f"{name}={value!r} is outside the search space {space[name]}")
         if any(h["params"] == params for h in payload["history"]):
             out.append(f"{params} was already measured")
-    if isinstance(msg.get("title"), str) and msg["title"].strip().lower() in \
-            {t.lower() for t in payload["do_not_repeat"]}:
+    if isinstance(msg.get("title"), str) and msg["title"].strip().lower() in {
+        t.lower() for t in payload["do_not_repeat"]
+    }:
         out.append("title repeats a rejected idea")
     if "priority" in msg and not isinstance(msg["priority"], (int, float)):
         out.append("priority must be a number")

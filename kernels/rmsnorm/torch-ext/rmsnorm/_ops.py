@@ -23,8 +23,15 @@ def _register_cuda_fakes() -> None:
     def _like(x: torch.Tensor, weight: torch.Tensor, eps: float) -> torch.Tensor:
         return torch.empty_like(x)
 
-    def _like_cfg(x: torch.Tensor, weight: torch.Tensor, eps: float, vecs_per_thread: int, lanes: int,
-                  residual: torch.Tensor | None = None, min_blocks: int = 0) -> torch.Tensor:
+    def _like_cfg(
+        x: torch.Tensor,
+        weight: torch.Tensor,
+        eps: float,
+        vecs_per_thread: int,
+        lanes: int,
+        residual: torch.Tensor | None = None,
+        min_blocks: int = 0,
+    ) -> torch.Tensor:
         return torch.empty_like(x)
 
     def _none(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float) -> None:
@@ -39,8 +46,10 @@ def _register_cuda_fakes() -> None:
 
 def triton_notice(torch_version: str, cuda_version: str | None) -> str:
     """The one line a user sees when this package runs on Triton instead of the compiled extension."""
-    return (f"rmsnorm: running the Triton kernels (no compiled extension in this variant for torch "
-            f"{torch_version}, CUDA {cuda_version or 'none'}; compiled builds: {', '.join(COMPILED_FOR)})")
+    return (
+        f"rmsnorm: running the Triton kernels (no compiled extension in this variant for torch "
+        f"{torch_version}, CUDA {cuda_version or 'none'}; compiled builds: {', '.join(COMPILED_FOR)})"
+    )
 
 
 if _LIBS and torch.version.cuda is not None:

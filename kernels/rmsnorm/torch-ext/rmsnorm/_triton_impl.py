@@ -16,8 +16,7 @@ NAMESPACE = "_rmsnorm_lc_triton"
 
 
 @triton.jit
-def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, y_ptr, hidden, inv_hidden, eps,
-                     FUSED: tl.constexpr, BLOCK: tl.constexpr):
+def _rms_norm_kernel(x_ptr, res_ptr, w_ptr, y_ptr, hidden, inv_hidden, eps, FUSED: tl.constexpr, BLOCK: tl.constexpr):
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < hidden
@@ -49,8 +48,16 @@ def _launch(y: torch.Tensor, x: torch.Tensor, res: torch.Tensor | None, w: torch
         return
     block, warps = _launch_config(hidden, x.element_size())
     wrap_triton(_rms_norm_kernel)[(rows,)](
-        x, res if res is not None else x, w, y, hidden, 1.0 / hidden, eps,
-        FUSED=res is not None, BLOCK=block, num_warps=warps,
+        x,
+        res if res is not None else x,
+        w,
+        y,
+        hidden,
+        1.0 / hidden,
+        eps,
+        FUSED=res is not None,
+        BLOCK=block,
+        num_warps=warps,
     )
 
 

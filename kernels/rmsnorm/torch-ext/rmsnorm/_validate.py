@@ -32,8 +32,7 @@ def unsupported_reason(
         return f"rmsnorm: {name} has dtype {x.dtype}; supported dtypes are bfloat16, float16 and float32"
     if weight.dtype != x.dtype:
         return (
-            f"rmsnorm: weight dtype {weight.dtype} != {name} dtype {x.dtype}; "
-            "cast the weight with weight.to(x.dtype)"
+            f"rmsnorm: weight dtype {weight.dtype} != {name} dtype {x.dtype}; cast the weight with weight.to(x.dtype)"
         )
     if x.dim() == 0 or x.shape[-1] == 0:
         return f"rmsnorm: {name} needs a non-empty last (hidden) dimension, got shape {tuple(x.shape)}"

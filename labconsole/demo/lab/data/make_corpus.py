@@ -17,23 +17,96 @@ SEED = 20240611
 TARGET_BYTES = 220_000
 
 ADJECTIVES = [
-    "quiet", "bright", "narrow", "ancient", "patient", "copper", "hollow", "restless", "silver",
-    "gentle", "crooked", "distant", "heavy", "curious", "faded", "golden", "rusty", "tiny",
-    "stubborn", "careful", "sleepy", "bitter", "wooden", "frozen", "humble", "clever",
+    "quiet",
+    "bright",
+    "narrow",
+    "ancient",
+    "patient",
+    "copper",
+    "hollow",
+    "restless",
+    "silver",
+    "gentle",
+    "crooked",
+    "distant",
+    "heavy",
+    "curious",
+    "faded",
+    "golden",
+    "rusty",
+    "tiny",
+    "stubborn",
+    "careful",
+    "sleepy",
+    "bitter",
+    "wooden",
+    "frozen",
+    "humble",
+    "clever",
 ]
 NOUNS = [
-    "river", "lantern", "engineer", "garden", "machine", "harbor", "village", "teacher", "kettle",
-    "window", "mountain", "library", "sparrow", "engine", "bridge", "orchard", "compass",
-    "notebook", "signal", "market", "forest", "workshop", "captain", "letter", "station", "valley",
+    "river",
+    "lantern",
+    "engineer",
+    "garden",
+    "machine",
+    "harbor",
+    "village",
+    "teacher",
+    "kettle",
+    "window",
+    "mountain",
+    "library",
+    "sparrow",
+    "engine",
+    "bridge",
+    "orchard",
+    "compass",
+    "notebook",
+    "signal",
+    "market",
+    "forest",
+    "workshop",
+    "captain",
+    "letter",
+    "station",
+    "valley",
 ]
 VERBS_PAST = [
-    "watched", "carried", "followed", "repaired", "measured", "painted", "counted", "crossed",
-    "remembered", "opened", "visited", "described", "studied", "found", "lifted", "answered",
-    "ignored", "borrowed", "tested", "guarded",
+    "watched",
+    "carried",
+    "followed",
+    "repaired",
+    "measured",
+    "painted",
+    "counted",
+    "crossed",
+    "remembered",
+    "opened",
+    "visited",
+    "described",
+    "studied",
+    "found",
+    "lifted",
+    "answered",
+    "ignored",
+    "borrowed",
+    "tested",
+    "guarded",
 ]
 VERBS_INTRANS = [
-    "waited", "listened", "wandered", "slept", "laughed", "hesitated", "worked", "sang",
-    "returned", "vanished", "paused", "smiled",
+    "waited",
+    "listened",
+    "wandered",
+    "slept",
+    "laughed",
+    "hesitated",
+    "worked",
+    "sang",
+    "returned",
+    "vanished",
+    "paused",
+    "smiled",
 ]
 PREPOSITIONS = ["near", "beyond", "under", "beside", "across", "behind", "inside", "above"]
 ADVERBS = ["slowly", "quietly", "again", "at last", "without a word", "before dawn", "all night"]
@@ -105,8 +178,11 @@ def poem(rng: random.Random) -> str:
         group_a, group_b = rng.sample(RHYMES, 2)
         ends = rng.sample(group_a, 2) + rng.sample(group_b, 2)
         order = [ends[0], ends[2], ends[1], ends[3]]  # ABAB rhyme scheme
-        lines = [f"{rng.choice(['The', 'A', 'My', 'Your'])} {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} "
-                 f"{rng.choice(VERBS_INTRANS)} {rng.choice(PREPOSITIONS)} the {end}" for end in order]
+        lines = [
+            f"{rng.choice(['The', 'A', 'My', 'Your'])} {rng.choice(ADJECTIVES)} {rng.choice(NOUNS)} "
+            f"{rng.choice(VERBS_INTRANS)} {rng.choice(PREPOSITIONS)} the {end}"
+            for end in order
+        ]
         stanzas.append("\n".join(lines))
     title = f"{rng.choice(ADJECTIVES).title()} {rng.choice(NOUNS).title()}"
     return f"{title}\n\n" + "\n\n".join(stanzas)
