@@ -75,7 +75,7 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
     try:
         hyp = _wait_for(
             lambda: next((e["data"]["hyp_id"] for e in _events(lab) if e["kind"] == "hypothesis.awaiting_human"), None),
-            120,
+            240,  # the demo measures 3 pairs, and more (adaptive repeats) while a candidate is undecided
             "a candidate awaiting review",
         )
         _wait_for(lambda: "LIVE" in tmux.screen(), 10, "the console")
