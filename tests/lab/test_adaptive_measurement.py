@@ -4,6 +4,7 @@ the best's confirmation re-measure, and what the views show. No git, no subproce
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -251,3 +252,27 @@ def test_an_old_summary_without_a_comparison_is_shown_without_an_interval(tmp_pa
     assert gate_line(lab.state, gate, lab.state.hypotheses["h001"]) == "val_bpb 1.8300 → 1.8000 (no interval recorded)"
     assert lab.state.noise_floor.sigma is None
     assert leaderboard_lines(lab.state)[0] == "session noise floor: not measured yet"
+
+
+class SlowConfirmations(SimExecutor):
+    """Confirmation runs (measurement 2) take a while, as real runs do."""
+
+    def run(self, request: RunRequest, priority: float = 0.0) -> ExecutedRun:
+        if "-m2-" in request.run_id:
+            time.sleep(0.05)
+        return super().run(request, priority)
+
+
+def test_the_session_is_not_settled_while_the_best_is_being_confirmed(tmp_path: Path) -> None:
+    """The best candidate's own measurement ending starts its confirmation in the same step: `measuring` never
+    empties in between (a headless run used to stop there and kill the confirmation's first run)."""
+    lab = FakeLab(tmp_path, repeats=3, cap=12)
+    executor = SlowConfirmations(lab, {"main0": BASE, "good": BASE * 0.95}, sigma=0.005)
+    m = Measurements(lab, executor, threading.Event(), after_each=lambda: None)  # type: ignore[arg-type]
+    try:
+        lab.candidate("h001", "good")
+        m.start("h001")
+        m.wait(30)  # returns once nothing is measuring
+        assert [e for e in lab.events if e.kind == K.EVIDENCE_CONFIRMED]  # so the confirmation is done by then
+    finally:
+        m.shutdown()

@@ -238,11 +238,7 @@ class Measurements:
                     {"hyp_id": hyp_id, "step": "measure", "reason": f"{type(exc).__name__}: {exc}"},
                 )
         finally:
-            if not lab.fatal and not self._stopping.is_set():
-                with lab.locked():
-                    # Before this one leaves `measuring`, so the session never looks settled in between.
-                    self.confirm_next(finishing=hyp_id)
-            self.measuring.discard(hyp_id)
+            self._leave_measuring(hyp_id)
             if not lab.fatal and not self._stopping.is_set():
                 with lab.locked():
                     self._after_each()
@@ -357,6 +353,16 @@ class Measurements:
 
     # --- confirming the session's best ------------------------------------------------------------
 
+    def _leave_measuring(self, hyp_id: str) -> None:
+        """A measurement of ``hyp_id`` ends; the next confirmation re-measure (of this very candidate, when it
+        is now the session's best) starts in the same locked step, so the session never looks settled (and a
+        headless run never stops) between the two."""
+        lab = self.lab
+        with lab.locked():
+            self.measuring.discard(hyp_id)
+            if not lab.fatal and not self._stopping.is_set():
+                self.confirm_next()
+
     def confirm_next(self, finishing: str = "") -> None:
         """Under the lab lock: start the re-measure of the candidate awaiting confirmation, if one is and
         it is not being measured now (``finishing``: the measurement calling this, about to end)."""
@@ -422,10 +428,7 @@ class Measurements:
                     {"text": f"{hyp_id}: confirmation re-measure failed: {type(exc).__name__}: {exc}"},
                 )
         finally:
-            if not lab.fatal and not self._stopping.is_set():
-                with lab.locked():
-                    self.confirm_next(finishing=hyp_id)
-            self.measuring.discard(hyp_id)
+            self._leave_measuring(hyp_id)
 
     def evidence_of(self, h: HypothesisState) -> dict[str, Any]:
         """The full evidence bundle from its blob; the logged summary if the blob cannot be read."""
