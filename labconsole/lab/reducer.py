@@ -63,7 +63,8 @@ def reduce(events: Iterable[Any], state: LabState | None = None) -> LabState:
 
 
 # High-rate kinds stay out of the feed (their effect shows in the panels).
-_QUIET = frozenset({K.GPU_SAMPLE, K.AGENT_USAGE, K.AGENT_RAW, K.AGENT_LOG, K.AGENT_HELLO})
+# Seal checkpoints are bookkeeping for the audit (every 1000 events, 30 s and at close), not news for the person.
+_QUIET = frozenset({K.GPU_SAMPLE, K.AGENT_USAGE, K.AGENT_RAW, K.AGENT_LOG, K.AGENT_HELLO, K.SEAL_CHECKPOINT})
 
 
 # --- session ----------------------------------------------------------------------------------------

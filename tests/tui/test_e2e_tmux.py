@@ -127,6 +127,7 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
             capture_output=True,
             text=True,
             cwd=ROOT,
+            env={**os.environ, "XDG_CONFIG_HOME": str(tmp_path)},  # the person's key is the demo's (trusted)
         )
         assert audit.returncode == 0, audit.stdout + audit.stderr
     finally:

@@ -14,10 +14,12 @@ from labconsole.tui.app import make_replay_app
 
 
 async def _settled(pilot: Pilot) -> None:
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
-    await pilot.app.workers.wait_for_complete()
-    await pilot.pause()
+    # Workers (replay index, log indexing) post messages whose handlers may start more work or scroll after a
+    # refresh (a followed log jumps to its tail): a few rounds, so the picture never depends on the machine's load.
+    for _ in range(4):
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        await pilot.pause(0.05)
 
 
 def _keys_then_settle(*keys: str):

@@ -147,6 +147,12 @@ class LogView(ScrollView, can_focus=True):
             self.call_after_refresh(self._scroll_to_tail)
         self.refresh()
 
+    def on_resize(self) -> None:
+        # A followed log stays at its tail when its panel changes size (layouts settle after the first chunks).
+        if self.follow and not self._tail_pending:
+            self._tail_pending = True
+            self.call_after_refresh(self._scroll_to_tail)
+
     def _scroll_to_tail(self) -> None:
         self._tail_pending = False
         self.scroll_to(y=self.max_scroll_y, animate=False, immediate=True)
