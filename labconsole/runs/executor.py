@@ -33,6 +33,18 @@ class RunRequest:
     repeat: int
     params: dict[str, Any]
 
+    def started(self, command: str, **extra: Any) -> dict[str, Any]:
+        """The ``run.started`` data every executor logs for this run; ``extra`` adds its own fields."""
+        return {
+            "run_id": self.run_id,
+            "hyp_id": self.hyp_id,
+            "role": self.role,
+            "commit": self.sha,
+            "repeat": self.repeat,
+            "command": command,
+            **extra,
+        }
+
 
 @dataclass(frozen=True)
 class ExecutedRun:

@@ -138,20 +138,7 @@ class HfJobsExecutor:
         if self._cancelled.is_set():
             raise RunCancelled(req.run_id)
         obj, ex = self.config.objective, self.config.executor
-        self.append(
-            K.RUN_STARTED,
-            "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "role": req.role,
-                "commit": req.sha,
-                "repeat": req.repeat,
-                "command": obj.command,
-                "gpus": [],
-                "executor": "hf-jobs",
-            },
-        )
+        self.append(K.RUN_STARTED, "console", req.started(obj.command, gpus=[], executor="hf-jobs"))
         started = time.monotonic()
         where = f"hf-jobs:{ex.flavor}"
         status, returncode, error, output = "failed", None, "", b""

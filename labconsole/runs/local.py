@@ -173,17 +173,7 @@ class LocalExecutor:
         self.append(
             K.RUN_STARTED,
             "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "role": req.role,
-                "commit": req.sha,
-                "repeat": req.repeat,
-                "command": obj.command,
-                **gpu_info,
-                "sandbox": prepared.sandbox,
-                "env_names": prepared.env_names,
-            },
+            req.started(obj.command, **gpu_info, sandbox=prepared.sandbox, env_names=prepared.env_names),
         )
         started = time.monotonic()
         started_wall = time.time()

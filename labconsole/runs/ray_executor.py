@@ -138,17 +138,7 @@ class RayExecutor:
         self.append(
             K.RUN_STARTED,
             "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "role": req.role,
-                "commit": req.sha,
-                "repeat": req.repeat,
-                "command": obj.command,
-                "gpus": [],
-                "executor": "ray",
-                **({"requeue_of": requeue_of} if requeue_of else {}),
-            },
+            req.started(obj.command, gpus=[], executor="ray", **({"requeue_of": requeue_of} if requeue_of else {})),
         )
         started = time.monotonic()
         where = "ray"
