@@ -177,7 +177,14 @@ def test_budget_pauses_agents(tmp_path: Path, keys: None) -> None:
     seen: list[Event] = []
     with ModelServer(script(), default=Reply(text="Done.")) as server:
         lab = Lab.start_session(make_lab(tmp_path / "lab", server.url, budget="tokens = 300"))
-        lab.subscribe(lambda event, state: seen.append(event))
+        at_exhaustion: list[int] = []
+
+        def watch(event: Event, state: object) -> None:
+            seen.append(event)
+            if event.kind == "budget.exhausted":
+                at_exhaustion.append(len(server.requests))
+
+        lab.subscribe(watch)
         try:
             lab.start()
 
@@ -204,4 +211,6 @@ def test_budget_pauses_agents(tmp_path: Path, keys: None) -> None:
     assert kinds.index("budget.warning") < kinds.index("budget.exhausted")
     exhausted = next(e for e in seen if e.kind == "budget.exhausted")
     assert exhausted.data["resource"] == "tokens" and exhausted.data["used"] >= 300
-    assert calls_when_paused <= 5
+    # the calls that spent the budget, plus at most one already under way per other agent: no agent starts
+    # a second call once the exhaustion is on record (a fixed total raced with agent start-up under load)
+    assert calls_when_paused <= at_exhaustion[0] + 4

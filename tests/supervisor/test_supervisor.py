@@ -139,13 +139,17 @@ def test_flood_cannot_stall_the_console(tmp_path: Path) -> None:
     try:
         sup.start(flood)
         sup.start(calm)
-        got = collect(
-            sup,
-            lambda g: (
-                any(m.type == "proposal" for m in g) and any(m.type == "status" and m.agent_id == "calm" for m in g)
-            ),
-            timeout=60,
-        )
+        # checked as messages arrive: rescanning the whole list per message made the test itself quadratic
+        seen: set[str] = set()
+
+        def arrived(got: list[Message]) -> bool:
+            if got:
+                m = got[-1]
+                if m.type == "proposal" or (m.type == "status" and m.agent_id == "calm"):
+                    seen.add(m.type)
+            return seen == {"proposal", "status"}
+
+        got = collect(sup, arrived, timeout=60)
         assert any(m.type == "dropped" for m in got), "chatter beyond the queue is dropped and counted"
         dropped = sum(m.data["count"] for m in got if m.type == "dropped")
         logs = sum(1 for m in got if m.type == "log")
