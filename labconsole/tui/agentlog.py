@@ -19,6 +19,44 @@ def clean(value: Any, limit: int = 400) -> str:
     return "".join(ch if ch.isprintable() else " " for ch in text[:limit])
 
 
+# Replay builds an agent's log from its recorded events: the protocol message each kind came from.
+_EVENT_TYPES = {"hypothesis.proposed": "proposal", "hypothesis.committed": "commit", "review.verdict": "verdict"}
+
+
+def render_event(line: str) -> tuple[str, str]:
+    """``(text, style)`` for one recorded event line (replay), as :func:`render` shows the message it
+    came from, after the event's number; console events about the agent read ``kind: fields``."""
+    try:
+        event = json.loads(line)
+        kind, data, seq = event["kind"], event["data"], int(event["seq"])
+    except (ValueError, KeyError, TypeError):
+        return clean(line, 4096), PLAIN
+    if not isinstance(kind, str) or not isinstance(data, dict):
+        return clean(line, 4096), PLAIN
+    special = _console_event(kind, data)
+    if special is not None:
+        return f"#{seq} {special[0]}", special[1]
+    kind_type = kind[len("agent.") :] if kind.startswith("agent.") else _EVENT_TYPES.get(kind, kind)
+    msg = {**data, "type": kind_type}
+    if kind == "review.verdict" and "hypothesis" not in msg:
+        msg["hypothesis"] = data.get("hyp_id")
+    if kind == "hypothesis.committed" and "message" not in msg:
+        msg["message"] = data.get("hyp_id", "")
+    text, style = render(json.dumps(msg, default=str))
+    return f"#{seq} {text}", style
+
+
+def _console_event(kind: str, data: dict[str, Any]) -> tuple[str, str] | None:
+    """The console's own events about an agent (no protocol message behind them), or None."""
+    if kind == "agent.started":
+        return f"▶ started: {clean(data.get('role', '?'))} on {clean(data.get('backend', '?'))}", ACCENT
+    if kind == "agent.exited":
+        return f"■ exited: {clean(data.get('reason') or '?')} (code {clean(data.get('returncode'))})", WARN
+    if kind == "hypothesis.claimed":
+        return f"→ claimed {clean(data.get('hyp_id', '?'))}", ACCENT
+    return None
+
+
 def render(line: str) -> tuple[str, str]:
     """``(text, style)`` for one log line."""
     stripped = line.strip()

@@ -23,6 +23,9 @@ if TYPE_CHECKING:
     from labconsole.lab.service import Lab
 
 
+AGENT_LOG_LINES = 2_000  # replay: the agent log shows at most this many of its events before the cursor
+
+
 class ReadOnlyError(LabError):
     """A decision was attempted in a read-only view (observer mode or replay)."""
 
@@ -260,6 +263,31 @@ class ReplaySource(Source):
     def find(self, text: str, start: int, forward: bool = True) -> int | None:
         with self._lock:
             return self.replay.find(text, start, forward)
+
+    def agent_lines(self, agent_id: str, upto: int, limit: int = AGENT_LOG_LINES) -> tuple[list[str], bool]:
+        """The raw event lines of ``agent_id`` (its own events and the console's about it) with seq <= ``upto``,
+        oldest first, at most the last ``limit``; and whether older ones were left out.
+
+        Read backwards from the cursor with the index's raw-text search, so a million-event log costs only
+        the stretch back to the agent's ``limit``-th last event, not a scan from the start."""
+        needle = agent_id + '"'  # ends both "agent:<id>" (actor) and "<id>" (data.agent_id); quotes inside
+        # strings are escaped, so text an agent wrote cannot forge it; matches are still checked parsed
+        found: list[str] = []
+        with self._lock:
+            seq = min(upto, self.replay.count - 1)
+            while seq >= 0 and len(found) < limit:
+                hit = self.replay.find(needle, seq, forward=False)
+                if hit is None:
+                    break
+                event = self.replay.event(hit)
+                if event.actor == f"agent:{agent_id}" or (
+                    isinstance(event.data, dict) and event.data.get("agent_id") == agent_id
+                ):
+                    found.append(event.to_json())
+                seq = hit - 1
+            more = seq >= 0 and len(found) >= limit
+        found.reverse()
+        return found, more
 
     def close(self) -> None:
         with self._lock:

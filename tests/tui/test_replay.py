@@ -188,3 +188,54 @@ async def test_enter_on_a_queue_row_opens_review(example_session: Path) -> None:
         await pilot.press("down", "enter")  # row 2: h004 (awaiting rows sort first)
         await settle(pilot)
         assert isinstance(app.screen, ReviewScreen) and app.screen.current == "h004"
+
+
+def agent_seqs(session: Path, agent_id: str) -> list[int]:
+    """Seqs of the events that belong in ``agent_id``'s log, read straight from the file."""
+    import json
+
+    seqs = []
+    for line in (session / "events.jsonl").read_text().splitlines():
+        e = json.loads(line)
+        if e["actor"] == f"agent:{agent_id}" or e["data"].get("agent_id") == agent_id:
+            seqs.append(e["seq"])
+    return seqs
+
+
+async def test_agent_log_follows_the_cursor(example_session: Path) -> None:
+    """In replay the agent log is the agent's events up to the cursor: moving the cursor moves the log."""
+    from labconsole.tui.widgets.log_view import LogView
+
+    app = make_replay_app(example_session)
+    async with app.run_test(size=(140, 40)) as pilot:
+        await press_settled(pilot, "3")
+        agent = app.screen
+        assert isinstance(agent, AgentScreen)
+        log = agent.query_one(LogView)
+        seqs = agent_seqs(example_session, agent.agent_id)
+        assert len(seqs) >= 4
+        assert log.line_count == len(seqs)
+        middle = seqs[len(seqs) // 2]
+        app._seek(middle)
+        await settle(pilot)
+        await settle(pilot)
+        shown = [log._line(i) for i in range(log.line_count)]
+        assert log.line_count == len([s for s in seqs if s <= middle]) < len(seqs)
+        assert f'"seq":{middle},' in shown[-1]
+        assert f"up to #{middle}" in str(log.border_title)
+        await pilot.press("left_square_bracket")  # one step back: the agent's event at `middle` leaves the log
+        await settle(pilot)
+        await settle(pilot)
+        assert log.line_count == len([s for s in seqs if s < middle])
+        text, _ = agent_text(log, log.line_count - 1)
+        assert text.startswith(f"#{[s for s in seqs if s < middle][-1]} ")
+        await pilot.press("less_than_sign")
+        await settle(pilot)
+        await settle(pilot)
+        assert log.line_count == 0
+
+
+def agent_text(log: object, index: int) -> tuple[str, str]:
+    from labconsole.tui import agentlog
+
+    return agentlog.render_event(log._line(index))  # type: ignore[attr-defined]

@@ -20,6 +20,7 @@ from labconsole.tui.decisions import decision
 from labconsole.tui.colors import AGENT_STATE_COLOR, theme_colors
 from labconsole.tui.screens.base import LabScreen, box
 from labconsole.tui.screens.dialogs import PromptDialog
+from labconsole.tui.source import ReplaySource
 from labconsole.tui.widgets.log_view import LogView
 from labconsole.tui.widgets.panels import AgentsTable
 
@@ -42,6 +43,13 @@ class AgentScreen(LabScreen):
     TITLE_TEXT = "Agent"
     BINDINGS = keymap.bindings("agent")
 
+    class ReplayLogLoaded(Message):
+        """Replay: the agent's recorded events up to the cursor (read by a worker)."""
+
+        def __init__(self, agent_id: str, cursor: int, lines: list[str], more: bool) -> None:
+            super().__init__()
+            self.agent_id, self.cursor, self.lines, self.more = agent_id, cursor, lines, more
+
     class CommitsLoaded(Message):
         def __init__(self, branch: str, lines: list[str]) -> None:
             super().__init__()
@@ -52,6 +60,8 @@ class AgentScreen(LabScreen):
         self.agent_id: str | None = None
         self._log_for: str | None = None
         self._commits: tuple[str, list[str]] | None = None
+        self._replay_log: tuple[str, int] | None = None  # replay: (agent, cursor) the log shows or is loading
+        self._replay_more = False  # replay: older events than those shown exist
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -95,8 +105,18 @@ class AgentScreen(LabScreen):
         info = self.query_one("#agent-info", Static)
         if a is None:
             info.update(Text(" No agents in this session yet.", style=c["muted"]))
+            if self._replay_log is not None:  # replay moved before the first agent: its log goes too
+                self._replay_log = None
+                self.query_one(LogView).show_lines([])
             return
-        if self._log_for != a.agent_id:
+        replay = self.console.replay
+        if replay is not None:
+            # Replay: the log is the agent's recorded events up to the cursor, so it moves with it (the
+            # stdout file has no event numbers to cut it at).
+            if self.is_current and self._replay_log != (a.agent_id, self.console.cursor):
+                self._replay_log = (a.agent_id, self.console.cursor)
+                self._load_replay_log(replay, a.agent_id, self.console.cursor)
+        elif self._log_for != a.agent_id:
             self._log_for = a.agent_id
             path = self.console.source.agent_log_path(a.agent_id)
             self.query_one(LogView).open(path if path.exists() else None)
@@ -146,6 +166,19 @@ class AgentScreen(LabScreen):
                 text.append(f"  {h.hyp_id} {h.status} {F.short_sha(h.sha)}\n")
         self.query_one("#agent-worktree", Static).update(text)
 
+    @work(thread=True, exclusive=True, group="agent-replay-log")
+    def _load_replay_log(self, replay: ReplaySource, agent_id: str, cursor: int) -> None:
+        lines, more = replay.agent_lines(agent_id, cursor)
+        self.post_message(self.ReplayLogLoaded(agent_id, cursor, lines, more))
+
+    def on_agent_screen_replay_log_loaded(self, message: AgentScreen.ReplayLogLoaded) -> None:
+        if self._replay_log != (message.agent_id, message.cursor):
+            return  # the cursor or the agent moved on while it loaded
+        self._log_for = message.agent_id
+        self._replay_more = message.more
+        self.query_one(LogView).show_lines(message.lines)
+        self._show_log_title()
+
     @work(thread=True, exclusive=True, group="agent-git")
     def _load_commits(self, root: Path, base: str | None, branch: str) -> None:
         self.post_message(self.CommitsLoaded(branch, git_commits(root, base, branch)))
@@ -193,6 +226,9 @@ class AgentScreen(LabScreen):
         """Follow and raw are modes the person must see without pressing anything: in the log's border."""
         log = self.query_one(LogView)
         log.border_title = f"Log · {self._log_for or '-'}"
+        if self.console.replay is not None:
+            older = f"the last {log.line_count} " if self._replay_more else ""
+            log.border_title += f" · {older}events up to #{self.console.cursor}"
         log.border_subtitle = (
             f"{log.line_count} lines · follow {'ON' if log.follow else 'off'} (f) · "
             f"{'raw JSON' if log.raw else 'readable'} (j)"

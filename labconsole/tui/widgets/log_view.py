@@ -71,15 +71,29 @@ class LogView(ScrollView, can_focus=True):
         self._file: BinaryIO | None = None
         self._scanning = False
         self._tail_pending = False  # a scroll to the end is scheduled after the next layout
+        # Replay: lines given in memory (the agent's recorded events up to the cursor) instead of a file,
+        # rendered as events (agentlog.render_event) rather than as the agent's stdout.
+        self._lines: list[str] | None = None
 
     # -- public
 
     @property
     def line_count(self) -> int:
         """Complete lines indexed (an unfinished last line is not shown until it ends)."""
-        return len(self._starts) - 1
+        return len(self._lines) if self._lines is not None else len(self._starts) - 1
+
+    def show_lines(self, lines: list[str]) -> None:
+        """Show ``lines`` (recorded event lines) instead of a file; a followed view stays at its tail."""
+        self.open(None)
+        self._lines = lines
+        self.virtual_size = Size(self.size.width, len(lines))
+        if self.follow:
+            self._tail_pending = True
+            self.call_after_refresh(self._scroll_to_tail)
+        self.refresh()
 
     def open(self, path: Path | None) -> None:
+        self._lines = None
         if self._file is not None:
             self._file.close()
             self._file = None
@@ -160,6 +174,8 @@ class LogView(ScrollView, can_focus=True):
     # -- rendering (UI thread; only visible lines)
 
     def _line(self, index: int) -> str:
+        if self._lines is not None:
+            return self._lines[index]
         text = self._cache.get(index)
         if text is not None:
             self._cache.move_to_end(index)
@@ -184,15 +200,16 @@ class LogView(ScrollView, can_focus=True):
         index = self.scroll_offset.y + y
         width = self.size.width
         style = self.rich_style
-        if self.path is None and y == 0:
-            return Strip([Segment("(no log for this agent)".ljust(width), style)])
+        if y == 0 and self.path is None and not self._lines:
+            empty = "(no log for this agent)" if self._lines is None else "(no events of this agent up to the cursor)"
+            return Strip([Segment(empty.ljust(width), style)])
         if index >= self.line_count:
             return Strip.blank(width, style)
         number = f"{index + 1:>7} "
         line, kind = (
             (agentlog.clean(self._line(index), 4096), agentlog.PLAIN)
             if self.raw
-            else agentlog.render(self._line(index))
+            else (agentlog.render if self._lines is None else agentlog.render_event)(self._line(index))
         )
         text = line[: max(0, width - len(number))]
         return Strip(
