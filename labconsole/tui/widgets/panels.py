@@ -237,4 +237,9 @@ class EventFeed(Static):
         self.update(text)
 
     def on_resize(self) -> None:
+        # Rendered at the old height, the tail would be cut at the bottom (a Static shows its top lines):
+        # draw again at the new one now, not at the next state.
         self._shown = None
+        state = getattr(self.app, "lab_state", None)
+        if isinstance(state, LabState):
+            self.show(state)
