@@ -299,16 +299,35 @@ def replay_after_console_close(session: Path) -> tuple[float, float]:
     with Replay(session, initial=LabState, apply=apply) as replay:
         replay.remember(replay.count - 1, live_state)
     close_s = time.perf_counter() - t0
-    return close_s, asyncio.run(open_replay_to_end(session))[1]
+    return close_s, asyncio.run(open_replay_to_end(session))[3]
 
 
-async def open_replay_to_end(session: Path) -> tuple[float, float]:
-    """``(seconds to the first rendered screen, seconds to the rendered end)``."""
+async def open_replay_to_end(session: Path) -> tuple[float, float, float, float]:
+    """``(seconds to the first frame displayed, to the first idle UI after it, to the first frame with
+    events on it, to the rendered end)``.
+
+    The first frame is Textual's ``Ready`` (posted by the screen right after it wrote its first frame);
+    the first idle (``pilot.pause``) also waits for what the UI thread does next while the index is
+    built in a worker, so it is kept apart as a figure of its own."""
+    from textual import events
+
+    ready: list[float] = []
+    content: list[float] = []  # the first frame with events on it (the head while a cold index builds)
+    asked: list[bool] = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, events.Ready) and not ready:
+            ready.append(time.perf_counter() - t0)
+        if ready and not asked and app.lab_state.last_seq >= 0:
+            asked.append(True)  # once: the callback's own messages come back through this hook
+            app.call_after_refresh(lambda: content.append(time.perf_counter() - t0))
+
     t0 = time.perf_counter()
     app = make_replay_app(session)
-    async with app.run_test(size=(160, 48), headless=True) as pilot:
+    async with app.run_test(size=(160, 48), headless=True, message_hook=hook) as pilot:
         await pilot.pause()  # the overview is composed and painted, before the seek to the end lands
-        first = time.perf_counter() - t0
+        idle = time.perf_counter() - t0
+        first = ready[0] if ready else idle
         while app.lab_state.last_seq != app.replay.count - 1:
             if time.perf_counter() - t0 > 300 or not app.is_running:
                 raise RuntimeError("replay did not reach the end")
@@ -317,7 +336,7 @@ async def open_replay_to_end(session: Path) -> tuple[float, float]:
         elapsed = time.perf_counter() - t0
         assert app.cursor == app.replay.count - 1
     app.replay.close()
-    return first, elapsed
+    return first, idle, content[0] if content else elapsed, elapsed
 
 
 async def open_big_log(path: Path) -> dict:
@@ -375,8 +394,8 @@ def measure_replay(tmp: Path, events: int) -> dict:
     print(f"replay: writing a {events:,}-event session ...", flush=True)
     write_s = write_big_session(big, events)
     size_mb = (big / "events.jsonl").stat().st_size / 2**20
-    first_cold, cold = asyncio.run(open_replay_to_end(big))
-    first_warm, warm = asyncio.run(open_replay_to_end(big))
+    first_cold, idle_cold, content_cold, cold = asyncio.run(open_replay_to_end(big))
+    first_warm, idle_warm, content_warm, warm = asyncio.run(open_replay_to_end(big))
     closed_s, after_close = replay_after_console_close(big)
     replay = {
         "events": events,
@@ -384,6 +403,10 @@ def measure_replay(tmp: Path, events: int) -> dict:
         "write_s": round(write_s, 1),
         "first_screen_cold_s": round(first_cold, 3),
         "first_screen_warm_s": round(first_warm, 3),
+        "first_idle_cold_s": round(idle_cold, 3),
+        "first_idle_warm_s": round(idle_warm, 3),
+        "first_content_cold_s": round(content_cold, 3),
+        "first_content_warm_s": round(content_warm, 3),
         "open_and_jump_to_end_cold_s": round(cold, 2),
         "open_and_jump_to_end_warm_s": round(warm, 2),
         "console_close_s": round(closed_s, 2),

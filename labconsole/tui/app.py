@@ -86,6 +86,7 @@ class LabConsoleApp(ReplayControls, App[int]):
         self.cursor = -1
         self.replay_event: Event | None = None  # the event at the cursor, handed over by the seek worker
         self.replay_decisions: list[int] = []
+        self.replay_head = 0
         self._dirty = True
         self._pending: collections.deque[Event] = collections.deque()  # appended on the lab's thread
         self._ticks = 0
@@ -109,7 +110,10 @@ class LabConsoleApp(ReplayControls, App[int]):
 
     def header_extra(self) -> str:
         if self.replay is not None:
-            return f"event {self.cursor + 1}/{self.replay.count}" if self.replay.ready else "indexing the log…"
+            if self.replay.ready:
+                return f"event {self.cursor + 1}/{self.replay.count}"
+            head = f" (its first {self.replay_head} events shown)" if self.replay_head else ""
+            return f"indexing the log…{head}"
         return ""  # a budget pause is in the "needs you" banner
 
     def now(self) -> float | None:
@@ -137,8 +141,12 @@ class LabConsoleApp(ReplayControls, App[int]):
                 self.sampler.start()
             self.set_interval(TICK_S, self._tick)
             self._tick()
-        elif self.replay is not None:
-            self._open_replay()  # indexes in a worker: the first screen is painted meanwhile
+
+    def on_ready(self) -> None:
+        # Index in a worker only once the first frame is displayed (Textual's Ready): a million-event
+        # index build holds the GIL in long stretches and would hold back the first paint.
+        if self.replay is not None:
+            self._open_replay()
 
     def on_unmount(self) -> None:
         if self._unsubscribe is not None:

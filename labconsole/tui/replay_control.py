@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 from textual import work
 
 from labconsole.events.log import Event
+from labconsole.lab.state import LabState
 from labconsole.tui.messages import CommandDone, StateUpdated
 from labconsole.tui.screens.dialogs import PromptDialog
 
@@ -25,12 +26,21 @@ else:
     _AppBase = object
 
 
+HEAD_EVENTS = 2_000  # a cold open shows the state after this many events until the index is built
+
+
 class ReplayControls(_AppBase):
     replay: ReplaySource | None
     cursor: int
     replay_event: Event | None
     replay_decisions: list[int]
     _search_text: str
+    replay_head: int  # events shown from the head of the log while the index is built (0: none)
+    lab_state: LabState
+
+    if TYPE_CHECKING:
+
+        def _render_state(self) -> None: ...  # the App's: draws lab_state on every screen
 
     def show_timeline(self) -> None:
         if self.replay is None or not self.replay.ready:
@@ -43,8 +53,17 @@ class ReplayControls(_AppBase):
     @work(thread=True, exclusive=True, group="replay-open")
     def _open_replay(self) -> None:
         assert self.replay is not None
-        count = self.replay.count  # the first use indexes the log (seconds for a million events, once)
+        if not self.replay.indexed:  # seconds for a million events: show the session's start meanwhile
+            head = self.replay.head_state(HEAD_EVENTS)
+            self.call_from_thread(self._show_head, head)
+        count = self.replay.count  # the first use indexes the log (once: the index is kept)
         self.call_from_thread(self._seek, count - 1)
+
+    def _show_head(self, state: LabState) -> None:
+        if self.replay is not None and not self.replay.ready:  # the index did not win the race
+            self.replay_head = state.last_seq + 1
+            self.lab_state = state
+            self._render_state()
 
     def _seek(self, seq: int) -> None:
         assert self.replay is not None

@@ -7,6 +7,7 @@ app decides on which thread each call runs.
 
 from __future__ import annotations
 
+import itertools
 import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -14,7 +15,7 @@ from collections.abc import Callable
 
 from labconsole.errors import LabError
 from labconsole.events.kinds import DECISION_KINDS
-from labconsole.events.log import LOG_NAME, Event, get_blob
+from labconsole.events.log import LOG_NAME, Event, get_blob, read_events
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 
@@ -227,6 +228,21 @@ class ReplaySource(Source):
     @property
     def ready(self) -> bool:
         return self._replay is not None
+
+    @property
+    def indexed(self) -> bool:
+        """Is an index of the log kept from an earlier open (so opening is quick)? Stale ones are rebuilt."""
+        from labconsole.events.replay import INDEX_DIR, INDEX_FILE
+
+        return (self._session_dir / INDEX_DIR / INDEX_FILE).is_file()
+
+    def head_state(self, events: int) -> LabState:
+        """The state after the log's first ``events`` events, read straight from the file (no index): what
+        a cold open shows while the index is built."""
+        state = LabState()
+        for event in itertools.islice(read_events(self._session_dir), events):
+            apply(state, event)
+        return state
 
     @property
     def session_dir(self) -> Path:

@@ -239,3 +239,17 @@ def agent_text(log: object, index: int) -> tuple[str, str]:
     from labconsole.tui import agentlog
 
     return agentlog.render_event(log._line(index))  # type: ignore[attr-defined]
+
+
+def test_head_state_is_the_state_after_the_first_events(example_session: Path) -> None:
+    """A cold open shows the log's head (read without the index) while the index is built."""
+    from labconsole.tui.source import ReplaySource
+
+    source = ReplaySource(example_session)
+    assert not source.indexed and not source.ready
+    head = source.head_state(20)
+    assert not source.ready  # the head is read without building the index
+    assert head.last_seq == 19
+    assert head.to_data() == source.state_at(19).to_data()
+    assert source.indexed  # the first real use built and kept the index
+    source.close()
