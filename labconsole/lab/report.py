@@ -58,6 +58,32 @@ def _sandbox_summary(state: LabState) -> str:
     return f"Sandbox: {info}."
 
 
+def run_where(run: S.RunState) -> str:
+    """Where a run ran: a remote executor's node or job as it logged it ("ray:10.0.0.5/ab12…",
+    "hf-jobs:<id>"), else its executor and GPUs ("local:gpu0,1")."""
+    if run.where:
+        return run.where if run.where.startswith(run.executor) else f"{run.executor} {run.where}"
+    gpus = ":gpu" + ",".join(str(g) for g in run.gpus) if run.gpus else ""
+    return f"{run.executor}{gpus}"
+
+
+def _remote(run: S.RunState) -> str:
+    """ ", on <node or job>" for a run that ran elsewhere; nothing for a local one (it ran here)."""
+    return f", on {run_where(run)}" if run.where or run.executor != "local" else ""
+
+
+def runs_where(state: LabState, run_ids: list[str]) -> str:
+    """The distinct places of these runs, most used first, with a count where more than one ran there."""
+    counts: dict[str, int] = {}
+    for rid in run_ids:
+        run = state.runs.get(rid)
+        if run is not None:
+            place = run_where(run)
+            counts[place] = counts.get(place, 0) + 1
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
+    return ", ".join(f"{place} ×{n}" if n > 1 else place for place, n in ordered) or "-"
+
+
 def _unsandboxed(state: LabState, run_ids: list[str]) -> str:
     return " *(sandbox: degraded)*" if state.runs_without_sandbox(run_ids) else ""
 
@@ -85,8 +111,8 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
         "",
         _gate_summary(state, gate),
         "",
-        "| rank | hypothesis | change | median | baseline | effect (better) ± 95% | repeats | decision | verdict | status |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        "| rank | hypothesis | change | median | baseline | effect (better) ± 95% | repeats | decision | verdict | status | ran on |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for rank, h in enumerate(state.leaderboard(), 1):
         ev = h.evidence
@@ -94,7 +120,7 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
         lines.append(
             f"| {rank} | {h.hyp_id} | {h.title}{_unsandboxed(state, h.run_ids)} | {_fmt(ev.get('candidate_median'))} | {_fmt(ev.get('baseline_median'))} "
             f"| {_effect(gate.comparisons.get(h.hyp_id), ev)} | {ev.get('repeats_used', '-')} | {gate.label(h.hyp_id)} "
-            f"| {verdict} | {h.status} |"
+            f"| {verdict} | {h.status} | {runs_where(state, h.run_ids)} |"
         )
     confirmed = [h for h in state.hypotheses.values() if confirmation_of(h) is not None]
     if confirmed:
@@ -124,8 +150,7 @@ def render_report(state: LabState, signers: dict[int, str] | None = None) -> str
     failed_runs = [r for r in state.runs.values() if r.status != "ok"]
     lines += ["", f"## Failed runs ({len(failed_runs)}) — kept visible", ""]
     lines += [
-        f"- {r.run_id} ({r.role}, {r.commit[:8]}, repeat {r.repeat}{', on ' + r.where if r.where else ''}): "
-        f"{r.status} {r.error}".rstrip()
+        f"- {r.run_id} ({r.role}, {r.commit[:8]}, repeat {r.repeat}{_remote(r)}): {r.status} {r.error}".rstrip()
         + _unsandboxed(state, [r.run_id])
         for r in failed_runs
     ] or ["- none"]

@@ -10,6 +10,7 @@ from rich.text import Text
 from rich.console import Group
 
 from labconsole.lab import gate
+from labconsole.lab.report import runs_where
 from labconsole.lab.state import HypothesisState, LabState
 from labconsole.tui import format as F
 
@@ -96,6 +97,8 @@ def render(h: HypothesisState, state: LabState, bundle: dict[str, Any], c: dict[
     table.add_row("spread", F.metric(e.get("baseline_spread"), 3), F.metric(e.get("candidate_spread"), 3))
     parts.append(Text(f"{name} ({state.objective.get('direction', 'minimize')})", style="bold"))
     parts.append(table)
+    # Where the runs ran (executor and node or job): a comparison means most when both sides shared a machine.
+    parts.append(Text.assemble(("ran on ", c["muted"]), runs_where(state, h.run_ids)))
 
     effect = e.get("effect")
     sig = bool(e.get("significant"))

@@ -9,6 +9,7 @@ from textual.widgets import Sparkline, Static
 
 from labconsole.lab import notify
 from labconsole.lab import state as S
+from labconsole.lab.report import runs_where
 from labconsole.lab.state import LabState
 from labconsole.tui import agentlog
 from labconsole.tui import format as F
@@ -132,6 +133,7 @@ class Leaderboard(Vertical):
                 ("spread", "Spread", 6),
                 ("sig", "Sig", 3),
                 ("status", "Status", 10),
+                ("where", "Ran on", 18),
             ],
             id="board",
         )
@@ -141,7 +143,10 @@ class Leaderboard(Vertical):
             tuple(state.best_history),
             state.baseline_metric,
             state.baseline_sha,
-            tuple((h.hyp_id, h.status, h.base_sha, h.evidence.get("candidate_median")) for h in state.leaderboard()),
+            tuple(
+                (h.hyp_id, h.status, h.base_sha, h.evidence.get("candidate_median"), runs_where(state, h.run_ids))
+                for h in state.leaderboard()
+            ),
         )
         if inputs == getattr(self, "_inputs", None):
             return
@@ -196,6 +201,7 @@ class Leaderboard(Vertical):
                         F.metric(e.get("candidate_spread"), 3),
                         "yes" if e.get("significant") else "no",
                         Text(h.status, style=c[HYP_STATUS_COLOR.get(h.status, "foreground")]),
+                        runs_where(state, h.run_ids),
                     ),
                 )
             )

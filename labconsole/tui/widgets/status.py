@@ -186,7 +186,16 @@ class GpuPanel(CachedStatic):
             self.update(text)
             return
         history = [GpuSnapshot.from_event_data(s) for s in state.gpu_samples[-30:]]
-        for g in gpus:
+        history_nodes = [padded_nodes(s, len(h.gpus)) for s, h in zip(state.gpu_samples[-30:], history)]
+        # Samples from a cluster carry each GPU's node: group by it (a local sampler's carry none).
+        nodes = sample_nodes(state.gpu_samples[-1]) if live is None and state.gpu_samples else []
+        if len(nodes) != len(gpus) or not any(nodes):
+            nodes = [""] * len(gpus)
+        shown_node: str | None = None
+        for g, node in zip(gpus, nodes):
+            if node != shown_node and any(nodes):
+                text.append(f"\n{node or '(no node)'}", style=f"bold {c['primary']}")
+                shown_node = node
             util = g.util_pct
             frac = (util or 0) / 100
             style = c["error"] if frac > 0.95 else c["success"] if frac > 0.3 else c["warning"]
@@ -202,12 +211,30 @@ class GpuPanel(CachedStatic):
             owners = sorted({p.owner or str(p.pid) for p in g.processes})
             if owners:
                 text.append("  " + ", ".join(owners[:3]))
-            series = [next((x.util_pct or 0 for x in h.gpus if x.index == g.index), 0) for h in history]
+            series = [
+                next((x.util_pct or 0 for x, n in zip(h.gpus, hn) if x.index == g.index and n == node), 0)
+                for h, hn in zip(history, history_nodes)
+            ]
             if len(series) > 1:
                 text.append("\n  " + spark(series), style=style)
         if leased:  # what the scheduler lost between leased runs (GPU leases, issue 5)
             text.append(f"\n{len(leased)} leased runs · GPUs idle between them {idle:.1f} s", style=c["muted"])
         self.update(text)
+
+
+def sample_nodes(sample: dict[str, Any]) -> list[str]:
+    """The node of each GPU record of a logged sample, in the order ``from_event_data`` keeps them
+    (records without an integer index are skipped there, so here too); "" where none is named."""
+    return [
+        g["node"] if isinstance(g.get("node"), str) else ""
+        for g in sample.get("gpus") or []
+        if isinstance(g, dict) and isinstance(g.get("index"), int)
+    ]
+
+
+def padded_nodes(sample: dict[str, Any], count: int) -> list[str]:
+    nodes = sample_nodes(sample)
+    return nodes if len(nodes) == count else [""] * count
 
 
 def logged_snapshot(state: LabState) -> GpuSnapshot | None:
