@@ -120,3 +120,48 @@ def test_profile_snapshot(snap_compare, example_session: Path, tmp_path: Path, m
         await settle(pilot)
 
     assert snap_compare(make_replay_app(example_session), terminal_size=(140, 40), run_before=run_before)
+
+
+async def test_a_profile_written_later_shows_when_the_screen_is_shown_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The demo profiles its model in the background: an empty Profile screen looks again when shown."""
+    from labconsole.demo import create_demo_lab
+    from labconsole.lab.service import Lab
+
+    monkeypatch.chdir(tmp_path)
+    lab_dir = create_demo_lab(tmp_path / "lab")
+    assert "profiles/" in (lab_dir / ".gitignore").read_text()  # the background profile leaves git clean
+    lab = Lab.start_session(lab_dir)
+    try:
+        app = LabConsoleApp(LiveSource(lab))
+        async with app.run_test(size=(140, 40)) as pilot:
+            await pilot.press("6")
+            await settle(pilot)
+            screen = app.screen
+            assert isinstance(screen, ProfileScreen) and screen.files == []
+            assert "No profiles yet" in plain(screen.query_one("#profile-title", Static))
+            (lab_dir / "profiles").mkdir()
+            shutil.copy(FIXTURE, lab_dir / "profiles" / "qwen3-tiny-decode-cpu.json")
+            await pilot.press("1")
+            await pilot.press("6")
+            await settle(pilot)
+            assert screen.files and screen.query_one("#profile-table", DataTable).row_count == 80
+    finally:
+        lab.close()
+
+
+def test_demo_profiles_in_the_background_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import subprocess
+
+    from labconsole.cli import cmd_demo
+
+    started: list[list[str]] = []
+    monkeypatch.setattr(subprocess, "Popen", lambda args, **kw: started.append(args))
+    cmd_demo.profile_in_background(tmp_path)
+    out = tmp_path / "profiles" / "qwen3-tiny-decode-cpu.json"
+    assert len(started) == 1 and started[0][-2:] == ["--json", str(out)]
+    assert started[0][2:6] == ["labconsole", "profile", "qwen3-tiny-decode", "--device"]
+    out.write_text("{}")
+    cmd_demo.profile_in_background(tmp_path)  # a demo re-run in the same lab keeps its profile
+    assert len(started) == 1

@@ -126,6 +126,11 @@ class ProfileScreen(LabScreen):
             table.add_column(label, key=key)
         self._load(self.console.source.lab_root, Path.cwd())
 
+    def on_screen_resume(self) -> None:
+        super().on_screen_resume()
+        if self.files == []:  # none found before: one may have been written since (the demo profiles in the background)
+            self._load(self.console.source.lab_root, Path.cwd())
+
     @work(thread=True, exclusive=True, group="profile-load")
     def _load(self, lab_root: Path | None, repo_root: Path | None) -> None:
         self.post_message(Loaded(profiledata.load_all(lab_root, repo_root)))
