@@ -51,6 +51,8 @@ class Span:
     start: float
     end: float
     thread: int
+    submitted: float = 0.0  # when the console handed the run over (0: not recorded)
+    returned: float = 0.0  # when the console learned the run had ended
 
 
 def durations(n: int, median_s: float, seed: int = 0) -> list[float]:
@@ -135,6 +137,24 @@ def summarize(spans: list[Span], wall: float, gpus: int, console: dict[str, floa
         "idle_gap_max_s": round(gaps[-1], 4) if gaps else None,
         "runs_per_thread_min_max": [min(per_thread.values()), max(per_thread.values())] if per_thread else None,
         "console": console,
+        **profile(spans),
+    }
+
+
+def profile(spans: list[Span]) -> dict[str, Any]:
+    """Where a hand-off's time goes: submit -> start (the scheduler's lease and dispatch) and end -> the
+    console hearing of it (the result's way back), median and p95 each."""
+    timed = [s for s in spans if s.submitted and s.returned]
+    if not timed:
+        return {}
+
+    def stats(values: list[float]) -> dict[str, float]:
+        values = sorted(values)
+        return {"median": round(statistics.median(values), 4), "p95": round(values[int(0.95 * (len(values) - 1))], 4)}
+
+    return {
+        "submit_to_start_s": stats([s.start - s.submitted for s in timed]),
+        "end_to_console_s": stats([s.returned - s.end for s in timed]),
     }
 
 
@@ -191,8 +211,9 @@ def bench_ray(times: list[float], gpus: int, tmp: Path) -> dict[str, Any]:
     startup = time.time() - t0
 
     def run(seconds: float, thread: int) -> Span:
+        submitted = time.time()
         gpu, start, end = ray.get(sleeper.remote(seconds))
-        return Span(gpu, start, end, thread)
+        return Span(gpu, start, end, thread, submitted, time.time())
 
     spans, wall, console = drive(times, gpus, run)
     out = summarize(spans, wall, gpus, console)

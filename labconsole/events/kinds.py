@@ -234,6 +234,18 @@ class RunFinished:
 
 
 @dataclass(frozen=True)
+class RunLog:
+    """A line a run printed while in flight (runs/run_log.py: redacted, cut, rate-limited; the blob has all)."""
+
+    run_id: str
+    hyp_id: str | None = None
+    stream: str | None = None  # stdout | stderr | console (a closing count of dropped lines)
+    text: str | None = None
+    truncated: bool | None = None
+    dropped: int | None = None  # lines of this run dropped under a flood just before this one
+
+
+@dataclass(frozen=True)
 class SandboxStatus:
     """Whether this session's runs are sandboxed (logged at session start), and what the lab let in by name."""
 
@@ -282,6 +294,7 @@ class HypAwaiting(_HypFields):
 
 RUN_STARTED = _declare("run.started", RunStarted)
 RUN_FINISHED = _declare("run.finished", RunFinished)
+RUN_LOG = _declare("run.log", RunLog)
 SANDBOX_STATUS = _declare("sandbox.status", SandboxStatus)
 EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
 EVIDENCE_CONFIRMED = _declare("evidence.confirmed", EvidenceConfirmed, decision=True)
@@ -380,6 +393,7 @@ class GpuSample:
     available: bool | None = None
     reason: str | None = None
     window: dict[str, Any] | None = None
+    node: str | None = None  # the cluster node sampled (a Ray node id); absent: the console's own machine
 
 
 @dataclass(frozen=True)

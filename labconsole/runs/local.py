@@ -28,6 +28,8 @@ from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunReque
 from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.output_pump import wait_streaming
+from labconsole.runs.run_log import RunLogSink
 from labconsole.runs.run_sandbox import SANDBOX_DEGRADED, PreparedRun, SandboxStatus, prepare
 from labconsole.runs.tracking import TrackedRun, TrackioSink
 
@@ -66,6 +68,7 @@ class LocalExecutor:
         self.sandbox = SandboxStatus.here()
         # Values of the console's secret-looking variables never reach a blob, the log or Trackio.
         self.redactor = Redactor()
+        self.log_sink = RunLogSink(append, self.redactor)  # lines as the run prints them, as run.log
 
     def announce_sandbox(self) -> None:
         """At session start, before any agent: log whether runs are sandboxed; refuse without a sandbox
@@ -185,6 +188,7 @@ class LocalExecutor:
             if workdir.exists():  # left over from a console that died mid-run
                 self.repo.remove_checkout(workdir)
             self.repo.checkout_detached(req.sha, workdir)
+            self.log_sink.open(req.run_id, req.hyp_id)
             status, returncode, output, error = self._execute(req.run_id, prepared, workdir, obj.timeout_s)
             if status == "ok":
                 try:
@@ -202,6 +206,7 @@ class LocalExecutor:
         except Exception as exc:  # a run that cannot even start is a failed run, not a console crash
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
+            self.log_sink.close(req.run_id)
             if lease is not None:
                 lease.release()
             try:
@@ -301,11 +306,11 @@ class LocalExecutor:
         if self.owners is not None:
             self.owners.register(proc.pid, f"run:{run_id}")
         try:
-            output, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            output, _ = proc.communicate()
-            return "timeout", proc.returncode, output, f"timed out after {timeout_s:g} s"
+            output, timed_out = wait_streaming(
+                proc, timeout_s, lambda text: self.log_sink.line(run_id, "stdout", text), _kill_group
+            )
+            if timed_out:
+                return "timeout", proc.returncode, output, f"timed out after {timeout_s:g} s"
         finally:
             with self._lock:
                 self._procs.pop(run_id, None)
