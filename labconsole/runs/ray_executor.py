@@ -7,7 +7,9 @@ affinity), so candidate and baseline of a comparison share a machine; the node i
 ``where``. A node that dies mid-run ends that run visibly as ``failed (node lost)`` and the run is
 queued once more under a new run id — once, and only for a lost node, so a retry can never be used to
 pick a better number. ``cancel`` cancels the Ray tasks (``force=True`` kills the worker and, through
-bubblewrap's ``--die-with-parent``, the run). The whole log comes back at the end of the run.
+bubblewrap's ``--die-with-parent``, the run). The run's lines stream back while it runs: the task pushes
+them in batches to a ``ray.util.queue.Queue`` actor on the console's node, which a driver thread drains
+into ``run.log`` events (runs/run_log.py); the whole log still comes back at the end as its blob.
 """
 
 from __future__ import annotations
@@ -28,10 +30,13 @@ from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunReque
 from labconsole.runs.preflight import check_ray_address
 from labconsole.runs.outcome import RunOutcome
 from labconsole.runs.remote_run import make_bundle, run_from_bundle
+from labconsole.runs.run_log import RunLogSink
 
 NODE_LOST = "failed (node lost)"
 # Set-up time on the node (fetching the bundle, the checkout) on top of the objective's own timeout.
 SETUP_SLACK_S = 120.0
+DRAIN_S = 0.25  # how often the driver takes streamed lines off the queue
+LOG_QUEUE_ITEMS = 2000  # batches waiting in the queue; a task whose push finds it full counts its lines dropped
 
 
 class RayExecutor:
@@ -52,6 +57,9 @@ class RayExecutor:
         self._bundles: dict[str, Any] = {}  # commit -> ObjectRef of its bundle bytes
         self._affinity: dict[str, str] = {}  # measurement ("hyp-m1") -> node id of its first run
         self._remote: Any = None
+        self.log_sink = RunLogSink(append, self.redactor)
+        self._log_queue: Any = None
+        self._drain_lock = threading.Lock()
 
     def connect(self) -> None:
         """Join the cluster (after the factory's reachability check); one line if Ray refuses."""
@@ -76,6 +84,40 @@ class RayExecutor:
         # process per task (to free GPU memory); here the run is a subprocess that exits, so the worker
         # holds no GPU memory and reusing it takes a worker start out of every hand-off.
         self._remote = ray.remote(max_retries=0, max_calls=0)(run_from_bundle)
+        self._start_log_queue()
+
+    def _start_log_queue(self) -> None:
+        """The queue runs' lines come back through: an actor pinned to the console's own node (it must
+        outlive any worker node) taking no CPU, drained by a daemon thread here."""
+        import ray
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+        self._log_queue = Queue(
+            maxsize=LOG_QUEUE_ITEMS,
+            actor_options={"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)},
+        )
+        threading.Thread(target=self._drain_loop, name="ray-run-lines", daemon=True).start()
+
+    def _drain_loop(self) -> None:
+        while True:
+            try:
+                self._drain()
+            except Exception:  # the cluster went away: the runs end with their own errors, and their blobs
+                pass
+            time.sleep(DRAIN_S)
+
+    def _drain(self) -> None:
+        """Move every batch waiting in the queue into run.log events (one drainer at a time: lines stay in order)."""
+        with self._drain_lock:
+            waiting = self._log_queue.qsize() if self._log_queue is not None else 0
+            batches = self._log_queue.get_nowait_batch(waiting) if waiting else []
+            for run_id, lines, dropped in batches:
+                if dropped:
+                    self.log_sink.dropped(run_id, int(dropped))
+                for text in lines:
+                    self.log_sink.line(run_id, "stdout", str(text))
 
     def announce_sandbox(self) -> None:
         """Runs are sandboxed on their node, which the console cannot see from here: each ``run.finished``
@@ -142,9 +184,12 @@ class RayExecutor:
         )
         started = time.monotonic()
         where = "ray"
+        self.log_sink.open(req.run_id, req.hyp_id)
         try:
             bundle = self._bundle(req.sha)
-            ref = self._remote.options(**options).remote(bundle, req.sha, obj, run_vars, _gpu_env_marker(gpus))
+            ref = self._remote.options(**options).remote(
+                bundle, req.sha, obj, run_vars, _gpu_env_marker(gpus), self._log_queue
+            )
             with self._lock:
                 self._refs[req.run_id] = ref
             if self._cancelled.is_set():
@@ -156,6 +201,11 @@ class RayExecutor:
         finally:
             with self._lock:
                 self._refs.pop(req.run_id, None)
+        try:
+            self._drain()  # the task pushed its last lines before it returned: they go before run.finished
+        except Exception:
+            pass
+        self.log_sink.close(req.run_id)
         node = result.get("node_id")
         if node and measurement not in self._affinity:
             self._affinity[measurement] = node

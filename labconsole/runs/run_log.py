@@ -77,6 +77,12 @@ class RunLogSink:
             hyp_id = bucket.hyp_id
         self._emit(run_id, hyp_id, stream, text, dropped)
 
+    def dropped(self, run_id: str, count: int) -> None:
+        """Lines of ``run_id`` dropped before they reached the sink (a remote run's own bound)."""
+        with self._lock:
+            if (bucket := self._runs.get(run_id)) is not None:
+                bucket.dropped += count
+
     def close(self, run_id: str) -> None:
         """The run ended: report lines still counted as dropped (call before its ``run.finished``)."""
         with self._lock:
