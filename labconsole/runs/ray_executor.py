@@ -35,6 +35,7 @@ from labconsole.runs.run_log import RunLogSink
 NODE_LOST = "failed (node lost)"
 # Set-up time on the node (fetching the bundle, the checkout) on top of the objective's own timeout.
 SETUP_SLACK_S = 120.0
+GPU_SAMPLE_PERIOD_S = 30.0  # a node's gpu.sample in the log, as often as the console's own
 DRAIN_S = 0.25  # how often the driver takes streamed lines off the queue
 LOG_QUEUE_ITEMS = 2000  # batches waiting in the queue; a task whose push finds it full counts its lines dropped
 
@@ -60,6 +61,8 @@ class RayExecutor:
         self.log_sink = RunLogSink(append, self.redactor)
         self._log_queue: Any = None
         self._drain_lock = threading.Lock()
+        self.telemetry: Any = None  # ClusterTelemetry once connected: every node's GPUs, by node id
+        self._gpu_events: Any = None
 
     def connect(self) -> None:
         """Join the cluster (after the factory's reachability check); one line if Ray refuses."""
@@ -85,6 +88,22 @@ class RayExecutor:
         # holds no GPU memory and reusing it takes a worker start out of every hand-off.
         self._remote = ray.remote(max_retries=0, max_calls=0)(run_from_bundle)
         self._start_log_queue()
+        self._start_telemetry()
+
+    def _start_telemetry(self) -> None:
+        """A GPU sampler on each node, polled from here; the log gets their samples tagged with ``node``."""
+        from labconsole.gpu.telemetry.cluster import ClusterTelemetry, NodeEventDownsampler
+
+        self._gpu_events = NodeEventDownsampler(period_s=GPU_SAMPLE_PERIOD_S)
+        self.telemetry = ClusterTelemetry(interval=1.0, on_snapshot=self._on_node_snapshot)
+        self.telemetry.start()
+
+    def _on_node_snapshot(self, node: str, snap: Any) -> None:
+        if self._cancelled.is_set():
+            return
+        data = self._gpu_events.offer(node, snap)
+        if data is not None:
+            self.append(K.GPU_SAMPLE, "console", data)
 
     def _start_log_queue(self) -> None:
         """The queue runs' lines come back through: an actor pinned to the console's own node (it must
@@ -141,6 +160,8 @@ class RayExecutor:
         import ray
 
         self._cancelled.set()
+        if self.telemetry is not None:
+            self.telemetry.stop(timeout=0.0)
         with self._lock:
             refs = list(self._refs.values())
         for ref in refs:

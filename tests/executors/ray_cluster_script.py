@@ -135,6 +135,16 @@ def main() -> None:
         shown=sum(1 for d in flood if d["text"]),
         dropped=sum(d.get("dropped", 0) for d in flood),
     )
+    # 0b. GPU telemetry from each node (CPU only here: every node answers n/a), tagged with its node id.
+    deadline = time.monotonic() + 60
+    while len(ex.telemetry.nodes()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    emit(
+        scenario="telemetry",
+        alive=sorted(n["NodeID"] for n in ray.nodes() if n["Alive"]),
+        sampled={node: [snap.available, snap.reason] for node, snap in ex.telemetry.nodes().items()},
+        logged=[d for k, d in events if k == "gpu.sample"],
+    )
     if sys.argv[2:] == ["stream"]:  # these alone (debugging)
         return
 

@@ -103,6 +103,14 @@ def test_lines_stream_back_while_the_run_is_in_flight(scenarios: dict[str, dict[
     assert f["status"] == "ok" and f["shown"] < 1000 and f["shown"] + f["dropped"] == 5001
 
 
+def test_gpu_telemetry_comes_from_every_node_tagged_with_its_id(scenarios: dict[str, dict[str, Any]]) -> None:
+    t = scenarios["telemetry"]
+    assert len(t["alive"]) == 2 and sorted(t["sampled"]) == t["alive"]  # a sampler on the head and the worker
+    assert all(available is False and reason for available, reason in t["sampled"].values())  # no GPU: n/a
+    assert sorted(d["node"] for d in t["logged"]) == t["alive"]  # one gpu.sample per node, saying which
+    assert all(d["available"] is False and d["gpus"] == [] for d in t["logged"])
+
+
 def test_tampering_with_a_protected_file_is_caught_on_the_node(scenarios: dict[str, dict[str, Any]]) -> None:
     t = scenarios["tamper"]
     assert (t["status"], t["tampering"]) == ("invalid", ["prepare.py"])
