@@ -27,7 +27,7 @@ from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
 from labconsole.runs.metric import MetricError, extract_metric
-from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.preflight import hf_jobs_namespace, hub_api
 from labconsole.runs.remote_run import SHIP_REF, make_bundle
 from labconsole.runs.run_log import RunLogSink
@@ -198,31 +198,23 @@ class HfJobsExecutor:
             status, error = "crashed", "stopped with the console"
         duration = round(time.monotonic() - started, 3)
         error = self.redactor.text(error)[:500]
-        log_blob = self.put_blob(self.redactor.data(output)) if output else None
-        artifacts = {
-            name: self.put_blob(self.redactor.data(data)) for name, data in files.items() if name in obj.artifacts
-        }
-        self.append(
-            K.RUN_FINISHED,
-            "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "status": status,
-                "metric": metric,
-                "returncode": returncode,
-                "duration_s": duration,
-                "log_blob": log_blob,
-                "error": error,
-                "artifacts": artifacts,
-                "sandbox": SANDBOX_HF,
-                "where": where,
-            },
+        kept = {name: data for name, data in files.items() if name in obj.artifacts}
+        log_blob, artifacts = store_output(self.put_blob, self.redactor, output, kept)
+        return finish_run(
+            self.append,
+            req,
+            status,
+            metric,
+            returncode,
+            duration,
+            error,
+            log_blob=log_blob,
+            artifacts=artifacts,
+            sandbox=SANDBOX_HF,
+            where=where,
+            remote=True,
+            tampering=touched,
         )
-        outcome = RunOutcome(
-            req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, SANDBOX_HF, where
-        )
-        return ExecutedRun(outcome, where, tuple(touched))
 
     # --- parts ------------------------------------------------------------------------------------
 

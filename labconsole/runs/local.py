@@ -27,6 +27,7 @@ from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
 from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
+from labconsole.runs.finish import finish_run
 from labconsole.runs.outcome import RunOutcome
 from labconsole.runs.output_pump import wait_streaming
 from labconsole.runs.run_log import RunLogSink
@@ -221,21 +222,21 @@ class LocalExecutor:
         except OSError as exc:  # the run still ends in the log (no hidden runs), without its output
             log_blob = None
             error = f"{error}; log not stored: {exc.strerror or exc}".lstrip("; ")
-        self.append(
-            K.RUN_FINISHED,
-            "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "status": status,
-                "metric": metric,
-                "returncode": returncode,
-                "duration_s": round(duration, 3),
-                "log_blob": log_blob,
-                "error": error,
-                "artifacts": artifacts,
-                "sandbox": prepared.sandbox,
-            },
+        where = "local" + (":gpu" + ",".join(str(g) for g in gpu_info["gpus"]) if gpu_info["gpus"] else "")
+        finished = finish_run(
+            self.append,
+            req,
+            status,
+            metric,
+            returncode,
+            round(duration, 3),
+            error,
+            log_blob=log_blob,
+            artifacts=artifacts,
+            sandbox=prepared.sandbox,
+            where=where,
+            remote=False,
+            tampering=touched,
         )
         if self.tracker is not None:
             self.tracker.record(
@@ -254,11 +255,7 @@ class LocalExecutor:
                     system=self._gpu_metrics_since(started_wall),
                 )
             )
-        outcome = RunOutcome(
-            req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts, prepared.sandbox
-        )
-        where = "local" + (":gpu" + ",".join(str(g) for g in gpu_info["gpus"]) if gpu_info["gpus"] else "")
-        return ExecutedRun(outcome, where, tuple(touched))
+        return finished
 
     def _gpu_metrics_since(self, since: float) -> list[dict[str, float]]:
         if self.sampler is None:

@@ -28,7 +28,7 @@ from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
 from labconsole.runs.preflight import check_ray_address
-from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.remote_run import make_bundle, run_from_bundle
 from labconsole.runs.run_log import RunLogSink
 
@@ -281,35 +281,25 @@ class RayExecutor:
     def _finish(self, req: RunRequest, result: dict[str, Any], where: str, waited: float) -> ExecutedRun:
         status = str(result.get("status", "failed"))
         error = self.redactor.text(str(result.get("error", "")))
-        output: bytes = result.get("output", b"")
-        log_blob = self.put_blob(self.redactor.data(output)) if output else None
-        artifacts = {
-            name: self.put_blob(self.redactor.data(data)) for name, data in (result.get("artifacts") or {}).items()
-        }
-        metric = result.get("metric")
-        sandbox = str(result.get("sandbox", ""))
+        log_blob, artifacts = store_output(
+            self.put_blob, self.redactor, result.get("output", b""), result.get("artifacts") or {}
+        )
         duration = round(float(result.get("duration_s") or waited), 3)
-        self.append(
-            K.RUN_FINISHED,
-            "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "status": status,
-                "metric": metric,
-                "returncode": result.get("returncode"),
-                "duration_s": duration,
-                "log_blob": log_blob,
-                "error": error,
-                "artifacts": artifacts,
-                "sandbox": sandbox,
-                "where": where,
-            },
+        return finish_run(
+            self.append,
+            req,
+            status,
+            result.get("metric"),
+            result.get("returncode"),
+            duration,
+            error,
+            log_blob=log_blob,
+            artifacts=artifacts,
+            sandbox=str(result.get("sandbox", "")),
+            where=where,
+            remote=True,
+            tampering=result.get("tampering") or (),
         )
-        outcome = RunOutcome(
-            req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, sandbox, where
-        )
-        return ExecutedRun(outcome, where, tuple(result.get("tampering") or ()))
 
 
 def _gpu_env_marker(gpus: int) -> dict[str, str]:
