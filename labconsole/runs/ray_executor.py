@@ -120,7 +120,7 @@ class RayExecutor:
         threading.Thread(target=self._drain_loop, name="ray-run-lines", daemon=True).start()
 
     def _drain_loop(self) -> None:
-        while True:
+        while not self._cancelled.is_set():  # after cancel, each ending run drains its own last lines
             try:
                 self._drain()
             except Exception:  # the cluster went away: the runs end with their own errors, and their blobs
@@ -132,11 +132,15 @@ class RayExecutor:
         with self._drain_lock:
             waiting = self._log_queue.qsize() if self._log_queue is not None else 0
             batches = self._log_queue.get_nowait_batch(waiting) if waiting else []
-            for run_id, lines, dropped in batches:
-                if dropped:
-                    self.log_sink.dropped(run_id, int(dropped))
+            for batch in batches:
+                # Written by a Ray worker next to the run: checked for shape like any input from a node.
+                if not (isinstance(batch, tuple) and len(batch) == 3 and isinstance(batch[1], list)):
+                    continue
+                run_id, lines, dropped = batch
+                if isinstance(dropped, int) and dropped > 0:
+                    self.log_sink.dropped(str(run_id), dropped)
                 for text in lines:
-                    self.log_sink.line(run_id, "stdout", str(text))
+                    self.log_sink.line(str(run_id), "stdout", str(text))
 
     def announce_sandbox(self) -> None:
         """Runs are sandboxed on their node, which the console cannot see from here: each ``run.finished``
