@@ -53,7 +53,8 @@ for stage in "$@"; do
       echo "e2e rc=$?"; tail -20 $OUT/e2e.log ;;
     e2e-compiled)
       # one graph in dynamo's cache per timed block, A B B A blocks (see the script's docstring)
-      timeout 540 python3 $K/benchmarks/e2e_compiled.py --kernel-dir $K --budget-s 420 \
+      B=${E2E_BUDGET_S:-420}
+      timeout $((B + 120)) python3 $K/benchmarks/e2e_compiled.py --kernel-dir $K --budget-s $B --reps ${E2E_REPS:-30} \
         --out $OUT/rmsnorm_e2e_compiled.json > $OUT/e2e_compiled.log 2>&1
       echo "e2e-compiled rc=$?"; tail -30 $OUT/e2e_compiled.log ;;
   esac
