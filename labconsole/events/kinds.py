@@ -67,6 +67,9 @@ class SessionStarted:
     warnings: list[str] | None = None  # lab.toml patterns that match no file in main
     # {since_session, previous_sha256, changes: ["metric val_loss → train_loss", …]} when lab.toml changed
     rules_changed: dict[str, Any] | None = None
+    # {path, commit, sha256, bytes}: the workers' instructions ([lab] instructions) read at baseline_sha; the
+    # text is the session blob named by sha256
+    instructions: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
