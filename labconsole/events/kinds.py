@@ -234,6 +234,8 @@ class RunFinished:
     artifacts: dict[str, str] | None = None  # file name -> blob
     sandbox: str | None = None  # bwrap | degraded
     where: str | None = None  # a remote run's node ("ray:10.0.0.5/ab12…") or job ("hf-jobs:<id>")
+    peak_gpu_mem_mb: float | None = None  # the most GPU memory the run used (MiB), None: not measured
+    peak_gpu_mem_from: str | None = None  # telemetry (the console's samples) | output (its peak_vram_mb: line)
 
 
 @dataclass(frozen=True)
