@@ -67,6 +67,9 @@ class SessionStarted:
     warnings: list[str] | None = None  # lab.toml patterns that match no file in main
     # {since_session, previous_sha256, changes: ["metric val_loss → train_loss", …]} when lab.toml changed
     rules_changed: dict[str, Any] | None = None
+    # {path, commit, sha256, bytes}: the workers' instructions ([lab] instructions) read at baseline_sha; the
+    # text is the session blob named by sha256
+    instructions: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,8 @@ class RunFinished:
     artifacts: dict[str, str] | None = None  # file name -> blob
     sandbox: str | None = None  # bwrap | degraded
     where: str | None = None  # a remote run's node ("ray:10.0.0.5/ab12…") or job ("hf-jobs:<id>")
+    peak_gpu_mem_mb: float | None = None  # the most GPU memory the run used (MiB), None: not measured
+    peak_gpu_mem_from: str | None = None  # telemetry (the console's samples) | output (its peak_vram_mb: line)
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,11 @@ def finish_run(
     where: str,
     remote: bool,
     tampering: Iterable[str] = (),
+    extra: dict[str, Any] | None = None,
 ) -> ExecutedRun:
     """Append ``run.finished`` and return the run as the lab sees it. A remote run's ``where`` (its node or
-    job) goes into the event and the outcome; a local run's stays on the :class:`ExecutedRun` alone."""
+    job) goes into the event and the outcome; a local run's stays on the :class:`ExecutedRun` alone.
+    ``extra`` adds declared ``run.finished`` fields an executor measures itself (a local run's peak GPU memory)."""
     data: dict[str, Any] = {
         "run_id": req.run_id,
         "hyp_id": req.hyp_id,
@@ -55,6 +57,7 @@ def finish_run(
     }
     if remote:
         data["where"] = where
+    data.update(extra or {})
     append(K.RUN_FINISHED, "console", data)
     outcome = RunOutcome(
         req.run_id, req.role, req.repeat, status, metric, duration_s, error, artifacts, sandbox, where if remote else ""

@@ -25,6 +25,7 @@ from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
+from labconsole.runs.gpu_memory import PeakGpuMemory, run_peak
 from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.finish import finish_run
@@ -62,7 +63,7 @@ class LocalExecutor:
         self.tracker = tracker
         self.lease_pool = lease_pool
         self.owners = owners  # telemetry.OwnerRegistry: GPU memory of a run's processes shows as run:<id>
-        self.sampler = sampler  # telemetry.TelemetrySampler: its snapshots during a run go to Trackio
+        self.sampler = sampler  # telemetry.TelemetrySampler: a run's snapshots go to Trackio and its peak memory
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
@@ -181,6 +182,9 @@ class LocalExecutor:
         )
         started = time.monotonic()
         started_wall = time.time()
+        # The run's peak GPU memory, from the console's own samples while it holds its GPUs.
+        peak = PeakGpuMemory(lease.gpus) if lease is not None and self.sampler is not None else None
+        stop_peak = self.sampler.add_listener(peak.offer) if peak is not None else None
         status, metric, returncode, error, output = "failed", None, None, "", b""
         touched: list[str] = []
         artifacts: dict[str, str] = {}  # file -> blob
@@ -208,6 +212,8 @@ class LocalExecutor:
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
             self.log_sink.close(req.run_id)
+            if stop_peak is not None:
+                stop_peak()
             if lease is not None:
                 lease.release()
             try:
@@ -237,6 +243,7 @@ class LocalExecutor:
             where=where,
             remote=False,
             tampering=touched,
+            extra=run_peak(peak, output.decode("utf-8", "replace")).event_data(),
         )
         if self.tracker is not None:
             self.tracker.record(
