@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import IO
 
 MAX_LINE_BYTES = 64 << 10  # a "line" with no newline for this long is passed on in pieces
+EXIT_GRACE_S = 5.0  # how long the output may stay open after the run's process has exited
 
 
 class OutputPump:
@@ -55,8 +56,9 @@ def wait_streaming(
 ) -> tuple[bytes, bool]:
     """Wait for ``proc`` (stdout piped) and the end of its output, streaming lines to ``on_line``.
 
-    Returns (output, timed out). Past ``timeout_s`` — the process still running, or a child of it still
-    holding the output open — ``kill`` ends it, as ``communicate`` with a timeout would have. If the
+    Returns (output, timed out). Past ``timeout_s`` with the process still running, ``kill`` ends it, as
+    ``communicate`` with a timeout would have. Once the process has exited, output still held open by an
+    escaped child is read for at most ``EXIT_GRACE_S`` more, then left to its reader thread. If the
     waiting thread is interrupted (a cancelled Ray task), ``kill`` runs before the exception goes on.
     """
     assert proc.stdout is not None
@@ -64,7 +66,11 @@ def wait_streaming(
     deadline = time.monotonic() + timeout_s
     try:
         proc.wait(timeout=timeout_s)
-        timed_out = not pump.join(max(0.0, deadline - time.monotonic()))
+        # The run's own process has ended, so its output has too. A child that left its process group and
+        # still holds the pipe gets a short grace, not the run's whole timeout: a console stopping (its
+        # runs cancelled) would otherwise wait that long on it.
+        pump.join(min(EXIT_GRACE_S, max(0.0, deadline - time.monotonic())))
+        timed_out = False
     except subprocess.TimeoutExpired:
         timed_out = True
     except BaseException:
