@@ -29,9 +29,10 @@ def on_ray(example_session: Path, dest: Path) -> Path:
             data["executor"] = "ray"
         if e.kind == "run.finished":
             data["where"] = "ray:10.0.0.5/node-a" if data["run_id"].endswith("0") else "ray:10.0.0.6/node-b"
-        if e.kind == "gpu.sample":
+        if e.kind == "gpu.sample":  # each node's sampler logs its own samples, tagged with the node
             g = data["gpus"][0]
-            data["gpus"] = [{**g, "node": "10.0.0.5"}, {**g, "index": 1, "node": "10.0.0.5"}, {**g, "node": "10.0.0.6"}]
+            log.append(e.kind, e.actor, {"gpus": [g, {**g, "index": 1}], "node": "10.0.0.5"})
+            data = {"gpus": [], "available": False, "reason": "no GPU: NVML not found", "node": "10.0.0.6"}
         log.append(e.kind, e.actor, data)
     log.close()
     shutil.copytree(example_session / "blobs", dest / "blobs", dirs_exist_ok=True)
@@ -55,8 +56,9 @@ async def test_leaderboard_evidence_and_gpu_show_where(example_session: Path, tm
         places = [str(board.get_cell(key, "where")) for key in board._order]
         assert places and all("ray:10.0.0.5/node-a" in p for p in places)
         gpu = plain(app.screen.query_one(GpuPanel))
-        assert gpu.index("10.0.0.5") < gpu.index("10.0.0.6")  # one heading per node, GPUs under it
-        assert gpu.count("10.0.0.5") == 1
+        # One heading per node, its GPUs under it; a node without a GPU says why.
+        assert gpu.index("10.0.0.5") < gpu.index("\n0 ") < gpu.index("\n1 ") < gpu.index("10.0.0.6")
+        assert gpu.count("10.0.0.5") == 1 and "10.0.0.6  no GPU: NVML not found" in gpu
         await press_settled(pilot, "2")
         assert "ray:10.0.0.5/node-a" in plain(app.screen.query_one("#evidence"), 300)
 

@@ -161,7 +161,8 @@ class BudgetBar(CachedStatic):
 class GpuPanel(CachedStatic):
     """Live telemetry when a sampler is attached, else the last gpu.sample events, else 'no GPU data'.
 
-    Both arrive as :class:`GpuSnapshot` (logged samples are rebuilt with ``from_event_data``).
+    Both arrive as :class:`GpuSnapshot` (logged samples are rebuilt with ``from_event_data``). Samples of
+    cluster nodes carry a ``node``: then each node's latest sample is shown under its name.
     """
 
     DEFAULT_CSS = """
@@ -175,27 +176,35 @@ class GpuPanel(CachedStatic):
         if not self.changed((id(live), last, len(leased), idle)):
             return
         c = theme_colors(self.app)
-        snap = live if live is not None else logged_snapshot(state)
-        gpus = snap.gpus if snap is not None and snap.available else []
         text = Text()
         text.append("GPU", style="bold")
-        if not gpus:
-            reason = (snap.reason if snap is not None else None) or "no telemetry samples in this session"
-            text.append("  no GPU data", style=f"bold {c['warning']}")
-            text.append(f"\n{reason}", style=c["muted"])
-            self.update(text)
-            return
-        history = [GpuSnapshot.from_event_data(s) for s in state.gpu_samples[-30:]]
-        history_nodes = [padded_nodes(s, len(h.gpus)) for s, h in zip(state.gpu_samples[-30:], history)]
-        # Samples from a cluster carry each GPU's node: group by it (a local sampler's carry none).
-        nodes = sample_nodes(state.gpu_samples[-1]) if live is None and state.gpu_samples else []
-        if len(nodes) != len(gpus) or not any(nodes):
-            nodes = [""] * len(gpus)
-        shown_node: str | None = None
-        for g, node in zip(gpus, nodes):
-            if node != shown_node and any(nodes):
-                text.append(f"\n{node or '(no node)'}", style=f"bold {c['primary']}")
-                shown_node = node
+        nodes = latest_per_node(state.gpu_samples) if live is None else {}
+        if nodes:
+            for node, sample in nodes.items():
+                text.append(f"\n{node}", style=f"bold {c['primary']}")
+                snap = GpuSnapshot.from_event_data(sample)
+                if not snap.available or not snap.gpus:
+                    text.append(f"  {snap.reason or 'no GPU data'}", style=c["muted"])
+                    continue
+                key = None if node == THIS_MACHINE else node
+                history = [GpuSnapshot.from_event_data(s) for s in state.gpu_samples[-60:] if s.get("node") == key]
+                self._gpu_lines(text, snap, history[-30:], c)
+        else:
+            snap = live if live is not None else logged_snapshot(state)
+            if snap is None or not snap.available or not snap.gpus:
+                reason = (snap.reason if snap is not None else None) or "no telemetry samples in this session"
+                text.append("  no GPU data", style=f"bold {c['warning']}")
+                text.append(f"\n{reason}", style=c["muted"])
+                self.update(text)
+                return
+            self._gpu_lines(text, snap, [GpuSnapshot.from_event_data(s) for s in state.gpu_samples[-30:]], c)
+        if leased:  # what the scheduler lost between leased runs (GPU leases, issue 5)
+            text.append(f"\n{len(leased)} leased runs · GPUs idle between them {idle:.1f} s", style=c["muted"])
+        self.update(text)
+
+    @staticmethod
+    def _gpu_lines(text: Text, snap: GpuSnapshot, history: list[GpuSnapshot], c: dict[str, str]) -> None:
+        for g in snap.gpus:
             util = g.util_pct
             frac = (util or 0) / 100
             style = c["error"] if frac > 0.95 else c["success"] if frac > 0.3 else c["warning"]
@@ -211,30 +220,28 @@ class GpuPanel(CachedStatic):
             owners = sorted({p.owner or str(p.pid) for p in g.processes})
             if owners:
                 text.append("  " + ", ".join(owners[:3]))
-            series = [
-                next((x.util_pct or 0 for x, n in zip(h.gpus, hn) if x.index == g.index and n == node), 0)
-                for h, hn in zip(history, history_nodes)
-            ]
+            series = [next((x.util_pct or 0 for x in h.gpus if x.index == g.index), 0) for h in history]
             if len(series) > 1:
                 text.append("\n  " + spark(series), style=style)
-        if leased:  # what the scheduler lost between leased runs (GPU leases, issue 5)
-            text.append(f"\n{len(leased)} leased runs · GPUs idle between them {idle:.1f} s", style=c["muted"])
-        self.update(text)
 
 
-def sample_nodes(sample: dict[str, Any]) -> list[str]:
-    """The node of each GPU record of a logged sample, in the order ``from_event_data`` keeps them
-    (records without an integer index are skipped there, so here too); "" where none is named."""
-    return [
-        g["node"] if isinstance(g.get("node"), str) else ""
-        for g in sample.get("gpus") or []
-        if isinstance(g, dict) and isinstance(g.get("index"), int)
-    ]
+THIS_MACHINE = "(this machine)"
 
 
-def padded_nodes(sample: dict[str, Any], count: int) -> list[str]:
-    nodes = sample_nodes(sample)
-    return nodes if len(nodes) == count else [""] * count
+def latest_per_node(samples: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """The newest logged sample of each cluster node, by node name; empty when no sample names a node
+    (the console's own machine: shown as before)."""
+    latest: dict[str, dict[str, Any]] = {}
+    own: dict[str, Any] | None = None
+    for sample in samples:
+        node = sample.get("node")
+        if isinstance(node, str) and node:
+            latest[node] = sample
+        else:
+            own = sample
+    if latest and own is not None:  # the console's machine sampled too: one more group, named as such
+        latest[THIS_MACHINE] = own
+    return dict(sorted(latest.items()))
 
 
 def logged_snapshot(state: LabState) -> GpuSnapshot | None:
