@@ -182,13 +182,13 @@ class GpuPanel(CachedStatic):
         if nodes:
             for node, sample in nodes.items():
                 text.append(f"\n{node}", style=f"bold {c['primary']}")
-                snap = GpuSnapshot.from_event_data(sample)
-                if not snap.available or not snap.gpus:
-                    text.append(f"  {snap.reason or 'no GPU data'}", style=c["muted"])
+                node_snap = GpuSnapshot.from_event_data(sample)
+                if not node_snap.available or not node_snap.gpus:
+                    text.append(f"  {node_snap.reason or 'no GPU data'}", style=c["muted"])
                     continue
                 key = None if node == THIS_MACHINE else node
                 history = [GpuSnapshot.from_event_data(s) for s in state.gpu_samples[-60:] if s.get("node") == key]
-                self._gpu_lines(text, snap, history[-30:], c)
+                self._gpu_lines(text, node_snap, history[-30:], c)
         else:
             snap = live if live is not None else logged_snapshot(state)
             if snap is None or not snap.available or not snap.gpus:
