@@ -428,6 +428,7 @@ def main() -> int:
     )
     args = parser.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-tui-"))
+    load_at_start = [round(x, 2) for x in psutil.getloadavg()]  # a 2-core box shared with others: say how busy
     if args.replay_only:
         try:
             replay = measure_replay(tmp, args.events)
@@ -457,6 +458,7 @@ def main() -> int:
         "host": platform.node(),
         "python": platform.python_version(),
         "cpus": psutil.cpu_count(),
+        "load_avg_at_start": load_at_start,
         "load_avg_at_end": [round(x, 2) for x in psutil.getloadavg()],
         "live": live,
         "baseline_without_app": base,
