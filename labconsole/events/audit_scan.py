@@ -20,7 +20,7 @@ from typing import Any
 from collections.abc import Iterator
 
 from labconsole.events import kinds
-from labconsole.events.line_check import read_canonical
+from labconsole.events.line_check import lines_with, read_canonical, risky_lines
 from labconsole.events.log import Event, _line, compute_hash
 from labconsole.events.schema import EventSchemaError
 from labconsole.events.seal import check_checkpoint
@@ -77,47 +77,58 @@ def scan_range(
     # (seq, prev) the next event must have; unknown at the range's start
     expect_seq: int | None = None
     expect_prev = ""
-    for line in _lines(path, start, end):
-        out.lines += 1
-        lineno = out.lines
-        fast = read_canonical(line)  # events/line_check.py: same verdict as the reference below, faster
-        ev: Event | None = None  # built only where the gate needs the whole event
-        if fast is not None:
-            d, prev, digest, hash_ok = fast
-            seq, ts, kind, actor, data = d["seq"], d["ts"], d["kind"], d["actor"], d["data"]
-            if not hash_ok:
-                out.chain.append((lineno, seq, "hash does not recompute (the line was edited)"))
-        else:
-            ev, error = parse(line)
-            if ev is None:
-                out.chain.append((lineno, None, error))
-                continue
-            seq, ts, kind, actor, data, prev, digest = ev.seq, ev.ts, ev.kind, ev.actor, ev.data, ev.prev, ev.hash
-            out.chain.extend(_reference_check(lineno, line, ev))
-        out.count += 1
-        if expect_seq is None:
-            out.first = (lineno, seq, prev)
-        else:
-            if seq != expect_seq:
-                out.links.append((lineno, seq, "seq", expect_seq))
-            if prev != expect_prev:
-                out.links.append((lineno, seq, "prev", expect_seq))
-        expect_seq, expect_prev = seq + 1, digest  # re-sync on this line
-        if seq in wanted:
-            out.hashes[seq] = digest
-        # the writer refuses what does not fit a declaration, so a misfit was written some other way
-        misfit = _misfit(kind, data)
-        if misfit is not None:
-            out.schema.append((lineno, seq, misfit))
-        if kind in GATE_KINDS:
-            if ev is None:
-                ev = Event(seq, ts, kind, actor, data, prev, digest)
-            out.events.append((lineno, ev, _signature_error(ev, session_id, trust, covered_upto)))
-        # A canonical line names any ``blob`` / ``*_blob`` key literally (JSON never escapes those letters).
-        if fast is None or b'blob":' in line:
-            refs = list(blob_refs(data))
-            if refs:
-                out.blob_refs.append((lineno, seq, refs))
+    for block in _blocks(path, start, end):
+        # Found once per block, looked up per line: lines with a float orjson writes unlike json (events/
+        # line_check.py), and lines that name a blob key (a canonical line names it literally: JSON never
+        # escapes those letters).
+        risky, blobby = risky_lines(block), lines_with(block, b'blob":')
+        lines = block.split(b"\n")
+        if not lines[-1]:
+            lines.pop()  # after the block's last newline
+        at = 0
+        for line in lines:
+            here, at = at, at + len(line) + 1
+            out.lines += 1
+            lineno = out.lines
+            fast = read_canonical(line, here in risky)  # events/line_check.py: the reference's verdict, faster
+            ev: Event | None = None  # built only where the gate needs the whole event
+            if fast is not None:
+                d, prev, digest, hash_ok = fast
+                seq, ts, kind, actor, data = d["seq"], d["ts"], d["kind"], d["actor"], d["data"]
+                if not hash_ok:
+                    out.chain.append((lineno, seq, "hash does not recompute (the line was edited)"))
+            else:
+                ev, error = parse(line)
+                if ev is None:
+                    out.chain.append((lineno, None, error))
+                    continue
+                seq, ts, kind, actor, data, prev, digest = ev.seq, ev.ts, ev.kind, ev.actor, ev.data, ev.prev, ev.hash
+                out.chain.extend(_reference_check(lineno, line, ev))
+            out.count += 1
+            if expect_seq is None:
+                out.first = (lineno, seq, prev)
+            else:
+                if seq != expect_seq:
+                    out.links.append((lineno, seq, "seq", expect_seq))
+                if prev != expect_prev:
+                    out.links.append((lineno, seq, "prev", expect_seq))
+            expect_seq, expect_prev = seq + 1, digest  # re-sync on this line
+            if seq in wanted:
+                out.hashes[seq] = digest
+            # the writer refuses what does not fit a declaration, so a misfit was written some other way
+            declared, keys = _DECLARED.get(kind), data.keys()
+            if declared is None or not (keys >= declared[0] and (declared[1] is None or keys <= declared[1])):
+                misfit = _misfit(kind, data)
+                if misfit is not None:
+                    out.schema.append((lineno, seq, misfit))
+            if kind in GATE_KINDS:
+                if ev is None:
+                    ev = Event(seq, ts, kind, actor, data, prev, digest)
+                out.events.append((lineno, ev, _signature_error(ev, session_id, trust, covered_upto)))
+            if fast is None or here in blobby:
+                refs = list(blob_refs(data))
+                if refs:
+                    out.blob_refs.append((lineno, seq, refs))
     out.last = None if expect_seq is None else (expect_seq - 1, expect_prev)
     return out
 
@@ -135,19 +146,21 @@ def _reference_check(lineno: int, line: bytes, ev: Event) -> list[Problem]:
     return []
 
 
-def _lines(path: Path, start: int, end: int, chunk: int = 8 << 20) -> Iterator[bytes]:
-    """The lines in ``[start, end)`` without their newline, read in large blocks."""
+def _blocks(path: Path, start: int, end: int, size: int = 8 << 20) -> Iterator[bytes]:
+    """``[start, end)`` in blocks of about ``size`` bytes that end at a line's end."""
     with open(path, "rb", buffering=0) as f:
         f.seek(start)
         left, carry = end - start, b""
         while left > 0:
-            block = f.read(min(chunk, left))
+            block = f.read(min(size, left))
             if not block:
                 break  # the file shrank under us: what was read is checked
             left -= len(block)
-            lines = (carry + block).split(b"\n")
-            carry = lines.pop()
-            yield from lines
+            block = carry + block
+            cut = block.rfind(b"\n") + 1
+            carry = block[cut:]
+            if cut:
+                yield block[:cut]
         if carry:
             yield carry
 
@@ -157,12 +170,8 @@ _DECLARED = {kind: (spec.required, None if spec.open else spec.declared) for kin
 
 
 def _misfit(kind: str, data: dict[str, Any]) -> str | None:
-    """Why ``data`` does not fit ``kind``'s declaration (None: it fits): the append-time check, compiled once."""
-    declared = _DECLARED.get(kind)
-    if declared is not None:
-        keys = data.keys()
-        if keys >= declared[0] and (declared[1] is None or keys <= declared[1]):
-            return None
+    """Why ``data`` does not fit ``kind``'s declaration, worded by the append-time check; for the events
+    that fail the check compiled from :data:`_DECLARED` (or a kind it lacks)."""
     try:  # worded by the append-time check itself
         kinds.validate(kind, data)
     except EventSchemaError as exc:

@@ -39,8 +39,10 @@ _SORTED = orjson.OPT_SORT_KEYS
 Canonical = tuple[dict[str, Any], str, str, bool]
 
 
-def read_canonical(line: bytes) -> Canonical | None:
-    """``line`` (no newline) parsed when it is certainly canonical; None: use the reference check."""
+def read_canonical(line: bytes, risky: bool | None = None) -> Canonical | None:
+    """``line`` (no newline) parsed when it is certainly canonical; None: use the reference check.
+    ``risky``: whether the line holds a float pattern :func:`_risky` looks for, when the caller found that
+    for a whole block at once (:func:`risky_lines`); None: looked for here."""
     n = len(line) - _TAIL_LEN
     if n < 2 or not (line.startswith(b',"prev":"', n) and line.startswith(b'","hash":"', n + _HASH_AT - 10)):
         return None
@@ -64,7 +66,7 @@ def read_canonical(line: bytes) -> Canonical | None:
     ):
         return None
     try:
-        if orjson.dumps(d, option=_SORTED) != body or _risky(body):
+        if risky or orjson.dumps(d, option=_SORTED) != body or (risky is None and _risky(body)):
             return None
     except orjson.JSONEncodeError:
         return None
@@ -88,4 +90,25 @@ def _risky(body: bytes) -> bool:
     return False
 
 
-__all__ = ["BODY_KEYS", "Canonical", "read_canonical"]
+def risky_lines(block: bytes) -> set[int]:
+    """Offsets of the lines in ``block`` (whole lines) where :func:`_risky` would find something: a few
+    searches over the block instead of three per line."""
+    return (
+        lines_with(block, b"0.0000")
+        | lines_with(block, b"e+", after_digit=True)
+        | lines_with(block, b"e-", after_digit=True)
+    )
+
+
+def lines_with(block: bytes, needle: bytes, *, after_digit: bool = False) -> set[int]:
+    """Offsets in ``block`` of the lines that contain ``needle`` (right after a digit, with ``after_digit``)."""
+    starts: set[int] = set()
+    i = block.find(needle)
+    while i >= 0:
+        if not after_digit or (i > 0 and block[i - 1] in _DIGITS):
+            starts.add(block.rfind(b"\n", 0, i) + 1)
+        i = block.find(needle, i + 1)
+    return starts
+
+
+__all__ = ["BODY_KEYS", "Canonical", "lines_with", "read_canonical", "risky_lines"]

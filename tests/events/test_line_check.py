@@ -6,6 +6,7 @@ the bytes without proving them canonical would take it as intact."""
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 from pathlib import Path
@@ -78,7 +79,7 @@ JSON_ONLY: dict[str, tuple[bytes, bool]] = {
 def _audit(session: Path, monkeypatch: pytest.MonkeyPatch, *, fast: bool) -> tuple[Any, ...]:
     with monkeypatch.context() as m:
         if not fast:  # every line through the reference check
-            m.setattr(audit_scan, "read_canonical", lambda line: None)
+            m.setattr(audit_scan, "read_canonical", lambda line, risky=None: None)
         r = verify_session(session, live=False, git=False)
     return r.ok, r.events, [(p.line, p.seq, p.message) for p in r.problems]
 
@@ -225,3 +226,28 @@ def test_the_fast_path_accepts_only_what_json_dumps_writes(data: dict[str, Any],
         again = canonical_json(reference)
         assert line == _line(again, prev, compute_hash(prev, again)).encode()
         assert parsed[0] == reference and parsed[3]
+
+
+@pytest.mark.parametrize("block", [64, 300, 1000])
+def test_blocks_cut_anywhere_find_the_same(block: int, session: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The per-block marks (lines with a risky float, lines naming a blob) land on the right lines however
+    the log is cut into blocks: a forged orjson-form float and missing blobs are found wherever they sit."""
+    events: list[tuple[str, str, dict[str, Any]]] = [(kinds.SESSION_STARTED, "console", {"lab": "demo"})]
+    for i in range(12):
+        events.append((kinds.NOTE, "console", {"text": f"note {i} " + "x" * (i * 7)}))
+        if i % 4 == 1:
+            events.append((kinds.HYP_COMMITTED, "console", {"hyp_id": f"h{i}", "diff_blob": f"{i:x}" * 64}))
+    lines = write_session(session, events)
+    for at in (2, 9, len(lines) - 1):  # forged floats that orjson writes so, their hash over their own bytes
+        old = json.loads(lines[at])
+        body = _head(old["seq"]).replace(b'"ts":1.5', b'"ts":0.00001')
+        lines[at] = _chained(old["prev"], body)
+    write_lines(session, lines)
+    whole = _audit(session, monkeypatch, fast=True)
+    assert whole == _audit(session, monkeypatch, fast=False)
+    with monkeypatch.context() as m:
+        m.setattr(audit_scan, "_blocks", functools.partial(audit_scan._blocks, size=block))
+        assert _audit(session, monkeypatch, fast=True) == whole
+    flagged = {line for line, _, message in whole[2]}
+    assert {3, 10, len(lines)} <= flagged
+    assert sum("blob" in message for _, _, message in whole[2]) == 3
