@@ -6,6 +6,10 @@ lines (seq consecutive, ``prev`` = the previous line's hash) cross lines, and th
 inside the range here and at the ranges' joins by the caller. So a 1M-event log is scanned in
 ranges on several processes; a small one in one range, in process.
 
+A line the writer wrote is checked on the fast path (events/line_check.py: ``orjson``, the hash over the
+line's own bytes once they are proven canonical); any other line takes the reference check here (``json``
+parse, re-encode, compare), so both give the same verdict. The range is read in blocks of 8 MiB.
+
 A range returns what the gate and seal checks need, not the whole log: the events of the kinds
 they read, blob references, the hashes at the seqs the external seals name, and its problems.
 Line numbers in it count from 1 at the range's start; the caller shifts them.
@@ -74,6 +78,10 @@ def scan_range(
     check of their own: if the log's event there has the sealed hash, the chain proves every line before it
     is what the console wrote; if not, the audit fails on that anyway (half the signatures of a big log)."""
     out = Scanned()
+    # locals, not attributes of ``out``: this loop runs once per line of a log of a million
+    chain, links, schema, events, hashes = out.chain, out.links, out.schema, out.events, out.hashes
+    declared_of = _DECLARED.get
+    lineno = count = 0
     # (seq, prev) the next event must have; unknown at the range's start
     expect_seq: int | None = None
     expect_prev = ""
@@ -88,47 +96,47 @@ def scan_range(
         at = 0
         for line in lines:
             here, at = at, at + len(line) + 1
-            out.lines += 1
-            lineno = out.lines
+            lineno += 1
             fast = read_canonical(line, here in risky)  # events/line_check.py: the reference's verdict, faster
             ev: Event | None = None  # built only where the gate needs the whole event
             if fast is not None:
                 d, prev, digest, hash_ok = fast
-                seq, ts, kind, actor, data = d["seq"], d["ts"], d["kind"], d["actor"], d["data"]
+                seq, kind, data = d["seq"], d["kind"], d["data"]
                 if not hash_ok:
-                    out.chain.append((lineno, seq, "hash does not recompute (the line was edited)"))
+                    chain.append((lineno, seq, "hash does not recompute (the line was edited)"))
             else:
                 ev, error = parse(line)
                 if ev is None:
-                    out.chain.append((lineno, None, error))
+                    chain.append((lineno, None, error))
                     continue
-                seq, ts, kind, actor, data, prev, digest = ev.seq, ev.ts, ev.kind, ev.actor, ev.data, ev.prev, ev.hash
-                out.chain.extend(_reference_check(lineno, line, ev))
-            out.count += 1
+                seq, kind, data, prev, digest = ev.seq, ev.kind, ev.data, ev.prev, ev.hash
+                chain.extend(_reference_check(lineno, line, ev))
+            count += 1
             if expect_seq is None:
                 out.first = (lineno, seq, prev)
             else:
                 if seq != expect_seq:
-                    out.links.append((lineno, seq, "seq", expect_seq))
+                    links.append((lineno, seq, "seq", expect_seq))
                 if prev != expect_prev:
-                    out.links.append((lineno, seq, "prev", expect_seq))
+                    links.append((lineno, seq, "prev", expect_seq))
             expect_seq, expect_prev = seq + 1, digest  # re-sync on this line
             if seq in wanted:
-                out.hashes[seq] = digest
+                hashes[seq] = digest
             # the writer refuses what does not fit a declaration, so a misfit was written some other way
-            declared, keys = _DECLARED.get(kind), data.keys()
+            declared, keys = declared_of(kind), data.keys()
             if declared is None or not (keys >= declared[0] and (declared[1] is None or keys <= declared[1])):
                 misfit = _misfit(kind, data)
                 if misfit is not None:
-                    out.schema.append((lineno, seq, misfit))
+                    schema.append((lineno, seq, misfit))
             if kind in GATE_KINDS:
                 if ev is None:
-                    ev = Event(seq, ts, kind, actor, data, prev, digest)
-                out.events.append((lineno, ev, _signature_error(ev, session_id, trust, covered_upto)))
+                    ev = Event(seq, d["ts"], kind, d["actor"], data, prev, digest)
+                events.append((lineno, ev, _signature_error(ev, session_id, trust, covered_upto)))
             if fast is None or here in blobby:
                 refs = list(blob_refs(data))
                 if refs:
                     out.blob_refs.append((lineno, seq, refs))
+    out.lines, out.count = lineno, count
     out.last = None if expect_seq is None else (expect_seq - 1, expect_prev)
     return out
 
