@@ -160,6 +160,8 @@ def main() -> int:
             res[key]["block_ratios"] = [
                 round(b["median_us"] / k["median_us"], 4) for b, k in zip(blocks["baseline"], blocks["kernels"])
             ]
+            res["ratios_baseline_over_kernels"] = ratios
+            args.out.write_text(json.dumps(res, indent=1) + "\n")  # so far: a run cut short keeps what it measured
     use_kernels(False)
     res["ratios_baseline_over_kernels"] = ratios
     res["elapsed_s"] = round(time.time() - t_start, 1)
