@@ -99,12 +99,23 @@ def test_task_id_is_task_on_the_wire() -> None:
         ('{"type": "usage", "input_tokens": true}', "must be an integer"),
         ('{"type": "usage", "cost_usd": -1}', "must not be negative"),
         ('{"type": "error", "message": "m", "fatal": "yes"}', "true or false"),
+        ('{"type": "hello", "role": "w", "backend": "b"}', "hello: missing field 'protocol'"),
+        ('{"type": "commit", "hypothesis": "h", "sha": "s", "message": null}', "'message' must be a string"),
+        ('{"type": "log", "text": "t", "level": null}', "'level' must be a string"),
     ],
 )
 def test_hostile_agent_lines_are_refused_with_one_clear_line(line: str, says: str) -> None:
     with pytest.raises(P.ProtocolError, match=None) as info:
         P.parse_agent(line)
     assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_fields_the_wire_may_leave_out_or_send_as_null_read_as_their_defaults() -> None:
+    assert P.parse_agent('{"type": "commit", "hypothesis": "h", "sha": "s"}') == P.Commit("h", "s", "")
+    assert P.parse_agent('{"type": "tool_call", "tool": "read"}') == P.ToolCall("read", "")
+    assert P.parse_agent('{"type": "status", "state": "idle", "detail": null}') == P.Status("idle")
+    assert P.parse_agent('{"type": "done", "task": "1", "summary": null}') == P.Done("1")
+    assert P.parse_console('{"type": "message"}') == P.PersonMessage("")
 
 
 def test_console_types_are_not_agent_types() -> None:
