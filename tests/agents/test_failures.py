@@ -234,7 +234,7 @@ def test_supervisor_calls_a_silent_model_call_stalled_and_restarts_it(tmp_path: 
     import sys
     import textwrap
 
-    from labconsole.agents.supervisor import AgentSpec, Supervisor
+    from labconsole.agents.supervisor import AgentSpec, Supervision, Supervisor
 
     script = tmp_path / "stuck.py"
     script.write_text(
@@ -251,7 +251,7 @@ def test_supervisor_calls_a_silent_model_call_stalled_and_restarts_it(tmp_path: 
     spec = AgentSpec(
         "stuck", "worker", "test", "", tmp_path, options={"stall_timeout_s": 1.0}, argv=[sys.executable, str(script)]
     )
-    sup = Supervisor(tmp_path / "logs", hang_timeout_s=30, backoff_s=(0.1, 0.1))
+    sup = Supervisor(tmp_path / "logs", Supervision(hang_timeout_s=30, backoff_s=(0.1, 0.1)))
     got: list = []
     try:
         sup.start(spec)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import psutil
 
-from labconsole.agents.supervisor import MAX_LINE, AgentSpec, Message, Supervisor
+from labconsole.agents.supervisor import MAX_LINE, AgentSpec, Message, Supervision, Supervisor
 
 
 def agent(tmp_path: Path, name: str, body: str) -> AgentSpec:
@@ -40,7 +40,7 @@ def types(messages: list[Message]) -> list[str]:
 
 def run_until(tmp_path: Path, spec: AgentSpec, until, timeout: float = 15.0, **options) -> list[Message]:
     """Start `spec` under a fresh Supervisor (`options`), collect its messages until `until` holds, close it."""
-    sup = Supervisor(tmp_path / "logs", **options)
+    sup = Supervisor(tmp_path / "logs", Supervision(**options))
     try:
         sup.start(spec)
         return collect(sup, until, timeout)
@@ -171,7 +171,7 @@ def test_close_kills_whole_process_trees(tmp_path: Path) -> None:
         time.sleep(600)
     """,
     )
-    sup = Supervisor(tmp_path / "logs", grace_s=0.5)
+    sup = Supervisor(tmp_path / "logs", Supervision(grace_s=0.5))
     sup.start(spec)
     got = collect(sup, lambda g: "log" in types(g))
     pids = [int(p) for p in next(m for m in got if m.type == "log").data["text"].split()[1:]]
