@@ -105,6 +105,11 @@ def run_backend(
     return Run([json.loads(line) for line in buf.getvalue().splitlines()], error)
 
 
+def propose_one(backend: str, lab: Path, model: str = "", options: dict[str, Any] | None = None) -> Run:
+    """The task most backend tests run: the researcher proposes one hypothesis."""
+    return run_backend(backend, "researcher", lab, "propose", {"count": 1}, model, options)
+
+
 @pytest.fixture
 def anthropic_env(monkeypatch: pytest.MonkeyPatch, server: ModelServer) -> ModelServer:
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
