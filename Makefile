@@ -39,7 +39,7 @@ lint: $(VENV)/.dev-installed
 
 test: lint
 	bash tests/helpers/install_clis.sh
-	LABCONSOLE_SLOW_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider
+	LABCONSOLE_SLOW_TESTS=1 $(BIN)/python -m pytest -q -p no:cacheprovider --durations=25
 
 clean:
 	rm -rf $(VENV) .pytest_trackio

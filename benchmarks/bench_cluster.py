@@ -9,7 +9,9 @@ head started with ``--num-gpus G`` (no GPU needed); locally they lease from ``Gp
 Reported: decisions per second (runs handed to a GPU per second of wall time), GPU idle share (1 - busy
 GPU-seconds / (G x wall)), idle gap per hand-off (a GPU freed until its next run started: median, p95),
 fairness across the measurement threads (runs per thread, min/max) and the console's own CPU and memory.
-Goals from the issue: idle gap per hand-off < 2 s on Ray, < 0.5 s locally.
+Goals from the issue: idle gap per hand-off < 2 s on Ray, < 0.5 s locally. Where a hand-off's time goes is
+profiled per run: submit -> start (Ray's lease and dispatch, including any worker process it had to start)
+and end -> console (the result's way back), plus how many worker processes Ray started during the runs.
 
 Ray must not talk over the machine's outside address here: the script re-runs itself inside a private
 network and PID namespace (``unshare -Urnpf``, loopback only), which also ends every Ray process with it.
@@ -43,6 +45,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 IN_NAMESPACE = "LABCONSOLE_BENCH_NETNS"
+WARM_TASK_S = 3.0  # long enough that all G warm-up tasks run at once, each in its own worker
+WARM_LIMIT_S = 180.0
 
 
 @dataclass
@@ -51,6 +55,9 @@ class Span:
     start: float
     end: float
     thread: int
+    submitted: float = 0.0  # when the console handed the run over (0: not recorded)
+    returned: float = 0.0  # when the console learned the run had ended
+    worker: int = 0  # the pid of the Ray worker process that ran it (0: not Ray)
 
 
 def durations(n: int, median_s: float, seed: int = 0) -> list[float]:
@@ -135,6 +142,24 @@ def summarize(spans: list[Span], wall: float, gpus: int, console: dict[str, floa
         "idle_gap_max_s": round(gaps[-1], 4) if gaps else None,
         "runs_per_thread_min_max": [min(per_thread.values()), max(per_thread.values())] if per_thread else None,
         "console": console,
+        **profile(spans),
+    }
+
+
+def profile(spans: list[Span]) -> dict[str, Any]:
+    """Where a hand-off's time goes: submit -> start (the scheduler's lease and dispatch) and end -> the
+    console hearing of it (the result's way back), median and p95 each."""
+    timed = [s for s in spans if s.submitted and s.returned]
+    if not timed:
+        return {}
+
+    def stats(values: list[float]) -> dict[str, float]:
+        values = sorted(values)
+        return {"median": round(statistics.median(values), 4), "p95": round(values[int(0.95 * (len(values) - 1))], 4)}
+
+    return {
+        "submit_to_start_s": stats([s.start - s.submitted for s in timed]),
+        "end_to_console_s": stats([s.returned - s.end for s in timed]),
     }
 
 
@@ -180,23 +205,31 @@ def bench_ray(times: list[float], gpus: int, tmp: Path) -> dict[str, Any]:
     # max_calls=0 as in the Ray executor: Ray's default for GPU tasks is one task per worker process,
     # which puts a worker start (seconds on a busy machine) into every hand-off.
     @ray.remote(num_cpus=1, num_gpus=1, max_retries=0, max_calls=0)
-    def sleeper(seconds: float) -> tuple[str, float, float]:
+    def sleeper(seconds: float) -> tuple[str, float, float, int]:
         start = time.time()
         time.sleep(seconds)
-        return ",".join(str(g) for g in ray.get_gpu_ids()), start, time.time()
+        return ",".join(str(g) for g in ray.get_gpu_ids()), start, time.time(), os.getpid()
 
-    # Warm the worker pool (the first 64 worker processes take a while to start on a small machine); a
-    # long-lived cluster has them up already.
-    ray.get([sleeper.remote(0.0) for _ in range(gpus)])
+    # Warm the worker pool: a long-lived cluster has its G worker processes up already; here starting them
+    # takes a while (Ray starts at most as many at once as the machine has cores). The warm-up tasks must
+    # overlap: G tasks of no length ran on a handful of workers, the rest then started *during* the
+    # measured runs, each start (seconds on a loaded small machine) an idle gap on the GPU it held.
+    warm = ray.get([sleeper.remote(WARM_TASK_S) for _ in range(gpus)])
+    while len({pid for *_, pid in warm}) < gpus and time.time() - t0 < WARM_LIMIT_S:
+        warm = ray.get([sleeper.remote(WARM_TASK_S) for _ in range(gpus)])
+    warm_pids = {pid for *_, pid in warm}
     startup = time.time() - t0
 
     def run(seconds: float, thread: int) -> Span:
-        gpu, start, end = ray.get(sleeper.remote(seconds))
-        return Span(gpu, start, end, thread)
+        submitted = time.time()
+        gpu, start, end, pid = ray.get(sleeper.remote(seconds))
+        return Span(gpu, start, end, thread, submitted, time.time(), pid)
 
     spans, wall, console = drive(times, gpus, run)
     out = summarize(spans, wall, gpus, console)
     out["cluster_start_and_warm_s"] = round(startup, 1)
+    out["workers_warm"] = len(warm_pids)
+    out["workers_started_during_runs"] = len({s.worker for s in spans} - warm_pids)
     return out
 
 
@@ -235,6 +268,8 @@ def main() -> int:
         "run_seconds_total": round(sum(times), 1),
         "ideal_wall_s": round(sum(times) / args.gpus, 1),
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
+        # A shared machine: the 1-minute load average at the start and the end says how contended it was.
+        "load_avg_1m": {"start": round(os.getloadavg()[0], 2)},
     }
     if args.only != "ray":
         result["local"] = bench_local(times, args.gpus)
@@ -242,6 +277,7 @@ def main() -> int:
         with tempfile.TemporaryDirectory(prefix="bc-") as tmp:
             os.environ["HOME"] = tmp  # Ray writes its auth token under HOME
             result["ray"] = bench_ray(times, args.gpus, Path(tmp))
+    result["load_avg_1m"]["end"] = round(os.getloadavg()[0], 2)
     text = json.dumps(result, indent=2)
     print(text)
     if args.out:

@@ -1,4 +1,4 @@
-"""``labconsole demo``: the offline demo lab, end to end (what ``make demo`` runs)."""
+"""``labconsole demo``: the offline demo lab, end to end (what ``make demo`` runs); ``--kernel``: the kernel lab."""
 
 from __future__ import annotations
 
@@ -19,11 +19,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--headless", action="store_true", help="print progress instead of opening the console")
     p.add_argument("--budget", type=int, default=None, help="how many hypotheses the researcher may propose")
     p.add_argument("--timeout", type=float, default=None, help="stop the headless run after this many seconds")
+    p.add_argument(
+        "--kernel",
+        action="store_true",
+        help="the kernel lab instead: agents tune the RMSNorm CUDA kernel, each candidate built and "
+        "benchmarked on a leased GPU (needs a CUDA GPU and nvcc)",
+    )
+    p.add_argument(
+        "--kernel-dir",
+        type=Path,
+        default=None,
+        help="with --kernel: the kernel folder to copy (default: kernels/rmsnorm of this checkout)",
+    )
     p.set_defaults(func=run)
 
 
+def _create(args: argparse.Namespace) -> Path:
+    if not args.kernel:
+        return create_demo_lab(args.dir or default_demo_dir())
+    from labconsole.demo.kernel_lab import START, create_kernel_lab, default_kernel_lab_dir
+    from labconsole.gpu.leases import pool_for_machine
+
+    pool_for_machine(1)  # no GPU: the one-line refusal, before a lab is copied anywhere
+    lab_dir = create_kernel_lab(args.dir or default_kernel_lab_dir(), args.kernel_dir)
+    print("Kernel lab: starting at " + ", ".join(f"{k} = {v}" for k, v in START.items()) + " (rmsnorm/lab_knobs.h)")
+    return lab_dir
+
+
 def run(args: argparse.Namespace) -> int:
-    lab_dir = create_demo_lab(args.dir or default_demo_dir())
+    lab_dir = _create(args)
     if args.budget is not None:
         toml = lab_dir / "lab.toml"
         text = toml.read_text(encoding="utf-8")
@@ -79,5 +103,8 @@ def run(args: argparse.Namespace) -> int:
         print(f"  labconsole review show {suggest} --lab {lab_dir}")
         print(f"  labconsole review approve {suggest} --lab {lab_dir}" + ("" if passed else " --yes"))
         print(f"  labconsole merge {suggest} --lab {lab_dir}")
+        if args.kernel:
+            print(f"  (cd {lab_dir} && python lab/build.py assemble)   # the merged sources' compiled variant")
+            print(f"  labconsole publish {lab_dir} --out DIR           # or --repo-id ORG/rmsnorm with HF_TOKEN set")
     print(f"Report: {lab.session_dir / 'report.md'}")
     return 0

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from labconsole.core.instructions import check_instructions_path
 from labconsole.errors import ConfigError
 
 ROLES = ("researcher", "planner", "worker", "reviewer", "reporter")
@@ -160,6 +161,8 @@ class LabConfig:
     raw: dict[str, Any]
     executor: ExecutorConfig = ExecutorConfig()
     review: Review = field(default_factory=Review)
+    # [lab] instructions: the file (relative to the root) the workers follow; read from the baseline commit.
+    instructions: str = ""
 
     @property
     def root(self) -> Path:
@@ -422,7 +425,8 @@ def load_config(path: Path) -> LabConfig:
         if key not in known:
             raise ConfigError(f"{path.name}: [{key}] is not a known table; allowed: {', '.join(sorted(known))}")
     lab = _Reader(path, _table(path, data, "lab"), "lab")
-    lab.unknown({"name", "description"})
+    lab.unknown({"name", "description", "instructions"})
+    instructions = lab.get("instructions", str, "", allowed="the path of a file in the repository, e.g. 'program.md'")
     b = _Reader(path, _table(path, data, "budget"), "budget")
     b.unknown({"usd", "tokens", "gpu_hours", "roles"})
     role_budgets: dict[str, dict[str, float]] = {}
@@ -472,6 +476,9 @@ def load_config(path: Path) -> LabConfig:
         raw=data,
         executor=executor_config,
         review=_review(path, data),
+        instructions=check_instructions_path(path.parent, instructions, lab.where("instructions"))
+        if "instructions" in lab.table
+        else "",
     )
 
 

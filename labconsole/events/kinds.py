@@ -67,6 +67,9 @@ class SessionStarted:
     warnings: list[str] | None = None  # lab.toml patterns that match no file in main
     # {since_session, previous_sha256, changes: ["metric val_loss → train_loss", …]} when lab.toml changed
     rules_changed: dict[str, Any] | None = None
+    # {path, commit, sha256, bytes}: the workers' instructions ([lab] instructions) read at baseline_sha; the
+    # text is the session blob named by sha256
+    instructions: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -231,6 +234,20 @@ class RunFinished:
     artifacts: dict[str, str] | None = None  # file name -> blob
     sandbox: str | None = None  # bwrap | degraded
     where: str | None = None  # a remote run's node ("ray:10.0.0.5/ab12…") or job ("hf-jobs:<id>")
+    peak_gpu_mem_mb: float | None = None  # the most GPU memory the run used (MiB), None: not measured
+    peak_gpu_mem_from: str | None = None  # telemetry (the console's samples) | output (its peak_vram_mb: line)
+
+
+@dataclass(frozen=True)
+class RunLog:
+    """A line a run printed while in flight (runs/run_log.py: redacted, cut, rate-limited; the blob has all)."""
+
+    run_id: str
+    hyp_id: str | None = None
+    stream: str | None = None  # stdout | stderr | console (a closing count of dropped lines)
+    text: str | None = None
+    truncated: bool | None = None
+    dropped: int | None = None  # lines of this run dropped under a flood just before this one
 
 
 @dataclass(frozen=True)
@@ -282,6 +299,7 @@ class HypAwaiting(_HypFields):
 
 RUN_STARTED = _declare("run.started", RunStarted)
 RUN_FINISHED = _declare("run.finished", RunFinished)
+RUN_LOG = _declare("run.log", RunLog)
 SANDBOX_STATUS = _declare("sandbox.status", SandboxStatus)
 EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
 EVIDENCE_CONFIRMED = _declare("evidence.confirmed", EvidenceConfirmed, decision=True)
@@ -380,6 +398,7 @@ class GpuSample:
     available: bool | None = None
     reason: str | None = None
     window: dict[str, Any] | None = None
+    node: str | None = None  # the cluster node sampled (a Ray node id); absent: the console's own machine
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ TEST_CONFIG = "test-config"  # pytest's conftest.py / pytest.ini
 PROJECT_CONFIG = "project-config"  # environment, dependencies, interpreter version
 GIT_CONFIG = "git-config"  # attributes/filters that change what a checkout contains
 OUTSIDE_EDITABLE = "outside-editable"  # a path the `editable` allow-list does not name
-LAB_RULES = "changes-lab-rules"  # lab.toml, role specs, skills, the objective's own scripts
+LAB_RULES = "changes-lab-rules"  # lab.toml, role specs, skills, the instructions, the objective's own scripts
 RUN_TAMPERING = "run-tampering"  # a measured run modified protected files
 SANDBOX_DEGRADED = "sandbox-degraded"  # measured without a sandbox: the candidate's code ran as the user
 
@@ -120,7 +120,8 @@ class TrustRules:
         return cls(
             protected=tuple(obj.protected),
             editable=obj.editable,
-            rules_files=LAB_RULE_FILES + tuple(scripts),
+            # The workers' instructions: a candidate that rewrites them speaks to the next worker.
+            rules_files=LAB_RULE_FILES + tuple(scripts) + ((config.instructions,) if config.instructions else ()),
             import_roots=tuple(sorted(roots)),
         )
 

@@ -17,6 +17,7 @@ from labconsole.core.params import read_params, write_params
 from labconsole.errors import LabError
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.gitops.globs import matches_glob
+from labconsole.lab.instructions import baseline_instructions
 from labconsole.lab.preflight import OFFLINE_BACKENDS
 from labconsole.lab.preflight_baseline import BaselineResult, measure_baseline
 from labconsole.lab.session import sessions_dir
@@ -66,6 +67,7 @@ def run_checks(root: Path, *, baseline: bool = True) -> Iterator[CheckLine]:
             "a new lab.toml is committed too: git add lab.toml && git commit -m 'lab.toml'",
         )
         repo = None
+    yield from _instructions(root, config, repo, head)
     yield from _protected(root, config)
     yield from _search(root, config)
     yield from _backends(config)
@@ -99,6 +101,28 @@ def baseline_line(result: BaselineResult, config: LabConfig) -> CheckLine:
         )
     what, fix = result.problem()
     return CheckLine("baseline run", False, what, fix, output=tail)
+
+
+def _instructions(root: Path, config: LabConfig, repo: LabRepo | None, head: str) -> Iterator[CheckLine]:
+    """What the workers will be told: the file as committed (a session reads it from its baseline commit)."""
+    if not config.instructions:
+        if (root / "program.md").is_file():
+            yield CheckLine(
+                "instructions",
+                True,
+                'none: program.md is not handed to the workers; add [lab] instructions = "program.md" for that',
+            )
+        return
+    if repo is None:
+        return  # lab.toml already checked the file exists; what is committed waits for 'git clean'
+    try:
+        found = baseline_instructions(config, repo, head)
+    except LabError as exc:
+        yield CheckLine("instructions", False, str(exc), "commit it, or fix [lab] instructions")
+        return
+    assert found is not None
+    size = len(found.text.encode("utf-8"))
+    yield CheckLine("instructions", True, f"{found.path} ({size} bytes at {head[:12]}) handed to the workers")
 
 
 def _tracked_files(root: Path) -> list[str]:

@@ -29,6 +29,7 @@ from labconsole.lab.state import (
 
 FEED_MAX = 300
 GPU_HISTORY_MAX = 120
+RUN_LOG_TAIL = 50  # a run's last lines kept in state; the whole output is its log blob
 
 Handler = Callable[[LabState, Any, dict[str, Any]], None]
 _HANDLERS: dict[str, Handler] = {}
@@ -64,7 +65,7 @@ def reduce(events: Iterable[Any], state: LabState | None = None) -> LabState:
 
 # High-rate kinds stay out of the feed (their effect shows in the panels).
 # Seal checkpoints are bookkeeping for the audit (every 1000 events, 30 s and at close), not news for the person.
-_QUIET = frozenset({K.GPU_SAMPLE, K.AGENT_USAGE, K.AGENT_RAW, K.AGENT_LOG, K.AGENT_HELLO, K.SEAL_CHECKPOINT})
+_QUIET = frozenset({K.GPU_SAMPLE, K.AGENT_USAGE, K.AGENT_RAW, K.AGENT_LOG, K.AGENT_HELLO, K.SEAL_CHECKPOINT, K.RUN_LOG})
 
 
 # --- session ----------------------------------------------------------------------------------------
@@ -345,6 +346,18 @@ def _run_finished(s: LabState, e: Any, d: dict[str, Any]) -> None:
     run.where = d.get("where") or ""
     if run.duration_s and run.gpus:
         s.budget.used["gpu_hours"] += run.duration_s * len(run.gpus) / 3600.0
+
+
+@_on(K.RUN_LOG)
+def _run_log(s: LabState, e: Any, d: dict[str, Any]) -> None:
+    run = s.runs.get(d["run_id"])
+    if run is None:
+        return
+    if d.get("dropped"):
+        run.log_tail.append(f"[{d['dropped']} lines dropped]")
+    if d.get("text") or d.get("stream") != "console":
+        run.log_tail.append(str(d.get("text") or ""))
+    del run.log_tail[:-RUN_LOG_TAIL]
 
 
 @_on(K.SANDBOX_STATUS)

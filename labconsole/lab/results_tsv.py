@@ -4,7 +4,9 @@ planner's dedupe sees.
 
 The file is tab-separated with the header ``commit  val_bpb  memory_gb  status  description``; status is
 ``keep`` (merged), ``discard`` (rejected) or ``crash`` (no candidate run succeeded). The metric column is
-named after the lab's objective (``val_bpb`` for autoresearch).
+named after the lab's objective (``val_bpb`` for autoresearch). ``memory_gb`` is the highest peak GPU memory
+of the row's runs (candidate runs; baseline runs for the baseline row) as ``run.finished`` recorded it, in
+GB (MiB / 1024) with one decimal as autoresearch writes it; 0.0 when nothing was measured.
 """
 
 from __future__ import annotations
@@ -44,10 +46,21 @@ def columns(metric_name: str) -> list[str]:
 def session_rows(state: LabState, events: Iterable[Event]) -> list[ResultRow]:
     """The baseline, then every decided hypothesis in id order: merged → keep, rejected → discard, and a
     failed measurement → crash. Undecided ones (awaiting a person) are not results yet."""
-    peak = _peak_gpu_bytes_by_owner(events)
+    peak_mb = _peak_mb_by_run(events)
+
+    def memory_gb(run_ids: Iterable[str], role: str) -> float:
+        """The most any of these runs (of ``role``) used, in GB with one decimal; 0.0 when none was measured."""
+        used = [peak_mb.get(r, 0.0) for r in run_ids if r in state.runs and state.runs[r].role == role]
+        return round(max(used, default=0.0) / 1024, 1)
+
     rows: list[ResultRow] = []
     if state.baseline_sha and state.baseline_metric is not None:
-        rows.append(ResultRow(state.baseline_sha[:7], state.baseline_metric, 0.0, "keep", "baseline"))
+        base_runs = [r.run_id for r in state.runs.values() if r.commit == state.baseline_sha]
+        rows.append(
+            ResultRow(
+                state.baseline_sha[:7], state.baseline_metric, memory_gb(base_runs, "baseline"), "keep", "baseline"
+            )
+        )
     for h in sorted(state.hypotheses.values(), key=lambda h: h.hyp_id):
         status = {S.MERGED: "keep", S.PUBLISHED: "keep", S.REJECTED: "discard"}.get(h.status)
         if h.status == S.FAILED and h.sha:
@@ -55,12 +68,11 @@ def session_rows(state: LabState, events: Iterable[Event]) -> list[ResultRow]:
         if status is None or not h.sha:
             continue
         metric = h.evidence.get("candidate_median")
-        memory = max((peak.get(f"run:{run_id}", 0) for run_id in h.run_ids), default=0)
         rows.append(
             ResultRow(
                 h.sha[:7],
                 float(metric) if metric is not None and status != "crash" else 0.0,
-                round(memory / 2**30, 1),
+                memory_gb(h.run_ids, "candidate"),
                 status,
                 h.title,
             )
@@ -68,18 +80,23 @@ def session_rows(state: LabState, events: Iterable[Event]) -> list[ResultRow]:
     return rows
 
 
-def _peak_gpu_bytes_by_owner(events: Iterable[Event]) -> dict[str, int]:
-    """The most GPU memory each run's processes held in any logged ``gpu.sample`` (where NVML said)."""
-    peak: dict[str, int] = {}
+def _peak_mb_by_run(events: Iterable[Event]) -> dict[str, float]:
+    """Each run's peak GPU memory (MiB) as ``run.finished`` recorded it (labconsole/runs/gpu_memory.py); for
+    logs written before it did, the most its processes held in any logged ``gpu.sample``."""
+    peak: dict[str, float] = {}
+    sampled: dict[str, float] = {}
     for event in events:
-        if event.kind != K.GPU_SAMPLE:
-            continue
-        for gpu in event.data.get("gpus") or []:
-            for proc in gpu.get("procs") or []:
-                owner, mem = proc.get("owner"), proc.get("mem")
-                if owner and isinstance(mem, int):
-                    peak[owner] = max(peak.get(owner, 0), mem)
-    return peak
+        if event.kind == K.RUN_FINISHED:
+            mb = event.data.get("peak_gpu_mem_mb")
+            if isinstance(mb, int | float) and not isinstance(mb, bool) and mb >= 0:
+                peak[str(event.data.get("run_id"))] = float(mb)
+        elif event.kind == K.GPU_SAMPLE:
+            for gpu in event.data.get("gpus") or []:
+                for proc in gpu.get("procs") or []:
+                    owner, mem = proc.get("owner"), proc.get("mem")
+                    if isinstance(owner, str) and owner.startswith("run:") and isinstance(mem, int):
+                        sampled[owner[4:]] = max(sampled.get(owner[4:], 0.0), mem / 2**20)
+    return {**sampled, **peak}
 
 
 def write_tsv(rows: Iterable[ResultRow], metric_name: str) -> str:

@@ -50,6 +50,7 @@ from labconsole.lab.commands import (
 )
 from labconsole.core.config import LabConfig, load_config
 from labconsole.lab.gitops import LabRepo, WorktreeTamperedError
+from labconsole.lab.instructions import baseline_instructions
 from labconsole.lab.lablock import LabLock
 from labconsole.lab.reducer import apply
 from labconsole.lab.session import final_state, max_hypothesis_number, new_session_id, resolve_session, sessions_dir
@@ -99,6 +100,7 @@ class Lab(CommandMethods[Event]):
         if errors:
             raise ConfigError(errors[0])
         rules_changed = rules_change_since_last_session(lab_root, config)
+        instructions = baseline_instructions(config, repo, baseline)  # a missing file fails before any write
         session_id = session_id or new_session_id()
         lab_lock = LabLock(repo.common_dir, session_id)
         try:
@@ -117,6 +119,8 @@ class Lab(CommandMethods[Event]):
         lab = cls(config, repo, log, LabState())
         lab.lab_lock = lab_lock
         lab._sealer = Sealer(signer, session_id, lab_root)
+        if instructions is not None:
+            lab.put_blob(instructions.text)  # before the event that names it
         lab.append(
             K.SESSION_STARTED,
             "console",
@@ -143,6 +147,7 @@ class Lab(CommandMethods[Event]):
                 "warnings": warnings,
                 "rules_changed": rules_changed,
                 "signing_key": signer.public_hex,
+                "instructions": instructions.record() if instructions is not None else None,
             },
         )
         for line in warnings:

@@ -79,6 +79,7 @@ class RunState:
     env_names: list[str] = field(default_factory=list)  # variables it got from the console's environment
     executor: str = "local"  # local | ray | hf-jobs
     where: str = ""  # a remote run's node or job ("ray:10.0.0.5/ab12…", "hf-jobs:<id>")
+    log_tail: list[str] = field(default_factory=list)  # its last run.log lines while it streams
 
     @property
     def degraded(self) -> bool:

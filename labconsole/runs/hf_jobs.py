@@ -3,8 +3,9 @@
 The job gets the exact commit as a git bundle inside its environment (base64; a lab whose bundle is too
 big for that is refused with one line), checks that the bundle's commit is the one the console asked
 for before running anything, runs the objective command, and prints what the console needs between
-markers: the exit code, and the metric file and artifacts (base64). The console reads the job's logs
-when it ends; the job's container is the run's sandbox (no bubblewrap there), and ``run.finished``
+markers: the exit code, and the metric file and artifacts (base64). While the job runs, each poll also
+fetches its logs so far (``follow=False``) and streams the new lines as ``run.log`` events; the console
+reads the whole log again when the job ends; the job's container is the run's sandbox (no bubblewrap there), and ``run.finished``
 says so (``sandbox = "hf-jobs"``). Labels name the lab, hypothesis, run and commit, so a job on the Hub
 points back at the session's evidence. ``cancel`` cancels every job in flight.
 """
@@ -26,9 +27,10 @@ from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
 from labconsole.runs.metric import MetricError, extract_metric
-from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.preflight import hf_jobs_namespace, hub_api
 from labconsole.runs.remote_run import SHIP_REF, make_bundle
+from labconsole.runs.run_log import RunLogSink
 
 DEFAULT_IMAGE = "python:3.12"  # Debian with git: the job fetches the bundle with it
 MAX_INLINE_BUNDLE = 512 << 10  # bytes of bundle carried in the job's environment
@@ -89,6 +91,7 @@ class HfJobsExecutor:
         self._cancelled = threading.Event()
         self._jobs: dict[str, str] = {}  # run id -> job id in flight
         self._bundles: dict[str, str] = {}  # commit -> base64 bundle
+        self.log_sink = RunLogSink(append, self.redactor)
 
     def announce_sandbox(self) -> None:
         obj = self.config.objective
@@ -170,8 +173,11 @@ class HfJobsExecutor:
                 self._jobs[req.run_id] = job.id
             if self._cancelled.is_set():
                 self.api.cancel_job(job_id=job.id, namespace=self.namespace)
-            stage, message = self._wait(job.id, obj.timeout_s + SETUP_S)
+            self.log_sink.open(req.run_id, req.hyp_id)
+            stage, message, streamed = self._wait(req.run_id, job.id, obj.timeout_s + SETUP_S)
             lines = list(self.api.fetch_job_logs(job_id=job.id, namespace=self.namespace))
+            self._stream(req.run_id, lines[streamed:])
+            self.log_sink.close(req.run_id)
             status, returncode, error, output, files, touched = self._read(stage, message, lines)
             if status == "ok":
                 status, error, metric = self._metric(output, files)
@@ -187,35 +193,28 @@ class HfJobsExecutor:
         finally:
             with self._lock:
                 self._jobs.pop(req.run_id, None)
+            self.log_sink.close(req.run_id)
         if self._cancelled.is_set() and status != "ok":
             status, error = "crashed", "stopped with the console"
         duration = round(time.monotonic() - started, 3)
         error = self.redactor.text(error)[:500]
-        log_blob = self.put_blob(self.redactor.data(output)) if output else None
-        artifacts = {
-            name: self.put_blob(self.redactor.data(data)) for name, data in files.items() if name in obj.artifacts
-        }
-        self.append(
-            K.RUN_FINISHED,
-            "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "status": status,
-                "metric": metric,
-                "returncode": returncode,
-                "duration_s": duration,
-                "log_blob": log_blob,
-                "error": error,
-                "artifacts": artifacts,
-                "sandbox": SANDBOX_HF,
-                "where": where,
-            },
+        kept = {name: data for name, data in files.items() if name in obj.artifacts}
+        log_blob, artifacts = store_output(self.put_blob, self.redactor, output, kept)
+        return finish_run(
+            self.append,
+            req,
+            status,
+            metric,
+            returncode,
+            duration,
+            error,
+            log_blob=log_blob,
+            artifacts=artifacts,
+            sandbox=SANDBOX_HF,
+            where=where,
+            remote=True,
+            tampering=touched,
         )
-        outcome = RunOutcome(
-            req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, SANDBOX_HF, where
-        )
-        return ExecutedRun(outcome, where, tuple(touched))
 
     # --- parts ------------------------------------------------------------------------------------
 
@@ -258,17 +257,30 @@ class HfJobsExecutor:
             self._bundles[sha] = encoded
         return encoded
 
-    def _wait(self, job_id: str, limit_s: float) -> tuple[str, str]:
+    def _wait(self, run_id: str, job_id: str, limit_s: float) -> tuple[str, str, int]:
+        """Poll the job to its end, streaming its new log lines on each poll: (stage, message, lines streamed)."""
         deadline = time.monotonic() + limit_s + 60  # the job's own timeout ends it first; this is the backstop
+        streamed = 0
         while True:
             info = self.api.inspect_job(job_id=job_id, namespace=self.namespace)
             stage = str(getattr(info.status.stage, "value", info.status.stage))
             if stage in TERMINAL:
-                return stage, info.status.message or ""
+                return stage, info.status.message or "", streamed
             if time.monotonic() > deadline:
                 self.api.cancel_job(job_id=job_id, namespace=self.namespace)
-                return "TIMEOUT", f"no end within {limit_s:g} s"
+                return "TIMEOUT", f"no end within {limit_s:g} s", streamed
+            try:  # the logs so far, whole each time (follow=False returns at once): the new ones stream
+                lines = list(self.api.fetch_job_logs(job_id=job_id, namespace=self.namespace, follow=False))
+            except Exception:  # a missed poll costs only liveness; the end reads the whole log again
+                lines = []
+            self._stream(run_id, lines[streamed:])
+            streamed = max(streamed, len(lines))
             time.sleep(POLL_S)
+
+    def _stream(self, run_id: str, lines: list[str]) -> None:
+        for line in lines:
+            if not line.startswith(MARK):  # the job script's markers (base64 files) are not the run's output
+                self.log_sink.line(run_id, "stdout", line)
 
     def _read(
         self, stage: str, message: str, lines: list[str]

@@ -25,9 +25,13 @@ from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
+from labconsole.runs.gpu_memory import PeakGpuMemory, run_peak
 from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
+from labconsole.runs.finish import finish_run
 from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.output_pump import wait_streaming
+from labconsole.runs.run_log import RunLogSink
 from labconsole.runs.run_sandbox import SANDBOX_DEGRADED, PreparedRun, SandboxStatus, prepare
 from labconsole.runs.tracking import TrackedRun, TrackioSink
 
@@ -59,13 +63,14 @@ class LocalExecutor:
         self.tracker = tracker
         self.lease_pool = lease_pool
         self.owners = owners  # telemetry.OwnerRegistry: GPU memory of a run's processes shows as run:<id>
-        self.sampler = sampler  # telemetry.TelemetrySampler: its snapshots during a run go to Trackio
+        self.sampler = sampler  # telemetry.TelemetrySampler: a run's snapshots go to Trackio and its peak memory
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         self.sandbox = SandboxStatus.here()
         # Values of the console's secret-looking variables never reach a blob, the log or Trackio.
         self.redactor = Redactor()
+        self.log_sink = RunLogSink(append, self.redactor)  # lines as the run prints them, as run.log
 
     def announce_sandbox(self) -> None:
         """At session start, before any agent: log whether runs are sandboxed; refuse without a sandbox
@@ -177,6 +182,9 @@ class LocalExecutor:
         )
         started = time.monotonic()
         started_wall = time.time()
+        # The run's peak GPU memory, from the console's own samples while it holds its GPUs.
+        peak = PeakGpuMemory(lease.gpus) if lease is not None and self.sampler is not None else None
+        stop_peak = self.sampler.add_listener(peak.offer) if peak is not None else None
         status, metric, returncode, error, output = "failed", None, None, "", b""
         touched: list[str] = []
         artifacts: dict[str, str] = {}  # file -> blob
@@ -185,6 +193,7 @@ class LocalExecutor:
             if workdir.exists():  # left over from a console that died mid-run
                 self.repo.remove_checkout(workdir)
             self.repo.checkout_detached(req.sha, workdir)
+            self.log_sink.open(req.run_id, req.hyp_id)
             status, returncode, output, error = self._execute(req.run_id, prepared, workdir, obj.timeout_s)
             if status == "ok":
                 try:
@@ -202,6 +211,9 @@ class LocalExecutor:
         except Exception as exc:  # a run that cannot even start is a failed run, not a console crash
             status, error = "failed", f"{type(exc).__name__}: {exc}"
         finally:
+            self.log_sink.close(req.run_id)
+            if stop_peak is not None:
+                stop_peak()
             if lease is not None:
                 lease.release()
             try:
@@ -216,21 +228,22 @@ class LocalExecutor:
         except OSError as exc:  # the run still ends in the log (no hidden runs), without its output
             log_blob = None
             error = f"{error}; log not stored: {exc.strerror or exc}".lstrip("; ")
-        self.append(
-            K.RUN_FINISHED,
-            "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "status": status,
-                "metric": metric,
-                "returncode": returncode,
-                "duration_s": round(duration, 3),
-                "log_blob": log_blob,
-                "error": error,
-                "artifacts": artifacts,
-                "sandbox": prepared.sandbox,
-            },
+        where = "local" + (":gpu" + ",".join(str(g) for g in gpu_info["gpus"]) if gpu_info["gpus"] else "")
+        finished = finish_run(
+            self.append,
+            req,
+            status,
+            metric,
+            returncode,
+            round(duration, 3),
+            error,
+            log_blob=log_blob,
+            artifacts=artifacts,
+            sandbox=prepared.sandbox,
+            where=where,
+            remote=False,
+            tampering=touched,
+            extra=run_peak(peak, output.decode("utf-8", "replace")).event_data(),
         )
         if self.tracker is not None:
             self.tracker.record(
@@ -249,11 +262,7 @@ class LocalExecutor:
                     system=self._gpu_metrics_since(started_wall),
                 )
             )
-        outcome = RunOutcome(
-            req.run_id, req.role, req.repeat, status, metric, round(duration, 3), error, artifacts, prepared.sandbox
-        )
-        where = "local" + (":gpu" + ",".join(str(g) for g in gpu_info["gpus"]) if gpu_info["gpus"] else "")
-        return ExecutedRun(outcome, where, tuple(touched))
+        return finished
 
     def _gpu_metrics_since(self, since: float) -> list[dict[str, float]]:
         if self.sampler is None:
@@ -301,11 +310,11 @@ class LocalExecutor:
         if self.owners is not None:
             self.owners.register(proc.pid, f"run:{run_id}")
         try:
-            output, _ = proc.communicate(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc)
-            output, _ = proc.communicate()
-            return "timeout", proc.returncode, output, f"timed out after {timeout_s:g} s"
+            output, timed_out = wait_streaming(
+                proc, timeout_s, lambda text: self.log_sink.line(run_id, "stdout", text), _kill_group
+            )
+            if timed_out:
+                return "timeout", proc.returncode, output, f"timed out after {timeout_s:g} s"
         finally:
             with self._lock:
                 self._procs.pop(run_id, None)

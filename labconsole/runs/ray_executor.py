@@ -7,7 +7,9 @@ affinity), so candidate and baseline of a comparison share a machine; the node i
 ``where``. A node that dies mid-run ends that run visibly as ``failed (node lost)`` and the run is
 queued once more under a new run id — once, and only for a lost node, so a retry can never be used to
 pick a better number. ``cancel`` cancels the Ray tasks (``force=True`` kills the worker and, through
-bubblewrap's ``--die-with-parent``, the run). The whole log comes back at the end of the run.
+bubblewrap's ``--die-with-parent``, the run). The run's lines stream back while it runs: the task pushes
+them in batches to a ``ray.util.queue.Queue`` actor on the console's node, which a driver thread drains
+into ``run.log`` events (runs/run_log.py); the whole log still comes back at the end as its blob.
 """
 
 from __future__ import annotations
@@ -26,12 +28,16 @@ from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
 from labconsole.runs.preflight import check_ray_address
-from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.remote_run import make_bundle, run_from_bundle
+from labconsole.runs.run_log import RunLogSink
 
 NODE_LOST = "failed (node lost)"
 # Set-up time on the node (fetching the bundle, the checkout) on top of the objective's own timeout.
 SETUP_SLACK_S = 120.0
+GPU_SAMPLE_PERIOD_S = 30.0  # a node's gpu.sample in the log, as often as the console's own
+DRAIN_S = 0.25  # how often the driver takes streamed lines off the queue
+LOG_QUEUE_ITEMS = 2000  # batches waiting in the queue; a task whose push finds it full counts its lines dropped
 
 
 class RayExecutor:
@@ -52,6 +58,11 @@ class RayExecutor:
         self._bundles: dict[str, Any] = {}  # commit -> ObjectRef of its bundle bytes
         self._affinity: dict[str, str] = {}  # measurement ("hyp-m1") -> node id of its first run
         self._remote: Any = None
+        self.log_sink = RunLogSink(append, self.redactor)
+        self._log_queue: Any = None
+        self._drain_lock = threading.Lock()
+        self.telemetry: Any = None  # ClusterTelemetry once connected: every node's GPUs, by node id
+        self._gpu_events: Any = None
 
     def connect(self) -> None:
         """Join the cluster (after the factory's reachability check); one line if Ray refuses."""
@@ -76,6 +87,60 @@ class RayExecutor:
         # process per task (to free GPU memory); here the run is a subprocess that exits, so the worker
         # holds no GPU memory and reusing it takes a worker start out of every hand-off.
         self._remote = ray.remote(max_retries=0, max_calls=0)(run_from_bundle)
+        self._start_log_queue()
+        self._start_telemetry()
+
+    def _start_telemetry(self) -> None:
+        """A GPU sampler on each node, polled from here; the log gets their samples tagged with ``node``."""
+        from labconsole.gpu.telemetry.cluster import ClusterTelemetry, NodeEventDownsampler
+
+        self._gpu_events = NodeEventDownsampler(period_s=GPU_SAMPLE_PERIOD_S)
+        self.telemetry = ClusterTelemetry(interval=1.0, on_snapshot=self._on_node_snapshot)
+        self.telemetry.start()
+
+    def _on_node_snapshot(self, node: str, snap: Any) -> None:
+        if self._cancelled.is_set():
+            return
+        data = self._gpu_events.offer(node, snap)
+        if data is not None:
+            self.append(K.GPU_SAMPLE, "console", data)
+
+    def _start_log_queue(self) -> None:
+        """The queue runs' lines come back through: an actor pinned to the console's own node (it must
+        outlive any worker node) taking no CPU, drained by a daemon thread here."""
+        import ray
+        from ray.util.queue import Queue
+        from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
+        here = ray.get_runtime_context().get_node_id()
+        self._log_queue = Queue(
+            maxsize=LOG_QUEUE_ITEMS,
+            actor_options={"num_cpus": 0, "scheduling_strategy": NodeAffinitySchedulingStrategy(here, soft=True)},
+        )
+        threading.Thread(target=self._drain_loop, name="ray-run-lines", daemon=True).start()
+
+    def _drain_loop(self) -> None:
+        while not self._cancelled.is_set():  # after cancel, each ending run drains its own last lines
+            try:
+                self._drain()
+            except Exception:  # the cluster went away: the runs end with their own errors, and their blobs
+                pass
+            time.sleep(DRAIN_S)
+
+    def _drain(self) -> None:
+        """Move every batch waiting in the queue into run.log events (one drainer at a time: lines stay in order)."""
+        with self._drain_lock:
+            waiting = self._log_queue.qsize() if self._log_queue is not None else 0
+            batches = self._log_queue.get_nowait_batch(waiting) if waiting else []
+            for batch in batches:
+                # Written by a Ray worker next to the run: checked for shape like any input from a node.
+                if not (isinstance(batch, tuple) and len(batch) == 3 and isinstance(batch[1], list)):
+                    continue
+                run_id, lines, dropped = batch
+                if isinstance(dropped, int) and dropped > 0:
+                    self.log_sink.dropped(str(run_id), dropped)
+                for text in lines:
+                    self.log_sink.line(str(run_id), "stdout", str(text))
 
     def announce_sandbox(self) -> None:
         """Runs are sandboxed on their node, which the console cannot see from here: each ``run.finished``
@@ -99,6 +164,8 @@ class RayExecutor:
         import ray
 
         self._cancelled.set()
+        if self.telemetry is not None:
+            self.telemetry.stop(timeout=0.0)
         with self._lock:
             refs = list(self._refs.values())
         for ref in refs:
@@ -142,9 +209,12 @@ class RayExecutor:
         )
         started = time.monotonic()
         where = "ray"
+        self.log_sink.open(req.run_id, req.hyp_id)
         try:
             bundle = self._bundle(req.sha)
-            ref = self._remote.options(**options).remote(bundle, req.sha, obj, run_vars, _gpu_env_marker(gpus))
+            ref = self._remote.options(**options).remote(
+                bundle, req.sha, obj, run_vars, _gpu_env_marker(gpus), self._log_queue
+            )
             with self._lock:
                 self._refs[req.run_id] = ref
             if self._cancelled.is_set():
@@ -156,6 +226,11 @@ class RayExecutor:
         finally:
             with self._lock:
                 self._refs.pop(req.run_id, None)
+        try:
+            self._drain()  # the task pushed its last lines before it returned: they go before run.finished
+        except Exception:
+            pass
+        self.log_sink.close(req.run_id)
         node = result.get("node_id")
         if node and measurement not in self._affinity:
             self._affinity[measurement] = node
@@ -210,35 +285,25 @@ class RayExecutor:
     def _finish(self, req: RunRequest, result: dict[str, Any], where: str, waited: float) -> ExecutedRun:
         status = str(result.get("status", "failed"))
         error = self.redactor.text(str(result.get("error", "")))
-        output: bytes = result.get("output", b"")
-        log_blob = self.put_blob(self.redactor.data(output)) if output else None
-        artifacts = {
-            name: self.put_blob(self.redactor.data(data)) for name, data in (result.get("artifacts") or {}).items()
-        }
-        metric = result.get("metric")
-        sandbox = str(result.get("sandbox", ""))
+        log_blob, artifacts = store_output(
+            self.put_blob, self.redactor, result.get("output", b""), result.get("artifacts") or {}
+        )
         duration = round(float(result.get("duration_s") or waited), 3)
-        self.append(
-            K.RUN_FINISHED,
-            "console",
-            {
-                "run_id": req.run_id,
-                "hyp_id": req.hyp_id,
-                "status": status,
-                "metric": metric,
-                "returncode": result.get("returncode"),
-                "duration_s": duration,
-                "log_blob": log_blob,
-                "error": error,
-                "artifacts": artifacts,
-                "sandbox": sandbox,
-                "where": where,
-            },
+        return finish_run(
+            self.append,
+            req,
+            status,
+            result.get("metric"),
+            result.get("returncode"),
+            duration,
+            error,
+            log_blob=log_blob,
+            artifacts=artifacts,
+            sandbox=str(result.get("sandbox", "")),
+            where=where,
+            remote=True,
+            tampering=result.get("tampering") or (),
         )
-        outcome = RunOutcome(
-            req.run_id, req.role, req.repeat, status, metric, duration, error, artifacts, sandbox, where
-        )
-        return ExecutedRun(outcome, where, tuple(result.get("tampering") or ()))
 
 
 def _gpu_env_marker(gpus: int) -> dict[str, str]:

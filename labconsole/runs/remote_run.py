@@ -15,6 +15,7 @@ import shutil
 import signal
 import subprocess
 import tempfile
+import threading
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,9 +23,12 @@ from typing import Any
 from labconsole.core.config import Objective
 from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
+from labconsole.runs.output_pump import wait_streaming
 from labconsole.runs.run_sandbox import SANDBOX_DEGRADED, SandboxStatus, prepare
 
 MAX_LOG_BYTES = 4 << 20  # the same cap as local runs: the last 4 MiB of the output
+PUSH_S = 0.25  # how often a run's new lines go to the console's queue
+MAX_BATCH_LINES = 500  # lines per push; more in one interval are dropped here and counted
 SHIP_REF = "refs/labconsole/ship"
 COMMIT_MISMATCH = "commit mismatch"
 
@@ -100,10 +104,16 @@ def protected_changes(checkout: Path, globs: list[str]) -> list[str]:
 
 
 def run_from_bundle(
-    bundle_bytes: bytes, sha: str, objective: Objective, run_vars: dict[str, str], gpu_env: dict[str, str]
+    bundle_bytes: bytes,
+    sha: str,
+    objective: Objective,
+    run_vars: dict[str, str],
+    gpu_env: dict[str, str],
+    log_queue: Any = None,
 ) -> dict[str, Any]:
     """The remote half of one run: check out ``sha`` from the bundle, run the objective sandboxed, read the
-    metric, check protected files. Every failure is a result, never an exception."""
+    metric, check protected files. Every failure is a result, never an exception. With ``log_queue`` (a
+    ``ray.util.queue.Queue`` the console drains) the run's lines go there as it prints them."""
     import time
 
     started = time.monotonic()
@@ -128,14 +138,14 @@ def run_from_bundle(
         # The scratch dir plays the lab root: hidden from the run, its checkout bound back on top.
         prepared = prepare(objective, objective.command, workdir, scratch, run_vars, gpu_env, status)
         result.sandbox = prepared.sandbox
-        result.status, result.returncode, result.output, result.error = _execute(
-            run_vars.get("LABCONSOLE_RUN_ID", "remote"),
-            prepared.prefix,
-            prepared.command,
-            prepared.env,
-            workdir,
-            objective,
-        )
+        run_id = run_vars.get("LABCONSOLE_RUN_ID", "remote")
+        pusher = LinePusher(log_queue, run_id)
+        try:
+            result.status, result.returncode, result.output, result.error = _execute(
+                run_id, prepared.prefix, prepared.command, prepared.env, workdir, objective, pusher.line
+            )
+        finally:
+            pusher.close()  # the last lines are in the queue before the result is: the console drains them first
         if result.status == "ok":
             try:
                 result.metric = extract_metric(objective.metric, workdir, result.output.decode("utf-8", "replace"))
@@ -177,8 +187,61 @@ def _done(result: RemoteResult, started: float) -> dict[str, Any]:
     return asdict(result)
 
 
+class LinePusher:
+    """Sends a run's lines to the console's queue in batches, from a thread, so a slow queue never slows the
+    run; past :data:`MAX_BATCH_LINES` per push, or when the queue is full or gone, lines are counted, not sent."""
+
+    def __init__(self, queue: Any, run_id: str) -> None:
+        self.queue, self.run_id = queue, run_id
+        self._lines: list[str] = []
+        self._dropped = 0
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="run-lines", daemon=True)
+        if queue is not None:
+            self._thread.start()
+
+    def line(self, text: str) -> None:
+        if self.queue is None:
+            return
+        with self._lock:
+            if len(self._lines) < MAX_BATCH_LINES:
+                self._lines.append(text)
+            else:
+                self._dropped += 1
+
+    def close(self) -> None:
+        if self.queue is None:
+            return
+        self._stop.set()
+        self._thread.join()
+        self._push()
+
+    def _loop(self) -> None:
+        while not self._stop.wait(PUSH_S):
+            self._push()
+
+    def _push(self) -> None:
+        with self._lock:
+            lines, dropped = self._lines, self._dropped
+            self._lines, self._dropped = [], 0
+        if not lines and not dropped:
+            return
+        try:
+            self.queue.put((self.run_id, lines, dropped), block=False)
+        except Exception:  # full, or the console went away: the result still carries the whole output
+            with self._lock:
+                self._dropped += len(lines) + dropped
+
+
 def _execute(
-    run_id: str, prefix: list[str], command: list[str], env: dict[str, str], cwd: Path, objective: Objective
+    run_id: str,
+    prefix: list[str],
+    command: list[str],
+    env: dict[str, str],
+    cwd: Path,
+    objective: Objective,
+    on_line: Any = None,
 ) -> tuple[str, int | None, bytes, str]:
     """Run the prepared command with the objective's limits and timeout: (status, returncode, output, error)."""
     limiter = Limiter(run_id, RunLimits(objective.memory_mb, objective.max_processes))
@@ -194,15 +257,12 @@ def _execute(
             start_new_session=True,
             preexec_fn=limiter.preexec if limiter.how == "rlimit" else None,
         )
-        try:
-            output, _ = proc.communicate(timeout=objective.timeout_s)
-        except subprocess.TimeoutExpired:
-            _kill_group(proc.pid)
-            output, _ = proc.communicate()
+        # A cancelled task interrupts the wait: wait_streaming takes the run's process group with it.
+        output, timed_out = wait_streaming(
+            proc, objective.timeout_s, on_line or (lambda text: None), lambda p: _kill_group(p.pid)
+        )
+        if timed_out:
             return "timeout", proc.returncode, output, f"timed out after {objective.timeout_s:g} s"
-        except BaseException:  # the task is being cancelled: take the run's process group with it
-            _kill_group(proc.pid)
-            raise
         rc = proc.returncode
         if rc == 0:
             return "ok", 0, output, ""

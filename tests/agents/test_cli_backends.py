@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,34 @@ def test_claude_server_error_is_one_line(claude: dict[str, Any], server: ModelSe
     line = str(run.error)
     assert line.startswith("researcher agent researcher-1: claude error: ") and "\n" not in line, line
     assert "BackendError" not in line and "Traceback" not in run.text
+
+
+def _instructions(tmp_path: Path) -> dict[str, Any]:
+    """The options the console hands a worker for ``[lab] instructions`` (a session blob and its sha256)."""
+    text = "# program.md\n\nOnly ever change lr; never touch steps. (marker b23-instructions)\n"
+    blob = tmp_path / "instructions-blob"
+    blob.write_text(text)
+    digest = hashlib.sha256(text.encode()).hexdigest()
+    return {"instructions_file": str(blob), "instructions_sha256": digest, "instructions_path": "program.md"}
+
+
+def test_claude_worker_gets_the_instructions_in_its_system_prompt(
+    claude: dict[str, Any], server: ModelServer, lab: Path, worktree: Path, tmp_path: Path
+) -> None:
+    server.add(Reply(text="Done."))
+    options = {**claude, **_instructions(tmp_path)}
+    run_backend("claude-code", "worker", lab, "implement", implement_payload(worktree), options=options)
+    system = json.dumps(server.requests[0].body["system"])
+    assert "You are a **worker**" in system
+    assert "## The person's instructions (program.md)" in system and "marker b23-instructions" in system
+
+
+def test_codex_worker_gets_the_instructions_ahead_of_its_task(
+    codex: dict[str, Any], server: ModelServer, lab: Path, worktree: Path, tmp_path: Path
+) -> None:
+    server.add(Reply(text="Done."))
+    options = {**codex, **_instructions(tmp_path)}
+    run_backend("codex", "worker", lab, "implement", implement_payload(worktree), model="gpt-5.5", options=options)
+    first = server.requests[0].last_user
+    assert "## The person's instructions (program.md)" in first and "marker b23-instructions" in first
+    assert first.index("marker b23-instructions") < first.index("Task t1 (implement)")

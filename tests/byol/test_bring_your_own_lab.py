@@ -95,6 +95,9 @@ def test_init_check_run_review_merge_export(autoresearch_repo: Path, capsys: pyt
     )
     assert {by_commit[str(h.sha)[:7]]["status"] for h in rest} <= {"discard"}
     assert all(float(r["memory_gb"]) == 0.0 for r in rows)  # no GPU here: nothing measured
+    # ... but every run that finished said so through its summary block's `peak_vram_mb: 0.0` line.
+    finished = [e.data for e in read_events(session_dir) if e.kind == K.RUN_FINISHED and e.data["status"] == "ok"]
+    assert finished and all(d["peak_gpu_mem_mb"] == 0.0 and d["peak_gpu_mem_from"] == "output" for d in finished)
 
 
 def test_imported_results_tsv_is_history_the_planner_dedupes_against(

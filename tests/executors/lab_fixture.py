@@ -17,6 +17,12 @@ if mode == "sleep": time.sleep(60)
 if mode == "slow": time.sleep(8)
 if mode == "crash": sys.exit("boom: the objective crashed")
 if mode == "tamper": open("prepare.py", "a").write("# cheat\\n")
+if mode == "stream":  # a line, then a pause: it must reach the console before the run ends
+    print("early hf_" + "A" * 24, flush=True)
+    time.sleep(3)
+    print("late", flush=True)
+if mode == "flood":
+    for i in range(5000): print("flood", i)
 json.dump({"loss": 1.0 + int(os.environ["LABCONSOLE_SEED"]) + (0.5 if mode == "better" else 0.0)},
           open("result.json", "w"))
 print("ran", mode, os.environ["LABCONSOLE_RUN_ID"])
@@ -24,7 +30,7 @@ print("ran", mode, os.environ["LABCONSOLE_RUN_ID"])
 
 
 def make_lab(root: Path, executor: str) -> tuple[Path, dict[str, str]]:
-    """A lab repository with one commit per objective mode (ok, better, sleep, slow, tamper, crash) and
+    """A lab repository with one commit per objective mode (stream, flood, ok, better, sleep, slow, tamper, crash) and
     ``executor`` (an ``[executor]`` table) in its lab.toml; returns it and the commit of each mode."""
     lab = root / "lab"
     lab.mkdir()
@@ -45,7 +51,7 @@ lr = {{ type = "float", low = 0.001, high = 0.1 }}
     git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
     sh("git", "init", "-q", "-b", "main", cwd=lab)
     shas: dict[str, str] = {}
-    for mode in ("ok", "better", "sleep", "slow", "tamper", "crash"):
+    for mode in ("stream", "flood", "ok", "better", "sleep", "slow", "tamper", "crash"):
         (lab / "mode.txt").write_text(mode + "\n")
         sh("git", "add", "-A", cwd=lab)
         sh(*git, "commit", "-q", "-m", mode, cwd=lab)

@@ -96,6 +96,7 @@ def main() -> None:
 
     config = load_config(lab / "lab.toml")
     events: list[tuple[str, dict[str, Any]]] = []
+    times: list[float] = []  # when each event was appended
     blobs: dict[str, bytes] = {}
 
     def append(kind: str, actor: str, data: dict[str, Any]) -> None:
@@ -103,6 +104,7 @@ def main() -> None:
 
         KINDS[kind].check(data)
         events.append((kind, data))
+        times.append(time.monotonic())
 
     def put_blob(data: bytes) -> str:
         key = f"b{len(blobs)}"
@@ -116,8 +118,37 @@ def main() -> None:
     def req(run_id: str, role: str, mode: str, repeat: int = 0) -> RunRequest:
         return RunRequest(run_id, "h1", role, shas[mode], repeat, {})
 
-    # 1. A measurement: interleaved pairs of baseline and candidate, on one node, with their metrics.
     ex = executor()
+
+    # 0. Lines stream back while the run is in flight (redacted); a flood is dropped and counted.
+    done = ex.run(req("h1-m0-c0", "candidate", "stream"))
+    timed = [(d, t) for (k, d), t in zip(events, times, strict=True) if d.get("run_id") == "h1-m0-c0"]
+    early = next(t for d, t in timed if str(d.get("text", "")).startswith("early"))
+    end = next(t for d, t in timed if "status" in d)
+    texts = [d["text"] for d, _ in timed if "text" in d]
+    emit(scenario="stream", status=done.outcome.status, texts=texts, early_before_end_s=round(end - early, 2))
+    done = ex.run(req("h1-m0-c1", "candidate", "flood"))
+    flood = [d for k, d in events if k == "run.log" and d["run_id"] == "h1-m0-c1"]
+    emit(
+        scenario="flood",
+        status=done.outcome.status,
+        shown=sum(1 for d in flood if d["text"]),
+        dropped=sum(d.get("dropped", 0) for d in flood),
+    )
+    # 0b. GPU telemetry from each node (CPU only here: every node answers n/a), tagged with its node id.
+    deadline = time.monotonic() + 60
+    while len(ex.telemetry.nodes()) < 2 and time.monotonic() < deadline:
+        time.sleep(0.5)
+    emit(
+        scenario="telemetry",
+        alive=sorted(n["NodeID"] for n in ray.nodes() if n["Alive"]),
+        sampled={node: [snap.available, snap.reason] for node, snap in ex.telemetry.nodes().items()},
+        logged=[d for k, d in events if k == "gpu.sample"],
+    )
+    if sys.argv[2:] == ["stream"]:  # these alone (debugging)
+        return
+
+    # 1. A measurement: interleaved pairs of baseline and candidate, on one node, with their metrics.
     t0 = time.monotonic()
     runs = []
     for repeat in range(2):
@@ -134,7 +165,11 @@ def main() -> None:
                     "error": done.outcome.error,
                 }
             )
-    logs = [blobs[d["log_blob"]].decode() for k, d in events if k == "run.finished" and d.get("log_blob")]
+    logs = [
+        blobs[d["log_blob"]].decode()
+        for k, d in events
+        if k == "run.finished" and d["run_id"].startswith("h1-m1-") and d.get("log_blob")
+    ]
     emit(scenario="measure", runs=runs, logs=logs, seconds=round(time.monotonic() - t0, 1))
 
     # 2. Tampering with a protected file is caught on the node.

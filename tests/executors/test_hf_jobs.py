@@ -178,3 +178,27 @@ def test_jobs_a_dead_console_left_running_are_cancelled_by_the_next(hub: FakeHub
     assert executor(lab, Recorder()).clean_up_after_crash() == ["h1-m1-c0"]
     assert all(job.canceled for job in hub.jobs.values())
     thread.join(timeout=30)
+
+
+def test_lines_stream_back_from_the_logs_endpoint_while_the_job_runs(
+    hub: FakeHub, lab: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import labconsole.runs.hf_jobs as hf_jobs
+
+    monkeypatch.setattr(hf_jobs, "POLL_S", 0.3)
+    rec = Recorder()
+    arrived: dict[str, float] = {}
+    append = rec.append
+
+    def timed(kind: str, actor: str, data: dict[str, Any]) -> None:
+        append(kind, actor, data)
+        arrived.setdefault(f"{kind}:{data.get('text', '')}", time.monotonic())
+
+    rec.append = timed  # type: ignore[method-assign]
+    done = executor(lab, rec).run(req(lab[1], "h1-m1-c0", "candidate", "stream"))
+    assert done.outcome.status == "ok"
+    texts = [d["text"] for k, d in rec.events if k == "run.log"]
+    assert texts == ["early [REDACTED]", "late", "ran stream h1-m1-c0"]  # redacted; no markers, no repeats
+    assert arrived["run.finished:"] - arrived["run.log:early [REDACTED]"] > 1.5  # polled in flight, not at the end
+    kinds = [k for k, _ in rec.events]
+    assert kinds.index("run.finished") > max(i for i, k in enumerate(kinds) if k == "run.log")

@@ -95,6 +95,22 @@ def test_a_measurement_runs_on_the_cluster_interleaved_on_one_node(scenarios: di
     assert m["logs"][0] == "ran ok h1-m1-b0\n"  # the run's whole output came back as its log
 
 
+def test_lines_stream_back_while_the_run_is_in_flight(scenarios: dict[str, dict[str, Any]]) -> None:
+    s = scenarios["stream"]
+    assert s["status"] == "ok" and s["texts"] == ["early [REDACTED]", "late", "ran stream h1-m0-c0"]
+    assert s["early_before_end_s"] > 1.5  # printed 3 s before the end, it arrived then, not with the result
+    f = scenarios["flood"]
+    assert f["status"] == "ok" and f["shown"] < 1000 and f["shown"] + f["dropped"] == 5001
+
+
+def test_gpu_telemetry_comes_from_every_node_tagged_with_its_id(scenarios: dict[str, dict[str, Any]]) -> None:
+    t = scenarios["telemetry"]
+    assert len(t["alive"]) == 2 and sorted(t["sampled"]) == t["alive"]  # a sampler on the head and the worker
+    assert all(available is False and reason for available, reason in t["sampled"].values())  # no GPU: n/a
+    assert sorted(d["node"] for d in t["logged"]) == t["alive"]  # one gpu.sample per node, saying which
+    assert all(d["available"] is False and d["gpus"] == [] for d in t["logged"])
+
+
 def test_tampering_with_a_protected_file_is_caught_on_the_node(scenarios: dict[str, dict[str, Any]]) -> None:
     t = scenarios["tamper"]
     assert (t["status"], t["tampering"]) == ("invalid", ["prepare.py"])

@@ -134,3 +134,44 @@ def test_role_budgets(tmp_path: Path) -> None:
         load_config(write(tmp_path, GOOD + "\n[budget.roles.boss]\nusd = 0.5\n"))
     with pytest.raises(ConfigError, match=r"\[budget.roles.worker\] dollars is not a known field"):
         load_config(write(tmp_path, GOOD + "\n[budget.roles.worker]\ndollars = 0.5\n"))
+
+
+def test_lab_instructions_names_a_text_file_in_the_repository(tmp_path: Path) -> None:
+    with_instructions = GOOD.replace('name = "t"', 'name = "t"\ninstructions = "docs/program.md"', 1)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "program.md").write_text("Change only train.py.\n")
+    assert load_config(write(tmp_path, with_instructions)).instructions == "docs/program.md"
+    assert load_config(write(tmp_path, GOOD)).instructions == ""
+
+
+@pytest.mark.parametrize(
+    "value,make,expected",
+    [
+        ('"nope.md"', None, r"lab.toml: \[lab\] instructions is 'nope.md', which is not a file in .*; give the path"),
+        ('"../up.md"', None, r"lab.toml: \[lab\] instructions is '../up.md'; give the path of a text file"),
+        ('"/etc/passwd"', None, r"\[lab\] instructions is '/etc/passwd'; give the path"),
+        ('""', None, r"\[lab\] instructions is ''; give the path"),
+        ("3", None, r"\[lab\] instructions is 3; expected the path of a file in the repository"),
+        ('"link.md"', "symlink", r"instructions is 'link.md', which leads outside the repository"),
+        ('"big.md"', "big", r"instructions 'big.md' is 65537 bytes; instructions may be at most 65536 bytes"),
+        ('"bin.md"', "binary", r"instructions 'bin.md' is a binary file; instructions must be text"),
+        ('"latin.md"', "latin1", r"instructions 'latin.md' is not UTF-8 text; save it as UTF-8"),
+    ],
+)
+def test_bad_lab_instructions_are_one_clear_line(tmp_path: Path, value: str, make: str | None, expected: str) -> None:
+    lab = tmp_path / "lab"
+    lab.mkdir()
+    outside = tmp_path / "outside.md"
+    outside.write_text("secret\n")
+    if make == "symlink":
+        (lab / "link.md").symlink_to(outside)
+    elif make == "big":
+        (lab / "big.md").write_text("x" * 65537)
+    elif make == "binary":
+        (lab / "bin.md").write_bytes(b"# x\0y\n")
+    elif make == "latin1":
+        (lab / "latin.md").write_bytes("caf\xe9\n".encode("latin-1"))
+    text = GOOD.replace('name = "t"', f'name = "t"\ninstructions = {value}', 1)
+    with pytest.raises(ConfigError, match=expected) as info:
+        load_config(write(lab, text))
+    assert "\n" not in str(info.value)

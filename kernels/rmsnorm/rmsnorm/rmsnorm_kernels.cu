@@ -7,6 +7,7 @@
 // i.e. the normalized value is rounded to the input dtype before the weight multiply,
 // as `self.weight * hidden_states.to(input_dtype)` does.
 #include "rmsnorm.h"
+#include "lab_knobs.h"
 #include "tuned_shapes.h"
 
 #include <cuda_bf16.h>
@@ -181,8 +182,10 @@ __device__ __forceinline__ void load_weight(Pack<T> (&w)[NV], const T* weight, i
 // MINB > 0 asks ptxas for MINB resident blocks of <= 256 threads per SM (fewer registers:
 // NV = 2 fits 40 registers without spilling, 6 blocks per SM instead of 5).
 // (Tried and reverted, v3: capping NV = 2 at 32 registers spilled and cost 20% at 4096 rows.)
-template <typename T, int NV, bool FUSED, int MINB>
-__global__ void __launch_bounds__(MINB > 0 || NV >= 16 ? 256 : NV >= 8 ? 512 : 1024, MINB > 0 ? MINB : 1)
+// MAXT > 0 states the block size exactly (the lab's knob shape), so MINB caps registers for it.
+template <typename T, int NV, bool FUSED, int MINB, int MAXT = 0>
+__global__ void __launch_bounds__(MAXT > 0 ? MAXT : (MINB > 0 || NV >= 16 ? 256 : NV >= 8 ? 512 : 1024),
+                                  MINB > 0 ? MINB : 1)
     block_row_kernel(T* y, const T* x, T* res, const T* __restrict__ weight, int npack,
                      float inv_hidden, float eps) {
   const size_t off = static_cast<size_t>(blockIdx.x) * npack * Pack<T>::N;
@@ -302,6 +305,24 @@ __global__ void __launch_bounds__(512)
 
 int round_up(int v, int m) { return (v + m - 1) / m * m; }
 
+// The kernel lab's knob shape (lab_knobs.h), checked here so a bad edit fails the build.
+constexpr int kKnobNpack = 512;
+constexpr int64_t kKnobMinRows = 2896;  // the tuned table's 4096-row bucket and up
+constexpr int kKnobNv = knobs::PACKETS_PER_THREAD;
+static_assert(kKnobNv == 1 || kKnobNv == 2 || kKnobNv == 4 || kKnobNv == 8 || kKnobNv == 16,
+              "lab_knobs.h: PACKETS_PER_THREAD must be 1, 2, 4, 8 or 16");
+static_assert(knobs::MIN_RESIDENT_THREADS >= 0 && knobs::MIN_RESIDENT_THREADS <= 2048,
+              "lab_knobs.h: MIN_RESIDENT_THREADS must be 0..2048 (an SM holds 2048 threads)");
+constexpr int kKnobThreads = kKnobNpack / kKnobNv;
+// At most 32 resident blocks per SM on sm_90; min blocks x threads never exceeds 2048.
+constexpr int kKnobMinBlocks =
+    knobs::MIN_RESIDENT_THREADS / kKnobThreads > 32 ? 32 : knobs::MIN_RESIDENT_THREADS / kKnobThreads;
+
+bool is_knob_shape(const Config& c) {
+  return kKnobMinBlocks > 0 && c.lanes == 0 && c.nv == kKnobNv && c.min_blocks == kKnobMinBlocks &&
+         c.threads <= kKnobThreads;
+}
+
 constexpr int kScalarThreads = 512;
 
 // The vectorized paths' launch shape, for rows of `npack` 16-byte packets.
@@ -319,7 +340,8 @@ bool config_ok(const Config& c, int npack) {
   if (!nv_ok) return false;
   if (c.lanes > 0)  // a group of lanes must cover the row with nv packets each
     return (c.lanes == 8 || c.lanes == 16 || c.lanes == 32) && c.lanes * c.nv >= npack;
-  if (c.min_blocks != 0 && !(c.nv == 2 && c.min_blocks == 6 && c.threads <= 256)) return false;
+  if (c.min_blocks != 0 && !(c.nv == 2 && c.min_blocks == 6 && c.threads <= 256) && !is_knob_shape(c))
+    return false;
   return c.threads >= 32 && c.threads <= (c.nv >= 16 ? 256 : c.nv >= 8 ? 512 : 1024);
 }
 
@@ -341,6 +363,13 @@ cudaError_t launch_vectorized(T* y, const T* x, T* res, const T* w, int64_t rows
     return cudaErrorInvalidConfiguration;
   }
   const unsigned grid = static_cast<unsigned>(rows);
+  if constexpr (kKnobMinBlocks > 0) {
+    if (is_knob_shape(c)) {
+      block_row_kernel<T, kKnobNv, FUSED, kKnobMinBlocks, kKnobThreads>
+          <<<grid, c.threads, 0, stream>>>(y, x, res, w, npack, inv_hidden, eps);
+      return cudaGetLastError();
+    }
+  }
 #define RMS_BLOCK(NVV, MB)                                                                     \
   if (c.nv == NVV && c.min_blocks == MB) {                                                     \
     block_row_kernel<T, NVV, FUSED, MB><<<grid, c.threads, 0, stream>>>(y, x, res, w, npack,   \
@@ -399,6 +428,8 @@ cudaError_t launch_dtype(void* y, const void* x, void* res, const void* w, int64
 // Rule: few rows (decode): the most threads per row, so each thread's serial chain is
 // shortest; many rows: more packets per thread keep more bytes in flight per SM.
 Config choose_config(int npack, int64_t rows, bool fused) {
+  if (npack == kKnobNpack && !fused && rows > kKnobMinRows)  // the kernel lab's knobs (lab_knobs.h)
+    return config_for(npack, rows, kKnobNv, 0, kKnobMinBlocks);
   for (const TunedShape& t : kTunedShapes) {
     if (t.npack == npack && t.fused == fused && rows <= t.max_rows)
       return config_for(npack, rows, t.nv, t.lanes, t.min_blocks);

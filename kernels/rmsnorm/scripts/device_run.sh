@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # One device call: build the CUDA variant, run the GPU tests, benchmark, e2e. Run from the
 # repository root on the device machine:  bash kernels/rmsnorm/scripts/device_run.sh SHA STAGES...
-# Stages: build test errors tune retune bench quick e2e e2e-small. Outputs land in $OUT (at most 8 files).
+# Stages: build test errors tune retune bench quick e2e e2e-small e2e-compiled. Outputs land in $OUT (at most 8 files).
 set -u
 SHA=${1:?commit sha}; shift
 K=kernels/rmsnorm
@@ -51,6 +51,12 @@ for stage in "$@"; do
       timeout 330 python3 $K/benchmarks/e2e_qwen3.py --kernel-dir $K --layers $n \
         --budget-s 270 --out $OUT/rmsnorm_e2e.json > $OUT/e2e.log 2>&1
       echo "e2e rc=$?"; tail -20 $OUT/e2e.log ;;
+    e2e-compiled)
+      # one graph in dynamo's cache per timed block, A B B A blocks (see the script's docstring)
+      B=${E2E_BUDGET_S:-420}
+      timeout $((B + 120)) python3 $K/benchmarks/e2e_compiled.py --kernel-dir $K --budget-s $B --reps ${E2E_REPS:-30} \
+        --out $OUT/rmsnorm_e2e_compiled.json > $OUT/e2e_compiled.log 2>&1
+      echo "e2e-compiled rc=$?"; tail -30 $OUT/e2e_compiled.log ;;
   esac
 done
 echo "=== done $(date -u +%T)"

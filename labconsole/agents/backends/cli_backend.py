@@ -185,8 +185,8 @@ class CliBackend(RoleBackend):
 
     def role_prompt(self) -> str:
         """The role spec's prompt plus its skills (installing skills into the worktree would
-        put them into the candidate's commit, so they travel in the prompt)."""
-        return f"{self.spec.prompt}\n\n{self.skills}" if self.skills else self.spec.prompt
+        put them into the candidate's commit, so they travel in the prompt) and the person's instructions."""
+        return "\n\n".join(part for part in (self.spec.prompt, self.skills, self.instructions) if part)
 
     def run_task(self, task: Task, emit: Emitter) -> None:
         outcome, meter = self.begin(task, emit)

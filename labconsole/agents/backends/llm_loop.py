@@ -67,7 +67,7 @@ class ChatSession(Protocol):
 SessionFactory = Callable[[str, str, list[ToolSpec]], ChatSession]  # (system, first user msg, tools)
 
 
-def system_prompt(spec: RoleSpec, outcome: Outcome, skills: str = "") -> str:
+def system_prompt(spec: RoleSpec, outcome: Outcome, skills: str = "", instructions: str = "") -> str:
     ws = outcome.workspace
     access = (
         "You may write files inside it, except protected ones."
@@ -78,7 +78,8 @@ def system_prompt(spec: RoleSpec, outcome: Outcome, skills: str = "") -> str:
         f"{spec.prompt}\n## Environment\n\nYour workspace is {ws.root}. All paths are relative to it. {access} "
         "Commands run sandboxed in the workspace without network access.\n"
     )
-    return f"{text}\n{skills}\n" if skills else text
+    text = f"{text}\n{skills}\n" if skills else text
+    return f"{text}\n{instructions}" if instructions else text
 
 
 def timed_step(session: ChatSession, ctx: AgentContext, turn_timeout_s: float) -> ModelTurn:
@@ -194,7 +195,7 @@ class LoopBackend(RoleBackend):
         sandbox = CommandSandbox(workspace, use_bwrap=self.ctx.options.get("bwrap", True) is not False)
         tools = ToolBox(self.spec.tools, PathPolicy(workspace), sandbox, outcome, emit, on_result=meter.tool_result)
         session = self.make_session(
-            system_prompt(self.spec, outcome, self.skills),
+            system_prompt(self.spec, outcome, self.skills, self.instructions),
             task_prompt(self.ctx.role, task, json_block=False),
             tools.specs,
         )

@@ -7,8 +7,11 @@ workspace, result collector, usage meter). Subclasses implement only ``run_task`
 
 from __future__ import annotations
 
+import hashlib
 import sys
 import traceback
+from pathlib import Path
+from typing import Any
 
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.backends.failures import describe
@@ -19,6 +22,13 @@ from labconsole.agents.emitter import Emitter
 from labconsole.agents.redact import RedactingEmitter, Redactor
 from labconsole.agents.roles import load_role, skills_prompt
 from labconsole.errors import AgentFailure, ConfigError
+
+
+# Options by which the console hands a worker the session's instructions ([lab] instructions, read at the
+# baseline commit and stored as a session blob; labconsole/lab/instructions.py sets them).
+INSTRUCTIONS_FILE = "instructions_file"
+INSTRUCTIONS_SHA256 = "instructions_sha256"
+INSTRUCTIONS_PATH = "instructions_path"
 
 
 class BackendError(AgentFailure):
@@ -42,6 +52,7 @@ class RoleBackend:
             raise ConfigError(f"role {ctx.role}: option prices: {exc}") from None
         self.redactor = Redactor(extra_secrets=self.secrets())
         self.skills, self.missing_skills = skills_prompt(self.spec, ctx.lab_root)
+        self.instructions = instructions_prompt(ctx.role, ctx.options)
 
     def secrets(self) -> list[str]:
         """Values to mask beyond the well-known key formats (an API key, a CLI's extra env)."""
@@ -87,3 +98,25 @@ class RoleBackend:
         check_task_kind(self.ctx.role, task)
         outcome = Outcome(self.ctx.role, task, emit, workspace_for(self.ctx.role, task, self.ctx))
         return outcome, UsageMeter(self.model, self.prices, emit)
+
+
+def instructions_prompt(role: str, options: dict[str, Any]) -> str:
+    """The person's instructions as a prompt section ("" when the console handed none). The blob is read once,
+    here, and must still hash to what the session recorded: what the agent follows is what replay shows."""
+    file = options.get(INSTRUCTIONS_FILE)
+    if not file:
+        return ""
+    name = str(options.get(INSTRUCTIONS_PATH) or "the lab's instructions")
+    try:
+        data = Path(str(file)).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"role {role}: instructions {name} could not be read ({exc.strerror or exc})") from None
+    if hashlib.sha256(data).hexdigest() != options.get(INSTRUCTIONS_SHA256):
+        raise ConfigError(f"role {role}: instructions {name} differ from what the session recorded: refused")
+    return (
+        f"## The person's instructions ({name})\n\n"
+        f"The person who runs this lab wrote these (from {name} at the session's baseline commit). Follow them on "
+        "what to change and how. The console, not you, runs and measures the objective, keeps the records and "
+        "commits: where they say to run the training, log results or loop, skip that and finish your task.\n\n"
+        f"{data.decode('utf-8', 'replace').strip()}\n"
+    )

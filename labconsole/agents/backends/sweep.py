@@ -6,6 +6,9 @@
 * planner — dedupes against every earlier hypothesis (labconsole.core.dedupe) and queues.
 * worker — rewrites the ``NAME = value`` line in its worktree and commits.
 * reporter — renders the report from the session log alone (``labconsole report``).
+
+It reads no prompt, so the person's instructions (``[lab] instructions``, handed to workers as the
+``instructions_*`` options) are ignored here on purpose: the sweep only sets the values it was given.
 """
 
 from __future__ import annotations

@@ -37,6 +37,8 @@ class TelemetrySampler:
         self._ring_lock = threading.Lock()
         self.callback_errors = 0
         self.last_callback_error: str | None = None
+        # Consumers for a while (a run's peak memory while it holds its lease), added and removed at will.
+        self._listeners: list[Callable[[GpuSnapshot], None]] = []
 
     @property
     def running(self) -> bool:
@@ -63,15 +65,29 @@ class TelemetrySampler:
         with self._ring_lock:
             return list(self._ring)
 
+    def add_listener(self, fn: Callable[[GpuSnapshot], None]) -> Callable[[], None]:
+        """Call ``fn`` with every snapshot from now on (on the sampler thread); returns what removes it."""
+        with self._ring_lock:
+            self._listeners.append(fn)
+
+        def remove() -> None:
+            with self._ring_lock:
+                if fn in self._listeners:
+                    self._listeners.remove(fn)
+
+        return remove
+
     def _loop(self) -> None:
         next_at = time.monotonic()
         while not self._stop.is_set():
             snap = self.telemetry.snapshot(max_age=0.0)
             with self._ring_lock:
                 self._ring.append(snap)
-            if self._on_snapshot is not None:
+                consumers = [self._on_snapshot] if self._on_snapshot is not None else []
+                consumers += self._listeners
+            for consume in consumers:
                 try:
-                    self._on_snapshot(snap)
+                    consume(snap)
                 except Exception as exc:  # a broken consumer must not stop telemetry
                     self.callback_errors += 1
                     self.last_callback_error = f"{type(exc).__name__}: {exc}"

@@ -15,6 +15,7 @@ from labconsole.agents.supervisor import AgentSpec, Supervisor
 from labconsole.events import kinds as K
 from labconsole.lab import state as S
 from labconsole.lab.gate import AGENT_ENV
+from labconsole.lab.instructions import agent_options
 from labconsole.lab.orchestrator.port import LabPort
 
 AGENT_ACTIONS = ("pause", "resume", "stop", "restart")
@@ -57,6 +58,8 @@ class AgentPool:
         specs = []
         path = str(self._python_shim()) + os.pathsep + os.environ.get("PATH", "")
         for role, cfg in self.lab.config.agents.items():
+            # The session's recorded instructions (read at its baseline commit), never the working tree's.
+            instructed = agent_options(self.lab.session_dir, role)
             for n in range(cfg.count):
                 agent_id = f"{role}-{n + 1}" if cfg.count > 1 or role == "worker" else role
                 env = {"PATH": path, AGENT_ENV: agent_id}
@@ -67,7 +70,7 @@ class AgentPool:
                         cfg.backend,
                         cfg.model,
                         self.lab.repo.root,
-                        options=dict(cfg.options),
+                        options={**cfg.options, **instructed},
                         env=env,
                         argv=self.agent_argv.get(agent_id),
                     )
