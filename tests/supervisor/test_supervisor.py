@@ -20,7 +20,13 @@ def agent(tmp_path: Path, name: str, body: str) -> AgentSpec:
         "import json, sys, time, os, subprocess\n"
         "def say(**m):\n    sys.stdout.write(json.dumps(m) + '\\n'); sys.stdout.flush()\n"
         "def hello():\n    say(type='hello', protocol=1, role='worker', backend='test', model='')\n"
-        "def log(text):\n    say(type='log', level='info', text=text)\n" + textwrap.dedent(body)
+        "def log(text):\n    say(type='log', level='info', text=text)\n"
+        "def messages():\n"  # the console's messages until it says shutdown
+        "    for line in sys.stdin:\n"
+        "        msg = json.loads(line)\n"
+        "        if msg['type'] == 'shutdown':\n"
+        "            return\n"
+        "        yield msg\n" + textwrap.dedent(body)
     )
     return AgentSpec(name, "worker", "test", "", tmp_path, argv=[sys.executable, str(script)])
 
@@ -85,14 +91,7 @@ def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
 
 
 def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
-    spec = agent(
-        tmp_path,
-        "hanger",
-        """
-        hello()
-        time.sleep(600)
-    """,
-    )
+    spec = agent(tmp_path, "hanger", "hello()\ntime.sleep(600)\n")
     got = run_until(
         tmp_path,
         spec,
@@ -111,14 +110,7 @@ def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
 
 
 def test_crashing_agent_is_recorded_and_restarted_with_backoff(tmp_path: Path) -> None:
-    spec = agent(
-        tmp_path,
-        "crasher",
-        """
-        hello()
-        sys.exit(3)
-    """,
-    )
+    spec = agent(tmp_path, "crasher", "hello()\nsys.exit(3)\n")
     got = run_until(tmp_path, spec, lambda g: "gave_up" in types(g), backoff_s=(0.1, 0.4), max_restarts=3)
     exits = [m.data for m in got if m.type == "exited"]
     assert all(e["reason"] == "crashed" and e["returncode"] == 3 for e in exits) and len(exits) == 4
@@ -194,10 +186,7 @@ def test_send_and_stop(tmp_path: Path) -> None:
         "echo",
         """
         hello()
-        for line in sys.stdin:
-            msg = json.loads(line)
-            if msg["type"] == "shutdown":
-                break
+        for msg in messages():
             log("got " + msg["type"])
     """,
     )
@@ -214,16 +203,7 @@ def test_send_and_stop(tmp_path: Path) -> None:
 
 def test_restart_after_stop_starts_the_agent_again(tmp_path: Path) -> None:
     # `x` then `R` in the console: the process is gone, so the restart must start it, not do nothing.
-    spec = agent(
-        tmp_path,
-        "sleepy",
-        """
-        hello()
-        for line in sys.stdin:
-            if json.loads(line)["type"] == "shutdown":
-                break
-    """,
-    )
+    spec = agent(tmp_path, "sleepy", "hello()\nfor _ in messages():\n    pass\n")
     with supervised(tmp_path) as sup:
         first = sup.start(spec)
         collect(sup, lambda g: "hello" in types(g))
