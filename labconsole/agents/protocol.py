@@ -388,6 +388,20 @@ CONSOLE_MESSAGES: dict[str, type[ConsoleMessage]] = {
 CONSOLE_TYPES: frozenset[str] = frozenset(CONSOLE_MESSAGES)
 
 
+def _check_readable(messages: list[type[Any]]) -> None:
+    """At import: every field the shared ``from_dict`` reads has a reader, so a new field type fails here
+    (naming the message and field) rather than on the first line an agent sends."""
+    for message in messages:
+        if "from_dict" in vars(message):  # it reads its own fields
+            continue
+        for f in fields(message):
+            if "choices" not in f.metadata and str(f.type) not in _READERS:
+                raise TypeError(f"{message.__name__}.{f.name}: no protocol reader for {f.type!r}; add one to _READERS")
+
+
+_check_readable([*AGENT_MESSAGES.values(), *CONSOLE_MESSAGES.values()])
+
+
 # --- reading ------------------------------------------------------------------------------------
 
 M = TypeVar("M")

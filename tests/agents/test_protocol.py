@@ -6,7 +6,9 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -160,3 +162,14 @@ def test_runner_ignores_a_malformed_console_line_with_a_warning(tmp_path: Path) 
     warnings = [m.text for m in said if isinstance(m, P.Log) and m.level == "warning"]
     assert any("task: missing field 'task'" in w for w in warnings)
     assert any("not a JSON line" in w for w in warnings)
+
+
+def test_a_message_field_without_a_reader_fails_at_import_naming_it() -> None:
+    @dataclass(frozen=True)
+    class Odd(P._Message):
+        TYPE: ClassVar[str] = "odd"
+        when: tuple[int, int]
+
+    with pytest.raises(TypeError, match=r"Odd\.when: no protocol reader"):
+        P._check_readable([Odd])
+    P._check_readable([*P.AGENT_MESSAGES.values(), *P.CONSOLE_MESSAGES.values()])
