@@ -170,7 +170,7 @@ def _cpu_s() -> float:
 def bench_verify(work: Path, n: int) -> dict[str, Any]:
     from bench_eventlog import synthetic_events
 
-    from labconsole.events.audit import verify_session
+    from labconsole.events.audit import MAX_WORKERS, MIN_CORES, verify_session
 
     unsigned = work / "lab" / "sessions" / "unsigned"
     sealed = work / "lab" / "sessions" / "sealed"
@@ -181,6 +181,7 @@ def bench_verify(work: Path, n: int) -> dict[str, Any]:
     before = _audit_before()
     timings: dict[str, float] = {}
     outcome: dict[str, Any] = {}
+    loads: dict[str, float] = {}
     for name, fn, session in (
         ("pre_seal_audit_unsigned_s", before.verify_session, unsigned),
         ("audit_unsigned_s", verify_session, unsigned),
@@ -191,6 +192,7 @@ def bench_verify(work: Path, n: int) -> dict[str, Any]:
         t = time.perf_counter()
         result = fn(session, live=False)
         timings[name] = round(time.perf_counter() - t, 2)
+        loads[name[:-2] + "_load_avg_1m"] = round(os.getloadavg()[0], 2)  # other users of the cores, at its end
         # CPU seconds of this process: on a shared machine wall time says more about the load than the work.
         # Not for the runs on several processes: forkserver workers are not our children, rusage misses them.
         if session is unsigned or "one_process" in name:
@@ -205,8 +207,14 @@ def bench_verify(work: Path, n: int) -> dict[str, Any]:
         **timings,
         "ratio_sealed_vs_pre_seal": round(timings["audit_sealed_s"] / timings["pre_seal_audit_unsigned_s"], 2),
         "ratio_unsigned_vs_pre_seal": round(timings["audit_unsigned_s"] / timings["pre_seal_audit_unsigned_s"], 2),
+        # CPU seconds on one process: what the work costs, whatever the machine's load does to wall time
+        "ratio_sealed_one_process_cpu_vs_pre_seal_cpu": round(
+            timings["audit_sealed_one_process_cpu_s"] / timings["pre_seal_audit_unsigned_cpu_s"], 2
+        ),
         "target_sealed_s": 10,
+        "workers": f"{os.cpu_count()} cores: audit_sealed_s on up to {MAX_WORKERS} processes from {MIN_CORES} cores",
         **outcome,
+        **loads,
     }
 
 
@@ -240,7 +248,8 @@ def main(argv: list[str] | None = None) -> int:
             f"{v['audit_unsigned_s']} s; sealed on one process {v['audit_sealed_one_process_s']} s "
             f"(CPU: pre-seal {v['pre_seal_audit_unsigned_cpu_s']} s, sealed on one process "
             f"{v['audit_sealed_one_process_cpu_s']} s); "
-            f"ratio sealed/pre-seal {v['ratio_sealed_vs_pre_seal']}"
+            f"ratio sealed/pre-seal {v['ratio_sealed_vs_pre_seal']} wall, "
+            f"{v['ratio_sealed_one_process_cpu_vs_pre_seal_cpu']} CPU on one process; load {report['load_avg'][0]:.1f}"
         )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -39,7 +39,7 @@ from collections.abc import Callable, Iterator
 
 from labconsole.errors import LabError
 from labconsole.events import safe_files
-from labconsole.events.log import LOG_NAME, Event, LogCorruptError
+from labconsole.events.log import LOG_NAME, Event, LogCorruptError, canonical_json
 
 S = TypeVar("S")
 
@@ -421,19 +421,20 @@ class Replay(Generic[S]):
         """Header line + canonical JSON of the state's data; None when the state cannot be data."""
         assert self._to_data is not None
         try:
-            payload = json.dumps(
-                self._to_data(state), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-            ).encode("utf-8")
+            payload = canonical_json(self._to_data(state)).encode("utf-8")
         except (TypeError, ValueError):
             return None  # not representable as data: no snapshot rather than a lossy one
-        header = {
+        return json.dumps(self._header(seq, digest, payload), sort_keys=True).encode() + b"\n" + payload
+
+    def _header(self, seq: int, digest: str, payload: bytes) -> dict[str, Any]:
+        """What a snapshot's header line says: written by _encode, and what _decode requires it to say."""
+        return {
             "format": SNAPSHOT_FORMAT,
             "version": self.version,
             "seq": seq,
             "event_hash": digest,
             "sha256": hashlib.sha256(payload).hexdigest(),
         }
-        return json.dumps(header, sort_keys=True).encode() + b"\n" + payload
 
     def _decode(self, seq: int, digest: str, blob: bytes) -> S:
         """The state in a snapshot, after checking it names this seq, this event's hash, this code
@@ -443,14 +444,7 @@ class Replay(Generic[S]):
         header = json.loads(line) if sep else None
         if not isinstance(header, dict):
             raise SnapshotError("no snapshot header")
-        expected = {
-            "format": SNAPSHOT_FORMAT,
-            "version": self.version,
-            "seq": seq,
-            "event_hash": digest,
-            "sha256": hashlib.sha256(payload).hexdigest(),
-        }
-        if header != expected:
+        if header != self._header(seq, digest, payload):
             raise SnapshotError(f"snapshot of seq {seq} does not match its name, the log or its digest")
         return self._from_data(json.loads(payload))
 
