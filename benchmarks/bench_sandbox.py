@@ -13,7 +13,6 @@ import os
 import platform
 import shutil
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from labconsole.core.sandbox import bwrap_path  # noqa: E402
 from labconsole.lab.gitops import LabRepo  # noqa: E402
 from labconsole.runs.local import LocalExecutor, RunRequest  # noqa: E402
 from labconsole.runs.run_sandbox import SandboxStatus  # noqa: E402
+from tests.helpers.git_lab import init_lab  # noqa: E402
 
 TARGET_EXTRA_S = 0.3
 LAB_TOML = """
@@ -54,19 +54,7 @@ def main() -> int:
         return 1
     base = Path(tempfile.mkdtemp(prefix="bench-sandbox-", dir="/var/tmp" if os.access("/var/tmp", os.W_OK) else None))
     try:
-        lab = base / "lab"
-        lab.mkdir()
-        (lab / "lab.toml").write_text(LAB_TOML)
-        (lab / "x.txt").write_text("x\n")
-        env = {
-            **os.environ,
-            "GIT_AUTHOR_NAME": "b",
-            "GIT_AUTHOR_EMAIL": "b@b",
-            "GIT_COMMITTER_NAME": "b",
-            "GIT_COMMITTER_EMAIL": "b@b",
-        }
-        for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
-            subprocess.run(cmd, cwd=lab, check=True, env=env)
+        lab = init_lab(base / "lab", {"lab.toml": LAB_TOML, "x.txt": "x\n"})
         repo = LabRepo(lab)
         sha = repo.head_sha()
         config = load_config(lab / "lab.toml")

@@ -107,29 +107,19 @@ def lines_of(session: Path) -> list[dict[str, Any]]:
 
 def write(session: Path, events: list[dict[str, Any]], rechain_from: int | None = 0) -> None:
     """Write events back; from ``rechain_from`` on, renumber seq and recompute prev/hash (a valid chain)."""
-    from labconsole.events.log import GENESIS, compute_hash
+    from labconsole.events.log import GENESIS, canonical_json, compute_hash
 
     out: list[str] = []
     prev = GENESIS
     for i, ev in enumerate(events):
-        if rechain_from is not None and i >= rechain_from:
+        rechain = rechain_from is not None and i >= rechain_from
+        if rechain:
             ev = {**ev, "seq": i, "prev": prev}
-            body = json.dumps(
-                {k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")},
-                sort_keys=True,
-                separators=(",", ":"),
-                ensure_ascii=False,
-            )
+        # The log's own encoding of the hashed fields: a forged line must look like an honest one.
+        body = canonical_json({k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")})
+        if rechain:
             ev["hash"] = compute_hash(prev, body)
-            out.append(f'{body[:-1]},"prev":"{prev}","hash":"{ev["hash"]}"}}')
-        else:
-            body = json.dumps(
-                {k: ev[k] for k in ("seq", "ts", "kind", "actor", "data")},
-                sort_keys=True,
-                separators=(",", ":"),
-                ensure_ascii=False,
-            )
-            out.append(f'{body[:-1]},"prev":"{ev["prev"]}","hash":"{ev["hash"]}"}}')
+        out.append(f'{body[:-1]},"prev":"{ev["prev"]}","hash":"{ev["hash"]}"}}')
         prev = ev["hash"]
     (session / "events.jsonl").write_text("".join(line + "\n" for line in out))
 

@@ -209,11 +209,16 @@ def test_known_exceptions_still_exist() -> None:
 
 
 def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
+    """A ``labconsole`` package of ``files``; every folder on their paths becomes a package (empty ``__init__``)."""
     root = tmp_path / "labconsole"
     for rel, text in files.items():
         path = root / rel
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(text)
+        for package in [path.parent, *path.parent.parents]:
+            init = package / "__init__.py"
+            if package.is_relative_to(root) and not init.exists():
+                init.write_text("")
     return root
 
 
@@ -221,8 +226,6 @@ def test_checker_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -
     root = _tree(
         tmp_path,
         {
-            "__init__.py": "",
-            "lab/__init__.py": "",
             "lab/a.py": "from labconsole.lab import b\n",
             "lab/b.py": "def f():\n    from labconsole.lab.a import x\n",
             "lab/c.py": "from . import a\n",
@@ -239,11 +242,8 @@ def test_checker_finds_an_upward_import_and_resolves_relative_ones(tmp_path: Pat
     root = _tree(
         tmp_path,
         {
-            "__init__.py": "",
-            "events/__init__.py": "",
             "events/log.py": "from ..lab.state import S\nfrom .kinds import K\n",
             "events/kinds.py": "",
-            "lab/__init__.py": "",
             "lab/state.py": "from labconsole.events import log\n",
         },
     )

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Mapping
+from dataclasses import MISSING, Field, dataclass, field, fields
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -53,7 +53,7 @@ def _str(data: Mapping[str, Any], kind: str, key: str, default: Any = _MISSING) 
     return value
 
 
-def _opt_str(data: Mapping[str, Any], kind: str, key: str) -> str | None:
+def _opt_str(data: Mapping[str, Any], kind: str, key: str, default: Any = None) -> str | None:
     return None if data.get(key) is None else _str(data, kind, key)
 
 
@@ -80,7 +80,7 @@ def _number(data: Mapping[str, Any], kind: str, key: str, default: Any = _MISSIN
     return float(value)
 
 
-def _opt_number(data: Mapping[str, Any], kind: str, key: str) -> float | None:
+def _opt_number(data: Mapping[str, Any], kind: str, key: str, default: Any = None) -> float | None:
     return None if data.get(key) is None else _number(data, kind, key)
 
 
@@ -98,15 +98,59 @@ def _object(data: Mapping[str, Any], kind: str, key: str, default: Any = _MISSIN
     return value
 
 
-def _str_list(data: Mapping[str, Any], kind: str, key: str) -> list[str]:
-    value = _get(data, kind, key, _MISSING)
+def _str_list(data: Mapping[str, Any], kind: str, key: str, default: Any = _MISSING) -> list[str]:
+    value = _get(data, kind, key, default)
     if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
         raise ProtocolError(f"{kind}: field {key!r} must be a list of strings")
     return list(value)
 
 
+# A field's reader by its annotation (the module's annotations are strings: ``from __future__``).
+_READERS: dict[str, Callable[[Mapping[str, Any], str, str, Any], Any]] = {
+    "str": _str,
+    "str | None": _opt_str,
+    "float": _number,
+    "float | None": _opt_number,
+    "int": _int,
+    "bool": _bool,
+    "dict[str, Any]": _object,
+    "list[str]": _str_list,
+}
+
+
+# Field marks, as dataclass ``field(metadata=...)``: what reading a field checks beyond its type.
+def choices(allowed: tuple[str, ...]) -> dict[str, Any]:
+    """A string field whose value must be one of ``allowed``."""
+    return {"choices": allowed}
+
+
+def wire_default(value: Any) -> dict[str, Any]:
+    """A field code must give but the wire may leave out (it then reads as ``value``)."""
+    return {"wire_default": value}
+
+
+# A field the sender must always send, though code that builds the message may leave it out.
+REQUIRED_ON_WIRE: dict[str, Any] = {"required": True}
+# A field whose ``null`` on the wire reads as its default (not as a wrong type).
+NULL_IS_DEFAULT: dict[str, Any] = {"null_is_default": True}
+
+
+def _read_field(data: Mapping[str, Any], kind: str, f: Field[Any]) -> Any:
+    default = f.default
+    if f.default_factory is not MISSING:
+        default = f.default_factory()
+    if default is MISSING or f.metadata.get("required"):
+        default = f.metadata.get("wire_default", _MISSING)
+    if f.metadata.get("null_is_default") and data.get(f.name) is None:
+        return default
+    if "choices" in f.metadata:
+        return _choice(data, kind, f.name, f.metadata["choices"], default)
+    return _READERS[str(f.type)](data, kind, f.name, default)
+
+
 class _Message:
-    """Shared serialisation: ``{"type": TYPE, <fields in declaration order>}``."""
+    """Shared serialisation: ``{"type": TYPE, <fields in declaration order>}``; reading checks each
+    field by its annotation and its marks (``choices``, ``wire_default``, ...)."""
 
     TYPE: ClassVar[str]
 
@@ -117,13 +161,13 @@ class _Message:
         # default=str: a stray Path or datetime in a payload is sent as text rather than failing the agent.
         return json.dumps(self.to_dict(), separators=(",", ":"), default=str)
 
-
-class _Bare(_Message):
-    """A message that is its type alone (heartbeat, pause, resume, shutdown)."""
-
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> Self:
-        return cls()
+        return cls(**{f.name: _read_field(d, cls.TYPE, f) for f in fields(cls)})  # type: ignore[arg-type]
+
+
+class _Bare(_Message):
+    """A message that is its type alone (pause, resume, shutdown)."""
 
 
 # --- agent → console ----------------------------------------------------------------------------
@@ -135,16 +179,7 @@ class Hello(_Message):
     role: str
     backend: str
     model: str = ""
-    protocol: int = PROTOCOL_VERSION
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Hello:
-        return cls(
-            role=_str(d, cls.TYPE, "role"),
-            backend=_str(d, cls.TYPE, "backend"),
-            model=_str(d, cls.TYPE, "model", ""),
-            protocol=_int(d, cls.TYPE, "protocol"),
-        )
+    protocol: int = field(default=PROTOCOL_VERSION, metadata=REQUIRED_ON_WIRE)
 
 
 @dataclass(frozen=True)
@@ -155,54 +190,29 @@ class Heartbeat(_Message):
     TYPE: ClassVar[str] = "heartbeat"
     waiting_s: float = 0.0
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Heartbeat:
-        return cls(waiting_s=_number(d, cls.TYPE, "waiting_s", 0.0))
-
 
 @dataclass(frozen=True)
 class Status(_Message):
     TYPE: ClassVar[str] = "status"
-    state: str  # one of STATUS_STATES
+    state: str = field(metadata=choices(STATUS_STATES))
     hypothesis: str | None = None
-    detail: str = ""
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Status:
-        return cls(
-            state=_choice(d, cls.TYPE, "state", STATUS_STATES),
-            hypothesis=_opt_str(d, cls.TYPE, "hypothesis"),
-            detail=_str(d, cls.TYPE, "detail", "") if d.get("detail") is not None else "",
-        )
+    detail: str = field(default="", metadata=NULL_IS_DEFAULT)
 
 
 @dataclass(frozen=True)
 class Log(_Message):
     TYPE: ClassVar[str] = "log"
     text: str
-    level: str = "info"  # one of LOG_LEVELS
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Log:
-        return cls(text=_str(d, cls.TYPE, "text"), level=_choice(d, cls.TYPE, "level", LOG_LEVELS, "info"))
+    level: str = field(default="info", metadata=choices(LOG_LEVELS))
 
 
 @dataclass(frozen=True)
 class ToolCall(_Message):
     TYPE: ClassVar[str] = "tool_call"
     tool: str
-    input: str  # a short summary, not the full arguments
+    input: str = field(metadata=wire_default(""))  # a short summary, not the full arguments
     ok: bool = True
     error: str | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> ToolCall:
-        return cls(
-            tool=_str(d, cls.TYPE, "tool"),
-            input=_str(d, cls.TYPE, "input", ""),
-            ok=_bool(d, cls.TYPE, "ok", True),
-            error=_opt_str(d, cls.TYPE, "error"),
-        )
 
 
 @dataclass(frozen=True)
@@ -214,37 +224,15 @@ class Proposal(_Message):
     source: str
     priority: float | None = None
 
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Proposal:
-        t = cls.TYPE
-        return cls(
-            title=_str(d, t, "title"),
-            params=_object(d, t, "params"),
-            rationale=_str(d, t, "rationale"),
-            source=_str(d, t, "source"),
-            priority=_opt_number(d, t, "priority"),
-        )
-
 
 @dataclass(frozen=True)
 class Plan(_Message):
     TYPE: ClassVar[str] = "plan"
     hypothesis: str
-    decision: str  # one of PLAN_DECISIONS
+    decision: str = field(metadata=choices(PLAN_DECISIONS))
     priority: float | None = None
     of: str | None = None
     similarity: float | None = None
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Plan:
-        t = cls.TYPE
-        return cls(
-            hypothesis=_str(d, t, "hypothesis"),
-            decision=_choice(d, t, "decision", PLAN_DECISIONS),
-            priority=_opt_number(d, t, "priority"),
-            of=_opt_str(d, t, "of"),
-            similarity=_opt_number(d, t, "similarity"),
-        )
 
 
 @dataclass(frozen=True)
@@ -252,39 +240,21 @@ class Commit(_Message):
     TYPE: ClassVar[str] = "commit"
     hypothesis: str
     sha: str
-    message: str
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Commit:
-        t = cls.TYPE
-        return cls(hypothesis=_str(d, t, "hypothesis"), sha=_str(d, t, "sha"), message=_str(d, t, "message", ""))
+    message: str = field(metadata=wire_default(""))
 
 
 @dataclass(frozen=True)
 class Verdict(_Message):
     TYPE: ClassVar[str] = "verdict"
     hypothesis: str
-    verdict: str  # one of VERDICTS
+    verdict: str = field(metadata=choices(VERDICTS))
     reasons: list[str]
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Verdict:
-        t = cls.TYPE
-        return cls(
-            hypothesis=_str(d, t, "hypothesis"),
-            verdict=_choice(d, t, "verdict", VERDICTS),
-            reasons=_str_list(d, t, "reasons"),
-        )
 
 
 @dataclass(frozen=True)
 class Report(_Message):
     TYPE: ClassVar[str] = "report"
     path: str
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Report:
-        return cls(path=_str(d, cls.TYPE, "path"))
 
 
 @dataclass(frozen=True)
@@ -302,25 +272,8 @@ class UsageReport(_Message):
     @classmethod
     def from_dict(cls, d: Mapping[str, Any]) -> UsageReport:
         t = cls.TYPE
-        usage = Usage(
-            input_tokens=_int(d, t, "input_tokens", 0),
-            output_tokens=_int(d, t, "output_tokens", 0),
-            cached_tokens=_int(d, t, "cached_tokens", 0),
-            cost_usd=_number(d, t, "cost_usd", 0.0),
-            tool_calls=_int(d, t, "tool_calls", 0),
-            repair_attempts=_int(d, t, "repair_attempts", 0),
-        )
-        if (
-            min(
-                usage.input_tokens,
-                usage.output_tokens,
-                usage.cached_tokens,
-                usage.tool_calls,
-                usage.repair_attempts,
-                usage.cost_usd,
-            )
-            < 0
-        ):
+        usage = Usage(**{f.name: _read_field(d, t, f) for f in fields(Usage)})
+        if min(usage.as_dict().values()) < 0:
             raise ProtocolError("usage: counts and cost_usd must not be negative")
         return cls(usage=usage, model=_str(d, t, "model", "") if d.get("model") is not None else "")
 
@@ -329,14 +282,7 @@ class UsageReport(_Message):
 class Done(_Message):
     TYPE: ClassVar[str] = "done"
     task: str
-    summary: str = ""
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Done:
-        return cls(
-            task=_str(d, cls.TYPE, "task"),
-            summary=_str(d, cls.TYPE, "summary", "") if d.get("summary") is not None else "",
-        )
+    summary: str = field(default="", metadata=NULL_IS_DEFAULT)
 
 
 @dataclass(frozen=True)
@@ -346,15 +292,6 @@ class Error(_Message):
     task: str | None = None
     fatal: bool = False  # the agent is about to exit
     infra: bool = False  # the machinery failed (model server, key, CLI), not the agent's work
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> Error:
-        return cls(
-            message=_str(d, cls.TYPE, "message"),
-            task=_opt_str(d, cls.TYPE, "task"),
-            fatal=_bool(d, cls.TYPE, "fatal", False),
-            infra=_bool(d, cls.TYPE, "infra", False),
-        )
 
 
 AgentMessage = (
@@ -425,11 +362,7 @@ class PersonMessage(_Message):
     """A message from the person at the console (``message`` on the wire)."""
 
     TYPE: ClassVar[str] = "message"
-    text: str
-
-    @classmethod
-    def from_dict(cls, d: Mapping[str, Any]) -> PersonMessage:
-        return cls(text=_str(d, cls.TYPE, "text", ""))
+    text: str = field(metadata=wire_default(""))
 
 
 @dataclass(frozen=True)
@@ -453,6 +386,20 @@ CONSOLE_MESSAGES: dict[str, type[ConsoleMessage]] = {
     m.TYPE: m for m in (TaskMessage, PersonMessage, Pause, Resume, Shutdown)
 }
 CONSOLE_TYPES: frozenset[str] = frozenset(CONSOLE_MESSAGES)
+
+
+def _check_readable(messages: list[type[Any]]) -> None:
+    """At import: every field the shared ``from_dict`` reads has a reader, so a new field type fails here
+    (naming the message and field) rather than on the first line an agent sends."""
+    for message in messages:
+        if "from_dict" in vars(message):  # it reads its own fields
+            continue
+        for f in fields(message):
+            if "choices" not in f.metadata and str(f.type) not in _READERS:
+                raise TypeError(f"{message.__name__}.{f.name}: no protocol reader for {f.type!r}; add one to _READERS")
+
+
+_check_readable([*AGENT_MESSAGES.values(), *CONSOLE_MESSAGES.values()])
 
 
 # --- reading ------------------------------------------------------------------------------------

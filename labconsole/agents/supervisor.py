@@ -90,27 +90,25 @@ class _Proc:
     outbox: queue.Queue[bytes | None] = field(default_factory=queue.Queue)
 
 
+@dataclass(frozen=True)
+class Supervision:
+    """How agents are watched: the silence that counts as a hang, the heartbeat period, restarts and their
+    backoff (first and longest wait), the grace a stopping agent gets, and how long a model call may stay
+    silent before the agent counts as stalled. The orchestrator passes it through unchanged."""
+
+    hang_timeout_s: float = 30.0
+    heartbeat_s: float = 2.0
+    max_restarts: int = 5
+    backoff_s: tuple[float, float] = (1.0, 30.0)
+    grace_s: float = 3.0
+    stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S
+
+
 class Supervisor:
-    def __init__(
-        self,
-        log_dir: Path,
-        *,
-        hang_timeout_s: float = 30.0,
-        heartbeat_s: float = 2.0,
-        max_restarts: int = 5,
-        backoff_s: tuple[float, float] = (1.0, 30.0),
-        grace_s: float = 3.0,
-        queue_max: int = QUEUE_MAX,
-        stall_timeout_s: float = DEFAULT_STALL_TIMEOUT_S,
-    ) -> None:
+    def __init__(self, log_dir: Path, supervision: Supervision | None = None, *, queue_max: int = QUEUE_MAX) -> None:
         self.log_dir = Path(log_dir)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        self.hang_timeout_s = hang_timeout_s
-        self.stall_timeout_s = stall_timeout_s
-        self.heartbeat_s = heartbeat_s
-        self.max_restarts = max_restarts
-        self.backoff_s = backoff_s
-        self.grace_s = grace_s
+        self.supervision = supervision or Supervision()
         self.messages: queue.Queue[Message] = queue.Queue(maxsize=queue_max)
         self._procs: dict[str, _Proc] = {}
         self._pending_restarts: dict[str, tuple[float, AgentSpec, int]] = {}
@@ -131,7 +129,7 @@ class Supervisor:
         log_file = open(log_path, "ab", buffering=0)
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}
         popen = subprocess.Popen(
-            spec.command(self.heartbeat_s),
+            spec.command(self.supervision.heartbeat_s),
             cwd=spec.cwd or spec.lab_root,
             env=env,
             stdin=subprocess.PIPE,
@@ -249,7 +247,7 @@ class Supervisor:
         for proc in procs:
             proc.stopping = True
             self.send(proc.spec.agent_id, Shutdown())
-        deadline = time.monotonic() + self.grace_s
+        deadline = time.monotonic() + self.supervision.grace_s
         for proc in procs:
             try:
                 proc.popen.wait(timeout=max(0.0, deadline - time.monotonic()))
@@ -372,7 +370,7 @@ class Supervisor:
                     },
                 )
             )
-        if code is None and (stalled or now - proc.last_seen > self.hang_timeout_s) and not proc.stopping:
+        if code is None and (stalled or now - proc.last_seen > self.supervision.hang_timeout_s) and not proc.stopping:
             reason = "hung"
             self._terminate(proc, polite=False)
             code = proc.popen.poll()
@@ -392,7 +390,7 @@ class Supervisor:
             "hung": (
                 f"stalled: the model sent no token for {stall_limit:.0f} s"
                 if stalled
-                else f"no output for {self.hang_timeout_s:.0f} s"
+                else f"no output for {self.supervision.hang_timeout_s:.0f} s"
             ),
             "crashed": _exit_detail(code),
         }.get(reason, "")
@@ -411,10 +409,12 @@ class Supervisor:
         )
         if reason in ("hung", "crashed") and not self._closed.is_set():
             attempt = proc.attempt + 1
-            if attempt > self.max_restarts:
-                self._emit(Message(agent_id, "gave_up", {"message": f"gave up after {self.max_restarts} restarts"}))
+            if attempt > self.supervision.max_restarts:
+                self._emit(
+                    Message(agent_id, "gave_up", {"message": f"gave up after {self.supervision.max_restarts} restarts"})
+                )
                 return
-            backoff = min(self.backoff_s[1], self.backoff_s[0] * 2**proc.attempt)
+            backoff = min(self.supervision.backoff_s[1], self.supervision.backoff_s[0] * 2**proc.attempt)
             self._emit(Message(agent_id, "restarting", {"attempt": attempt, "backoff_s": backoff}))
             with self._lock:
                 self._pending_restarts[agent_id] = (time.monotonic() + backoff, proc.spec, attempt)
@@ -424,7 +424,7 @@ class Supervisor:
         return (
             float(value)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value > 0
-            else self.stall_timeout_s
+            else self.supervision.stall_timeout_s
         )
 
     def _terminate(self, proc: _Proc, *, polite: bool) -> None:
@@ -437,7 +437,7 @@ class Supervisor:
         if polite and popen.poll() is None:
             self.send(proc.spec.agent_id, Shutdown())
             try:
-                popen.wait(timeout=self.grace_s)
+                popen.wait(timeout=self.supervision.grace_s)
             except subprocess.TimeoutExpired:
                 pass
         for sig in (signal.SIGTERM, signal.SIGKILL):

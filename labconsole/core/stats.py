@@ -32,6 +32,7 @@ import math
 import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -188,15 +189,60 @@ def _threshold(min_effect: float, noise: float | None) -> float:
     return min_effect if min_effect > 0 else (noise or 0.0)
 
 
-def compare_paired(
-    candidate: Sequence[float],
-    baseline: Sequence[float],
-    *,
-    direction: str = "minimize",
-    floor: NoiseFloor | None = None,
-    min_effect: float = 0.0,
-    looks: int = 1,
-    alpha: float = ALPHA,
+@dataclass(frozen=True)
+class _Setup:
+    """What a comparison reports besides its own numbers; both tests build their results through it."""
+
+    noise: float | None
+    threshold: float
+    level: float
+    looks: int
+    direction: str
+    method: str
+
+    @classmethod
+    def of(
+        cls, floor: NoiseFloor | None, min_effect: float, looks: int, alpha: float, direction: str, method: str
+    ) -> _Setup:
+        noise = floor.sigma if floor is not None else None
+        return cls(noise, _threshold(min_effect, noise), 1.0 - alpha / looks, looks, direction, method)
+
+    def result(
+        self,
+        decision: str,
+        n: int,
+        effect: float | None = None,
+        interval: tuple[float, float] | None = None,
+        p_value: float | None = None,
+        centers: tuple[float | None, float | None] = (None, None),
+    ) -> Comparison:
+        lo, hi = interval if interval is not None else (None, None)
+        return Comparison(
+            decision,
+            n,
+            effect,
+            lo,
+            hi,
+            None if p_value is None else min(1.0, p_value * self.looks),
+            self.noise,
+            self.threshold,
+            self.level,
+            self.looks,
+            *centers,
+            self.direction,
+            self.method,
+        )
+
+
+def _scales(c_mid: float, b_mid: float) -> tuple[float, float]:
+    """The scale effects are judged at (symmetric in the two arms, so swapping them flips the decision
+    exactly) and the baseline's scale that relative effects are reported against."""
+    scale = (abs(c_mid) + abs(b_mid)) / 2
+    return scale, abs(b_mid) or scale or 1.0
+
+
+def _paired_t(
+    candidate: Sequence[float], baseline: Sequence[float], setup: _Setup, floor: NoiseFloor | None
 ) -> Comparison:
     """Paired candidate/baseline metrics (``candidate[i]`` ran with ``baseline[i]``'s seed, interleaved).
 
@@ -211,20 +257,15 @@ def compare_paired(
     """
     if len(candidate) != len(baseline):
         raise ValueError(f"paired samples differ in length: {len(candidate)} candidate vs {len(baseline)} baseline")
-    sign = direction_sign(direction)
+    sign = direction_sign(setup.direction)
     c = np.asarray(candidate, dtype=float)
     b = np.asarray(baseline, dtype=float)
     n = len(c)
-    noise = floor.sigma if floor is not None else None
-    threshold = _threshold(min_effect, noise)
-    level = 1.0 - alpha / looks
+    noise = setup.noise
     if n == 0:
-        return Comparison(
-            INCONCLUSIVE, 0, None, None, None, None, noise, threshold, level, looks, None, None, direction
-        )
+        return setup.result(INCONCLUSIVE, 0)
     c_mid, b_mid = float(np.median(c)), float(np.median(b))
-    scale = (abs(c_mid) + abs(b_mid)) / 2  # symmetric in the two arms: swapping flips the decision exactly
-    base_scale = abs(b_mid) or scale or 1.0
+    scale, base_scale = _scales(c_mid, b_mid)
     d = sign * (b - c)  # positive = better
     mean = float(np.mean(d))
     own_df = n - 1
@@ -237,56 +278,20 @@ def compare_paired(
             df = own_df + floor.df
             var = (own_df * own_var + floor.df * floor_var) / df
     if df <= 0:
-        return Comparison(
-            INCONCLUSIVE,
-            n,
-            mean / base_scale,
-            None,
-            None,
-            None,
-            noise,
-            threshold,
-            level,
-            looks,
-            c_mid,
-            b_mid,
-            direction,
-        )
+        return setup.result(INCONCLUSIVE, n, mean / base_scale, centers=(c_mid, b_mid))
     se = math.sqrt(var / n)
-    half = float(st.t.ppf(1 - (1 - level) / 2, df)) * se
+    half = float(st.t.ppf(1 - (1 - setup.level) / 2, df)) * se
     lo, hi = mean - half, mean + half
     if se > 0:
         p_better = float(st.t.sf(mean / se, df))
     else:
         p_better = 0.0 if mean > 0 else (0.5 if mean == 0 else 1.0)
-    decision = decide(mean, lo, hi, threshold * scale, n)
-    return Comparison(
-        decision,
-        n,
-        mean / base_scale,
-        lo / base_scale,
-        hi / base_scale,
-        min(1.0, p_better * looks),
-        noise,
-        threshold,
-        level,
-        looks,
-        c_mid,
-        b_mid,
-        direction,
-    )
+    decision = decide(mean, lo, hi, setup.threshold * scale, n)
+    interval = (lo / base_scale, hi / base_scale)
+    return setup.result(decision, n, mean / base_scale, interval, p_better, (c_mid, b_mid))
 
 
-def compare_samples(
-    candidate: Sequence[float],
-    baseline: Sequence[float],
-    *,
-    direction: str = "minimize",
-    floor: NoiseFloor | None = None,
-    min_effect: float = 0.0,
-    looks: int = 1,
-    alpha: float = ALPHA,
-) -> Comparison:
+def _rank(candidate: Sequence[float], baseline: Sequence[float], setup: _Setup, floor: NoiseFloor | None) -> Comparison:
     """Unpaired samples (e.g. kernel timings): a rank test and a rank-based interval, no normality assumed.
 
     The effect is the Hodges–Lehmann shift (median of all candidate/baseline
@@ -294,37 +299,19 @@ def compare_samples(
     differences at the normal approximation of U's quantile); the p-value is
     scipy's one-sided Mann–Whitney U test. Robust to the long right tail timings have.
     """
-    sign = direction_sign(direction)
+    sign = direction_sign(setup.direction)
     c = np.asarray([x for x in candidate if math.isfinite(x)], dtype=float)
     b = np.asarray([x for x in baseline if math.isfinite(x)], dtype=float)
-    noise = floor.sigma if floor is not None else None
-    threshold = _threshold(min_effect, noise)
-    level = 1.0 - alpha / looks
     n = min(len(c), len(b))
     if n == 0:
-        return Comparison(
-            INCONCLUSIVE,
-            0,
-            None,
-            None,
-            None,
-            None,
-            noise,
-            threshold,
-            level,
-            looks,
-            float(np.median(c)) if len(c) else None,
-            float(np.median(b)) if len(b) else None,
-            direction,
-            "rank",
-        )
+        centers = (float(np.median(c)) if len(c) else None, float(np.median(b)) if len(b) else None)
+        return setup.result(INCONCLUSIVE, 0, centers=centers)
     c_mid, b_mid = float(np.median(c)), float(np.median(b))
-    scale = (abs(c_mid) + abs(b_mid)) / 2
-    base_scale = abs(b_mid) or scale or 1.0
+    scale, base_scale = _scales(c_mid, b_mid)
     diffs = np.sort((sign * (b[None, :] - c[:, None])).ravel())  # positive = better
     shift = float(np.median(diffs))
     m, k = len(c), len(b)
-    z = float(st.norm.ppf(1 - (1 - level) / 2))
+    z = float(st.norm.ppf(1 - (1 - setup.level) / 2))
     # Lower order statistic of the pairwise differences bounding the interval (Mann–Whitney U's quantile).
     j = int(math.floor(m * k / 2 - z * math.sqrt(m * k * (m + k + 1) / 12)))
     if j < 1 or n < 2:
@@ -335,24 +322,33 @@ def compare_samples(
     if n >= 2:
         alt = "less" if sign > 0 else "greater"  # better = smaller candidate when minimizing
         p_better = float(st.mannwhitneyu(c, b, alternative=alt).pvalue)
-    decision = decide(shift, lo, hi, threshold * scale, n)
-    finite = math.isfinite(lo) and math.isfinite(hi)
-    return Comparison(
-        decision,
-        n,
-        shift / base_scale,
-        lo / base_scale if finite else None,
-        hi / base_scale if finite else None,
-        min(1.0, p_better * looks),
-        noise,
-        threshold,
-        level,
-        looks,
-        c_mid,
-        b_mid,
-        direction,
-        "rank",
-    )
+    decision = decide(shift, lo, hi, setup.threshold * scale, n)
+    interval = (lo / base_scale, hi / base_scale) if math.isfinite(lo) and math.isfinite(hi) else None
+    return setup.result(decision, n, shift / base_scale, interval, p_better, (c_mid, b_mid))
+
+
+_TESTS = {"paired-t": _paired_t, "rank": _rank}
+
+
+def compare(
+    candidate: Sequence[float],
+    baseline: Sequence[float],
+    *,
+    method: str,
+    direction: str = "minimize",
+    floor: NoiseFloor | None = None,
+    min_effect: float = 0.0,
+    looks: int = 1,
+    alpha: float = ALPHA,
+) -> Comparison:
+    """Candidate vs baseline by ``method``: ``"paired-t"`` (:func:`_paired_t`) or ``"rank"`` (:func:`_rank`)."""
+    setup = _Setup.of(floor, min_effect, looks, alpha, direction, method)
+    return _TESTS[method](candidate, baseline, setup, floor)
+
+
+# The two tests by name, as the gate (paired metrics) and the kernel bench (unpaired timings) call them.
+compare_paired = partial(compare, method="paired-t")
+compare_samples = partial(compare, method="rank")
 
 
 # ---------------------------------------------------------------------------

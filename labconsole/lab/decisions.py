@@ -28,6 +28,7 @@ from labconsole.lab.commands import (
 from labconsole.lab.state import next_hyp_id
 
 if TYPE_CHECKING:
+    from labconsole.lab.orchestrator import Orchestrator
     from labconsole.lab.service import Lab
 
 
@@ -141,30 +142,32 @@ def remeasure(lab: Lab, command: Remeasure) -> None:
         orchestrator.stop()
 
 
+def _orchestrator(lab: Lab) -> Orchestrator:
+    """The orchestrator running this console's agents: commands to agents need one."""
+    if lab.orchestrator is None:
+        raise LabError("agents are not running in this console")
+    return lab.orchestrator
+
+
 def agent_control(lab: Lab, command: AgentControl) -> None:
     who = command.who or default_who()
     if command.action not in ("pause", "resume", "stop", "restart"):
         raise LabError(f"unknown agent action {command.action!r}; allowed: pause, resume, stop, restart")
-    if lab.orchestrator is None:
-        raise LabError("agents are not running in this console")
+    orchestrator = _orchestrator(lab)
     lab.append(K.AGENT_CONTROL, f"human:{who}", {"agent_id": command.agent_id, "action": command.action})
-    lab.orchestrator.control(command.agent_id, command.action)
+    orchestrator.control(command.agent_id, command.action)
 
 
 def send_message(lab: Lab, command: SendMessage) -> None:
-    who = command.who or default_who()
-    if lab.orchestrator is None:
-        raise LabError("agents are not running in this console")
+    orchestrator, who = _orchestrator(lab), command.who or default_who()
     lab.append(K.AGENT_MESSAGE, f"human:{who}", {"agent_id": command.agent_id, "text": command.text})
-    lab.orchestrator.message(command.agent_id, command.text)
+    orchestrator.message(command.agent_id, command.text)
 
 
 def resume_after_budget(lab: Lab, command: ResumeAfterBudget) -> None:
-    who = command.who or default_who()
-    if lab.orchestrator is None:
-        raise LabError("agents are not running in this console")
+    orchestrator, who = _orchestrator(lab), command.who or default_who()
     lab.append_signed(K.BUDGET_RESUMED, who, {"who": who})
-    lab.orchestrator.resume_all()
+    orchestrator.resume_all()
 
 
 def propose_external(lab: Lab, command: ProposeExternal) -> list[str]:

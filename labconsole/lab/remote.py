@@ -17,17 +17,8 @@ from collections.abc import Callable
 from labconsole.errors import LabError
 from labconsole.events.follow import LogFollower
 from labconsole.events.log import Event, get_blob
-from labconsole.lab.commands import (
-    AgentControl,
-    Approve,
-    Command,
-    Merge,
-    ProposeExternal,
-    Reject,
-    Remeasure,
-    ResumeAfterBudget,
-    SendMessage,
-)
+from labconsole.lab.command_methods import CommandMethods
+from labconsole.lab.commands import Approve, Command, Merge, ProposeExternal, Reject
 from labconsole.lab.control import ControlClient
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.reducer import apply
@@ -38,7 +29,7 @@ from labconsole.lab.subscribers import Subscribers
 POLL_S = 0.2
 
 
-class RemoteLab:
+class RemoteLab(CommandMethods[Any]):
     orchestrator = None  # the agents run in the other console
     telemetry = None  # and so does their GPU sampler
 
@@ -95,40 +86,17 @@ class RemoteLab:
             raise LabError("read-only view: decisions and agent controls are disabled here")
         return SimpleNamespace(data=self._client.send(command) or {})
 
-    def approve(
-        self,
-        hyp_id: str,
-        who: str | None = None,
-        reason: str = "",
-        *,
-        confirm_flags: bool = True,
-        overrides: list[str] | None = None,
-    ) -> Any:
-        return self._call(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
+    def _decide(self, command: Approve | Reject | Merge) -> Any:
+        return self._call(command)
 
-    def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Any:
-        return self._call(Reject(hyp_id, who, reason))
-
-    def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Any:
-        return self._call(Merge(hyp_id, who, confirm_rules_change))
-
-    def remeasure(self, hyp_id: str) -> None:
-        self._call(Remeasure(hyp_id))
-
-    def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
-        self._call(AgentControl(agent_id, action, who))
-
-    def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
-        self._call(SendMessage(agent_id, text, who))
+    def _order(self, command: Command) -> None:
+        self._call(command)
 
     def propose_external(
         self, hypotheses: list[dict[str, Any]], actor: str, evidence_blobs: dict[int, bytes] | None = None
     ) -> list[str]:
         # Blob bytes travel as text (to_wire decodes them), keyed by the hypothesis' index.
         return list(self._call(ProposeExternal(hypotheses, actor, evidence_blobs)).data)
-
-    def resume_after_budget(self, who: str | None = None) -> None:
-        self._call(ResumeAfterBudget(who))
 
     def stop(self, **_: Any) -> None:
         """Detaching never stops the other console's session."""

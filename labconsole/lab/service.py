@@ -34,6 +34,7 @@ from labconsole.lab import decisions, gate
 from labconsole.lab import state as S
 from labconsole.lab.decisions import default_who
 from labconsole.lab.rules_change import rules_change_since_last_session, rules_changed_line
+from labconsole.lab.command_methods import CommandMethods
 from labconsole.lab.commands import (
     AgentControl,
     Approve,
@@ -64,7 +65,7 @@ if TYPE_CHECKING:
 Subscriber = Callable[[Event, LabState], None]
 
 
-class Lab:
+class Lab(CommandMethods[Event]):
     """One open session of one lab. Create with :meth:`start_session` or :meth:`open_session`."""
 
     def __init__(self, config: LabConfig, repo: LabRepo, log: EventLog, state: LabState) -> None:
@@ -424,44 +425,12 @@ class Lab:
         """
         return self.execute(ProposeExternal(hypotheses, actor, evidence_blobs))
 
-    # --- human decisions --------------------------------------------------------------------------
+    # The decision methods (approve, reject, merge, remeasure, ...) are CommandMethods'; they land here.
+    def _decide(self, command: Approve | Reject | Merge) -> Event:
+        return self.execute(command)
 
-    def approve(
-        self,
-        hyp_id: str,
-        who: str | None = None,
-        reason: str = "",
-        *,
-        confirm_flags: bool = True,
-        overrides: list[str] | None = None,
-    ) -> Event:
-        """Approve the measured commit. With flags from the reviewer, ``confirm_flags`` must be True; flagged
-        changes need each flag in ``overrides`` and a ``reason`` (see :func:`gate.check_overrides`)."""
-        return self.execute(Approve(hyp_id, who, reason, confirm_flags, list(overrides or [])))
-
-    def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
-        return self.execute(Reject(hyp_id, who, reason))
-
-    def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Event:
-        """Merge an approved candidate into main, only if its branch still holds the approved commit
-        and main has not moved since it was measured (else it is re-measured first). A candidate that
-        changes the lab's rules merges only with ``confirm_rules_change``."""
-        return self.execute(Merge(hyp_id, who, confirm_rules_change))
-
-    def remeasure(self, hyp_id: str) -> None:
-        """Measure a candidate again on the current main. Without running agents, it is done here and now
-        (and reviewed by the rules reviewer); with them, in the background."""
-        self.execute(Remeasure(hyp_id))
-
-    def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
-        self.execute(AgentControl(agent_id, action, who))
-
-    def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
-        self.execute(SendMessage(agent_id, text, who))
-
-    def resume_after_budget(self, who: str | None = None) -> None:
-        """The person saw the budget stop and lets the agents go on."""
-        self.execute(ResumeAfterBudget(who))
+    def _order(self, command: Command) -> None:
+        self.execute(command)
 
     def cleanup_worktree(self, hyp_id: str) -> None:
         """Archive unmerged commits under refs/labconsole/archive/, then remove the worktree."""

@@ -18,6 +18,7 @@ from helpers.model_server import ModelServer, Reply
 from labconsole.agents.backends import load_backend
 from labconsole.agents.backends.base import AgentContext, Task
 from labconsole.agents.emitter import Emitter
+from helpers.git_lab import init_lab
 
 ROOT = Path(__file__).resolve().parents[2]
 # The same place tests/helpers/install_clis.sh installs to (a worktree may point at a shared cache).
@@ -33,14 +34,7 @@ def git(repo: Path, *args: str) -> str:
 @pytest.fixture
 def lab(tmp_path: Path) -> Path:
     """A lab repo: train.py (the thing to tune) and prepare.py (protected)."""
-    repo = tmp_path / "lab"
-    repo.mkdir()
-    (repo / "train.py").write_text("lr = 0.1\nsteps = 100\n")
-    (repo / "prepare.py").write_text("DATA = 'fixed'\n")
-    git(repo, "init", "-q", "-b", "main")
-    git(repo, "add", ".")
-    git(repo, "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-q", "-m", "baseline")
-    return repo
+    return init_lab(tmp_path / "lab", {"train.py": "lr = 0.1\nsteps = 100\n", "prepare.py": "DATA = 'fixed'\n"})
 
 
 @pytest.fixture
@@ -103,6 +97,11 @@ def run_backend(
     except Exception as exc:  # noqa: BLE001 - the test inspects it
         error = exc
     return Run([json.loads(line) for line in buf.getvalue().splitlines()], error)
+
+
+def propose_one(backend: str, lab: Path, model: str = "", options: dict[str, Any] | None = None) -> Run:
+    """The task most backend tests run: the researcher proposes one hypothesis."""
+    return run_backend(backend, "researcher", lab, "propose", {"count": 1}, model, options)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.conftest import OPENAI_KEY, run_backend
+from agents.conftest import OPENAI_KEY, propose_one
 from helpers.agent_proc import AgentProc
 from helpers.model_server import ModelServer, Reply
 
@@ -35,7 +35,7 @@ def _line(run_error: BaseException | None) -> str:
 def test_stalled_server_times_out_with_the_read_timeout(backend: str, lab: Path, server: ModelServer) -> None:
     server.add(Reply(fault="stall"))
     started = time.monotonic()
-    run = run_backend(backend, "researcher", lab, "propose", {"count": 1}, options=FAST)
+    run = propose_one(backend, lab, options=FAST)
     assert time.monotonic() - started < 15  # the old default waited ~30 minutes
     line = _line(run.error)
     assert "did not answer: timed out after 2 s" in line and "raise read_timeout_s" in line
@@ -45,14 +45,7 @@ def test_keepalive_pings_are_not_progress_the_turn_deadline_ends_them(lab: Path,
     # SSE comments keep the read timeout happy but carry no token: the per-turn deadline ends the call.
     openai_env.add(Reply(fault="pings"))
     started = time.monotonic()
-    run = run_backend(
-        "openai",
-        "researcher",
-        lab,
-        "propose",
-        {"count": 1},
-        options={**FAST, "read_timeout_s": 30, "turn_timeout_s": 2},
-    )
+    run = propose_one("openai", lab, options={**FAST, "read_timeout_s": 30, "turn_timeout_s": 2})
     assert time.monotonic() - started < 10
     line = _line(run.error)
     assert "model call timed out after 2 s" in line and "raise turn_timeout_s" in line
@@ -64,14 +57,14 @@ def test_keepalive_pings_are_not_progress_the_turn_deadline_ends_them(lab: Path,
 )
 def test_http_errors_say_what_to_do(backend: str, lab: Path, server: ModelServer, status: int, words: str) -> None:
     server.add(Reply(status=status, text="scripted trouble"))
-    line = _line(run_backend(backend, "researcher", lab, "propose", {"count": 1}, options=FAST).error)
+    line = _line(propose_one(backend, lab, options=FAST).error)
     assert words in line and "scripted trouble" in line and " — " in line
 
 
 @pytest.mark.parametrize("fault", ["garbage", "truncate", "close"])
 def test_broken_replies_are_one_line(backend: str, lab: Path, server: ModelServer, fault: str) -> None:
     server.add(Reply(text="half of an answer that is long enough to cut", fault=fault))
-    line = _line(run_backend(backend, "researcher", lab, "propose", {"count": 1}, options=FAST).error)
+    line = _line(propose_one(backend, lab, options=FAST).error)
     assert "model server" in line and server.url.split("//")[1] in line, line
     assert {
         "garbage": "sent a reply that is not valid JSON",
@@ -82,9 +75,7 @@ def test_broken_replies_are_one_line(backend: str, lab: Path, server: ModelServe
 
 def test_dead_server_names_the_endpoint(lab: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    run = run_backend(
-        "openai", "researcher", lab, "propose", {"count": 1}, options={**FAST, "base_url": "http://127.0.0.1:9/v1"}
-    )
+    run = propose_one("openai", lab, options={**FAST, "base_url": "http://127.0.0.1:9/v1"})
     line = _line(run.error)
     assert "cannot reach the model server at http://127.0.0.1:9/v1" in line
     assert "check that the server is running" in line
@@ -98,7 +89,7 @@ def test_invalid_tool_arguments_go_back_to_the_model_with_the_reason(
         Reply(tool_calls=[("propose", {"title": "t", "params": {"a": 1}, "rationale": "r", "source": "s"})]),
         Reply(text="done"),
     )
-    run = run_backend(backend, "researcher", lab, "propose", {"count": 1})
+    run = propose_one(backend, lab)
     assert run.error is None, run.text
     sent_back = server.requests[1].last_user
     # not "error: 'path'": the validation message names the field
@@ -127,17 +118,16 @@ def test_signals_are_named() -> None:
     assert exit_text(143) == "killed by SIGTERM (exit code 143)" and exit_text(2) == "exit code 2"
 
 
+def openai_researcher(lab: Path, server: ModelServer) -> AgentProc:
+    """A real researcher process on the openai backend, pointed at `server`, failing on the first error."""
+    options = {"base_url": server.url + "/v1", "max_retries": 0}
+    return AgentProc("researcher", "openai", lab, model="gpt-4o", env={"OPENAI_API_KEY": OPENAI_KEY}, options=options)
+
+
 def test_runner_error_is_one_line_and_the_traceback_goes_to_the_log(lab: Path, server: ModelServer) -> None:
     """The real agent process: the error line has no doubled prefix; stderr (the agent's log) has the rest."""
     server.add(Reply(status=500, text="upstream exploded"))
-    with AgentProc(
-        "researcher",
-        "openai",
-        lab,
-        model="gpt-4o",
-        env={"OPENAI_API_KEY": OPENAI_KEY},
-        options={"base_url": server.url + "/v1", "max_retries": 0},
-    ) as agent:
+    with openai_researcher(lab, server) as agent:
         agent.wait_for("hello")
         reply = agent.run_task("propose", {"count": 1})
     assert reply["type"] == "error"
@@ -148,14 +138,7 @@ def test_runner_error_is_one_line_and_the_traceback_goes_to_the_log(lab: Path, s
 
 def test_heartbeats_report_a_silent_model_call(lab: Path, server: ModelServer) -> None:
     server.add(Reply(fault="stall", fault_s=30))
-    with AgentProc(
-        "researcher",
-        "openai",
-        lab,
-        model="gpt-4o",
-        env={"OPENAI_API_KEY": OPENAI_KEY},
-        options={"base_url": server.url + "/v1", "max_retries": 0},
-    ) as agent:
+    with openai_researcher(lab, server) as agent:
         agent.wait_for("hello")
         agent.send("task", task="t1", kind="propose", payload={"count": 1})
         deadline = time.monotonic() + 20
@@ -234,7 +217,7 @@ def test_supervisor_calls_a_silent_model_call_stalled_and_restarts_it(tmp_path: 
     import sys
     import textwrap
 
-    from labconsole.agents.supervisor import AgentSpec, Supervisor
+    from labconsole.agents.supervisor import AgentSpec, Supervision, Supervisor
 
     script = tmp_path / "stuck.py"
     script.write_text(
@@ -251,7 +234,7 @@ def test_supervisor_calls_a_silent_model_call_stalled_and_restarts_it(tmp_path: 
     spec = AgentSpec(
         "stuck", "worker", "test", "", tmp_path, options={"stall_timeout_s": 1.0}, argv=[sys.executable, str(script)]
     )
-    sup = Supervisor(tmp_path / "logs", hang_timeout_s=30, backoff_s=(0.1, 0.1))
+    sup = Supervisor(tmp_path / "logs", Supervision(hang_timeout_s=30, backoff_s=(0.1, 0.1)))
     got: list = []
     try:
         sup.start(spec)

@@ -73,41 +73,31 @@ def propose(title: str, params: dict) -> Reply:
     )
 
 
+# What each role's first turn of a task says (its prompt names the task kind).
+FIRST_TURN = {
+    r: f"({k}) for the {r}"
+    for r, k in (("planner", "plan"), ("worker", "implement"), ("reviewer", "review"), ("reporter", "report"))
+}
+
+
+def first_turn(role: str, *calls: tuple[str, dict]) -> Reply:
+    """The model's reply to ``role``'s first turn of a task: these tool calls."""
+    return Reply(context=ROLE[role], match=FIRST_TURN[role], tool_calls=list(calls))
+
+
 def script() -> list[Reply]:
-    first_turn = {
-        r: f"({k}) for the {r}"
-        for r, k in (("planner", "plan"), ("worker", "implement"), ("reviewer", "review"), ("reporter", "report"))
-    }
     return [
         propose("raise LR to 0.2", {"LR": 0.2}),
         propose("LR 0.2 once more", {"LR": 0.2}),
         propose("rescale the loss", {"SCALE": 0.5}),
-        Reply(
-            context=ROLE["planner"],
-            match=first_turn["planner"],
-            tool_calls=[("decide", {"decision": "queue", "priority": 0.8, "reason": "new"})],
+        first_turn("planner", ("decide", {"decision": "queue", "priority": 0.8, "reason": "new"})),
+        first_turn(
+            "planner", ("decide", {"decision": "duplicate", "of": "h001", "similarity": 1.0, "reason": "same LR"})
         ),
-        Reply(
-            context=ROLE["planner"],
-            match=first_turn["planner"],
-            tool_calls=[("decide", {"decision": "duplicate", "of": "h001", "similarity": 1.0, "reason": "same LR"})],
-        ),
-        Reply(
-            context=ROLE["planner"],
-            match=first_turn["planner"],
-            tool_calls=[("decide", {"decision": "queue", "priority": 0.5, "reason": "new"})],
-        ),
+        first_turn("planner", ("decide", {"decision": "queue", "priority": 0.5, "reason": "new"})),
         # worker, h001: a clean edit; h003: games the metric by editing protected prepare.py from the shell
-        Reply(
-            context=ROLE["worker"],
-            match=first_turn["worker"],
-            tool_calls=[("edit_file", {"path": "train.py", "old_string": "LR = 0.1", "new_string": "LR = 0.2"})],
-        ),
-        Reply(
-            context=ROLE["worker"],
-            match=first_turn["worker"],
-            tool_calls=[("run_command", {"command": "sed -i 's/SCALE = 1.0/SCALE = 0.5/' prepare.py"})],
-        ),
+        first_turn("worker", ("edit_file", {"path": "train.py", "old_string": "LR = 0.1", "new_string": "LR = 0.2"})),
+        first_turn("worker", ("run_command", {"command": "sed -i 's/SCALE = 1.0/SCALE = 0.5/' prepare.py"})),
         Reply(context=ROLE["worker"], match="edited train.py", tool_calls=[("commit", {"message": "LR 0.2"})]),
         Reply(context=ROLE["worker"], match="exit code 0", tool_calls=[("commit", {"message": "rescale"})]),
         # reviewer: its verdict follows the evidence the console measured
@@ -116,18 +106,13 @@ def script() -> list[Reply]:
             match='"protected_changes": []',
             tool_calls=[("verdict", {"verdict": "pass", "reasons": ["better than baseline, protected files intact"]})],
         ),
-        Reply(
-            context=ROLE["reviewer"],
-            match=first_turn["reviewer"],
-            tool_calls=[("verdict", {"verdict": "reject", "reasons": ["gamed: the diff edits protected prepare.py"]})],
+        first_turn(
+            "reviewer", ("verdict", {"verdict": "reject", "reasons": ["gamed: the diff edits protected prepare.py"]})
         ),
-        Reply(
-            context=ROLE["reporter"],
-            match=first_turn["reporter"],
-            tool_calls=[
-                ("read_file", {"path": "events.jsonl", "limit": 5}),
-                ("write_file", {"path": "report.md", "content": "# Report\nh001 measured; h003 gamed.\n"}),
-            ],
+        first_turn(
+            "reporter",
+            ("read_file", {"path": "events.jsonl", "limit": 5}),
+            ("write_file", {"path": "report.md", "content": "# Report\nh001 measured; h003 gamed.\n"}),
         ),
     ]
 

@@ -6,7 +6,9 @@ import io
 import json
 import subprocess
 import sys
+from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import pytest
 
@@ -99,12 +101,23 @@ def test_task_id_is_task_on_the_wire() -> None:
         ('{"type": "usage", "input_tokens": true}', "must be an integer"),
         ('{"type": "usage", "cost_usd": -1}', "must not be negative"),
         ('{"type": "error", "message": "m", "fatal": "yes"}', "true or false"),
+        ('{"type": "hello", "role": "w", "backend": "b"}', "hello: missing field 'protocol'"),
+        ('{"type": "commit", "hypothesis": "h", "sha": "s", "message": null}', "'message' must be a string"),
+        ('{"type": "log", "text": "t", "level": null}', "'level' must be a string"),
     ],
 )
 def test_hostile_agent_lines_are_refused_with_one_clear_line(line: str, says: str) -> None:
     with pytest.raises(P.ProtocolError, match=None) as info:
         P.parse_agent(line)
     assert says in str(info.value) and "\n" not in str(info.value)
+
+
+def test_fields_the_wire_may_leave_out_or_send_as_null_read_as_their_defaults() -> None:
+    assert P.parse_agent('{"type": "commit", "hypothesis": "h", "sha": "s"}') == P.Commit("h", "s", "")
+    assert P.parse_agent('{"type": "tool_call", "tool": "read"}') == P.ToolCall("read", "")
+    assert P.parse_agent('{"type": "status", "state": "idle", "detail": null}') == P.Status("idle")
+    assert P.parse_agent('{"type": "done", "task": "1", "summary": null}') == P.Done("1")
+    assert P.parse_console('{"type": "message"}') == P.PersonMessage("")
 
 
 def test_console_types_are_not_agent_types() -> None:
@@ -149,3 +162,14 @@ def test_runner_ignores_a_malformed_console_line_with_a_warning(tmp_path: Path) 
     warnings = [m.text for m in said if isinstance(m, P.Log) and m.level == "warning"]
     assert any("task: missing field 'task'" in w for w in warnings)
     assert any("not a JSON line" in w for w in warnings)
+
+
+def test_a_message_field_without_a_reader_fails_at_import_naming_it() -> None:
+    @dataclass(frozen=True)
+    class Odd(P._Message):
+        TYPE: ClassVar[str] = "odd"
+        when: tuple[int, int]
+
+    with pytest.raises(TypeError, match=r"Odd\.when: no protocol reader"):
+        P._check_readable([Odd])
+    P._check_readable([*P.AGENT_MESSAGES.values(), *P.CONSOLE_MESSAGES.values()])

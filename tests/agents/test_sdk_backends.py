@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from agents.conftest import API_KEY, OPENAI_KEY, git, implement_payload, run_backend
+from agents.conftest import API_KEY, OPENAI_KEY, git, implement_payload, propose_one, run_backend
 from helpers.agent_proc import AgentProc
 from helpers.model_server import ModelServer, Reply
 
@@ -174,7 +174,7 @@ def test_secrets_are_redacted(backend: str, lab: Path, server: ModelServer) -> N
         ),
         Reply(text="done"),
     )
-    run = run_backend(backend, "researcher", lab, "propose", {"count": 1}, model=MODELS[backend])
+    run = propose_one(backend, lab, model=MODELS[backend])
     assert run.error is None, run.text
     assert API_KEY not in run.text and OPENAI_KEY not in run.text and "[REDACTED]" in run.text
 
@@ -213,7 +213,7 @@ def test_bad_result_is_sent_back_for_repair(backend: str, lab: Path, server: Mod
         Reply(tool_calls=[("propose", {"title": "one thing", "params": {"lr": 0.3}, "rationale": "r", "source": "s"})]),
         Reply(text="ok"),
     )
-    run = run_backend(backend, "researcher", lab, "propose", {"count": 1}, model=MODELS[backend])
+    run = propose_one(backend, lab, model=MODELS[backend])
     assert run.error is None and len(run.of("proposal")) == 1
     assert "params" in run.of("tool_call")[0]["error"]
 
@@ -251,12 +251,9 @@ def test_openai_without_streaming_and_price_override(lab: Path, openai_env: Mode
         ),
         Reply(text="ok", input_tokens=0, output_tokens=0),
     )
-    run = run_backend(
+    run = propose_one(
         "openai",
-        "researcher",
         lab,
-        "propose",
-        {"count": 1},
         model="local-llama",
         options={"stream": False, "prices": {"local-llama": {"input": 0.5, "output": 1.0}}},
     )
@@ -270,14 +267,14 @@ def test_unpriced_model_costs_zero_with_a_warning(lab: Path, openai_env: ModelSe
         Reply(tool_calls=[("propose", {"title": "t", "params": {"a": 1}, "rationale": "r", "source": "s"})]),
         Reply(text="ok"),
     )
-    run = run_backend("openai", "researcher", lab, "propose", {"count": 1}, model="qwen-local")
+    run = propose_one("openai", lab, model="qwen-local")
     assert run.error is None and run.usage_total("cost_usd") == 0
     assert any("no price for model 'qwen-local'" in m["text"] for m in run.of("log"))
 
 
 def test_api_error_becomes_a_task_error(lab: Path, anthropic_env: ModelServer) -> None:
     anthropic_env.add(Reply(status=400, text="bad request from the stub"))
-    run = run_backend("anthropic", "researcher", lab, "propose", {"count": 1}, options={"max_retries": 0})
+    run = propose_one("anthropic", lab, options={"max_retries": 0})
     assert run.error is not None and "bad request from the stub" in str(run.error)
 
 

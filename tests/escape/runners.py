@@ -26,6 +26,12 @@ NPM_PREFIX = Path(os.environ.get("LABCONSOLE_NPM_PREFIX") or ROOT / ".labconsole
 
 def measured(world: World) -> tuple[dict[str, str], str]:
     """The hostile script as the objective of a measurement run (the sweep backend's path to code)."""
+    results, output, _ = measured_run(world)
+    return results, output
+
+
+def measured_run(world: World) -> tuple[dict[str, str], str, list[tuple[str, dict[str, Any]]]]:
+    """:func:`measured`, with the run's events (kind, data) as the executor appended them."""
     repo = LabRepo(world.lab)
     blobs: dict[str, bytes] = {}
     events: list[tuple[str, dict[str, Any]]] = []
@@ -43,7 +49,7 @@ def measured(world: World) -> tuple[dict[str, str], str]:
     )
     executor.run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
     output = blobs[next(d for k, d in events if k == "run.finished")["log_blob"]].decode()
-    return parse(output), output
+    return parse(output), output, events
 
 
 def worker_worktree(world: World) -> Path:

@@ -11,6 +11,7 @@ from labconsole.events import kinds as K
 from labconsole.events.log import read_events
 from labconsole.lab import state as S
 from labconsole.lab.service import Lab
+from tests.helpers.git_lab import sh
 
 
 def test_cleanup_of_a_repointed_worktree_fails_the_hypothesis_and_archives(tmp_path: Path) -> None:
@@ -48,11 +49,5 @@ def test_cleanup_of_a_repointed_worktree_fails_the_hypothesis_and_archives(tmp_p
     archived = [e for e in read_events(lab.session_dir) if e.kind == K.WORKTREE_ARCHIVED]
     assert len(archived) == 1 and archived[0].data["ref"].startswith("refs/labconsole/archive/h001/")
     assert "tampered with" in archived[0].data["reason"]
-    out = subprocess.run(
-        ["git", "show", f"{archived[0].data['ref']}:notes.txt"],
-        cwd=lab_root,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout
-    assert out == "agent work\n"
+    # The archive keeps the agent's uncommitted file, committed at cleanup (sh strips the trailing newline).
+    assert sh(lab_root, "show", f"{archived[0].data['ref']}:notes.txt") == "agent work"

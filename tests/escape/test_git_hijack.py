@@ -5,7 +5,6 @@ marker file, drives the console's git layer the way a session does, and asserts 
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -13,32 +12,17 @@ import pytest
 from labconsole.errors import GitStateError
 from labconsole.lab.gitops import LabRepo, WorktreeTamperedError
 from labconsole.lab.gitops.records import ARCHIVE_PREFIX, QUARANTINE_DIR
-
-
-def sh(cwd: Path, *args: str) -> str:
-    return subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
+from tests.helpers.git_lab import hermetic_git, init_lab, sh
 
 
 @pytest.fixture(autouse=True)
 def _hermetic_git(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.setenv("GIT_CONFIG_NOSYSTEM", "1")
-    monkeypatch.setenv("GIT_CONFIG_GLOBAL", "/dev/null")
-    for var in ("GIT_DIR", "GIT_WORK_TREE", "GIT_INDEX_FILE"):
-        monkeypatch.delenv(var, raising=False)
+    hermetic_git(monkeypatch, tmp_path)
 
 
 @pytest.fixture
 def lab(tmp_path: Path) -> Path:
-    root = tmp_path / "lab"
-    root.mkdir()
-    sh(root, "init", "-q", "-b", "main")
-    sh(root, "config", "user.name", "Lab Owner")
-    sh(root, "config", "user.email", "owner@example.com")
-    (root / "train.py").write_text("lr = 0.1\n")
-    sh(root, "add", "-A")
-    sh(root, "commit", "-q", "-m", "lab")
-    return root
+    return init_lab(tmp_path / "lab", {"train.py": "lr = 0.1\n"})
 
 
 @pytest.fixture

@@ -6,11 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from labconsole.core.config import load_config
 from labconsole.core.sandbox import bwrap_path
-from labconsole.lab.gitops import LabRepo
-from labconsole.runs.local import LocalExecutor, RunRequest
-from tests.escape.world import CASES, SECRET_VALUE, make_world, parse
+from tests.escape.runners import measured_run
+from tests.escape.world import CASES, SECRET_VALUE, make_world
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap (bwrap) is not installed or cannot run here")
 
@@ -21,25 +19,8 @@ def measured():
     mp = pytest.MonkeyPatch()
     world = make_world(mp)
     try:
-        repo = LabRepo(world.lab)
-        events: list[tuple[str, dict]] = []
-        blobs: dict[str, bytes] = {}
-
-        def put_blob(data: bytes) -> str:
-            blobs[f"b{len(blobs)}"] = data
-            return f"b{len(blobs) - 1}"
-
-        executor = LocalExecutor(
-            repo,
-            load_config(world.lab / "lab.toml"),
-            lambda k, a, d: events.append((k, d)),
-            put_blob,
-            world.lab / ".labconsole" / "runs",
-        )
-        executor.run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
-        finished = next(d for k, d in events if k == "run.finished")
-        output = blobs[finished["log_blob"]].decode()
-        yield world, parse(output), output, events, world.damage()
+        results, output, events = measured_run(world)
+        yield world, results, output, events, world.damage()
     finally:
         world.close()
         mp.undo()

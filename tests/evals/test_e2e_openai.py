@@ -43,52 +43,9 @@ def script(server: ModelServer) -> None:
         )
 
 
-def test_openai_backend_against_scripted_server_shows_lift(tmp_path, monkeypatch, capsys):
-    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
-    with ModelServer() as server:
-        script(server)
-        rc = main(
-            [
-                "eval",
-                "lab-protocol",
-                "--cases",
-                "emit-proposal",
-                "--models",
-                f"openai:scripted-model@{server.url}/v1",
-                "--out",
-                str(tmp_path / "out"),
-                "--skills-root",
-                str(ROOT / "skills"),
-                "--evals-root",
-                str(ROOT / "evals"),
-                "--concurrency",
-                "2",
-                "--no-trackio",
-                "--agent-option",
-                "bwrap=false",
-                "--agent-option",
-                "stream=true",
-                "--json",
-            ]
-        )
-        assert rc == 0
-        requests = list(server.requests)
-    data = json.loads(capsys.readouterr().out)
-    res = load_results(tmp_path / "out")
-    by_arm = {r.with_skill: r for r in res.records}
-    assert by_arm[True].status == "pass", by_arm[True].checks
-    assert by_arm[False].status == "fail"
-    assert {c.name: c.status for c in by_arm[False].checks}["valid-proposal"] == "fail"
-    assert data["summary"][0]["lift"] == 1.0
-    for r in res.records:
-        assert r.agent_ok, r.agent_error
-        assert r.usage.input_tokens == 300 and r.usage.output_tokens == 60 and r.usage.tool_calls == 2
-    # The skill reached the model only in the with-skill arm.
-    with_skill = [q for q in requests if SKILL in json.dumps(q.body)]
-    assert len(with_skill) == 3 and len(requests) == 6
-
-
-def _eval(tmp_path: Path, model: str, *extra: str) -> int:
+def _eval(tmp_path: Path, model: str, *extra: str, max_retries: int | None = 0) -> int:
+    """``labconsole eval lab-protocol`` on the emit-proposal case (no sandbox, no Trackio), results in out/."""
+    retries = [] if max_retries is None else ["--agent-option", f"max_retries={max_retries}"]
     return main(
         [
             "eval",
@@ -106,11 +63,33 @@ def _eval(tmp_path: Path, model: str, *extra: str) -> int:
             "--no-trackio",
             "--agent-option",
             "bwrap=false",
-            "--agent-option",
-            "max_retries=0",
+            *retries,
             *extra,
         ]
     )
+
+
+def test_openai_backend_against_scripted_server_shows_lift(tmp_path, monkeypatch, capsys):
+    monkeypatch.setenv("OPENAI_API_KEY", "sk-test-local")
+    with ModelServer() as server:
+        script(server)
+        model = f"openai:scripted-model@{server.url}/v1"
+        rc = _eval(tmp_path, model, "--concurrency", "2", "--agent-option", "stream=true", "--json", max_retries=None)
+        assert rc == 0
+        requests = list(server.requests)
+    data = json.loads(capsys.readouterr().out)
+    res = load_results(tmp_path / "out")
+    by_arm = {r.with_skill: r for r in res.records}
+    assert by_arm[True].status == "pass", by_arm[True].checks
+    assert by_arm[False].status == "fail"
+    assert {c.name: c.status for c in by_arm[False].checks}["valid-proposal"] == "fail"
+    assert data["summary"][0]["lift"] == 1.0
+    for r in res.records:
+        assert r.agent_ok, r.agent_error
+        assert r.usage.input_tokens == 300 and r.usage.output_tokens == 60 and r.usage.tool_calls == 2
+    # The skill reached the model only in the with-skill arm.
+    with_skill = [q for q in requests if SKILL in json.dumps(q.body)]
+    assert len(with_skill) == 3 and len(requests) == 6
 
 
 def test_unreachable_server_is_an_infra_error_not_a_skill_failure(tmp_path, monkeypatch, capsys):

@@ -5,12 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from labconsole.agents.protocol import AgentLaunch
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -27,25 +28,9 @@ class AgentProc:
     stderr: str = ""
 
     def __post_init__(self) -> None:
-        argv = [
-            sys.executable,
-            "-m",
-            "labconsole.agents.runner",
-            "--role",
-            self.role,
-            "--backend",
-            self.backend,
-            "--agent-id",
-            f"{self.role}-1",
-            "--lab-root",
-            str(self.lab_root),
-            "--heartbeat-s",
-            "0.5",
-        ]
-        if self.model:
-            argv += ["--model", self.model]
-        for k, v in self.options.items():
-            argv += ["--option", f"{k}={json.dumps(v)}"]
+        # The supervisor's own command line, so the tests start agents the way the console does.
+        launch = AgentLaunch(f"{self.role}-1", self.role, self.backend, self.model, self.lab_root, self.options)
+        argv = launch.runner_argv(heartbeat_s=0.5)
         env = {**os.environ, "PYTHONPATH": str(ROOT), **self.env}
         self.proc = subprocess.Popen(
             argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT

@@ -431,6 +431,12 @@ class _Handler(BaseHTTPRequestHandler):
     def _responses(self, r: Reply, model: str) -> None:
         n = next(self.server.owner.ids)
         seq = itertools.count()
+        events: list[tuple[str | None, Any]] = []
+
+        def emit(kind: str, **fields: Any) -> None:
+            # Every Responses stream event names its type twice (SSE event and body) and is numbered.
+            events.append((kind, {"type": kind, "sequence_number": next(seq), **fields}))
+
         resp = {
             "id": f"resp_{n}",
             "object": "response",
@@ -439,71 +445,21 @@ class _Handler(BaseHTTPRequestHandler):
             "status": "in_progress",
             "output": [],
         }
-        events: list[tuple[str | None, Any]] = [
-            ("response.created", {"type": "response.created", "sequence_number": next(seq), "response": resp})
-        ]
+        emit("response.created", response=resp)
         output: list[dict[str, Any]] = []
         if r.text:
             item = {"id": f"msg_{n}", "type": "message", "role": "assistant", "status": "in_progress", "content": []}
             idx = len(output)
-            events.append(
-                (
-                    "response.output_item.added",
-                    {
-                        "type": "response.output_item.added",
-                        "sequence_number": next(seq),
-                        "output_index": idx,
-                        "item": item,
-                    },
-                )
-            )
+            emit("response.output_item.added", output_index=idx, item=item)
             where = {"item_id": item["id"], "output_index": idx, "content_index": 0}
             part = {"type": "output_text", "text": "", "annotations": []}
-            events.append(
-                (
-                    "response.content_part.added",
-                    {"type": "response.content_part.added", "sequence_number": next(seq), **where, "part": part},
-                )
-            )
-            events.append(
-                (
-                    "response.output_text.delta",
-                    {"type": "response.output_text.delta", "sequence_number": next(seq), **where, "delta": r.text},
-                )
-            )
-            events.append(
-                (
-                    "response.output_text.done",
-                    {"type": "response.output_text.done", "sequence_number": next(seq), **where, "text": r.text},
-                )
-            )
-            events.append(
-                (
-                    "response.content_part.done",
-                    {
-                        "type": "response.content_part.done",
-                        "sequence_number": next(seq),
-                        **where,
-                        "part": {**part, "text": r.text},
-                    },
-                )
-            )
-            done = {
-                **item,
-                "status": "completed",
-                "content": [{"type": "output_text", "text": r.text, "annotations": []}],
-            }
-            events.append(
-                (
-                    "response.output_item.done",
-                    {
-                        "type": "response.output_item.done",
-                        "sequence_number": next(seq),
-                        "output_index": idx,
-                        "item": done,
-                    },
-                )
-            )
+            emit("response.content_part.added", **where, part=part)
+            emit("response.output_text.delta", **where, delta=r.text)
+            emit("response.output_text.done", **where, text=r.text)
+            emit("response.content_part.done", **where, part={**part, "text": r.text})
+            content = [{"type": "output_text", "text": r.text, "annotations": []}]
+            done = {**item, "status": "completed", "content": content}
+            emit("response.output_item.done", output_index=idx, item=done)
             output.append(done)
         for i, (name, inp) in enumerate(r.tool_calls):
             idx = len(output)
@@ -515,53 +471,12 @@ class _Handler(BaseHTTPRequestHandler):
                 "name": name,
                 "arguments": "",
             }
-            events.append(
-                (
-                    "response.output_item.added",
-                    {
-                        "type": "response.output_item.added",
-                        "sequence_number": next(seq),
-                        "output_index": idx,
-                        "item": item,
-                    },
-                )
-            )
+            emit("response.output_item.added", output_index=idx, item=item)
             done = {**item, "status": "completed", "arguments": json.dumps(inp)}
-            events.append(
-                (
-                    "response.function_call_arguments.delta",
-                    {
-                        "type": "response.function_call_arguments.delta",
-                        "sequence_number": next(seq),
-                        "item_id": item["id"],
-                        "output_index": idx,
-                        "delta": done["arguments"],
-                    },
-                )
-            )
-            events.append(
-                (
-                    "response.function_call_arguments.done",
-                    {
-                        "type": "response.function_call_arguments.done",
-                        "sequence_number": next(seq),
-                        "item_id": item["id"],
-                        "output_index": idx,
-                        "arguments": done["arguments"],
-                    },
-                )
-            )
-            events.append(
-                (
-                    "response.output_item.done",
-                    {
-                        "type": "response.output_item.done",
-                        "sequence_number": next(seq),
-                        "output_index": idx,
-                        "item": done,
-                    },
-                )
-            )
+            where = {"item_id": item["id"], "output_index": idx}
+            emit("response.function_call_arguments.delta", **where, delta=done["arguments"])
+            emit("response.function_call_arguments.done", **where, arguments=done["arguments"])
+            emit("response.output_item.done", output_index=idx, item=done)
             output.append(done)
         usage = {
             "input_tokens": r.input_tokens + r.cached_tokens,
@@ -570,16 +485,7 @@ class _Handler(BaseHTTPRequestHandler):
             "output_tokens_details": {"reasoning_tokens": 0},
             "total_tokens": r.input_tokens + r.cached_tokens + r.output_tokens,
         }
-        events.append(
-            (
-                "response.completed",
-                {
-                    "type": "response.completed",
-                    "sequence_number": next(seq),
-                    "response": {**resp, "status": "completed", "output": output, "usage": usage},
-                },
-            )
-        )
+        emit("response.completed", response={**resp, "status": "completed", "output": output, "usage": usage})
         self._sse(events)
 
 

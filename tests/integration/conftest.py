@@ -6,7 +6,10 @@ from pathlib import Path
 
 import pytest
 
+from labconsole.cli.headless import run_headless
 from labconsole.demo import create_demo_lab
+from labconsole.lab.service import Lab
+from labconsole.lab.state import LabState
 
 
 def make_demo_lab(
@@ -27,6 +30,15 @@ def make_demo_lab(
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "test settings"], cwd=lab, check=True
     )
     return lab
+
+
+def headless_session(lab_root: Path, timeout_s: float = 240) -> tuple[LabState, Path]:
+    """A fresh session of the lab at ``lab_root``, run headless to its end: its final state and its folder."""
+    lab = Lab.start_session(lab_root)
+    try:
+        return run_headless(lab, timeout_s=timeout_s, echo=False), lab.session_dir
+    finally:
+        lab.close()
 
 
 @pytest.fixture

@@ -10,14 +10,12 @@ from pathlib import Path
 import pytest
 
 from labconsole.cli import main
-from labconsole.cli.headless import run_headless
 from labconsole.core.stats import IMPROVED
 from labconsole.events.audit import verify_session
 from labconsole.lab import state as S
 from labconsole.lab.selection import session_gate
-from labconsole.lab.service import Lab
 
-from conftest import make_demo_lab  # type: ignore[import-not-found]
+from conftest import headless_session, make_demo_lab  # type: ignore[import-not-found]
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -53,12 +51,7 @@ def noop_lab(dest: Path) -> Path:
 
 def test_noise_only_candidates_are_not_labelled_improved(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     lab_dir = noop_lab(tmp_path / "lab")
-    lab = Lab.start_session(lab_dir)
-    session_dir = lab.session_dir
-    try:
-        state = run_headless(lab, timeout_s=400, echo=False)
-    finally:
-        lab.close()
+    state, session_dir = headless_session(lab_dir, timeout_s=400)
     measured = [h for h in state.hypotheses.values() if h.evidence.get("comparison")]
     assert measured, [(h.hyp_id, h.status, h.failure) for h in state.hypotheses.values()]
     assert all(set(h.params) == {"UNUSED_KNOB"} for h in measured)

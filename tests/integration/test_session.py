@@ -19,6 +19,7 @@ from labconsole.events.log import read_events
 from labconsole.lab import state as S
 from labconsole.lab.service import Lab
 from labconsole.cli.headless import run_headless
+from conftest import headless_session  # type: ignore[import-not-found]
 
 pytestmark = pytest.mark.slow
 
@@ -28,12 +29,7 @@ def git(lab: Path, *args: str) -> str:
 
 
 def test_headless_session_then_cli_approval_and_merge(demo_lab: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    lab = Lab.start_session(demo_lab)
-    session_dir = lab.session_dir
-    try:
-        state = run_headless(lab, timeout_s=240, echo=False)
-    finally:
-        lab.close()
+    state, session_dir = headless_session(demo_lab)
     assert len(state.hypotheses) == 2
     assert all(h.status in (S.AWAITING_HUMAN, S.FAILED, S.DUPLICATE) for h in state.hypotheses.values())
     assert (session_dir / "report.md").exists() and "Leaderboard" in (session_dir / "report.md").read_text()
@@ -75,11 +71,7 @@ def test_headless_session_then_cli_approval_and_merge(demo_lab: Path, capsys: py
     assert "already merged" in capsys.readouterr().err
 
     # A second session numbers after the first and never re-runs one of its experiments.
-    second = Lab.start_session(demo_lab)
-    try:
-        state2 = run_headless(second, timeout_s=240, echo=False)
-    finally:
-        second.close()
+    state2, _ = headless_session(demo_lab)
     assert sorted(state2.hypotheses) == ["h003", "h004"]
     first_changes = [h.params for h in state.hypotheses.values()]
     for h in state2.hypotheses.values():

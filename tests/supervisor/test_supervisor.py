@@ -5,18 +5,28 @@ from __future__ import annotations
 import sys
 import textwrap
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import psutil
 
-from labconsole.agents.supervisor import MAX_LINE, AgentSpec, Message, Supervisor
+from labconsole.agents.supervisor import MAX_LINE, QUEUE_MAX, AgentSpec, Message, Supervision, Supervisor
 
 
 def agent(tmp_path: Path, name: str, body: str) -> AgentSpec:
     script = tmp_path / f"{name}.py"
     script.write_text(
         "import json, sys, time, os, subprocess\n"
-        "def say(**m):\n    sys.stdout.write(json.dumps(m) + '\\n'); sys.stdout.flush()\n" + textwrap.dedent(body)
+        "def say(**m):\n    sys.stdout.write(json.dumps(m) + '\\n'); sys.stdout.flush()\n"
+        "def hello():\n    say(type='hello', protocol=1, role='worker', backend='test', model='')\n"
+        "def log(text):\n    say(type='log', level='info', text=text)\n"
+        "def messages():\n"  # the console's messages until it says shutdown
+        "    for line in sys.stdin:\n"
+        "        msg = json.loads(line)\n"
+        "        if msg['type'] == 'shutdown':\n"
+        "            return\n"
+        "        yield msg\n" + textwrap.dedent(body)
     )
     return AgentSpec(name, "worker", "test", "", tmp_path, argv=[sys.executable, str(script)])
 
@@ -38,14 +48,22 @@ def types(messages: list[Message]) -> list[str]:
     return [m.type for m in messages]
 
 
-def run_until(tmp_path: Path, spec: AgentSpec, until, timeout: float = 15.0, **options) -> list[Message]:
-    """Start `spec` under a fresh Supervisor (`options`), collect its messages until `until` holds, close it."""
-    sup = Supervisor(tmp_path / "logs", **options)
+@contextmanager
+def supervised(tmp_path: Path, *specs: AgentSpec, queue_max: int = QUEUE_MAX, **options) -> Iterator[Supervisor]:
+    """A fresh Supervisor (`options` are its Supervision) running `specs`; closed however the test ends."""
+    sup = Supervisor(tmp_path / "logs", Supervision(**options), queue_max=queue_max)
     try:
-        sup.start(spec)
-        return collect(sup, until, timeout)
+        for spec in specs:
+            sup.start(spec)
+        yield sup
     finally:
         sup.close()
+
+
+def run_until(tmp_path: Path, spec: AgentSpec, until, timeout: float = 15.0, **options) -> list[Message]:
+    """Start `spec` under a fresh Supervisor (`options`), collect its messages until `until` holds, close it."""
+    with supervised(tmp_path, spec, **options) as sup:
+        return collect(sup, until, timeout)
 
 
 def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
@@ -53,11 +71,11 @@ def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
         tmp_path,
         "garbage",
         """
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
+        hello()
         print("this is not json")
         print("{\\"type\\": \\"no-such-type\\"}")
         sys.stdout.write("x" * (3 * 1024 * 1024) + "\\n")
-        say(type="log", level="info", text="still alive")
+        log("still alive")
         sys.stdout.flush()
         time.sleep(30)
     """,
@@ -73,14 +91,7 @@ def test_garbage_and_oversized_lines_become_raw_events(tmp_path: Path) -> None:
 
 
 def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
-    spec = agent(
-        tmp_path,
-        "hanger",
-        """
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
-        time.sleep(600)
-    """,
-    )
+    spec = agent(tmp_path, "hanger", "hello()\ntime.sleep(600)\n")
     got = run_until(
         tmp_path,
         spec,
@@ -99,14 +110,7 @@ def test_hung_agent_is_killed_and_restarted(tmp_path: Path) -> None:
 
 
 def test_crashing_agent_is_recorded_and_restarted_with_backoff(tmp_path: Path) -> None:
-    spec = agent(
-        tmp_path,
-        "crasher",
-        """
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
-        sys.exit(3)
-    """,
-    )
+    spec = agent(tmp_path, "crasher", "hello()\nsys.exit(3)\n")
     got = run_until(tmp_path, spec, lambda g: "gave_up" in types(g), backoff_s=(0.1, 0.4), max_restarts=3)
     exits = [m.data for m in got if m.type == "exited"]
     assert all(e["reason"] == "crashed" and e["returncode"] == 3 for e in exits) and len(exits) == 4
@@ -118,9 +122,9 @@ def test_flood_cannot_stall_the_console(tmp_path: Path) -> None:
         tmp_path,
         "flood",
         """
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
+        hello()
         for i in range(100_000):
-            say(type="log", level="info", text="spam %d" % i)
+            log("spam %d" % i)
         say(type="proposal", title="the one that matters", params={}, rationale="r", source="s")
         time.sleep(30)
     """,
@@ -129,16 +133,13 @@ def test_flood_cannot_stall_the_console(tmp_path: Path) -> None:
         tmp_path,
         "calm",
         """
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
+        hello()
         time.sleep(1.0)
         say(type="status", state="idle")
         time.sleep(30)
     """,
     )
-    sup = Supervisor(tmp_path / "logs", queue_max=200)
-    try:
-        sup.start(flood)
-        sup.start(calm)
+    with supervised(tmp_path, flood, calm, queue_max=200) as sup:
         # checked as messages arrive: rescanning the whole list per message made the test itself quadratic
         seen: set[str] = set()
 
@@ -154,8 +155,6 @@ def test_flood_cannot_stall_the_console(tmp_path: Path) -> None:
         dropped = sum(m.data["count"] for m in got if m.type == "dropped")
         logs = sum(1 for m in got if m.type == "log")
         assert dropped > 0 and logs + dropped <= 100_000
-    finally:
-        sup.close()
 
 
 def test_close_kills_whole_process_trees(tmp_path: Path) -> None:
@@ -165,13 +164,13 @@ def test_close_kills_whole_process_trees(tmp_path: Path) -> None:
         """
         child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"])
         escaped = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)"], start_new_session=True)
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
-        say(type="log", level="info", text="pids %d %d" % (child.pid, escaped.pid))
+        hello()
+        log("pids %d %d" % (child.pid, escaped.pid))
         signal_ignored = __import__("signal").signal(__import__("signal").SIGTERM, __import__("signal").SIG_IGN)
         time.sleep(600)
     """,
     )
-    sup = Supervisor(tmp_path / "logs", grace_s=0.5)
+    sup = Supervisor(tmp_path / "logs", Supervision(grace_s=0.5))
     sup.start(spec)
     got = collect(sup, lambda g: "log" in types(g))
     pids = [int(p) for p in next(m for m in got if m.type == "log").data["text"].split()[1:]]
@@ -186,17 +185,12 @@ def test_send_and_stop(tmp_path: Path) -> None:
         tmp_path,
         "echo",
         """
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
-        for line in sys.stdin:
-            msg = json.loads(line)
-            if msg["type"] == "shutdown":
-                break
-            say(type="log", level="info", text="got " + msg["type"])
+        hello()
+        for msg in messages():
+            log("got " + msg["type"])
     """,
     )
-    sup = Supervisor(tmp_path / "logs")
-    try:
-        sup.start(spec)
+    with supervised(tmp_path, spec) as sup:
         collect(sup, lambda g: "hello" in types(g))
         assert sup.send("echo", {"type": "task", "task": "t1", "kind": "implement", "payload": {}})
         got = collect(sup, lambda g: "log" in types(g))
@@ -205,24 +199,12 @@ def test_send_and_stop(tmp_path: Path) -> None:
         got = collect(sup, lambda g: "exited" in types(g))
         assert got[-1].data["reason"] == "stopped"
         assert not sup.send("echo", {"type": "message", "text": "anyone?"})
-    finally:
-        sup.close()
 
 
 def test_restart_after_stop_starts_the_agent_again(tmp_path: Path) -> None:
     # `x` then `R` in the console: the process is gone, so the restart must start it, not do nothing.
-    spec = agent(
-        tmp_path,
-        "sleepy",
-        """
-        say(type="hello", protocol=1, role="worker", backend="test", model="")
-        for line in sys.stdin:
-            if json.loads(line)["type"] == "shutdown":
-                break
-    """,
-    )
-    sup = Supervisor(tmp_path / "logs")
-    try:
+    spec = agent(tmp_path, "sleepy", "hello()\nfor _ in messages():\n    pass\n")
+    with supervised(tmp_path) as sup:
         first = sup.start(spec)
         collect(sup, lambda g: "hello" in types(g))
         sup.stop("sleepy")
@@ -232,5 +214,3 @@ def test_restart_after_stop_starts_the_agent_again(tmp_path: Path) -> None:
         got = collect(sup, lambda g: "hello" in types(g))
         assert "started" in types(got)
         assert sup.running("sleepy") and sup.pid("sleepy") != first
-    finally:
-        sup.close()

@@ -8,29 +8,20 @@ Options (``--option k=json``): ``base_url`` (else ``ANTHROPIC_BASE_URL``), ``api
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
 from labconsole.agents.backends.pricing import TurnUsage
+from labconsole.agents.backends.sdk_session import SessionSetup
 from labconsole.agents.backends.tools import ToolResult, ToolSpec
 
 EPHEMERAL = {"type": "ephemeral"}
 
 
 class AnthropicSession:
-    def __init__(
-        self,
-        client: Any,
-        model: str,
-        system: str,
-        user: str,
-        tools: list[ToolSpec],
-        max_tokens: int,
-        on_tokens: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.client, self.model, self.max_tokens = client, model, max_tokens
-        self.on_tokens = on_tokens
+    def __init__(self, setup: SessionSetup, system: str, user: str, tools: list[ToolSpec]) -> None:
+        self.client, self.model, self.max_tokens = setup.client, setup.model, setup.max_tokens
+        self.on_tokens = setup.on_tokens
         # Cache breakpoints on the system prompt and the last tool: the stable prefix of every
         # call is then read from the cache (10% of the input price) after the first turn.
         self.system = [{"type": "text", "text": system, "cache_control": EPHEMERAL}]
@@ -100,12 +91,4 @@ class AnthropicBackend(LoopBackend):
         )
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
-        return AnthropicSession(
-            self.client,
-            self.model,
-            system,
-            user,
-            tools,
-            int(self.ctx.options.get("max_tokens", 8192)),
-            self.ctx.liveness.tokens,
-        )
+        return AnthropicSession(SessionSetup.of(self), system, user, tools)

@@ -11,11 +11,11 @@ or pass ``no_auth=true``), ``max_tokens``, ``max_retries``, ``connect_timeout_s`
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from typing import Any
 
 from labconsole.agents.backends.llm_loop import ChatSession, LoopBackend, ModelTurn, ToolCall
 from labconsole.agents.backends.pricing import TurnUsage
+from labconsole.agents.backends.sdk_session import SessionSetup
 from labconsole.agents.backends.tools import ToolResult, ToolSpec
 
 
@@ -41,19 +41,9 @@ def _arguments(raw: str) -> dict[str, Any]:
 
 
 class OpenAISession:
-    def __init__(
-        self,
-        client: Any,
-        model: str,
-        system: str,
-        user: str,
-        tools: list[ToolSpec],
-        max_tokens: int,
-        stream: bool,
-        on_tokens: Callable[[], None] = lambda: None,
-    ) -> None:
-        self.client, self.model, self.max_tokens, self.stream = client, model, max_tokens, stream
-        self.on_tokens = on_tokens
+    def __init__(self, setup: SessionSetup, system: str, user: str, tools: list[ToolSpec], stream: bool) -> None:
+        self.client, self.model, self.max_tokens, self.stream = setup.client, setup.model, setup.max_tokens, stream
+        self.on_tokens = setup.on_tokens
         self.tools = [
             {"type": "function", "function": {"name": t.name, "description": t.description, "parameters": t.schema}}
             for t in tools
@@ -141,13 +131,5 @@ class OpenAIBackend(LoopBackend):
         )
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
-        return OpenAISession(
-            self.client,
-            self.model,
-            system,
-            user,
-            tools,
-            int(self.ctx.options.get("max_tokens", 8192)),
-            self.ctx.options.get("stream", True) is not False,
-            self.ctx.liveness.tokens,
-        )
+        stream = self.ctx.options.get("stream", True) is not False
+        return OpenAISession(SessionSetup.of(self), system, user, tools, stream)

@@ -9,7 +9,7 @@ from datetime import datetime, UTC
 from pathlib import Path
 
 from labconsole.errors import GitStateError
-from labconsole.lab.gitops.plumbing import NO_HOOKS, GitPlumbing
+from labconsole.lab.gitops.plumbing import GitPlumbing
 from labconsole.lab.gitops.pointers import WorktreeTamperedError, admin_dir
 from labconsole.lab.gitops.records import ARCHIVE_PREFIX, LAB_BRANCH_PREFIX, QUARANTINE_DIR, validate_hyp_id
 
@@ -54,18 +54,8 @@ class ArchiveOps(GitPlumbing):
                 self._clear_stale_index_lock(wt_path)
             if wt_path is not None and self._dirty_paths(cwd=wt_path):
                 self._git("add", "-A", cwd=wt_path)
-                self._git(
-                    *NO_HOOKS,
-                    "-c",
-                    "commit.gpgsign=false",
-                    "commit",
-                    "-q",
-                    "--no-verify",
-                    "-m",
-                    f"labconsole: uncommitted work of {hyp_id} at cleanup",
-                    cwd=wt_path,
-                    env={"GIT_AUTHOR_NAME": "LabConsole", "GIT_AUTHOR_EMAIL": "agent@labconsole"},
-                )
+                message = f"labconsole: uncommitted work of {hyp_id} at cleanup"
+                self._bookkeeping_commit(wt_path, message, ("LabConsole", "agent@labconsole"))
                 entry = self._worktree_at(wt_path)
             # Candidates: the branch head, and the worktree's HEAD if an agent detached or switched it.
             candidates: list[str] = []

@@ -223,6 +223,14 @@ class GitPlumbing:
             raise GitStateError(self._fail_line(args, err))
         return out.decode("utf-8", "surrogateescape").rstrip("\n")
 
+    def _bookkeeping_commit(self, wt: Path, message: str, author: tuple[str, str]) -> None:
+        """Commit what is staged in ``wt`` as ``author`` (name, email). Agent work is the console's
+        bookkeeping: no hooks, no signing prompts."""
+        env = {"GIT_AUTHOR_NAME": author[0], "GIT_AUTHOR_EMAIL": author[1]}
+        self._git(
+            *NO_HOOKS, "-c", "commit.gpgsign=false", "commit", "-q", "--no-verify", "-m", message, cwd=wt, env=env
+        )
+
     def _gitb(self, *args: str, cwd: Path | None = None) -> bytes:
         status, out, err = self._run(*args, cwd=cwd)
         if status != 0:

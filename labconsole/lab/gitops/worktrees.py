@@ -70,20 +70,7 @@ class WorktreeOps(GitPlumbing):
             self._git("add", "-A", cwd=wt)
             if self._ok("diff", "--cached", "--quiet", cwd=wt):
                 return None
-            env = {"GIT_AUTHOR_NAME": m["name"], "GIT_AUTHOR_EMAIL": m["email"]}
-            # Agent commits are the console's bookkeeping: no hooks, no signing prompts.
-            self._git(
-                *NO_HOOKS,
-                "-c",
-                "commit.gpgsign=false",
-                "commit",
-                "-q",
-                "--no-verify",
-                "-m",
-                message,
-                cwd=wt,
-                env=env,
-            )
+            self._bookkeeping_commit(wt, message, (m["name"], m["email"]))
             return self._git("rev-parse", "HEAD", cwd=wt)
 
     def list_lab_worktrees(self) -> list[Worktree]:

@@ -18,7 +18,7 @@ import queue
 import threading
 from typing import TYPE_CHECKING, Any
 
-from labconsole.agents.supervisor import Supervisor
+from labconsole.agents.supervisor import Supervision, Supervisor
 from labconsole.events import kinds as K
 from labconsole.gpu.snapshot import GpuSnapshot
 from labconsole.gpu.telemetry import EventDownsampler, GpuTelemetry, OwnerRegistry, TelemetrySampler
@@ -41,10 +41,7 @@ class Orchestrator:
         self,
         lab: LabPort,
         *,
-        hang_timeout_s: float = 30.0,
-        heartbeat_s: float = 2.0,
-        max_restarts: int = 5,
-        backoff_s: tuple[float, float] = (1.0, 30.0),
+        supervision: Supervision | None = None,
         track: bool = True,
         agent_argv: dict[str, list[str]] | None = None,
         tick_s: float = 0.1,
@@ -55,13 +52,7 @@ class Orchestrator:
         self.lab = lab
         self.config = lab.config
         preflight(self.config)  # an unreachable cluster or a missing token: one line, before anything starts
-        self.supervisor = Supervisor(
-            lab.session_dir / "agents",
-            hang_timeout_s=hang_timeout_s,
-            heartbeat_s=heartbeat_s,
-            max_restarts=max_restarts,
-            backoff_s=backoff_s,
-        )
+        self.supervisor = Supervisor(lab.session_dir / "agents", supervision)
         self.tracker = TrackioSink() if track else None
         # GPU telemetry: one sampler for the session (the TUI reads it too); processes are
         # attributed to the agent or run that owns them; the log gets a sample every 30 s.

@@ -79,6 +79,24 @@ class Measured:
     cancelled: bool
 
 
+@dataclasses.dataclass(frozen=True)
+class Subject:
+    """What one measurement runs: the candidate commit against its base, its parameters, the measurement's
+    number (run ids carry it) and the priority its runs queue at."""
+
+    hyp_id: str
+    sha: str
+    base: str
+    params: dict[str, Any]
+    number: int
+    priority: float
+
+    def request(self, role: str, repeat: int) -> RunRequest:
+        """The run of one side of a pair; only the candidate gets the hypothesis' parameters."""
+        commit, params = (self.sha, self.params) if role == "candidate" else (self.base, {})
+        return RunRequest(f"{self.hyp_id}-m{self.number}-{role[0]}{repeat}", self.hyp_id, role, commit, repeat, params)
+
+
 class Measurements:
     """Measures candidates on a worker pool. ``after_each`` runs under the lab lock once a measurement ends
     (runs spend GPU-hours, so the budget is checked then)."""
@@ -160,7 +178,7 @@ class Measurements:
                 f.flag == change_checks.OUTSIDE_EDITABLE for f in flags
             )
             if is_measured:
-                measured = self._adaptive(hyp_id, sha, base, params, n, priority, selection=True)
+                measured = self._adaptive(Subject(hyp_id, sha, base, params, n, priority), selection=True)
             else:
                 measured = Measured([], [], NoiseFloor(), self.plan(), False)
                 outside = [p for f in flags if f.flag == change_checks.OUTSIDE_EDITABLE for p in f.paths]
@@ -268,31 +286,21 @@ class Measurements:
         obj = self.lab.config.objective
         return SequentialPlan(obj.repeats, obj.max_repeats or default_cap(obj.repeats))
 
-    def _adaptive(
-        self,
-        hyp_id: str,
-        sha: str,
-        base: str,
-        params: dict[str, Any],
-        measurement: int,
-        priority: float,
-        *,
-        selection: bool,
-    ) -> Measured:
+    def _adaptive(self, subject: Subject, *, selection: bool) -> Measured:
         """Measure pairs until the plan stops (core/stats.py ``SequentialPlan``), judging after each batch.
 
         The noise floor judged against is the session's (from the log) plus this measurement's own baseline
         repeats. ``selection``: whether an ``improved`` must also survive the session's Benjamini–Hochberg
         now to stop early (a first measurement); a confirmation re-measure is judged on its own.
         """
-        obj = self.lab.config.objective
+        obj, hyp_id = self.lab.config.objective, subject.hyp_id
         plan = self.plan()
         runs: list[RunOutcome] = []
         tampering: set[str] = set()
         first, more = 0, plan.start
         floor = NoiseFloor()
         while more:
-            new, touched, cancelled = self._pairs(hyp_id, sha, base, params, measurement, first, more, priority)
+            new, touched, cancelled = self._pairs(subject, first, more)
             runs += new
             tampering |= touched
             first += more
@@ -310,17 +318,7 @@ class Measurements:
             more = min(plan.more(cmp, selected), plan.cap * _ATTEMPTS_PER_CAP - first)
         return Measured(runs, sorted(tampering), floor, plan, False)
 
-    def _pairs(
-        self,
-        hyp_id: str,
-        sha: str,
-        base: str,
-        params: dict[str, Any],
-        measurement: int,
-        first: int,
-        count: int,
-        priority: float,
-    ) -> tuple[list[RunOutcome], set[str], bool]:
+    def _pairs(self, subject: Subject, first: int, count: int) -> tuple[list[RunOutcome], set[str], bool]:
         """``count`` interleaved pairs from repeat ``first`` on: (outcomes, protected files touched, cancelled).
 
         The same seed (the repeat) within a pair; who goes first alternates every repeat, so drift on the
@@ -329,22 +327,12 @@ class Measurements:
         outcomes: list[RunOutcome] = []
         touched: set[str] = set()
         for repeat in range(first, first + count):
-            pair = [("baseline", base), ("candidate", sha)]
-            if repeat % 2:
-                pair.reverse()
-            for role, commit in pair:
+            roles = ["baseline", "candidate"] if repeat % 2 == 0 else ["candidate", "baseline"]
+            for role in roles:
                 if self._stopping.is_set():
                     return outcomes, touched, True
-                request = RunRequest(
-                    f"{hyp_id}-m{measurement}-{role[0]}{repeat}",
-                    hyp_id,
-                    role,
-                    commit,
-                    repeat,
-                    params if role == "candidate" else {},
-                )
                 try:
-                    done = self.executor.run(request, priority)
+                    done = self.executor.run(subject.request(role, repeat), subject.priority)
                 except RunCancelled:
                     return outcomes, touched, True
                 outcomes.append(done.outcome)
@@ -384,7 +372,7 @@ class Measurements:
                 n = self._next_number(hyp_id)
             assert sha is not None  # it has evidence, so it has a commit
             main = lab.repo.head_sha()
-            measured = self._adaptive(hyp_id, sha, main, params, n, priority, selection=False)
+            measured = self._adaptive(Subject(hyp_id, sha, main, params, n, priority), selection=False)
             if self._stopping.is_set() or measured.cancelled:
                 return
             obj = lab.config.objective
