@@ -61,7 +61,10 @@ def build_demo(workdir: Path) -> Demo:
     toml = lab / "lab.toml"
     text = re.sub(r"(?m)^budget\s*=\s*\d+", "budget = 2", toml.read_text())
     text = re.sub(r"(?m)^worker\s*=.*$", 'worker = { backend = "sweep", count = 2 }', text)
-    toml.write_text(re.sub(r"(?m)^repeats\s*=\s*\d+", "repeats = 2", text))
+    text = re.sub(r"(?m)^max_repeats\s*=.*\n", "", text)  # no adaptive extra pairs: the suite is about the log
+    text = re.sub(r"(?m)^repeats\s*=\s*\d+", "repeats = 2\nmax_repeats = 2", text)
+    # two hypotheses measured side by side (each run is one thread)
+    toml.write_text(text.replace('executor = "local"\n', 'executor = "local"\nmax_parallel_runs = 2\n', 1))
     git(lab, "commit", "-qam", "tamper suite settings")
     first = Lab.start_session(lab)
     try:

@@ -25,6 +25,8 @@ def make_demo_lab(
     text = re.sub(r"(?m)^max_repeats\s*=.*\n", "", text)
     text = text.replace(f"repeats = {repeats}\n", f"repeats = {repeats}\nmax_repeats = {max_repeats or repeats}\n", 1)
     text = re.sub(r"(?m)^worker\s*=.*$", f'worker = {{ backend = "sweep", count = {workers} }}', text)
+    # two hypotheses measured side by side (each run is one thread): CI's two cores both work
+    text = text.replace('executor = "local"\n', 'executor = "local"\nmax_parallel_runs = 2\n', 1)
     toml.write_text(text)
     subprocess.run(
         ["git", "-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qam", "test settings"], cwd=lab, check=True
