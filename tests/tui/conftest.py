@@ -15,16 +15,7 @@ from labconsole.errors import GateError, LabError
 from labconsole.events.log import Event, get_blob, read_events
 from labconsole.lab import gate
 from labconsole.lab.command_methods import CommandMethods
-from labconsole.lab.commands import (
-    AgentControl,
-    Approve,
-    Command,
-    Merge,
-    Reject,
-    Remeasure,
-    ResumeAfterBudget,
-    SendMessage,
-)
+from labconsole.lab import commands as C
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 
@@ -85,9 +76,9 @@ class FakeLab(CommandMethods[Event]):
 
     # The command methods are the real ones (CommandMethods); only where the commands go is faked:
     # the gate's checks run, the call is recorded and the decision's event is appended.
-    def _decide(self, command: Approve | Reject | Merge) -> Event:
+    def _decide(self, command: C.Approve | C.Reject | C.Merge) -> Event:
         h = gate.hypothesis(self._state, command.hyp_id)
-        if isinstance(command, Approve):
+        if isinstance(command, C.Approve):
             if gate.needs_confirmation(h) and not command.confirm_flags:
                 raise GateError(f"{h.hyp_id}: flagged; confirm to approve anyway")
             if h.status != "awaiting-human":
@@ -95,7 +86,7 @@ class FakeLab(CommandMethods[Event]):
             self.calls.append(("approve", h.hyp_id, command.confirm_flags))
             data = {"sha": h.sha, "who": "test", "evidence_hash": h.evidence_hash, "reason": command.reason}
             return self.append("decision.approved", "human:test", {"hyp_id": h.hyp_id, **data})
-        if isinstance(command, Reject):
+        if isinstance(command, C.Reject):
             self.calls.append(("reject", h.hyp_id, command.reason))
             data = {"hyp_id": h.hyp_id, "who": "test", "reason": command.reason}
             return self.append("decision.rejected", "human:test", data)
@@ -104,19 +95,19 @@ class FakeLab(CommandMethods[Event]):
         self.calls.append(("merge", h.hyp_id))
         return self.append("merge.completed", "human:test", {"hyp_id": h.hyp_id, "sha": h.sha, "merge_sha": "f" * 40})
 
-    def _order(self, command: Command) -> None:
-        if isinstance(command, Remeasure):
+    def _order(self, command: C.Command) -> None:
+        if isinstance(command, C.Remeasure):
             gate.check_remeasure(self._state, command.hyp_id)
             self.calls.append(("remeasure", command.hyp_id))
-        elif isinstance(command, AgentControl):
+        elif isinstance(command, C.AgentControl):
             if self.orchestrator is None:
                 raise LabError("agents are not running in this console")
             self.calls.append(("control", command.agent_id, command.action))
             self.append("agent.control", "human:test", {"agent_id": command.agent_id, "action": command.action})
-        elif isinstance(command, SendMessage):
+        elif isinstance(command, C.SendMessage):
             self.calls.append(("message", command.agent_id, command.text))
             self.append("agent.message", "human:test", {"agent_id": command.agent_id, "text": command.text})
-        elif isinstance(command, ResumeAfterBudget):
+        elif isinstance(command, C.ResumeAfterBudget):
             self.calls.append(("resume_budget",))
         else:
             raise AssertionError(f"the TUI sent {command!r}, which FakeLab does not know")
