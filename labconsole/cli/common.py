@@ -31,6 +31,12 @@ def command(
     return parser
 
 
+def command_group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """A subcommand made of actions (``labconsole NAME ACTION``); one of them must be named."""
+    group = sub.add_parser(name, help=help)
+    return group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
 def flag(parser: argparse.ArgumentParser, name: str, help: str) -> None:
     """A switch that is off unless given (``args.<name>`` is then True)."""
     parser.add_argument(name, action="store_true", help=help)
