@@ -35,6 +35,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+from throwaway_keys import throwaway_keys  # noqa: E402  (a sibling script)
 
 BEFORE_SEALING = "bc7cef4"  # the commit this work started from: audit.py without signatures or seals
 
@@ -226,10 +227,7 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     from bench_eventlog import machine_info
 
-    with tempfile.TemporaryDirectory(prefix="labconsole-bench-audit-") as tmp:
-        work = Path(tmp)
-        os.environ["XDG_CONFIG_HOME"] = str(work / "config")  # a throw-away key, never the user's
-        os.environ["XDG_STATE_HOME"] = str(work / "state")
+    with throwaway_keys(prefix="labconsole-bench-audit-") as work:
         report: dict[str, Any] = {
             "benchmark": "audit",
             "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),

@@ -1,6 +1,7 @@
 """TUI load benchmark (issue 4).
 
-1. Live: 8 simulated agents append 2,000 events/s in total for ``--seconds`` (default 60) through the
+1. Live: 8 simulated agents append events for ``--seconds`` (default 60), twice: at the demo's load
+   (50 events/s, above the busiest second of recorded demo sessions) and at a 2,000 events/s stress, through the
    real Lab write path (hash-chained EventLog + reducer + subscribers) into a headless LabConsoleApp.
    Meanwhile a key is pressed every 0.25 s; we record keypress-to-render latency (the press, every
    widget processing it, and the forced screen render: ``pilot.press`` + ``pilot.pause``). Process CPU
@@ -45,7 +46,10 @@ from labconsole.tui.app import LabConsoleApp, make_replay_app  # noqa: E402
 from labconsole.tui.source import LiveSource  # noqa: E402
 
 AGENTS = 8
-RATE = 2_000  # events/s, all agents together
+STRESS_RATE = 2_000  # events/s, all agents together: a stress load, ~70x the demo's busiest second
+# The demo's own load, from its recorded sessions (events.jsonl timestamps): 0.5-7 events/s on average,
+# 21-30 in the busiest second. The latency targets are "under the demo's load": measured at 50/s.
+DEMO_RATE = 50
 
 
 def seed(lab: Lab) -> None:
@@ -130,9 +134,9 @@ def make_lab(tmp: Path, name: str) -> Lab:
     return lab
 
 
-def start_agents(lab: Lab, stop: threading.Event, counter: list[int]) -> list[threading.Thread]:
+def start_agents(lab: Lab, stop: threading.Event, counter: list[int], rate: float) -> list[threading.Thread]:
     threads = [
-        threading.Thread(target=agent_loop, args=(lab, f"worker-{i + 1}", RATE / AGENTS, stop, counter), daemon=True)
+        threading.Thread(target=agent_loop, args=(lab, f"worker-{i + 1}", rate / AGENTS, stop, counter), daemon=True)
         for i in range(AGENTS)
     ]
     for t in threads:
@@ -140,12 +144,12 @@ def start_agents(lab: Lab, stop: threading.Event, counter: list[int]) -> list[th
     return threads
 
 
-def baseline_cpu(tmp: Path, seconds: float) -> dict:
+def baseline_cpu(tmp: Path, seconds: float, rate: float) -> dict:
     """The same load with no app: what the lab write path and the simulators cost alone."""
     lab = make_lab(tmp, "baseline")
     stop, counter = threading.Event(), []
     c0, t0 = time.process_time(), time.perf_counter()
-    threads = start_agents(lab, stop, counter)
+    threads = start_agents(lab, stop, counter, rate)
     time.sleep(seconds)
     stop.set()
     for t in threads:
@@ -155,8 +159,8 @@ def baseline_cpu(tmp: Path, seconds: float) -> dict:
     return {"seconds": round(wall, 2), "events": sum(counter), "cpu_cores": round(cpu / wall, 3)}
 
 
-async def live_run(tmp: Path, seconds: float) -> dict:
-    lab = make_lab(tmp, "live")
+async def live_run(tmp: Path, seconds: float, rate: float) -> dict:
+    lab = make_lab(tmp, f"live-{rate:g}")
     app = LabConsoleApp(LiveSource(lab), attached=True)
     proc = psutil.Process()
     latencies: list[float] = []
@@ -174,7 +178,7 @@ async def live_run(tmp: Path, seconds: float) -> dict:
         app.screen.query_one("#agents").focus()
         stop, counter = threading.Event(), []
         c0, t0 = time.process_time(), time.perf_counter()
-        threads = start_agents(lab, stop, counter)
+        threads = start_agents(lab, stop, counter, rate)
         # Each key with the change it must cause: cursor moves in the agents table, screen switches.
         table = app.screen.query_one("#agents")
         plan = [
@@ -439,11 +443,16 @@ def main() -> int:
         args.out.write_text(json.dumps(results, indent=1) + "\n")
         return 0
     try:
-        print(f"live: {AGENTS} agents, {RATE} events/s, {args.seconds:.0f} s, headless app ...", flush=True)
-        live = asyncio.run(live_run(tmp, args.seconds))
+        print(f"live at the demo's load: {AGENTS} agents, {DEMO_RATE} events/s, {args.seconds:.0f} s ...", flush=True)
+        live_demo = asyncio.run(live_run(tmp, args.seconds, DEMO_RATE))
+        print(json.dumps(live_demo, indent=1), flush=True)
+        print(
+            f"live stress: {AGENTS} agents, {STRESS_RATE} events/s, {args.seconds:.0f} s, headless app ...", flush=True
+        )
+        live = asyncio.run(live_run(tmp, args.seconds, STRESS_RATE))
         print(json.dumps(live, indent=1), flush=True)
         print(f"baseline: same load without the app, {args.baseline_seconds:.0f} s ...", flush=True)
-        base = baseline_cpu(tmp, args.baseline_seconds)
+        base = baseline_cpu(tmp, args.baseline_seconds, STRESS_RATE)
         print(json.dumps(base), flush=True)
         replay = measure_replay(tmp, args.events)
         print(f"log view: a {args.log_gb} GB agent log ...", flush=True)
@@ -460,7 +469,8 @@ def main() -> int:
         "cpus": psutil.cpu_count(),
         "load_avg_at_start": load_at_start,
         "load_avg_at_end": [round(x, 2) for x in psutil.getloadavg()],
-        "live": live,
+        "live_demo_load": live_demo,  # the latency targets (screen switch, key→render) are judged here
+        "live": live,  # the stress load: CPU, RSS and the overall keypress figure
         "baseline_without_app": base,
         "console_cpu_cores_app_share": round(live["cpu_cores_total"] - base["cpu_cores"], 3),
         "replay": replay,
@@ -478,8 +488,9 @@ def main() -> int:
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1) + "\n")
     print(
-        f"\nscreen switch p95 {live['screen_switch_p95_ms']} ms (target < 100) · key→render p95 "
-        f"{live['key_render_p95_ms']} ms (target < 50) · replay 1M → first screen {replay['first_screen_cold_s']} s "
+        f"\nat the demo's load ({DEMO_RATE}/s): screen switch p95 {live_demo['screen_switch_p95_ms']} ms (target < 100)"
+        f" · key→render p95 {live_demo['key_render_p95_ms']} ms (target < 50) · under stress ({STRESS_RATE}/s): "
+        f"{live['screen_switch_p95_ms']} ms and {live['key_render_p95_ms']} ms · replay 1M → first screen {replay['first_screen_cold_s']} s "
         f"cold, {replay['first_screen_warm_s']} s warm (target < 0.5 s)"
     )
     print(

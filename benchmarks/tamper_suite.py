@@ -16,12 +16,10 @@ import argparse
 import contextlib
 import io
 import json
-import os
 import re
 import shutil
 import subprocess
 import sys
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,6 +29,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from throwaway_keys import throwaway_keys  # noqa: E402  (a sibling script)
 
 
 @dataclass(frozen=True)
@@ -417,10 +417,7 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "tamper_suite.json")
     args = ap.parse_args(argv)
-    with tempfile.TemporaryDirectory(prefix="labconsole-tamper-") as tmp:
-        work = Path(tmp)
-        os.environ["XDG_CONFIG_HOME"] = str(work / "config")  # a throw-away key, never the user's
-        os.environ["XDG_STATE_HOME"] = str(work / "state")
+    with throwaway_keys(prefix="labconsole-tamper-") as work:
         t0 = time.perf_counter()
         demo = build_demo(work)
         built = time.perf_counter() - t0

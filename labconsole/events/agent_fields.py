@@ -9,6 +9,22 @@ from dataclasses import dataclass
 from typing import Any
 
 
+# Keyword-only field groups: a kind inherits one next to its own required fields in any order; the wire
+# format is still the kind's fields by name.
+
+
+@dataclass(frozen=True, kw_only=True)
+class UsageFields:
+    """An agent's model-call counts: ``agent.usage`` reports them as they come, ``eval.attempt`` per attempt."""
+
+    input_tokens: int | None = None
+    output_tokens: int | None = None
+    cached_tokens: int | None = None
+    cost_usd: float | None = None
+    tool_calls: int | None = None
+    repair_attempts: int | None = None
+
+
 @dataclass(frozen=True)
 class _AgentFields:
     """What every agent.* kind about an agent's process carries first (the kinds below inherit it)."""
@@ -69,14 +85,8 @@ class AgentToolCall(_AgentFields):
 
 
 @dataclass(frozen=True)
-class AgentUsage(_AgentFields):
+class AgentUsage(_AgentFields, UsageFields):
     model: str | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
-    cost_usd: float | None = None
-    tool_calls: int | None = None
-    repair_attempts: int | None = None
 
 
 @dataclass(frozen=True)

@@ -8,9 +8,20 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from labconsole.events.agent_fields import UsageFields
+
+
+@dataclass(frozen=True, kw_only=True)
+class EvalProvenance:
+    """What an eval's results were measured against (keyword-only, like UsageFields in agent_fields.py)."""
+
+    repo_commit: str | None = None
+    skill_hash: str | None = None
+    harness: str | None = None
+
 
 @dataclass(frozen=True)
-class EvalStarted:
+class EvalStarted(EvalProvenance):
     skill: str | None = None
     models: list[str] | None = None
     cases: list[str] | None = None
@@ -20,10 +31,7 @@ class EvalStarted:
     resumed: int | None = None
     planned: int | None = None
     to_run: int | None = None
-    repo_commit: str | None = None
-    skill_hash: str | None = None
     case_hashes: dict[str, str] | None = None
-    harness: str | None = None
 
 
 @dataclass(frozen=True)
@@ -42,7 +50,7 @@ class EvalAttemptStarted(_AttemptFields):
 
 
 @dataclass(frozen=True)
-class EvalAttempt(_AttemptFields):
+class EvalAttempt(_AttemptFields, UsageFields, EvalProvenance):
     """The whole ``AttemptRecord`` (labconsole/evals/summary.py); a test keeps the two in step."""
 
     case: str
@@ -54,22 +62,13 @@ class EvalAttempt(_AttemptFields):
     agent_ok: bool | None = None
     agent_error: str | None = None
     infra_error: bool | None = None
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
-    cost_usd: float | None = None
-    tool_calls: int | None = None
-    repair_attempts: int | None = None
     wall_s: float | None = None
     checks_s: float | None = None
     transcript: str | None = None
     transcript_sha256: str | None = None
     protected_touched: list[str] | None = None
     backend: str | None = None
-    repo_commit: str | None = None
-    skill_hash: str | None = None
     case_hash: str | None = None
-    harness: str | None = None
 
 
 @dataclass(frozen=True)

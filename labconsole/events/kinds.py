@@ -205,9 +205,15 @@ WORKTREE_REMOVED = _declare("worktree.removed", WorktreeRemoved)
 
 
 @dataclass(frozen=True)
-class RunStarted:
+class _RunFields:
+    """What every run.* kind carries first: the run, and the hypothesis it measures (None: a baseline's)."""
+
     run_id: str
     hyp_id: str | None = None
+
+
+@dataclass(frozen=True)
+class RunStarted(_RunFields):
     role: str | None = None  # candidate | baseline
     commit: str | None = None
     repeat: int | None = None
@@ -222,9 +228,7 @@ class RunStarted:
 
 
 @dataclass(frozen=True)
-class RunFinished:
-    run_id: str
-    hyp_id: str | None = None
+class RunFinished(_RunFields):
     status: str | None = None  # ok | failed | timeout | crashed | invalid
     metric: float | None = None
     returncode: int | None = None
@@ -239,11 +243,9 @@ class RunFinished:
 
 
 @dataclass(frozen=True)
-class RunLog:
+class RunLog(_RunFields):
     """A line a run printed while in flight (runs/run_log.py: redacted, cut, rate-limited; the blob has all)."""
 
-    run_id: str
-    hyp_id: str | None = None
     stream: str | None = None  # stdout | stderr | console (a closing count of dropped lines)
     text: str | None = None
     truncated: bool | None = None
@@ -309,31 +311,35 @@ HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
 # --------------------------------------------------------------------------- decisions (actor = human:<name>)
 
 
+@dataclass(frozen=True, kw_only=True)
+class SignedFields:
+    """A person's decision: their ed25519 signature over it (events/signing.py); keyword-only like UsageFields."""
+
+    signature: dict[str, Any] | None = None
+
+
 @dataclass(frozen=True)
-class DecisionApproved(_HypFields):
+class DecisionApproved(_HypFields, SignedFields):
     sha: str | None = None
     evidence_hash: str | None = None
     who: str | None = None
     reason: str | None = None
     flags: list[str] | None = None  # review flags the person confirmed
-    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
     overrides: list[dict[str, Any]] | None = None  # flagged changes ({flag, paths}) approved over, with reason
 
 
 @dataclass(frozen=True)
-class DecisionRejected(_HypFields):
+class DecisionRejected(_HypFields, SignedFields):
     who: str | None = None
     reason: str | None = None
-    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
 
 
 @dataclass(frozen=True)
-class MergeCompleted(_HypFields):
+class MergeCompleted(_HypFields, SignedFields):
     sha: str | None = None
     merge_sha: str | None = None
     into: str | None = None
     evidence_hash: str | None = None
-    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
     rules_change: list[str] | None = None  # the lab's rules change the person confirmed
 
 
@@ -349,7 +355,7 @@ class BaselineMoved:
 
 
 @dataclass(frozen=True)
-class PublishCompleted:
+class PublishCompleted(SignedFields):
     sha: str  # the approved commit (the audit binds it to the approval)
     evidence_hash: str
     hyp_id: str | None = None
@@ -357,7 +363,6 @@ class PublishCompleted:
     destination: str | None = None  # the Hub repository URL, or the local folder when not uploaded
     load_check: bool | None = None
     path: str | None = None  # the kernel folder (older logs)
-    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
 
 
 DECISION_APPROVED = _declare("decision.approved", DecisionApproved, durable=True, decision=True)
@@ -385,9 +390,8 @@ class BudgetExhausted(BudgetSignal):
 
 
 @dataclass(frozen=True)
-class BudgetResumed:
+class BudgetResumed(SignedFields):
     who: str | None = None  # a person let paused agents go on
-    signature: dict[str, Any] | None = None  # the person's ed25519 signature (events/signing.py)
 
 
 @dataclass(frozen=True)

@@ -26,7 +26,6 @@ The state type is the caller's: this module never imports ``labconsole.lab``.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import mmap
 import os
@@ -39,32 +38,26 @@ from collections.abc import Callable, Iterator
 
 from labconsole.errors import LabError
 from labconsole.events import safe_files
-from labconsole.events.log import LOG_NAME, Event, LogCorruptError, canonical_json
+from labconsole.events.log import LOG_NAME, Event, LogCorruptError
+from labconsole.events.replay_snapshot import (
+    SnapshotError,
+    blob_loader,
+    code_version,
+    decode,
+    encode,
+    file_loader,
+    parse_snapshot_name,
+    snapshot_name,
+)
 
 S = TypeVar("S")
 
 INDEX_DIR = "index"
 INDEX_FILE = "events.idx"
 INDEX_VERSION = 1
-SNAPSHOT_FORMAT = 1  # the header/payload layout of snap-*.json (the state's own layout is in ``version``)
-SNAPSHOT_SUFFIX = ".json"
 CURSOR_MIN_APPLIED = 1_000  # keep an in-memory checkpoint when a state_at call applied at least this many events
 _KIND_MARK = b',"kind":"'  # the top-level kind is the LAST occurrence on a line (data sorts before kind;
 # a quote inside a string value is always escaped)
-
-
-def _file_loader(path: Path) -> Callable[[], bytes]:
-    """A snapshot on disk, read only when it is the candidate being tried (never through a symlink)."""
-    return lambda: safe_files.read_bytes(path)
-
-
-class SnapshotError(ValueError):
-    """A snapshot that does not match its name, the log or its own digest: dropped and rebuilt."""
-
-
-def _loader(blob: bytes) -> Callable[[], bytes]:
-    """A snapshot already in memory, behind the same call as one read from disk."""
-    return lambda: blob
 
 
 class Replay(Generic[S]):
@@ -361,7 +354,7 @@ class Replay(Generic[S]):
         for name in names:
             if not name.startswith("snap-"):
                 continue
-            parsed = _parse_snapshot_name(name)
+            parsed = parse_snapshot_name(name)
             if parsed is not None and parsed[2] == self.version and self._codec_ok():
                 self._snapshots[parsed[0]] = parsed[1]
             elif not self._read_only:
@@ -372,7 +365,7 @@ class Replay(Generic[S]):
                     pass
 
     def _snapshot_path(self, seq: int, digest: str) -> Path:
-        return self.index_dir / f"snap-{seq:012d}-{digest}-{self.version}{SNAPSHOT_SUFFIX}"
+        return self.index_dir / snapshot_name(seq, digest, self.version)
 
     def _valid(self, seq: int, digest: str) -> bool:
         return seq < self.count and self._hash_of(seq) == digest
@@ -382,13 +375,13 @@ class Replay(Generic[S]):
         candidates: list[tuple[int, str, Callable[[], bytes]]] = []
         if self._cursor is not None and self._cursor[0] <= seq:
             cur = self._cursor
-            candidates.append((cur[0], cur[1], _loader(cur[2])))
+            candidates.append((cur[0], cur[1], blob_loader(cur[2])))
         for s, (digest, blob) in self._memory_snaps.items():
             if s <= seq:
-                candidates.append((s, digest, _loader(blob)))
+                candidates.append((s, digest, blob_loader(blob)))
         for s, digest in self._snapshots.items():
             if s <= seq:
-                candidates.append((s, digest, _file_loader(self._snapshot_path(s, digest))))
+                candidates.append((s, digest, file_loader(self._snapshot_path(s, digest))))
         for s, digest, load in sorted(candidates, key=lambda c: c[0], reverse=True):
             if not self._valid(s, digest):
                 self._drop_snapshot(s, digest)
@@ -418,35 +411,12 @@ class Replay(Generic[S]):
                     pass
 
     def _encode(self, seq: int, digest: str, state: S) -> bytes | None:
-        """Header line + canonical JSON of the state's data; None when the state cannot be data."""
         assert self._to_data is not None
-        try:
-            payload = canonical_json(self._to_data(state)).encode("utf-8")
-        except (TypeError, ValueError):
-            return None  # not representable as data: no snapshot rather than a lossy one
-        return json.dumps(self._header(seq, digest, payload), sort_keys=True).encode() + b"\n" + payload
-
-    def _header(self, seq: int, digest: str, payload: bytes) -> dict[str, Any]:
-        """What a snapshot's header line says: written by _encode, and what _decode requires it to say."""
-        return {
-            "format": SNAPSHOT_FORMAT,
-            "version": self.version,
-            "seq": seq,
-            "event_hash": digest,
-            "sha256": hashlib.sha256(payload).hexdigest(),
-        }
+        return encode(self.version, seq, digest, self._to_data, state)
 
     def _decode(self, seq: int, digest: str, blob: bytes) -> S:
-        """The state in a snapshot, after checking it names this seq, this event's hash, this code
-        version, and that its data still hashes to the digest in its header."""
         assert self._from_data is not None
-        line, sep, payload = blob.partition(b"\n")
-        header = json.loads(line) if sep else None
-        if not isinstance(header, dict):
-            raise SnapshotError("no snapshot header")
-        if header != self._header(seq, digest, payload):
-            raise SnapshotError(f"snapshot of seq {seq} does not match its name, the log or its digest")
-        return self._from_data(json.loads(payload))
+        return self._from_data(decode(self.version, seq, digest, blob))
 
     def _save_snapshot(self, seq: int, digest: str, state: S) -> None:
         if not self._codec_ok():
@@ -467,35 +437,6 @@ class Replay(Generic[S]):
         self._snapshots[seq] = digest
 
 
-def _parse_snapshot_name(name: str) -> tuple[int, str, str] | None:
-    """(seq, event hash, version) of ``snap-<seq>-<hash>-<version>.json``; None for any other name."""
-    if not name.endswith(SNAPSHOT_SUFFIX):
-        return None
-    try:
-        seq_s, digest, version = name[5 : -len(SNAPSHOT_SUFFIX)].split("-")
-        return int(seq_s), digest, version
-    except ValueError:
-        return None
-
-
-def code_version(initial: Callable[[], object], apply: Callable[..., object], *codec: object) -> str:
-    """A short fingerprint of the reducer, state and snapshot codec source files (what a snapshot depends on)."""
-    h = hashlib.sha256()
-    modules = {getattr(apply, "__module__", None), type(initial()).__module__}
-    modules |= {getattr(fn, "__module__", None) for fn in codec if fn is not None}
-    if codec and "labconsole.core.datacodec" in sys.modules:
-        modules.add("labconsole.core.datacodec")  # the typed codec states' to_data/from_data delegate to
-    for name in sorted(m for m in modules if m):
-        h.update(name.encode())
-        path = getattr(sys.modules.get(name), "__file__", None)
-        if path:
-            try:
-                h.update(Path(path).read_bytes())
-            except OSError:
-                pass
-    return h.hexdigest()[:12]
-
-
 def _atomic_write(path: Path, parts: list[bytes]) -> None:
     if not os.path.lexists(path.parent):
         path.parent.mkdir(parents=True)
@@ -504,4 +445,4 @@ def _atomic_write(path: Path, parts: list[bytes]) -> None:
     safe_files.write_atomic(path, parts)
 
 
-__all__ = ["Replay", "SnapshotError"]
+__all__ = ["Replay", "SnapshotError", "code_version"]

@@ -7,10 +7,14 @@ executor an :data:`Append` (its only way to write the session log) when it build
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+from labconsole.core.config import LabConfig
+from labconsole.events import kinds as K
 from labconsole.runs.outcome import RunOutcome
 
 # (event kind, actor, data) -> the appended event. The Lab service passes its ``append``: an executor
@@ -73,3 +77,38 @@ class Executor(Protocol):
     def cancel(self) -> None: ...
 
     def clean_up_after_crash(self) -> list[str]: ...
+
+
+class ExecutorBase:
+    """What every executor here holds: the lab's repo and config, its one way into the log (``append``),
+    the blob store, where run files go, and the lock and cancel flag its runs check."""
+
+    def __init__(
+        self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path
+    ) -> None:
+        self.repo = repo
+        self.config = config
+        self.append = append
+        self.put_blob = put_blob
+        self.runs_dir = runs_dir
+        self._lock = threading.Lock()
+        self._cancelled = threading.Event()
+
+    def _log_sandbox(
+        self, mode: str, reason: str | None, *, network: bool, env: list[str], read_paths: list[str]
+    ) -> None:
+        """The ``sandbox.status`` event at session start; the process limits are always the lab's own."""
+        obj = self.config.objective
+        self.append(
+            K.SANDBOX_STATUS,
+            "console",
+            {
+                "mode": mode,
+                "reason": reason,
+                "network": network,
+                "env": env,
+                "read_paths": read_paths,
+                "memory_mb": obj.memory_mb,
+                "max_processes": obj.max_processes,
+            },
+        )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import shlex
 import tempfile
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,7 +24,7 @@ from labconsole.core.config import LabConfig
 from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
+from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
 from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.preflight import hf_jobs_namespace, hub_api
@@ -67,7 +66,7 @@ exit $rc
 """
 
 
-class HfJobsExecutor:
+class HfJobsExecutor(ExecutorBase):
     """The :class:`~labconsole.runs.executor.Executor` that runs each run as a Hugging Face Job."""
 
     def __init__(
@@ -79,36 +78,18 @@ class HfJobsExecutor:
         runs_dir: Path,
         api: Any = None,
     ) -> None:
-        self.repo = repo
-        self.config = config
-        self.append = append
-        self.put_blob = put_blob
-        self.runs_dir = runs_dir
+        super().__init__(repo, config, append, put_blob, runs_dir)
         self.api = api or hub_api()
         self.namespace = hf_jobs_namespace(config.executor)
         self.redactor = Redactor()
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
         self._jobs: dict[str, str] = {}  # run id -> job id in flight
         self._bundles: dict[str, str] = {}  # commit -> base64 bundle
         self.log_sink = RunLogSink(append, self.redactor)
 
     def announce_sandbox(self) -> None:
-        obj = self.config.objective
-        self.append(
-            K.SANDBOX_STATUS,
-            "console",
-            {
-                "mode": "remote",
-                "reason": f"runs execute as Hugging Face Jobs ({self.config.executor.flavor}); "
-                "the job's container is their sandbox",
-                "network": True,
-                "env": [],
-                "read_paths": [],
-                "memory_mb": obj.memory_mb,
-                "max_processes": obj.max_processes,
-            },
-        )
+        flavor = self.config.executor.flavor
+        reason = f"runs execute as Hugging Face Jobs ({flavor}); the job's container is their sandbox"
+        self._log_sandbox("remote", reason, network=True, env=[], read_paths=[])
 
     def cancel(self) -> None:
         self._cancelled.set()

@@ -14,7 +14,6 @@ import os
 import shutil
 import signal
 import subprocess
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,7 +23,7 @@ from labconsole.core.config import LabConfig
 from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
+from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
 from labconsole.runs.gpu_memory import PeakGpuMemory, run_peak
 from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
@@ -40,7 +39,7 @@ __all__ = ["LocalExecutor", "RunCancelled", "RunRequest"]
 MAX_LOG_BYTES = 4 << 20  # keep at most the last 4 MiB of a run's output as its log blob
 
 
-class LocalExecutor:
+class LocalExecutor(ExecutorBase):
     """The :class:`~labconsole.runs.executor.Executor` that runs on this machine (its GPUs through leases)."""
 
     def __init__(
@@ -55,18 +54,12 @@ class LocalExecutor:
         owners: Any = None,
         sampler: Any = None,
     ) -> None:
-        self.repo = repo
-        self.config = config
-        self.append = append
-        self.put_blob = put_blob
-        self.runs_dir = runs_dir
+        super().__init__(repo, config, append, put_blob, runs_dir)
         self.tracker = tracker
         self.lease_pool = lease_pool
         self.owners = owners  # telemetry.OwnerRegistry: GPU memory of a run's processes shows as run:<id>
         self.sampler = sampler  # telemetry.TelemetrySampler: a run's snapshots go to Trackio and its peak memory
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
         self.sandbox = SandboxStatus.here()
         # Values of the console's secret-looking variables never reach a blob, the log or Trackio.
         self.redactor = Redactor()
@@ -78,18 +71,12 @@ class LocalExecutor:
         obj = self.config.objective
         if self.sandbox.mode == SANDBOX_DEGRADED and obj.require_sandbox:
             raise LabError(f"[objective] require_sandbox = true but {self.sandbox.reason}")
-        self.append(
-            K.SANDBOX_STATUS,
-            "console",
-            {
-                "mode": self.sandbox.mode,
-                "reason": self.sandbox.reason,
-                "network": obj.network,
-                "env": list(obj.env),
-                "read_paths": list(obj.read_paths),
-                "memory_mb": obj.memory_mb,
-                "max_processes": obj.max_processes,
-            },
+        self._log_sandbox(
+            self.sandbox.mode,
+            self.sandbox.reason,
+            network=obj.network,
+            env=list(obj.env),
+            read_paths=list(obj.read_paths),
         )
 
     def measure(

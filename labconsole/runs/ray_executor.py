@@ -26,7 +26,7 @@ from labconsole.core.config import LabConfig
 from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append, ExecutedRun, RunCancelled, RunRequest
+from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
 from labconsole.runs.preflight import check_ray_address
 from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.remote_run import make_bundle, run_from_bundle
@@ -40,20 +40,14 @@ DRAIN_S = 0.25  # how often the driver takes streamed lines off the queue
 LOG_QUEUE_ITEMS = 2000  # batches waiting in the queue; a task whose push finds it full counts its lines dropped
 
 
-class RayExecutor:
+class RayExecutor(ExecutorBase):
     """The :class:`~labconsole.runs.executor.Executor` that runs on a Ray cluster (``[executor] kind = "ray"``)."""
 
     def __init__(
         self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path
     ) -> None:
-        self.repo = repo
-        self.config = config
-        self.append = append
-        self.put_blob = put_blob
-        self.runs_dir = runs_dir
+        super().__init__(repo, config, append, put_blob, runs_dir)
         self.redactor = Redactor()
-        self._lock = threading.Lock()
-        self._cancelled = threading.Event()
         self._refs: dict[str, Any] = {}  # run id -> the Ray task's ObjectRef
         self._bundles: dict[str, Any] = {}  # commit -> ObjectRef of its bundle bytes
         self._affinity: dict[str, str] = {}  # measurement ("hyp-m1") -> node id of its first run
@@ -146,19 +140,8 @@ class RayExecutor:
         """Runs are sandboxed on their node, which the console cannot see from here: each ``run.finished``
         records its node's sandbox; a node without one refuses runs when the lab requires a sandbox."""
         obj = self.config.objective
-        self.append(
-            K.SANDBOX_STATUS,
-            "console",
-            {
-                "mode": "remote",
-                "reason": "runs execute on Ray nodes; each run records its node's sandbox",
-                "network": obj.network,
-                "env": list(obj.env),
-                "read_paths": list(obj.read_paths),
-                "memory_mb": obj.memory_mb,
-                "max_processes": obj.max_processes,
-            },
-        )
+        reason = "runs execute on Ray nodes; each run records its node's sandbox"
+        self._log_sandbox("remote", reason, network=obj.network, env=list(obj.env), read_paths=list(obj.read_paths))
 
     def cancel(self) -> None:
         import ray

@@ -129,6 +129,12 @@ def events(session: Path) -> list[dict[str, Any]]:
     return [json.loads(line) for line in (session / "events.jsonl").read_text().splitlines()]
 
 
+def append_forged(session: Path, evs: list[dict[str, Any]], kind: str, data: dict[str, Any]) -> None:
+    """Add a decision by "human:ann" at the end of ``evs`` and recompute the chain over it, as a forger would."""
+    forged = {"seq": 0, "ts": evs[-1]["ts"], "kind": kind, "actor": "human:ann", "prev": "", "hash": "", "data": data}
+    rewrite(session, [*evs, forged], len(evs))
+
+
 def rewrite(session: Path, evs: list[dict[str, Any]], start: int) -> None:
     """What anyone who can write the file can do: recompute the chain from ``start`` on."""
     prev = evs[start - 1]["hash"] if start else GENESIS
@@ -171,16 +177,8 @@ def test_sealed_session_verifies_with_signers(lab: Path) -> None:
 def test_finding_1_forged_approval_with_recomputed_chain_is_refused(lab: Path) -> None:
     s = run_session(lab)
     evs = events(s["session"])
-    forged = {
-        "seq": 0,
-        "ts": evs[-1]["ts"],
-        "kind": K.DECISION_APPROVED,
-        "actor": "human:ann",
-        "prev": "",
-        "hash": "",
-        "data": {"hyp_id": "h1", "sha": s["sha"], "evidence_hash": s["evid"], "who": "ann"},
-    }
-    rewrite(s["session"], [*evs, forged], len(evs))
+    data = {"hyp_id": "h1", "sha": s["sha"], "evidence_hash": s["evid"], "who": "ann"}
+    append_forged(s["session"], evs, K.DECISION_APPROVED, data)
     # even with every copy of the seal outside the session dir gone, the missing signature alone fails it
     git(lab, "update-ref", "-d", "refs/labconsole/seal/s1")
     for f in state_dir().glob("s1.*.json"):
@@ -343,14 +341,5 @@ def test_an_old_session_resumed_is_sealed_from_its_first_checkpoint(lab: Path) -
     assert result.ok, result.problems
     assert any(n.startswith("pre-seal before seq 4") for n in result.notes)
     evs = events(session)
-    forged = {
-        "seq": 0,
-        "ts": evs[-1]["ts"],
-        "kind": K.DECISION_REJECTED,
-        "actor": "human:ann",
-        "prev": "",
-        "hash": "",
-        "data": {"hyp_id": "h1", "who": "ann", "reason": "forged"},
-    }
-    rewrite(session, [*evs, forged], len(evs))
+    append_forged(session, evs, K.DECISION_REJECTED, {"hyp_id": "h1", "who": "ann", "reason": "forged"})
     assert any("rejection of h1 by human:ann does not count: no signature" in m for m in messages(session, git=False))

@@ -28,7 +28,7 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from e2e_qwen3 import QWEN3_8B, build_model, ensure_qwen3_norm_extensible, timed_us  # noqa: E402
+from e2e_qwen3 import QWEN3_8B, build_model, ensure_qwen3_norm_extensible, kernelize_norms, timed_us  # noqa: E402
 from run_device import gpu_warmup  # noqa: E402
 
 
@@ -58,24 +58,12 @@ def main() -> int:
     args = ap.parse_args()
     t_start = time.time()
 
-    from kernels import LocalLayerRepository, Mode, kernelize, use_kernel_mapping
     from transformers import StaticCache
 
     patched = ensure_qwen3_norm_extensible()
     model, config = build_model(args.layers)
     gpu_warmup()
-    norms = [m for m in model.modules() if type(m).__name__ == "Qwen3RMSNorm"]
-    mapping = {"RMSNorm": {"cuda": LocalLayerRepository(repo_path=args.kernel_dir, layer_name="RMSNorm")}}
-    with use_kernel_mapping(mapping):
-        kernelize(model, mode=Mode.INFERENCE | Mode.TORCH_COMPILE, device="cuda")
-    kernel_fwd = {m: m.forward for m in norms}
-
-    def use_kernels(on: bool) -> None:
-        for m in norms:
-            if on:
-                m.forward = kernel_fwd[m]
-            else:
-                m.__dict__.pop("forward", None)  # transformers' own forward
+    norms, use_kernels = kernelize_norms(model, args.kernel_dir)
 
     gen = torch.Generator(device="cuda").manual_seed(0)
     ids = torch.randint(0, config.vocab_size, (1, 2048), device="cuda", generator=gen)

@@ -73,6 +73,27 @@ def build_model(layers: int):
     return model.eval(), config
 
 
+def kernelize_norms(model, kernel_dir: str):
+    """Swap the model's Qwen3RMSNorm forwards for the kernel's; returns the norms and a switch between
+    the kernel's forward (True) and transformers' own (False), so one model serves both arms of the A/B."""
+    from kernels import LocalLayerRepository, Mode, kernelize, use_kernel_mapping
+
+    mapping = {"RMSNorm": {"cuda": LocalLayerRepository(repo_path=kernel_dir, layer_name="RMSNorm")}}
+    norms = [m for m in model.modules() if type(m).__name__ == "Qwen3RMSNorm"]
+    with use_kernel_mapping(mapping):
+        kernelize(model, mode=Mode.INFERENCE | Mode.TORCH_COMPILE, device="cuda")
+    kernel_fwd = {m: m.forward for m in norms}
+
+    def use_kernels(on: bool) -> None:
+        for m in norms:
+            if on:
+                m.forward = kernel_fwd[m]
+            else:
+                m.__dict__.pop("forward", None)  # transformers' own forward
+
+    return norms, use_kernels
+
+
 def timed_us(fn) -> float:
     a, b = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
     a.record()
@@ -144,7 +165,6 @@ def main() -> int:
     t_start = time.time()
     torch._dynamo.config.cache_size_limit = 64  # baseline + kernels graphs, per compiled code
 
-    from kernels import LocalLayerRepository, Mode, kernelize, use_kernel_mapping
     from transformers import DynamicCache
 
     patched = ensure_qwen3_norm_extensible()
@@ -158,20 +178,9 @@ def main() -> int:
         "torch": torch.__version__,
         "qwen3_norm_decorator_applied_by_us": patched,
     }
-    mapping = {"RMSNorm": {"cuda": LocalLayerRepository(repo_path=args.kernel_dir, layer_name="RMSNorm")}}
-    norms = [m for m in model.modules() if type(m).__name__ == "Qwen3RMSNorm"]
-    with use_kernel_mapping(mapping):
-        kernelize(model, mode=Mode.INFERENCE | Mode.TORCH_COMPILE, device="cuda")
-    kernel_fwd = {m: m.forward for m in norms}
+    norms, use_kernels = kernelize_norms(model, args.kernel_dir)
     res["norm_modules"] = len(norms)
     res["norm_modules_swapped"] = sum(m.forward.__qualname__ == "RMSNorm.forward" for m in norms)
-
-    def use_kernels(on: bool) -> None:
-        for m in norms:
-            if on:
-                m.forward = kernel_fwd[m]
-            else:
-                m.__dict__.pop("forward", None)  # transformers' own forward
 
     setups = {"baseline": lambda: use_kernels(False), "kernels": lambda: use_kernels(True)}
     if args.kernels_first:

@@ -214,6 +214,12 @@ def summarize(dev: dict, host: dict | None, nbytes: int) -> dict:
     return rows
 
 
+def print_medians(label: str, entry: dict) -> None:
+    """One line each for the event-timed and the kernel-timed medians of a sweep entry."""
+    for what, key in (("events", "candidates"), ("kernel", "kernel_time")):
+        print(f"{label} {what}: " + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in entry[key].items()), flush=True)
+
+
 def load_kernels(kernel_dir: Path):
     from kernels import get_local_kernel
 
@@ -344,16 +350,7 @@ def main() -> int:
             }
             if host:
                 sweep[rows]["cuda_raw_op_host_us"] = round(host["cuda_raw_op"], 2)
-            print(
-                f"rms_norm rows={rows} events: "
-                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["candidates"].items()),
-                flush=True,
-            )
-            print(
-                f"rms_norm rows={rows} kernel: "
-                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in sweep[rows]["kernel_time"].items()),
-                flush=True,
-            )
+            print_medians(f"rms_norm rows={rows}", sweep[rows])
             del x, fns
             torch.cuda.empty_cache()
         result["rms_norm_bf16_h4096"] = sweep
@@ -382,16 +379,7 @@ def main() -> int:
                 "candidates": summarize(dev, host, 4 * x.numel() * 2),
                 "kernel_time": summarize(kern, None, 4 * x.numel() * 2),
             }
-            print(
-                f"fused rows={rows} events: "
-                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["candidates"].items()),
-                flush=True,
-            )
-            print(
-                f"fused rows={rows} kernel: "
-                + ", ".join(f"{k}={v['median_us']:.2f}us" for k, v in fsweep[rows]["kernel_time"].items()),
-                flush=True,
-            )
+            print_medians(f"fused rows={rows}", fsweep[rows])
             del x, r, x2, r2, both, fns
             torch.cuda.empty_cache()
         result["fused_add_rms_norm_bf16_h4096"] = fsweep

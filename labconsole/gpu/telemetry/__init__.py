@@ -1,5 +1,6 @@
 """GPU telemetry: NVML reading (``nvml``), process ownership (``owners``), the sampler thread and the
-``gpu.sample`` downsampler (``sampler``), Trackio export (``trackio_export``).
+``gpu.sample`` downsampler (``sampler``), the cluster poller (``cluster``) and the thread both poll on
+(``polling``), Trackio export (``trackio_export``).
 
 Everything produces or consumes :class:`labconsole.gpu.snapshot.GpuSnapshot`; readers that only need the
 latest snapshots depend on the port :class:`labconsole.gpu.port.TelemetrySource`, not on these classes.

@@ -19,6 +19,7 @@ from typing import Any
 
 from labconsole.gpu.snapshot import GpuSnapshot
 from labconsole.gpu.telemetry.nvml import GpuTelemetry
+from labconsole.gpu.telemetry.polling import PollingThread
 from labconsole.gpu.telemetry.sampler import DEFAULT_INTERVAL_S, EventDownsampler
 
 NODE_SCAN_EVERY = 10  # polls between looks for nodes that joined
@@ -39,12 +40,14 @@ class NodeSampler:
         return self._telemetry.snapshot(max_age=0.0).to_dict()
 
 
-class ClusterTelemetry:
+class ClusterTelemetry(PollingThread):
     """Snapshots of every node's GPUs, by node id; implements :class:`~labconsole.gpu.port.NodeTelemetrySource`.
 
     ``on_snapshot(node_id, snapshot)`` runs on the polling thread for every snapshot; one that raises is
     counted in ``callback_errors`` and does not stop the polling.
     """
+
+    thread_name = "cluster-gpu-telemetry"
 
     def __init__(
         self,
@@ -52,30 +55,16 @@ class ClusterTelemetry:
         history: int = 600,
         on_snapshot: Callable[[str, GpuSnapshot], None] | None = None,
     ) -> None:
+        super().__init__()
         self.interval = interval
         self._history = max(1, history)
         self._on_snapshot = on_snapshot
         self._rings: dict[str, collections.deque[GpuSnapshot]] = {}
         self._actors: dict[str, Any] = {}
         self._lock = threading.Lock()
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self.callback_errors = 0
 
     # --- the port -----------------------------------------------------------------------------------
-
-    def start(self) -> None:
-        if self._thread is not None and self._thread.is_alive():
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="cluster-gpu-telemetry", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = None
 
     def nodes(self) -> dict[str, GpuSnapshot]:
         """The newest snapshot of each node sampled so far."""

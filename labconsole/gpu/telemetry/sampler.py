@@ -10,16 +10,19 @@ from typing import Any
 
 from labconsole.gpu.snapshot import GpuSnapshot
 from labconsole.gpu.telemetry.nvml import MIN_INTERVAL_S, GpuTelemetry
+from labconsole.gpu.telemetry.polling import PollingThread
 
 DEFAULT_INTERVAL_S = 1.0
 
 
-class TelemetrySampler:
+class TelemetrySampler(PollingThread):
     """A daemon thread taking one snapshot per ``interval`` into a fixed-size ring.
 
     ``on_snapshot`` runs on the sampler thread; a callback that raises is counted
     in ``callback_errors`` and does not stop sampling.
     """
+
+    thread_name = "gpu-telemetry"
 
     def __init__(
         self,
@@ -28,34 +31,16 @@ class TelemetrySampler:
         history: int = 600,
         on_snapshot: Callable[[GpuSnapshot], None] | None = None,
     ) -> None:
+        super().__init__()
         self.telemetry = telemetry
         self.interval = max(float(interval), MIN_INTERVAL_S)
         self._ring: collections.deque[GpuSnapshot] = collections.deque(maxlen=max(1, history))
         self._on_snapshot = on_snapshot
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
         self._ring_lock = threading.Lock()
         self.callback_errors = 0
         self.last_callback_error: str | None = None
         # Consumers for a while (a run's peak memory while it holds its lease), added and removed at will.
         self._listeners: list[Callable[[GpuSnapshot], None]] = []
-
-    @property
-    def running(self) -> bool:
-        return self._thread is not None and self._thread.is_alive()
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self._stop.clear()
-        self._thread = threading.Thread(target=self._loop, name="gpu-telemetry", daemon=True)
-        self._thread.start()
-
-    def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
-        self._thread = None
 
     def latest(self) -> GpuSnapshot | None:
         with self._ring_lock:
