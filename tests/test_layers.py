@@ -222,31 +222,33 @@ def _tree(tmp_path: Path, files: dict[str, str]) -> Path:
     return root
 
 
+# lab/a and lab/b import each other, b only inside a function (still a cycle); lab/d imports only for typing.
+CYCLE_TREE = {
+    "lab/a.py": "from labconsole.lab import b\n",
+    "lab/b.py": "def f():\n    from labconsole.lab.a import x\n",
+    "lab/c.py": "from . import a\n",
+    # a cycle through a typing-only import is not one
+    "lab/d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from labconsole.lab.c import C\n",
+    "lab/e.py": "from labconsole.lab.d import D\nimport labconsole.lab.c\n",
+}
+
+
 def test_checker_finds_a_cycle_through_a_function_level_import(tmp_path: Path) -> None:
-    root = _tree(
-        tmp_path,
-        {
-            "lab/a.py": "from labconsole.lab import b\n",
-            "lab/b.py": "def f():\n    from labconsole.lab.a import x\n",
-            "lab/c.py": "from . import a\n",
-            # a cycle through a typing-only import is not one
-            "lab/d.py": "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from labconsole.lab.c import C\n",
-            "lab/e.py": "from labconsole.lab.d import D\nimport labconsole.lab.c\n",
-        },
-    )
+    root = _tree(tmp_path, CYCLE_TREE)
     assert cycles(import_graph(root)) == [["labconsole.lab.a", "labconsole.lab.b"]]
     assert any(e.typing_only and e.importer == "labconsole.lab.d" for e in import_graph(root))
 
 
+# events/log imports up into lab (relatively), and lab/state imports it back.
+UPWARD_TREE = {
+    "events/log.py": "from ..lab.state import S\nfrom .kinds import K\n",
+    "events/kinds.py": "",
+    "lab/state.py": "from labconsole.events import log\n",
+}
+
+
 def test_checker_finds_an_upward_import_and_resolves_relative_ones(tmp_path: Path) -> None:
-    root = _tree(
-        tmp_path,
-        {
-            "events/log.py": "from ..lab.state import S\nfrom .kinds import K\n",
-            "events/kinds.py": "",
-            "lab/state.py": "from labconsole.events import log\n",
-        },
-    )
+    root = _tree(tmp_path, UPWARD_TREE)
     edges = import_graph(root)
     assert {(e.importer, e.imported) for e in edges} == {
         ("labconsole.events.log", "labconsole.lab.state"),

@@ -10,15 +10,16 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from labconsole.cli.common import command, flag
 from labconsole.errors import LabError
 
 
 def register(sub: Any) -> None:
-    p = sub.add_parser(
-        "bench",
-        help="benchmark a kernel repo: interleaved baselines, copy-bandwidth yardstick, "
-        "fresh-input correctness, anti-gaming flags",
+    about = (
+        "benchmark a kernel repo: interleaved baselines, copy-bandwidth yardstick, "
+        "fresh-input correctness, anti-gaming flags"
     )
+    p = command(sub, "bench", about, run)
     p.add_argument(
         "kernel_dir", metavar="KERNEL_DIR", type=Path, help="kernel repository (has benchmarks/benchmark*.py)"
     )
@@ -39,13 +40,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("--trackio", metavar="PROJECT", help="log the results to this Trackio project")
     p.add_argument("--budget", type=float, default=3.0, help="seconds of timed rounds per shape (default 3)")
-    p.add_argument("--no-compile-check", action="store_true", help="skip the torch.compile(fullgraph=True) check")
-    p.add_argument(
-        "--cpu-smoke",
-        action="store_true",
-        help="run the harness logic on CPU (tests/CI): checks files and correctness, numbers meaningless",
-    )
-    p.set_defaults(func=run)
+    flag(p, "--no-compile-check", "skip the torch.compile(fullgraph=True) check")
+    flag(p, "--cpu-smoke", "run the harness logic on CPU (tests/CI): checks files and correctness, numbers meaningless")
 
 
 def run(args: argparse.Namespace) -> int:

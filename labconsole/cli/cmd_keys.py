@@ -12,44 +12,32 @@ import argparse
 import sys
 from pathlib import Path
 
+from labconsole.cli.common import command, command_group
 from labconsole.errors import LabError
-from labconsole.events.signing import (
-    PUB_FILE,
-    create_key,
-    keys_dir,
-    load_signer,
-    load_trust,
-    public_line,
-    short_key,
-    trust_key,
-)
+from labconsole.events import signing
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    keys = sub.add_parser("keys", help="your decision-signing key, and the keys you trust")
-    actions = keys.add_subparsers(dest="action", metavar="ACTION", required=True)
-    p = actions.add_parser("init", help="create your signing key (refuses to replace one)")
-    p.set_defaults(func=cmd_init)
-    p = actions.add_parser("show", help="print your public key line (give it to colleagues)")
-    p.set_defaults(func=cmd_show)
-    p = actions.add_parser("trust", help="trust a colleague's public key (a file from `keys show`, ssh-ed25519 or PEM)")
+    actions = command_group(sub, "keys", "your decision-signing key, and the keys you trust")
+    command(actions, "init", "create your signing key (refuses to replace one)", cmd_init)
+    command(actions, "show", "print your public key line (give it to colleagues)", cmd_show)
+    about = "trust a colleague's public key (a file from `keys show`, ssh-ed25519 or PEM)"
+    p = command(actions, "trust", about, cmd_trust)
     p.add_argument("pubkey_file", type=Path, help="the public key file, or - for stdin")
     p.add_argument("--name", required=True, help="the person's name, shown on their decisions")
-    p.set_defaults(func=cmd_trust)
-    p = actions.add_parser("list", help="the keys whose signatures count here")
+    p = command(actions, "list", "the keys whose signatures count here", cmd_list)
     p.add_argument("--lab", type=Path, default=None, help="also the lab's [review] trusted_keys")
-    p.set_defaults(func=cmd_list)
 
 
 def cmd_init(args: argparse.Namespace) -> int:
-    signer = create_key(announce=False)
-    print(f"created {signer.path} (0600): {short_key(signer.public_hex)}; back it up, never share it")
+    signer = signing.create_key(announce=False)
+    print(f"created {signer.path} (0600): {signing.short_key(signer.public_hex)}; back it up, never share it")
     return 0
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    signer = load_signer(create=False)
-    print(public_line(signer.public_hex, ""))
+    signer = signing.load_signer(create=False)
+    print(signing.public_line(signer.public_hex, ""))
     return 0
 
 
@@ -58,7 +46,7 @@ def cmd_trust(args: argparse.Namespace) -> int:
         text = sys.stdin.read() if str(args.pubkey_file) == "-" else args.pubkey_file.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as exc:
         raise LabError(f"cannot read {args.pubkey_file}: {getattr(exc, 'strerror', None) or exc}") from None
-    path = trust_key(text, args.name)
+    path = signing.trust_key(text, args.name)
     print(f"trusted {args.name}: {path}")
     return 0
 
@@ -69,10 +57,10 @@ def cmd_list(args: argparse.Namespace) -> int:
         from labconsole.core.config import load_config
 
         lab_keys = dict(load_config(args.lab / "lab.toml").review.trusted_keys)
-    trust = load_trust(lab_keys)
-    own = keys_dir() / PUB_FILE
+    trust = signing.load_trust(lab_keys)
+    own = signing.keys_dir() / signing.PUB_FILE
     if not trust.keys:
         print(f"no trusted keys (yours would be {own}; it is created on first use or with `labconsole keys init`)")
     for key, name in sorted(trust.keys.items(), key=lambda kv: kv[1]):
-        print(f"{name:<16} {short_key(key)}  {key}")
+        print(f"{name:<16} {signing.short_key(key)}  {key}")
     return 0

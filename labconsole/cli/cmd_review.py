@@ -6,7 +6,9 @@ import argparse
 import json
 
 from labconsole.cli.common import (
-    add_lab_args,
+    command,
+    command_group,
+    flag,
     fmt_metric,
     gate_line,
     lab_root,
@@ -27,30 +29,24 @@ from labconsole.lab.state import HypothesisState
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    review = sub.add_parser("review", help="the human gate: list, show, approve or reject candidates")
-    actions = review.add_subparsers(dest="action", metavar="ACTION", required=True)
+    actions = command_group(sub, "review", "the human gate: list, show, approve or reject candidates")
 
-    p = actions.add_parser("list", help="candidates awaiting review, and the leaderboard")
-    add_lab_args(p)
-    p.add_argument("--all", action="store_true", help="every hypothesis, not only those awaiting review")
-    p.set_defaults(func=cmd_list)
+    p = command(actions, "list", "candidates awaiting review, and the leaderboard", cmd_list, lab=True)
+    flag(p, "--all", "every hypothesis, not only those awaiting review")
 
-    p = actions.add_parser("show", help="one candidate's evidence, verdict and diff")
-    add_lab_args(p)
+    p = command(actions, "show", "one candidate's evidence, verdict and diff", cmd_show, lab=True)
     p.add_argument("hyp")
-    p.add_argument("--json", action="store_true", help="print the evidence bundle as JSON")
-    p.set_defaults(func=cmd_show)
+    flag(p, "--json", "print the evidence bundle as JSON")
 
-    p = actions.add_parser("approve", help="approve a candidate's measured commit")
-    add_lab_args(p)
+    p = command(actions, "approve", "approve a candidate's measured commit", cmd_approve, lab=True)
     p.add_argument("hyp")
     p.add_argument("--reason", default="", help="why (goes to the log)")
     p.add_argument("--who", default=None, help="your name in the log (default: your user name)")
-    p.add_argument("--yes", action="store_true", help="approve even though the reviewer flagged something")
-    p.add_argument(
+    flag(p, "--yes", "approve even though the reviewer flagged something")
+    flag(
+        p,
         "--override-outside-editable",
-        action="store_true",
-        help="approve a candidate that changes files outside [objective] editable (needs --reason)",
+        "approve a candidate that changes files outside [objective] editable (needs --reason)",
     )
     p.add_argument(
         "--override",
@@ -59,31 +55,24 @@ def register(sub: argparse._SubParsersAction) -> None:
         metavar="FLAG",
         help="approve over a flagged change (e.g. changes-lab-rules, startup-hook); repeat per flag; needs --reason",
     )
-    p.set_defaults(func=cmd_approve)
 
-    p = actions.add_parser("reject", help="reject a candidate")
-    add_lab_args(p)
+    p = command(actions, "reject", "reject a candidate", cmd_reject, lab=True)
     p.add_argument("hyp")
     p.add_argument("--reason", required=True, help="why (the planner will not repeat it)")
     p.add_argument("--who", default=None)
-    p.set_defaults(func=cmd_reject)
 
-    p = actions.add_parser("remeasure", help="measure a candidate again on the current main (after main moved)")
-    add_lab_args(p)
-    p.add_argument("hyp")
-    p.set_defaults(func=cmd_remeasure)
+    about = "measure a candidate again on the current main (after main moved)"
+    command(actions, "remeasure", about, cmd_remeasure, lab=True).add_argument("hyp")
 
-    merge = sub.add_parser("merge", help="merge an approved candidate into main")
-    add_lab_args(merge)
+    merge = command(sub, "merge", "merge an approved candidate into main", cmd_merge, lab=True)
     merge.add_argument("hyp")
     merge.add_argument("--who", default=None)
-    merge.add_argument(
+    flag(
+        merge,
         "--confirm-rules-change",
-        action="store_true",
-        help="merge a candidate that changes the lab's rules (lab.toml, role specs, skills), "
+        "merge a candidate that changes the lab's rules (lab.toml, role specs, skills), "
         "after reading the change `review show` prints",
     )
-    merge.set_defaults(func=cmd_merge)
 
 
 def _open(args: argparse.Namespace) -> Lab:

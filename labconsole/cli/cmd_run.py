@@ -4,26 +4,18 @@ from __future__ import annotations
 
 import argparse
 
-from labconsole.cli.common import add_lab_args, is_tty, lab_root
+from labconsole.cli.common import command, flag, is_tty, lab_root
 from labconsole.cli.headless import exit_on_hangup, run_headless
 from labconsole.events import kinds as K
 from labconsole.lab.service import Lab
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="start a lab session (or --resume one) and supervise it")
-    add_lab_args(p)
-    p.add_argument(
-        "--resume", action="store_true", help="resume --session (default: the newest) instead of starting a new one"
-    )
-    p.add_argument("--headless", action="store_true", help="print progress instead of opening the console")
+    p = command(sub, "run", "start a lab session (or --resume one) and supervise it", run, lab=True)
+    flag(p, "--resume", "resume --session (default: the newest) instead of starting a new one")
+    flag(p, "--headless", "print progress instead of opening the console")
     p.add_argument("--timeout", type=float, default=None, help="stop a headless run after this many seconds")
-    p.add_argument(
-        "--accept-config-change",
-        action="store_true",
-        help="resume even though lab.toml changed since the session started",
-    )
-    p.set_defaults(func=run)
+    flag(p, "--accept-config-change", "resume even though lab.toml changed since the session started")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -19,7 +19,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from labconsole.cli.common import add_lab_args, running_session
+from labconsole.cli.common import command, flag, running_session
 from labconsole.errors import LabError
 
 if TYPE_CHECKING:
@@ -30,17 +30,10 @@ COOKIE = "labconsole_token"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "serve", help="open the console in a browser (localhost, token in the URL; read-only by default)"
-    )
-    add_lab_args(p)
+    about = "open the console in a browser (localhost, token in the URL; read-only by default)"
+    p = command(sub, "serve", about, run, lab=True)
     p.add_argument("--port", type=int, default=0, help="port on 127.0.0.1 (default: a free one)")
-    p.add_argument(
-        "--allow-control",
-        action="store_true",
-        help="let the browser decide (approve, merge, agent controls); default: watch only",
-    )
-    p.set_defaults(func=run)
+    flag(p, "--allow-control", "let the browser decide (approve, merge, agent controls); default: watch only")
 
 
 def run(args: argparse.Namespace) -> int:

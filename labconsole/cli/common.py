@@ -6,12 +6,40 @@ import argparse
 import dataclasses
 import sys
 from pathlib import Path
+from collections.abc import Callable
 
 from labconsole.core.stats import Comparison
 from labconsole.errors import LabError
 from labconsole.lab.selection import SessionGate, confirmation_of, session_gate
 from labconsole.lab.session import find_lab_root, resolve_session
 from labconsole.lab.state import HypothesisState, LabState, RunState
+
+
+def command(
+    sub: argparse._SubParsersAction,
+    name: str,
+    help: str,
+    func: Callable[[argparse.Namespace], int],
+    *,
+    lab: bool = False,
+) -> argparse.ArgumentParser:
+    """A subcommand that runs ``func``; with ``lab``, it also takes ``--lab`` and ``--session``."""
+    parser: argparse.ArgumentParser = sub.add_parser(name, help=help)
+    parser.set_defaults(func=func)
+    if lab:
+        add_lab_args(parser)
+    return parser
+
+
+def command_group(sub: argparse._SubParsersAction, name: str, help: str) -> argparse._SubParsersAction:
+    """A subcommand made of actions (``labconsole NAME ACTION``); one of them must be named."""
+    group = sub.add_parser(name, help=help)
+    return group.add_subparsers(dest="action", metavar="ACTION", required=True)
+
+
+def flag(parser: argparse.ArgumentParser, name: str, help: str) -> None:
+    """A switch that is off unless given (``args.<name>`` is then True)."""
+    parser.add_argument(name, action="store_true", help=help)
 
 
 def add_lab_args(parser: argparse.ArgumentParser, session: bool = True) -> None:

@@ -12,7 +12,7 @@ from labconsole.cli.common import leaderboard_lines
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.events.log import Event
-from labconsole.lab.reducer import describe
+from labconsole.lab.feed_text import describe
 from labconsole.lab.service import Lab
 from labconsole.lab.state import AWAITING_HUMAN, FAILED, MERGED, PUBLISHED, REJECTED, LabState
 

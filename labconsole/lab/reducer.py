@@ -15,7 +15,7 @@ from labconsole.events import kinds as K
 from labconsole.lab import state as S
 from labconsole.lab.evidence import baseline_groups_of_rows
 from labconsole.core.usage import Usage
-from labconsole.runs.run_sandbox import SANDBOX_DEGRADED
+from labconsole.lab.feed_text import describe
 from labconsole.lab.state import (
     AgentState,
     Decision,
@@ -363,19 +363,7 @@ def _run_log(s: LabState, e: Any, d: dict[str, Any]) -> None:
 @_on(K.SANDBOX_STATUS)
 def _sandbox_status(s: LabState, e: Any, d: dict[str, Any]) -> None:
     # Logged at every session start (and resume): the newest says how the runs from here on are contained.
-    s.sandbox = _sandbox_info(d)
-
-
-def _sandbox_info(d: dict[str, Any]) -> SandboxInfo:
-    return SandboxInfo(
-        str(d.get("mode", "")),
-        str(d.get("reason") or ""),
-        bool(d.get("network")),
-        [str(n) for n in d.get("env") or []],
-        [str(p) for p in d.get("read_paths") or []],
-        int(d.get("memory_mb") or 0),
-        int(d.get("max_processes") or 0),
-    )
+    s.sandbox = SandboxInfo.of_event(d)
 
 
 @_on(K.EVIDENCE_RECORDED)
@@ -492,54 +480,3 @@ def _gpu_sample(s: LabState, e: Any, d: dict[str, Any]) -> None:
 def _report(s: LabState, e: Any, d: dict[str, Any]) -> None:
     s.reports.append(d.get("path", ""))
     s.report_ts = e.ts
-
-
-# --- one-line descriptions for the event feed --------------------------------------------------------
-
-
-def describe(event: Any) -> str:
-    d, k = event.data, event.kind
-    hyp = d.get("hyp_id", "")
-    if k == K.NOTE:  # the console's own words (why agents paused, why a start was refused)
-        return str(d.get("text", ""))
-    if k == K.HYP_PROPOSED:
-        return f"{hyp} proposed: {d.get('title', '')}"
-    if k == K.HYP_DUPLICATE:
-        return f"{hyp} is a duplicate of {d.get('of')} ({(d.get('similarity') or 0):.0%} similar)"
-    if k == K.HYP_COMMITTED:
-        return f"{hyp} committed {str(d.get('sha', ''))[:8]} (+{d.get('additions', 0)} -{d.get('deletions', 0)})"
-    if k == K.RUN_FINISHED:
-        metric = d.get("metric")
-        shown = f"{metric:.4f}" if isinstance(metric, (int, float)) else "-"
-        return f"run {d.get('run_id')} {d.get('status')} metric={shown}{_unsandboxed(d)}"
-    if k == K.RUN_STARTED:
-        return (
-            f"run {d.get('run_id')} started ({d.get('role')} {str(d.get('commit', ''))[:8]} #{d.get('repeat')})"
-            f"{_unsandboxed(d)}"
-        )
-    if k == K.SANDBOX_STATUS:
-        return _sandbox_info(d).line()
-    if k == K.EVIDENCE_CONFIRMED:
-        return f"{hyp} re-measured against main {str(d.get('main_sha', ''))[:8]}: {d.get('label')}"
-    if k == K.REVIEW_VERDICT:
-        return f"{hyp} reviewer: {d.get('verdict')} {'; '.join(d.get('reasons', []))}"
-    if k in (K.DECISION_APPROVED, K.DECISION_REJECTED):
-        return f"{hyp} {k.split('.')[1]} by {d.get('who')}: {d.get('reason', '')}"
-    if k == K.MERGE_COMPLETED:
-        return f"{hyp} merged as {str(d.get('merge_sha', ''))[:8]}"
-    if k == K.AGENT_EXITED:
-        return f"{d.get('agent_id')} exited ({d.get('reason')}, rc={d.get('returncode')})"
-    if k == K.AGENT_STATUS:
-        return f"{d.get('agent_id')} {d.get('state')} {d.get('detail', '')}".strip()
-    if k == K.HYP_FAILED:
-        return f"{hyp} failed at {d.get('step')}: {d.get('reason')}"
-    if "agent_id" in d:
-        return f"{d['agent_id']} {k.split('.', 1)[-1]} {d.get('text') or d.get('message') or ''}".strip()
-    if hyp:
-        return f"{hyp} {k.split('.', 1)[-1]}"
-    return str(k)
-
-
-def _unsandboxed(d: dict[str, Any]) -> str:
-    """The marker every line about a run without a sandbox carries."""
-    return " [sandbox: degraded]" if d.get("sandbox") == SANDBOX_DEGRADED else ""

@@ -104,6 +104,19 @@ class SandboxInfo:
     memory_mb: int = 0
     max_processes: int = 0
 
+    @classmethod
+    def of_event(cls, d: dict[str, Any]) -> SandboxInfo:
+        """From a ``sandbox.status`` event's data (an older log may lack any field)."""
+        return cls(
+            str(d.get("mode", "")),
+            str(d.get("reason") or ""),
+            bool(d.get("network")),
+            [str(n) for n in d.get("env") or []],
+            [str(p) for p in d.get("read_paths") or []],
+            int(d.get("memory_mb") or 0),
+            int(d.get("max_processes") or 0),
+        )
+
     @property
     def degraded(self) -> bool:
         return self.mode == SANDBOX_DEGRADED

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from typing import Any
+from collections.abc import Callable
 
 # Styles, named for the widget to map onto theme colours.
 PLAIN, DIM, GOOD, BAD, WARN, ACCENT = "plain", "dim", "good", "bad", "warn", "accent"
@@ -46,15 +47,18 @@ def render_event(line: str) -> tuple[str, str]:
     return f"#{seq} {text}", style
 
 
+# The console's own events about an agent (no protocol message behind them): kind -> its line and style.
+_CONSOLE_EVENTS: dict[str, Callable[[dict[str, Any]], tuple[str, str]]] = {
+    "agent.started": lambda d: (f"▶ started: {clean(d.get('role', '?'))} on {clean(d.get('backend', '?'))}", ACCENT),
+    "agent.exited": lambda d: (f"■ exited: {clean(d.get('reason') or '?')} (code {clean(d.get('returncode'))})", WARN),
+    "hypothesis.claimed": lambda d: (f"→ claimed {clean(d.get('hyp_id', '?'))}", ACCENT),
+}
+
+
 def _console_event(kind: str, data: dict[str, Any]) -> tuple[str, str] | None:
-    """The console's own events about an agent (no protocol message behind them), or None."""
-    if kind == "agent.started":
-        return f"▶ started: {clean(data.get('role', '?'))} on {clean(data.get('backend', '?'))}", ACCENT
-    if kind == "agent.exited":
-        return f"■ exited: {clean(data.get('reason') or '?')} (code {clean(data.get('returncode'))})", WARN
-    if kind == "hypothesis.claimed":
-        return f"→ claimed {clean(data.get('hyp_id', '?'))}", ACCENT
-    return None
+    """The line for one of the console's own events about an agent, or None for any other kind."""
+    line = _CONSOLE_EVENTS.get(kind)
+    return line(data) if line is not None else None
 
 
 def render(line: str) -> tuple[str, str]:

@@ -9,41 +9,45 @@ from typing import Any
 
 import pytest
 
-from agents.conftest import API_KEY, OPENAI_KEY, git, implement_payload, run_backend
+from agents.conftest import API_KEY, OPENAI_KEY, Run, git, implement_payload, run_backend
 from helpers.model_server import ModelServer, Reply
 from labconsole.agents.backends.ready import check_backend_ready
 from labconsole.errors import ConfigError
+
 
 pytestmark = pytest.mark.net_clis
 # Fails until lr is 0.2 (claude treats grep's exit 1 as "no match", not as a failure).
 CHECK = "python3 -c \"import sys; sys.exit('lr = 0.2' not in open('train.py').read())\""
 
 
+def run_claude(options: dict[str, Any], role: str, lab: Path, task: str, payload: dict[str, Any]) -> Run:
+    """``run_backend`` on the fake claude CLI, with the model the fake server answers as."""
+    return run_backend("claude-code", role, lab, task, payload, model="claude-sonnet-4-6", options=options)
+
+
+def run_codex(options: dict[str, Any], role: str, lab: Path, task: str, payload: dict[str, Any]) -> Run:
+    """``run_backend`` on the fake codex CLI, with the model the fake server answers as."""
+    return run_backend("codex", role, lab, task, payload, model="gpt-5.5", options=options)
+
+
+def _cli_options(cli_bin: Path, tmp_path: Path, cli: str, **settings: Any) -> dict[str, Any]:
+    """What both fake CLIs take: the binary, a HOME of their own and the timeout; then ``settings``."""
+    home = tmp_path / "home"
+    home.mkdir()
+    return {"cli_path": str(cli_bin / cli), "home": str(home), "timeout_s": 60, **settings}
+
+
 @pytest.fixture
 def claude(cli_bin: Path, server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("ANTHROPIC_API_KEY", API_KEY)
-    home = tmp_path / "home"
-    home.mkdir()
-    return {
-        "cli_path": str(cli_bin / "claude"),
-        "home": str(home),
-        "timeout_s": 60,
-        "env": {"ANTHROPIC_BASE_URL": server.url, "CLAUDE_CODE_MAX_RETRIES": "0"},
-    }
+    env = {"ANTHROPIC_BASE_URL": server.url, "CLAUDE_CODE_MAX_RETRIES": "0"}
+    return _cli_options(cli_bin, tmp_path, "claude", env=env)
 
 
 @pytest.fixture
 def codex(cli_bin: Path, server: ModelServer, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
     monkeypatch.setenv("OPENAI_API_KEY", OPENAI_KEY)
-    home = tmp_path / "home"
-    home.mkdir()
-    return {
-        "cli_path": str(cli_bin / "codex"),
-        "home": str(home),
-        "base_url": server.url + "/v1",
-        "max_retries": 0,
-        "timeout_s": 60,
-    }
+    return _cli_options(cli_bin, tmp_path, "codex", base_url=server.url + "/v1", max_retries=0)
 
 
 def test_claude_worker_edits_is_confined_and_commits(
@@ -62,15 +66,7 @@ def test_claude_worker_edits_is_confined_and_commits(
         ),
         Reply(text="Done.", cached_tokens=40),
     )
-    run = run_backend(
-        "claude-code",
-        "worker",
-        lab,
-        "implement",
-        implement_payload(worktree),
-        model="claude-sonnet-4-6",
-        options=claude,
-    )
+    run = run_claude(claude, "worker", lab, "implement", implement_payload(worktree))
     assert run.error is None, run.text
     calls = [(c["tool"], c["ok"]) for c in run.of("tool_call")]
     assert calls == [
@@ -105,9 +101,7 @@ def test_claude_researcher_json_block_with_one_repair(claude: dict[str, Any], se
             match="could not be used",
         ),
     )
-    run = run_backend(
-        "claude-code", "researcher", lab, "propose", {"count": 1}, model="claude-sonnet-4-6", options=claude
-    )
+    run = run_claude(claude, "researcher", lab, "propose", {"count": 1})
     assert run.error is None, run.text
     assert run.of("proposal")[0]["params"] == {"lr": 0.2}
     assert run.usage_total("repair_attempts") == 1
@@ -119,14 +113,12 @@ def test_claude_read_only_planner(claude: dict[str, Any], server: ModelServer, l
         Reply(tool_calls=[("Write", {"file_path": str(lab / "train.py"), "content": "x"})]),
         Reply(text='Same as h1.\n```json\n{"decision": "duplicate", "of": "h1", "similarity": 0.97}\n```'),
     )
-    run = run_backend(
-        "claude-code",
+    run = run_claude(
+        claude,
         "planner",
         lab,
         "plan",
         {"hypothesis": {"id": "h3", "title": "lr 0.2"}, "earlier": [{"id": "h1", "title": "raise lr"}]},
-        model="claude-sonnet-4-6",
-        options=claude,
     )
     assert run.error is None, run.text
     assert run.of("plan")[0] == {
@@ -160,7 +152,7 @@ def test_codex_worker_repairs_and_commits(
         Reply(tool_calls=[("exec_command", {"cmd": "echo gamed > ../escape.txt"})]),
         Reply(text="Done.", cached_tokens=30),
     )
-    run = run_backend("codex", "worker", lab, "implement", implement_payload(worktree), model="gpt-5.5", options=codex)
+    run = run_codex(codex, "worker", lab, "implement", implement_payload(worktree))
     assert run.error is None, run.text
     assert [(c["tool"], c["ok"]) for c in run.of("tool_call")][:2] == [("run_command", False), ("run_command", True)]
     assert not (lab.parent / "escape.txt").exists()  # codex's workspace-write sandbox
@@ -181,14 +173,8 @@ def test_codex_reviewer_verdict_with_repair(codex: dict[str, Any], server: Model
             match="could not be used",
         ),
     )
-    run = run_backend(
-        "codex",
-        "reviewer",
-        lab,
-        "review",
-        {"hypothesis": {"id": "h2"}, "evidence": {"files": ["prepare.py"]}},
-        model="gpt-5.5",
-        options=codex,
+    run = run_codex(
+        codex, "reviewer", lab, "review", {"hypothesis": {"id": "h2"}, "evidence": {"files": ["prepare.py"]}}
     )
     assert run.error is None, run.text
     assert run.of("verdict")[0]["verdict"] == "reject" and run.usage_total("repair_attempts") == 1
@@ -197,7 +183,7 @@ def test_codex_reviewer_verdict_with_repair(codex: dict[str, Any], server: Model
 
 def test_codex_missing_json_twice_is_an_error(codex: dict[str, Any], server: ModelServer, lab: Path) -> None:
     server.default = Reply(text="no json here")
-    run = run_backend("codex", "planner", lab, "plan", {"hypothesis": {"id": "h2"}}, model="gpt-5.5", options=codex)
+    run = run_codex(codex, "planner", lab, "plan", {"hypothesis": {"id": "h2"}})
     assert run.error is not None and "no usable JSON result after a repair attempt" in str(run.error)
 
 
@@ -246,15 +232,7 @@ def test_claude_reporter_writes_only_its_report(
         ),
         Reply(text="Written."),
     )
-    run = run_backend(
-        "claude-code",
-        "reporter",
-        lab,
-        "report",
-        {"session_dir": str(session), "out": str(out)},
-        model="claude-sonnet-4-6",
-        options=claude,
-    )
+    run = run_claude(claude, "reporter", lab, "report", {"session_dir": str(session), "out": str(out)})
     assert run.error is None, run.text
     assert [c["ok"] for c in run.of("tool_call")] == [True, False, True]
     assert out.read_text() == "# Report\nseq 1\n" and "tampered" not in (session / "events.jsonl").read_text()
@@ -266,15 +244,7 @@ def test_codex_reporter_answer_becomes_the_report(
 ) -> None:
     session, out = _session(tmp_path)
     server.add(Reply(text=f"# Session report\n\nOne event (seq 1). Key {OPENAI_KEY} was used."))
-    run = run_backend(
-        "codex",
-        "reporter",
-        lab,
-        "report",
-        {"session_dir": str(session), "out": str(out)},
-        model="gpt-5.5",
-        options=codex,
-    )
+    run = run_codex(codex, "reporter", lab, "report", {"session_dir": str(session), "out": str(out)})
     assert run.error is None, run.text
     text = out.read_text()
     assert text.startswith("# Session report") and OPENAI_KEY not in text and "[REDACTED]" in text
@@ -285,7 +255,7 @@ def test_codex_hung_server_times_out_in_seconds_not_exit_143(
 ) -> None:
     server.add(Reply(fault="stall", fault_s=60))
     codex["turn_timeout_s"] = 4
-    run = run_backend("codex", "planner", lab, "plan", {"hypothesis": {"id": "h2"}}, model="gpt-5.5", options=codex)
+    run = run_codex(codex, "planner", lab, "plan", {"hypothesis": {"id": "h2"}})
     line = str(run.error)
     assert line.startswith("planner agent planner-1: codex timed out after 4 s (stopped with SIGTERM)"), line
     assert "143" not in line and "\n" not in line and "raise turn_timeout_s" in line
@@ -328,7 +298,7 @@ def test_codex_worker_gets_the_instructions_ahead_of_its_task(
 ) -> None:
     server.add(Reply(text="Done."))
     options = {**codex, **_instructions(tmp_path)}
-    run_backend("codex", "worker", lab, "implement", implement_payload(worktree), model="gpt-5.5", options=options)
+    run_codex(options, "worker", lab, "implement", implement_payload(worktree))
     first = server.requests[0].last_user
     assert "## The person's instructions (program.md)" in first and "marker b23-instructions" in first
     assert first.index("marker b23-instructions") < first.index("Task t1 (implement)")

@@ -8,12 +8,13 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 from byol.repo_fixture import commit_all
+
+from tests.waiting import wait_for
 
 from labconsole.cli import main
 from labconsole.errors import LabError
@@ -37,16 +38,6 @@ def _lab(repo: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return repo
 
 
-def _wait_for(predicate: Any, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 @pytest.mark.parametrize("sig", [signal.SIGHUP, signal.SIGTERM], ids=["SIGHUP", "SIGTERM"])
 def test_a_console_closed_by_a_signal_removes_its_socket(
     sig: signal.Signals, autoresearch_repo: Path, monkeypatch: pytest.MonkeyPatch
@@ -65,7 +56,7 @@ def test_a_console_closed_by_a_signal_removes_its_socket(
             sessions = list_sessions(repo)
             return sessions[-1] / "control" if sessions and (sessions[-1] / "control").exists() else None
 
-        control = _wait_for(pointer, 90, "the console's control socket")
+        control = wait_for(pointer, 90, "the console's control socket", poll_s=0.05)
         sock = Path(control.read_text().strip())
         assert sock.exists()
         proc.send_signal(sig)

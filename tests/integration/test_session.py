@@ -7,10 +7,11 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
+
+from tests.waiting import wait_for
 
 from labconsole.cli import main
 from labconsole.errors import GateError, SessionLockedError
@@ -113,15 +114,6 @@ def test_second_console_on_the_same_session_is_refused(demo_lab: Path) -> None:
         lab.close()
 
 
-def _wait_for(predicate, timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.2)
-    raise AssertionError("timed out")
-
-
 def test_kill_9_of_the_console_then_resume_loses_nothing(demo_lab: Path) -> None:
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     cmd = [sys.executable, "-m", "labconsole.cli", "run", "--headless", "--lab", str(demo_lab)]
@@ -133,7 +125,7 @@ def test_kill_9_of_the_console_then_resume_loses_nothing(demo_lab: Path) -> None
         return found[0].read_text().splitlines() if found else []
 
     # Kill it while a measurement is under way.
-    _wait_for(lambda: any('"run.finished"' in line for line in log_lines()), timeout=120)
+    wait_for(lambda: any('"run.finished"' in line for line in log_lines()), 120, "a run to finish")
     before = log_lines()
     console.send_signal(signal.SIGKILL)
     console.wait()

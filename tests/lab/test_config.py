@@ -53,55 +53,44 @@ def test_good_config_parses(tmp_path: Path) -> None:
     )
 
 
-@pytest.mark.parametrize(
-    "old,new,expected",
-    [
-        (
-            'direction = "minimize"',
-            'direction = "down"',
-            "lab.toml: [objective] direction is 'down'; allowed: 'minimize' or 'maximize'",
-        ),
-        (
-            'metric = "regex:^loss:\\\\s*([0-9.]+)"',
-            'metric = "stdout"',
-            "lab.toml: [objective] metric is 'stdout'; it must start with 'json:' or 'regex:'",
-        ),
-        (
-            'metric = "regex:^loss:\\\\s*([0-9.]+)"',
-            'metric = "json:result.json"',
-            "must look like 'json:result.json#val_bpb'",
-        ),
-        ('metric = "regex:^loss:\\\\s*([0-9.]+)"', 'metric = "regex:loss"', "needs one capture group"),
-        ("repeats = 2", "repeats = 0", "[objective] repeats is 0; must be >= 1"),
-        ("repeats = 2", 'repeats = "two"', "[objective] repeats is 'two'; expected an integer"),
-        ("repeats = 2", "repeats = 2\nmax_repeats = 1", "[objective] max_repeats is 1; must be >= repeats (2), or 0"),
-        ("timeout_s = 10", "timeout_s = true", "[objective] timeout_s is True"),
-        (
-            'protected = ["prepare.py", "bench/**"]',
-            "protected = [1]",
-            "[objective] protected must be a list of non-empty glob strings",
-        ),
-        ("low = 8, high = 64", "low = 64, high = 8", "[search.space.WIDTH] high is 8; must be greater than low (64)"),
-        ('type = "categorical"', 'type = "choice"', "[search.space.ACT] type is 'choice'"),
-        (
-            'worker = { backend = "sweep", count = 2 }',
-            'worker = { backend = "gpt" }',
-            "[agents.worker] backend is 'gpt'; allowed:",
-        ),
-        (
-            'worker = { backend = "sweep", count = 2 }',
-            'boss = { backend = "sweep" }',
-            "[agents] boss is not a role; allowed: researcher",
-        ),
-        (
-            'worker = { backend = "sweep", count = 2 }',
-            'planner = { backend = "sweep", count = 2 }',
-            "only workers may have count > 1",
-        ),
-        ("usd = 1.5", "usd = -1", "[budget] usd is -1; must be >= 0"),
-        ("usd = 1.5", "dollars = 3", "[budget] dollars is not a known field; allowed: gpu_hours, roles, tokens, usd"),
-        ("[lab]", "[labb]", "[labb] is not a known table"),
+# Each bad config is GOOD with one line replaced: the line -> [(its replacement, what the error must say)].
+METRIC = 'metric = "regex:^loss:\\\\s*([0-9.]+)"'
+WORKER = 'worker = { backend = "sweep", count = 2 }'
+BAD_LINES: dict[str, list[tuple[str, str]]] = {
+    'direction = "minimize"': [
+        ('direction = "down"', "lab.toml: [objective] direction is 'down'; allowed: 'minimize' or 'maximize'")
     ],
+    METRIC: [
+        ('metric = "stdout"', "lab.toml: [objective] metric is 'stdout'; it must start with 'json:' or 'regex:'"),
+        ('metric = "json:result.json"', "must look like 'json:result.json#val_bpb'"),
+        ('metric = "regex:loss"', "needs one capture group"),
+    ],
+    "repeats = 2": [
+        ("repeats = 0", "[objective] repeats is 0; must be >= 1"),
+        ('repeats = "two"', "[objective] repeats is 'two'; expected an integer"),
+        ("repeats = 2\nmax_repeats = 1", "[objective] max_repeats is 1; must be >= repeats (2), or 0"),
+    ],
+    "timeout_s = 10": [("timeout_s = true", "[objective] timeout_s is True")],
+    'protected = ["prepare.py", "bench/**"]': [
+        ("protected = [1]", "[objective] protected must be a list of non-empty glob strings")
+    ],
+    "low = 8, high = 64": [("low = 64, high = 8", "[search.space.WIDTH] high is 8; must be greater than low (64)")],
+    'type = "categorical"': [('type = "choice"', "[search.space.ACT] type is 'choice'")],
+    WORKER: [
+        ('worker = { backend = "gpt" }', "[agents.worker] backend is 'gpt'; allowed:"),
+        ('boss = { backend = "sweep" }', "[agents] boss is not a role; allowed: researcher"),
+        ('planner = { backend = "sweep", count = 2 }', "only workers may have count > 1"),
+    ],
+    "usd = 1.5": [
+        ("usd = -1", "[budget] usd is -1; must be >= 0"),
+        ("dollars = 3", "[budget] dollars is not a known field; allowed: gpu_hours, roles, tokens, usd"),
+    ],
+    "[lab]": [("[labb]", "[labb] is not a known table")],
+}
+
+
+@pytest.mark.parametrize(
+    "old,new,expected", [(old, new, expected) for old, cases in BAD_LINES.items() for new, expected in cases]
 )
 def test_errors_name_file_field_and_what_is_allowed(tmp_path: Path, old: str, new: str, expected: str) -> None:
     assert old in GOOD

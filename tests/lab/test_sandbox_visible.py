@@ -14,7 +14,8 @@ from labconsole.errors import GateError
 from labconsole.events import kinds as K
 from labconsole.events.log import Event
 from labconsole.lab import change_checks, gate
-from labconsole.lab.reducer import describe, reduce
+from labconsole.lab.feed_text import describe
+from labconsole.lab.reducer import reduce
 from labconsole.lab.report import render_report
 from labconsole.runs.outcome import RunOutcome
 

@@ -14,6 +14,8 @@ import pytest
 from labconsole.errors import GateError, LabError
 from labconsole.events.log import Event, get_blob, read_events
 from labconsole.lab import gate
+from labconsole.lab.command_methods import CommandMethods
+from labconsole.lab import commands as C
 from labconsole.lab.reducer import apply
 from labconsole.lab.state import LabState
 
@@ -29,7 +31,7 @@ def example_session(tmp_path: Path) -> Path:
     return dest
 
 
-class FakeLab:
+class FakeLab(CommandMethods[Event]):
     """The slice of :class:`labconsole.lab.service.Lab` the TUI uses, over a recorded session.
 
     Decisions append synthetic events through the real reducer, so the screens see them.
@@ -72,54 +74,43 @@ class FakeLab:
                 fn(ev, self._state)
             return ev
 
-    def approve(
-        self,
-        hyp_id: str,
-        who: str | None = None,
-        reason: str = "",
-        *,
-        confirm_flags: bool = True,
-        overrides: list[str] | None = None,
-    ) -> Event:
-        h = gate.hypothesis(self._state, hyp_id)
-        if gate.needs_confirmation(h) and not confirm_flags:
-            raise GateError(f"{hyp_id}: flagged; confirm to approve anyway")
-        if h.status != "awaiting-human":
-            raise GateError(f"{hyp_id} is {h.status}")
-        self.calls.append(("approve", hyp_id, confirm_flags))
-        return self.append(
-            "decision.approved",
-            "human:test",
-            {"hyp_id": hyp_id, "sha": h.sha, "who": "test", "evidence_hash": h.evidence_hash, "reason": reason},
-        )
-
-    def reject(self, hyp_id: str, who: str | None = None, reason: str = "") -> Event:
-        self.calls.append(("reject", hyp_id, reason))
-        return self.append("decision.rejected", "human:test", {"hyp_id": hyp_id, "who": "test", "reason": reason})
-
-    def merge(self, hyp_id: str, who: str | None = None, *, confirm_rules_change: bool = False) -> Event:
-        h = gate.hypothesis(self._state, hyp_id)
+    # The command methods are the real ones (CommandMethods); only where the commands go is faked:
+    # the gate's checks run, the call is recorded and the decision's event is appended.
+    def _decide(self, command: C.Approve | C.Reject | C.Merge) -> Event:
+        h = gate.hypothesis(self._state, command.hyp_id)
+        if isinstance(command, C.Approve):
+            if gate.needs_confirmation(h) and not command.confirm_flags:
+                raise GateError(f"{h.hyp_id}: flagged; confirm to approve anyway")
+            if h.status != "awaiting-human":
+                raise GateError(f"{h.hyp_id} is {h.status}")
+            self.calls.append(("approve", h.hyp_id, command.confirm_flags))
+            data = {"sha": h.sha, "who": "test", "evidence_hash": h.evidence_hash, "reason": command.reason}
+            return self.append("decision.approved", "human:test", {"hyp_id": h.hyp_id, **data})
+        if isinstance(command, C.Reject):
+            self.calls.append(("reject", h.hyp_id, command.reason))
+            data = {"hyp_id": h.hyp_id, "who": "test", "reason": command.reason}
+            return self.append("decision.rejected", "human:test", data)
         if h.status != "approved":
-            raise GateError(f"{hyp_id} is {h.status}: a person must approve it first")
-        self.calls.append(("merge", hyp_id))
-        return self.append("merge.completed", "human:test", {"hyp_id": hyp_id, "sha": h.sha, "merge_sha": "f" * 40})
+            raise GateError(f"{h.hyp_id} is {h.status}: a person must approve it first")
+        self.calls.append(("merge", h.hyp_id))
+        return self.append("merge.completed", "human:test", {"hyp_id": h.hyp_id, "sha": h.sha, "merge_sha": "f" * 40})
 
-    def remeasure(self, hyp_id: str) -> None:
-        gate.check_remeasure(self._state, hyp_id)
-        self.calls.append(("remeasure", hyp_id))
-
-    def agent_control(self, agent_id: str, action: str, who: str | None = None) -> None:
-        if self.orchestrator is None:
-            raise LabError("agents are not running in this console")
-        self.calls.append(("control", agent_id, action))
-        self.append("agent.control", "human:test", {"agent_id": agent_id, "action": action})
-
-    def send_message(self, agent_id: str, text: str, who: str | None = None) -> None:
-        self.calls.append(("message", agent_id, text))
-        self.append("agent.message", "human:test", {"agent_id": agent_id, "text": text})
-
-    def resume_after_budget(self, who: str | None = None) -> None:
-        self.calls.append(("resume_budget",))
+    def _order(self, command: C.Command) -> None:
+        if isinstance(command, C.Remeasure):
+            gate.check_remeasure(self._state, command.hyp_id)
+            self.calls.append(("remeasure", command.hyp_id))
+        elif isinstance(command, C.AgentControl):
+            if self.orchestrator is None:
+                raise LabError("agents are not running in this console")
+            self.calls.append(("control", command.agent_id, command.action))
+            self.append("agent.control", "human:test", {"agent_id": command.agent_id, "action": command.action})
+        elif isinstance(command, C.SendMessage):
+            self.calls.append(("message", command.agent_id, command.text))
+            self.append("agent.message", "human:test", {"agent_id": command.agent_id, "text": command.text})
+        elif isinstance(command, C.ResumeAfterBudget):
+            self.calls.append(("resume_budget",))
+        else:
+            raise AssertionError(f"the TUI sent {command!r}, which FakeLab does not know")
 
     def stop(self, *, stop_agents: bool = True, reason: str = "") -> None:
         self.stopped.append(stop_agents)

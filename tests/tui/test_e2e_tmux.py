@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.waiting import wait_for
+
 pytestmark = [pytest.mark.tmux, pytest.mark.slow]
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -30,16 +32,6 @@ def _events(lab: Path) -> list[dict]:
         except ValueError:
             pass  # a line being written
     return out
-
-
-def _wait_for(pred, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = pred()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out after {timeout:.0f} s waiting for {what}")
 
 
 class Tmux:
@@ -73,19 +65,19 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
     env = {**os.environ, "TERM": "xterm-256color"}
     subprocess.run(["tmux", "new-session", "-d", "-s", tmux.name, "-x", "140", "-y", "40", cmd], check=True, env=env)
     try:
-        hyp = _wait_for(
+        hyp = wait_for(
             lambda: next((e["data"]["hyp_id"] for e in _events(lab) if e["kind"] == "hypothesis.awaiting_human"), None),
             240,  # the demo measures 3 pairs, and more (adaptive repeats) while a candidate is undecided
             "a candidate awaiting review",
         )
-        _wait_for(lambda: "LIVE" in tmux.screen(), 10, "the console")
+        wait_for(lambda: "LIVE" in tmux.screen(), 10, "the console")
         tmux.keys("2")
-        _wait_for(lambda: "awaiting-human" in tmux.screen(), 10, "the review screen")
+        wait_for(lambda: "awaiting-human" in tmux.screen(), 10, "the review screen")
         tmux.keys("a")
         time.sleep(1.0)
         if "Approve anyway?" in tmux.screen():  # the reviewer flagged it: confirm
             tmux.keys("y")
-        approved = _wait_for(
+        approved = wait_for(
             lambda: [e for e in _events(lab) if e["kind"] == "decision.approved"], 20, "the approval in the log"
         )
         hyp = approved[0]["data"]["hyp_id"]
@@ -93,14 +85,14 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
         time.sleep(0.5)
         tmux.keys("m")
         # Merging confirms with what will happen: the candidate, its commit and main's head.
-        _wait_for(
+        wait_for(
             lambda: f"Merge {hyp} (" in tmux.screen() and " into main at " in tmux.screen(),
             10,
             "the merge confirmation",
         )
         assert not [e for e in _events(lab) if e["kind"] == "merge.completed"]  # nothing merged before the yes
         tmux.keys("y")
-        merged = _wait_for(
+        merged = wait_for(
             lambda: [e for e in _events(lab) if e["kind"] == "merge.completed"], 30, "the merge in the log"
         )
         assert merged[0]["data"]["hyp_id"] == hyp
@@ -110,9 +102,9 @@ def test_demo_approve_and_merge_on_the_keyboard(tmp_path: Path) -> None:
         assert f"Merge {hyp}:" in log
         assert merged[0]["data"]["merge_sha"] in log
         tmux.keys("q")
-        _wait_for(lambda: "Stop the agents" in tmux.screen() or "Stop agents" in tmux.screen(), 10, "the quit question")
+        wait_for(lambda: "Stop the agents" in tmux.screen() or "Stop agents" in tmux.screen(), 10, "the quit question")
         tmux.keys("s")
-        _wait_for(lambda: (tmp_path / "rc").exists(), 60, "the console to exit")
+        wait_for(lambda: (tmp_path / "rc").exists(), 60, "the console to exit")
         assert (tmp_path / "rc").read_text().strip() == "0"
         session = sorted(lab.glob("sessions/*/events.jsonl"))[-1].parent
         audit = subprocess.run(

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
 import pytest
+from textual.pilot import Pilot
 
 from labconsole.tui.app import LabConsoleApp
 from labconsole.tui.messages import CommandDone, StateUpdated
@@ -23,11 +27,20 @@ def live_app(lab: FakeLab, **kwargs: object) -> LabConsoleApp:
     return LabConsoleApp(LiveSource(lab, readonly=readonly), **kwargs)  # type: ignore[arg-type]
 
 
-async def test_live_updates_are_coalesced(fake_lab: FakeLab) -> None:
-    rec = Recorder()
-    app = live_app(fake_lab)
+@asynccontextmanager
+async def live(
+    lab: FakeLab, rec: Recorder | None = None, **kwargs: object
+) -> AsyncIterator[tuple[LabConsoleApp, Pilot]]:
+    """The live console over ``lab`` at the tests' terminal size, once its first refresh ticks have run."""
+    app = live_app(lab, **kwargs)
     async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
         await settle(pilot, LIVE)
+        yield app, pilot
+
+
+async def test_live_updates_are_coalesced(fake_lab: FakeLab) -> None:
+    rec = Recorder()
+    async with live(fake_lab, rec) as (app, pilot):
         rec.clear()
         for i in range(500):  # a burst from the lab's thread side
             fake_lab.append("note", "console", {"text": f"burst {i}"})
@@ -40,8 +53,7 @@ async def test_live_updates_are_coalesced(fake_lab: FakeLab) -> None:
 
 async def test_approve_then_merge(fake_lab: FakeLab) -> None:
     rec = Recorder()
-    app = live_app(fake_lab)
-    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+    async with live(fake_lab, rec) as (app, pilot):
         await press_settled(pilot, "2", ticks=LIVE)
         assert isinstance(app.screen, ReviewScreen) and app.screen.current == "h003"
         await pilot.press("a")  # h003: reviewer passed, so no confirmation
@@ -65,9 +77,7 @@ async def test_approve_then_merge(fake_lab: FakeLab) -> None:
 
 async def test_flagged_approval_asks_for_an_override_reason(fake_lab: FakeLab) -> None:
     # h004 edits the protected prepare.py: approving it is an override, which needs a reason for the log.
-    app = live_app(fake_lab)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot, LIVE)
+    async with live(fake_lab) as (app, pilot):
         app.open_review("h004")
         await settle(pilot, LIVE)
         await pilot.press("a")
@@ -84,8 +94,7 @@ async def test_flagged_approval_asks_for_an_override_reason(fake_lab: FakeLab) -
 
 
 async def test_reject_needs_a_typed_reason(fake_lab: FakeLab) -> None:
-    app = live_app(fake_lab)
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with live(fake_lab) as (app, pilot):
         await press_settled(pilot, "2", ticks=LIVE)
         await pilot.press("r")
         await pilot.pause()
@@ -101,8 +110,7 @@ async def test_reject_needs_a_typed_reason(fake_lab: FakeLab) -> None:
 
 async def test_gate_errors_are_notifications_not_crashes(fake_lab: FakeLab) -> None:
     rec = Recorder()
-    app = live_app(fake_lab)
-    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
+    async with live(fake_lab, rec) as (app, pilot):
         await press_settled(pilot, "2", ticks=LIVE)
         await pilot.press("m", "y")  # not approved yet: the lab refuses after the confirmation
         await settle(pilot, LIVE)
@@ -113,9 +121,7 @@ async def test_gate_errors_are_notifications_not_crashes(fake_lab: FakeLab) -> N
 
 async def test_readonly_hides_decisions_and_says_why(fake_lab: FakeLab) -> None:
     rec = Recorder()
-    app = live_app(fake_lab, readonly=True)
-    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot, LIVE)
+    async with live(fake_lab, rec, readonly=True) as (app, pilot):
         assert "READ-ONLY" in plain(app.screen.query_one("LabHeader"))
         await pilot.press("2")
         await settle(pilot, LIVE)
@@ -130,9 +136,7 @@ async def test_readonly_hides_decisions_and_says_why(fake_lab: FakeLab) -> None:
 
 
 async def test_agent_controls_and_message(fake_lab: FakeLab) -> None:
-    app = live_app(fake_lab)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot, LIVE)
+    async with live(fake_lab) as (app, pilot):
         app.open_agent("worker-1")
         await settle(pilot, LIVE)
         assert isinstance(app.screen, AgentScreen)
@@ -158,9 +162,7 @@ async def test_agent_controls_and_message(fake_lab: FakeLab) -> None:
 
 
 async def test_quit_owned_session_asks_to_stop_agents(fake_lab: FakeLab) -> None:
-    app = live_app(fake_lab)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot, LIVE)
+    async with live(fake_lab) as (app, pilot):
         await pilot.press("q")
         await pilot.pause()
         assert isinstance(app.screen, QuitDialog)
@@ -175,9 +177,7 @@ async def test_quit_owned_session_asks_to_stop_agents(fake_lab: FakeLab) -> None
 
 
 async def test_quit_attached_never_stops(fake_lab: FakeLab) -> None:
-    app = live_app(fake_lab, attached=True)
-    async with app.run_test(size=(120, 36)) as pilot:
-        await settle(pilot, LIVE)
+    async with live(fake_lab, attached=True) as (app, pilot):
         assert "ATTACHED" in plain(app.screen.query_one("LabHeader"))
         await pilot.press("q")
         await pilot.pause()
@@ -226,9 +226,7 @@ def test_run_app_stops_only_when_asked(fake_lab: FakeLab, monkeypatch: pytest.Mo
 
 async def test_restart_follow_and_budget_resume(fake_lab: FakeLab) -> None:
     rec = Recorder()
-    app = live_app(fake_lab)
-    async with app.run_test(size=(120, 36), message_hook=rec) as pilot:
-        await settle(pilot, LIVE)
+    async with live(fake_lab, rec) as (app, pilot):
         app.open_agent("worker-2")
         await settle(pilot, LIVE)
         await pilot.press("R")

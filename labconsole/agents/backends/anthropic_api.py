@@ -81,14 +81,7 @@ class AnthropicSession:
 class AnthropicBackend(LoopBackend):
     default_model = "claude-sonnet-4-6"
     backend = "anthropic"
-    api_key_env = "ANTHROPIC_API_KEY"
-    base_url_env = "ANTHROPIC_BASE_URL"
-    sdk = "anthropic"
-
-    def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
-        return self.sdk_module().Anthropic(
-            api_key=self.api_key(), base_url=base_url, max_retries=max_retries, timeout=timeout
-        )
+    client_class = "Anthropic"
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         return AnthropicSession(SessionSetup.of(self), system, user, tools)

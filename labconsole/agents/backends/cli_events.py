@@ -160,7 +160,7 @@ class ClaudeTranslator:
         )
         cost = None
         if self.meter.prices.lookup(self.meter.model) is None and ev.get("total_cost_usd") is not None:
-            cost = max(float(ev["total_cost_usd"]) - self.meter.cost_usd, 0.0)  # the CLI's own pricing
+            cost = max(float(ev["total_cost_usd"]) - self.meter.total.cost_usd, 0.0)  # the CLI's own pricing
         if missing.tokens or missing.cached_tokens or missing.cache_write_tokens or cost:
             self.meter.turn(missing, cost_usd=cost)
         self.meter.flush()

@@ -145,12 +145,23 @@ def run_loop(
 
 
 class LoopBackend(RoleBackend):
-    """Base of the SDK backends: subclasses name their provider and supply ``make_client`` and
+    """Base of the SDK backends: subclasses name their provider and client class and supply
     ``make_session``; the client's endpoint, key, retries and timeout are read here, once."""
 
-    api_key_env = ""  # where the key is unless the ``api_key_env`` option says otherwise
-    base_url_env = ""  # where the endpoint is unless the ``base_url`` option says otherwise
-    sdk = ""  # the provider SDK's module name
+    # ``backend`` (``RoleBackend``) names the provider: its SDK's module, and the prefix of the variables
+    # its SDK reads (``<BACKEND>_API_KEY``, ``<BACKEND>_BASE_URL``).
+    client_class = ""  # the SDK's client (``anthropic.Anthropic``)
+    missing_key: str | None = None  # the key passed when none is set (an SDK that refuses None gets a placeholder)
+
+    @property
+    def api_key_env(self) -> str:
+        """Where the key is unless the ``api_key_env`` option says otherwise."""
+        return f"{self.backend.upper()}_API_KEY"
+
+    @property
+    def base_url_env(self) -> str:
+        """Where the endpoint is unless the ``base_url`` option says otherwise."""
+        return f"{self.backend.upper()}_BASE_URL"
 
     def __init__(self, ctx: AgentContext) -> None:
         super().__init__(ctx)
@@ -176,15 +187,18 @@ class LoopBackend(RoleBackend):
 
     def sdk_module(self) -> Any:
         """The provider's SDK, imported lazily: a lab without this backend never imports it."""
-        return importlib.import_module(self.sdk)
+        return importlib.import_module(self.backend)
+
+    def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
+        client = getattr(self.sdk_module(), self.client_class)
+        return client(
+            api_key=self.api_key() or self.missing_key, base_url=base_url, max_retries=max_retries, timeout=timeout
+        )
 
     def sdk_timeout(self) -> Any:
         """The SDK's own ``Timeout`` (each SDK vendors its HTTP client): ``read`` bounds every silence
         inside a response, ``connect`` a server that is not there."""
         return self.sdk_module().Timeout(self.read_timeout_s, connect=self.connect_timeout_s)
-
-    def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
-        raise NotImplementedError
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         raise NotImplementedError

@@ -55,14 +55,6 @@ class UsageMeter:
     _reported: Usage = field(default_factory=Usage)
     _warned_price: bool = False
 
-    @property
-    def cost_usd(self) -> float:
-        return self.total.cost_usd
-
-    @property
-    def tool_calls(self) -> int:
-        return self.total.tool_calls
-
     def tool_result(self, tool: str, ok: bool) -> None:
         self.total.tool_calls += 1
         self.repairs.record(tool, ok)

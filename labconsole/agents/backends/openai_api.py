@@ -121,14 +121,8 @@ class OpenAISession:
 class OpenAIBackend(LoopBackend):
     default_model = "gpt-5"
     backend = "openai"
-    api_key_env = "OPENAI_API_KEY"
-    base_url_env = "OPENAI_BASE_URL"
-    sdk = "openai"
-
-    def make_client(self, base_url: str | None, max_retries: int, timeout: Any) -> Any:
-        return self.sdk_module().OpenAI(
-            api_key=self.api_key() or "no-key", base_url=base_url, max_retries=max_retries, timeout=timeout
-        )
+    client_class = "OpenAI"
+    missing_key = "no-key"  # the SDK refuses no key; a local OpenAI-compatible server needs none
 
     def make_session(self, system: str, user: str, tools: list[ToolSpec]) -> ChatSession:
         stream = self.ctx.options.get("stream", True) is not False

@@ -15,7 +15,7 @@ from textual.widgets import Static
 from labconsole.tui import benchdata, keymap
 from labconsole.tui.colors import theme_colors
 from labconsole.tui.screens.base import LabScreen, box
-from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
+from labconsole.tui.screens.loaded import EmptyHelp, Listing, Loaded
 
 EMPTY = EmptyHelp(
     "benchmark results",
@@ -34,8 +34,7 @@ class BenchScreen(LabScreen):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.files: list[benchdata.BenchFile] | None = None
-        self.file_index = 0
+        self.files: Listing[benchdata.BenchFile] = Listing()
         self.section_index = 0
 
     def compose(self) -> ComposeResult:
@@ -54,32 +53,30 @@ class BenchScreen(LabScreen):
         self.post_message(Loaded(benchdata.load_all(*roots)))
 
     def on_loaded(self, message: Loaded) -> None:
-        self.files = message.items
+        self.files.items = message.items
         self._show()
 
     def action_cycle_file(self, delta: int) -> None:
-        if self.files:
-            self.file_index = (self.file_index + delta) % len(self.files)
+        if self.files.step(delta):
             self.section_index = 0
             self._show()
 
     def action_cycle_section(self, delta: int) -> None:
-        if self.files:
-            sections = self.files[self.file_index].sections
+        if self.files.current is not None:
+            sections = self.files.current.sections
             self.section_index = (self.section_index + delta) % len(sections)
             self._show()
 
     def _show(self) -> None:
+        f = self.files.shown(self, EMPTY, ("#bench-title", "#bench-table"), "benchmark results")
+        if f is None:
+            return
+        section = f.sections[self.section_index]
         c = theme_colors(self.app)
         title = self.query_one("#bench-title", Static)
-        if not show_status(self.files, EMPTY, title, self.query_one("#bench-table", Static), c, "benchmark results"):
-            return
-        assert self.files is not None
-        f = self.files[self.file_index]
-        section = f.sections[self.section_index]
         title.update(
             Text.assemble(
-                (f" {self.file_index + 1}/{len(self.files)} ", "bold reverse"),
+                self.files.position(),
                 f" {f.path.name}",
                 (f" · {f.device}" if f.device else "", c["muted"]),
                 "  section ",

@@ -21,7 +21,7 @@ from labconsole.tui import format as F
 from labconsole.tui import keymap
 from labconsole.tui.colors import theme_colors
 from labconsole.tui.screens.base import LabScreen, box
-from labconsole.tui.screens.loaded import EmptyHelp, Loaded, show_status
+from labconsole.tui.screens.loaded import EmptyHelp, Listing, Loaded
 
 EMPTY = EmptyHelp(
     "skill eval runs",
@@ -42,8 +42,7 @@ class EvalsScreen(LabScreen):
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
-        self.runs: list[Any] | None = None
-        self.index = 0
+        self.runs: Listing[Any] = Listing()
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -68,24 +67,21 @@ class EvalsScreen(LabScreen):
         self.post_message(Loaded(runs))
 
     def on_loaded(self, message: Loaded) -> None:
-        self.runs = message.items
+        self.runs.items = message.items
         self._show()
 
     def action_cycle_run(self, delta: int) -> None:
-        if self.runs:
-            self.index = (self.index + delta) % len(self.runs)
+        if self.runs.step(delta):
             self._show()
 
     def _show(self) -> None:
-        c = theme_colors(self.app)
-        title = self.query_one("#evals-title", Static)
-        if not show_status(self.runs, EMPTY, title, self.query_one("#evals-content", Static), c, "eval results"):
+        res = self.runs.shown(self, EMPTY, ("#evals-title", "#evals-content"), "eval results")
+        if res is None:
             return
-        assert self.runs is not None
-        res = self.runs[self.index]
-        title.update(
+        c = theme_colors(self.app)
+        self.query_one("#evals-title", Static).update(
             Text.assemble(
-                (f" {self.index + 1}/{len(self.runs)} ", "bold reverse"),
+                self.runs.position(),
                 f" {res.out_dir.name} · skill ",
                 (res.skill or "-", "bold"),
                 f" · {len(res.records)} attempts",

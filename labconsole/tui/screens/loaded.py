@@ -4,11 +4,16 @@ state that teaches — what would fill the screen, where it looks, and the exact
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from rich.text import Text
 from textual.message import Message
+from textual.widget import Widget
 from textual.widgets import Static
+
+from labconsole.tui.colors import theme_colors
+
+T = TypeVar("T")
 
 
 class Loaded(Message):
@@ -50,3 +55,31 @@ def show_status(
         body.update(help.body(c))
         return False
     return True
+
+
+@dataclass
+class Listing(Generic[T]):
+    """The results a screen found (None while its worker still looks) and which one it shows."""
+
+    items: list[T] | None = None
+    index: int = 0
+
+    @property
+    def current(self) -> T | None:
+        return self.items[self.index] if self.items else None
+
+    def step(self, delta: int) -> bool:
+        """Show the next (``delta`` 1) or previous (-1) one, wrapping; False when there is none to step to."""
+        if not self.items:
+            return False
+        self.index = (self.index + delta) % len(self.items)
+        return True
+
+    def position(self) -> tuple[str, str]:
+        """``i/n``, as the title shows it."""
+        return f" {self.index + 1}/{len(self.items or [])} ", "bold reverse"
+
+    def shown(self, screen: Widget, help: EmptyHelp, ids: tuple[str, str], loading: str) -> T | None:
+        """The one to render, or None after putting the loading or empty state in the title and body ``ids``."""
+        title, body = (screen.query_one(i, Static) for i in ids)
+        return self.current if show_status(self.items, help, title, body, theme_colors(screen.app), loading) else None

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -31,6 +34,20 @@ def candidates(state: LabState) -> list[HypothesisState]:
         (h for h in state.hypotheses.values() if h.status in REVIEWABLE),
         key=lambda h: (REVIEWABLE.index(h.status), h.hyp_id),
     )
+
+
+def _on_candidate(
+    action: Callable[[ReviewScreen, HypothesisState], None],
+) -> Callable[[ReviewScreen], None]:
+    """An action on the candidate on screen; with none selected, the key only says so (``_current``)."""
+
+    @functools.wraps(action)
+    def on_current(self: ReviewScreen) -> None:
+        h = self._current()
+        if h is not None:
+            action(self, h)
+
+    return on_current
 
 
 class ReviewScreen(LabScreen):
@@ -160,10 +177,8 @@ class ReviewScreen(LabScreen):
         self.select(queue[(i + delta) % len(queue)])
 
     @decision("approve")
-    def action_approve(self) -> None:
-        h = self._current()
-        if h is None:
-            return
+    @_on_candidate
+    def action_approve(self, h: HypothesisState) -> None:
         if h.status != S.AWAITING_HUMAN:
             self.notify(
                 f"{h.hyp_id} is {h.status}: only a candidate awaiting review can be approved", severity="warning"
@@ -214,10 +229,8 @@ class ReviewScreen(LabScreen):
         )
 
     @decision("reject")
-    def action_reject(self) -> None:
-        h = self._current()
-        if h is None:
-            return
+    @_on_candidate
+    def action_reject(self, h: HypothesisState) -> None:
         hyp_id = h.hyp_id
 
         def answered(reason: str | None) -> None:
@@ -227,10 +240,8 @@ class ReviewScreen(LabScreen):
         self.app.push_screen(PromptDialog(reject_question(h), placeholder="reason"), answered)
 
     @decision("merge")
-    def action_merge(self) -> None:
-        h = self._current()
-        if h is None:
-            return
+    @_on_candidate
+    def action_merge(self, h: HypothesisState) -> None:
         hyp_id, source = h.hyp_id, self.console.source
         question = merge_question(h, self.console.lab_state, source.main_branch)
         change = gate.rules_change(h)
@@ -243,10 +254,8 @@ class ReviewScreen(LabScreen):
         )
 
     @decision("re-measure")
-    def action_remeasure(self) -> None:
-        h = self._current()
-        if h is None:
-            return
+    @_on_candidate
+    def action_remeasure(self, h: HypothesisState) -> None:
         hyp_id, source = h.hyp_id, self.console.source
         self.console.confirm_command(
             remeasure_question(h, self.console.lab_state, source.main_branch),
@@ -255,10 +264,8 @@ class ReviewScreen(LabScreen):
             lambda: source.remeasure(hyp_id),
         )
 
-    def action_full_diff(self) -> None:
-        h = self._current()
-        if h is None:
-            return
+    @_on_candidate
+    def action_full_diff(self, h: HypothesisState) -> None:
         if not self._diff_text:
             self.notify("no diff loaded for this candidate", severity="warning")
             return
