@@ -153,7 +153,8 @@ def measure_all(lab: FakeLab, executor: SimExecutor, hyps: list[tuple[str, str]]
         for hyp_id, sha in hyps:
             lab.candidate(hyp_id, sha)
             m.start(hyp_id)
-            m.wait(30)
+            m.wait(120)  # simulated runs: seconds alone, but a loaded 2-core box has taken over 30
+            assert not m.measuring, f"measurement of {hyp_id} still running after 120 s"
     finally:
         m.shutdown()
     return m
