@@ -14,8 +14,10 @@ from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 from labconsole.core.config import LabConfig
+from labconsole.core.redact import Redactor
 from labconsole.events import kinds as K
 from labconsole.runs.outcome import RunOutcome
+from labconsole.runs.run_log import RunLogSink
 
 # (event kind, actor, data) -> the appended event. The Lab service passes its ``append``: an executor
 # reports through it and never writes the session log itself.
@@ -93,6 +95,9 @@ class ExecutorBase:
         self.runs_dir = runs_dir
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
+        # Values of the console's secret-looking variables never reach a blob, the log or Trackio.
+        self.redactor = Redactor()
+        self.log_sink = RunLogSink(append, self.redactor)  # lines as the run prints them, as run.log
 
     def _log_sandbox(
         self, mode: str, reason: str | None, *, network: bool, env: list[str], read_paths: list[str]

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from labconsole.core.config import LabConfig
-from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
@@ -29,7 +28,6 @@ from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.preflight import hf_jobs_namespace, hub_api
 from labconsole.runs.remote_run import SHIP_REF, make_bundle
-from labconsole.runs.run_log import RunLogSink
 
 DEFAULT_IMAGE = "python:3.12"  # Debian with git: the job fetches the bundle with it
 MAX_INLINE_BUNDLE = 512 << 10  # bytes of bundle carried in the job's environment
@@ -81,10 +79,8 @@ class HfJobsExecutor(ExecutorBase):
         super().__init__(repo, config, append, put_blob, runs_dir)
         self.api = api or hub_api()
         self.namespace = hf_jobs_namespace(config.executor)
-        self.redactor = Redactor()
         self._jobs: dict[str, str] = {}  # run id -> job id in flight
         self._bundles: dict[str, str] = {}  # commit -> base64 bundle
-        self.log_sink = RunLogSink(append, self.redactor)
 
     def announce_sandbox(self) -> None:
         flavor = self.config.executor.flavor

@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from labconsole.core.config import LabConfig
-from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
@@ -30,7 +29,6 @@ from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.finish import finish_run
 from labconsole.runs.outcome import RunOutcome
 from labconsole.runs.output_pump import wait_streaming
-from labconsole.runs.run_log import RunLogSink
 from labconsole.runs.run_sandbox import SANDBOX_DEGRADED, PreparedRun, SandboxStatus, prepare
 from labconsole.runs.tracking import TrackedRun, TrackioSink
 
@@ -61,9 +59,6 @@ class LocalExecutor(ExecutorBase):
         self.sampler = sampler  # telemetry.TelemetrySampler: a run's snapshots go to Trackio and its peak memory
         self._procs: dict[str, subprocess.Popen[bytes]] = {}
         self.sandbox = SandboxStatus.here()
-        # Values of the console's secret-looking variables never reach a blob, the log or Trackio.
-        self.redactor = Redactor()
-        self.log_sink = RunLogSink(append, self.redactor)  # lines as the run prints them, as run.log
 
     def announce_sandbox(self) -> None:
         """At session start, before any agent: log whether runs are sandboxed; refuse without a sandbox

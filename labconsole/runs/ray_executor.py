@@ -23,14 +23,12 @@ from pathlib import Path
 from typing import Any
 
 from labconsole.core.config import LabConfig
-from labconsole.core.redact import Redactor
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
 from labconsole.runs.preflight import check_ray_address
 from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.remote_run import make_bundle, run_from_bundle
-from labconsole.runs.run_log import RunLogSink
 
 NODE_LOST = "failed (node lost)"
 # Set-up time on the node (fetching the bundle, the checkout) on top of the objective's own timeout.
@@ -47,12 +45,10 @@ class RayExecutor(ExecutorBase):
         self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path
     ) -> None:
         super().__init__(repo, config, append, put_blob, runs_dir)
-        self.redactor = Redactor()
         self._refs: dict[str, Any] = {}  # run id -> the Ray task's ObjectRef
         self._bundles: dict[str, Any] = {}  # commit -> ObjectRef of its bundle bytes
         self._affinity: dict[str, str] = {}  # measurement ("hyp-m1") -> node id of its first run
         self._remote: Any = None
-        self.log_sink = RunLogSink(append, self.redactor)
         self._log_queue: Any = None
         self._drain_lock = threading.Lock()
         self.telemetry: Any = None  # ClusterTelemetry once connected: every node's GPUs, by node id

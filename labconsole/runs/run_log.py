@@ -15,10 +15,13 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from labconsole.core.redact import Redactor
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append
+
+if TYPE_CHECKING:  # executor.py builds every executor's RunLogSink: a run-time import would be circular
+    from labconsole.runs.executor import Append
 
 MAX_LINE_CHARS = 500
 LINES_PER_S = 20.0

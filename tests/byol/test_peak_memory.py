@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from byol.repo_fixture import commit_all, git
 
 from labconsole.core.config import load_config
 from labconsole.events import kinds as K
@@ -22,6 +21,8 @@ from labconsole.lab.gitops import LabRepo
 from labconsole.lab.results_tsv import session_rows, write_tsv
 from labconsole.runs.gpu_memory import printed_peak_mb
 from labconsole.runs.local import LocalExecutor, RunRequest
+from tests.helpers.git_lab import init_lab
+from tests.helpers.lab_toml import lab_toml
 
 GIB = 2**30
 
@@ -34,25 +35,16 @@ for line in sys.argv[1:]:
 
 
 def _lab(tmp_path: Path, gpus_per_run: int, printed: str) -> tuple[Path, LabRepo]:
-    lab = tmp_path / "lab"
-    lab.mkdir()
-    (lab / "train.py").write_text(OBJECTIVE)
-    (lab / "lab.toml").write_text(f"""
-[objective]
-name = "val_bpb"
-command = "python train.py {printed}"
-metric = 'regex:^val_bpb:\\s*([0-9.]+)'
-timeout_s = 20
-repeats = 1
-[search]
-file = "train.py"
-[search.space]
-X = {{ type = "int", low = 1, high = 3 }}
-[resources]
-gpus_per_run = {gpus_per_run}
-""")
-    git(lab, "init", "-q", "-b", "main")
-    commit_all(lab, "lab")
+    toml = lab_toml(
+        objective="val_bpb",
+        command=f"python train.py {printed}",
+        metric=r"regex:^val_bpb:\s*([0-9.]+)",
+        timeout_s=20,
+        repeats=1,
+        search_file="train.py",
+        tail=f"[resources]\ngpus_per_run = {gpus_per_run}",
+    )
+    lab = init_lab(tmp_path / "lab", {"train.py": OBJECTIVE, "lab.toml": toml})
     return lab, LabRepo(lab)
 
 

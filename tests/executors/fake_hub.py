@@ -17,8 +17,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, UTC
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from tests.helpers.json_http import JsonHandler
 
 TOKEN = "hf_fake_token_for_tests"
 
@@ -68,22 +70,11 @@ class FakeHub:
         self.specs: list[dict[str, Any]] = []
         hub = self
 
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args: Any) -> None:
-                pass
-
-            def _send(self, code: int, body: Any) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                self.end_headers()
-                self.wfile.write(data)
-
+        class Handler(JsonHandler):
             def _authorized(self) -> bool:
                 if self.headers.get("authorization") == f"Bearer {TOKEN}":
                     return True
-                self._send(401, {"error": "Invalid credentials in Authorization header"})
+                self.send_json(401, {"error": "Invalid credentials in Authorization header"})
                 return False
 
             def do_GET(self) -> None:
@@ -91,14 +82,14 @@ class FakeHub:
                     return
                 parts = self.path.split("?")[0].strip("/").split("/")
                 if parts == ["api", "whoami-v2"]:
-                    return self._send(200, {"type": "user", "id": "5e9e", "name": "tester", "auth": {}})
+                    return self.send_json(200, {"type": "user", "id": "5e9e", "name": "tester", "auth": {}})
                 if parts[:2] == ["api", "jobs"] and len(parts) == 3:
-                    return self._send(200, [j.info() for j in hub.jobs.values()])
+                    return self.send_json(200, [j.info() for j in hub.jobs.values()])
                 job = hub.jobs.get(parts[3]) if parts[:2] == ["api", "jobs"] and len(parts) >= 4 else None
                 if job is None:
-                    return self._send(404, {"error": "Job not found"})
+                    return self.send_json(404, {"error": "Job not found"})
                 if len(parts) == 4:
-                    return self._send(200, job.info())
+                    return self.send_json(200, job.info())
                 if parts[4] == "logs":
                     self.send_response(200)
                     self.send_header("Content-Type", "text/event-stream")
@@ -111,7 +102,7 @@ class FakeHub:
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self._send(404, {"error": "no such route"})
+                self.send_json(404, {"error": "no such route"})
 
             def do_POST(self) -> None:
                 if not self._authorized():
@@ -120,7 +111,7 @@ class FakeHub:
                 length = int(self.headers.get("content-length") or 0)
                 body = json.loads(self.rfile.read(length) or b"{}")
                 if parts[:2] == ["api", "jobs"] and len(parts) == 3:
-                    return self._send(200, hub.start(parts[2], body).info())
+                    return self.send_json(200, hub.start(parts[2], body).info())
                 if parts[:2] == ["api", "jobs"] and len(parts) == 5 and parts[4] == "cancel":
                     job = hub.jobs[parts[3]]
                     job.canceled = True
@@ -128,8 +119,8 @@ class FakeHub:
                         os.killpg(job.proc.pid, signal.SIGKILL)
                     except ProcessLookupError:
                         pass
-                    return self._send(200, {})
-                self._send(404, {"error": "no such route"})
+                    return self.send_json(200, {})
+                self.send_json(404, {"error": "no such route"})
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"

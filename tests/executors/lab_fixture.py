@@ -5,6 +5,9 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
+from tests.helpers.git_lab import init_lab
+from tests.helpers.lab_toml import lab_toml
+
 
 def sh(*argv: str, cwd: Path | None = None) -> str:
     return subprocess.run(argv, cwd=cwd, check=True, capture_output=True, text=True).stdout.strip()
@@ -32,28 +35,20 @@ print("ran", mode, os.environ["LABCONSOLE_RUN_ID"])
 def make_lab(root: Path, executor: str) -> tuple[Path, dict[str, str]]:
     """A lab repository with one commit per objective mode (stream, flood, ok, better, sleep, slow, tamper, crash) and
     ``executor`` (an ``[executor]`` table) in its lab.toml; returns it and the commit of each mode."""
-    lab = root / "lab"
-    lab.mkdir()
-    (lab / "objective.py").write_text(OBJECTIVE)
-    (lab / "prepare.py").write_text("# evaluator\n")
-    (lab / "lab.toml").write_text(f"""
-[objective]
-name = "loss"
-command = "python objective.py"
-metric = "json:result.json#loss"
-timeout_s = 90
-protected = ["prepare.py"]
-[search]
-file = "objective.py"
-[search.space]
-lr = {{ type = "float", low = 0.001, high = 0.1 }}
-{executor}""")
-    git = ["git", "-c", "user.email=t@t", "-c", "user.name=t"]
-    sh("git", "init", "-q", "-b", "main", cwd=lab)
+    toml = lab_toml(
+        command="python objective.py",
+        metric="json:result.json#loss",
+        timeout_s=90,
+        protected=("prepare.py",),
+        search_file="objective.py",
+        space='lr = { type = "float", low = 0.001, high = 0.1 }',
+        tail=executor,
+    )
+    lab = init_lab(root / "lab", {"objective.py": OBJECTIVE, "prepare.py": "# evaluator\n", "lab.toml": toml})
     shas: dict[str, str] = {}
     for mode in ("stream", "flood", "ok", "better", "sleep", "slow", "tamper", "crash"):
         (lab / "mode.txt").write_text(mode + "\n")
         sh("git", "add", "-A", cwd=lab)
-        sh(*git, "commit", "-q", "-m", mode, cwd=lab)
+        sh("git", "commit", "-q", "-m", mode, cwd=lab)
         shas[mode] = sh("git", "rev-parse", "HEAD", cwd=lab)
     return lab, shas

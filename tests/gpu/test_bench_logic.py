@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 
 import pytest
@@ -152,39 +151,28 @@ def test_benchmark_base_is_kernels_class() -> None:
     assert spec.benchmark_base() is Benchmark
 
 
+# One workload of the kernels-style script below: setup/benchmark/verify methods named after it.
+KERNELS_STYLE_WORKLOAD = """
+    def setup_{name}(self):
+        self.x = torch.randn({shape}, device=self.device)
+        self.out = torch.empty_like(self.x)
+
+    def benchmark_{name}(self):
+        torch.mul(self.x, 2.0, out=self.out)
+
+    def verify_{name}(self):
+        return self.x * 2.0
+"""
+
+
 def _write_kernels_style(root: Path) -> Path:
+    """A kernels-style benchmark script with two workloads, small then large, that differ only in shape."""
     bench = root / "benchmarks"
     bench.mkdir(parents=True, exist_ok=True)
     script = bench / "benchmark_scale.py"
-    script.write_text(
-        textwrap.dedent("""
-        import torch
-        from kernels.benchmark import Benchmark
-
-        class ScaleBenchmark(Benchmark):
-            seed = 1
-
-            def setup_small(self):
-                self.x = torch.randn(8, 32, device=self.device)
-                self.out = torch.empty_like(self.x)
-
-            def benchmark_small(self):
-                torch.mul(self.x, 2.0, out=self.out)
-
-            def verify_small(self):
-                return self.x * 2.0
-
-            def setup_large(self):
-                self.x = torch.randn(64, 256, device=self.device)
-                self.out = torch.empty_like(self.x)
-
-            def benchmark_large(self):
-                torch.mul(self.x, 2.0, out=self.out)
-
-            def verify_large(self):
-                return self.x * 2.0
-    """)
-    )
+    head = "import torch\nfrom kernels.benchmark import Benchmark\n\nclass ScaleBenchmark(Benchmark):\n    seed = 1\n"
+    shapes = {"small": "8, 32", "large": "64, 256"}
+    script.write_text(head + "".join(KERNELS_STYLE_WORKLOAD.format(name=n, shape=s) for n, s in shapes.items()))
     return script
 
 

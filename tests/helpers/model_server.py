@@ -21,8 +21,10 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
+
+from .json_http import JsonHandler
 
 
 @dataclass
@@ -107,13 +109,10 @@ class _Server(ThreadingHTTPServer):
     owner: ModelServer
 
 
-class _Handler(BaseHTTPRequestHandler):
+class _Handler(JsonHandler):
     protocol_version = "HTTP/1.1"
     server: _Server
     reply: Reply
-
-    def log_message(self, *args: Any) -> None:  # keep test output clean
-        pass
 
     def do_HEAD(self) -> None:  # claude probes the base URL first
         self.send_response(200)
@@ -122,9 +121,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self) -> None:
         if self.path.rstrip("/").endswith("/models"):
-            self._json(200, {"object": "list", "data": [], "models": []})
+            self.send_json(200, {"object": "list", "data": [], "models": []})
         else:
-            self._json(200, {"ok": True})
+            self.send_json(200, {"ok": True})
 
     def do_POST(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
@@ -132,7 +131,7 @@ class _Handler(BaseHTTPRequestHandler):
         try:
             body = json.loads(raw or "{}")
         except json.JSONDecodeError:
-            self._json(400, {"error": {"message": "bad json"}})
+            self.send_json(400, {"error": {"message": "bad json"}})
             return
         path = self.path.split("?")[0]
         owner = self.server.owner
@@ -146,7 +145,7 @@ class _Handler(BaseHTTPRequestHandler):
         if reply.fault and self._fault(reply):
             return
         if reply.status != 200:
-            self._json(
+            self.send_json(
                 reply.status,
                 {"type": "error", "error": {"type": "api_error", "message": reply.text or "scripted error"}},
             )
@@ -157,7 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
         elif path.endswith("/responses"):
             self._responses(reply, model)
         else:
-            self._json(404, {"error": {"message": f"no route {path}"}})
+            self.send_json(404, {"error": {"message": f"no route {path}"}})
 
     # -- faults -----------------------------------------------------------------------------------
 
@@ -205,14 +204,6 @@ class _Handler(BaseHTTPRequestHandler):
         return r.fault != "truncate"
 
     # -- transport -----------------------------------------------------------------------------
-
-    def _json(self, status: int, obj: Any) -> None:
-        data = json.dumps(obj).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        self.wfile.write(data)
 
     def _sse(self, events: list[tuple[str | None, Any]]) -> None:
         # The whole stream at once with a Content-Length: valid SSE, and no close-delimited bodies.
@@ -263,7 +254,7 @@ class _Handler(BaseHTTPRequestHandler):
             "stop_sequence": None,
         }
         if not body.get("stream"):
-            self._json(200, {**message, "content": blocks, "usage": usage})
+            self.send_json(200, {**message, "content": blocks, "usage": usage})
             return
         events: list[tuple[str | None, Any]] = [
             (
@@ -355,7 +346,7 @@ class _Handler(BaseHTTPRequestHandler):
             message: dict[str, Any] = {"role": "assistant", "content": r.text or None}
             if calls:
                 message["tool_calls"] = calls
-            self._json(
+            self.send_json(
                 200,
                 {
                     **base,

@@ -14,6 +14,8 @@ from labconsole.core.config import load_config
 from labconsole.lab.gitops import LabRepo
 from labconsole.runs.local import LocalExecutor, RunRequest
 from labconsole.runs.tracking import TrackioSink
+from tests.helpers.git_lab import init_lab
+from tests.helpers.lab_toml import lab_toml
 
 OBJECTIVE = """
 import json, os, sys, time
@@ -28,35 +30,17 @@ print("done", mode)
 
 
 def make_lab(tmp_path: Path, project: str) -> tuple[Path, LabRepo]:
-    lab = tmp_path / "lab"
-    lab.mkdir()
-    (lab / "objective.py").write_text(OBJECTIVE)
-    (lab / "prepare.py").write_text("# evaluator\n")
-    (lab / "mode.txt").write_text("ok\n")
-    (lab / "lab.toml").write_text(f"""
-[lab]
-name = "{project}"
-[objective]
-name = "loss"
-command = "python objective.py"
-metric = "json:result.json#loss.value"
-timeout_s = 2
-repeats = 2
-protected = ["prepare.py"]
-[search]
-file = "objective.py"
-[search.space]
-X = {{ type = "int", low = 1, high = 3 }}
-""")
-    env = {
-        **os.environ,
-        "GIT_AUTHOR_NAME": "t",
-        "GIT_AUTHOR_EMAIL": "t@t",
-        "GIT_COMMITTER_NAME": "t",
-        "GIT_COMMITTER_EMAIL": "t@t",
-    }
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
-        subprocess.run(cmd, cwd=lab, check=True, env=env)
+    toml = lab_toml(
+        lab_name=project,
+        command="python objective.py",
+        metric="json:result.json#loss.value",
+        timeout_s=2,
+        repeats=2,
+        protected=("prepare.py",),
+        search_file="objective.py",
+    )
+    files = {"objective.py": OBJECTIVE, "prepare.py": "# evaluator\n", "mode.txt": "ok\n", "lab.toml": toml}
+    lab = init_lab(tmp_path / "lab", files)
     return lab, LabRepo(lab)
 
 

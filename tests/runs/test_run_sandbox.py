@@ -3,9 +3,7 @@ stored, degraded without bubblewrap (or refused when required), limits with a re
 
 from __future__ import annotations
 
-import os
 import shutil
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -16,7 +14,9 @@ from labconsole.errors import LabError
 from labconsole.lab.gitops import LabRepo
 from labconsole.runs import run_sandbox
 from labconsole.runs.local import LocalExecutor, RunRequest
-from tests.escape.world import GIT_ENV, SECRET_NAME, SECRET_VALUE, base_dir
+from tests.helpers.git_lab import init_lab
+from tests.helpers.lab_toml import lab_toml
+from tests.escape.world import SECRET_NAME, SECRET_VALUE, base_dir
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap (bwrap) is not installed or cannot run here")
 
@@ -33,26 +33,16 @@ def clean_up():
 
 def lab_with(objective_py: str, extra: str = "") -> tuple[Path, LabRepo]:
     MADE.append(base_dir())  # outside /tmp, like the escape suite: the private /tmp hides nothing here
-    lab = MADE[-1] / "lab"
-    lab.mkdir()
-    (lab / "objective.py").write_text(objective_py)
-    (lab / "lab.toml").write_text(f"""
-[lab]
-name = "sandbox"
-[objective]
-name = "loss"
-command = "python objective.py"
-metric = "regex:^loss (\\\\S+)"
-timeout_s = 60
-repeats = 1
-{extra}
-[search]
-file = "objective.py"
-[search.space]
-X = {{ type = "int", low = 1, high = 3 }}
-""")
-    for cmd in (["git", "init", "-q", "-b", "main"], ["git", "add", "-A"], ["git", "commit", "-qm", "base"]):
-        subprocess.run(cmd, cwd=lab, check=True, env={**os.environ, **GIT_ENV}, capture_output=True)
+    toml = lab_toml(
+        lab_name="sandbox",
+        command="python objective.py",
+        metric=r"regex:^loss (\S+)",
+        timeout_s=60,
+        repeats=1,
+        objective_extra=extra,
+        search_file="objective.py",
+    )
+    lab = init_lab(MADE[-1] / "lab", {"objective.py": objective_py, "lab.toml": toml})
     return lab, LabRepo(lab)
 
 
