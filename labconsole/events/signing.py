@@ -30,6 +30,7 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from labconsole.core.user import login_name
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
 
@@ -211,19 +212,10 @@ def load_trust(lab_keys: Mapping[str, str] | None = None) -> TrustStore:
                 continue
     try:
         own = parse_public_key((d / PUB_FILE).read_text(encoding="utf-8"))
-        store.keys[own] = _own_name()
+        store.keys[own] = login_name(fallback="you")
     except (OSError, LabError, UnicodeDecodeError):
         pass
     return store
-
-
-def _own_name() -> str:
-    import getpass
-
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return os.environ.get("USER", "you")
 
 
 def trust_key(text: str, name: str) -> Path:

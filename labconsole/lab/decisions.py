@@ -7,10 +7,9 @@ that the service holds the log, the state and the session's life, and this file 
 
 from __future__ import annotations
 
-import getpass
-import os
 from typing import TYPE_CHECKING, Any
 
+from labconsole.core.user import login_name
 from labconsole.errors import GateError, LabError
 from labconsole.events import kinds as K
 from labconsole.events.log import Event
@@ -33,10 +32,7 @@ if TYPE_CHECKING:
 
 
 def default_who() -> str:
-    try:
-        return getpass.getuser()
-    except Exception:  # no passwd entry in some containers
-        return os.environ.get("USER", "human")
+    return login_name(fallback="human")
 
 
 def approve(lab: Lab, command: Approve) -> Event:

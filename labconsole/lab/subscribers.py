@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import threading
-from typing import Any
 from collections.abc import Callable
+from typing import Any
+
+from labconsole.core.listeners import Listeners
 
 Subscriber = Callable[[Any, Any], None]  # fn(event, state)
 
 
-class Subscribers:
-    def __init__(self, lock: threading.RLock) -> None:
-        self._lock = lock
-        self._fns: list[Subscriber] = []
-
-    def add(self, fn: Subscriber) -> Callable[[], None]:
-        """Subscribe ``fn``; returns the function that unsubscribes it."""
-        with self._lock:
-            self._fns.append(fn)
-
-        def remove() -> None:
-            with self._lock:
-                if fn in self._fns:
-                    self._fns.remove(fn)
-
-        return remove
-
+class Subscribers(Listeners[Subscriber]):
     def notify(self, event: Any, state: Any) -> None:
         """Call every subscriber (the caller holds the lock, so events arrive in log order)."""
-        for fn in list(self._fns):
+        for fn in self.current():
             try:
                 fn(event, state)
             except Exception:  # a broken view must not stop the lab

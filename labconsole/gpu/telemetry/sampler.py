@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from labconsole.core.listeners import Listeners
 from labconsole.gpu.snapshot import GpuSnapshot
 from labconsole.gpu.telemetry.nvml import MIN_INTERVAL_S, GpuTelemetry
 from labconsole.gpu.telemetry.polling import PollingThread
@@ -40,7 +41,7 @@ class TelemetrySampler(PollingThread):
         self.callback_errors = 0
         self.last_callback_error: str | None = None
         # Consumers for a while (a run's peak memory while it holds its lease), added and removed at will.
-        self._listeners: list[Callable[[GpuSnapshot], None]] = []
+        self._listeners: Listeners[Callable[[GpuSnapshot], None]] = Listeners(self._ring_lock)
 
     def latest(self) -> GpuSnapshot | None:
         with self._ring_lock:
@@ -52,15 +53,7 @@ class TelemetrySampler(PollingThread):
 
     def add_listener(self, fn: Callable[[GpuSnapshot], None]) -> Callable[[], None]:
         """Call ``fn`` with every snapshot from now on (on the sampler thread); returns what removes it."""
-        with self._ring_lock:
-            self._listeners.append(fn)
-
-        def remove() -> None:
-            with self._ring_lock:
-                if fn in self._listeners:
-                    self._listeners.remove(fn)
-
-        return remove
+        return self._listeners.add(fn)
 
     def _loop(self) -> None:
         next_at = time.monotonic()
@@ -69,7 +62,7 @@ class TelemetrySampler(PollingThread):
             with self._ring_lock:
                 self._ring.append(snap)
                 consumers = [self._on_snapshot] if self._on_snapshot is not None else []
-                consumers += self._listeners
+                consumers += self._listeners.current()
             for consume in consumers:
                 try:
                     consume(snap)
