@@ -277,3 +277,24 @@ def test_the_session_is_not_settled_while_the_best_is_being_confirmed(tmp_path: 
         assert [e for e in lab.events if e.kind == K.EVIDENCE_CONFIRMED]  # so the confirmation is done by then
     finally:
         m.shutdown()
+
+
+def test_waiting_never_ends_between_a_measurement_and_its_confirmation(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The hand-over to the confirmation re-measure is one locked step; ``wait`` (used by `review remeasure`
+    without a live console) read the set unlocked and could return in the middle, and the stop that follows
+    cancelled the confirmation. The gate's computation is stretched here so the window is always there."""
+    import labconsole.lab.orchestrator.measurement as measurement
+
+    real = measurement.session_gate
+
+    def slow_gate(state: LabState) -> Any:
+        time.sleep(0.2)
+        return real(state)
+
+    monkeypatch.setattr(measurement, "session_gate", slow_gate)
+    lab = FakeLab(tmp_path, repeats=3, cap=3)
+    executor = SimExecutor(lab, {"main0": BASE, "good": BASE * 0.95}, sigma=0.005)
+    measure_all(lab, executor, [("h001", "good")])
+    assert [e for e in lab.events if e.kind == K.EVIDENCE_CONFIRMED], "the confirmation was cut off"

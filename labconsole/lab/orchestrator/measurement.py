@@ -442,5 +442,10 @@ class Measurements:
 
     def wait(self, timeout_s: float | None = None) -> None:
         deadline = None if timeout_s is None else time.monotonic() + timeout_s
-        while self.measuring and (deadline is None or time.monotonic() < deadline):
+        while deadline is None or time.monotonic() < deadline:
+            # Read under the lab lock: a measurement that ends hands over to its confirmation inside one
+            # locked step (_leave_measuring), and unlocked, the set looked empty in between.
+            with self.lab.locked():
+                if not self.measuring:
+                    return
             time.sleep(0.05)
