@@ -58,7 +58,7 @@ nvidia-smi --query-gpu=name,driver_version,clocks.sm,temperature.gpu --format=cs
 python3 -c "import torch, kernels; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'kernels', kernels.__version__)"
 
 say "session: $N hypotheses"
-timeout 460 $LC demo --kernel --dir "$LAB" --headless --budget "$N" --timeout 420 2>&1 | tee "$DEST/run.log"
+timeout 440 $LC demo --kernel --dir "$LAB" --headless --budget "$N" --timeout 400 2>&1 | tee "$DEST/run.log"
 SESSION=$(ls -d "$LAB"/sessions/*/ 2>/dev/null | tail -1)
 [ -z "$SESSION" ] && { echo "no session was started (see run.log)"; exit 1; }
 SESSION=${SESSION%/}
@@ -68,9 +68,12 @@ $LC review list --lab "$LAB" --all 2>&1 | tee "$DEST/review.txt"
 HYP=$(grep -oE "labconsole review approve h[0-9]+" "$DEST/run.log" | tail -1 | awk '{print $4}')
 if [ -n "$HYP" ]; then
   say "approve, merge, publish $HYP"
-  $LC review show "$HYP" --lab "$LAB" 2>&1 | head -60
-  # Runs on this machine are not in bubblewrap (sandbox degraded): the person overrides that flag, saying why.
-  $LC review approve "$HYP" --lab "$LAB" --yes --override sandbox-degraded \
+  $LC review show "$HYP" --lab "$LAB" 2>&1 | tee "$DEST/review_show.txt" | head -60
+  # Where runs were not in bubblewrap (none on the image) the candidate is flagged sandbox-degraded:
+  # the person overrides that flag, saying why. Elsewhere there is nothing to override.
+  OVR=()
+  grep -q "sandbox-degraded" "$DEST/review_show.txt" && OVR=(--override sandbox-degraded)
+  $LC review approve "$HYP" --lab "$LAB" --yes "${OVR[@]}" \
     --reason "kernel lab on the lent GPU machine: best measured candidate; no bubblewrap on the image" 2>&1
   $LC merge "$HYP" --lab "$LAB" 2>&1
   (cd "$LAB" && python3 lab/build.py assemble) 2>&1 | tail -2
@@ -84,7 +87,11 @@ say "collect"
 $LC audit verify "$SESSION" 2>&1 | tail -5 | tee -a "$DEST/publish.txt"
 cp "$SESSION/events.jsonl" "$DEST/"
 [ -f "$SESSION/report.md" ] && cp "$SESSION/report.md" "$DEST/"
-tar -czf "$DEST/session.tgz" -C "$(dirname "$SESSION")" "$(basename "$SESSION")"
+# What a CPU machine needs to verify the session later: the person's public key (to trust) and the lab's
+# git history (the audit's cross-check of every merge against an approval), beside the session dir.
+$LC keys show > "$(dirname "$SESSION")/signer.pub" 2>/dev/null || true
+git -C "$LAB" bundle create "$(dirname "$SESSION")/lab.bundle" --all 2>&1 | tail -1
+tar -czf "$DEST/session.tgz" -C "$(dirname "$SESSION")" "$(basename "$SESSION")" signer.pub lab.bundle
 echo
 echo "=== summary"
 echo "lab: $LAB  session: $(basename "$SESSION")  hypotheses asked: $N"

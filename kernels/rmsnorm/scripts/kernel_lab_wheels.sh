@@ -8,7 +8,7 @@ DEST=$(dirname "$0")/../.whl
 mkdir -p "$DEST"
 PKGS="kernels==0.17.2 optuna<6 alembic colorlog sqlalchemy greenlet Mako rapidfuzz<4 gitpython gitdb smmap
   psutil nvidia-ml-py cryptography cffi pycparser textual<8.3 rich markdown-it-py mdurl platformdirs
-  linkify-it-py uc-micro-py pygments typing_extensions pyyaml"
+  linkify-it-py uc-micro-py pygments typing_extensions pyyaml orjson<4"
 for p in $PKGS; do
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
