@@ -3,133 +3,112 @@
 Kept apart only to keep ``kinds.py`` short: the kind strings, versions and flags are there, in the one table.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
-
-
-# Keyword-only field groups: a kind inherits one next to its own required fields in any order; the wire
-# format is still the kind's fields by name.
+# No ``from __future__ import annotations`` here: TypedDict reads NotRequired[...] from evaluated annotations
+# (Python 3.11 counts a string-annotated NotRequired key as required).
+from typing import Any, NotRequired, TypedDict
 
 
-@dataclass(frozen=True, kw_only=True)
-class UsageFields:
+class UsageFields(TypedDict):
     """An agent's model-call counts: ``agent.usage`` reports them as they come, ``eval.attempt`` per attempt."""
 
-    input_tokens: int | None = None
-    output_tokens: int | None = None
-    cached_tokens: int | None = None
-    cost_usd: float | None = None
-    tool_calls: int | None = None
-    repair_attempts: int | None = None
+    input_tokens: NotRequired[int]
+    output_tokens: NotRequired[int]
+    cached_tokens: NotRequired[int]
+    cost_usd: NotRequired[float]
+    tool_calls: NotRequired[int]
+    repair_attempts: NotRequired[int]
 
 
-@dataclass(frozen=True)
-class _AgentFields:
+class _AgentFields(TypedDict):
     """What every agent.* kind about an agent's process carries first (the kinds below inherit it)."""
 
     agent_id: str
-    role: str | None = None
+    role: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentStarted(_AgentFields):
-    backend: str | None = None
-    model: str | None = None
-    pid: int | None = None
-    attempt: int | None = None
+    backend: NotRequired[str]
+    model: NotRequired[str]
+    pid: NotRequired[int]
+    attempt: NotRequired[int]
 
 
-@dataclass(frozen=True)
 class AgentHello(_AgentFields):
-    protocol: int | str | None = None
-    backend: str | None = None
-    model: str | None = None
+    protocol: NotRequired[int | str]
+    backend: NotRequired[str]
+    model: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentStatus(_AgentFields):
-    state: str | None = None  # working | waiting | idle | paused
-    hypothesis: str | None = None
-    detail: str | None = None
+    state: NotRequired[str]  # working | waiting | idle | paused
+    hypothesis: NotRequired[str]
+    detail: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentLog(_AgentFields):
-    level: str | None = None
-    text: str | None = None
+    level: NotRequired[str]
+    text: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentRaw(_AgentFields):
     """A non-protocol stdout line."""
 
-    text: str | None = None
-    truncated: bool | None = None
+    text: NotRequired[str]
+    truncated: NotRequired[bool]
 
 
-@dataclass(frozen=True)
 class AgentDropped(_AgentFields):
     """Log lines dropped under flood."""
 
-    count: int | None = None
+    count: NotRequired[int]
 
 
-@dataclass(frozen=True)
 class AgentToolCall(_AgentFields):
-    tool: str | None = None
-    input: Any = None
-    ok: bool | None = None
-    error: str | None = None
+    tool: NotRequired[str]
+    input: NotRequired[Any]
+    ok: NotRequired[bool]
+    error: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentUsage(_AgentFields, UsageFields):
-    model: str | None = None
+    model: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentError(_AgentFields):
-    message: str | None = None
-    task: str | None = None
+    message: NotRequired[str]
+    task: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentExited(_AgentFields):
-    reason: str | None = None  # done | crashed | hung | killed | stopped
-    returncode: int | None = None
-    signal: int | None = None
-    detail: str | None = None
-    attempt: int | None = None
+    reason: NotRequired[str]  # done | crashed | hung | killed | stopped
+    returncode: NotRequired[int]
+    signal: NotRequired[int]
+    detail: NotRequired[str]
+    attempt: NotRequired[int]
 
 
-@dataclass(frozen=True)
 class AgentStalled(_AgentFields):
     """The agent's model call sent no token past its limit (heartbeats alone do not count); an
     ``agent.exited`` (reason hung) and the usual restart follow."""
 
-    waited_s: float | None = None
-    limit_s: float | None = None
-    attempt: int | None = None
-    detail: str | None = None
+    waited_s: NotRequired[float]
+    limit_s: NotRequired[float]
+    attempt: NotRequired[int]
+    detail: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class AgentRestarting(_AgentFields):
-    attempt: int | None = None
-    backoff_s: float | None = None
+    attempt: NotRequired[int]
+    backoff_s: NotRequired[float]
 
 
-@dataclass(frozen=True)
-class AgentMessage:
+class AgentMessage(TypedDict):
     """A person's message to an agent."""
 
     agent_id: str
-    text: str | None = None
+    text: NotRequired[str]
 
 
-@dataclass(frozen=True)
-class AgentControl:
+class AgentControl(TypedDict):
     agent_id: str
-    action: str | None = None  # pause | resume | stop | restart
+    action: NotRequired[str]  # pause | resume | stop | restart

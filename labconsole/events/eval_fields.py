@@ -3,53 +3,46 @@
 Kept apart only to keep ``kinds.py`` short: the kind strings, versions and flags are there, in the one table.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
+# Annotations stay evaluated (no __future__ import), as in agent_fields.py: TypedDict needs them to see NotRequired.
+from typing import Any, NotRequired, TypedDict
 
 from labconsole.events.agent_fields import UsageFields
 
 
-@dataclass(frozen=True, kw_only=True)
-class EvalProvenance:
-    """What an eval's results were measured against (keyword-only, like UsageFields in agent_fields.py)."""
+class EvalProvenance(TypedDict):
+    """What an eval's results were measured against (a field group, like UsageFields in agent_fields.py)."""
 
-    repo_commit: str | None = None
-    skill_hash: str | None = None
-    harness: str | None = None
+    repo_commit: NotRequired[str]
+    skill_hash: NotRequired[str]
+    harness: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class EvalStarted(EvalProvenance):
-    skill: str | None = None
-    models: list[str] | None = None
-    cases: list[str] | None = None
-    repeats: int | None = None
-    concurrency: int | None = None
-    gpu: bool | None = None
-    resumed: int | None = None
-    planned: int | None = None
-    to_run: int | None = None
-    case_hashes: dict[str, str] | None = None
+    skill: NotRequired[str]
+    models: NotRequired[list[str]]
+    cases: NotRequired[list[str]]
+    repeats: NotRequired[int]
+    concurrency: NotRequired[int]
+    gpu: NotRequired[bool]
+    resumed: NotRequired[int]
+    planned: NotRequired[int]
+    to_run: NotRequired[int]
+    case_hashes: NotRequired[dict[str, str]]
 
 
-@dataclass(frozen=True)
-class _AttemptFields:
+class _AttemptFields(TypedDict):
     """What every eval.attempt.* kind carries first (the kinds that inherit it)."""
 
     attempt_id: str
 
 
-@dataclass(frozen=True)
 class EvalAttemptStarted(_AttemptFields):
-    case: str | None = None
-    model: str | None = None
-    with_skill: bool | None = None
-    repeat: int | None = None
+    case: NotRequired[str]
+    model: NotRequired[str]
+    with_skill: NotRequired[bool]
+    repeat: NotRequired[int]
 
 
-@dataclass(frozen=True)
 class EvalAttempt(_AttemptFields, UsageFields, EvalProvenance):
     """The whole ``AttemptRecord`` (labconsole/evals/summary.py); a test keeps the two in step."""
 
@@ -58,37 +51,34 @@ class EvalAttempt(_AttemptFields, UsageFields, EvalProvenance):
     with_skill: bool
     repeat: int
     status: str  # pass | fail | error (infrastructure) | not-run ("incomplete" in older logs)
-    checks: list[dict[str, Any]] | None = None
-    agent_ok: bool | None = None
-    agent_error: str | None = None
-    infra_error: bool | None = None
-    wall_s: float | None = None
-    checks_s: float | None = None
-    transcript: str | None = None
-    transcript_sha256: str | None = None
-    protected_touched: list[str] | None = None
-    backend: str | None = None
-    case_hash: str | None = None
+    checks: NotRequired[list[dict[str, Any]]]
+    agent_ok: NotRequired[bool]
+    agent_error: NotRequired[str]
+    infra_error: NotRequired[bool]
+    wall_s: NotRequired[float]
+    checks_s: NotRequired[float]
+    transcript: NotRequired[str]
+    transcript_sha256: NotRequired[str]
+    protected_touched: NotRequired[list[str]]
+    backend: NotRequired[str]
+    case_hash: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class EvalAttemptInterrupted(_AttemptFields):
     """Started in an earlier, killed run."""
 
-    reason: str | None = None
+    reason: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class EvalAttemptTracked(_AttemptFields):
     """The attempt's Trackio run is written."""
 
-    project: str | None = None
+    project: NotRequired[str]
 
 
-@dataclass(frozen=True)
-class EvalFinished:
-    planned: int | None = None
-    ran: int | None = None
-    skipped: int | None = None
-    attempts: int | None = None
-    summary: list[dict[str, Any]] | None = None
+class EvalFinished(TypedDict):
+    planned: NotRequired[int]
+    ran: NotRequired[int]
+    skipped: NotRequired[int]
+    attempts: NotRequired[int]
+    summary: NotRequired[list[dict[str, Any]]]

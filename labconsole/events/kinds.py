@@ -4,18 +4,19 @@ The log line is ``{seq, ts, kind, actor, data, prev, hash}``. ``actor`` is
 ``console``, ``human:<name>``, or ``agent:<agent-id>``. Only the console
 writes; ``human:`` actors come from keyboard/CLI decisions.
 
-Each kind is a frozen dataclass (fields without a default are required, those
-defaulting to ``None`` optional: old logs lack them) registered in :data:`KINDS`
-with :func:`~labconsole.events.schema.KindTable.declare`, which returns the kind
-string kept as the module constant (``K.HYP_PROPOSED``). ``open=True`` marks kinds
-whose data carries an agent's protocol message as it came, so extra keys are
-allowed there. To add a kind: declare it here; the writer refuses anything else.
+Each kind's ``data`` is a JSON object, declared as a TypedDict: a key is required
+unless marked ``NotRequired`` (old logs lack those; :func:`event` leaves one out when
+given None). The TypedDict is registered in :data:`KINDS` with
+:func:`~labconsole.events.schema.KindTable.declare`, which returns the kind string kept
+as the module constant (``K.HYP_PROPOSED``). Field groups (``_HypFields``,
+``SignedFields`` …) are TypedDicts a kind inherits: the wire has their keys by name.
+``open=True`` marks kinds whose data carries an agent's protocol message as it came, so
+extra keys are allowed there. To add a kind: declare it here; the writer refuses anything else.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass
-from typing import Any
+# Annotations stay evaluated (no __future__ import), as in agent_fields.py: TypedDict needs them to see NotRequired.
+from collections.abc import Mapping
+from typing import Any, NotRequired, TypedDict
 
 from labconsole.events.agent_fields import (
     AgentStarted,
@@ -41,7 +42,7 @@ from labconsole.events.eval_fields import (
     EvalFinished,
     EvalStarted,
 )
-from labconsole.events.schema import EVAL_LOG, SESSION_LOG, KindSpec, KindTable, check_event, data_of
+from labconsole.events.schema import EVAL_LOG, SESSION_LOG, KindTable, check_event, data_of
 
 KINDS = KindTable()
 _declare = KINDS.declare
@@ -49,46 +50,42 @@ _declare = KINDS.declare
 # --------------------------------------------------------------------------- session
 
 
-@dataclass(frozen=True)
-class SessionStarted:
-    session_id: str | None = None
-    lab: str | None = None
-    lab_root: str | None = None
-    baseline_sha: str | None = None
-    main_branch: str | None = None
-    config_sha256: str | None = None
-    config: dict[str, Any] | None = None
-    objective: dict[str, Any] | None = None
-    budget: dict[str, Any] | None = None
-    pid: int | None = None
-    host: str | None = None
-    hyp_offset: int | None = None
-    signing_key: str | None = None  # the starting person's ed25519 public key (hex): the session is sealed
-    warnings: list[str] | None = None  # lab.toml patterns that match no file in main
+class SessionStarted(TypedDict):
+    session_id: NotRequired[str]
+    lab: NotRequired[str]
+    lab_root: NotRequired[str]
+    baseline_sha: NotRequired[str]
+    main_branch: NotRequired[str]
+    config_sha256: NotRequired[str]
+    config: NotRequired[dict[str, Any]]
+    objective: NotRequired[dict[str, Any]]
+    budget: NotRequired[dict[str, Any]]
+    pid: NotRequired[int]
+    host: NotRequired[str]
+    hyp_offset: NotRequired[int]
+    signing_key: NotRequired[str]  # the starting person's ed25519 public key (hex): the session is sealed
+    warnings: NotRequired[list[str]]  # lab.toml patterns that match no file in main
     # {since_session, previous_sha256, changes: ["metric val_loss → train_loss", …]} when lab.toml changed
-    rules_changed: dict[str, Any] | None = None
+    rules_changed: NotRequired[dict[str, Any]]
     # {path, commit, sha256, bytes}: the workers' instructions ([lab] instructions) read at baseline_sha; the
     # text is the session blob named by sha256
-    instructions: dict[str, Any] | None = None
+    instructions: NotRequired[dict[str, Any]]
 
 
-@dataclass(frozen=True)
-class SessionResumed:
-    pid: int | None = None
-    last_seq: int | None = None
-    config_sha256: str | None = None
+class SessionResumed(TypedDict):
+    pid: NotRequired[int]
+    last_seq: NotRequired[int]
+    config_sha256: NotRequired[str]
 
 
-@dataclass(frozen=True)
-class SessionStopped:
-    reason: str | None = None
+class SessionStopped(TypedDict):
+    reason: NotRequired[str]
 
 
-@dataclass(frozen=True)
-class LogRepaired:
-    cut_bytes: int | None = None
-    offset: int | None = None
-    reason: str | None = None
+class LogRepaired(TypedDict):
+    cut_bytes: NotRequired[int]
+    offset: NotRequired[int]
+    reason: NotRequired[str]
 
 
 SESSION_STARTED = _declare("session.started", SessionStarted, durable=True)
@@ -118,77 +115,67 @@ AGENT_CONTROL = _declare("agent.control", AgentControl)
 # --------------------------------------------------------------------------- hypotheses
 
 
-@dataclass(frozen=True)
-class _HypFields:
+class _HypFields(TypedDict):
     """What every kind about one hypothesis carries first (the kinds that inherit it)."""
 
     hyp_id: str
 
 
-@dataclass(frozen=True)
 class HypProposed(_HypFields):
-    title: str | None = None
-    params: dict[str, Any] | None = None
-    rationale: str | None = None
-    source: str | None = None
-    proposer: str | None = None
-    priority: float | None = None
-    evidence: Any = None
-    evidence_blob: str | None = None
+    title: NotRequired[str]
+    params: NotRequired[dict[str, Any]]
+    rationale: NotRequired[str]
+    source: NotRequired[str]
+    proposer: NotRequired[str]
+    priority: NotRequired[float]
+    evidence: NotRequired[Any]
+    evidence_blob: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class HypQueued(_HypFields):
-    priority: float | None = None
+    priority: NotRequired[float]
 
 
-@dataclass(frozen=True)
 class HypDuplicate(_HypFields):
-    of: str | None = None
-    similarity: float | None = None
+    of: NotRequired[str]
+    similarity: NotRequired[float]
 
 
-@dataclass(frozen=True)
 class HypClaimed(_HypFields):
-    agent_id: str | None = None
+    agent_id: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class WorktreeCreated(_HypFields):
-    path: str | None = None
-    branch: str | None = None
-    base_sha: str | None = None
+    path: NotRequired[str]
+    branch: NotRequired[str]
+    base_sha: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class HypCommitted(_HypFields):
-    sha: str | None = None
-    branch: str | None = None
-    base_sha: str | None = None
-    message: str | None = None
-    diff_blob: str | None = None
-    files: list[str] | None = None
-    additions: int | None = None
-    deletions: int | None = None
+    sha: NotRequired[str]
+    branch: NotRequired[str]
+    base_sha: NotRequired[str]
+    message: NotRequired[str]
+    diff_blob: NotRequired[str]
+    files: NotRequired[list[str]]
+    additions: NotRequired[int]
+    deletions: NotRequired[int]
 
 
-@dataclass(frozen=True)
 class HypFailed(_HypFields):
-    step: str | None = None
-    reason: str | None = None
-    log_blob: str | None = None
+    step: NotRequired[str]
+    reason: NotRequired[str]
+    log_blob: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class WorktreeArchived(_HypFields):
-    ref: str | None = None
-    sha: str | None = None
-    reason: str | None = None
+    ref: NotRequired[str]
+    sha: NotRequired[str]
+    reason: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class WorktreeRemoved(_HypFields):
-    path: str | None = None
+    path: NotRequired[str]
 
 
 HYP_PROPOSED = _declare("hypothesis.proposed", HypProposed)
@@ -204,75 +191,68 @@ WORKTREE_REMOVED = _declare("worktree.removed", WorktreeRemoved)
 # --------------------------------------------------------------------------- measurement
 
 
-@dataclass(frozen=True)
-class _RunFields:
+class _RunFields(TypedDict):
     """What every run.* kind carries first: the run, and the hypothesis it measures (None: a baseline's)."""
 
     run_id: str
-    hyp_id: str | None = None
+    hyp_id: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class RunStarted(_RunFields):
-    role: str | None = None  # candidate | baseline
-    commit: str | None = None
-    repeat: int | None = None
-    command: str | None = None
-    gpus: list[int] | None = None
-    gpu_wait_s: float | None = None
-    gpu_idle_before_s: float | None = None
-    sandbox: str | None = None  # bwrap | degraded (ran without a sandbox)
-    env_names: list[str] | None = None  # variables the run got from the console's environment, by name
-    executor: str | None = None  # local (absent in older logs) | ray | hf-jobs
-    requeue_of: str | None = None  # the run whose node was lost; re-queued once under this run id
+    role: NotRequired[str]  # candidate | baseline
+    commit: NotRequired[str]
+    repeat: NotRequired[int]
+    command: NotRequired[str]
+    gpus: NotRequired[list[int]]
+    gpu_wait_s: NotRequired[float]
+    gpu_idle_before_s: NotRequired[float]
+    sandbox: NotRequired[str]  # bwrap | degraded (ran without a sandbox)
+    env_names: NotRequired[list[str]]  # variables the run got from the console's environment, by name
+    executor: NotRequired[str]  # local (absent in older logs) | ray | hf-jobs
+    requeue_of: NotRequired[str]  # the run whose node was lost; re-queued once under this run id
 
 
-@dataclass(frozen=True)
 class RunFinished(_RunFields):
-    status: str | None = None  # ok | failed | timeout | crashed | invalid
-    metric: float | None = None
-    returncode: int | None = None
-    duration_s: float | None = None
-    log_blob: str | None = None
-    error: str | None = None
-    artifacts: dict[str, str] | None = None  # file name -> blob
-    sandbox: str | None = None  # bwrap | degraded
-    where: str | None = None  # a remote run's node ("ray:10.0.0.5/ab12…") or job ("hf-jobs:<id>")
-    peak_gpu_mem_mb: float | None = None  # the most GPU memory the run used (MiB), None: not measured
-    peak_gpu_mem_from: str | None = None  # telemetry (the console's samples) | output (its peak_vram_mb: line)
+    status: NotRequired[str]  # ok | failed | timeout | crashed | invalid
+    metric: NotRequired[float]
+    returncode: NotRequired[int]
+    duration_s: NotRequired[float]
+    log_blob: NotRequired[str]
+    error: NotRequired[str]
+    artifacts: NotRequired[dict[str, str]]  # file name -> blob
+    sandbox: NotRequired[str]  # bwrap | degraded
+    where: NotRequired[str]  # a remote run's node ("ray:10.0.0.5/ab12…") or job ("hf-jobs:<id>")
+    peak_gpu_mem_mb: NotRequired[float]  # the most GPU memory the run used (MiB), None: not measured
+    peak_gpu_mem_from: NotRequired[str]  # telemetry (the console's samples) | output (its peak_vram_mb: line)
 
 
-@dataclass(frozen=True)
 class RunLog(_RunFields):
     """A line a run printed while in flight (runs/run_log.py: redacted, cut, rate-limited; the blob has all)."""
 
-    stream: str | None = None  # stdout | stderr | console (a closing count of dropped lines)
-    text: str | None = None
-    truncated: bool | None = None
-    dropped: int | None = None  # lines of this run dropped under a flood just before this one
+    stream: NotRequired[str]  # stdout | stderr | console (a closing count of dropped lines)
+    text: NotRequired[str]
+    truncated: NotRequired[bool]
+    dropped: NotRequired[int]  # lines of this run dropped under a flood just before this one
 
 
-@dataclass(frozen=True)
-class SandboxStatus:
+class SandboxStatus(TypedDict):
     """Whether this session's runs are sandboxed (logged at session start), and what the lab let in by name."""
 
     mode: str  # bwrap | degraded
-    reason: str | None = None  # why degraded, in one line
-    network: bool | None = None
-    env: list[str] | None = None  # [objective] env: names passed, secret-looking ones included
-    read_paths: list[str] | None = None
-    memory_mb: int | None = None
-    max_processes: int | None = None
+    reason: NotRequired[str]  # why degraded, in one line
+    network: NotRequired[bool]
+    env: NotRequired[list[str]]  # [objective] env: names passed, secret-looking ones included
+    read_paths: NotRequired[list[str]]
+    memory_mb: NotRequired[int]
+    max_processes: NotRequired[int]
 
 
-@dataclass(frozen=True)
 class EvidenceRecorded(_HypFields):
-    evidence_hash: str | None = None
-    blob: str | None = None
-    summary: dict[str, Any] | None = None
+    evidence_hash: NotRequired[str]
+    blob: NotRequired[str]
+    summary: NotRequired[dict[str, Any]]
 
 
-@dataclass(frozen=True)
 class EvidenceConfirmed(_HypFields):
     """The fresh re-measure of a candidate about to be shown as the session's best, against the current main.
 
@@ -280,21 +260,19 @@ class EvidenceConfirmed(_HypFields):
     (core/stats.py ``confirm``). Its runs are ordinary run.started/run.finished of the same hypothesis.
     """
 
-    sha: str | None = None  # the candidate commit re-measured
-    main_sha: str | None = None  # the baseline it ran against: main's head when the re-measure began
-    evidence_hash: str | None = None  # the evidence whose decision this confirms
-    label: str | None = None  # improved | no evidence | worse | inconclusive
-    summary: dict[str, Any] | None = None  # the fresh measurement's gate fields and its metric rows
+    sha: NotRequired[str]  # the candidate commit re-measured
+    main_sha: NotRequired[str]  # the baseline it ran against: main's head when the re-measure began
+    evidence_hash: NotRequired[str]  # the evidence whose decision this confirms
+    label: NotRequired[str]  # improved | no evidence | worse | inconclusive
+    summary: NotRequired[dict[str, Any]]  # the fresh measurement's gate fields and its metric rows
 
 
-@dataclass(frozen=True)
 class ReviewVerdict(_HypFields):
-    reviewer: str | None = None
-    verdict: str | None = None  # pass | flag | reject
-    reasons: list[str] | None = None
+    reviewer: NotRequired[str]
+    verdict: NotRequired[str]  # pass | flag | reject
+    reasons: NotRequired[list[str]]
 
 
-@dataclass(frozen=True)
 class HypAwaiting(_HypFields):
     """The hypothesis waits for the person's decision."""
 
@@ -311,58 +289,51 @@ HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
 # --------------------------------------------------------------------------- decisions (actor = human:<name>)
 
 
-@dataclass(frozen=True, kw_only=True)
-class SignedFields:
-    """A person's decision: their ed25519 signature over it (events/signing.py); keyword-only like UsageFields."""
+class SignedFields(TypedDict):
+    """A person's decision: their ed25519 signature over it (events/signing.py); a field group like UsageFields."""
 
-    signature: dict[str, Any] | None = None
+    signature: NotRequired[dict[str, Any]]
 
 
-@dataclass(frozen=True)
 class DecisionApproved(_HypFields, SignedFields):
-    sha: str | None = None
-    evidence_hash: str | None = None
-    who: str | None = None
-    reason: str | None = None
-    flags: list[str] | None = None  # review flags the person confirmed
-    overrides: list[dict[str, Any]] | None = None  # flagged changes ({flag, paths}) approved over, with reason
+    sha: NotRequired[str]
+    evidence_hash: NotRequired[str]
+    who: NotRequired[str]
+    reason: NotRequired[str]
+    flags: NotRequired[list[str]]  # review flags the person confirmed
+    overrides: NotRequired[list[dict[str, Any]]]  # flagged changes ({flag, paths}) approved over, with reason
 
 
-@dataclass(frozen=True)
 class DecisionRejected(_HypFields, SignedFields):
-    who: str | None = None
-    reason: str | None = None
+    who: NotRequired[str]
+    reason: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class MergeCompleted(_HypFields, SignedFields):
-    sha: str | None = None
-    merge_sha: str | None = None
-    into: str | None = None
-    evidence_hash: str | None = None
-    rules_change: list[str] | None = None  # the lab's rules change the person confirmed
+    sha: NotRequired[str]
+    merge_sha: NotRequired[str]
+    into: NotRequired[str]
+    evidence_hash: NotRequired[str]
+    rules_change: NotRequired[list[str]]  # the lab's rules change the person confirmed
 
 
-@dataclass(frozen=True)
 class MergeRefused(_HypFields):
-    reason: str | None = None
+    reason: NotRequired[str]
 
 
-@dataclass(frozen=True)
-class BaselineMoved:
+class BaselineMoved(TypedDict):
     sha: str
-    reason: str | None = None
+    reason: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class PublishCompleted(SignedFields):
     sha: str  # the approved commit (the audit binds it to the approval)
     evidence_hash: str
-    hyp_id: str | None = None
-    published_sha: str | None = None  # the commit published: the approved one or the gate's merge of it
-    destination: str | None = None  # the Hub repository URL, or the local folder when not uploaded
-    load_check: bool | None = None
-    path: str | None = None  # the kernel folder (older logs)
+    hyp_id: NotRequired[str]
+    published_sha: NotRequired[str]  # the commit published: the approved one or the gate's merge of it
+    destination: NotRequired[str]  # the Hub repository URL, or the local folder when not uploaded
+    load_check: NotRequired[bool]
+    path: NotRequired[str]  # the kernel folder (older logs)
 
 
 DECISION_APPROVED = _declare("decision.approved", DecisionApproved, durable=True, decision=True)
@@ -375,55 +346,48 @@ PUBLISH_COMPLETED = _declare("publish.completed", PublishCompleted, durable=True
 # --------------------------------------------------------------------------- budget, gpu, reports
 
 
-@dataclass(frozen=True)
-class BudgetSignal:
+class BudgetSignal(TypedDict):
     scope: str  # session | role
     resource: str  # tokens | usd | gpu_hours
     used: float
     limit: float
-    role: str | None = None
+    role: NotRequired[str]
 
 
-@dataclass(frozen=True)
 class BudgetExhausted(BudgetSignal):
     """Same fields as the warning; agents are paused."""
 
 
-@dataclass(frozen=True)
 class BudgetResumed(SignedFields):
-    who: str | None = None  # a person let paused agents go on
+    who: NotRequired[str]  # a person let paused agents go on
 
 
-@dataclass(frozen=True)
-class GpuSample:
+class GpuSample(TypedDict):
     """Telemetry's own shape (labconsole/gpu): per-GPU dicts, and more keys as the sampler grows."""
 
     gpus: list[dict[str, Any]]
-    available: bool | None = None
-    reason: str | None = None
-    window: dict[str, Any] | None = None
-    node: str | None = None  # the cluster node sampled (a Ray node id); absent: the console's own machine
+    available: NotRequired[bool]
+    reason: NotRequired[str]
+    window: NotRequired[dict[str, Any]]
+    node: NotRequired[str]  # the cluster node sampled (a Ray node id); absent: the console's own machine
 
 
-@dataclass(frozen=True)
-class ReportWritten:
-    path: str | None = None
-    sha256: str | None = None
+class ReportWritten(TypedDict):
+    path: NotRequired[str]
+    sha256: NotRequired[str]
 
 
-@dataclass(frozen=True)
-class Note:
+class Note(TypedDict):
     text: str  # a free-form console note
 
 
-@dataclass(frozen=True)
-class SealCheckpoint:
+class SealCheckpoint(TypedDict):
     """A signed checkpoint of the chain: event ``seq`` has hash ``head`` (events/seal.py)."""
 
     seq: int
     head: str
     signature: dict[str, Any]
-    reason: str | None = None  # decision | periodic | close
+    reason: NotRequired[str]  # decision | periodic | close
 
 
 BUDGET_WARNING = _declare("budget.warning", BudgetSignal)
@@ -462,7 +426,8 @@ def validate(kind: str, data: dict[str, Any], *, log: str | None = None) -> None
     check_event(KINDS, kind, data, log=log)
 
 
-def event(decl: object) -> tuple[str, dict[str, Any]]:
-    """``(kind, data)`` from a typed declaration: ``kind, data = event(Note(text="hi"))``, then ``append(kind, actor, data)``."""
-    spec: KindSpec = KINDS.spec_of(decl)
-    return spec.kind, data_of(decl)
+def event(kind: str, fields: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """``(kind, data)`` from a kind's typed fields, checked now: ``kind, data = event(NOTE, Note(text="hi"))``, then
+    ``append(kind, actor, data)``. Optional keys given as None are left out, as old writers did."""
+    check_event(KINDS, kind, fields, log=None)
+    return kind, data_of(KINDS[kind], fields)

@@ -1,8 +1,8 @@
 """How an event kind is declared, and the check every append makes against its declaration.
 
-A kind is declared once, in :mod:`labconsole.events.kinds`, as a frozen dataclass whose
-fields are the event's ``data`` keys (a field without a default is required; one that
-defaults to ``None`` is optional) plus a :class:`KindSpec` registered in one table.
+A kind is declared once, in :mod:`labconsole.events.kinds`, as a TypedDict whose keys
+are the event's ``data`` keys (required unless marked ``NotRequired``) plus a
+:class:`KindSpec` registered in one table.
 The writer (:class:`~labconsole.events.log.EventLog`) refuses data that does not fit, so
 a typo in a kind or a field name fails at the first append instead of writing an event
 no reader understands. Replay and audit read the same table.
@@ -10,10 +10,9 @@ no reader understands. Replay and audit read the same table.
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, is_typeddict
 
 from labconsole.errors import LabError
 
@@ -29,7 +28,7 @@ class EventSchemaError(LabError):
 @dataclass(frozen=True)
 class KindSpec:
     kind: str
-    fields: type  # the frozen dataclass that declares the data fields and their types
+    fields: type  # the TypedDict that declares the data keys and their types
     version: int  # bump when a field changes meaning; add fields as optional so old logs stay valid
     required: frozenset[str]
     optional: frozenset[str]
@@ -64,7 +63,7 @@ class KindTable(Mapping[str, KindSpec]):
 
     def __init__(self) -> None:
         self._specs: dict[str, KindSpec] = {}
-        self._by_type: dict[type, KindSpec] = {}
+        self._declared: set[type] = set()  # each TypedDict declares one kind
 
     def declare(
         self,
@@ -77,21 +76,16 @@ class KindTable(Mapping[str, KindSpec]):
         decision: bool = False,
         logs: Iterable[str] = (SESSION_LOG,),
     ) -> str:
-        """Register ``kind`` with its fields dataclass; returns the kind string for the module constant."""
+        """Register ``kind`` with its fields TypedDict; returns the kind string for the module constant."""
         if kind in self._specs:
             raise ValueError(f"event kind {kind} is declared twice")
-        if not dataclasses.is_dataclass(fields) or fields in self._by_type:
-            raise TypeError(f"{fields!r} must be a dataclass that declares no other kind")
-        required: set[str] = set()
-        optional: set[str] = set()
-        for f in dataclasses.fields(fields):
-            no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-            (required if no_default else optional).add(f.name)
-        spec = KindSpec(
-            kind, fields, version, frozenset(required), frozenset(optional), open, durable, decision, frozenset(logs)
-        )
+        if not is_typeddict(fields) or fields in self._declared:
+            raise TypeError(f"{fields!r} must be a TypedDict that declares no other kind")
+        declared: Any = fields  # a TypedDict (checked above): its key sets, inherited field groups included
+        required, optional = frozenset(declared.__required_keys__), frozenset(declared.__optional_keys__)
+        spec = KindSpec(kind, fields, version, required, optional, open, durable, decision, frozenset(logs))
         self._specs[kind] = spec
-        self._by_type[fields] = spec
+        self._declared.add(fields)
         return kind
 
     def __getitem__(self, kind: str) -> KindSpec:
@@ -105,12 +99,6 @@ class KindTable(Mapping[str, KindSpec]):
 
     def for_log(self, log: str) -> dict[str, KindSpec]:
         return {k: s for k, s in self._specs.items() if log in s.logs}
-
-    def spec_of(self, decl: object) -> KindSpec:
-        try:
-            return self._by_type[type(decl)]
-        except KeyError:
-            raise EventSchemaError(f"{type(decl).__name__} is not an event declaration") from None
 
 
 def check_event(table: Mapping[str, KindSpec], kind: str, data: Mapping[str, Any], *, log: str | None) -> None:
@@ -126,15 +114,9 @@ def check_event(table: Mapping[str, KindSpec], kind: str, data: Mapping[str, Any
     spec.check(data)
 
 
-def data_of(decl: object) -> dict[str, Any]:
-    """An event's ``data`` from its declaration instance: optional fields left at None are omitted."""
-    out: dict[str, Any] = {}
-    for f in dataclasses.fields(decl):  # type: ignore[arg-type]
-        value = getattr(decl, f.name)
-        no_default = f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING
-        if no_default or value is not None:
-            out[f.name] = value
-    return out
+def data_of(spec: KindSpec, fields: Mapping[str, Any]) -> dict[str, Any]:
+    """An event's ``data`` from its typed fields: optional keys given as None are omitted (absent, as in old logs)."""
+    return {k: v for k, v in fields.items() if v is not None or k not in spec.optional}
 
 
 __all__ = ["EVAL_LOG", "SESSION_LOG", "EventSchemaError", "KindSpec", "KindTable", "check_event", "data_of"]

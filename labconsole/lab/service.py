@@ -459,7 +459,7 @@ class Lab(CommandMethods[Event]):
     def record_publish(session_dir: Path, who: str, published: K.PublishCompleted) -> Event:
         """Log ``publish.completed`` in the approving session (no lab config needed: publish may run from any
         checkout). Raises SessionLockedError while a console holds that session."""
-        kind, data = K.event(published)
+        kind, data = K.event(K.PUBLISH_COMPLETED, published)
         signer = load_signer()
         first = next(read_events(session_dir), None)
         session_id = str((first.data.get("session_id") if first else None) or Path(session_dir).name)

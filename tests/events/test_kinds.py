@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import ast
-import dataclasses
 import json
 import re
 from pathlib import Path
@@ -119,7 +118,7 @@ def test_eval_attempt_declaration_matches_the_record() -> None:
     from labconsole.evals.summary import AttemptRecord
 
     record = AttemptRecord("a", "c", "m", True, 0, "pass")
-    declared = {f.name for f in dataclasses.fields(K.EvalAttempt)}
+    declared = set(K.KINDS[K.EVAL_ATTEMPT].declared)
     assert set(record.to_dict()) == declared
     K.validate(K.EVAL_ATTEMPT, record.to_dict(), log=EVAL_LOG)
 
@@ -153,10 +152,28 @@ def test_open_kinds_keep_an_agents_extra_fields(tmp_path: Path) -> None:
         log.append(K.AGENT_RAW, "console", {"agent_id": "w1", "text": "x", "mood": "calm"})  # console-made: closed
 
 
+def test_not_required_keys_are_optional() -> None:
+    # A `from __future__ import annotations` in a kinds module would make Python 3.11 count every key required.
+    assert (K.KINDS[K.HYP_QUEUED].required, K.KINDS[K.HYP_QUEUED].optional) == ({"hyp_id"}, {"priority"})
+    assert K.KINDS[K.AGENT_USAGE].required == {"agent_id"} and "cost_usd" in K.KINDS[K.AGENT_USAGE].optional
+    assert K.KINDS[K.EVAL_ATTEMPT].required == {"attempt_id", "case", "model", "with_skill", "repeat", "status"}
+
+
 def test_typed_constructor_gives_the_same_data() -> None:
-    kind, data = K.event(K.HypQueued(hyp_id="h1", priority=0.5))
+    kind, data = K.event(K.HYP_QUEUED, K.HypQueued(hyp_id="h1", priority=0.5))
     assert (kind, data) == (K.HYP_QUEUED, {"hyp_id": "h1", "priority": 0.5})
-    assert K.event(K.HypFailed(hyp_id="h2", step="plan")) == (K.HYP_FAILED, {"hyp_id": "h2", "step": "plan"})
+    assert K.event(K.HYP_FAILED, K.HypFailed(hyp_id="h2", step="plan")) == (
+        K.HYP_FAILED,
+        {"hyp_id": "h2", "step": "plan"},
+    )
+    # An optional key given as None is left out (absent, as old writers wrote it); a required one stays.
+    assert K.event(K.NOTE, {"text": "x"}) == (K.NOTE, {"text": "x"})
+    assert K.event(K.PUBLISH_COMPLETED, {"sha": "a", "evidence_hash": "e", "hyp_id": None}) == (
+        K.PUBLISH_COMPLETED,
+        {"sha": "a", "evidence_hash": "e"},
+    )
+    with pytest.raises(EventSchemaError, match="missing required field"):
+        K.event(K.HYP_FAILED, K.HypFailed(step="plan"))  # type: ignore[typeddict-item]
 
 
 @pytest.mark.parametrize(
