@@ -88,29 +88,10 @@ class LogRepaired(TypedDict):
     reason: NotRequired[str]
 
 
-SESSION_STARTED = _declare("session.started", SessionStarted, durable=True)
-SESSION_RESUMED = _declare("session.resumed", SessionResumed)
-SESSION_STOPPED = _declare("session.stopped", SessionStopped, durable=True)
-# The writer itself logs a repair, in whichever log it repaired.
-LOG_REPAIRED = _declare("log.repaired", LogRepaired, durable=True, logs=(SESSION_LOG, EVAL_LOG))
-
 # --------------------------------------------------------------------------- agents
 
+# Their fields live in agent_fields.py (this module stays short); declared in the table below.
 
-AGENT_STARTED = _declare("agent.started", AgentStarted)
-AGENT_HELLO = _declare("agent.hello", AgentHello, open=True)
-AGENT_STATUS = _declare("agent.status", AgentStatus, open=True)
-AGENT_LOG = _declare("agent.log", AgentLog, open=True)
-AGENT_RAW = _declare("agent.raw", AgentRaw)
-AGENT_DROPPED = _declare("agent.dropped", AgentDropped)
-AGENT_TOOL_CALL = _declare("agent.tool_call", AgentToolCall, open=True)
-AGENT_USAGE = _declare("agent.usage", AgentUsage, open=True)
-AGENT_ERROR = _declare("agent.error", AgentError, open=True)
-AGENT_EXITED = _declare("agent.exited", AgentExited)
-AGENT_RESTARTING = _declare("agent.restarting", AgentRestarting)
-AGENT_STALLED = _declare("agent.stalled", AgentStalled)
-AGENT_MESSAGE = _declare("agent.message", AgentMessage)
-AGENT_CONTROL = _declare("agent.control", AgentControl)
 
 # --------------------------------------------------------------------------- hypotheses
 
@@ -177,16 +158,6 @@ class WorktreeArchived(_HypFields):
 class WorktreeRemoved(_HypFields):
     path: NotRequired[str]
 
-
-HYP_PROPOSED = _declare("hypothesis.proposed", HypProposed)
-HYP_QUEUED = _declare("hypothesis.queued", HypQueued)
-HYP_DUPLICATE = _declare("hypothesis.duplicate", HypDuplicate)
-HYP_CLAIMED = _declare("hypothesis.claimed", HypClaimed)
-WORKTREE_CREATED = _declare("worktree.created", WorktreeCreated)
-HYP_COMMITTED = _declare("hypothesis.committed", HypCommitted)
-HYP_FAILED = _declare("hypothesis.failed", HypFailed)
-WORKTREE_ARCHIVED = _declare("worktree.archived", WorktreeArchived)
-WORKTREE_REMOVED = _declare("worktree.removed", WorktreeRemoved)
 
 # --------------------------------------------------------------------------- measurement
 
@@ -277,15 +248,6 @@ class HypAwaiting(_HypFields):
     """The hypothesis waits for the person's decision."""
 
 
-RUN_STARTED = _declare("run.started", RunStarted)
-RUN_FINISHED = _declare("run.finished", RunFinished)
-RUN_LOG = _declare("run.log", RunLog)
-SANDBOX_STATUS = _declare("sandbox.status", SandboxStatus)
-EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
-EVIDENCE_CONFIRMED = _declare("evidence.confirmed", EvidenceConfirmed, decision=True)
-REVIEW_VERDICT = _declare("review.verdict", ReviewVerdict, decision=True)
-HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
-
 # --------------------------------------------------------------------------- decisions (actor = human:<name>)
 
 
@@ -336,13 +298,6 @@ class PublishCompleted(SignedFields):
     path: NotRequired[str]  # the kernel folder (older logs)
 
 
-DECISION_APPROVED = _declare("decision.approved", DecisionApproved, durable=True, decision=True)
-DECISION_REJECTED = _declare("decision.rejected", DecisionRejected, durable=True, decision=True)
-MERGE_COMPLETED = _declare("merge.completed", MergeCompleted, durable=True, decision=True)
-MERGE_REFUSED = _declare("merge.refused", MergeRefused, decision=True)
-BASELINE_MOVED = _declare("baseline.moved", BaselineMoved)
-PUBLISH_COMPLETED = _declare("publish.completed", PublishCompleted, durable=True, decision=True)
-
 # --------------------------------------------------------------------------- budget, gpu, reports
 
 
@@ -390,6 +345,67 @@ class SealCheckpoint(TypedDict):
     reason: NotRequired[str]  # decision | periodic | close
 
 
+# --------------------------------------------------------------------------- eval results (<out>/events.jsonl)
+
+# Their fields live in eval_fields.py (this module stays short); declared in the table below.
+
+
+# --------------------------------------------------------------------------- the table
+# Every kind: its string (kept as the module constant), its fields, and the flags that are not the default.
+
+# session
+SESSION_STARTED = _declare("session.started", SessionStarted, durable=True)
+SESSION_RESUMED = _declare("session.resumed", SessionResumed)
+SESSION_STOPPED = _declare("session.stopped", SessionStopped, durable=True)
+# The writer itself logs a repair, in whichever log it repaired.
+LOG_REPAIRED = _declare("log.repaired", LogRepaired, durable=True, logs=(SESSION_LOG, EVAL_LOG))
+
+# agents
+AGENT_STARTED = _declare("agent.started", AgentStarted)
+AGENT_HELLO = _declare("agent.hello", AgentHello, open=True)
+AGENT_STATUS = _declare("agent.status", AgentStatus, open=True)
+AGENT_LOG = _declare("agent.log", AgentLog, open=True)
+AGENT_RAW = _declare("agent.raw", AgentRaw)
+AGENT_DROPPED = _declare("agent.dropped", AgentDropped)
+AGENT_TOOL_CALL = _declare("agent.tool_call", AgentToolCall, open=True)
+AGENT_USAGE = _declare("agent.usage", AgentUsage, open=True)
+AGENT_ERROR = _declare("agent.error", AgentError, open=True)
+AGENT_EXITED = _declare("agent.exited", AgentExited)
+AGENT_RESTARTING = _declare("agent.restarting", AgentRestarting)
+AGENT_STALLED = _declare("agent.stalled", AgentStalled)
+AGENT_MESSAGE = _declare("agent.message", AgentMessage)
+AGENT_CONTROL = _declare("agent.control", AgentControl)
+
+# hypotheses
+HYP_PROPOSED = _declare("hypothesis.proposed", HypProposed)
+HYP_QUEUED = _declare("hypothesis.queued", HypQueued)
+HYP_DUPLICATE = _declare("hypothesis.duplicate", HypDuplicate)
+HYP_CLAIMED = _declare("hypothesis.claimed", HypClaimed)
+WORKTREE_CREATED = _declare("worktree.created", WorktreeCreated)
+HYP_COMMITTED = _declare("hypothesis.committed", HypCommitted)
+HYP_FAILED = _declare("hypothesis.failed", HypFailed)
+WORKTREE_ARCHIVED = _declare("worktree.archived", WorktreeArchived)
+WORKTREE_REMOVED = _declare("worktree.removed", WorktreeRemoved)
+
+# measurement
+RUN_STARTED = _declare("run.started", RunStarted)
+RUN_FINISHED = _declare("run.finished", RunFinished)
+RUN_LOG = _declare("run.log", RunLog)
+SANDBOX_STATUS = _declare("sandbox.status", SandboxStatus)
+EVIDENCE_RECORDED = _declare("evidence.recorded", EvidenceRecorded)
+EVIDENCE_CONFIRMED = _declare("evidence.confirmed", EvidenceConfirmed, decision=True)
+REVIEW_VERDICT = _declare("review.verdict", ReviewVerdict, decision=True)
+HYP_AWAITING = _declare("hypothesis.awaiting_human", HypAwaiting, decision=True)
+
+# decisions (actor = human:<name>)
+DECISION_APPROVED = _declare("decision.approved", DecisionApproved, durable=True, decision=True)
+DECISION_REJECTED = _declare("decision.rejected", DecisionRejected, durable=True, decision=True)
+MERGE_COMPLETED = _declare("merge.completed", MergeCompleted, durable=True, decision=True)
+MERGE_REFUSED = _declare("merge.refused", MergeRefused, decision=True)
+BASELINE_MOVED = _declare("baseline.moved", BaselineMoved)
+PUBLISH_COMPLETED = _declare("publish.completed", PublishCompleted, durable=True, decision=True)
+
+# budget, gpu, reports
 BUDGET_WARNING = _declare("budget.warning", BudgetSignal)
 BUDGET_EXHAUSTED = _declare("budget.exhausted", BudgetExhausted)
 BUDGET_RESUMED = _declare("budget.resumed", BudgetResumed)
@@ -398,9 +414,7 @@ REPORT_WRITTEN = _declare("report.written", ReportWritten)
 NOTE = _declare("note", Note)
 SEAL_CHECKPOINT = _declare("seal.checkpoint", SealCheckpoint, durable=True)
 
-# --------------------------------------------------------------------------- eval results (<out>/events.jsonl)
-
-# Their fields live in eval_fields.py (this module stays short); the declarations are these lines.
+# eval results (the eval log)
 EVAL_STARTED = _declare("eval.started", EvalStarted, logs=(EVAL_LOG,))
 EVAL_ATTEMPT_STARTED = _declare("eval.attempt.started", EvalAttemptStarted, logs=(EVAL_LOG,))
 EVAL_ATTEMPT = _declare("eval.attempt", EvalAttempt, logs=(EVAL_LOG,))
