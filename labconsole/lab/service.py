@@ -60,7 +60,7 @@ from labconsole.lab.subscribers import Subscribers
 if TYPE_CHECKING:
     from labconsole.gpu.telemetry import TelemetrySampler
     from labconsole.lab.control import ControlServer
-    from labconsole.lab.orchestrator import Orchestrator
+    from labconsole.lab.orchestrator import Orchestrator, OrchestratorOptions
 
 Subscriber = Callable[[Event, LabState], None]
 
@@ -299,15 +299,15 @@ class Lab(CommandMethods[Event]):
 
     # --- running ----------------------------------------------------------------------------------
 
-    def start(self, **options: Any) -> None:
-        """Start agents, scheduling and measurement in background threads."""
+    def start(self, options: OrchestratorOptions | None = None) -> None:
+        """Start agents, scheduling and measurement in background threads (``options``: None for the console's defaults)."""
         from labconsole.lab.orchestrator import Orchestrator
 
         if self.orchestrator is not None:
             return
         if self.lab_lock is None:
             self.lab_lock = LabLock(self.repo.common_dir, self.session_id)
-        self.orchestrator = Orchestrator(self, **options)
+        self.orchestrator = Orchestrator(self, options)
         try:
             self.orchestrator.start()
         except LabError as exc:  # refused before any agent started (a broken baseline): stop what began

@@ -16,6 +16,7 @@ from labconsole.errors import LabError
 from labconsole.events import kinds as K
 from labconsole.events.log import Event
 from labconsole.lab.service import Lab
+from labconsole.lab.orchestrator import OrchestratorOptions
 
 pytestmark = pytest.mark.slow
 
@@ -44,7 +45,7 @@ def test_agents_pause_when_every_baseline_run_of_a_measurement_fails(
     notes: list[str] = []
     lab.subscribe(lambda event, state: notes.append(event.data["text"]) if event.kind == K.NOTE else None)
     try:
-        lab.start(track=False)  # the baseline measures: agents start
+        lab.start(OrchestratorOptions(track=False))  # the baseline measures: agents start
         marker.touch()  # from now on every run fails, the baseline's too
         deadline = time.monotonic() + 120
         while not any(n.startswith("agents paused") for n in notes) and time.monotonic() < deadline:

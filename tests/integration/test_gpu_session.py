@@ -10,6 +10,7 @@ import pytest
 from labconsole.cli.headless import run_headless
 from labconsole.events.log import read_events
 from labconsole.lab.service import Lab
+from labconsole.lab.orchestrator import OrchestratorOptions
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "gpu"))
 from fake_nvml import FakeNvml, h100  # type: ignore[import-not-found]  # noqa: E402
@@ -22,7 +23,7 @@ pytestmark = pytest.mark.slow
 def test_gpu_samples_are_logged_and_reduced(tmp_path: Path) -> None:
     lab_dir = make_demo_lab(tmp_path / "lab", budget=1, workers=1)
     lab = Lab.start_session(lab_dir)
-    lab.start(nvml=FakeNvml([h100(util=(87, 40))]), gpu_sample_period_s=1.0)
+    lab.start(OrchestratorOptions(nvml=FakeNvml([h100(util=(87, 40))]), gpu_sample_period_s=1.0))
     try:
         state = run_headless(lab, timeout_s=180, echo=False)
     finally:

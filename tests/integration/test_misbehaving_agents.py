@@ -14,6 +14,7 @@ from labconsole.events.audit import verify_session
 from labconsole.events.log import read_events
 from labconsole.lab import state as S
 from labconsole.lab.service import Lab
+from labconsole.lab.orchestrator import OrchestratorOptions
 
 pytestmark = pytest.mark.slow
 
@@ -65,7 +66,8 @@ def test_session_completes_despite_garbage_hang_and_crash(demo_lab: Path, tmp_pa
         "researcher": argv(tmp_path, "hang", "researcher", "researcher", "sweep", demo_lab),
         "worker-1": argv(tmp_path, "exit", "worker-1", "worker", "sweep", demo_lab),
     }
-    lab.start(supervision=Supervision(hang_timeout_s=3.0, heartbeat_s=0.5, backoff_s=(0.2, 1.0)), agent_argv=overrides)
+    supervision = Supervision(hang_timeout_s=3.0, heartbeat_s=0.5, backoff_s=(0.2, 1.0))
+    lab.start(OrchestratorOptions(supervision=supervision, agent_argv=overrides))
     try:
         state = run_headless(lab, timeout_s=300, echo=False)
     finally:

@@ -13,6 +13,7 @@ from labconsole.events.log import read_events
 from labconsole.lab import state as S
 from labconsole.lab.orchestrator import MAX_ATTEMPTS
 from labconsole.lab.service import Lab
+from labconsole.lab.orchestrator import OrchestratorOptions
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +36,7 @@ def run_with_silent(demo_lab: Path, tmp_path: Path, role: str) -> tuple[Lab, S.L
     script = tmp_path / "silent.py"
     script.write_text(SILENT)
     lab = Lab.start_session(demo_lab)
-    lab.start(agent_argv={role: [sys.executable, str(script), role]})
+    lab.start(OrchestratorOptions(agent_argv={role: [sys.executable, str(script), role]}))
     try:
         return lab, run_headless(lab, timeout_s=120, echo=False)
     finally:

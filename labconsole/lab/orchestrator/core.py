@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import queue
 import threading
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from labconsole.agents.supervisor import Supervision, Supervisor
@@ -36,31 +37,37 @@ if TYPE_CHECKING:
     from labconsole.gpu.leases import GpuLeasePool
 
 
+@dataclass(frozen=True)
+class OrchestratorOptions:
+    """How ``Lab.start`` runs the loop; the defaults are a console's. Tests and tools change a few by name."""
+
+    supervision: Supervision | None = None  # agents' hang/heartbeat/backoff limits (None: the supervisor's own)
+    track: bool = True  # Trackio runs for measurements
+    agent_argv: dict[str, list[str]] | None = None  # a role's command instead of the lab's agent backend
+    tick_s: float = 0.1  # the scheduler's period
+    nvml: Any = None  # an NVML stand-in for GPU telemetry (None: the real one, or "no GPU")
+    gpu_sample_period_s: float = 30.0  # how often a gpu.sample event is logged
+    check_baseline: bool = True  # measure the baseline before any agent starts
+
+
 class Orchestrator:
-    def __init__(
-        self,
-        lab: LabPort,
-        *,
-        supervision: Supervision | None = None,
-        track: bool = True,
-        agent_argv: dict[str, list[str]] | None = None,
-        tick_s: float = 0.1,
-        nvml: Any = None,
-        gpu_sample_period_s: float = 30.0,
-        check_baseline: bool = True,
-    ) -> None:
+    def __init__(self, lab: LabPort, options: OrchestratorOptions | None = None) -> None:
+        opts = options or OrchestratorOptions()
         self.lab = lab
         self.config = lab.config
         preflight(self.config)  # an unreachable cluster or a missing token: one line, before anything starts
-        self.supervisor = Supervisor(lab.session_dir / "agents", supervision)
-        self.tracker = TrackioSink() if track else None
+        self.supervisor = Supervisor(lab.session_dir / "agents", opts.supervision)
+        self.tracker = TrackioSink() if opts.track else None
         # GPU telemetry: one sampler for the session (the TUI reads it too); processes are
         # attributed to the agent or run that owns them; the log gets a sample every 30 s.
         self.owners = OwnerRegistry()
         self.sampler = TelemetrySampler(
-            GpuTelemetry(nvml=nvml, owners=self.owners), interval=1.0, history=600, on_snapshot=self._on_gpu_snapshot
+            GpuTelemetry(nvml=opts.nvml, owners=self.owners),
+            interval=1.0,
+            history=600,
+            on_snapshot=self._on_gpu_snapshot,
         )
-        self._gpu_events = EventDownsampler(period_s=gpu_sample_period_s)
+        self._gpu_events = EventDownsampler(period_s=opts.gpu_sample_period_s)
         self.runs_dir = lab.repo.root / ".labconsole" / "runs"
         # [executor] kind picks local, Ray or HF Jobs; the local options are unused by the remote ones.
         self.executor = build_executor(
@@ -74,12 +81,12 @@ class Orchestrator:
             owners=self.owners,
             sampler=self.sampler,
         )
-        self.tick_s = tick_s
-        self.check_baseline = check_baseline
+        self.tick_s = opts.tick_s
+        self.check_baseline = opts.check_baseline
         self.baseline_broken: str | None = None  # why the agents were paused for a broken baseline, until resumed
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self.agents = AgentPool(lab, self.supervisor, agent_argv)
+        self.agents = AgentPool(lab, self.supervisor, opts.agent_argv)
         self.measurements = Measurements(
             lab, self.executor, self._stop, after_each=self._check_budget, on_baseline_broken=self._baseline_broken
         )
