@@ -300,7 +300,7 @@ class Lab(CommandMethods[Event]):
     # --- running ----------------------------------------------------------------------------------
 
     def start(self, options: OrchestratorOptions | None = None) -> None:
-        """Start agents, scheduling and measurement in background threads (``options``: None for the console's defaults)."""
+        """Start agents, scheduling and measurement in background threads (``options`` None: a console's)."""
         from labconsole.lab.orchestrator import Orchestrator
 
         if self.orchestrator is not None:
