@@ -24,6 +24,7 @@ sys.path.insert(0, str(ROOT))
 from labconsole.core.config import load_config  # noqa: E402
 from labconsole.core.sandbox import bwrap_path  # noqa: E402
 from labconsole.lab.gitops import LabRepo  # noqa: E402
+from labconsole.runs.executor import ExecutorContext  # noqa: E402
 from labconsole.runs.local import LocalExecutor, RunRequest  # noqa: E402
 from labconsole.runs.run_sandbox import SandboxStatus  # noqa: E402
 from tests.helpers.git_lab import init_lab  # noqa: E402
@@ -60,7 +61,9 @@ def main() -> int:
         config = load_config(lab / "lab.toml")
         executors = {}
         for mode in ("bwrap", "degraded"):
-            ex = LocalExecutor(repo, config, lambda *a: None, lambda b: "x", lab / ".labconsole" / "runs")
+            ex = LocalExecutor(
+                ExecutorContext(repo, config, lambda *a: None, lambda b: "x", lab / ".labconsole" / "runs")
+            )
             ex.sandbox = SandboxStatus(mode, "" if mode == "bwrap" else "benchmark")
             executors[mode] = ex
         times: dict[str, list[float]] = {"bwrap": [], "degraded": []}

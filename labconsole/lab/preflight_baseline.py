@@ -18,7 +18,7 @@ from typing import Any
 from labconsole.core.config import LabConfig
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append, RunRequest
+from labconsole.runs.executor import Append, ExecutorContext, RunRequest
 from labconsole.runs.local import LocalExecutor
 
 TAIL_LINES = 10  # autoresearch's summary block, whole
@@ -112,11 +112,7 @@ def measure_baseline(
         executor_factory(record, store)
         if executor_factory is not None
         else LocalExecutor(
-            repo,
-            config,
-            record,
-            store,
-            runs_dir or repo.root / ".labconsole" / "runs",
+            ExecutorContext(repo, config, record, store, runs_dir or repo.root / ".labconsole" / "runs"),
             lease_pool=lease_pool,
             owners=owners,
         )

@@ -81,23 +81,33 @@ class Executor(Protocol):
     def clean_up_after_crash(self) -> list[str]: ...
 
 
-class ExecutorBase:
-    """What every executor here holds: the lab's repo and config, its one way into the log (``append``),
-    the blob store, where run files go, and the lock and cancel flag its runs check."""
+@dataclass(frozen=True)
+class ExecutorContext:
+    """What every executor is built with: the lab's repo and config, its one way into the log (``append``),
+    the blob store, and where run files go. One argument, so each executor's own options stand apart."""
 
-    def __init__(
-        self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path
-    ) -> None:
-        self.repo = repo
-        self.config = config
-        self.append = append
-        self.put_blob = put_blob
-        self.runs_dir = runs_dir
+    repo: Any
+    config: LabConfig
+    append: Append
+    put_blob: Callable[[bytes], str]
+    runs_dir: Path
+
+
+class ExecutorBase:
+    """What every executor here holds: its :class:`ExecutorContext` (as attributes), and the lock and cancel
+    flag its runs check."""
+
+    def __init__(self, ctx: ExecutorContext) -> None:
+        self.repo = ctx.repo
+        self.config = ctx.config
+        self.append = ctx.append
+        self.put_blob = ctx.put_blob
+        self.runs_dir = ctx.runs_dir
         self._lock = threading.Lock()
         self._cancelled = threading.Event()
         # Values of the console's secret-looking variables never reach a blob, the log or Trackio.
         self.redactor = Redactor()
-        self.log_sink = RunLogSink(append, self.redactor)  # lines as the run prints them, as run.log
+        self.log_sink = RunLogSink(ctx.append, self.redactor)  # lines as the run prints them, as run.log
 
     def _log_sandbox(
         self, mode: str, reason: str | None, *, network: bool, env: list[str], read_paths: list[str]

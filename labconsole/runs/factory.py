@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from labconsole.core.config import LabConfig
-from labconsole.runs.executor import Append
+from labconsole.runs.executor import Append, ExecutorContext
 from labconsole.runs.preflight import preflight
 
 __all__ = ["build_executor", "preflight"]
@@ -19,16 +19,17 @@ def build_executor(
     """The executor for ``config``; call :func:`preflight` first. ``local_options`` go to the local executor
     (tracker, lease pool, GPU owners, sampler)."""
     kind = config.executor.kind
+    ctx = ExecutorContext(repo, config, append, put_blob, runs_dir)
     if kind == "ray":
         from labconsole.runs.ray_executor import RayExecutor
 
-        executor: Any = RayExecutor(repo, config, append, put_blob, runs_dir)
+        executor: Any = RayExecutor(ctx)
         executor.connect()
         return executor
     if kind == "hf-jobs":
         from labconsole.runs.hf_jobs import HfJobsExecutor
 
-        return HfJobsExecutor(repo, config, append, put_blob, runs_dir)
+        return HfJobsExecutor(ctx)
     from labconsole.runs.local import LocalExecutor
 
-    return LocalExecutor(repo, config, append, put_blob, runs_dir, **local_options)
+    return LocalExecutor(ctx, **local_options)

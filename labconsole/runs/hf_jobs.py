@@ -16,14 +16,12 @@ import base64
 import shlex
 import tempfile
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labconsole.core.config import LabConfig
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
+from labconsole.runs.executor import ExecutedRun, ExecutorBase, ExecutorContext, RunCancelled, RunRequest
 from labconsole.runs.metric import MetricError, extract_metric
 from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.preflight import hf_jobs_namespace, hub_api
@@ -67,18 +65,10 @@ exit $rc
 class HfJobsExecutor(ExecutorBase):
     """The :class:`~labconsole.runs.executor.Executor` that runs each run as a Hugging Face Job."""
 
-    def __init__(
-        self,
-        repo: Any,
-        config: LabConfig,
-        append: Append,
-        put_blob: Callable[[bytes], str],
-        runs_dir: Path,
-        api: Any = None,
-    ) -> None:
-        super().__init__(repo, config, append, put_blob, runs_dir)
+    def __init__(self, ctx: ExecutorContext, api: Any = None) -> None:
+        super().__init__(ctx)
         self.api = api or hub_api()
-        self.namespace = hf_jobs_namespace(config.executor)
+        self.namespace = hf_jobs_namespace(ctx.config.executor)
         self._jobs: dict[str, str] = {}  # run id -> job id in flight
         self._bundles: dict[str, str] = {}  # commit -> base64 bundle
 

@@ -15,14 +15,12 @@ import shutil
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labconsole.core.config import LabConfig
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
+from labconsole.runs.executor import ExecutedRun, ExecutorBase, ExecutorContext, RunCancelled, RunRequest
 from labconsole.runs.gpu_memory import PeakGpuMemory, run_peak
 from labconsole.runs.limits import Limiter, RunLimits
 from labconsole.runs.metric import MetricError, extract_metric
@@ -42,17 +40,13 @@ class LocalExecutor(ExecutorBase):
 
     def __init__(
         self,
-        repo: Any,
-        config: LabConfig,
-        append: Append,
-        put_blob: Callable[[bytes], str],
-        runs_dir: Path,
+        ctx: ExecutorContext,
         tracker: TrackioSink | None = None,
         lease_pool: Any = None,
         owners: Any = None,
         sampler: Any = None,
     ) -> None:
-        super().__init__(repo, config, append, put_blob, runs_dir)
+        super().__init__(ctx)
         self.tracker = tracker
         self.lease_pool = lease_pool
         self.owners = owners  # telemetry.OwnerRegistry: GPU memory of a run's processes shows as run:<id>

@@ -18,14 +18,12 @@ import logging
 import tempfile
 import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from labconsole.core.config import LabConfig
 from labconsole.errors import LabError
 from labconsole.events import kinds as K
-from labconsole.runs.executor import Append, ExecutedRun, ExecutorBase, RunCancelled, RunRequest
+from labconsole.runs.executor import ExecutedRun, ExecutorBase, ExecutorContext, RunCancelled, RunRequest
 from labconsole.runs.preflight import check_ray_address
 from labconsole.runs.finish import finish_run, store_output
 from labconsole.runs.remote_run import make_bundle, run_from_bundle
@@ -41,10 +39,8 @@ LOG_QUEUE_ITEMS = 2000  # batches waiting in the queue; a task whose push finds 
 class RayExecutor(ExecutorBase):
     """The :class:`~labconsole.runs.executor.Executor` that runs on a Ray cluster (``[executor] kind = "ray"``)."""
 
-    def __init__(
-        self, repo: Any, config: LabConfig, append: Append, put_blob: Callable[[bytes], str], runs_dir: Path
-    ) -> None:
-        super().__init__(repo, config, append, put_blob, runs_dir)
+    def __init__(self, ctx: ExecutorContext) -> None:
+        super().__init__(ctx)
         self._refs: dict[str, Any] = {}  # run id -> the Ray task's ObjectRef
         self._bundles: dict[str, Any] = {}  # commit -> ObjectRef of its bundle bytes
         self._affinity: dict[str, str] = {}  # measurement ("hyp-m1") -> node id of its first run

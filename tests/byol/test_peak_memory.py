@@ -20,6 +20,7 @@ from labconsole.lab import state as S
 from labconsole.lab.gitops import LabRepo
 from labconsole.lab.results_tsv import session_rows, write_tsv
 from labconsole.runs.gpu_memory import printed_peak_mb
+from labconsole.runs.executor import ExecutorContext
 from labconsole.runs.local import LocalExecutor, RunRequest
 from tests.helpers.git_lab import init_lab
 from tests.helpers.lab_toml import lab_toml
@@ -73,11 +74,13 @@ def _run(tmp_path: Path, gpus_per_run: int, printed: str, sampler: FakeSampler |
     lab, repo = _lab(tmp_path, gpus_per_run, printed)
     events: list[tuple[str, dict[str, Any]]] = []
     executor = LocalExecutor(
-        repo,
-        load_config(lab),
-        lambda kind, actor, data: events.append((kind, data)),
-        lambda data: "blob",
-        tmp_path / "runs",
+        ExecutorContext(
+            repo,
+            load_config(lab),
+            lambda kind, actor, data: events.append((kind, data)),
+            lambda data: "blob",
+            tmp_path / "runs",
+        ),
         lease_pool=GpuLeasePool([3]) if gpus_per_run else None,
         sampler=sampler,
     )

@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from labconsole.agents.sandbox import CommandSandbox, Workspace
-from labconsole.core.config import load_config
 from labconsole.lab.gitops import LabRepo
 from labconsole.runs.local import LocalExecutor, RunRequest
 from tests.escape.world import CASES, World, parse
+from tests.helpers.run_recorder import RunRecorder
 
 COMMAND = "python3 hostile.py targets.json"
 # A CLI agent shares the host network (it must reach its model endpoint): a TCP connection is not an escape
@@ -32,24 +32,10 @@ def measured(world: World) -> tuple[dict[str, str], str]:
 
 def measured_run(world: World) -> tuple[dict[str, str], str, list[tuple[str, dict[str, Any]]]]:
     """:func:`measured`, with the run's events (kind, data) as the executor appended them."""
-    repo = LabRepo(world.lab)
-    blobs: dict[str, bytes] = {}
-    events: list[tuple[str, dict[str, Any]]] = []
-
-    def put_blob(data: bytes) -> str:
-        blobs[f"b{len(blobs)}"] = data
-        return f"b{len(blobs) - 1}"
-
-    executor = LocalExecutor(
-        repo,
-        load_config(world.lab / "lab.toml"),
-        lambda k, a, d: events.append((k, d)),
-        put_blob,
-        world.lab / ".labconsole" / "runs",
-    )
-    executor.run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
-    output = blobs[next(d for k, d in events if k == "run.finished")["log_blob"]].decode()
-    return parse(output), output, events
+    repo, rec = LabRepo(world.lab), RunRecorder()
+    LocalExecutor(rec.context(repo, world.lab)).run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
+    output = rec.blobs[rec.first("run.finished")["log_blob"]].decode()
+    return parse(output), output, rec.events
 
 
 def worker_worktree(world: World) -> Path:

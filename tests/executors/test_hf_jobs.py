@@ -16,7 +16,6 @@ import pytest
 
 from labconsole.core.config import load_config
 from labconsole.errors import LabError
-from labconsole.events.kinds import KINDS
 from labconsole.runs.executor import RunCancelled, RunRequest
 from labconsole.runs.factory import build_executor
 from labconsole.runs.hf_jobs import HfJobsExecutor
@@ -24,6 +23,7 @@ from labconsole.runs.preflight import preflight
 from labconsole.runs.remote_run import make_bundle
 from tests.executors.fake_hub import TOKEN, FakeHub
 from tests.executors.lab_fixture import make_lab
+from tests.helpers.run_recorder import RunRecorder
 
 EXECUTOR = '[executor]\nkind = "hf-jobs"\nflavor = "a10g-small"\ntimeout_s = 600\n'
 
@@ -49,19 +49,7 @@ def lab(tmp_path: Path) -> tuple[Path, dict[str, str]]:
     return make_lab(tmp_path, EXECUTOR)
 
 
-class Recorder:
-    def __init__(self) -> None:
-        self.events: list[tuple[str, dict[str, Any]]] = []
-        self.blobs: dict[str, bytes] = {}
-
-    def append(self, kind: str, actor: str, data: dict[str, Any]) -> None:
-        KINDS[kind].check(data)  # every field the executor logs is declared
-        self.events.append((kind, data))
-
-    def put_blob(self, data: bytes) -> str:
-        self.blobs[f"b{len(self.blobs)}"] = data
-        return f"b{len(self.blobs) - 1}"
-
+class Recorder(RunRecorder):
     def finished(self, run_id: str) -> dict[str, Any]:
         return next(d for k, d in self.events if k == "run.finished" and d["run_id"] == run_id)
 

@@ -12,6 +12,7 @@ import pytest
 
 from labconsole.core.config import load_config
 from labconsole.lab.gitops import LabRepo
+from labconsole.runs.executor import ExecutorContext
 from labconsole.runs.local import LocalExecutor, RunRequest
 from labconsole.runs.tracking import TrackioSink
 from tests.helpers.git_lab import init_lab
@@ -71,7 +72,8 @@ def setup(tmp_path: Path):
 
     tracker = TrackioSink()
     executor = LocalExecutor(
-        repo, load_config(lab), lambda k, a, d: events.append((k, d)), put_blob, tmp_path / "runs", tracker=tracker
+        ExecutorContext(repo, load_config(lab), lambda k, a, d: events.append((k, d)), put_blob, tmp_path / "runs"),
+        tracker=tracker,
     )
     return lab, repo, executor, events, blobs, tracker, project
 
@@ -138,11 +140,9 @@ def test_gpu_runs_lease_and_measure_idle_time(tmp_path: Path) -> None:
     logs: list[bytes] = []
     pool = GpuLeasePool(["3"])
     executor = LocalExecutor(
-        repo,
-        config,
-        lambda k, a, d: events.append((k, d)),
-        lambda b: logs.append(b) or "x",
-        tmp_path / "runs",
+        ExecutorContext(
+            repo, config, lambda k, a, d: events.append((k, d)), lambda b: logs.append(b) or "x", tmp_path / "runs"
+        ),
         lease_pool=pool,
     )
     sha = repo.head_sha()

@@ -11,6 +11,7 @@ from labconsole.events.kinds import KINDS
 from labconsole.lab.reducer import RUN_LOG_TAIL, reduce
 from labconsole.lab.gitops import LabRepo
 from labconsole.runs.executor import RunRequest
+from labconsole.runs.executor import ExecutorContext
 from labconsole.runs.local import LocalExecutor
 from labconsole.runs.run_log import MAX_LINE_CHARS, RunLogSink
 from tests.executors.lab_fixture import make_lab
@@ -61,7 +62,9 @@ def test_sink_rate_limits_and_counts_what_it_drops() -> None:
 def setup_local(tmp_path: Path) -> tuple[LocalExecutor, dict[str, str], Recorder]:
     lab, shas = make_lab(tmp_path, "")
     rec = Recorder()
-    executor = LocalExecutor(LabRepo(lab), load_config(lab), rec.append, rec.put_blob, tmp_path / "runs")
+    executor = LocalExecutor(
+        ExecutorContext(LabRepo(lab), load_config(lab), rec.append, rec.put_blob, tmp_path / "runs")
+    )
     return executor, shas, rec
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 
-from labconsole.core.config import load_config
 from labconsole.core.sandbox import bwrap_path
 from labconsole.errors import LabError
 from labconsole.lab.gitops import LabRepo
@@ -16,6 +15,7 @@ from labconsole.runs import run_sandbox
 from labconsole.runs.local import LocalExecutor, RunRequest
 from tests.helpers.git_lab import init_lab
 from tests.helpers.lab_toml import lab_toml
+from tests.helpers.run_recorder import RunRecorder
 from tests.escape.world import SECRET_NAME, SECRET_VALUE, base_dir
 
 needs_bwrap = pytest.mark.skipif(bwrap_path() is None, reason="bubblewrap (bwrap) is not installed or cannot run here")
@@ -47,24 +47,11 @@ def lab_with(objective_py: str, extra: str = "") -> tuple[Path, LabRepo]:
 
 
 def run(lab: Path, repo: LabRepo) -> tuple[dict, dict, bytes, LocalExecutor, list]:
-    events: list[tuple[str, dict]] = []
-    blobs: dict[str, bytes] = {}
-
-    def put_blob(data: bytes) -> str:
-        blobs[f"b{len(blobs)}"] = data
-        return f"b{len(blobs) - 1}"
-
-    executor = LocalExecutor(
-        repo,
-        load_config(lab / "lab.toml"),
-        lambda k, a, d: events.append((k, d)),
-        put_blob,
-        lab / ".labconsole" / "runs",
-    )
+    rec = RunRecorder()
+    executor = LocalExecutor(rec.context(repo, lab))
     executor.run_once(RunRequest("r1", "h1", "candidate", repo.head_sha(), 0, {}))
-    started = next(d for k, d in events if k == "run.started")
-    finished = next(d for k, d in events if k == "run.finished")
-    return started, finished, blobs[finished["log_blob"]], executor, events
+    finished = rec.first("run.finished")
+    return rec.first("run.started"), finished, rec.blobs[finished["log_blob"]], executor, rec.events
 
 
 PRINT_SECRET = f"import os\nprint('got', os.environ.get('{SECRET_NAME}'))\nprint('loss 1.0')\n"
@@ -101,7 +88,7 @@ def test_without_bubblewrap_runs_degraded_and_require_sandbox_refuses(monkeypatc
     status = next(d for k, d in events if k == "sandbox.status")
     assert status["mode"] == "degraded" and "not installed" in status["reason"]
     lab, repo = lab_with(PRINT_SECRET, "require_sandbox = true")
-    executor = LocalExecutor(repo, load_config(lab / "lab.toml"), lambda *a: None, lambda b: "x", lab / "runs")
+    executor = LocalExecutor(RunRecorder().context(repo, lab))
     with pytest.raises(LabError, match="require_sandbox = true but bubblewrap"):
         executor.announce_sandbox()
 
