@@ -45,13 +45,13 @@ class RunLogSink:
     def __init__(
         self,
         append: Append,
-        redactor: Redactor | None = None,
+        redactor: Redactor,  # the executor's own, so a streamed line is masked exactly as its stored log is
         lines_per_s: float = LINES_PER_S,
         burst: int = BURST_LINES,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.append = append
-        self.redactor = redactor or Redactor()
+        self.redactor = redactor
         self.lines_per_s = lines_per_s
         self.burst = burst
         self._clock = clock

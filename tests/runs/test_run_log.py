@@ -7,11 +7,11 @@ from pathlib import Path
 from typing import Any
 
 from labconsole.core.config import load_config
+from labconsole.core.redact import Redactor
 from labconsole.events.kinds import KINDS
 from labconsole.lab.reducer import RUN_LOG_TAIL, reduce
 from labconsole.lab.gitops import LabRepo
-from labconsole.runs.executor import RunRequest
-from labconsole.runs.executor import ExecutorContext
+from labconsole.runs.executor import ExecutorContext, RunRequest
 from labconsole.runs.local import LocalExecutor
 from labconsole.runs.run_log import MAX_LINE_CHARS, RunLogSink
 from tests.executors.lab_fixture import make_lab
@@ -39,7 +39,7 @@ class Recorder:
 def test_sink_rate_limits_and_counts_what_it_drops() -> None:
     rec = Recorder()
     now = [0.0]
-    sink = RunLogSink(rec.append, lines_per_s=10, burst=5, clock=lambda: now[0])
+    sink = RunLogSink(rec.append, Redactor(), lines_per_s=10, burst=5, clock=lambda: now[0])
     sink.line("r1", "stdout", "before open")  # no run.started yet: not logged
     sink.open("r1", "h1")
     for i in range(20):
