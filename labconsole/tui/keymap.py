@@ -26,21 +26,6 @@ class Key:
     priority: bool = False
 
 
-def _next_prev(
-    scope: str, name: str, action: str, noun: str = "", keys: tuple[str, str] = ("n", "p"), show: bool = True
-) -> list[Key]:
-    """The forward/backward pair every list-like screen has (``action(1)`` / ``action(-1)``)."""
-    suffix = f"_{name}" if name else ""
-    return [
-        Key(f"{scope}.next{suffix}", keys[0], f"{action}(1)", f"Next {noun}".strip(), show=show),
-        Key(f"{scope}.prev{suffix}", keys[1], f"{action}(-1)", f"Prev {noun}".strip(), show=show),
-    ]
-
-
-def _back(scope: str) -> Key:
-    return Key(f"{scope}.back", "escape", "app.show_overview", "Back", show=False)
-
-
 SCOPES: dict[str, str] = {
     "app": "Everywhere",
     "replay": "Replay (timeline)",
@@ -53,69 +38,74 @@ SCOPES: dict[str, str] = {
     "viewer": "Full diff / help",
 }
 
-KEYS: dict[str, list[Key]] = {
-    "app": [
-        Key("app.help", "question_mark", "help", "Help"),
-        Key("app.overview", "1", "show_overview", "Overview"),
-        Key("app.review", "2", "show_review", "Review"),
-        Key("app.agent", "3", "show_agent", "Agents"),
-        Key("app.bench", "4", "show_bench", "Bench"),
-        Key("app.evals", "5", "show_evals", "Evals"),
-        Key("app.profile", "6", "show_profile", "Profile"),
-        Key("app.resume_budget", "B", "resume_budget", "Resume past budget", show=False),
-        Key("app.quit", "q", "quit", "Quit"),
-    ],
-    "replay": [
-        Key("replay.step_back", "left_square_bracket", "replay_step(-1)", "Step back", priority=True),
-        Key("replay.step", "right_square_bracket", "replay_step(1)", "Step", priority=True),
-        Key("replay.prev_decision", "left_curly_bracket", "replay_decision(-1)", "Prev decision", priority=True),
-        Key("replay.next_decision", "right_curly_bracket", "replay_decision(1)", "Next decision", priority=True),
-        Key("replay.search", "slash", "replay_search", "Search", priority=True),
-        Key("replay.start", "less_than_sign", "replay_jump('start')", "Start", show=False, priority=True),
-        Key("replay.end", "greater_than_sign", "replay_jump('end')", "End", show=False, priority=True),
-    ],
-    "overview": [
-        Key("overview.open", "enter", "open_selected", "Open"),
-        Key("overview.next_panel", "tab", "app.focus_next", "Next panel", show=False),
-    ],
-    "review": [
-        Key("review.approve", "a", "approve", "Approve"),
-        Key("review.reject", "r", "reject", "Reject"),
-        Key("review.merge", "m", "merge", "Merge"),
-        Key("review.remeasure", "e", "remeasure", "Re-measure"),
-        *_next_prev("review", "", "step"),
-        Key("review.diff", "d", "full_diff", "Full diff"),
-        _back("review"),
-    ],
-    "agent": [
-        Key("agent.pause", "p", "control('pause')", "Pause"),
-        Key("agent.resume", "u", "control('resume')", "Resume"),
-        Key("agent.stop", "x", "control('stop')", "Stop"),
-        Key("agent.restart", "R", "control('restart')", "Restart"),
-        Key("agent.message", "s", "message", "Send message"),
-        Key("agent.follow", "f", "follow", "Follow log"),
-        Key("agent.raw", "j", "raw", "Raw JSON"),
-        *_next_prev("agent", "", "cycle", "agent", ("full_stop", "comma"), show=False),
-        _back("agent"),
-    ],
-    "bench": [
-        *_next_prev("bench", "file", "cycle_file", "file"),
-        *_next_prev("bench", "section", "cycle_section", "section", ("full_stop", "comma"), show=False),
-        _back("bench"),
-    ],
-    "evals": [
-        *_next_prev("evals", "run", "cycle_run", "run"),
-        _back("evals"),
-    ],
-    "profile": [
-        Key("profile.propose", "h", "propose", "Propose hypotheses"),
-        *_next_prev("profile", "", "cycle", "profile"),
-        _back("profile"),
-    ],
-    "viewer": [
-        Key("viewer.close", "escape,q", "close", "Close"),
-    ],
-}
+# One row a binding, in footer order: id (``scope.name``: what a keymap file rebinds), keys, action,
+# description, flags ("hide": not in the footer; "first": before a focused widget's own binding of the keys).
+_TABLE: tuple[tuple[str, str, str, str, str], ...] = (
+    ("app.help", "question_mark", "help", "Help", ""),
+    ("app.overview", "1", "show_overview", "Overview", ""),
+    ("app.review", "2", "show_review", "Review", ""),
+    ("app.agent", "3", "show_agent", "Agents", ""),
+    ("app.bench", "4", "show_bench", "Bench", ""),
+    ("app.evals", "5", "show_evals", "Evals", ""),
+    ("app.profile", "6", "show_profile", "Profile", ""),
+    ("app.resume_budget", "B", "resume_budget", "Resume past budget", "hide"),
+    ("app.quit", "q", "quit", "Quit", ""),
+    ("replay.step_back", "left_square_bracket", "replay_step(-1)", "Step back", "first"),
+    ("replay.step", "right_square_bracket", "replay_step(1)", "Step", "first"),
+    ("replay.prev_decision", "left_curly_bracket", "replay_decision(-1)", "Prev decision", "first"),
+    ("replay.next_decision", "right_curly_bracket", "replay_decision(1)", "Next decision", "first"),
+    ("replay.search", "slash", "replay_search", "Search", "first"),
+    ("replay.start", "less_than_sign", "replay_jump('start')", "Start", "hide first"),
+    ("replay.end", "greater_than_sign", "replay_jump('end')", "End", "hide first"),
+    ("overview.open", "enter", "open_selected", "Open", ""),
+    ("overview.next_panel", "tab", "app.focus_next", "Next panel", "hide"),
+    ("review.approve", "a", "approve", "Approve", ""),
+    ("review.reject", "r", "reject", "Reject", ""),
+    ("review.merge", "m", "merge", "Merge", ""),
+    ("review.remeasure", "e", "remeasure", "Re-measure", ""),
+    ("review.next", "n", "step(1)", "Next", ""),
+    ("review.prev", "p", "step(-1)", "Prev", ""),
+    ("review.diff", "d", "full_diff", "Full diff", ""),
+    ("review.back", "escape", "app.show_overview", "Back", "hide"),
+    ("agent.pause", "p", "control('pause')", "Pause", ""),
+    ("agent.resume", "u", "control('resume')", "Resume", ""),
+    ("agent.stop", "x", "control('stop')", "Stop", ""),
+    ("agent.restart", "R", "control('restart')", "Restart", ""),
+    ("agent.message", "s", "message", "Send message", ""),
+    ("agent.follow", "f", "follow", "Follow log", ""),
+    ("agent.raw", "j", "raw", "Raw JSON", ""),
+    ("agent.next", "full_stop", "cycle(1)", "Next agent", "hide"),
+    ("agent.prev", "comma", "cycle(-1)", "Prev agent", "hide"),
+    ("agent.back", "escape", "app.show_overview", "Back", "hide"),
+    ("bench.next_file", "n", "cycle_file(1)", "Next file", ""),
+    ("bench.prev_file", "p", "cycle_file(-1)", "Prev file", ""),
+    ("bench.next_section", "full_stop", "cycle_section(1)", "Next section", "hide"),
+    ("bench.prev_section", "comma", "cycle_section(-1)", "Prev section", "hide"),
+    ("bench.back", "escape", "app.show_overview", "Back", "hide"),
+    ("evals.next_run", "n", "cycle_run(1)", "Next run", ""),
+    ("evals.prev_run", "p", "cycle_run(-1)", "Prev run", ""),
+    ("evals.back", "escape", "app.show_overview", "Back", "hide"),
+    ("profile.propose", "h", "propose", "Propose hypotheses", ""),
+    ("profile.next", "n", "cycle(1)", "Next profile", ""),
+    ("profile.prev", "p", "cycle(-1)", "Prev profile", ""),
+    ("profile.back", "escape", "app.show_overview", "Back", "hide"),
+    ("viewer.close", "escape,q", "close", "Close", ""),
+)
+
+
+def _by_scope(table: tuple[tuple[str, str, str, str, str], ...]) -> dict[str, list[Key]]:
+    """The table's rows as :class:`Key` objects under their id's scope (one of :data:`SCOPES`), in row order."""
+    keys: dict[str, list[Key]] = {scope: [] for scope in SCOPES}
+    for id_, keys_, action, description, flags in table:
+        scope, words = id_.partition(".")[0], set(flags.split())
+        if scope not in keys or words - {"hide", "first"}:
+            raise ValueError(f"keymap row {id_!r}: unknown scope {scope!r} or flags {flags!r}")
+        keys[scope].append(Key(id_, keys_, action, description, show="hide" not in words, priority="first" in words))
+    return keys
+
+
+KEYS: dict[str, list[Key]] = _by_scope(_TABLE)
+
 
 # Actions that change the lab: hidden and refused in read-only views.
 DECISION_ACTIONS = frozenset(
