@@ -58,14 +58,10 @@ class PreparedRun:
 
 
 def run_env(
-    objective: Objective,
-    run_vars: Mapping[str, str],
-    gpu_env: Mapping[str, str],
-    sandboxed: bool,
-    source: Mapping[str, str] | None = None,
+    objective: Objective, own: Mapping[str, str], sandboxed: bool, source: Mapping[str, str] | None = None
 ) -> AllowedEnv:
-    """The run's environment: the allow-list, the lab's named variables, the run's own ``LABCONSOLE_*``,
-    ``CUDA_VISIBLE_DEVICES`` of its lease, and the console's Python first on PATH."""
+    """The run's environment: the allow-list, the lab's named variables, the run's ``own`` (its ``LABCONSOLE_*``
+    and its lease's ``CUDA_VISIBLE_DEVICES``, over anything else), and the console's Python first on PATH."""
     source = os.environ if source is None else source
     chosen = allowed_env(source, explicit=objective.env)
     # `python` in the objective means the console's interpreter, with its packages.
@@ -77,8 +73,7 @@ def run_env(
             "PYTHONUNBUFFERED": "1",
             "HOME": home,
             "TMPDIR": "/tmp" if sandboxed else source.get("TMPDIR", "/tmp"),
-            **run_vars,
-            **gpu_env,
+            **own,
         }
     )
     return chosen
@@ -96,7 +91,7 @@ def prepare(
 ) -> PreparedRun:
     """The command line and environment of one run under ``status``'s sandbox (or none, degraded)."""
     exe = bwrap_path() if status.mode == SANDBOX_BWRAP else None
-    chosen = run_env(objective, run_vars, gpu_env, exe is not None, source)
+    chosen = run_env(objective, {**run_vars, **gpu_env}, exe is not None, source)
     argv = ["/bin/sh", "-c", command]
     if exe is None:
         return PreparedRun([], argv, chosen.env, SANDBOX_DEGRADED, chosen.passed, chosen.refused)
