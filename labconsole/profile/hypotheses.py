@@ -256,38 +256,38 @@ def _as_hypothesis(profile: dict[str, Any], c: dict[str, Any], step: float) -> d
     saving, share = c["saving_us"], c["saving_us"] / step
     tail = f"expected saving {saving:.0f} µs a step, {share:.1%} of the step"
     device = profile.get("device", {}).get("name", "?")
+    r = c["rows"][0] if c["rows"] else {}  # the one row an eliminate or kernel candidate is about
     if c["kind"] == "fuse":
         title = f"fuse {c['operator']} for {label}; {tail}"
         rationale = (
-            f"On {device}, {c['operator']} ({c['scope']}) takes {c['time_us']:.0f} µs of a {step:.0f} µs step "
+            f"{c['operator']} ({c['scope']}) takes {c['time_us']:.0f} µs of a {step:.0f} µs step "
             f"in {c['launches']:.0f} kernel launches for {c['calls']:.0f} calls; verdicts "
             f"{_verdicts(c['rows'])}. One fused kernel per call costs at least "
             f"max({c['calls']:.0f} × {c['floor_us']:.1f} µs per small kernel, {sum(r['ideal_us'] for r in c['rows']):.1f} µs "
             f"roofline) = {c['after_us']:.0f} µs."
         )
     elif c["kind"] == "eliminate":
-        r = c["rows"][0]
         title = f"remove the {r['name']} in {r['scope']} for {label} (let its consumer read the source); {tail}"
         rationale = (
-            f"On {device}, {r['name']} ({r['scope']}) moves {r['bytes'] / 1e9:.2f} GB a step at {r['gbps']:.0f} GB/s, "
+            f"{r['name']} ({r['scope']}) moves {r['bytes'] / 1e9:.2f} GB a step at {r['gbps']:.0f} GB/s, "
             f"{r['efficiency']:.0%} of the roofline, in {r['calls']} calls ({r.get('shapes') or 'shapes not recorded'}): "
             "already near bandwidth, so only not copying (e.g. GQA-aware attention instead of repeat_kv) saves it."
         )
     elif c["kind"] == "kernel":
-        r = c["rows"][0]
         title = f"faster kernel for {r['name']} in {r['scope']} for {label}; {tail}"
         rationale = (
-            f"On {device}, {r['name']} ({r['scope']}) is memory-bound at {r['gbps']:.0f} GB/s, "
+            f"{r['name']} ({r['scope']}) is memory-bound at {r['gbps']:.0f} GB/s, "
             f"{r['efficiency']:.0%} of the roofline ({r['ideal_us']:.1f} µs ideal vs {r['time_us']:.1f} µs); "
             f"at {KERNEL_TARGET_EFFICIENCY:.0%} of measured copy bandwidth it would take {c['after_us']:.1f} µs."
         )
     else:
         title = f"capture {label} in a CUDA graph (torch.compile mode=reduce-overhead); {tail}"
         rationale = (
-            f"On {device}, the GPU is busy {profile.get('busy_us', step - profile['idle_us']):.0f} µs of a "
+            f"the GPU is busy {profile.get('busy_us', step - profile['idle_us']):.0f} µs of a "
             f"{profile.get('step_time_us_unprofiled', step):.0f} µs step (unprofiled); the rest, {saving:.0f} µs, "
             "is launch gaps and host-side work, which a graph replay removes."
         )
+    rationale = f"On {device}, {rationale}"
     evidence = {
         "profile_schema": profile.get("schema"),
         "target": profile.get("target", {}).get("spec"),
