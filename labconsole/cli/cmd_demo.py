@@ -93,13 +93,11 @@ def run(args: argparse.Namespace) -> int:
     waiting = state.awaiting_review_ids()
     print()
     if waiting:
-        # Suggest the best candidate the reviewer passed; the person still decides.
-        passed = [
-            h.hyp_id
-            for h in state.leaderboard()
-            if h.hyp_id in waiting and h.reviews and h.reviews[-1].verdict == "pass"
-        ]
-        suggest = (passed or waiting)[0]
+        # Suggest the best candidate the reviewer passed, else the best measured one (the leaderboard's order,
+        # not the ids': a rejected-but-improved candidate beats a worse one); the person still decides.
+        ranked = [h for h in state.leaderboard() if h.hyp_id in waiting]
+        passed = [h.hyp_id for h in ranked if h.reviews and h.reviews[-1].verdict == "pass"]
+        suggest = (passed or [h.hyp_id for h in ranked] or waiting)[0]
         print(f"{len(waiting)} candidate(s) await your review. Nothing is merged without you:")
         print(f"  labconsole review list --lab {lab_dir}")
         print(f"  labconsole review show {suggest} --lab {lab_dir}")

@@ -90,6 +90,8 @@ def build(root: Path = ROOT, log: bool = False) -> Path:
             return dest
         stage = cache / "stage"
         _stage(root, stage)
+        # torch's cpp_extension takes its lock file inside build_directory and does not create it
+        (cache / "ninja").mkdir(parents=True, exist_ok=True)
         from torch.utils import cpp_extension
 
         os.environ.update(bv.toolchain())
