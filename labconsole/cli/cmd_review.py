@@ -16,9 +16,11 @@ from labconsole.cli.common import (
     run_marks,
     sandbox_line,
 )
-from labconsole.errors import GateError
+from labconsole.core.printable import printable
+from labconsole.errors import GateError, LabError
 from labconsole.events.log import get_blob, session_lock_holder
 from labconsole.events.signing import lab_trust, signed_by
+from labconsole.gpu.bench_evidence import bench_table
 from labconsole.lab import gate
 from labconsole.lab.commands import Approve, Merge, Reject, Remeasure
 from labconsole.lab.control import ControlClient
@@ -136,8 +138,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         if args.json:
             print(lab.blob(h.evidence_blob).decode() if h.evidence_blob else json.dumps(h.evidence, indent=2))
             return 0
-        print(f"{h.hyp_id}: {h.title}  [{h.status}]")
-        print(f"  rationale: {h.rationale}\n  source:    {h.source}")
+        print(printable(f"{h.hyp_id}: {h.title}  [{h.status}]"))
+        print(printable(f"  rationale: {h.rationale}\n  source:    {h.source}"))
         print(
             f"  branch {h.branch} at {str(h.sha)[:12]} on base {str(h.base_sha)[:12]}; evidence {str(h.evidence_hash)[:12]}"
         )
@@ -159,6 +161,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                 f"    {m['run_id']:<18} {m['role']:<9} #{m['repeat']} {m['status']:<8} {fmt_metric(m['metric'])}"
                 f"{run_marks(lab.state.runs.get(m['run_id']))}"
             )
+        for line in bench_lines(lab, h):
+            print(line)
         for r in h.reviews:
             print(f"  reviewer {r.reviewer}: {r.verdict} — {'; '.join(r.reasons)}")
         signers = signed_by(lab.session_dir, [d.seq for d in h.decisions], lab_trust(lab_root(args)))
@@ -173,8 +177,19 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  RULES CHANGE (merge needs --confirm-rules-change): {'; '.join(change)}")
         if h.diff_blob:
             print()
-            print(lab.blob(h.diff_blob).decode("utf-8", "replace"))
+            print(printable(lab.blob(h.diff_blob).decode("utf-8", "replace")))
     return 0
+
+
+def bench_lines(lab: _View | Lab, h: HypothesisState) -> list[str]:
+    """The harness's table from the candidate's newest bench report in its evidence (kernel labs), indented."""
+    if not h.evidence_blob:
+        return []
+    try:
+        bundle = json.loads(lab.blob(h.evidence_blob))
+    except (ValueError, LabError):
+        return []
+    return ["  " + line for line in bench_table(bundle, lab.blob)] if isinstance(bundle, dict) else []
 
 
 def flag_lines(h: HypothesisState) -> list[str]:

@@ -18,8 +18,7 @@ from labconsole.errors import GateError
 from labconsole.events import kinds as K
 from labconsole.events.log import get_blob, read_events
 from labconsole.events.signing import TrustStore, check_decision, load_trust
-
-BENCH_SCHEMA = "labconsole.bench/1"
+from labconsole.gpu.bench_evidence import bench_reports
 
 
 @dataclass(frozen=True)
@@ -89,23 +88,14 @@ def find_approval(session_dirs: list[Path], head_sha: str, trust: TrustStore | N
 
 def _passing_bench(session_dir: Path, bundle: dict[str, Any], sha: str) -> tuple[dict[str, Any] | None, str, str]:
     found = False
-    for run in bundle.get("runs", []):
-        if run.get("role") != "candidate" or run.get("status") != "ok":
-            continue
-        for digest in (run.get("artifacts") or {}).values():
-            try:
-                report = json.loads(get_blob(session_dir, digest))
-            except (ValueError, OSError):
-                continue
-            if not isinstance(report, dict) or report.get("schema") != BENCH_SCHEMA:
-                continue
-            found = True
-            prov = report.get("provenance") or {}
-            commit = prov.get("git_commit") or prov.get("commit") or ""
-            if not prov.get("cuda"):
-                continue  # a CPU smoke run proves the harness runs, not the kernel's speed
-            if report.get("ok") and len(commit) >= 12 and sha.startswith(commit):
-                return report, digest, ""
+    for digest, report in bench_reports(bundle, lambda d: get_blob(session_dir, d)):
+        found = True
+        prov = report.get("provenance") or {}
+        commit = prov.get("git_commit") or prov.get("commit") or ""
+        if not prov.get("cuda"):
+            continue  # a CPU smoke run proves the harness runs, not the kernel's speed
+        if report.get("ok") and len(commit) >= 12 and sha.startswith(commit):
+            return report, digest, ""
     if not found:
         return None, "", "its evidence has no benchmark report (set [objective] artifacts to the bench JSON)"
     return None, "", f"its benchmark report did not pass on a GPU at commit {sha[:12]}"

@@ -253,3 +253,34 @@ def test_head_state_is_the_state_after_the_first_events(example_session: Path) -
     assert head.to_data() == source.state_at(19).to_data()
     assert source.indexed  # the first real use built and kept the index
     source.close()
+
+
+async def test_kernel_lab_review_shows_the_bench_table(tmp_path: Path) -> None:
+    """The recorded H100 kernel-lab session, replayed to just before the approval: the review screen shows the
+    harness's table from the candidate's bench.json evidence beside the gate's numbers."""
+    import shutil
+
+    recorded = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "kernel_lab"
+    session = next(p for p in recorded.iterdir() if (p / "events.jsonl").is_file())
+    copy = tmp_path / session.name
+    shutil.copytree(session, copy, ignore=shutil.ignore_patterns("index", "lock"))
+    app = make_replay_app(copy)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        approved = app.replay.find("decision.approved", 0)
+        assert approved is not None
+        await pilot.press("slash")
+        await pilot.pause()
+        await pilot.press(*"decision.approved", "enter")
+        await settle(pilot)
+        await pilot.press("left_square_bracket")  # one step before the person's approval
+        await press_settled(pilot, "2")
+        assert isinstance(app.screen, ReviewScreen)
+        for _ in range(4):  # the queue is in id order: step to the approved candidate
+            if app.screen.current == "h003":
+                break
+            await press_settled(pilot, "n")
+        assert app.screen.current == "h003"
+        await settle(pilot, 0.3)
+        shown = plain(app.screen.query_one("#evidence"))
+        assert "bench report" in shown and "NVIDIA H100" in shown and "rows4096" in shown, shown[-1500:]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable
 
+from rich.console import Group
 from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
@@ -12,6 +13,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Static
 
+from labconsole.gpu.bench_evidence import bench_table
 from labconsole.lab import gate
 from labconsole.lab import state as S
 from labconsole.lab.change_checks import flag_line
@@ -55,9 +57,9 @@ class ReviewScreen(LabScreen):
     BINDINGS = keymap.bindings("review")
 
     class BlobsLoaded(Message):
-        def __init__(self, hyp_id: str, diff: str, bundle: dict) -> None:
+        def __init__(self, hyp_id: str, diff: str, bundle: dict, bench: list[str]) -> None:
             super().__init__()
-            self.hyp_id, self.diff, self.bundle = hyp_id, diff, bundle
+            self.hyp_id, self.diff, self.bundle, self.bench = hyp_id, diff, bundle, bench
 
     def __init__(self, **kwargs: object) -> None:
         super().__init__(**kwargs)  # type: ignore[arg-type]
@@ -65,6 +67,7 @@ class ReviewScreen(LabScreen):
         self._loaded: tuple[str, str | None, str | None] | None = None  # (hyp, diff blob, evidence blob) shown
         self._diff_text = ""
         self._bundle: dict = {}
+        self._bench: list[str] = []  # the harness's table from the candidate's bench.json evidence (kernel labs)
 
     def compose(self) -> ComposeResult:
         yield from self.compose_header()
@@ -120,7 +123,7 @@ class ReviewScreen(LabScreen):
         key = (h.hyp_id, h.diff_blob, h.evidence_blob)
         if self._loaded != key:
             self._loaded = key
-            self._diff_text, self._bundle = "", {}
+            self._diff_text, self._bundle, self._bench = "", {}, []
             self.query_one("#diff", Static).update(Text("loading…", style=c["muted"]))
             self._load(h.hyp_id, h.diff_blob, h.evidence_blob)
         self._render_hyp(h, state)
@@ -131,12 +134,13 @@ class ReviewScreen(LabScreen):
         source = self.console.source
         raw = source.blob(diff_blob)
         bundle = evidence_view.load_bundle(source.blob(evidence_blob))
-        self.post_message(self.BlobsLoaded(hyp_id, raw.decode("utf-8", "replace") if raw else "", bundle))
+        bench = bench_table(bundle, lambda digest: source.blob(digest) or b"")
+        self.post_message(self.BlobsLoaded(hyp_id, raw.decode("utf-8", "replace") if raw else "", bundle, bench))
 
     def on_review_screen_blobs_loaded(self, message: ReviewScreen.BlobsLoaded) -> None:
         if message.hyp_id != self.current:
             return
-        self._diff_text, self._bundle = message.diff, message.bundle
+        self._diff_text, self._bundle, self._bench = message.diff, message.bundle, message.bench
         state = self.console.lab_state
         if message.hyp_id in state.hypotheses:
             self._render_hyp(state.hypotheses[message.hyp_id], state)
@@ -157,7 +161,12 @@ class ReviewScreen(LabScreen):
             self.query_one("#diff", Static).update(text)
         elif self._loaded and self._loaded[1] is None:
             self.query_one("#diff", Static).update(Text("no diff recorded", style=c["muted"]))
-        self.query_one("#evidence", Static).update(evidence_view.render(h, state, self._bundle, c))
+        evidence = evidence_view.render(h, state, self._bundle, c)
+        if self._bench:
+            evidence = Group(
+                evidence, Text("\n".join(self._bench), style=c["muted"], no_wrap=True, overflow="ellipsis")
+            )
+        self.query_one("#evidence", Static).update(evidence)
 
     # -- actions
 
