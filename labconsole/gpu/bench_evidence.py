@@ -18,12 +18,10 @@ from labconsole.gpu.bench_report import format_report
 from labconsole.gpu.bench_results import SCHEMA
 
 
-def bench_reports(
-    bundle: dict[str, Any], read_blob: Callable[[str], bytes], role: str = "candidate"
-) -> Iterator[tuple[str, dict[str, Any]]]:
-    """(digest, report) for each harness report among the bundle's finished runs of ``role``, in run order."""
+def bench_reports(bundle: dict[str, Any], read_blob: Callable[[str], bytes]) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(digest, report) for each harness report among the bundle's finished candidate runs, in run order."""
     for run in bundle.get("runs") or []:
-        if not isinstance(run, dict) or run.get("role") != role or run.get("status") != "ok":
+        if not isinstance(run, dict) or run.get("role") != "candidate" or run.get("status") != "ok":
             continue
         artifacts = run.get("artifacts")
         for digest in artifacts.values() if isinstance(artifacts, dict) else ():

@@ -17,6 +17,9 @@ from pathlib import Path
 
 import pytest
 
+from labconsole.events.log import get_blob
+from labconsole.gpu.bench_evidence import bench_reports
+
 REPO = Path(__file__).resolve().parents[2]
 RECORDED = REPO / "benchmarks" / "results" / "kernel_lab"
 
@@ -73,18 +76,24 @@ def test_recorded_session_is_a_gpu_kernel_lab_with_bench_evidence() -> None:
     started = next(e for e in events if e["kind"] == "session.started")
     assert "rmsnorm" in json.dumps(started["data"])
     hyp = _approved(session)
-    # The approved candidate's evidence carries the harness's report from a CUDA device.
-    benches = [b for b in (session / "blobs").iterdir() if b"pct_of_copy" in b.read_bytes()[:4_000_000]]
-    assert benches, "no bench report among the session's blobs"
-    report = json.loads(max(benches, key=lambda p: p.stat().st_size).read_text(encoding="utf-8"))
-    device = json.dumps(report.get("provenance") or report.get("device") or report)
-    assert "H100" in device or "H200" in device, device[:300]
+    # The approved candidate's evidence carries the harness's report from a CUDA device, read the way
+    # `review show` and `publish` read it.
+    evidence = next(
+        e["data"]["blob"] for e in events if e["kind"] == "evidence.recorded" and e["data"]["hyp_id"] == hyp
+    )
+    bundle = json.loads(get_blob(session, evidence))
+    reports = [report for _, report in bench_reports(bundle, lambda digest: get_blob(session, digest))]
+    assert reports, f"{hyp}'s evidence holds no bench report"
+    prov = reports[-1]["provenance"]
+    assert prov.get("cuda") and "H100" in str(prov.get("device")), prov
     merged = [e for e in events if e["kind"] == "merge.completed" and e["data"]["hyp_id"] == hyp]
     assert merged, f"{hyp} was approved but not merged"
 
 
-def test_untrusted_reader_is_told_which_key_to_trust(reader: dict) -> None:
-    out = _cli(reader, "audit", "verify", str(reader["session"]), "--lab", str(reader["lab"]))
+def test_untrusted_reader_is_told_which_key_to_trust(reader: dict, tmp_path: Path) -> None:
+    # its own config dir: the other tests trust the key in the shared one, in whatever order they run
+    untrusted = {**reader, "env": {**reader["env"], "XDG_CONFIG_HOME": str(tmp_path / "config")}}
+    out = _cli(untrusted, "audit", "verify", str(reader["session"]), "--lab", str(reader["lab"]))
     assert out.returncode != 0
     assert "labconsole keys trust" in out.stdout + out.stderr
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -258,8 +259,6 @@ def test_head_state_is_the_state_after_the_first_events(example_session: Path) -
 async def test_kernel_lab_review_shows_the_bench_table(tmp_path: Path) -> None:
     """The recorded H100 kernel-lab session, replayed to just before the approval: the review screen shows the
     harness's table from the candidate's bench.json evidence beside the gate's numbers."""
-    import shutil
-
     recorded = Path(__file__).resolve().parents[2] / "benchmarks" / "results" / "kernel_lab"
     session = next(p for p in recorded.iterdir() if (p / "events.jsonl").is_file())
     copy = tmp_path / session.name
